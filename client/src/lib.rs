@@ -1,0 +1,1 @@
+//! `allium-client`: the Allium client library (placeholder until the client issue).

@@ -1,0 +1,5 @@
+//! (being written)
+/// Placeholder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("placeholder")]
+pub struct RpcError;

@@ -1,0 +1,360 @@
+//! The safe face of libsodium: the only module of Allium with `unsafe`.
+//!
+//! Every primitive the protocol uses goes through here, so that buffer sizes
+//! are checked once, in one place, by the type system (fixed-size arrays) and
+//! by explicit length checks before each FFI call. Secret outputs come back
+//! as [`Zeroizing`] buffers so they are wiped when dropped.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use libsodium_sys as ffi;
+use zeroize::Zeroizing;
+
+/// A 32-byte secret that is wiped on drop.
+pub type Secret32 = Zeroizing<[u8; 32]>;
+/// A 64-byte secret (an Ed25519 secret key: seed ‖ public key) wiped on drop.
+pub type Secret64 = Zeroizing<[u8; 64]>;
+
+/// Size of an XChaCha20-Poly1305 nonce.
+pub const XCHACHA_NONCE_LEN: usize = 24;
+/// Size of the Poly1305 tag appended by the AEAD.
+pub const AEAD_TAG_LEN: usize = 16;
+/// Bytes `crypto_box_seal` adds: ephemeral public key (32) + MAC (16).
+pub const SEAL_OVERHEAD: usize = 48;
+
+/// A primitive refused its input (invalid point, failed authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("libsodium rejected the input in {0}")]
+pub struct SodiumError(pub &'static str);
+
+/// Initialises libsodium once per process; every wrapper calls it first.
+pub fn init() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        // SAFETY: sodium_init is thread-safe and idempotent; it returns -1
+        // only when the library cannot be used at all (no entropy source).
+        let rc = unsafe { ffi::sodium_init() };
+        assert!(
+            rc >= 0,
+            "libsodium failed to initialise (sodium_init = {rc})"
+        );
+    });
+}
+
+/// Fills `buf` with cryptographically secure random bytes.
+///
+/// `allium-common` never calls this itself (randomness is passed in); it is
+/// here so binaries draw their randomness from the same library.
+pub fn random_bytes(buf: &mut [u8]) {
+    init();
+    // SAFETY: writes exactly buf.len() bytes into buf.
+    unsafe { ffi::randombytes_buf(buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// Returns `N` random bytes; see [`random_bytes`].
+pub fn random_array<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    random_bytes(&mut out);
+    out
+}
+
+/// Ed25519 key pair from a 32-byte seed: (public key, secret key = seed ‖ pk).
+pub fn sign_seed_keypair(seed: &[u8; 32]) -> ([u8; 32], Secret64) {
+    init();
+    let mut pk = [0u8; 32];
+    let mut sk = Zeroizing::new([0u8; 64]);
+    // SAFETY: pk is 32 bytes, sk 64 bytes, seed 32 bytes, as the API requires.
+    unsafe {
+        ffi::crypto_sign_seed_keypair(pk.as_mut_ptr(), sk.as_mut_ptr(), seed.as_ptr());
+    }
+    (pk, sk)
+}
+
+/// Detached Ed25519 signature of `msg`.
+pub fn sign_detached(sk: &[u8; 64], msg: &[u8]) -> [u8; 64] {
+    init();
+    let mut sig = [0u8; 64];
+    // SAFETY: sig is 64 bytes; siglen may be null; msg pointer/length match.
+    unsafe {
+        ffi::crypto_sign_detached(
+            sig.as_mut_ptr(),
+            std::ptr::null_mut(),
+            msg.as_ptr(),
+            msg.len() as u64,
+            sk.as_ptr(),
+        );
+    }
+    sig
+}
+
+/// Verifies a detached Ed25519 signature (strict: rejects small-order keys
+/// and non-canonical encodings, as libsodium does).
+pub fn sign_verify_detached(sig: &[u8; 64], msg: &[u8], pk: &[u8; 32]) -> bool {
+    init();
+    // SAFETY: sig 64 bytes, pk 32 bytes, msg pointer/length match.
+    let rc = unsafe {
+        ffi::crypto_sign_verify_detached(sig.as_ptr(), msg.as_ptr(), msg.len() as u64, pk.as_ptr())
+    };
+    rc == 0
+}
+
+/// Converts an Ed25519 public key to its X25519 (Montgomery) form.
+pub fn ed25519_pk_to_x25519(ed_pk: &[u8; 32]) -> Result<[u8; 32], SodiumError> {
+    init();
+    let mut out = [0u8; 32];
+    // SAFETY: both buffers are 32 bytes.
+    let rc = unsafe { ffi::crypto_sign_ed25519_pk_to_curve25519(out.as_mut_ptr(), ed_pk.as_ptr()) };
+    if rc == 0 {
+        Ok(out)
+    } else {
+        Err(SodiumError("crypto_sign_ed25519_pk_to_curve25519"))
+    }
+}
+
+/// Converts an Ed25519 secret key to its X25519 scalar.
+pub fn ed25519_sk_to_x25519(ed_sk: &[u8; 64]) -> Secret32 {
+    init();
+    let mut out = Zeroizing::new([0u8; 32]);
+    // SAFETY: out is 32 bytes, ed_sk 64 bytes. The call cannot fail.
+    unsafe {
+        ffi::crypto_sign_ed25519_sk_to_curve25519(out.as_mut_ptr(), ed_sk.as_ptr());
+    }
+    out
+}
+
+/// X25519 public key of a secret scalar.
+pub fn x25519_base(sk: &[u8; 32]) -> [u8; 32] {
+    init();
+    let mut out = [0u8; 32];
+    // SAFETY: both buffers are 32 bytes; the base-point multiplication
+    // fails only for a zero result, which a clamped scalar cannot give.
+    unsafe {
+        ffi::crypto_scalarmult_base(out.as_mut_ptr(), sk.as_ptr());
+    }
+    out
+}
+
+/// X25519 Diffie-Hellman; refuses peers whose result is all zeros
+/// (small-order points), so a hostile key cannot force a known secret.
+pub fn x25519(sk: &[u8; 32], peer_pk: &[u8; 32]) -> Result<Secret32, SodiumError> {
+    init();
+    let mut out = Zeroizing::new([0u8; 32]);
+    // SAFETY: all three buffers are 32 bytes.
+    let rc = unsafe { ffi::crypto_scalarmult(out.as_mut_ptr(), sk.as_ptr(), peer_pk.as_ptr()) };
+    if rc == 0 {
+        Ok(out)
+    } else {
+        Err(SodiumError("crypto_scalarmult"))
+    }
+}
+
+/// Unkeyed BLAKE2b of the concatenation of `parts`, `N` bytes of output
+/// (16 ≤ N ≤ 64).
+pub fn blake2b<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    const {
+        assert!(N >= 16 && N <= 64, "BLAKE2b output must be 16..=64 bytes");
+    }
+    init();
+    let mut out = [0u8; N];
+    let mut state = std::mem::MaybeUninit::<ffi::crypto_generichash_state>::uninit();
+    // SAFETY: the state is initialised by crypto_generichash_init before use;
+    // key is null with length 0; each part's pointer/length match; out is N
+    // bytes, the same N given to init.
+    unsafe {
+        ffi::crypto_generichash_init(state.as_mut_ptr(), std::ptr::null(), 0, N);
+        for part in parts {
+            ffi::crypto_generichash_update(state.as_mut_ptr(), part.as_ptr(), part.len() as u64);
+        }
+        ffi::crypto_generichash_final(state.as_mut_ptr(), out.as_mut_ptr(), N);
+    }
+    out
+}
+
+/// XChaCha20-Poly1305-IETF encryption: returns ciphertext ‖ tag.
+pub fn xchacha_encrypt(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8], ad: &[u8]) -> Vec<u8> {
+    init();
+    let mut out = vec![0u8; plaintext.len() + AEAD_TAG_LEN];
+    let mut out_len: u64 = 0;
+    // SAFETY: out has room for plaintext + tag; ad may be empty (then its
+    // pointer is not read); key 32 and nonce 24 bytes as required.
+    unsafe {
+        ffi::crypto_aead_xchacha20poly1305_ietf_encrypt(
+            out.as_mut_ptr(),
+            &mut out_len,
+            plaintext.as_ptr(),
+            plaintext.len() as u64,
+            ad.as_ptr(),
+            ad.len() as u64,
+            std::ptr::null(),
+            nonce.as_ptr(),
+            key.as_ptr(),
+        );
+    }
+    out.truncate(out_len as usize);
+    out
+}
+
+/// XChaCha20-Poly1305-IETF decryption of ciphertext ‖ tag.
+pub fn xchacha_decrypt(
+    key: &[u8; 32],
+    nonce: &[u8; 24],
+    ciphertext: &[u8],
+    ad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SodiumError> {
+    init();
+    if ciphertext.len() < AEAD_TAG_LEN {
+        return Err(SodiumError("crypto_aead_xchacha20poly1305_ietf_decrypt"));
+    }
+    let mut out = Zeroizing::new(vec![0u8; ciphertext.len() - AEAD_TAG_LEN]);
+    let mut out_len: u64 = 0;
+    // SAFETY: out has room for ciphertext - tag bytes; lengths checked above.
+    let rc = unsafe {
+        ffi::crypto_aead_xchacha20poly1305_ietf_decrypt(
+            out.as_mut_ptr(),
+            &mut out_len,
+            std::ptr::null_mut(),
+            ciphertext.as_ptr(),
+            ciphertext.len() as u64,
+            ad.as_ptr(),
+            ad.len() as u64,
+            nonce.as_ptr(),
+            key.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(SodiumError("crypto_aead_xchacha20poly1305_ietf_decrypt"));
+    }
+    out.truncate(out_len as usize);
+    Ok(out)
+}
+
+/// X25519 box key pair from a 32-byte seed: (public, secret).
+pub fn box_seed_keypair(seed: &[u8; 32]) -> ([u8; 32], Secret32) {
+    init();
+    let mut pk = [0u8; 32];
+    let mut sk = Zeroizing::new([0u8; 32]);
+    // SAFETY: all buffers are 32 bytes.
+    unsafe {
+        ffi::crypto_box_seed_keypair(pk.as_mut_ptr(), sk.as_mut_ptr(), seed.as_ptr());
+    }
+    (pk, sk)
+}
+
+/// `crypto_box_seal` with the ephemeral key pair derived from `eph_seed`
+/// instead of drawn inside libsodium, so that callers pass randomness in and
+/// tests can pin vectors. The output is byte-for-byte what `crypto_box_seal`
+/// produces for that ephemeral key: `epk ‖ crypto_box_easy(m, nonce, rpk, esk)`
+/// with `nonce = BLAKE2b-192(epk ‖ rpk)`, and [`box_seal_open`] opens it.
+pub fn box_seal_with_seed(
+    msg: &[u8],
+    recipient_pk: &[u8; 32],
+    eph_seed: &[u8; 32],
+) -> Result<Vec<u8>, SodiumError> {
+    let (epk, esk) = box_seed_keypair(eph_seed);
+    let nonce: [u8; 24] = blake2b(&[&epk, recipient_pk]);
+    let mut out = vec![0u8; SEAL_OVERHEAD + msg.len()];
+    out[..32].copy_from_slice(&epk);
+    // SAFETY: out[32..] has msg.len() + MAC (16) bytes; nonce 24, keys 32.
+    let rc = unsafe {
+        ffi::crypto_box_easy(
+            out[32..].as_mut_ptr(),
+            msg.as_ptr(),
+            msg.len() as u64,
+            nonce.as_ptr(),
+            recipient_pk.as_ptr(),
+            esk.as_ptr(),
+        )
+    };
+    // crypto_box_easy fails only for a small-order recipient key.
+    if rc != 0 {
+        return Err(SodiumError("crypto_box_easy"));
+    }
+    Ok(out)
+}
+
+/// Opens a sealed box for the key pair (pk, sk).
+pub fn box_seal_open(
+    sealed: &[u8],
+    pk: &[u8; 32],
+    sk: &[u8; 32],
+) -> Result<Zeroizing<Vec<u8>>, SodiumError> {
+    init();
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(SodiumError("crypto_box_seal_open"));
+    }
+    let mut out = Zeroizing::new(vec![0u8; sealed.len() - SEAL_OVERHEAD]);
+    // SAFETY: out has sealed.len() - 48 bytes as the API writes; keys 32.
+    let rc = unsafe {
+        ffi::crypto_box_seal_open(
+            out.as_mut_ptr(),
+            sealed.as_ptr(),
+            sealed.len() as u64,
+            pk.as_ptr(),
+            sk.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(SodiumError("crypto_box_seal_open"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blake2b_matches_rfc7693_abc_vector() {
+        // RFC 7693 Appendix A: BLAKE2b-512("abc").
+        let out: [u8; 64] = blake2b(&[b"a", b"bc"]);
+        assert_eq!(
+            hex::encode(out),
+            "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1\
+             7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+        );
+    }
+
+    #[test]
+    fn seal_with_seed_opens_with_libsodium_seal_open() {
+        let (rpk, rsk) = box_seed_keypair(&[7u8; 32]);
+        let sealed = box_seal_with_seed(b"hello", &rpk, &[9u8; 32]).unwrap();
+        assert_eq!(sealed.len(), 5 + SEAL_OVERHEAD);
+        let opened = box_seal_open(&sealed, &rpk, &rsk).map(|v| v.to_vec());
+        assert_eq!(opened, Ok(b"hello".to_vec()));
+        let (other_pk, other_sk) = box_seed_keypair(&[8u8; 32]);
+        assert!(box_seal_open(&sealed, &other_pk, &other_sk).is_err());
+    }
+
+    #[test]
+    fn seal_open_rejects_short_input() {
+        let (rpk, rsk) = box_seed_keypair(&[7u8; 32]);
+        assert!(box_seal_open(&[0u8; 47], &rpk, &rsk).is_err());
+    }
+
+    #[test]
+    fn x25519_rejects_small_order_point() {
+        let sk = [5u8; 32];
+        assert!(x25519(&sk, &[0u8; 32]).is_err());
+    }
+
+    #[test]
+    fn xchacha_round_trip_and_tamper() {
+        let key = [1u8; 32];
+        let nonce = [2u8; 24];
+        let mut ct = xchacha_encrypt(&key, &nonce, b"payload", b"");
+        let pt = xchacha_decrypt(&key, &nonce, &ct, b"").map(|v| v.to_vec());
+        assert_eq!(pt, Ok(b"payload".to_vec()));
+        ct[0] ^= 1;
+        assert!(xchacha_decrypt(&key, &nonce, &ct, b"").is_err());
+        assert!(xchacha_decrypt(&key, &nonce, &[0u8; 15], b"").is_err());
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let (pk, sk) = sign_seed_keypair(&[3u8; 32]);
+        let sig = sign_detached(&sk, b"msg");
+        assert!(sign_verify_detached(&sig, b"msg", &pk));
+        assert!(!sign_verify_detached(&sig, b"msh", &pk));
+    }
+}
