@@ -1,1 +1,191 @@
-//! (being written)
+//! The plaintext inside an envelope: a small, versioned JSON object.
+//!
+//! JSON was chosen over protobuf because every field is optional and
+//! self-describing, a reader ignores fields it does not know (so a newer
+//! sender can add fields without breaking an older reader), and it needs no
+//! schema compiler. The `v` field versions the structure itself; the
+//! envelope has its own version byte (see [`crate::envelope`]).
+//!
+//! ```json
+//! {"v":1,"kind":"text","ts":1700000000000,"body":"hi"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The content structure version this code writes and reads.
+pub const CONTENT_VERSION: u8 = 1;
+
+/// What a message is. Unknown kinds from newer senders are kept as
+/// [`Kind::Unknown`] so a reader can skip them instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// A text message (`body` is the text).
+    Text,
+    /// A delivery or read receipt (`receipt` says which messages).
+    Receipt,
+    /// A profile update (`profile`).
+    Profile,
+    /// A kind this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A file sent beside a message. The file itself travels encrypted
+/// elsewhere; this carries what is needed to fetch and decrypt it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Where the encrypted file can be fetched.
+    pub url: String,
+    /// MIME type, e.g. `image/png`.
+    pub content_type: String,
+    /// Size of the plaintext file in bytes.
+    pub size: u64,
+    /// Symmetric key of the file, base64.
+    pub key: String,
+    /// Digest of the encrypted file, base64.
+    pub digest: String,
+    /// Original file name, if the sender chose to share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+}
+
+/// Which of the recipient's messages a receipt is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// `delivered` or `read`.
+    pub status: String,
+    /// The sender timestamps (`ts`) of the messages acknowledged.
+    pub timestamps: Vec<u64>,
+}
+
+/// A sender's self-chosen profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Avatar as an attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<Attachment>,
+}
+
+/// The group a message belongs to (groups arrive in a later version; the
+/// field is reserved so that readers of v1 can already skip group traffic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    /// The group's identifier (hex).
+    pub id: String,
+}
+
+/// The plaintext content of an envelope, version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    /// Structure version; [`CONTENT_VERSION`] for this one.
+    pub v: u8,
+    /// What this message is.
+    pub kind: Kind,
+    /// Sender's clock when the message was written, in Unix milliseconds.
+    pub ts: u64,
+    /// Text of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Files sent with the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// For [`Kind::Receipt`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+    /// Sender's profile, sent with any message or as [`Kind::Profile`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// The group this message belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRef>,
+    /// Disappearing messages: the recipient deletes its copy this many
+    /// milliseconds after reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_after_ms: Option<u64>,
+}
+
+/// Why content bytes could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentError {
+    /// Not a JSON object of the expected shape.
+    #[error("content is not valid JSON of the expected shape: {0}")]
+    Malformed(String),
+    /// A structure version this code cannot read.
+    #[error("content version {0} is not supported (this build reads version {CONTENT_VERSION})")]
+    Version(u8),
+}
+
+impl Content {
+    /// A text message written at `ts` (Unix ms).
+    pub fn text(body: impl Into<String>, ts: u64) -> Self {
+        Self {
+            v: CONTENT_VERSION,
+            kind: Kind::Text,
+            ts,
+            body: Some(body.into()),
+            attachments: Vec::new(),
+            receipt: None,
+            profile: None,
+            group: None,
+            expire_after_ms: None,
+        }
+    }
+
+    /// The JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain structs of strings and integers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses content bytes, refusing other structure versions.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ContentError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            v: u8,
+        }
+        let version: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|e| ContentError::Malformed(e.to_string()))?;
+        if version.v != CONTENT_VERSION {
+            return Err(ContentError::Version(version.v));
+        }
+        serde_json::from_slice(bytes).map_err(|e| ContentError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_serialises_compactly() {
+        let c = Content::text("hi", 1_700_000_000_000);
+        assert_eq!(
+            String::from_utf8(c.to_bytes()).unwrap(),
+            r#"{"v":1,"kind":"text","ts":1700000000000,"body":"hi"}"#
+        );
+        assert_eq!(Content::from_bytes(&c.to_bytes()), Ok(c));
+    }
+
+    #[test]
+    fn unknown_kinds_and_fields_are_tolerated() {
+        let c = Content::from_bytes(br#"{"v":1,"kind":"call_offer","ts":5,"future":true}"#).unwrap();
+        assert_eq!(c.kind, Kind::Unknown);
+        assert_eq!(c.ts, 5);
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        assert_eq!(
+            Content::from_bytes(br#"{"v":2,"kind":"text","ts":5}"#),
+            Err(ContentError::Version(2))
+        );
+        assert!(matches!(Content::from_bytes(b"not json"), Err(ContentError::Malformed(_))));
+        assert!(matches!(Content::from_bytes(br#"{"v":1}"#), Err(ContentError::Malformed(_))));
+    }
+}

@@ -22,6 +22,7 @@ pub mod node_list;
 pub mod onion;
 pub mod rpc;
 pub mod sodium;
+pub mod seeds;
 pub mod swarm;
 
 pub use error::{Error, Result};

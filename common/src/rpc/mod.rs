@@ -1,0 +1,65 @@
+//! The storage RPC spoken at `POST /storage_rpc/v1` and inside onion
+//! requests: request and result types, limits, the strings owners sign, the
+//! message hash and the error body.
+//!
+//! A request is `{"method": ..., "params": {...}}`; parameters follow
+//! Session's storage server. See `docs/protocol.md` for every shape.
+
+mod error;
+mod request;
+mod response;
+mod signing;
+
+pub use error::{ErrorBody, ErrorCode, RpcError};
+pub use request::{
+    Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request,
+    RetrieveParams, StoreParams,
+};
+pub use request::is_message_hash;
+pub use response::{
+    DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult,
+    StoredMessage, SubResult, SwarmConfirmation, SwarmNode,
+};
+pub use signing::{
+    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, message_hash,
+    retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// The largest `data` a `store` accepts, in bytes (decoded).
+pub const MAX_DATA_LEN: usize = 76_800;
+/// Shortest time to live of a stored message.
+pub const MIN_TTL_MS: u64 = 10_000;
+/// Longest time to live of a stored message: 14 days.
+pub const MAX_TTL_MS: u64 = 14 * 24 * 60 * 60 * 1000;
+/// How far a signed timestamp may be from the node's clock, either way.
+pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
+/// Most sub-requests in one `batch` or `sequence`.
+pub const MAX_SUBREQUESTS: usize = 20;
+/// Longest a `retrieve` may be held open waiting for a new message.
+pub const MAX_WAIT_MS: u64 = 25_000;
+/// Most messages one `retrieve` returns (`max_count` is capped to this).
+pub const MAX_RETRIEVE_COUNT: usize = 256;
+/// Most hashes named in one `delete` or `expire`.
+pub const MAX_HASHES: usize = 1000;
+/// Largest request body a node reads, in bytes: a `store` of the largest
+/// data in base64 plus generous room for the other fields.
+pub const MAX_REQUEST_BODY: usize = 128 * 1024;
+
+/// A mailbox namespace. Namespace 0 is the public inbox anyone may deposit
+/// into; every other namespace needs the owner's signature to store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Namespace(pub i16);
+
+impl Namespace {
+    /// The public inbox.
+    pub const DEFAULT: Self = Self(0);
+
+    /// The namespace as it appears in signed strings and hashes: decimal,
+    /// and the empty string for 0 (so pre-namespace signatures stay valid).
+    pub fn signing_str(self) -> String {
+        if self.0 == 0 { String::new() } else { self.0.to_string() }
+    }
+}

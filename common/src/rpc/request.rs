@@ -1,0 +1,582 @@
+//! Request types and their validation.
+//!
+//! Parsing goes through [`Request::from_json`], which reads `method` first
+//! and then the parameters of that method, so an error names the method and
+//! the parameter that is wrong. Unknown fields (such as an onion request's
+//! `pad`) are ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::signing::{
+    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes,
+    retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
+};
+use super::{
+    MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS, MIN_TTL_MS,
+    Namespace, RpcError,
+};
+use crate::encoding::{Base64Bytes, Hex32, Sig64};
+use crate::identity::AccountId;
+
+/// `store`: deposit a message into a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// Namespace; 0 (the default) needs no signature.
+    #[serde(default, skip_serializing_if = "is_default_namespace")]
+    pub namespace: Namespace,
+    /// Sender's clock, Unix ms; the message expires at `timestamp + ttl`.
+    pub timestamp: u64,
+    /// Time to live in ms.
+    pub ttl: u64,
+    /// The message (an envelope), base64.
+    pub data: Base64Bytes,
+    /// Owner's Ed25519 key; required outside namespace 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubkey_ed25519: Option<Hex32>,
+    /// Owner's signature of `"store" ‖ namespace ‖ timestamp`; required
+    /// outside namespace 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Sig64>,
+}
+
+/// `retrieve`: read a mailbox (signed by its owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrieveParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// The owner's Ed25519 key.
+    pub pubkey_ed25519: Hex32,
+    /// Namespace to read.
+    #[serde(default, skip_serializing_if = "is_default_namespace")]
+    pub namespace: Namespace,
+    /// Signing time, Unix ms (must be within ±60 s of the node's clock).
+    pub timestamp: u64,
+    /// Signature of `"retrieve" ‖ namespace ‖ timestamp`.
+    pub signature: Sig64,
+    /// Return only messages stored after this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_hash: Option<String>,
+    /// Most messages to return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    /// Most bytes of `data` to return (at least one message is returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// Long-poll: if nothing is new, wait up to this long for a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// `delete`: remove named messages (signed by the owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// The owner's Ed25519 key.
+    pub pubkey_ed25519: Hex32,
+    /// Hashes of the messages to delete.
+    pub messages: Vec<String>,
+    /// Signature of `"delete" ‖ hash₁ ‖ hash₂ ‖ …`.
+    pub signature: Sig64,
+}
+
+/// `delete_all`: empty one namespace of a mailbox (signed by the owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteAllParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// The owner's Ed25519 key.
+    pub pubkey_ed25519: Hex32,
+    /// Namespace to empty.
+    #[serde(default, skip_serializing_if = "is_default_namespace")]
+    pub namespace: Namespace,
+    /// Signing time, Unix ms.
+    pub timestamp: u64,
+    /// Signature of `"delete_all" ‖ namespace ‖ timestamp`.
+    pub signature: Sig64,
+}
+
+/// `expire`: set a new expiry on named messages (signed by the owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// The owner's Ed25519 key.
+    pub pubkey_ed25519: Hex32,
+    /// Hashes of the messages.
+    pub messages: Vec<String>,
+    /// New expiry, Unix ms.
+    pub expiry: u64,
+    /// Signature of `"expire" ‖ expiry ‖ hash₁ ‖ hash₂ ‖ …`.
+    pub signature: Sig64,
+}
+
+/// `get_swarm`: which nodes hold an account's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetSwarmParams {
+    /// The Account ID.
+    pub pubkey: AccountId,
+}
+
+/// `node_list`: the current signed node list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeListParams {}
+
+/// One RPC call (anything but `batch`/`sequence`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Call {
+    /// `store`.
+    Store(StoreParams),
+    /// `retrieve`.
+    Retrieve(RetrieveParams),
+    /// `delete`.
+    Delete(DeleteParams),
+    /// `delete_all`.
+    DeleteAll(DeleteAllParams),
+    /// `expire`.
+    Expire(ExpireParams),
+    /// `get_swarm`.
+    GetSwarm(GetSwarmParams),
+    /// `info`: the node's own description.
+    Info,
+    /// `node_list`.
+    NodeList(NodeListParams),
+}
+
+/// A whole request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// One call.
+    Single(Call),
+    /// `batch`: run every call, independently, and return every result.
+    Batch(Vec<Call>),
+    /// `sequence`: run calls in order, stopping at the first failure.
+    Sequence(Vec<Call>),
+}
+
+#[derive(Deserialize)]
+struct RawRequest {
+    method: String,
+    #[serde(default)]
+    params: Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BatchParams {
+    requests: Vec<Value>,
+}
+
+fn is_default_namespace(ns: &Namespace) -> bool {
+    *ns == Namespace::DEFAULT
+}
+
+fn params_of<T: for<'de> Deserialize<'de>>(method: &str, params: Value) -> Result<T, RpcError> {
+    // A missing `params` is read as an empty object, so methods without
+    // parameters may omit it.
+    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    serde_json::from_value(params).map_err(|e| RpcError::Malformed(format!("{method} params: {e}")))
+}
+
+fn to_value<T: Serialize>(params: &T) -> Value {
+    // These types are plain data with string keys: serialising cannot fail.
+    serde_json::to_value(params).unwrap_or(Value::Null)
+}
+
+impl Call {
+    /// The method name on the wire.
+    pub const fn method(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Retrieve(_) => "retrieve",
+            Self::Delete(_) => "delete",
+            Self::DeleteAll(_) => "delete_all",
+            Self::Expire(_) => "expire",
+            Self::GetSwarm(_) => "get_swarm",
+            Self::Info => "info",
+            Self::NodeList(_) => "node_list",
+        }
+    }
+
+    /// The account whose swarm must serve this call, if any.
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            Self::Store(p) => Some(&p.pubkey),
+            Self::Retrieve(p) => Some(&p.pubkey),
+            Self::Delete(p) => Some(&p.pubkey),
+            Self::DeleteAll(p) => Some(&p.pubkey),
+            Self::Expire(p) => Some(&p.pubkey),
+            Self::GetSwarm(_) | Self::Info | Self::NodeList(_) => None,
+        }
+    }
+
+    fn from_parts(method: &str, params: Value) -> Result<Self, RpcError> {
+        Ok(match method {
+            "store" => Self::Store(params_of(method, params)?),
+            "retrieve" => Self::Retrieve(params_of(method, params)?),
+            "delete" => Self::Delete(params_of(method, params)?),
+            "delete_all" => Self::DeleteAll(params_of(method, params)?),
+            "expire" => Self::Expire(params_of(method, params)?),
+            "get_swarm" => Self::GetSwarm(params_of(method, params)?),
+            "info" => Self::Info,
+            "node_list" => Self::NodeList(params_of(method, params)?),
+            "batch" | "sequence" => return Err(RpcError::NestedBatch),
+            other => return Err(RpcError::UnknownMethod(truncate(other))),
+        })
+    }
+
+    fn params_value(&self) -> Value {
+        match self {
+            Self::Store(p) => to_value(p),
+            Self::Retrieve(p) => to_value(p),
+            Self::Delete(p) => to_value(p),
+            Self::DeleteAll(p) => to_value(p),
+            Self::Expire(p) => to_value(p),
+            Self::GetSwarm(p) => to_value(p),
+            Self::Info => Value::Object(Default::default()),
+            Self::NodeList(p) => to_value(p),
+        }
+    }
+
+    /// `{"method": ..., "params": {...}}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "method": self.method(), "params": self.params_value() })
+    }
+
+    fn from_value(v: Value) -> Result<Self, RpcError> {
+        let raw: RawRequest =
+            serde_json::from_value(v).map_err(|e| RpcError::Malformed(e.to_string()))?;
+        Self::from_parts(&raw.method, raw.params)
+    }
+
+    /// Checks limits, the clock window and the owner's signature, with the
+    /// node's clock at `now_ms`. Stateless: it does not look at storage.
+    pub fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        match self {
+            Self::Store(p) => p.validate(now_ms),
+            Self::Retrieve(p) => p.validate(now_ms),
+            Self::Delete(p) => p.validate(),
+            Self::DeleteAll(p) => p.validate(now_ms),
+            Self::Expire(p) => p.validate(now_ms),
+            Self::GetSwarm(_) | Self::Info | Self::NodeList(_) => Ok(()),
+        }
+    }
+}
+
+/// Method names can be attacker-chosen and long; echo at most 64 chars.
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+impl Request {
+    /// Parses a request body.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, RpcError> {
+        let raw: RawRequest =
+            serde_json::from_slice(bytes).map_err(|e| RpcError::Malformed(e.to_string()))?;
+        match raw.method.as_str() {
+            "batch" | "sequence" => {
+                let batch: BatchParams = params_of(&raw.method, raw.params)?;
+                let n = batch.requests.len();
+                if n == 0 || n > MAX_SUBREQUESTS {
+                    return Err(RpcError::BadBatch { got: n, max: MAX_SUBREQUESTS });
+                }
+                let calls = batch
+                    .requests
+                    .into_iter()
+                    .map(Call::from_value)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if raw.method == "batch" { Self::Batch(calls) } else { Self::Sequence(calls) })
+            }
+            method => Call::from_parts(method, raw.params).map(Self::Single),
+        }
+    }
+
+    /// The request as a JSON value.
+    pub fn to_json(&self) -> Value {
+        let batch = |name: &str, calls: &[Call]| {
+            let requests: Vec<Value> = calls.iter().map(Call::to_json).collect();
+            serde_json::json!({ "method": name, "params": { "requests": requests } })
+        };
+        match self {
+            Self::Single(call) => call.to_json(),
+            Self::Batch(calls) => batch("batch", calls),
+            Self::Sequence(calls) => batch("sequence", calls),
+        }
+    }
+}
+
+fn check_hashes(hashes: &[String]) -> Result<(), RpcError> {
+    if hashes.is_empty() || hashes.len() > MAX_HASHES {
+        return Err(RpcError::InvalidParam {
+            param: "messages",
+            reason: format!("give 1 to {MAX_HASHES} hashes, not {}", hashes.len()),
+        });
+    }
+    if let Some(bad) = hashes.iter().position(|h| !is_message_hash(h)) {
+        return Err(RpcError::InvalidParam {
+            param: "messages",
+            reason: format!("entry {bad} is not a message hash (43 base64 characters)"),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `s` has the form of a message hash: 43 characters of unpadded
+/// standard base64 (32 bytes).
+pub fn is_message_hash(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+impl StoreParams {
+    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        if self.data.0.len() > MAX_DATA_LEN {
+            return Err(RpcError::DataTooLarge { len: self.data.0.len(), max: MAX_DATA_LEN });
+        }
+        if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl) {
+            return Err(RpcError::TtlOutOfRange { ttl_ms: self.ttl, min: MIN_TTL_MS, max: MAX_TTL_MS });
+        }
+        check_clock(self.timestamp, now_ms)?;
+        if self.namespace != Namespace::DEFAULT {
+            let (Some(ed), Some(sig)) = (&self.pubkey_ed25519, &self.signature) else {
+                return Err(RpcError::SignatureRequired);
+            };
+            let msg = store_signed_bytes(self.namespace, self.timestamp);
+            verify_owner_signature(&self.pubkey, &ed.0, &msg, &sig.0)?;
+        }
+        Ok(())
+    }
+
+    /// When the message expires, Unix ms.
+    pub fn expiry(&self) -> u64 {
+        self.timestamp.saturating_add(self.ttl)
+    }
+}
+
+impl RetrieveParams {
+    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        if let Some(wait) = self.wait_ms
+            && wait > MAX_WAIT_MS
+        {
+            return Err(RpcError::InvalidParam {
+                param: "wait_ms",
+                reason: format!("{wait} is more than the {MAX_WAIT_MS} ms a node waits"),
+            });
+        }
+        if let Some(h) = &self.last_hash
+            && !h.is_empty()
+            && !is_message_hash(h)
+        {
+            return Err(RpcError::InvalidParam {
+                param: "last_hash",
+                reason: "not a message hash (43 base64 characters)".into(),
+            });
+        }
+        check_clock(self.timestamp, now_ms)?;
+        let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+    }
+}
+
+impl DeleteParams {
+    fn validate(&self) -> Result<(), RpcError> {
+        check_hashes(&self.messages)?;
+        let msg = delete_signed_bytes(&self.messages);
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+    }
+}
+
+impl DeleteAllParams {
+    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        check_clock(self.timestamp, now_ms)?;
+        let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+    }
+}
+
+impl ExpireParams {
+    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        check_hashes(&self.messages)?;
+        let latest = now_ms.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
+        if self.expiry > latest {
+            return Err(RpcError::InvalidParam {
+                param: "expiry",
+                reason: "more than 14 days from now".into(),
+            });
+        }
+        let msg = expire_signed_bytes(self.expiry, &self.messages);
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+    use crate::rpc::{ErrorCode, message_hash};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn owner() -> Identity {
+        Identity::from_ed25519_seed(&[0x11; 32])
+    }
+
+    fn retrieve(ts: u64) -> RetrieveParams {
+        let o = owner();
+        RetrieveParams {
+            pubkey: o.account_id(),
+            pubkey_ed25519: Hex32(*o.ed25519_pk()),
+            namespace: Namespace::DEFAULT,
+            timestamp: ts,
+            signature: Sig64(o.sign(&retrieve_signed_bytes(Namespace::DEFAULT, ts))),
+            last_hash: None,
+            max_count: None,
+            max_size: None,
+            wait_ms: Some(20_000),
+        }
+    }
+
+    fn store(data: Vec<u8>, ttl: u64) -> StoreParams {
+        StoreParams {
+            pubkey: owner().account_id(),
+            namespace: Namespace::DEFAULT,
+            timestamp: NOW,
+            ttl,
+            data: Base64Bytes(data),
+            pubkey_ed25519: None,
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn parses_session_shaped_store() {
+        let body = format!(
+            r#"{{"method":"store","params":{{"pubkey":"{}","timestamp":{NOW},"ttl":86400000,"data":"aGk="}},"pad":"000"}}"#,
+            owner().account_id()
+        );
+        let req = Request::from_json(body.as_bytes()).unwrap();
+        let Request::Single(Call::Store(p)) = &req else { panic!("not a store: {req:?}") };
+        assert_eq!(p.data.0, b"hi");
+        assert_eq!(p.namespace, Namespace::DEFAULT);
+        assert_eq!(p.expiry(), NOW + 86_400_000);
+        assert_eq!(Request::from_json(&serde_json::to_vec(&req.to_json()).unwrap()).unwrap(), req);
+    }
+
+    #[test]
+    fn method_and_param_errors_are_named() {
+        assert_eq!(
+            Request::from_json(br#"{"method":"steal","params":{}}"#),
+            Err(RpcError::UnknownMethod("steal".into()))
+        );
+        let e = Request::from_json(br#"{"method":"store","params":{"pubkey":"05ab"}}"#).unwrap_err();
+        assert!(e.to_string().contains("store params"), "{e}");
+        assert!(matches!(Request::from_json(b"[1,2]"), Err(RpcError::Malformed(_))));
+        assert_eq!(Request::from_json(br#"{"method":"info"}"#), Ok(Request::Single(Call::Info)));
+    }
+
+    #[test]
+    fn batches_are_bounded_and_flat() {
+        let info = r#"{"method":"info"}"#;
+        let ok = format!(r#"{{"method":"batch","params":{{"requests":[{info},{info}]}}}}"#);
+        assert_eq!(Request::from_json(ok.as_bytes()), Ok(Request::Batch(vec![Call::Info, Call::Info])));
+        let many = vec![info; 21].join(",");
+        let too_many = format!(r#"{{"method":"sequence","params":{{"requests":[{many}]}}}}"#);
+        assert_eq!(Request::from_json(too_many.as_bytes()), Err(RpcError::BadBatch { got: 21, max: 20 }));
+        let empty = r#"{"method":"batch","params":{"requests":[]}}"#;
+        assert_eq!(Request::from_json(empty.as_bytes()), Err(RpcError::BadBatch { got: 0, max: 20 }));
+        let nested = format!(r#"{{"method":"batch","params":{{"requests":[{ok}]}}}}"#);
+        assert_eq!(Request::from_json(nested.as_bytes()), Err(RpcError::NestedBatch));
+    }
+
+    #[test]
+    fn store_limits() {
+        assert_eq!(Call::Store(store(vec![0; MAX_DATA_LEN], MIN_TTL_MS)).validate(NOW), Ok(()));
+        assert_eq!(
+            Call::Store(store(vec![0; MAX_DATA_LEN + 1], MIN_TTL_MS)).validate(NOW),
+            Err(RpcError::DataTooLarge { len: MAX_DATA_LEN + 1, max: MAX_DATA_LEN })
+        );
+        for ttl in [MIN_TTL_MS - 1, MAX_TTL_MS + 1] {
+            let e = Call::Store(store(vec![1], ttl)).validate(NOW).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::BadRequest);
+        }
+        assert!(matches!(
+            Call::Store(store(vec![1], MIN_TTL_MS)).validate(NOW + 61_000),
+            Err(RpcError::ClockSkew { skew_ms: -61_000 })
+        ));
+    }
+
+    #[test]
+    fn store_outside_namespace_zero_needs_owner_signature() {
+        let mut p = store(vec![1], MIN_TTL_MS);
+        p.namespace = Namespace(5);
+        assert_eq!(Call::Store(p.clone()).validate(NOW), Err(RpcError::SignatureRequired));
+        let o = owner();
+        p.pubkey_ed25519 = Some(Hex32(*o.ed25519_pk()));
+        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW))));
+        assert_eq!(Call::Store(p.clone()).validate(NOW), Ok(()));
+        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(6), NOW))));
+        assert_eq!(Call::Store(p).validate(NOW), Err(RpcError::BadSignature));
+    }
+
+    #[test]
+    fn retrieve_checks_signature_clock_and_wait() {
+        assert_eq!(Call::Retrieve(retrieve(NOW)).validate(NOW), Ok(()));
+        assert_eq!(
+            Call::Retrieve(retrieve(NOW)).validate(NOW - 60_001),
+            Err(RpcError::ClockSkew { skew_ms: 60_001 })
+        );
+        let mut tampered = retrieve(NOW);
+        tampered.timestamp += 1;
+        assert_eq!(Call::Retrieve(tampered).validate(NOW), Err(RpcError::BadSignature));
+        let mut impostor = retrieve(NOW);
+        impostor.pubkey = Identity::from_ed25519_seed(&[0x22; 32]).account_id();
+        assert_eq!(Call::Retrieve(impostor).validate(NOW), Err(RpcError::KeyMismatch));
+        let mut long = retrieve(NOW);
+        long.wait_ms = Some(MAX_WAIT_MS + 1);
+        assert!(matches!(Call::Retrieve(long).validate(NOW), Err(RpcError::InvalidParam { param: "wait_ms", .. })));
+    }
+
+    #[test]
+    fn delete_and_expire_check_hashes_and_signatures() {
+        let o = owner();
+        let h = message_hash(&o.account_id(), Namespace::DEFAULT, b"m");
+        let del = DeleteParams {
+            pubkey: o.account_id(),
+            pubkey_ed25519: Hex32(*o.ed25519_pk()),
+            messages: vec![h.clone()],
+            signature: Sig64(o.sign(&delete_signed_bytes(std::slice::from_ref(&h)))),
+        };
+        assert_eq!(Call::Delete(del.clone()).validate(NOW), Ok(()));
+        let mut bad = del.clone();
+        bad.messages = vec!["nope".into()];
+        assert!(matches!(Call::Delete(bad).validate(NOW), Err(RpcError::InvalidParam { param: "messages", .. })));
+        let exp = ExpireParams {
+            pubkey: o.account_id(),
+            pubkey_ed25519: Hex32(*o.ed25519_pk()),
+            messages: vec![h.clone()],
+            expiry: NOW + 1000,
+            signature: Sig64(o.sign(&expire_signed_bytes(NOW + 1000, std::slice::from_ref(&h)))),
+        };
+        assert_eq!(Call::Expire(exp.clone()).validate(NOW), Ok(()));
+        let mut far = exp;
+        far.expiry = NOW + MAX_TTL_MS + MAX_CLOCK_SKEW_MS + 1;
+        assert!(matches!(Call::Expire(far).validate(NOW), Err(RpcError::InvalidParam { param: "expiry", .. })));
+        let all = DeleteAllParams {
+            pubkey: o.account_id(),
+            pubkey_ed25519: Hex32(*o.ed25519_pk()),
+            namespace: Namespace::DEFAULT,
+            timestamp: NOW,
+            signature: Sig64(o.sign(&delete_all_signed_bytes(Namespace::DEFAULT, NOW))),
+        };
+        assert_eq!(Call::DeleteAll(all).validate(NOW), Ok(()));
+    }
+
+    #[test]
+    fn long_unknown_method_is_truncated_in_the_error() {
+        let body = format!(r#"{{"method":"{}"}}"#, "x".repeat(10_000));
+        let Err(RpcError::UnknownMethod(m)) = Request::from_json(body.as_bytes()) else { panic!() };
+        assert_eq!(m.len(), 64);
+    }
+}

@@ -1,0 +1,125 @@
+//! The exact bytes a mailbox owner signs, the message hash, and the checks
+//! a node makes on a signed request.
+//!
+//! Every signed string is ASCII: the method name followed by its fields,
+//! integers in decimal, and the namespace written as `""` for 0 (see
+//! [`Namespace::signing_str`]).
+
+use super::{MAX_CLOCK_SKEW_MS, Namespace, RpcError};
+use crate::encoding::to_base64_unpadded;
+use crate::identity::{self, AccountId};
+use crate::sodium;
+
+/// `"retrieve" ‖ namespace ‖ timestamp_ms`.
+pub fn retrieve_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u8> {
+    format!("retrieve{}{timestamp_ms}", namespace.signing_str()).into_bytes()
+}
+
+/// `"store" ‖ namespace ‖ timestamp_ms` (only outside namespace 0).
+pub fn store_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u8> {
+    format!("store{}{timestamp_ms}", namespace.signing_str()).into_bytes()
+}
+
+/// `"delete" ‖ hash₁ ‖ hash₂ ‖ …`.
+pub fn delete_signed_bytes(hashes: &[String]) -> Vec<u8> {
+    let mut s = String::from("delete");
+    hashes.iter().for_each(|h| s.push_str(h));
+    s.into_bytes()
+}
+
+/// `"delete_all" ‖ namespace ‖ timestamp_ms`.
+pub fn delete_all_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u8> {
+    format!("delete_all{}{timestamp_ms}", namespace.signing_str()).into_bytes()
+}
+
+/// `"expire" ‖ expiry_ms ‖ hash₁ ‖ hash₂ ‖ …`.
+pub fn expire_signed_bytes(expiry_ms: u64, hashes: &[String]) -> Vec<u8> {
+    let mut s = format!("expire{expiry_ms}");
+    hashes.iter().for_each(|h| s.push_str(h));
+    s.into_bytes()
+}
+
+/// Message hash: unpadded base64 of
+/// `BLAKE2b-256(account_x25519_32 ‖ namespace_decimal_or_empty ‖ data)`.
+pub fn message_hash(account: &AccountId, namespace: Namespace, data: &[u8]) -> String {
+    let ns = namespace.signing_str();
+    let digest: [u8; 32] = sodium::blake2b(&[account.x25519(), ns.as_bytes(), data]);
+    to_base64_unpadded(&digest)
+}
+
+/// Refuses timestamps more than [`MAX_CLOCK_SKEW_MS`] from `now_ms`.
+pub fn check_clock(timestamp_ms: u64, now_ms: u64) -> Result<(), RpcError> {
+    let skew = i128::from(timestamp_ms) - i128::from(now_ms);
+    if skew.unsigned_abs() > u128::from(MAX_CLOCK_SKEW_MS) {
+        let skew_ms = i64::try_from(skew).unwrap_or(if skew > 0 { i64::MAX } else { i64::MIN });
+        return Err(RpcError::ClockSkew { skew_ms });
+    }
+    Ok(())
+}
+
+/// Checks that `ed_pk` is the key of `account` and that `sig` signs `msg`.
+pub fn verify_owner_signature(
+    account: &AccountId,
+    ed_pk: &[u8; 32],
+    msg: &[u8],
+    sig: &[u8; 64],
+) -> Result<(), RpcError> {
+    match AccountId::from_ed25519(ed_pk) {
+        Ok(derived) if derived == *account => {}
+        _ => return Err(RpcError::KeyMismatch),
+    }
+    if identity::verify(ed_pk, msg, sig) { Ok(()) } else { Err(RpcError::BadSignature) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+
+    #[test]
+    fn signed_strings_are_exact() {
+        assert_eq!(retrieve_signed_bytes(Namespace(0), 1_700_000_000_000), b"retrieve1700000000000");
+        assert_eq!(retrieve_signed_bytes(Namespace(-10), 5), b"retrieve-105");
+        assert_eq!(store_signed_bytes(Namespace(3), 7), b"store37");
+        assert_eq!(delete_signed_bytes(&["a".into(), "b".into()]), b"deleteab");
+        assert_eq!(delete_all_signed_bytes(Namespace(0), 9), b"delete_all9");
+        assert_eq!(expire_signed_bytes(42, &["h1".into(), "h2".into()]), b"expire42h1h2");
+    }
+
+    #[test]
+    fn clock_window_is_inclusive_60s_each_way() {
+        assert_eq!(check_clock(1_060_000, 1_000_000), Ok(()));
+        assert_eq!(check_clock(940_000, 1_000_000), Ok(()));
+        assert_eq!(check_clock(1_060_001, 1_000_000), Err(RpcError::ClockSkew { skew_ms: 60_001 }));
+        assert_eq!(check_clock(0, u64::MAX), Err(RpcError::ClockSkew { skew_ms: i64::MIN }));
+    }
+
+    #[test]
+    fn hash_depends_on_account_namespace_and_data() {
+        let a = Identity::from_ed25519_seed(&[1; 32]).account_id();
+        let b = Identity::from_ed25519_seed(&[2; 32]).account_id();
+        let h = message_hash(&a, Namespace(0), b"x");
+        assert_eq!(h.len(), 43);
+        assert_ne!(h, message_hash(&b, Namespace(0), b"x"));
+        assert_ne!(h, message_hash(&a, Namespace(1), b"x"));
+        assert_ne!(h, message_hash(&a, Namespace(0), b"y"));
+    }
+
+    #[test]
+    fn owner_signature_checks_key_and_signature() {
+        let owner = Identity::from_ed25519_seed(&[1; 32]);
+        let other = Identity::from_ed25519_seed(&[2; 32]);
+        let msg = retrieve_signed_bytes(Namespace(0), 5);
+        let sig = owner.sign(&msg);
+        let acct = owner.account_id();
+        assert_eq!(verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig), Ok(()));
+        assert_eq!(
+            verify_owner_signature(&acct, other.ed25519_pk(), &msg, &other.sign(&msg)),
+            Err(RpcError::KeyMismatch)
+        );
+        assert_eq!(
+            verify_owner_signature(&acct, owner.ed25519_pk(), b"retrieve6", &sig),
+            Err(RpcError::BadSignature)
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Test vectors: published ones (BIP39, libsession-util) and Allium's own,
+//! which `docs/protocol.md` quotes.
+//!
+//! Allium's own vectors are computed from fixed inputs and compared with
+//! the files in `tests/vectors/`. To regenerate them after a deliberate
+//! format change, run `ALLIUM_WRITE_VECTORS=1 cargo test -p allium-common
+//! --test vectors` and review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use allium_common::content::Content;
+use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
+use allium_common::envelope;
+use allium_common::mnemonic;
+use allium_common::node_list::{NodeEntry, NodeList};
+use allium_common::rpc::{self, Namespace};
+use allium_common::swarm::{SwarmRing, swarm_space_position};
+use allium_common::{AccountId, Identity};
+use serde_json::{Value, json};
+
+fn vector_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
+}
+
+/// Compares `computed` with the stored file, or writes it when asked to.
+fn check_or_write(name: &str, computed: &Value) {
+    let path = vector_path(name);
+    let text = serde_json::to_string_pretty(computed).unwrap() + "\n";
+    if std::env::var_os("ALLIUM_WRITE_VECTORS").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(&stored, computed, "{name} differs from what the code computes");
+}
+
+fn seed32(byte: u8) -> [u8; 32] {
+    [byte; 32]
+}
+
+#[test]
+fn bip39_reference_vectors_with_passphrase_trezor() {
+    let file: Value = serde_json::from_str(include_str!("vectors/bip39_english.json")).unwrap();
+    let vectors = file["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 24);
+    for v in vectors {
+        let (entropy, phrase, seed) = (v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap());
+        let m = bip39::Mnemonic::from_entropy(&hex::decode(entropy).unwrap()).unwrap();
+        assert_eq!(m.to_string(), phrase);
+        assert_eq!(hex::encode(m.to_seed("TREZOR")), seed);
+        // Allium's Ed25519 seed is the first 32 bytes of the BIP39 seed.
+        let ours = mnemonic::seed_from_phrase(phrase, "TREZOR").unwrap();
+        assert_eq!(hex::encode(*ours), seed[..64]);
+    }
+}
+
+/// Identity derivation: phrase → Ed25519 seed → keys → Account ID.
+fn identity_vectors() -> Value {
+    let phrases = [
+        mnemonic::new_phrase(&[0u8; 32]).to_string(),
+        mnemonic::new_phrase(&seed32(0x7f)).to_string(),
+        "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed".to_string(),
+    ];
+    let entries: Vec<Value> = phrases
+        .iter()
+        .flat_map(|p| {
+            let passphrases: &[&str] = if p.split(' ').count() == 13 { &[""] } else { &["", "TREZOR"] };
+            passphrases.iter().map(move |pass| {
+                let seed = mnemonic::seed_from_phrase(p, pass).unwrap();
+                let id = Identity::from_ed25519_seed(&seed);
+                json!({
+                    "phrase": p,
+                    "passphrase": pass,
+                    "ed25519_seed": to_hex(&*seed),
+                    "ed25519_pk": to_hex(id.ed25519_pk()),
+                    "x25519_pk": to_hex(id.x25519_pk()),
+                    "account_id": id.account_id().to_string(),
+                })
+            })
+        })
+        .collect();
+    json!({ "identities": entries })
+}
+
+#[test]
+fn identity_vectors_match() {
+    check_or_write("identity.json", &identity_vectors());
+}
+
+/// Envelope v1 with a fixed ephemeral seed.
+fn envelope_vectors() -> Value {
+    let sender = Identity::from_ed25519_seed(&seed32(0xa1));
+    let recipient = Identity::from_ed25519_seed(&seed32(0xb0));
+    let content = Content::text("Hello from Allium", 1_700_000_000_000);
+    let content_bytes = content.to_bytes();
+    let padded = envelope::pad(&content_bytes);
+    let data = envelope::seal(&sender, &recipient.account_id(), &content, &seed32(0xe5)).unwrap();
+    let opened = envelope::open(&recipient, &data).unwrap();
+    assert_eq!(opened.content, content);
+    json!({
+        "sender_ed25519_seed": to_hex(&seed32(0xa1)),
+        "sender_account_id": sender.account_id().to_string(),
+        "recipient_ed25519_seed": to_hex(&seed32(0xb0)),
+        "recipient_account_id": recipient.account_id().to_string(),
+        "ephemeral_seed": to_hex(&seed32(0xe5)),
+        "content_json": String::from_utf8(content_bytes).unwrap(),
+        "padded_hex": to_hex(&padded),
+        "signature_hex": to_hex(&sender.sign(&[&padded[..], sender.ed25519_pk(), recipient.x25519_pk()].concat())),
+        "envelope_hex": to_hex(&data),
+    })
+}
+
+#[test]
+fn envelope_vectors_match() {
+    check_or_write("envelope.json", &envelope_vectors());
+}
+
+/// Signed strings, signatures and message hashes of the storage RPC.
+fn rpc_vectors() -> Value {
+    let owner = Identity::from_ed25519_seed(&seed32(0x11));
+    let account = owner.account_id();
+    let ts = 1_700_000_000_000u64;
+    let data = b"example envelope bytes";
+    let h0 = rpc::message_hash(&account, Namespace(0), data);
+    let h5 = rpc::message_hash(&account, Namespace(-5), data);
+    let hashes = vec![h0.clone(), h5.clone()];
+    let signed = [
+        ("retrieve", rpc::retrieve_signed_bytes(Namespace(0), ts)),
+        ("retrieve_ns_-5", rpc::retrieve_signed_bytes(Namespace(-5), ts)),
+        ("store_ns_3", rpc::store_signed_bytes(Namespace(3), ts)),
+        ("delete", rpc::delete_signed_bytes(&hashes)),
+        ("delete_all", rpc::delete_all_signed_bytes(Namespace(0), ts)),
+        ("expire", rpc::expire_signed_bytes(ts + 3_600_000, &hashes)),
+    ];
+    let sigs: Vec<Value> = signed
+        .iter()
+        .map(|(name, bytes)| {
+            json!({
+                "name": name,
+                "string": String::from_utf8(bytes.clone()).unwrap(),
+                "signature_base64": allium_common::encoding::to_base64(&owner.sign(bytes)),
+            })
+        })
+        .collect();
+    let retrieve = rpc::Call::Retrieve(rpc::RetrieveParams {
+        pubkey: account,
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        namespace: Namespace(0),
+        timestamp: ts,
+        signature: Sig64(owner.sign(&rpc::retrieve_signed_bytes(Namespace(0), ts))),
+        last_hash: Some(h0.clone()),
+        max_count: Some(100),
+        max_size: None,
+        wait_ms: Some(20_000),
+    });
+    assert_eq!(retrieve.validate(ts), Ok(()));
+    let store = rpc::Call::Store(rpc::StoreParams {
+        pubkey: account,
+        namespace: Namespace(0),
+        timestamp: ts,
+        ttl: 14 * 24 * 3_600_000,
+        data: Base64Bytes(data.to_vec()),
+        pubkey_ed25519: None,
+        signature: None,
+    });
+    json!({
+        "owner_ed25519_seed": to_hex(&seed32(0x11)),
+        "owner_ed25519_pk": to_hex(owner.ed25519_pk()),
+        "account_id": account.to_string(),
+        "timestamp_ms": ts,
+        "data_utf8": String::from_utf8(data.to_vec()).unwrap(),
+        "message_hash_ns_0": h0,
+        "message_hash_ns_-5": h5,
+        "signatures": sigs,
+        "retrieve_request": retrieve.to_json(),
+        "store_request": store.to_json(),
+    })
+}
+
+#[test]
+fn rpc_vectors_match() {
+    check_or_write("rpc.json", &rpc_vectors());
+}
+
+/// A signed node list with three nodes in two swarms.
+fn node_list_vectors() -> Value {
+    let seed = Identity::from_ed25519_seed(&seed32(0xee));
+    let nodes: Vec<NodeEntry> = [(1u8, 1u64 << 62), (2, 1 << 62), (3, 3 << 62)]
+        .iter()
+        .map(|&(s, swarm_id)| {
+            let id = Identity::from_ed25519_seed(&seed32(s));
+            NodeEntry {
+                ed25519: Hex32(*id.ed25519_pk()),
+                x25519: Hex32(*id.x25519_pk()),
+                address: format!("127.0.0.1:{}", 22_000 + u16::from(s)),
+                swarm_id,
+                version: "0.1.0".into(),
+            }
+        })
+        .collect();
+    let list = NodeList::sign(42, nodes, &seed).unwrap();
+    list.verify(&[*seed.ed25519_pk()]).unwrap();
+    json!({
+        "seed_ed25519_seed": to_hex(&seed32(0xee)),
+        "signed_bytes_hex": to_hex(&NodeList::signed_bytes(list.epoch, &list.nodes)),
+        "node_list": serde_json::to_value(&list).unwrap(),
+    })
+}
+
+#[test]
+fn node_list_vectors_match() {
+    check_or_write("node_list.json", &node_list_vectors());
+}
+
+#[test]
+fn stored_node_list_verifies_and_a_flipped_bit_does_not() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("node_list.json")).unwrap()).unwrap();
+    let seed = Identity::from_ed25519_seed(&seed32(0xee));
+    let list = NodeList::from_value(file["node_list"].clone()).unwrap();
+    assert_eq!(list.verify(&[*seed.ed25519_pk()]), Ok(()));
+    let mut tampered = list.clone();
+    tampered.signature.0[10] ^= 1;
+    assert!(tampered.verify(&[*seed.ed25519_pk()]).is_err());
+}
+
+/// Swarm mapping for a few accounts on a fixed ring.
+fn swarm_vectors() -> Value {
+    let ring_ids = [0x1000_0000_0000_0000u64, 0x8000_0000_0000_0000, 0xf000_0000_0000_0000];
+    let ring = SwarmRing::new(ring_ids);
+    let accounts: Vec<AccountId> = [
+        "05d2ad010eeb72d72e561d9de7bd7b6989af77dcabffa03a5111a6c859ae5c3a72".parse::<AccountId>().unwrap(),
+        Identity::from_ed25519_seed(&seed32(0x01)).account_id(),
+        Identity::from_ed25519_seed(&seed32(0x02)).account_id(),
+        Identity::from_ed25519_seed(&seed32(0x03)).account_id(),
+    ]
+    .into();
+    let rows: Vec<Value> = accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "account_id": a.to_string(),
+                "position_hex": format!("{:016x}", swarm_space_position(a)),
+                "swarm_id_hex": format!("{:016x}", ring.swarm_of(a).unwrap()),
+            })
+        })
+        .collect();
+    json!({
+        "ring_hex": ring_ids.iter().map(|i| format!("{i:016x}")).collect::<Vec<_>>(),
+        "accounts": rows,
+    })
+}
+
+#[test]
+fn swarm_vectors_match() {
+    check_or_write("swarm.json", &swarm_vectors());
+}
