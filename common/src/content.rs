@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_fields_are_tolerated() {
-        let c = Content::from_bytes(br#"{"v":1,"kind":"call_offer","ts":5,"future":true}"#).unwrap();
+        let c =
+            Content::from_bytes(br#"{"v":1,"kind":"call_offer","ts":5,"future":true}"#).unwrap();
         assert_eq!(c.kind, Kind::Unknown);
         assert_eq!(c.ts, 5);
     }
@@ -185,7 +186,13 @@ mod tests {
             Content::from_bytes(br#"{"v":2,"kind":"text","ts":5}"#),
             Err(ContentError::Version(2))
         );
-        assert!(matches!(Content::from_bytes(b"not json"), Err(ContentError::Malformed(_))));
-        assert!(matches!(Content::from_bytes(br#"{"v":1}"#), Err(ContentError::Malformed(_))));
+        assert!(matches!(
+            Content::from_bytes(b"not json"),
+            Err(ContentError::Malformed(_))
+        ));
+        assert!(matches!(
+            Content::from_bytes(br#"{"v":1}"#),
+            Err(ContentError::Malformed(_))
+        ));
     }
 }

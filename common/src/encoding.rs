@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// Why a hex or base64 field could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,9 +111,9 @@ impl<'de> Deserialize<'de> for Sig64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <Cow<'de, str>>::deserialize(d)?;
         let bytes = from_base64(&s).map_err(de::Error::custom)?;
-        let sig: [u8; 64] = bytes
-            .try_into()
-            .map_err(|v: Vec<u8>| de::Error::custom(format!("a signature is 64 bytes, this is {}", v.len())))?;
+        let sig: [u8; 64] = bytes.try_into().map_err(|v: Vec<u8>| {
+            de::Error::custom(format!("a signature is 64 bytes, this is {}", v.len()))
+        })?;
         Ok(Self(sig))
     }
 }
@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn newtypes_round_trip_and_refuse_bad_lengths() {
         let k: Hex32 = serde_json::from_str(&format!("\"{}\"", "ab".repeat(32))).unwrap();
-        assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(
+            serde_json::to_string(&k).unwrap(),
+            format!("\"{}\"", "ab".repeat(32))
+        );
         assert!(serde_json::from_str::<Hex32>("\"abcd\"").is_err());
         let sig = Sig64([9; 64]);
         let json = serde_json::to_string(&sig).unwrap();

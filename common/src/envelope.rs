@@ -97,7 +97,10 @@ pub fn pad(plaintext: &[u8]) -> Vec<u8> {
 
 /// Removes [`pad`]'s padding: trailing zeros, then exactly one `0x80`.
 pub fn unpad(padded: &[u8]) -> Result<&[u8], EnvelopeError> {
-    let end = padded.iter().rposition(|&b| b != 0).ok_or(EnvelopeError::Padding)?;
+    let end = padded
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(EnvelopeError::Padding)?;
     if padded[end] != 0x80 {
         return Err(EnvelopeError::Padding);
     }
@@ -123,10 +126,17 @@ pub fn seal_bytes(
     eph_seed: &[u8; 32],
 ) -> Result<Vec<u8>, EnvelopeError> {
     if content.len() > MAX_CONTENT_LEN {
-        return Err(EnvelopeError::TooLarge { len: content.len(), max: MAX_CONTENT_LEN });
+        return Err(EnvelopeError::TooLarge {
+            len: content.len(),
+            max: MAX_CONTENT_LEN,
+        });
     }
     let padded = Zeroizing::new(pad(content));
-    let sig = sender.sign(&signed_bytes(&padded, sender.ed25519_pk(), recipient.x25519()));
+    let sig = sender.sign(&signed_bytes(
+        &padded,
+        sender.ed25519_pk(),
+        recipient.x25519(),
+    ));
     let mut inner = Zeroizing::new(Vec::with_capacity(padded.len() + 32 + 64));
     inner.extend_from_slice(&padded);
     inner.extend_from_slice(sender.ed25519_pk());
@@ -145,7 +155,11 @@ pub fn open(recipient: &Identity, data: &[u8]) -> Result<Opened, EnvelopeError> 
     let (sender_ed25519, padded) = open_padded(recipient, data)?;
     let content = Content::from_bytes(unpad(&padded)?)?;
     let sender = AccountId::from_ed25519(&sender_ed25519).map_err(|_| EnvelopeError::SenderKey)?;
-    Ok(Opened { sender, sender_ed25519, content })
+    Ok(Opened {
+        sender,
+        sender_ed25519,
+        content,
+    })
 }
 
 /// Decrypts and verifies, returning the sender's Ed25519 key and the padded
@@ -165,9 +179,12 @@ fn open_padded(
         .map_err(|_| EnvelopeError::Decrypt)?;
     let split_sig = inner.len() - 64;
     let split_key = split_sig - 32;
-    let sender_ed25519: [u8; 32] =
-        inner[split_key..split_sig].try_into().map_err(|_| EnvelopeError::TooShort(data.len()))?;
-    let sig: [u8; 64] = inner[split_sig..].try_into().map_err(|_| EnvelopeError::TooShort(data.len()))?;
+    let sender_ed25519: [u8; 32] = inner[split_key..split_sig]
+        .try_into()
+        .map_err(|_| EnvelopeError::TooShort(data.len()))?;
+    let sig: [u8; 64] = inner[split_sig..]
+        .try_into()
+        .map_err(|_| EnvelopeError::TooShort(data.len()))?;
     let padded = Zeroizing::new(inner[..split_key].to_vec());
     let msg = signed_bytes(&padded, &sender_ed25519, recipient.x25519_pk());
     if !sodium::sign_verify_detached(&sig, &msg, &sender_ed25519) {
@@ -200,8 +217,14 @@ mod tests {
     fn limits_add_up() {
         assert_eq!(ENVELOPE_OVERHEAD, 145);
         assert_eq!(MAX_PADDED_LEN, 76_640);
-        assert!(MAX_PADDED_LEN + ENVELOPE_OVERHEAD <= MAX_ENVELOPE_LEN);
-        let biggest = seal_bytes(&alice(), &bob().account_id(), &vec![b'x'; MAX_CONTENT_LEN], &[1; 32]).unwrap();
+        const { assert!(MAX_PADDED_LEN + ENVELOPE_OVERHEAD <= MAX_ENVELOPE_LEN) };
+        let biggest = seal_bytes(
+            &alice(),
+            &bob().account_id(),
+            &vec![b'x'; MAX_CONTENT_LEN],
+            &[1; 32],
+        )
+        .unwrap();
         assert_eq!(biggest.len(), MAX_PADDED_LEN + ENVELOPE_OVERHEAD);
     }
 
@@ -226,14 +249,31 @@ mod tests {
 
     #[test]
     fn wrong_recipient_cannot_open() {
-        let data = seal(&alice(), &bob().account_id(), &Content::text("x", 1), &[7; 32]).unwrap();
+        let data = seal(
+            &alice(),
+            &bob().account_id(),
+            &Content::text("x", 1),
+            &[7; 32],
+        )
+        .unwrap();
         assert_eq!(open(&alice(), &data), Err(EnvelopeError::Decrypt));
     }
 
     #[test]
     fn too_large_is_refused() {
-        let r = seal_bytes(&alice(), &bob().account_id(), &vec![0; MAX_CONTENT_LEN + 1], &[7; 32]);
-        assert_eq!(r, Err(EnvelopeError::TooLarge { len: MAX_CONTENT_LEN + 1, max: MAX_CONTENT_LEN }));
+        let r = seal_bytes(
+            &alice(),
+            &bob().account_id(),
+            &vec![0; MAX_CONTENT_LEN + 1],
+            &[7; 32],
+        );
+        assert_eq!(
+            r,
+            Err(EnvelopeError::TooLarge {
+                len: MAX_CONTENT_LEN + 1,
+                max: MAX_CONTENT_LEN
+            })
+        );
     }
 
     #[test]
@@ -241,7 +281,11 @@ mod tests {
         // Mallory seals a box claiming Alice's key but signs with her own.
         let mallory = Identity::from_ed25519_seed(&[0x66; 32]);
         let padded = pad(&Content::text("trust me", 1).to_bytes());
-        let sig = mallory.sign(&signed_bytes(&padded, alice().ed25519_pk(), bob().x25519_pk()));
+        let sig = mallory.sign(&signed_bytes(
+            &padded,
+            alice().ed25519_pk(),
+            bob().x25519_pk(),
+        ));
         let mut inner = padded.clone();
         inner.extend_from_slice(alice().ed25519_pk());
         inner.extend_from_slice(&sig);
@@ -254,8 +298,15 @@ mod tests {
     fn resealed_to_third_party_is_refused() {
         // Bob opens Alice's message and re-seals it, unchanged, to Carol.
         let carol = Identity::from_ed25519_seed(&[0xc0; 32]);
-        let data = seal(&alice(), &bob().account_id(), &Content::text("for bob", 1), &[7; 32]).unwrap();
-        let inner = sodium::box_seal_open(&data[1..], bob().x25519_pk(), bob().x25519_sk()).unwrap();
+        let data = seal(
+            &alice(),
+            &bob().account_id(),
+            &Content::text("for bob", 1),
+            &[7; 32],
+        )
+        .unwrap();
+        let inner =
+            sodium::box_seal_open(&data[1..], bob().x25519_pk(), bob().x25519_sk()).unwrap();
         let mut forwarded = vec![ENVELOPE_V1];
         forwarded.extend(sodium::box_seal_with_seed(&inner, carol.x25519_pk(), &[4; 32]).unwrap());
         assert_eq!(open(&carol, &forwarded), Err(EnvelopeError::BadSignature));

@@ -21,8 +21,8 @@ pub mod mnemonic;
 pub mod node_list;
 pub mod onion;
 pub mod rpc;
-pub mod sodium;
 pub mod seeds;
+pub mod sodium;
 pub mod swarm;
 
 pub use error::{Error, Result};

@@ -101,7 +101,10 @@ pub struct NodeList {
 
 impl NodeEntry {
     fn check(&self, index: usize) -> Result<(), NodeListError> {
-        let bad = |reason: &str| NodeListError::BadNode { index, reason: reason.to_owned() };
+        let bad = |reason: &str| NodeListError::BadNode {
+            index,
+            reason: reason.to_owned(),
+        };
         if self.address.len() > MAX_ADDRESS_LEN {
             return Err(bad("address is too long"));
         }
@@ -124,7 +127,9 @@ impl NodeEntry {
 /// `host:port` with a non-empty host and a decimal port 1..=65535. IPv6
 /// hosts are written in brackets (`[::1]:22020`).
 fn is_host_port(s: &str) -> bool {
-    let Some((host, port)) = s.rsplit_once(':') else { return false };
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
     let host_ok = !host.is_empty() && !host.contains(char::is_whitespace);
     host_ok && port.parse::<u16>().is_ok_and(|p| p != 0) && !port.starts_with('+')
 }
@@ -152,12 +157,24 @@ impl NodeList {
     }
 
     /// Signs a snapshot: sorts the nodes, checks every entry, signs.
-    pub fn sign(epoch: u64, mut nodes: Vec<NodeEntry>, seed: &Identity) -> Result<Self, NodeListError> {
-        nodes.sort_by(|a, b| a.ed25519.cmp(&b.ed25519));
-        let unsigned = Self { epoch, nodes, signer: Hex32(*seed.ed25519_pk()), signature: Sig64([0; 64]) };
+    pub fn sign(
+        epoch: u64,
+        mut nodes: Vec<NodeEntry>,
+        seed: &Identity,
+    ) -> Result<Self, NodeListError> {
+        nodes.sort_by_key(|n| n.ed25519);
+        let unsigned = Self {
+            epoch,
+            nodes,
+            signer: Hex32(*seed.ed25519_pk()),
+            signature: Sig64([0; 64]),
+        };
         unsigned.check_shape()?;
         let signature = Sig64(seed.sign(&Self::signed_bytes(epoch, &unsigned.nodes)));
-        Ok(Self { signature, ..unsigned })
+        Ok(Self {
+            signature,
+            ..unsigned
+        })
     }
 
     /// Decodes JSON bytes and checks the shape (not the signature: see
@@ -166,14 +183,16 @@ impl NodeList {
         if bytes.len() > MAX_ENCODED_LEN {
             return Err(NodeListError::TooLarge(bytes.len()));
         }
-        let list: Self = serde_json::from_slice(bytes).map_err(|e| NodeListError::Malformed(e.to_string()))?;
+        let list: Self =
+            serde_json::from_slice(bytes).map_err(|e| NodeListError::Malformed(e.to_string()))?;
         list.check_shape()?;
         Ok(list)
     }
 
     /// Parses a JSON value (a `node_list` RPC result) and checks the shape.
     pub fn from_value(value: serde_json::Value) -> Result<Self, NodeListError> {
-        let list: Self = serde_json::from_value(value).map_err(|e| NodeListError::Malformed(e.to_string()))?;
+        let list: Self =
+            serde_json::from_value(value).map_err(|e| NodeListError::Malformed(e.to_string()))?;
         list.check_shape()?;
         Ok(list)
     }
@@ -187,10 +206,17 @@ impl NodeList {
         if self.nodes.len() > MAX_NODES {
             return Err(NodeListError::TooManyNodes(self.nodes.len()));
         }
-        if let Some(i) = self.nodes.windows(2).position(|w| w[0].ed25519 >= w[1].ed25519) {
+        if let Some(i) = self
+            .nodes
+            .windows(2)
+            .position(|w| w[0].ed25519 >= w[1].ed25519)
+        {
             return Err(NodeListError::Order(i + 1));
         }
-        self.nodes.iter().enumerate().try_for_each(|(i, n)| n.check(i))
+        self.nodes
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, n)| n.check(i))
     }
 
     /// Verifies that a trusted seed signed this snapshot.
@@ -247,7 +273,8 @@ mod tests {
 
     #[test]
     fn sign_decode_verify() {
-        let list = NodeList::sign(3, vec![entry(2, 10), entry(1, 10), entry(3, 20)], &seed()).unwrap();
+        let list =
+            NodeList::sign(3, vec![entry(2, 10), entry(1, 10), entry(3, 20)], &seed()).unwrap();
         assert!(list.nodes.windows(2).all(|w| w[0].ed25519 < w[1].ed25519));
         let decoded = NodeList::decode(&list.encode()).unwrap();
         assert_eq!(decoded, list);
@@ -261,7 +288,10 @@ mod tests {
     fn untrusted_or_altered_lists_are_refused() {
         let list = NodeList::sign(3, vec![entry(1, 10), entry(2, 20)], &seed()).unwrap();
         let other = Identity::from_ed25519_seed(&[0xdd; 32]);
-        assert!(matches!(list.verify(&[*other.ed25519_pk()]), Err(NodeListError::UntrustedSigner(_))));
+        assert!(matches!(
+            list.verify(&[*other.ed25519_pk()]),
+            Err(NodeListError::UntrustedSigner(_))
+        ));
         let trusted = [*seed().ed25519_pk()];
         let mut bumped = list.clone();
         bumped.epoch += 1;
@@ -271,18 +301,27 @@ mod tests {
         assert_eq!(moved.verify(&trusted), Err(NodeListError::BadSignature));
         let mut readdressed = list;
         readdressed.nodes[1].address = "10.0.0.1:1".into();
-        assert_eq!(readdressed.verify(&trusted), Err(NodeListError::BadSignature));
+        assert_eq!(
+            readdressed.verify(&trusted),
+            Err(NodeListError::BadSignature)
+        );
     }
 
     #[test]
     fn bad_entries_are_refused() {
         let mut e = entry(1, 10);
         e.x25519 = entry(2, 10).x25519;
-        assert!(matches!(NodeList::sign(1, vec![e], &seed()), Err(NodeListError::BadNode { index: 0, .. })));
+        assert!(matches!(
+            NodeList::sign(1, vec![e], &seed()),
+            Err(NodeListError::BadNode { index: 0, .. })
+        ));
         for address in ["nohost", ":80", "h:0", "h:65536", "h:+80", "a b:1"] {
             let mut e = entry(1, 10);
             e.address = address.into();
-            assert!(NodeList::sign(1, vec![e], &seed()).is_err(), "{address} accepted");
+            assert!(
+                NodeList::sign(1, vec![e], &seed()).is_err(),
+                "{address} accepted"
+            );
         }
         let mut e = entry(1, INVALID_SWARM_ID);
         assert!(NodeList::sign(1, vec![e.clone()], &seed()).is_err());
@@ -296,11 +335,17 @@ mod tests {
     fn decoder_refuses_unsorted_and_oversized_input() {
         let mut list = NodeList::sign(1, vec![entry(1, 1), entry(2, 1)], &seed()).unwrap();
         list.nodes.swap(0, 1);
-        assert_eq!(NodeList::decode(&list.encode()), Err(NodeListError::Order(1)));
+        assert_eq!(
+            NodeList::decode(&list.encode()),
+            Err(NodeListError::Order(1))
+        );
         assert!(matches!(
             NodeList::decode(&vec![b' '; MAX_ENCODED_LEN + 1]),
             Err(NodeListError::TooLarge(_))
         ));
-        assert!(matches!(NodeList::decode(b"{}"), Err(NodeListError::Malformed(_))));
+        assert!(matches!(
+            NodeList::decode(b"{}"),
+            Err(NodeListError::Malformed(_))
+        ));
     }
 }

@@ -67,7 +67,8 @@ struct RawSeed {
 
 /// Parses the text of a seed file.
 pub fn parse(text: &str) -> Result<Vec<Seed>, SeedFileError> {
-    let file: SeedFile = toml::from_str(text).map_err(|e| SeedFileError::Syntax(e.message().to_owned()))?;
+    let file: SeedFile =
+        toml::from_str(text).map_err(|e| SeedFileError::Syntax(e.message().to_owned()))?;
     if file.seed.is_empty() {
         return Err(SeedFileError::Empty);
     }
@@ -76,13 +77,26 @@ pub fn parse(text: &str) -> Result<Vec<Seed>, SeedFileError> {
         .enumerate()
         .map(|(i, raw)| {
             let index = i + 1;
-            let port_ok = raw.address.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+            let port_ok = raw
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
             if !port_ok {
-                return Err(SeedFileError::Address { index, address: raw.address });
+                return Err(SeedFileError::Address {
+                    index,
+                    address: raw.address,
+                });
             }
-            let ed25519 = encoding::hex_array(&raw.ed25519)
-                .map_err(|source| SeedFileError::Key { index, address: raw.address.clone(), source })?;
-            Ok(Seed { address: raw.address, ed25519 })
+            let ed25519 =
+                encoding::hex_array(&raw.ed25519).map_err(|source| SeedFileError::Key {
+                    index,
+                    address: raw.address.clone(),
+                    source,
+                })?;
+            Ok(Seed {
+                address: raw.address,
+                ed25519,
+            })
         })
         .collect()
 }
@@ -91,7 +105,13 @@ pub fn parse(text: &str) -> Result<Vec<Seed>, SeedFileError> {
 pub fn render(seeds: &[Seed]) -> String {
     seeds
         .iter()
-        .map(|s| format!("[[seed]]\naddress = \"{}\"\ned25519 = \"{}\"\n", s.address, hex::encode(s.ed25519)))
+        .map(|s| {
+            format!(
+                "[[seed]]\naddress = \"{}\"\ned25519 = \"{}\"\n",
+                s.address,
+                hex::encode(s.ed25519)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -103,8 +123,14 @@ mod tests {
     #[test]
     fn parses_and_renders() {
         let seeds = vec![
-            Seed { address: "127.0.0.1:22020".into(), ed25519: [1; 32] },
-            Seed { address: "[::1]:22021".into(), ed25519: [2; 32] },
+            Seed {
+                address: "127.0.0.1:22020".into(),
+                ed25519: [1; 32],
+            },
+            Seed {
+                address: "[::1]:22021".into(),
+                ed25519: [2; 32],
+            },
         ];
         assert_eq!(parse(&render(&seeds)), Ok(seeds));
     }
@@ -112,12 +138,27 @@ mod tests {
     #[test]
     fn errors_name_the_seed() {
         assert_eq!(parse(""), Err(SeedFileError::Empty));
-        assert!(matches!(parse("[[seed]]\naddress = 1"), Err(SeedFileError::Syntax(_))));
+        assert!(matches!(
+            parse("[[seed]]\naddress = 1"),
+            Err(SeedFileError::Syntax(_))
+        ));
         let bad_key = "[[seed]]\naddress = \"h:1\"\ned25519 = \"abcd\"\n";
-        assert!(matches!(parse(bad_key), Err(SeedFileError::Key { index: 1, .. })));
-        let bad_addr = format!("[[seed]]\naddress = \"h\"\ned25519 = \"{}\"\n", "00".repeat(32));
-        assert!(matches!(parse(&bad_addr), Err(SeedFileError::Address { index: 1, .. })));
-        let unknown = format!("[[seed]]\naddress = \"h:1\"\ned25519 = \"{}\"\nport = 3\n", "00".repeat(32));
+        assert!(matches!(
+            parse(bad_key),
+            Err(SeedFileError::Key { index: 1, .. })
+        ));
+        let bad_addr = format!(
+            "[[seed]]\naddress = \"h\"\ned25519 = \"{}\"\n",
+            "00".repeat(32)
+        );
+        assert!(matches!(
+            parse(&bad_addr),
+            Err(SeedFileError::Address { index: 1, .. })
+        ));
+        let unknown = format!(
+            "[[seed]]\naddress = \"h:1\"\ned25519 = \"{}\"\nport = 3\n",
+            "00".repeat(32)
+        );
         assert!(matches!(parse(&unknown), Err(SeedFileError::Syntax(_))));
     }
 }

@@ -34,7 +34,10 @@ impl SwarmRing {
     /// Builds the ring from any ids; duplicates and [`INVALID_SWARM_ID`]
     /// are dropped.
     pub fn new(ids: impl IntoIterator<Item = SwarmId>) -> Self {
-        let mut ids: Vec<SwarmId> = ids.into_iter().filter(|&id| id != INVALID_SWARM_ID).collect();
+        let mut ids: Vec<SwarmId> = ids
+            .into_iter()
+            .filter(|&id| id != INVALID_SWARM_ID)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         Self(ids)
@@ -54,7 +57,11 @@ impl SwarmRing {
         // largest.
         let right_at = ids.partition_point(|&id| id < position);
         let right = ids.get(right_at).copied().unwrap_or(first);
-        let left_at = if right_at == 0 || right_at == ids.len() { ids.len() - 1 } else { right_at - 1 };
+        let left_at = if right_at == 0 || right_at == ids.len() {
+            ids.len() - 1
+        } else {
+            right_at - 1
+        };
         let left = ids[left_at];
         let to_right = right.wrapping_sub(position);
         let to_left = position.wrapping_sub(left);
@@ -92,7 +99,10 @@ mod tests {
         key[7] = 1; // word 0 = 1
         key[15] = 2; // word 1 = 2
         key[24] = 0x80; // word 3 = 0x8000_0000_0000_0000
-        assert_eq!(swarm_space_position(&AccountId::from_x25519(key)), 0x8000_0000_0000_0003);
+        assert_eq!(
+            swarm_space_position(&AccountId::from_x25519(key)),
+            0x8000_0000_0000_0003
+        );
     }
 
     #[test]

@@ -147,7 +147,9 @@ impl RpcError {
             | Self::BadBatch { .. }
             | Self::NestedBatch
             | Self::TtlOutOfRange { .. } => ErrorCode::BadRequest,
-            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => ErrorCode::Unauthorized,
+            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => {
+                ErrorCode::Unauthorized
+            }
             Self::ClockSkew { .. } => ErrorCode::ClockSkew,
             Self::DataTooLarge { .. } => ErrorCode::TooLarge,
         }
@@ -160,7 +162,11 @@ impl RpcError {
             Self::DataTooLarge { len, max } => Some(serde_json::json!({ "len": len, "max": max })),
             _ => None,
         };
-        ErrorBody { error: self.code(), message: self.to_string(), details }
+        ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            details,
+        }
     }
 }
 
@@ -171,7 +177,10 @@ mod tests {
     #[test]
     fn clock_skew_message_says_by_how_much_and_which_way() {
         let e = RpcError::ClockSkew { skew_ms: -75_500 };
-        assert_eq!(e.to_string(), "timestamp is 75.5s behind the node's clock; the limit is 60s");
+        assert_eq!(
+            e.to_string(),
+            "timestamp is 75.5s behind the node's clock; the limit is 60s"
+        );
         assert_eq!(e.code().status(), 406);
         let body = serde_json::to_value(e.to_body()).unwrap();
         assert_eq!(body["error"], "clock_skew");
@@ -183,7 +192,10 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(RpcError::BadSignature.code().status(), 401);
-        assert_eq!(RpcError::DataTooLarge { len: 1, max: 0 }.code().status(), 413);
+        assert_eq!(
+            RpcError::DataTooLarge { len: 1, max: 0 }.code().status(),
+            413
+        );
         assert_eq!(ErrorCode::WrongSwarm.status(), 421);
         assert_eq!(ErrorCode::RateLimited.status(), 429);
         assert_eq!(ErrorCode::InsufficientStorage.status(), 507);

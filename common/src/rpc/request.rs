@@ -13,8 +13,8 @@ use super::signing::{
     retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
 };
 use super::{
-    MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS, MIN_TTL_MS,
-    Namespace, RpcError,
+    MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS,
+    MIN_TTL_MS, Namespace, RpcError,
 };
 use crate::encoding::{Base64Bytes, Hex32, Sig64};
 use crate::identity::AccountId;
@@ -177,7 +177,11 @@ fn is_default_namespace(ns: &Namespace) -> bool {
 fn params_of<T: for<'de> Deserialize<'de>>(method: &str, params: Value) -> Result<T, RpcError> {
     // A missing `params` is read as an empty object, so methods without
     // parameters may omit it.
-    let params = if params.is_null() { Value::Object(Default::default()) } else { params };
+    let params = if params.is_null() {
+        Value::Object(Default::default())
+    } else {
+        params
+    };
     serde_json::from_value(params).map_err(|e| RpcError::Malformed(format!("{method} params: {e}")))
 }
 
@@ -281,14 +285,21 @@ impl Request {
                 let batch: BatchParams = params_of(&raw.method, raw.params)?;
                 let n = batch.requests.len();
                 if n == 0 || n > MAX_SUBREQUESTS {
-                    return Err(RpcError::BadBatch { got: n, max: MAX_SUBREQUESTS });
+                    return Err(RpcError::BadBatch {
+                        got: n,
+                        max: MAX_SUBREQUESTS,
+                    });
                 }
                 let calls = batch
                     .requests
                     .into_iter()
                     .map(Call::from_value)
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(if raw.method == "batch" { Self::Batch(calls) } else { Self::Sequence(calls) })
+                Ok(if raw.method == "batch" {
+                    Self::Batch(calls)
+                } else {
+                    Self::Sequence(calls)
+                })
             }
             method => Call::from_parts(method, raw.params).map(Self::Single),
         }
@@ -327,16 +338,25 @@ fn check_hashes(hashes: &[String]) -> Result<(), RpcError> {
 /// Whether `s` has the form of a message hash: 43 characters of unpadded
 /// standard base64 (32 bytes).
 pub fn is_message_hash(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 impl StoreParams {
     fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
         if self.data.0.len() > MAX_DATA_LEN {
-            return Err(RpcError::DataTooLarge { len: self.data.0.len(), max: MAX_DATA_LEN });
+            return Err(RpcError::DataTooLarge {
+                len: self.data.0.len(),
+                max: MAX_DATA_LEN,
+            });
         }
         if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&self.ttl) {
-            return Err(RpcError::TtlOutOfRange { ttl_ms: self.ttl, min: MIN_TTL_MS, max: MAX_TTL_MS });
+            return Err(RpcError::TtlOutOfRange {
+                ttl_ms: self.ttl,
+                min: MIN_TTL_MS,
+                max: MAX_TTL_MS,
+            });
         }
         check_clock(self.timestamp, now_ms)?;
         if self.namespace != Namespace::DEFAULT {
@@ -376,7 +396,12 @@ impl RetrieveParams {
         }
         check_clock(self.timestamp, now_ms)?;
         let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        verify_owner_signature(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            &msg,
+            &self.signature.0,
+        )
     }
 }
 
@@ -384,7 +409,12 @@ impl DeleteParams {
     fn validate(&self) -> Result<(), RpcError> {
         check_hashes(&self.messages)?;
         let msg = delete_signed_bytes(&self.messages);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        verify_owner_signature(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            &msg,
+            &self.signature.0,
+        )
     }
 }
 
@@ -392,7 +422,12 @@ impl DeleteAllParams {
     fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
         check_clock(self.timestamp, now_ms)?;
         let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        verify_owner_signature(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            &msg,
+            &self.signature.0,
+        )
     }
 }
 
@@ -407,7 +442,12 @@ impl ExpireParams {
             });
         }
         let msg = expire_signed_bytes(self.expiry, &self.messages);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        verify_owner_signature(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            &msg,
+            &self.signature.0,
+        )
     }
 }
 
@@ -457,11 +497,16 @@ mod tests {
             owner().account_id()
         );
         let req = Request::from_json(body.as_bytes()).unwrap();
-        let Request::Single(Call::Store(p)) = &req else { panic!("not a store: {req:?}") };
+        let Request::Single(Call::Store(p)) = &req else {
+            panic!("not a store: {req:?}")
+        };
         assert_eq!(p.data.0, b"hi");
         assert_eq!(p.namespace, Namespace::DEFAULT);
         assert_eq!(p.expiry(), NOW + 86_400_000);
-        assert_eq!(Request::from_json(&serde_json::to_vec(&req.to_json()).unwrap()).unwrap(), req);
+        assert_eq!(
+            Request::from_json(&serde_json::to_vec(&req.to_json()).unwrap()).unwrap(),
+            req
+        );
     }
 
     #[test]
@@ -470,32 +515,57 @@ mod tests {
             Request::from_json(br#"{"method":"steal","params":{}}"#),
             Err(RpcError::UnknownMethod("steal".into()))
         );
-        let e = Request::from_json(br#"{"method":"store","params":{"pubkey":"05ab"}}"#).unwrap_err();
+        let e =
+            Request::from_json(br#"{"method":"store","params":{"pubkey":"05ab"}}"#).unwrap_err();
         assert!(e.to_string().contains("store params"), "{e}");
-        assert!(matches!(Request::from_json(b"[1,2]"), Err(RpcError::Malformed(_))));
-        assert_eq!(Request::from_json(br#"{"method":"info"}"#), Ok(Request::Single(Call::Info)));
+        assert!(matches!(
+            Request::from_json(b"[1,2]"),
+            Err(RpcError::Malformed(_))
+        ));
+        assert_eq!(
+            Request::from_json(br#"{"method":"info"}"#),
+            Ok(Request::Single(Call::Info))
+        );
     }
 
     #[test]
     fn batches_are_bounded_and_flat() {
         let info = r#"{"method":"info"}"#;
         let ok = format!(r#"{{"method":"batch","params":{{"requests":[{info},{info}]}}}}"#);
-        assert_eq!(Request::from_json(ok.as_bytes()), Ok(Request::Batch(vec![Call::Info, Call::Info])));
+        assert_eq!(
+            Request::from_json(ok.as_bytes()),
+            Ok(Request::Batch(vec![Call::Info, Call::Info]))
+        );
         let many = vec![info; 21].join(",");
         let too_many = format!(r#"{{"method":"sequence","params":{{"requests":[{many}]}}}}"#);
-        assert_eq!(Request::from_json(too_many.as_bytes()), Err(RpcError::BadBatch { got: 21, max: 20 }));
+        assert_eq!(
+            Request::from_json(too_many.as_bytes()),
+            Err(RpcError::BadBatch { got: 21, max: 20 })
+        );
         let empty = r#"{"method":"batch","params":{"requests":[]}}"#;
-        assert_eq!(Request::from_json(empty.as_bytes()), Err(RpcError::BadBatch { got: 0, max: 20 }));
+        assert_eq!(
+            Request::from_json(empty.as_bytes()),
+            Err(RpcError::BadBatch { got: 0, max: 20 })
+        );
         let nested = format!(r#"{{"method":"batch","params":{{"requests":[{ok}]}}}}"#);
-        assert_eq!(Request::from_json(nested.as_bytes()), Err(RpcError::NestedBatch));
+        assert_eq!(
+            Request::from_json(nested.as_bytes()),
+            Err(RpcError::NestedBatch)
+        );
     }
 
     #[test]
     fn store_limits() {
-        assert_eq!(Call::Store(store(vec![0; MAX_DATA_LEN], MIN_TTL_MS)).validate(NOW), Ok(()));
+        assert_eq!(
+            Call::Store(store(vec![0; MAX_DATA_LEN], MIN_TTL_MS)).validate(NOW),
+            Ok(())
+        );
         assert_eq!(
             Call::Store(store(vec![0; MAX_DATA_LEN + 1], MIN_TTL_MS)).validate(NOW),
-            Err(RpcError::DataTooLarge { len: MAX_DATA_LEN + 1, max: MAX_DATA_LEN })
+            Err(RpcError::DataTooLarge {
+                len: MAX_DATA_LEN + 1,
+                max: MAX_DATA_LEN
+            })
         );
         for ttl in [MIN_TTL_MS - 1, MAX_TTL_MS + 1] {
             let e = Call::Store(store(vec![1], ttl)).validate(NOW).unwrap_err();
@@ -511,7 +581,10 @@ mod tests {
     fn store_outside_namespace_zero_needs_owner_signature() {
         let mut p = store(vec![1], MIN_TTL_MS);
         p.namespace = Namespace(5);
-        assert_eq!(Call::Store(p.clone()).validate(NOW), Err(RpcError::SignatureRequired));
+        assert_eq!(
+            Call::Store(p.clone()).validate(NOW),
+            Err(RpcError::SignatureRequired)
+        );
         let o = owner();
         p.pubkey_ed25519 = Some(Hex32(*o.ed25519_pk()));
         p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW))));
@@ -529,13 +602,25 @@ mod tests {
         );
         let mut tampered = retrieve(NOW);
         tampered.timestamp += 1;
-        assert_eq!(Call::Retrieve(tampered).validate(NOW), Err(RpcError::BadSignature));
+        assert_eq!(
+            Call::Retrieve(tampered).validate(NOW),
+            Err(RpcError::BadSignature)
+        );
         let mut impostor = retrieve(NOW);
         impostor.pubkey = Identity::from_ed25519_seed(&[0x22; 32]).account_id();
-        assert_eq!(Call::Retrieve(impostor).validate(NOW), Err(RpcError::KeyMismatch));
+        assert_eq!(
+            Call::Retrieve(impostor).validate(NOW),
+            Err(RpcError::KeyMismatch)
+        );
         let mut long = retrieve(NOW);
         long.wait_ms = Some(MAX_WAIT_MS + 1);
-        assert!(matches!(Call::Retrieve(long).validate(NOW), Err(RpcError::InvalidParam { param: "wait_ms", .. })));
+        assert!(matches!(
+            Call::Retrieve(long).validate(NOW),
+            Err(RpcError::InvalidParam {
+                param: "wait_ms",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -551,7 +636,13 @@ mod tests {
         assert_eq!(Call::Delete(del.clone()).validate(NOW), Ok(()));
         let mut bad = del.clone();
         bad.messages = vec!["nope".into()];
-        assert!(matches!(Call::Delete(bad).validate(NOW), Err(RpcError::InvalidParam { param: "messages", .. })));
+        assert!(matches!(
+            Call::Delete(bad).validate(NOW),
+            Err(RpcError::InvalidParam {
+                param: "messages",
+                ..
+            })
+        ));
         let exp = ExpireParams {
             pubkey: o.account_id(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
@@ -562,7 +653,13 @@ mod tests {
         assert_eq!(Call::Expire(exp.clone()).validate(NOW), Ok(()));
         let mut far = exp;
         far.expiry = NOW + MAX_TTL_MS + MAX_CLOCK_SKEW_MS + 1;
-        assert!(matches!(Call::Expire(far).validate(NOW), Err(RpcError::InvalidParam { param: "expiry", .. })));
+        assert!(matches!(
+            Call::Expire(far).validate(NOW),
+            Err(RpcError::InvalidParam {
+                param: "expiry",
+                ..
+            })
+        ));
         let all = DeleteAllParams {
             pubkey: o.account_id(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
@@ -576,7 +673,9 @@ mod tests {
     #[test]
     fn long_unknown_method_is_truncated_in_the_error() {
         let body = format!(r#"{{"method":"{}"}}"#, "x".repeat(10_000));
-        let Err(RpcError::UnknownMethod(m)) = Request::from_json(body.as_bytes()) else { panic!() };
+        let Err(RpcError::UnknownMethod(m)) = Request::from_json(body.as_bytes()) else {
+            panic!()
+        };
         assert_eq!(m.len(), 64);
     }
 }

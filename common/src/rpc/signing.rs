@@ -68,7 +68,11 @@ pub fn verify_owner_signature(
         Ok(derived) if derived == *account => {}
         _ => return Err(RpcError::KeyMismatch),
     }
-    if identity::verify(ed_pk, msg, sig) { Ok(()) } else { Err(RpcError::BadSignature) }
+    if identity::verify(ed_pk, msg, sig) {
+        Ok(())
+    } else {
+        Err(RpcError::BadSignature)
+    }
 }
 
 #[cfg(test)]
@@ -78,20 +82,32 @@ mod tests {
 
     #[test]
     fn signed_strings_are_exact() {
-        assert_eq!(retrieve_signed_bytes(Namespace(0), 1_700_000_000_000), b"retrieve1700000000000");
+        assert_eq!(
+            retrieve_signed_bytes(Namespace(0), 1_700_000_000_000),
+            b"retrieve1700000000000"
+        );
         assert_eq!(retrieve_signed_bytes(Namespace(-10), 5), b"retrieve-105");
         assert_eq!(store_signed_bytes(Namespace(3), 7), b"store37");
         assert_eq!(delete_signed_bytes(&["a".into(), "b".into()]), b"deleteab");
         assert_eq!(delete_all_signed_bytes(Namespace(0), 9), b"delete_all9");
-        assert_eq!(expire_signed_bytes(42, &["h1".into(), "h2".into()]), b"expire42h1h2");
+        assert_eq!(
+            expire_signed_bytes(42, &["h1".into(), "h2".into()]),
+            b"expire42h1h2"
+        );
     }
 
     #[test]
     fn clock_window_is_inclusive_60s_each_way() {
         assert_eq!(check_clock(1_060_000, 1_000_000), Ok(()));
         assert_eq!(check_clock(940_000, 1_000_000), Ok(()));
-        assert_eq!(check_clock(1_060_001, 1_000_000), Err(RpcError::ClockSkew { skew_ms: 60_001 }));
-        assert_eq!(check_clock(0, u64::MAX), Err(RpcError::ClockSkew { skew_ms: i64::MIN }));
+        assert_eq!(
+            check_clock(1_060_001, 1_000_000),
+            Err(RpcError::ClockSkew { skew_ms: 60_001 })
+        );
+        assert_eq!(
+            check_clock(0, u64::MAX),
+            Err(RpcError::ClockSkew { skew_ms: i64::MIN })
+        );
     }
 
     #[test]
@@ -112,7 +128,10 @@ mod tests {
         let msg = retrieve_signed_bytes(Namespace(0), 5);
         let sig = owner.sign(&msg);
         let acct = owner.account_id();
-        assert_eq!(verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig), Ok(()));
+        assert_eq!(
+            verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig),
+            Ok(())
+        );
         assert_eq!(
             verify_owner_signature(&acct, other.ed25519_pk(), &msg, &other.sign(&msg)),
             Err(RpcError::KeyMismatch)
