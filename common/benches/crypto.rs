@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use allium_common::content::Content;
+use allium_common::onion::{self, Hop, LayerSecrets};
 use allium_common::{Identity, envelope, mnemonic};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -36,5 +37,36 @@ fn envelopes(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, identity, envelopes);
+fn onion_layers(c: &mut Criterion) {
+    let nodes: Vec<Identity> = (1..=4)
+        .map(|i| Identity::from_ed25519_seed(&[i; 32]))
+        .collect();
+    let path: Vec<Hop> = nodes
+        .iter()
+        .map(|n| Hop {
+            ed25519: *n.ed25519_pk(),
+            x25519: *n.x25519_pk(),
+        })
+        .collect();
+    let secrets: Vec<LayerSecrets> = (0..4u8)
+        .map(|i| LayerSecrets {
+            ephemeral_sk: [0x50 + i; 32],
+            nonce: [i; 24],
+        })
+        .collect();
+    // A retrieve-sized request: the common case, padded to the 1 KiB bucket.
+    let request = serde_json::json!({"method": "retrieve", "params": {"pubkey": "05".to_owned() + &"ab".repeat(32), "timestamp": 1_700_000_000_000u64}});
+    c.bench_function("onion/build_4_hop_request", |b| {
+        b.iter(|| onion::build_request(black_box(&path), &request, &secrets).unwrap())
+    });
+    let built = onion::build_request(&path, &request, &secrets).unwrap();
+    let guard = &nodes[0];
+    c.bench_function("onion/peel_one_layer", |b| {
+        b.iter(|| {
+            onion::peel(black_box(&built.body), guard.x25519_sk(), guard.x25519_pk()).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, identity, envelopes, onion_layers);
 criterion_main!(benches);
