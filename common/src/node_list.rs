@@ -100,27 +100,31 @@ pub struct NodeList {
 }
 
 impl NodeEntry {
-    fn check(&self, index: usize) -> Result<(), NodeListError> {
-        let bad = |reason: &str| NodeListError::BadNode {
-            index,
-            reason: reason.to_owned(),
-        };
+    /// Checks this entry on its own (address form, version, swarm id, and
+    /// that the X25519 key belongs to the Ed25519 key); the error says what
+    /// is wrong.
+    pub fn check_alone(&self) -> Result<(), String> {
         if self.address.len() > MAX_ADDRESS_LEN {
-            return Err(bad("address is too long"));
+            return Err("address is too long".into());
         }
         if !is_host_port(&self.address) {
-            return Err(bad("address is not host:port"));
+            return Err("address is not host:port".into());
         }
         if self.version.len() > MAX_VERSION_LEN || self.version.is_empty() {
-            return Err(bad("version is empty or too long"));
+            return Err("version is empty or too long".into());
         }
         if self.swarm_id == INVALID_SWARM_ID {
-            return Err(bad("swarm_id is the reserved invalid id"));
+            return Err("swarm_id is the reserved invalid id".into());
         }
         match sodium::ed25519_pk_to_x25519(&self.ed25519.0) {
             Ok(x) if x == self.x25519.0 => Ok(()),
-            _ => Err(bad("x25519 key does not belong to the ed25519 key")),
+            _ => Err("x25519 key does not belong to the ed25519 key".into()),
         }
+    }
+
+    fn check(&self, index: usize) -> Result<(), NodeListError> {
+        self.check_alone()
+            .map_err(|reason| NodeListError::BadNode { index, reason })
     }
 }
 
