@@ -5,6 +5,8 @@
 //! nearest on the 2^64 ring; on a tie, the lower side wins (the left
 //! neighbour, with wrap-around).
 
+pub mod assign;
+
 use crate::identity::AccountId;
 
 /// A swarm's identifier on the 2^64 ring.
