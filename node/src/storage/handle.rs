@@ -1,0 +1,628 @@
+//! [`StorageHandle`]: the async face of the store.
+//!
+//! One dedicated writer thread owns the read-write connection. Writes reach
+//! it as jobs over a bounded queue; each round it takes every job already
+//! queued (up to [`HandleConfig::max_round`]), runs them all in ONE
+//! transaction, commits, and only then answers each job through its own
+//! oneshot (group commit: one commit, and one WAL append, for many stores).
+//! If the round's transaction fails as a whole (disk full, I/O error), it is
+//! rolled back and the jobs are run again one transaction each, so one bad
+//! job cannot fail its neighbours.
+//!
+//! Enqueueing never waits: a full queue is [`StorageError::QueueFull`] at
+//! once, which the node answers with 503 (another swarm member can take the
+//! store). Waiting would only move the queue into memory elsewhere.
+//!
+//! Reads run on a small pool of read-only connections (WAL lets them read
+//! while the writer writes) inside `tokio::task::spawn_blocking`, at most
+//! [`HandleConfig::readers`] at a time; further readers wait their turn
+//! asynchronously. The handle needs a Tokio runtime for reads.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use allium_common::AccountId;
+use allium_common::rpc::Namespace;
+use rusqlite::Connection;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+
+use super::error::{Result, StorageError};
+use super::store::{self, SWEEP_CHUNK, Store};
+use super::{Inserted, LivePage, Mailbox, NewMessage, Retrieved, Stats, StorageLimits, schema};
+
+/// Sizes of the handle's queues and pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandleConfig {
+    /// Write jobs that may wait for the writer (clamped to `1..=1<<20`).
+    pub queue_capacity: usize,
+    /// Most jobs committed in one transaction.
+    pub max_round: usize,
+    /// Most messages in one [`StorageHandle::insert_batch`] call.
+    pub max_batch: usize,
+    /// Read-only connections (and concurrent blocking reads).
+    pub readers: usize,
+    /// Capacity of the new-message notification channel; a subscriber that
+    /// falls further behind gets `RecvError::Lagged`.
+    pub notify_capacity: usize,
+}
+
+impl Default for HandleConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+            max_round: 1024,
+            max_batch: 1024,
+            readers: 4,
+            notify_capacity: 1024,
+        }
+    }
+}
+
+impl HandleConfig {
+    /// The config with every size in its allowed range (channels panic on 0).
+    fn clamped(self) -> Self {
+        const MAX: usize = 1 << 20;
+        Self {
+            queue_capacity: self.queue_capacity.clamp(1, MAX),
+            max_round: self.max_round.clamp(1, MAX),
+            max_batch: self.max_batch.clamp(1, MAX),
+            readers: self.readers.clamp(1, 64),
+            notify_capacity: self.notify_capacity.clamp(1, MAX),
+        }
+    }
+}
+
+/// A write for the writer thread.
+#[derive(Debug)]
+enum Op {
+    Insert {
+        msg: NewMessage,
+        now_ms: u64,
+    },
+    InsertBatch {
+        msgs: Vec<NewMessage>,
+        now_ms: u64,
+    },
+    Delete {
+        account: AccountId,
+        hashes: Vec<String>,
+    },
+    DeleteAll {
+        account: AccountId,
+        namespace: Namespace,
+    },
+    Expire {
+        account: AccountId,
+        hashes: Vec<String>,
+        new_expiry_ms: u64,
+        now_ms: u64,
+    },
+    Sweep {
+        now_ms: u64,
+        limit: usize,
+    },
+}
+
+/// What a write produced.
+#[derive(Debug)]
+enum Outcome {
+    Inserted(Inserted),
+    Batch(Vec<Result<Inserted>>),
+    Hashes(Vec<String>),
+    Count(usize),
+}
+
+type Reply = oneshot::Sender<Result<Outcome>>;
+
+#[derive(Debug)]
+struct Job {
+    op: Op,
+    reply: Reply,
+}
+
+#[derive(Debug)]
+enum Msg {
+    Job(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle to the message store, cheap to clone and share between tasks.
+///
+/// Dropping the last clone lets the writer finish every queued write,
+/// checkpoint and close the database in the background;
+/// [`close`](Self::close) does the same and waits for it.
+#[derive(Clone)]
+pub struct StorageHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Msg>,
+    readers: Arc<Readers>,
+    notify: broadcast::Sender<Mailbox>,
+    config: HandleConfig,
+    path: PathBuf,
+}
+
+impl fmt::Debug for StorageHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageHandle")
+            .field("path", &self.inner.path)
+            .field("config", &self.inner.config)
+            .field(
+                "queued",
+                &(self.inner.config.queue_capacity - self.inner.tx.capacity()),
+            )
+            .finish()
+    }
+}
+
+/// An insert that has been queued; [`wait`](Self::wait) for its result.
+#[derive(Debug)]
+#[must_use = "the result says whether the message was stored"]
+pub struct PendingInsert {
+    rx: oneshot::Receiver<Result<Outcome>>,
+}
+
+impl PendingInsert {
+    /// Waits until the writer has committed (or refused) the message.
+    pub async fn wait(self) -> Result<Inserted> {
+        match reply(self.rx).await? {
+            Outcome::Inserted(i) => Ok(i),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl StorageHandle {
+    /// Opens the store (see [`Store::open`]), its read-only connections and
+    /// its writer thread. Blocking: call it at start-up or from
+    /// `spawn_blocking`.
+    pub fn open(
+        path: impl AsRef<Path>,
+        limits: StorageLimits,
+        config: HandleConfig,
+    ) -> Result<Self> {
+        let config = config.clamped();
+        let path = path.as_ref().to_path_buf();
+        let store = Store::open(&path, limits)?;
+        let conns = (0..config.readers)
+            .map(|_| schema::open_reader(&path))
+            .collect::<Result<Vec<_>>>()?;
+        let readers = Arc::new(Readers {
+            conns: Mutex::new(conns),
+            permits: Arc::new(Semaphore::new(config.readers)),
+            path: path.clone(),
+        });
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let (notify, _) = broadcast::channel(config.notify_capacity);
+        let writer_notify = notify.clone();
+        std::thread::Builder::new()
+            .name("allium-store-writer".into())
+            .spawn(move || run_writer(store, rx, config.max_round, &writer_notify))
+            .map_err(|e| StorageError::Worker {
+                what: format!("cannot start the writer thread: {e}"),
+            })?;
+        tracing::info!(path = %path.display(), "message store open");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tx,
+                readers,
+                notify,
+                config,
+                path,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stores one message (see [`Store::insert`]) and waits for the commit.
+    pub async fn insert(&self, msg: NewMessage, now_ms: u64) -> Result<Inserted> {
+        self.enqueue_insert(msg, now_ms)?.wait().await
+    }
+
+    /// Queues one message without waiting: [`StorageError::QueueFull`] or
+    /// [`StorageError::Closed`] at once, otherwise a [`PendingInsert`].
+    pub fn enqueue_insert(&self, msg: NewMessage, now_ms: u64) -> Result<PendingInsert> {
+        Ok(PendingInsert {
+            rx: self.enqueue(Op::Insert { msg, now_ms })?,
+        })
+    }
+
+    /// Stores up to [`HandleConfig::max_batch`] messages as one job (see
+    /// [`Store::insert_batch`]).
+    pub async fn insert_batch(
+        &self,
+        msgs: Vec<NewMessage>,
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted>>> {
+        let max = self.inner.config.max_batch;
+        if msgs.len() > max {
+            return Err(StorageError::BatchTooLarge {
+                len: msgs.len(),
+                max,
+            });
+        }
+        match self.submit(Op::InsertBatch { msgs, now_ms }).await? {
+            Outcome::Batch(results) => Ok(results),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// See [`Store::retrieve`].
+    pub async fn retrieve(
+        &self,
+        account: AccountId,
+        namespace: Namespace,
+        last_hash: Option<String>,
+        max_count: usize,
+        max_size_bytes: usize,
+        now_ms: u64,
+    ) -> Result<Retrieved> {
+        self.inner
+            .readers
+            .read(move |conn| {
+                store::retrieve(
+                    conn,
+                    &account,
+                    namespace,
+                    last_hash.as_deref(),
+                    max_count,
+                    max_size_bytes,
+                    now_ms,
+                )
+            })
+            .await
+    }
+
+    /// See [`Store::delete`].
+    pub async fn delete(&self, account: AccountId, hashes: Vec<String>) -> Result<Vec<String>> {
+        self.hashes(Op::Delete { account, hashes }).await
+    }
+
+    /// See [`Store::delete_all`].
+    pub async fn delete_all(
+        &self,
+        account: AccountId,
+        namespace: Namespace,
+    ) -> Result<Vec<String>> {
+        self.hashes(Op::DeleteAll { account, namespace }).await
+    }
+
+    /// See [`Store::expire`].
+    pub async fn expire(
+        &self,
+        account: AccountId,
+        hashes: Vec<String>,
+        new_expiry_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<String>> {
+        self.hashes(Op::Expire {
+            account,
+            hashes,
+            new_expiry_ms,
+            now_ms,
+        })
+        .await
+    }
+
+    /// Deletes up to `limit` expired messages, one writer job (and one
+    /// transaction) per [`SWEEP_CHUNK`], so stores interleave with a long
+    /// sweep. Returns how many were deleted.
+    pub async fn sweep_expired(&self, now_ms: u64, limit: usize) -> Result<usize> {
+        let mut total = 0;
+        while total < limit {
+            let chunk = (limit - total).min(SWEEP_CHUNK);
+            let n = match self
+                .submit(Op::Sweep {
+                    now_ms,
+                    limit: chunk,
+                })
+                .await?
+            {
+                Outcome::Count(n) => n,
+                other => return Err(unexpected(&other)),
+            };
+            total += n;
+            if n < chunk {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// See [`Store::live_page`].
+    pub async fn live_page(
+        &self,
+        after_seq: u64,
+        now_ms: u64,
+        page_size: usize,
+        filter: impl Fn(&AccountId) -> bool + Send + 'static,
+    ) -> Result<LivePage> {
+        self.inner
+            .readers
+            .read(move |conn| store::live_page(conn, after_seq, now_ms, page_size, &filter))
+            .await
+    }
+
+    /// Messages and data bytes in the whole store.
+    pub async fn stats(&self) -> Result<Stats> {
+        self.inner.readers.read(store::stats).await
+    }
+
+    /// Messages and data bytes in one mailbox.
+    pub async fn mailbox_stats(&self, account: AccountId, namespace: Namespace) -> Result<Stats> {
+        self.inner
+            .readers
+            .read(move |conn| store::mailbox_stats(conn, account.x25519(), i64::from(namespace.0)))
+            .await
+    }
+
+    /// Mailboxes that received a new message, sent after the commit that
+    /// stored it (for long-polling `retrieve`). Duplicates send nothing.
+    pub fn subscribe(&self) -> broadcast::Receiver<Mailbox> {
+        self.inner.notify.subscribe()
+    }
+
+    /// Refuses new work, finishes every write already queued, checkpoints
+    /// and closes the database, and waits for all of it. Reads still
+    /// running finish; later calls on any clone fail with
+    /// [`StorageError::Closed`]. Closing twice is harmless.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.readers.close();
+        let (ack, done) = oneshot::channel();
+        if self.inner.tx.send(Msg::Close(ack)).await.is_err() {
+            return Ok(()); // Already closed.
+        }
+        done.await.map_err(|_| StorageError::Worker {
+            what: "the writer thread stopped before closing the store".into(),
+        })?;
+        tracing::info!(path = %self.inner.path.display(), "message store closed");
+        Ok(())
+    }
+
+    fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Outcome>>> {
+        let (reply, rx) = oneshot::channel();
+        match self.inner.tx.try_send(Msg::Job(Job { op, reply })) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(StorageError::QueueFull {
+                capacity: self.inner.config.queue_capacity,
+            }),
+            Err(TrySendError::Closed(_)) => Err(StorageError::Closed),
+        }
+    }
+
+    async fn submit(&self, op: Op) -> Result<Outcome> {
+        reply(self.enqueue(op)?).await
+    }
+
+    async fn hashes(&self, op: Op) -> Result<Vec<String>> {
+        match self.submit(op).await? {
+            Outcome::Hashes(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+async fn reply(rx: oneshot::Receiver<Result<Outcome>>) -> Result<Outcome> {
+    rx.await.map_err(|_| StorageError::Worker {
+        what: "the writer thread dropped a job".into(),
+    })?
+}
+
+fn unexpected(outcome: &Outcome) -> StorageError {
+    let kind = match outcome {
+        Outcome::Inserted(_) => "an insert result",
+        Outcome::Batch(_) => "a batch result",
+        Outcome::Hashes(_) => "a list of hashes",
+        Outcome::Count(_) => "a count",
+    };
+    StorageError::Worker {
+        what: format!("the writer answered with {kind} to another kind of job"),
+    }
+}
+
+/// The read-only connections.
+struct Readers {
+    conns: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+impl Readers {
+    /// Runs `f` on a pooled read-only connection in `spawn_blocking`.
+    async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit; // Released when the blocking read ends, even if the caller gave up.
+            let conn = match readers.lock().pop() {
+                Some(conn) => conn,
+                None => schema::open_reader(&readers.path)?,
+            };
+            let out = f(&conn);
+            if !readers.permits.is_closed() {
+                readers.lock().push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Worker {
+            what: format!("a read task failed: {e}"),
+        })?
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        self.permits.close();
+        self.lock().clear();
+    }
+}
+
+/// The writer thread: rounds of group-committed jobs until the queue is
+/// closed (by [`StorageHandle::close`]) or every sender is gone, then a
+/// checkpoint and close.
+fn run_writer(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Msg>,
+    max_round: usize,
+    notify: &broadcast::Sender<Mailbox>,
+) {
+    let mut closers = Vec::new();
+    let mut round = Vec::with_capacity(max_round.min(4096));
+    let mut take = |msg: Msg, round: &mut Vec<Job>, rx: &mut mpsc::Receiver<Msg>| match msg {
+        Msg::Job(job) => round.push(job),
+        Msg::Close(ack) => {
+            closers.push(ack);
+            rx.close(); // Refuse new jobs; the queued ones are still drained.
+        }
+    };
+    while let Some(first) = rx.blocking_recv() {
+        take(first, &mut round, &mut rx);
+        while round.len() < max_round {
+            match rx.try_recv() {
+                Ok(msg) => take(msg, &mut round, &mut rx),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if !round.is_empty() {
+            run_round(&mut store, std::mem::take(&mut round), notify);
+        }
+    }
+    let path = store.path().display().to_string();
+    if let Err(e) = store.close() {
+        tracing::warn!(path, error = %e, "closing the message store failed");
+    }
+    for ack in closers {
+        let _ = ack.send(());
+    }
+}
+
+/// Runs one round in one transaction; on a database failure, again one
+/// job per transaction. Answers every job after its commit.
+fn run_round(store: &mut Store, jobs: Vec<Job>, notify: &broadcast::Sender<Mailbox>) {
+    let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
+    let outcomes = match run_group(store, &ops) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::warn!(jobs = jobs.len(), error = %e, "group commit failed; retrying one job per transaction");
+            ops.iter()
+                .map(|&op| {
+                    run_group(store, &[op])
+                        .and_then(|mut v| v.pop().unwrap_or_else(|| Err(missing())))
+                })
+                .collect()
+        }
+    };
+    announce(&ops, &outcomes, notify);
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.reply.send(outcome); // The caller may have given up.
+    }
+}
+
+fn missing() -> StorageError {
+    StorageError::Worker {
+        what: "a job produced no result".into(),
+    }
+}
+
+/// Applies `ops` in one transaction. `Err` means the transaction was
+/// rolled back; per-job refusals are inside the `Ok`.
+fn run_group(store: &mut Store, ops: &[&Op]) -> Result<Vec<Result<Outcome>>> {
+    const OP: &str = "committing a group of writes";
+    let (tx, limits) = store.begin(OP)?;
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        let outcome = apply(&tx, limits, op);
+        if let Err(e) = outcome {
+            if e.is_fatal() {
+                return Err(e); // `tx` rolls back on drop.
+            }
+            outcomes.push(Err(e));
+        } else {
+            outcomes.push(outcome);
+        }
+    }
+    tx.commit().map_err(StorageError::sql(OP))?;
+    Ok(outcomes)
+}
+
+fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> {
+    match op {
+        Op::Insert { msg, now_ms } => {
+            store::insert(conn, limits, msg, *now_ms).map(Outcome::Inserted)
+        }
+        Op::InsertBatch { msgs, now_ms } => {
+            let mut results = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                match store::insert(conn, limits, msg, *now_ms) {
+                    Err(e) if e.is_fatal() => return Err(e),
+                    r => results.push(r),
+                }
+            }
+            Ok(Outcome::Batch(results))
+        }
+        Op::Delete { account, hashes } => store::delete(conn, account, hashes).map(Outcome::Hashes),
+        Op::DeleteAll { account, namespace } => {
+            store::delete_all(conn, account, *namespace).map(Outcome::Hashes)
+        }
+        Op::Expire {
+            account,
+            hashes,
+            new_expiry_ms,
+            now_ms,
+        } => store::expire(conn, account, hashes, *new_expiry_ms, *now_ms).map(Outcome::Hashes),
+        Op::Sweep { now_ms, limit } => {
+            store::sweep_chunk(conn, *now_ms, *limit).map(Outcome::Count)
+        }
+    }
+}
+
+/// Tells subscribers which mailboxes got new messages in a committed round.
+fn announce(ops: &[&Op], outcomes: &[Result<Outcome>], notify: &broadcast::Sender<Mailbox>) {
+    if notify.receiver_count() == 0 {
+        return;
+    }
+    let mut seen = HashSet::new();
+    for (op, outcome) in ops.iter().zip(outcomes) {
+        match (op, outcome) {
+            (Op::Insert { msg, .. }, Ok(Outcome::Inserted(Inserted::New))) => {
+                seen.insert(Mailbox {
+                    account: msg.account,
+                    namespace: msg.namespace,
+                });
+            }
+            (Op::InsertBatch { msgs, .. }, Ok(Outcome::Batch(results))) => {
+                for (msg, r) in msgs.iter().zip(results) {
+                    if matches!(r, Ok(Inserted::New)) {
+                        seen.insert(Mailbox {
+                            account: msg.account,
+                            namespace: msg.namespace,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for mailbox in seen {
+        let _ = notify.send(mailbox); // No subscriber is fine.
+    }
+}

@@ -1,0 +1,739 @@
+//! [`Store`]: the synchronous message store, and the queries it shares with
+//! the handle's writer thread and read-only connections.
+
+use std::path::{Path, PathBuf};
+
+use allium_common::AccountId;
+use allium_common::encoding::Base64Bytes;
+use allium_common::rpc::{
+    MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMessage, is_message_hash,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::error::{Result, StorageError};
+use super::{Inserted, LivePage, NewMessage, Retrieved, Stats, StorageLimits, StoredRow, schema};
+
+/// Most expired rows one sweep transaction deletes: a sweep never holds
+/// the write lock for more than one such chunk at a time.
+pub const SWEEP_CHUNK: usize = 1000;
+
+/// Largest page [`Store::live_page`] returns (page sizes are clamped to
+/// `1..=MAX_PAGE_SIZE`).
+pub const MAX_PAGE_SIZE: usize = 1024;
+
+/// The message store over one read-write SQLite connection.
+///
+/// Writes take `&mut self` and run in `IMMEDIATE` transactions; use
+/// [`StorageHandle`](super::StorageHandle) from async code.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    limits: StorageLimits,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file and its directory if
+    /// missing and migrating the schema to the current version. Refuses a
+    /// database written by a newer version ([`StorageError::SchemaTooNew`]).
+    pub fn open(path: impl AsRef<Path>, limits: StorageLimits) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_writer(&path)?;
+        Ok(Self { conn, limits, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The caps this store enforces.
+    pub fn limits(&self) -> StorageLimits {
+        self.limits
+    }
+
+    /// Stores one message.
+    ///
+    /// Refuses a message whose expiry is not after `now_ms`, data larger than
+    /// [`MAX_DATA_LEN`], a malformed hash, and a message that would take its
+    /// mailbox or the store over a cap (after reclaiming expired messages).
+    /// A live duplicate is stored once; its expiry moves to the later of the
+    /// two ([`Inserted::Duplicate`]). A duplicate of an expired, not yet
+    /// swept copy replaces it ([`Inserted::New`]: it is delivered again).
+    pub fn insert(&mut self, msg: &NewMessage, now_ms: u64) -> Result<Inserted> {
+        self.write("inserting a message", |tx, limits| {
+            insert(tx, limits, msg, now_ms)
+        })
+    }
+
+    /// Stores many messages in one transaction. Each message gets its own
+    /// result (a full mailbox refuses that message only); the outer error is
+    /// a database failure, after which nothing of the batch is stored.
+    pub fn insert_batch(
+        &mut self,
+        msgs: &[NewMessage],
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted>>> {
+        self.write("inserting a batch", |tx, limits| {
+            let mut results = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                match insert(tx, limits, msg, now_ms) {
+                    Err(e) if e.is_fatal() => return Err(e),
+                    r => results.push(r),
+                }
+            }
+            Ok(results)
+        })
+    }
+
+    /// Live messages of `(account, namespace)` after the one named
+    /// `last_hash`, in insertion order. An unknown `last_hash` (never seen,
+    /// swept, another mailbox's) starts from the beginning. At most
+    /// `max_count` messages (clamped to `1..=MAX_RETRIEVE_COUNT`), and no
+    /// more than `max_size_bytes` of data, except that the first message is
+    /// always returned. `more` says whether live messages remain.
+    pub fn retrieve(
+        &self,
+        account: &AccountId,
+        namespace: Namespace,
+        last_hash: Option<&str>,
+        max_count: usize,
+        max_size_bytes: usize,
+        now_ms: u64,
+    ) -> Result<Retrieved> {
+        retrieve(
+            &self.conn,
+            account,
+            namespace,
+            last_hash,
+            max_count,
+            max_size_bytes,
+            now_ms,
+        )
+    }
+
+    /// Deletes the messages named by `hashes` that belong to `account` (any
+    /// namespace). Returns the hashes deleted.
+    pub fn delete(&mut self, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
+        self.write("deleting messages", |tx, _| delete(tx, account, hashes))
+    }
+
+    /// Deletes every message of one mailbox. Returns the hashes deleted.
+    pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
+        self.write("deleting a mailbox", |tx, _| {
+            delete_all(tx, account, namespace)
+        })
+    }
+
+    /// Sets the expiry of the live messages named by `hashes` that belong to
+    /// `account` to `new_expiry_ms` (earlier or later; the caller checks the
+    /// TTL bounds). Expired messages are not revived. Returns the hashes
+    /// updated.
+    pub fn expire(
+        &mut self,
+        account: &AccountId,
+        hashes: &[String],
+        new_expiry_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<String>> {
+        self.write("changing expiries", |tx, _| {
+            expire(tx, account, hashes, new_expiry_ms, now_ms)
+        })
+    }
+
+    /// Deletes up to `limit` expired messages, [`SWEEP_CHUNK`] per
+    /// transaction. Returns how many were deleted.
+    pub fn sweep_expired(&mut self, now_ms: u64, limit: usize) -> Result<usize> {
+        let mut total = 0;
+        while total < limit {
+            let chunk = (limit - total).min(SWEEP_CHUNK);
+            let n = self.write("sweeping expired messages", |tx, _| {
+                sweep_chunk(tx, now_ms, chunk)
+            })?;
+            total += n;
+            if n < chunk {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// One page of live messages with `seq > after_seq` whose account
+    /// passes `filter`, oldest first. Start with `after_seq = 0` and go on
+    /// with [`LivePage::next`] until it is `None`. `page_size` (clamped to
+    /// `1..=MAX_PAGE_SIZE`) bounds the rows scanned, so a page may hold
+    /// fewer rows, even none, and still have a next page.
+    pub fn live_page(
+        &self,
+        after_seq: u64,
+        now_ms: u64,
+        page_size: usize,
+        filter: impl Fn(&AccountId) -> bool,
+    ) -> Result<LivePage> {
+        live_page(&self.conn, after_seq, now_ms, page_size, &filter)
+    }
+
+    /// Calls `f` with every live message whose account passes `filter`
+    /// (swarm hand-over), reading `page_size` rows at a time. Returns how
+    /// many rows `f` saw.
+    pub fn for_each_live(
+        &self,
+        now_ms: u64,
+        page_size: usize,
+        filter: impl Fn(&AccountId) -> bool,
+        mut f: impl FnMut(StoredRow),
+    ) -> Result<usize> {
+        let mut seen = 0;
+        let mut after = 0;
+        loop {
+            let page = live_page(&self.conn, after, now_ms, page_size, &filter)?;
+            seen += page.rows.len();
+            page.rows.into_iter().for_each(&mut f);
+            match page.next {
+                Some(next) => after = next,
+                None => return Ok(seen),
+            }
+        }
+    }
+
+    /// Messages and data bytes in the whole store.
+    pub fn stats(&self) -> Result<Stats> {
+        stats(&self.conn)
+    }
+
+    /// Messages and data bytes in one mailbox.
+    pub fn mailbox_stats(&self, account: &AccountId, namespace: Namespace) -> Result<Stats> {
+        mailbox_stats(&self.conn, account.x25519(), i64::from(namespace.0))
+    }
+
+    /// Copies the WAL into the database file and truncates the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(StorageError::sql("checkpointing"))?;
+        if busy != 0 {
+            tracing::debug!(path = %self.path.display(), "checkpoint incomplete: readers active");
+        }
+        Ok(())
+    }
+
+    /// Checkpoints, lets SQLite refresh its statistics, and closes.
+    pub fn close(self) -> Result<()> {
+        self.checkpoint()?;
+        self.conn
+            .execute_batch("PRAGMA optimize;")
+            .map_err(StorageError::sql("optimizing"))?;
+        self.conn
+            .close()
+            .map_err(|(_, e)| StorageError::sql("closing")(e))
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction, committed if `f` succeeds.
+    fn write<T>(
+        &mut self,
+        op: &'static str,
+        f: impl FnOnce(&Connection, &StorageLimits) -> Result<T>,
+    ) -> Result<T> {
+        let (tx, limits) = self.begin(op)?;
+        let out = f(&tx, limits)?;
+        tx.commit().map_err(StorageError::sql(op))?;
+        Ok(out)
+    }
+
+    /// Begins an `IMMEDIATE` transaction (for the writer thread's rounds).
+    pub(crate) fn begin(&mut self, op: &'static str) -> Result<(Transaction<'_>, &StorageLimits)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StorageError::sql(op))?;
+        Ok((tx, &self.limits))
+    }
+}
+
+/// `u64` to SQLite's `i64`, or [`StorageError::OutOfRange`].
+fn to_i64(field: &'static str, value: u64) -> Result<i64> {
+    i64::try_from(value).map_err(|_| StorageError::OutOfRange { field, value })
+}
+
+/// A stored `i64` that must not be negative.
+fn to_u64(what: &str, value: i64) -> Result<u64> {
+    u64::try_from(value).map_err(|_| StorageError::Corrupt {
+        what: format!("{what} is negative ({value})"),
+    })
+}
+
+fn to_namespace(value: i64) -> Result<Namespace> {
+    i16::try_from(value)
+        .map(Namespace)
+        .map_err(|_| StorageError::Corrupt {
+            what: format!("namespace {value} is not an i16"),
+        })
+}
+
+fn len_u64(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
+}
+
+/// Stores one message inside the caller's transaction (see [`Store::insert`]).
+pub(crate) fn insert(
+    conn: &Connection,
+    limits: &StorageLimits,
+    msg: &NewMessage,
+    now_ms: u64,
+) -> Result<Inserted> {
+    if msg.data.len() > MAX_DATA_LEN {
+        return Err(StorageError::DataTooLarge {
+            len: msg.data.len(),
+            max: MAX_DATA_LEN,
+        });
+    }
+    if !is_message_hash(&msg.hash) {
+        return Err(StorageError::invalid_hash(&msg.hash));
+    }
+    if msg.expiry_ms <= now_ms {
+        return Err(StorageError::Expired {
+            hash: msg.hash.clone(),
+            expiry_ms: msg.expiry_ms,
+            now_ms,
+        });
+    }
+    let expiry = to_i64("expiry_ms", msg.expiry_ms)?;
+    let timestamp = to_i64("timestamp_ms", msg.timestamp_ms)?;
+    // now_ms < expiry_ms <= i64::MAX here.
+    let now = to_i64("now_ms", now_ms)?;
+
+    // Fast path: both caps have room, so try the insert at once; the
+    // unique hash index tells us about a duplicate.
+    let incoming = len_u64(msg.data.len());
+    let account = msg.account.x25519();
+    let namespace = i64::from(msg.namespace.0);
+    if mailbox_fits(limits, &mailbox_stats(conn, account, namespace)?, incoming)
+        && total_fits(limits, &stats(conn)?, incoming)
+        && insert_row(conn, msg, timestamp, expiry)?
+    {
+        return Ok(Inserted::New);
+    }
+
+    // A duplicate, or a cap would refuse it.
+    const OP: &str = "inserting a message";
+    let existing = conn
+        .prepare_cached("SELECT seq, account, namespace, expiry_ms FROM messages WHERE hash = ?1")
+        .and_then(|mut s| {
+            s.query_row([&msg.hash], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, [u8; 32]>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(StorageError::sql(OP))?;
+    if let Some((seq, stored_account, stored_ns, stored_expiry)) = existing {
+        if stored_account != *account || stored_ns != namespace {
+            return Err(StorageError::HashConflict {
+                hash: msg.hash.clone(),
+            });
+        }
+        if stored_expiry > now {
+            if expiry > stored_expiry {
+                conn.prepare_cached("UPDATE messages SET expiry_ms = ?1 WHERE seq = ?2")
+                    .and_then(|mut s| s.execute(params![expiry, seq]))
+                    .map_err(StorageError::sql(OP))?;
+            }
+            return Ok(Inserted::Duplicate);
+        }
+        // An expired copy the sweeper has not reached: store afresh.
+        conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")
+            .and_then(|mut s| s.execute([seq]))
+            .map_err(StorageError::sql(OP))?;
+    }
+
+    check_mailbox(conn, limits, msg, now)?;
+    check_total(conn, limits, msg, now)?;
+    if insert_row(conn, msg, timestamp, expiry)? {
+        Ok(Inserted::New)
+    } else {
+        Ok(Inserted::Duplicate)
+    }
+}
+
+/// Inserts the row unless its hash is already stored; says whether it did.
+fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                msg.hash,
+                msg.account.x25519().as_slice(),
+                i64::from(msg.namespace.0),
+                timestamp,
+                expiry,
+                msg.data
+            ])
+        })
+        .map_err(StorageError::sql("inserting a message"))?;
+    Ok(n > 0)
+}
+
+fn mailbox_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
+    usage.messages.saturating_add(1) <= limits.max_mailbox_messages
+        && usage.bytes.saturating_add(incoming) <= limits.max_mailbox_bytes
+}
+
+fn total_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
+    usage.bytes.saturating_add(incoming) <= limits.max_total_bytes
+}
+
+/// Refuses the message if its mailbox would exceed a cap, after deleting
+/// the mailbox's expired messages.
+fn check_mailbox(
+    conn: &Connection,
+    limits: &StorageLimits,
+    msg: &NewMessage,
+    now: i64,
+) -> Result<()> {
+    let account = msg.account.x25519();
+    let namespace = i64::from(msg.namespace.0);
+    let incoming = len_u64(msg.data.len());
+    let fits = |s: &Stats| mailbox_fits(limits, s, incoming);
+    let mut usage = mailbox_stats(conn, account, namespace)?;
+    if fits(&usage) {
+        return Ok(());
+    }
+    let reclaimed = conn
+        .prepare_cached(
+            "DELETE FROM messages INDEXED BY messages_mailbox \
+             WHERE account = ?1 AND namespace = ?2 AND expiry_ms <= ?3",
+        )
+        .and_then(|mut s| s.execute(params![account.as_slice(), namespace, now]))
+        .map_err(StorageError::sql(
+            "reclaiming expired messages of a mailbox",
+        ))?;
+    if reclaimed > 0 {
+        usage = mailbox_stats(conn, account, namespace)?;
+        if fits(&usage) {
+            return Ok(());
+        }
+    }
+    Err(StorageError::MailboxFull {
+        account: msg.account,
+        namespace: msg.namespace.0,
+        messages: usage.messages,
+        bytes: usage.bytes,
+        max_messages: limits.max_mailbox_messages,
+        max_bytes: limits.max_mailbox_bytes,
+        incoming: msg.data.len(),
+    })
+}
+
+/// Refuses the message if the store would exceed its byte cap, after
+/// sweeping one chunk of expired messages.
+fn check_total(
+    conn: &Connection,
+    limits: &StorageLimits,
+    msg: &NewMessage,
+    now: i64,
+) -> Result<()> {
+    let incoming = len_u64(msg.data.len());
+    let fits = |s: &Stats| total_fits(limits, s, incoming);
+    let mut usage = stats(conn)?;
+    if fits(&usage) {
+        return Ok(());
+    }
+    if sweep_chunk_i64(conn, now, SWEEP_CHUNK)? > 0 {
+        usage = stats(conn)?;
+        if fits(&usage) {
+            return Ok(());
+        }
+    }
+    Err(StorageError::StoreFull {
+        bytes: usage.bytes,
+        max_bytes: limits.max_total_bytes,
+        incoming: msg.data.len(),
+    })
+}
+
+/// See [`Store::retrieve`]. Runs in one read transaction.
+pub(crate) fn retrieve(
+    conn: &Connection,
+    account: &AccountId,
+    namespace: Namespace,
+    last_hash: Option<&str>,
+    max_count: usize,
+    max_size_bytes: usize,
+    now_ms: u64,
+) -> Result<Retrieved> {
+    const OP: &str = "retrieving messages";
+    let count = max_count.clamp(1, MAX_RETRIEVE_COUNT);
+    // Every stored expiry is <= i64::MAX, so a later `now` expires them all.
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let acct = account.x25519().as_slice();
+    let ns = i64::from(namespace.0);
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(StorageError::sql(OP))?;
+    let after: i64 = match last_hash {
+        Some(hash) => tx
+            .prepare_cached(
+                "SELECT seq FROM messages WHERE hash = ?1 AND account = ?2 AND namespace = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![hash, acct, ns], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(StorageError::sql(OP))?
+            .unwrap_or(0),
+        None => 0,
+    };
+    let mut out = Retrieved::default();
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT hash, timestamp_ms, expiry_ms, data FROM messages INDEXED BY messages_mailbox \
+                 WHERE account = ?1 AND namespace = ?2 AND seq > ?3 AND expiry_ms > ?4 \
+                 ORDER BY seq LIMIT ?5",
+            )
+            .map_err(StorageError::sql(OP))?;
+        let limit = i64::try_from(count + 1).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![acct, ns, after, now, limit])
+            .map_err(StorageError::sql(OP))?;
+        let mut size: usize = 0;
+        while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
+            if out.messages.len() >= count {
+                out.more = true;
+                break;
+            }
+            let data: Vec<u8> = row.get(3).map_err(StorageError::sql(OP))?;
+            let next_size = size.saturating_add(data.len());
+            if !out.messages.is_empty() && next_size > max_size_bytes {
+                out.more = true;
+                break;
+            }
+            size = next_size;
+            out.messages.push(StoredMessage {
+                hash: row.get(0).map_err(StorageError::sql(OP))?,
+                timestamp: to_u64("timestamp_ms", row.get(1).map_err(StorageError::sql(OP))?)?,
+                expiration: to_u64("expiry_ms", row.get(2).map_err(StorageError::sql(OP))?)?,
+                data: Base64Bytes(data),
+            });
+        }
+    }
+    tx.finish().map_err(StorageError::sql(OP))?;
+    Ok(out)
+}
+
+/// See [`Store::delete`].
+pub(crate) fn delete(
+    conn: &Connection,
+    account: &AccountId,
+    hashes: &[String],
+) -> Result<Vec<String>> {
+    const OP: &str = "deleting messages";
+    let mut stmt = conn
+        .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2")
+        .map_err(StorageError::sql(OP))?;
+    let mut deleted = Vec::new();
+    for hash in hashes {
+        if stmt
+            .execute(params![hash, account.x25519().as_slice()])
+            .map_err(StorageError::sql(OP))?
+            > 0
+        {
+            deleted.push(hash.clone());
+        }
+    }
+    Ok(deleted)
+}
+
+/// See [`Store::delete_all`].
+pub(crate) fn delete_all(
+    conn: &Connection,
+    account: &AccountId,
+    namespace: Namespace,
+) -> Result<Vec<String>> {
+    const OP: &str = "deleting a mailbox";
+    let mut stmt = conn
+        .prepare_cached("DELETE FROM messages WHERE account = ?1 AND namespace = ?2 RETURNING hash")
+        .map_err(StorageError::sql(OP))?;
+    let hashes = stmt
+        .query_map(
+            params![account.x25519().as_slice(), i64::from(namespace.0)],
+            |r| r.get(0),
+        )
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(StorageError::sql(OP))?;
+    Ok(hashes)
+}
+
+/// See [`Store::expire`].
+pub(crate) fn expire(
+    conn: &Connection,
+    account: &AccountId,
+    hashes: &[String],
+    new_expiry_ms: u64,
+    now_ms: u64,
+) -> Result<Vec<String>> {
+    const OP: &str = "changing expiries";
+    let expiry = to_i64("new_expiry_ms", new_expiry_ms)?;
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE messages SET expiry_ms = ?1 WHERE hash = ?2 AND account = ?3 AND expiry_ms > ?4",
+        )
+        .map_err(StorageError::sql(OP))?;
+    let mut updated = Vec::new();
+    for hash in hashes {
+        let n = stmt
+            .execute(params![expiry, hash, account.x25519().as_slice(), now])
+            .map_err(StorageError::sql(OP))?;
+        if n > 0 {
+            updated.push(hash.clone());
+        }
+    }
+    Ok(updated)
+}
+
+/// Deletes up to `limit` expired messages in the caller's transaction.
+pub(crate) fn sweep_chunk(conn: &Connection, now_ms: u64, limit: usize) -> Result<usize> {
+    sweep_chunk_i64(conn, i64::try_from(now_ms).unwrap_or(i64::MAX), limit)
+}
+
+fn sweep_chunk_i64(conn: &Connection, now: i64, limit: usize) -> Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM messages WHERE seq IN (\
+         SELECT seq FROM messages INDEXED BY messages_expiry WHERE expiry_ms <= ?1 LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![now, i64::try_from(limit).unwrap_or(i64::MAX)]))
+    .map_err(StorageError::sql("sweeping expired messages"))
+}
+
+/// See [`Store::live_page`]. Reads the metadata of a page first and the
+/// data only of rows that pass the filter, in one read transaction.
+pub(crate) fn live_page(
+    conn: &Connection,
+    after_seq: u64,
+    now_ms: u64,
+    page_size: usize,
+    filter: &dyn Fn(&AccountId) -> bool,
+) -> Result<LivePage> {
+    const OP: &str = "reading live messages";
+    let Ok(after) = i64::try_from(after_seq) else {
+        return Ok(LivePage::default());
+    };
+    let size = page_size.clamp(1, MAX_PAGE_SIZE);
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(StorageError::sql(OP))?;
+    let mut scanned = 0;
+    let mut last = after;
+    let mut picked = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT seq, account, namespace, hash, timestamp_ms, expiry_ms \
+                 FROM messages NOT INDEXED WHERE seq > ?1 AND expiry_ms > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(StorageError::sql(OP))?;
+        let limit = i64::try_from(size).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(params![after, now, limit])
+            .map_err(StorageError::sql(OP))?;
+        while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
+            scanned += 1;
+            let seq: i64 = row.get(0).map_err(StorageError::sql(OP))?;
+            last = seq;
+            let account = AccountId::from_x25519(row.get(1).map_err(StorageError::sql(OP))?);
+            if !filter(&account) {
+                continue;
+            }
+            picked.push((
+                seq,
+                account,
+                to_namespace(row.get(2).map_err(StorageError::sql(OP))?)?,
+                row.get::<_, String>(3).map_err(StorageError::sql(OP))?,
+                to_u64("timestamp_ms", row.get(4).map_err(StorageError::sql(OP))?)?,
+                to_u64("expiry_ms", row.get(5).map_err(StorageError::sql(OP))?)?,
+            ));
+        }
+    }
+    let mut page = LivePage {
+        rows: Vec::with_capacity(picked.len()),
+        next: None,
+    };
+    {
+        let mut data_stmt = tx
+            .prepare_cached("SELECT data FROM messages WHERE seq = ?1")
+            .map_err(StorageError::sql(OP))?;
+        for (seq, account, namespace, hash, timestamp_ms, expiry_ms) in picked {
+            let Some(data) = data_stmt
+                .query_row([seq], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .map_err(StorageError::sql(OP))?
+            else {
+                continue;
+            };
+            page.rows.push(StoredRow {
+                seq: to_u64("seq", seq)?,
+                message: NewMessage {
+                    account,
+                    namespace,
+                    hash,
+                    timestamp_ms,
+                    expiry_ms,
+                    data,
+                },
+            });
+        }
+    }
+    if scanned == size {
+        page.next = Some(to_u64("seq", last)?);
+    }
+    tx.finish().map_err(StorageError::sql(OP))?;
+    Ok(page)
+}
+
+/// Messages and data bytes in the whole store.
+pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
+    let (messages, bytes) = conn
+        .prepare_cached("SELECT messages, bytes FROM totals WHERE id = 0")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
+        .map_err(StorageError::sql("reading store totals"))?;
+    Ok(Stats {
+        messages: to_u64("total messages", messages)?,
+        bytes: to_u64("total bytes", bytes)?,
+    })
+}
+
+/// Messages and data bytes in one mailbox.
+pub(crate) fn mailbox_stats(
+    conn: &Connection,
+    account: &[u8; 32],
+    namespace: i64,
+) -> Result<Stats> {
+    let row = conn
+        .prepare_cached(
+            "SELECT messages, bytes FROM mailboxes WHERE account = ?1 AND namespace = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![account.as_slice(), namespace], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()
+        })
+        .map_err(StorageError::sql("reading mailbox totals"))?;
+    match row {
+        Some((messages, bytes)) => Ok(Stats {
+            messages: to_u64("mailbox messages", messages)?,
+            bytes: to_u64("mailbox bytes", bytes)?,
+        }),
+        None => Ok(Stats::default()),
+    }
+}

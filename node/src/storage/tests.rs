@@ -1,0 +1,828 @@
+//! Unit tests of the synchronous [`Store`].
+
+use allium_common::AccountId;
+use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+use super::*;
+
+const NOW: u64 = 1_700_000_000_000;
+const HOUR: u64 = 3_600_000;
+
+fn acct(n: u8) -> AccountId {
+    AccountId::from_x25519([n; 32])
+}
+
+fn msg(account: AccountId, ns: i16, i: usize, expiry_ms: u64) -> NewMessage {
+    NewMessage::new(
+        account,
+        Namespace(ns),
+        NOW,
+        expiry_ms,
+        format!("message {i}").into_bytes(),
+    )
+}
+
+fn sized(account: AccountId, i: usize, len: usize) -> NewMessage {
+    let mut data = format!("{i}:").into_bytes();
+    data.resize(len, b'x');
+    NewMessage::new(account, Namespace(0), NOW, NOW + HOUR, data)
+}
+
+fn open(dir: &TempDir) -> Store {
+    Store::open(dir.path().join("store.sqlite"), StorageLimits::default()).unwrap()
+}
+
+fn open_with(dir: &TempDir, limits: StorageLimits) -> Store {
+    Store::open(dir.path().join("store.sqlite"), limits).unwrap()
+}
+
+fn hashes(r: &Retrieved) -> Vec<String> {
+    r.messages.iter().map(|m| m.hash.clone()).collect()
+}
+
+fn retrieve_all(store: &Store, account: &AccountId, ns: i16, now: u64) -> Retrieved {
+    store
+        .retrieve(
+            account,
+            Namespace(ns),
+            None,
+            MAX_RETRIEVE_COUNT,
+            usize::MAX,
+            now,
+        )
+        .unwrap()
+}
+
+#[test]
+fn opens_creating_directories_and_reports_wal() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("a/b/store.sqlite");
+    let store = Store::open(&path, StorageLimits::default()).unwrap();
+    assert!(path.exists());
+    assert_eq!(store.stats().unwrap(), Stats::default());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
+}
+
+#[test]
+fn duplicate_is_stored_once_and_only_extends_expiry() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let m = msg(acct(1), 0, 1, NOW + HOUR);
+    assert_eq!(store.insert(&m, NOW).unwrap(), Inserted::New);
+    assert_eq!(store.insert(&m, NOW).unwrap(), Inserted::Duplicate);
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        stats,
+        Stats {
+            messages: 1,
+            bytes: m.data.len() as u64
+        }
+    );
+
+    // A later expiry extends, an earlier one does not shorten.
+    let later = NewMessage {
+        expiry_ms: NOW + 2 * HOUR,
+        ..m.clone()
+    };
+    assert_eq!(store.insert(&later, NOW).unwrap(), Inserted::Duplicate);
+    let earlier = NewMessage {
+        expiry_ms: NOW + HOUR / 2,
+        ..m.clone()
+    };
+    assert_eq!(store.insert(&earlier, NOW).unwrap(), Inserted::Duplicate);
+    let got = retrieve_all(&store, &acct(1), 0, NOW);
+    assert_eq!(got.messages.len(), 1);
+    assert_eq!(got.messages[0].expiration, NOW + 2 * HOUR);
+    assert_eq!(got.messages[0].timestamp, NOW);
+    assert_eq!(got.messages[0].data.0, m.data);
+}
+
+#[test]
+fn duplicate_of_an_expired_unswept_copy_is_stored_again() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let first = msg(acct(1), 0, 1, NOW + 1000);
+    let other = msg(acct(1), 0, 2, NOW + HOUR);
+    store.insert(&first, NOW).unwrap();
+    store.insert(&other, NOW).unwrap();
+    let later = NOW + 2000;
+    let again = NewMessage {
+        expiry_ms: later + HOUR,
+        ..first.clone()
+    };
+    assert_eq!(store.insert(&again, later).unwrap(), Inserted::New);
+    // It comes after `other` now: it is a new delivery.
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 0, later)),
+        [other.hash, first.hash]
+    );
+    assert_eq!(store.stats().unwrap().messages, 2);
+}
+
+#[test]
+fn refuses_expired_oversized_malformed_and_out_of_range() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let expired = msg(acct(1), 0, 1, NOW);
+    assert!(matches!(
+        store.insert(&expired, NOW),
+        Err(StorageError::Expired {
+            expiry_ms: NOW,
+            now_ms: NOW,
+            ..
+        })
+    ));
+    let big = NewMessage::new(
+        acct(1),
+        Namespace(0),
+        NOW,
+        NOW + HOUR,
+        vec![0; MAX_DATA_LEN + 1],
+    );
+    assert!(matches!(
+        store.insert(&big, NOW),
+        Err(StorageError::DataTooLarge { .. })
+    ));
+    let max = NewMessage::new(
+        acct(1),
+        Namespace(0),
+        NOW,
+        NOW + HOUR,
+        vec![0; MAX_DATA_LEN],
+    );
+    assert_eq!(store.insert(&max, NOW).unwrap(), Inserted::New);
+    let bad_hash = NewMessage {
+        hash: "x".repeat(500),
+        ..msg(acct(1), 0, 2, NOW + HOUR)
+    };
+    match store.insert(&bad_hash, NOW) {
+        Err(StorageError::InvalidHash { hash }) => assert_eq!(hash.len(), 64),
+        other => panic!("expected InvalidHash, got {other:?}"),
+    }
+    let far = msg(acct(1), 0, 3, u64::MAX);
+    assert!(matches!(
+        store.insert(&far, NOW),
+        Err(StorageError::OutOfRange {
+            field: "expiry_ms",
+            ..
+        })
+    ));
+    let ts = NewMessage {
+        timestamp_ms: u64::MAX,
+        ..msg(acct(1), 0, 4, NOW + HOUR)
+    };
+    assert!(matches!(
+        store.insert(&ts, NOW),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    // Nothing but the valid message was stored.
+    assert_eq!(store.stats().unwrap().messages, 1);
+}
+
+#[test]
+fn a_hash_already_used_by_another_mailbox_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let m = msg(acct(1), 0, 1, NOW + HOUR);
+    store.insert(&m, NOW).unwrap();
+    let forged = NewMessage {
+        account: acct(2),
+        ..m.clone()
+    };
+    assert!(matches!(
+        store.insert(&forged, NOW),
+        Err(StorageError::HashConflict { .. })
+    ));
+    let other_ns = NewMessage {
+        namespace: Namespace(5),
+        ..m
+    };
+    assert!(matches!(
+        store.insert(&other_ns, NOW),
+        Err(StorageError::HashConflict { .. })
+    ));
+}
+
+#[test]
+fn retrieve_pages_in_insertion_order() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let msgs: Vec<_> = (0..10).map(|i| msg(acct(1), 0, i, NOW + HOUR)).collect();
+    for m in &msgs {
+        store.insert(m, NOW).unwrap();
+    }
+    // Another mailbox interleaved must not show up.
+    store.insert(&msg(acct(2), 0, 0, NOW + HOUR), NOW).unwrap();
+    store.insert(&msg(acct(1), 3, 0, NOW + HOUR), NOW).unwrap();
+
+    let mut last: Option<String> = None;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store
+            .retrieve(&acct(1), Namespace(0), last.as_deref(), 3, usize::MAX, NOW)
+            .unwrap();
+        pages += 1;
+        seen.extend(hashes(&page));
+        last = page.messages.last().map(|m| m.hash.clone());
+        if !page.more {
+            break;
+        }
+        assert_eq!(page.messages.len(), 3);
+    }
+    assert_eq!(pages, 4);
+    let expected: Vec<_> = msgs.iter().map(|m| m.hash.clone()).collect();
+    assert_eq!(seen, expected);
+    // Nothing after the newest.
+    let end = store
+        .retrieve(&acct(1), Namespace(0), last.as_deref(), 3, usize::MAX, NOW)
+        .unwrap();
+    assert!(end.messages.is_empty());
+    assert!(!end.more);
+}
+
+#[test]
+fn max_count_is_clamped() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let msgs: Vec<_> = (0..MAX_RETRIEVE_COUNT + 5)
+        .map(|i| msg(acct(1), 0, i, NOW + HOUR))
+        .collect();
+    assert!(
+        store
+            .insert_batch(&msgs, NOW)
+            .unwrap()
+            .iter()
+            .all(|r| matches!(r, Ok(Inserted::New)))
+    );
+    let all = store
+        .retrieve(&acct(1), Namespace(0), None, usize::MAX, usize::MAX, NOW)
+        .unwrap();
+    assert_eq!(all.messages.len(), MAX_RETRIEVE_COUNT);
+    assert!(all.more);
+    let zero = store
+        .retrieve(&acct(1), Namespace(0), None, 0, usize::MAX, NOW)
+        .unwrap();
+    assert_eq!(zero.messages.len(), 1);
+    assert!(zero.more);
+}
+
+#[test]
+fn max_size_stops_before_exceeding_but_returns_at_least_one() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let msgs: Vec<_> = (0..5).map(|i| sized(acct(1), i, 100)).collect();
+    for m in &msgs {
+        store.insert(m, NOW).unwrap();
+    }
+    let r = store
+        .retrieve(&acct(1), Namespace(0), None, 10, 250, NOW)
+        .unwrap();
+    assert_eq!(r.messages.len(), 2);
+    assert!(r.more);
+    let r = store
+        .retrieve(&acct(1), Namespace(0), None, 10, 300, NOW)
+        .unwrap();
+    assert_eq!(r.messages.len(), 3);
+    assert!(r.more);
+    let r = store
+        .retrieve(&acct(1), Namespace(0), None, 10, 10, NOW)
+        .unwrap();
+    assert_eq!(r.messages.len(), 1);
+    assert!(r.more);
+    let r = store
+        .retrieve(&acct(1), Namespace(0), None, 10, 500, NOW)
+        .unwrap();
+    assert_eq!(r.messages.len(), 5);
+    assert!(!r.more);
+    // The last message alone is over the limit: still returned, nothing more.
+    let r = store
+        .retrieve(
+            &acct(1),
+            Namespace(0),
+            Some(msgs[3].hash.as_str()),
+            10,
+            1,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(hashes(&r), [msgs[4].hash.clone()]);
+    assert!(!r.more);
+}
+
+#[test]
+fn unknown_last_hash_starts_from_the_beginning() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let mine: Vec<_> = (0..3).map(|i| msg(acct(1), 0, i, NOW + HOUR)).collect();
+    for m in &mine {
+        store.insert(m, NOW).unwrap();
+    }
+    let theirs = msg(acct(2), 0, 9, NOW + HOUR);
+    store.insert(&theirs, NOW).unwrap();
+    let expected: Vec<_> = mine.iter().map(|m| m.hash.clone()).collect();
+    for last in ["never-seen", "", theirs.hash.as_str()] {
+        let r = store
+            .retrieve(&acct(1), Namespace(0), Some(last), 10, usize::MAX, NOW)
+            .unwrap();
+        assert_eq!(hashes(&r), expected, "last_hash {last:?}");
+    }
+    // A last_hash that was deleted also starts over.
+    store
+        .delete(&acct(1), std::slice::from_ref(&mine[1].hash))
+        .unwrap();
+    let r = store
+        .retrieve(
+            &acct(1),
+            Namespace(0),
+            Some(mine[1].hash.as_str()),
+            10,
+            usize::MAX,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(hashes(&r), [mine[0].hash.clone(), mine[2].hash.clone()]);
+}
+
+#[test]
+fn expired_messages_are_never_returned_and_sweep_deletes_them() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let short = msg(acct(1), 0, 1, NOW + 1000);
+    let long = msg(acct(1), 0, 2, NOW + HOUR);
+    store.insert(&short, NOW).unwrap();
+    store.insert(&long, NOW).unwrap();
+    assert_eq!(retrieve_all(&store, &acct(1), 0, NOW).messages.len(), 2);
+    // At exactly the expiry the message is gone.
+    let later = NOW + 1000;
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 0, later)),
+        std::slice::from_ref(&long.hash)
+    );
+    // `more` does not count expired messages.
+    let r = store
+        .retrieve(&acct(1), Namespace(0), None, 1, usize::MAX, later)
+        .unwrap();
+    assert!(!r.more);
+    // Still on disk until swept.
+    assert_eq!(store.stats().unwrap().messages, 2);
+    assert_eq!(store.sweep_expired(later, usize::MAX).unwrap(), 1);
+    assert_eq!(
+        store.stats().unwrap(),
+        Stats {
+            messages: 1,
+            bytes: long.data.len() as u64
+        }
+    );
+    assert_eq!(
+        store
+            .mailbox_stats(&acct(1), Namespace(0))
+            .unwrap()
+            .messages,
+        1
+    );
+    let raw: i64 = rusqlite::Connection::open(store.path())
+        .unwrap()
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(raw, 1);
+    assert_eq!(store.sweep_expired(later, usize::MAX).unwrap(), 0);
+}
+
+#[test]
+fn sweep_works_in_bounded_chunks_up_to_its_limit() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let n = SWEEP_CHUNK * 2 + 500;
+    let msgs: Vec<_> = (0..n)
+        .map(|i| msg(acct((i % 7) as u8), 0, i, NOW + 10))
+        .collect();
+    store.insert_batch(&msgs, NOW).unwrap();
+    store.insert(&msg(acct(1), 0, n, NOW + HOUR), NOW).unwrap();
+    let later = NOW + 10;
+    assert_eq!(
+        store.sweep_expired(later, SWEEP_CHUNK + 1).unwrap(),
+        SWEEP_CHUNK + 1
+    );
+    assert_eq!(
+        store.sweep_expired(later, usize::MAX).unwrap(),
+        n - SWEEP_CHUNK - 1
+    );
+    assert_eq!(store.stats().unwrap().messages, 1);
+    assert_eq!(store.sweep_expired(later, 0).unwrap(), 0);
+}
+
+#[test]
+fn mailbox_caps_refuse_by_count_and_by_bytes() {
+    let dir = TempDir::new().unwrap();
+    let limits = StorageLimits {
+        max_mailbox_messages: 3,
+        max_mailbox_bytes: 1000,
+        max_total_bytes: 1 << 30,
+    };
+    let mut store = open_with(&dir, limits);
+    for i in 0..3 {
+        store.insert(&sized(acct(1), i, 10), NOW).unwrap();
+    }
+    match store.insert(&sized(acct(1), 3, 10), NOW) {
+        Err(StorageError::MailboxFull {
+            account,
+            namespace: 0,
+            messages: 3,
+            max_messages: 3,
+            ..
+        }) => {
+            assert_eq!(account, acct(1));
+        }
+        other => panic!("expected MailboxFull, got {other:?}"),
+    }
+    // A duplicate is not a new message: no cap applies.
+    assert_eq!(
+        store.insert(&sized(acct(1), 0, 10), NOW).unwrap(),
+        Inserted::Duplicate
+    );
+    // Other mailboxes, including the same account's other namespaces, are separate.
+    store.insert(&sized(acct(2), 0, 10), NOW).unwrap();
+    store.insert(&msg(acct(1), 2, 0, NOW + HOUR), NOW).unwrap();
+
+    // Bytes: 990 fits in a fresh mailbox, 11 more does not.
+    store.insert(&sized(acct(3), 0, 990), NOW).unwrap();
+    let err = store.insert(&sized(acct(3), 1, 11), NOW).unwrap_err();
+    assert!(matches!(
+        err,
+        StorageError::MailboxFull {
+            bytes: 990,
+            max_bytes: 1000,
+            incoming: 11,
+            ..
+        }
+    ));
+    assert!(err.is_insufficient_storage());
+    assert!(err.to_string().contains("990 bytes"), "{err}");
+    store.insert(&sized(acct(3), 2, 10), NOW).unwrap();
+}
+
+#[test]
+fn a_full_mailbox_reclaims_its_expired_messages() {
+    let dir = TempDir::new().unwrap();
+    let limits = StorageLimits {
+        max_mailbox_messages: 2,
+        max_mailbox_bytes: 1 << 20,
+        max_total_bytes: 1 << 30,
+    };
+    let mut store = open_with(&dir, limits);
+    store.insert(&msg(acct(1), 0, 0, NOW + 10), NOW).unwrap();
+    store.insert(&msg(acct(1), 0, 1, NOW + HOUR), NOW).unwrap();
+    assert!(matches!(
+        store.insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW),
+        Err(StorageError::MailboxFull { .. })
+    ));
+    assert_eq!(
+        store
+            .insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW + 10)
+            .unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store
+            .mailbox_stats(&acct(1), Namespace(0))
+            .unwrap()
+            .messages,
+        2
+    );
+}
+
+#[test]
+fn total_cap_refuses_with_store_full_and_reclaims_expired() {
+    let dir = TempDir::new().unwrap();
+    let limits = StorageLimits {
+        max_mailbox_messages: 100,
+        max_mailbox_bytes: 1 << 20,
+        max_total_bytes: 250,
+    };
+    let mut store = open_with(&dir, limits);
+    store.insert(&sized(acct(1), 0, 100), NOW).unwrap();
+    let short = NewMessage {
+        expiry_ms: NOW + 10,
+        ..sized(acct(2), 1, 100)
+    };
+    store.insert(&short, NOW).unwrap();
+    let err = store.insert(&sized(acct(3), 2, 100), NOW).unwrap_err();
+    assert!(matches!(
+        err,
+        StorageError::StoreFull {
+            bytes: 200,
+            max_bytes: 250,
+            incoming: 100
+        }
+    ));
+    assert!(err.is_insufficient_storage());
+    // Once the short one has expired, its room is reclaimed on the spot.
+    assert_eq!(
+        store.insert(&sized(acct(3), 2, 100), NOW + 10).unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store.stats().unwrap(),
+        Stats {
+            messages: 2,
+            bytes: 200
+        }
+    );
+}
+
+#[test]
+fn batch_results_are_per_message() {
+    let dir = TempDir::new().unwrap();
+    let limits = StorageLimits {
+        max_mailbox_messages: 2,
+        max_mailbox_bytes: 1 << 20,
+        max_total_bytes: 1 << 30,
+    };
+    let mut store = open_with(&dir, limits);
+    let a = msg(acct(1), 0, 0, NOW + HOUR);
+    let batch = vec![
+        a.clone(),
+        a.clone(),
+        msg(acct(1), 0, 1, NOW),
+        msg(acct(1), 0, 2, NOW + HOUR),
+        msg(acct(1), 0, 3, NOW + HOUR),
+        msg(acct(2), 0, 3, NOW + HOUR),
+    ];
+    let results = store.insert_batch(&batch, NOW).unwrap();
+    assert!(matches!(results[0], Ok(Inserted::New)));
+    assert!(matches!(results[1], Ok(Inserted::Duplicate)));
+    assert!(matches!(results[2], Err(StorageError::Expired { .. })));
+    assert!(matches!(results[3], Ok(Inserted::New)));
+    assert!(matches!(results[4], Err(StorageError::MailboxFull { .. })));
+    assert!(matches!(results[5], Ok(Inserted::New)));
+    assert_eq!(store.stats().unwrap().messages, 3);
+    assert!(store.insert_batch(&[], NOW).unwrap().is_empty());
+}
+
+#[test]
+fn delete_delete_all_and_expire_only_touch_the_owner() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let mine: Vec<_> = (0..3).map(|i| msg(acct(1), 0, i, NOW + HOUR)).collect();
+    let mine_ns: Vec<_> = (0..2).map(|i| msg(acct(1), 7, i, NOW + HOUR)).collect();
+    let theirs: Vec<_> = (0..3).map(|i| msg(acct(2), 0, i, NOW + HOUR)).collect();
+    for m in mine.iter().chain(&mine_ns).chain(&theirs) {
+        store.insert(m, NOW).unwrap();
+    }
+
+    // delete: the owner's hashes in any namespace; others' untouched.
+    let asked = vec![
+        mine[0].hash.clone(),
+        theirs[0].hash.clone(),
+        mine_ns[0].hash.clone(),
+        "nope".into(),
+    ];
+    assert_eq!(
+        store.delete(&acct(1), &asked).unwrap(),
+        [mine[0].hash.clone(), mine_ns[0].hash.clone()]
+    );
+    assert_eq!(retrieve_all(&store, &acct(2), 0, NOW).messages.len(), 3);
+
+    // expire: only the owner's live messages.
+    let new_expiry = NOW + 2 * HOUR;
+    let asked = vec![mine[1].hash.clone(), theirs[1].hash.clone()];
+    assert_eq!(
+        store.expire(&acct(1), &asked, new_expiry, NOW).unwrap(),
+        [mine[1].hash.clone()]
+    );
+    let got = retrieve_all(&store, &acct(1), 0, NOW);
+    assert_eq!(got.messages[0].expiration, new_expiry);
+    assert_eq!(got.messages[1].expiration, NOW + HOUR);
+    assert!(
+        retrieve_all(&store, &acct(2), 0, NOW)
+            .messages
+            .iter()
+            .all(|m| m.expiration == NOW + HOUR)
+    );
+    // Shortening works and an expired message is not revived.
+    assert_eq!(
+        store
+            .expire(&acct(1), &[mine[2].hash.clone()], NOW + 5, NOW)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .expire(&acct(1), &[mine[2].hash.clone()], NOW + HOUR, NOW + 5)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.expire(&acct(1), &[mine[1].hash.clone()], u64::MAX, NOW),
+        Err(StorageError::OutOfRange { .. })
+    ));
+
+    // delete_all: one mailbox only.
+    let mut gone = store.delete_all(&acct(1), Namespace(0)).unwrap();
+    gone.sort();
+    let mut expected = vec![mine[1].hash.clone(), mine[2].hash.clone()];
+    expected.sort();
+    assert_eq!(gone, expected);
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 7, NOW)),
+        [mine_ns[1].hash.clone()]
+    );
+    assert_eq!(retrieve_all(&store, &acct(2), 0, NOW).messages.len(), 3);
+    assert!(store.delete_all(&acct(9), Namespace(0)).unwrap().is_empty());
+    assert_eq!(
+        store.mailbox_stats(&acct(1), Namespace(0)).unwrap(),
+        Stats::default()
+    );
+    assert_eq!(store.stats().unwrap().messages, 4);
+}
+
+#[test]
+fn messages_persist_across_reopen() {
+    let dir = TempDir::new().unwrap();
+    let msgs: Vec<_> = (0..50).map(|i| msg(acct(1), 0, i, NOW + HOUR)).collect();
+    {
+        let mut store = open(&dir);
+        store.insert_batch(&msgs, NOW).unwrap();
+        store.close().unwrap();
+    }
+    {
+        let mut store = open(&dir);
+        assert_eq!(store.stats().unwrap().messages, 50);
+        let got = retrieve_all(&store, &acct(1), 0, NOW);
+        assert_eq!(
+            hashes(&got),
+            msgs.iter().map(|m| m.hash.clone()).collect::<Vec<_>>()
+        );
+        // Dropped without close: still durable.
+        store.insert(&msg(acct(1), 0, 50, NOW + HOUR), NOW).unwrap();
+    }
+    assert_eq!(open(&dir).stats().unwrap().messages, 51);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store.sqlite");
+    drop(Store::open(&path, StorageLimits::default()).unwrap());
+    let future = i64::try_from(MIGRATIONS.len()).unwrap() + 1;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", future)
+        .unwrap();
+    match Store::open(&path, StorageLimits::default()) {
+        Err(e @ StorageError::SchemaTooNew { found, known, .. }) => {
+            assert_eq!(found, future);
+            assert_eq!(known, future - 1);
+            assert!(e.to_string().contains("newer"), "{e}");
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_foreign_database_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("other.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    assert!(matches!(
+        Store::open(&path, StorageLimits::default()),
+        Err(StorageError::NotAStore { .. })
+    ));
+    let path2 = dir.path().join("other2.sqlite");
+    rusqlite::Connection::open(&path2)
+        .unwrap()
+        .pragma_update(None, "user_version", 1)
+        .unwrap();
+    assert!(matches!(
+        Store::open(&path2, StorageLimits::default()),
+        Err(StorageError::NotAStore { .. })
+    ));
+}
+
+#[test]
+fn a_directory_in_the_way_is_an_error_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(
+        Store::open(file.join("store.sqlite"), StorageLimits::default()),
+        Err(StorageError::CreateDir { .. })
+    ));
+    assert!(matches!(
+        Store::open(dir.path(), StorageLimits::default()),
+        Err(StorageError::Open { .. })
+    ));
+}
+
+#[test]
+fn for_each_live_gives_every_live_message_of_matching_accounts() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let mut expected = Vec::new();
+    for i in 0..100 {
+        let account = acct((i % 4) as u8);
+        let expiry = if i % 5 == 0 { NOW + 10 } else { NOW + HOUR };
+        let m = msg(account, (i % 3) as i16, i, expiry);
+        store.insert(&m, NOW).unwrap();
+        if i % 4 < 2 && i % 5 != 0 {
+            expected.push(m);
+        }
+    }
+    let later = NOW + 10;
+    let mut got = Vec::new();
+    let wanted = |a: &AccountId| a.x25519()[0] < 2;
+    let n = store
+        .for_each_live(later, 7, wanted, |row| got.push(row))
+        .unwrap();
+    assert_eq!(n, expected.len());
+    let seqs: Vec<_> = got.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let got: Vec<_> = got.into_iter().map(|r| r.message).collect();
+    assert_eq!(got, expected);
+
+    // Paging by hand: a page bounds rows scanned, not rows returned.
+    let page = store.live_page(0, later, 3, |_| false).unwrap();
+    assert!(page.rows.is_empty());
+    assert!(page.next.is_some());
+    let page = store.live_page(u64::MAX, later, 3, |_| true).unwrap();
+    assert_eq!(page, LivePage::default());
+}
+
+#[test]
+fn debug_output_never_shows_message_data() {
+    let m = NewMessage::new(
+        acct(1),
+        Namespace(0),
+        NOW,
+        NOW + HOUR,
+        b"top secret words".to_vec(),
+    );
+    let s = format!("{m:?}");
+    assert!(!s.contains("top secret"), "{s}");
+    assert!(s.contains("data_len: 16"), "{s}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, .. ProptestConfig::default() })]
+
+    /// Paging through any mailbox with any `max_count` and `max_size`
+    /// returns every live message exactly once, in insertion order.
+    #[test]
+    fn paging_returns_every_message_once_in_order(
+        sizes in proptest::collection::vec(1usize..400, 0..60),
+        expired in proptest::collection::vec(any::<bool>(), 60),
+        max_count in 0usize..12,
+        max_size in 1usize..1200,
+    ) {
+        let dir = TempDir::new().unwrap();
+        let mut store = open(&dir);
+        let mut expected = Vec::new();
+        let batch: Vec<_> = sizes.iter().enumerate().map(|(i, &len)| {
+            let mut m = sized(acct(1), i, len);
+            if expired[i] {
+                m.expiry_ms = NOW + 5;
+            } else {
+                expected.push(m.hash.clone());
+            }
+            m
+        }).collect();
+        // Noise in other mailboxes.
+        let noise: Vec<_> = (0..10).map(|i| sized(acct(2), i, 50)).collect();
+        store.insert_batch(&noise, NOW).unwrap();
+        store.insert_batch(&batch, NOW).unwrap();
+        let now = NOW + 5;
+        let mut last: Option<String> = None;
+        let mut seen = Vec::new();
+        for _ in 0..=sizes.len() + 1 {
+            let page = store.retrieve(&acct(1), Namespace(0), last.as_deref(), max_count, max_size, now).unwrap();
+            let total: usize = page.messages.iter().map(|m| m.data.0.len()).sum();
+            prop_assert!(page.messages.len() <= max_count.max(1));
+            prop_assert!(page.messages.len() <= 1 || total <= max_size);
+            seen.extend(hashes(&page));
+            if let Some(m) = page.messages.last() {
+                last = Some(m.hash.clone());
+            }
+            if !page.more {
+                break;
+            }
+            prop_assert!(!page.messages.is_empty());
+        }
+        prop_assert_eq!(seen, expected);
+    }
+}
