@@ -21,6 +21,7 @@ pub mod identity;
 pub mod mnemonic;
 pub mod node_list;
 pub mod onion;
+pub mod peer;
 pub mod rpc;
 pub mod seeds;
 pub mod sodium;
