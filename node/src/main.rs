@@ -1,5 +1,34 @@
-//! `allium-node`: the Allium service node (placeholder until the node issue).
+//! `allium-node`: parses flags, sets up logging, and hands over to the
+//! library.
 
-fn main() {
-    println!("allium-node {}", env!("CARGO_PKG_VERSION"));
+use std::io::IsTerminal as _;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+
+use allium_node::cli::{Cli, Command};
+use allium_node::config::NodeConfig;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Run(args) => {
+            let config = NodeConfig::load(args.config.as_deref(), args.overrides())?;
+            runtime.block_on(allium_node::run::run(config))?;
+        }
+        Command::Devnet(args) => runtime.block_on(allium_node::devnet::run(args))?,
+        Command::Id { data_dir } => {
+            let (identity, _) = allium_node::keys::load_or_create(&data_dir)?;
+            println!("{}", hex::encode(identity.ed25519_pk()));
+        }
+    }
+    Ok(())
 }

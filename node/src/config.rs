@@ -1,0 +1,282 @@
+//! Node configuration, layered: built-in defaults < config file < flags.
+//!
+//! Every field has a default, so an empty file (or none) is a valid
+//! configuration for a local node. `node.example.toml` in the repository
+//! documents each field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// `host:port` other nodes and clients use to reach this node (announced
+    /// to the seeds). Defaults to `listen` when that is a concrete address.
+    pub public_address: Option<String>,
+    /// Directory for the key file and the database.
+    pub data_dir: PathBuf,
+    /// The seeds to announce to and fetch the node list from.
+    pub seed_file: Option<PathBuf>,
+    /// Run as a seed: keep the registry and sign the node list.
+    pub seed: bool,
+    /// Request, connection and storage limits.
+    pub limits: Limits,
+    /// Timers.
+    pub timing: Timing,
+    /// Seed-mode settings.
+    pub seed_mode: SeedMode,
+}
+
+/// Bounds on what one node accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most HTTP connections served at once.
+    pub max_connections: usize,
+    /// Requests per second each client IP may make (token refill rate).
+    pub requests_per_second_per_ip: u32,
+    /// Burst size of the per-IP bucket.
+    pub burst_per_ip: u32,
+    /// Stores per minute into one mailbox.
+    pub stores_per_minute_per_mailbox: u32,
+    /// Most bytes of message data held for one mailbox.
+    pub max_mailbox_bytes: u64,
+    /// Most messages held for one mailbox.
+    pub max_mailbox_messages: u64,
+    /// Most bytes of message data the node holds in total.
+    pub max_total_bytes: u64,
+    /// Long-polls held open at once (each holds a connection).
+    pub max_long_polls: usize,
+}
+
+/// Timers, in milliseconds unless named otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timing {
+    /// How long a relay waits for the next hop.
+    pub hop_timeout_ms: u64,
+    /// How often the node re-announces itself to the seeds.
+    pub announce_interval_ms: u64,
+    /// How often the node fetches the node list.
+    pub node_list_refresh_ms: u64,
+    /// How often expired messages are swept.
+    pub expiry_sweep_ms: u64,
+}
+
+/// Settings that matter only with `seed = true`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedMode {
+    /// How often every registered node is probed.
+    pub probe_interval_ms: u64,
+    /// Consecutive failed probes after which a node is dropped.
+    pub drop_after_failures: u32,
+    /// Smallest swarm; a swarm below it is dissolved.
+    pub min_swarm_size: usize,
+    /// Swarm size new nodes fill up to before a new swarm is made.
+    pub target_swarm_size: usize,
+    /// Largest swarm.
+    pub max_swarm_size: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 22021)),
+            public_address: None,
+            data_dir: PathBuf::from("allium-node-data"),
+            seed_file: None,
+            seed: false,
+            limits: Limits::default(),
+            timing: Timing::default(),
+            seed_mode: SeedMode::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 2048,
+            requests_per_second_per_ip: 200,
+            burst_per_ip: 400,
+            stores_per_minute_per_mailbox: 600,
+            max_mailbox_bytes: 32 * 1024 * 1024,
+            max_mailbox_messages: 20_000,
+            max_total_bytes: 8 * 1024 * 1024 * 1024,
+            max_long_polls: 1024,
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            hop_timeout_ms: 30_000,
+            announce_interval_ms: 60_000,
+            node_list_refresh_ms: 30_000,
+            expiry_sweep_ms: 10_000,
+        }
+    }
+}
+
+impl Default for SeedMode {
+    fn default() -> Self {
+        Self {
+            probe_interval_ms: 10_000,
+            drop_after_failures: 3,
+            min_swarm_size: 5,
+            target_swarm_size: 7,
+            max_swarm_size: 10,
+        }
+    }
+}
+
+/// Values given on the command line; each overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--public-address`.
+    pub public_address: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--seed-file`.
+    pub seed_file: Option<PathBuf>,
+    /// `--seed`.
+    pub seed: bool,
+}
+
+impl NodeConfig {
+    /// Reads the file (if any), applies the flags and checks the result.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                toml::from_str::<Self>(&text).map_err(|e| Error::Config {
+                    path: Some(path.to_path_buf()),
+                    reason: e.to_string(),
+                })?
+            }
+            None => Self::default(),
+        };
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(addr) = overrides.public_address {
+            config.public_address = Some(addr);
+        }
+        if let Some(dir) = overrides.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(file) = overrides.seed_file {
+            config.seed_file = Some(file);
+        }
+        config.seed |= overrides.seed;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let s = &self.seed_mode;
+        if !(1 <= s.min_swarm_size
+            && s.min_swarm_size <= s.target_swarm_size
+            && s.target_swarm_size <= s.max_swarm_size)
+        {
+            return Err(Error::config(
+                "seed_mode needs 1 <= min_swarm_size <= target_swarm_size <= max_swarm_size",
+            ));
+        }
+        if !self.seed && self.seed_file.is_none() {
+            return Err(Error::config(
+                "a service node needs a seed file (seed_file = \"...\" or --seed-file) to find the network",
+            ));
+        }
+        if self.public_address.is_none() && self.listen.ip().is_unspecified() {
+            return Err(Error::config(format!(
+                "listening on {} (all interfaces): set public_address so others know where to reach this node",
+                self.listen
+            )));
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.requests_per_second_per_ip == 0 || l.burst_per_ip == 0 {
+            return Err(Error::config("limits must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The address announced to seeds and listed in the node list.
+    pub fn advertised_address(&self) -> String {
+        self.public_address
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
+    }
+
+    /// The relay's per-hop timeout.
+    pub fn hop_timeout(&self) -> Duration {
+        Duration::from_millis(self.timing.hop_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/from/file\"\nseed_file = \"seeds.toml\"\n[limits]\nburst_per_ip = 7\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            data_dir: Some("/from/flag".into()),
+            ..Overrides::default()
+        };
+        let c = NodeConfig::load(Some(&file), overrides).unwrap();
+        assert_eq!(c.listen.port(), 4000);
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(c.limits.burst_per_ip, 7);
+        assert_eq!(
+            c.limits.requests_per_second_per_ip,
+            Limits::default().requests_per_second_per_ip
+        );
+        assert_eq!(c.advertised_address(), "127.0.0.1:4000");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\nlisen = 1\n").unwrap();
+        let err = NodeConfig::load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen") && err.contains("node.toml"), "{err}");
+        let seedless = NodeConfig::load(None, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(seedless.contains("seed file"), "{seedless}");
+        let wildcard = Overrides {
+            listen: Some("0.0.0.0:1".parse().unwrap()),
+            seed: true,
+            ..Overrides::default()
+        };
+        assert!(
+            NodeConfig::load(None, wildcard)
+                .unwrap_err()
+                .to_string()
+                .contains("public_address")
+        );
+    }
+}

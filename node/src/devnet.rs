@@ -1,0 +1,327 @@
+//! Local networks of real node processes: `allium-node devnet`, and the
+//! harness the multi-process tests use ([`LocalNet`]).
+//!
+//! One seed and N service nodes run from this same binary, each on
+//! `127.0.0.1` with a free port (the node binds port 0 and writes the port
+//! it got to `DATA_DIR/node.json`) and its own data directory under `DIR`.
+//! `DIR/seed-nodes.toml` names the seed for clients.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use allium_common::seeds::{self, Seed};
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::cli::DevnetArgs;
+use crate::membership::fetch_node_list;
+use crate::run::{NODE_INFO_FILE, shutdown_signal};
+
+/// Timers for a local network: fast, so it forms and follows changes in
+/// about a second.
+pub const LOCAL_CONFIG: &str = "listen = \"127.0.0.1:0\"\n\
+[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
+[seed_mode]\nprobe_interval_ms = 1000\ndrop_after_failures = 2\n";
+
+/// A node process of a [`LocalNet`].
+#[derive(Debug)]
+pub struct NodeProc {
+    /// `seed` or `node-NN`.
+    pub name: String,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// `host:port`, once known.
+    pub address: String,
+    /// Its Ed25519 key.
+    pub ed25519: [u8; 32],
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+/// A running local network.
+#[derive(Debug)]
+pub struct LocalNet {
+    /// Where everything lives.
+    pub dir: PathBuf,
+    /// The seed file clients should use.
+    pub seed_file: PathBuf,
+    /// The seed.
+    pub seed: NodeProc,
+    /// The service nodes.
+    pub nodes: Vec<NodeProc>,
+    exe: PathBuf,
+    config: PathBuf,
+}
+
+impl LocalNet {
+    /// Starts a seed and `n` nodes of binary `exe` under `dir`. `extra_config`
+    /// is appended to the nodes' config file (TOML). Does not wait for the
+    /// network to form: see [`LocalNet::wait_until_formed`].
+    pub async fn start(
+        exe: &Path,
+        dir: &Path,
+        n: usize,
+        extra_config: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let config = dir.join("local-node.toml");
+        std::fs::write(&config, merged_config(extra_config)?)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let deadline = Instant::now() + timeout;
+        let mut seed = NodeProc::new("seed", dir.join("seed"), vec!["--seed".into()]);
+        seed.spawn(exe, &config)?;
+        seed.wait_for_info(deadline).await?;
+        let seed_file = dir.join("seed-nodes.toml");
+        let entry = Seed {
+            address: seed.address.clone(),
+            ed25519: seed.ed25519,
+        };
+        std::fs::write(&seed_file, seeds::render(std::slice::from_ref(&entry)))
+            .with_context(|| format!("cannot write {}", seed_file.display()))?;
+        let seed_arg = seed_file.to_string_lossy().into_owned();
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let name = format!("node-{i:02}");
+            let mut node = NodeProc::new(
+                &name,
+                dir.join(&name),
+                vec!["--seed-file".into(), seed_arg.clone()],
+            );
+            node.spawn(exe, &config)?;
+            nodes.push(node);
+        }
+        for node in &mut nodes {
+            node.wait_for_info(deadline).await?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            seed_file,
+            seed,
+            nodes,
+            exe: exe.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Waits until the seed lists exactly the running nodes and every
+    /// running node follows that list; returns its epoch.
+    pub async fn wait_until_formed(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let http = reqwest::Client::new();
+        let running: Vec<&NodeProc> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        loop {
+            if let Some(list) = fetch_node_list(&http, &self.seed.address).await
+                && list.nodes.len() == running.len()
+                && running.iter().all(|n| list.find(&n.ed25519).is_some())
+            {
+                let mut following = 0;
+                for node in &running {
+                    if epoch_of(&http, &node.address).await == Some(list.epoch) {
+                        following += 1;
+                    }
+                }
+                if following == running.len() {
+                    return Ok(list.epoch);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {} nodes to be listed and in sync",
+                    running.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILLs node `i` (no clean shutdown: the crash case).
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(node) = self.nodes.get_mut(i)
+            && let Some(mut child) = node.child.take()
+        {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts node `i` again with the same data directory.
+    pub async fn restart(&mut self, i: usize, timeout: Duration) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        node.spawn(&self.exe, &self.config)?;
+        node.wait_for_info(Instant::now() + timeout).await
+    }
+
+    /// SIGTERM to every process, then SIGKILL to any still running after
+    /// 10 s.
+    pub async fn stop(&mut self) {
+        let all = std::iter::once(&mut self.seed).chain(self.nodes.iter_mut());
+        let mut children: Vec<Child> = all.filter_map(|n| n.child.take()).collect();
+        for child in &children {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        for child in &mut children {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+impl NodeProc {
+    fn new(name: &str, dir: PathBuf, extra: Vec<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            dir,
+            address: String::new(),
+            ed25519: [0; 32],
+            child: None,
+            extra,
+        }
+    }
+
+    /// Whether the process is running (as far as this harness knows).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn spawn(&mut self, exe: &Path, config: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        // A stale info file from an earlier run must not be taken for this one.
+        let _ = std::fs::remove_file(self.dir.join(NODE_INFO_FILE));
+        let log_path = self.dir.join("node.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let child = Command::new(exe)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            // A restarted node keeps its address, as a real one would.
+            .args(if self.address.is_empty() {
+                vec![]
+            } else {
+                vec!["--listen".to_owned(), self.address.clone()]
+            })
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().context("log file")?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.name))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn wait_for_info(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        let path = self.dir.join(NODE_INFO_FILE);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(info) = serde_json::from_str::<Value>(&text)
+                && let (Some(address), Some(key)) =
+                    (info["address"].as_str(), info["ed25519"].as_str())
+            {
+                self.ed25519 = allium_common::encoding::hex_array::<32>(key)
+                    .context("bad key in node info")?;
+                self.address = address.to_owned();
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!(
+                    "{} exited with {status} (see {}/node.log)",
+                    self.name,
+                    self.dir.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not start in time (see {}/node.log)",
+                    self.name,
+                    self.dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// [`LOCAL_CONFIG`] with `extra` laid over it, table by table.
+fn merged_config(extra: &str) -> anyhow::Result<String> {
+    fn merge(base: &mut toml::Table, over: toml::Table) {
+        for (key, value) in over {
+            match (base.get_mut(&key), value) {
+                (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+                (_, value) => {
+                    base.insert(key, value);
+                }
+            }
+        }
+    }
+    let mut base: toml::Table = LOCAL_CONFIG.parse().context("built-in local config")?;
+    merge(
+        &mut base,
+        extra
+            .parse()
+            .context("extra node config is not valid TOML")?,
+    );
+    Ok(toml::to_string(&base)?)
+}
+
+async fn epoch_of(http: &reqwest::Client, address: &str) -> Option<u64> {
+    let response = http
+        .get(format!("http://{address}/health"))
+        .send()
+        .await
+        .ok()?;
+    response.json::<Value>().await.ok()?["epoch"].as_u64()
+}
+
+/// `allium-node devnet`: runs until Ctrl-C or SIGTERM.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, "", timeout).await?;
+    let formed = net
+        .wait_until_formed(timeout.saturating_sub(started.elapsed()))
+        .await;
+    match formed {
+        Ok(epoch) => {
+            println!(
+                "ready: {} nodes, epoch {epoch}, in {:.1}s",
+                args.nodes,
+                started.elapsed().as_secs_f64()
+            );
+            println!("seed file: {}", net.seed_file.display());
+            println!(
+                "point a client at it: allium --seeds {} ...",
+                net.seed_file.display()
+            );
+            println!(
+                "logs: {}/*/node.log; Ctrl-C stops the network",
+                net.dir.display()
+            );
+            shutdown_signal().await;
+            println!("stopping");
+        }
+        Err(ref e) => eprintln!("the devnet did not form: {e:#}"),
+    }
+    net.stop().await;
+    formed.map(drop)
+}

@@ -1,0 +1,235 @@
+//! The node's view of the network: the newest verified node list, which
+//! swarm this node is in, and who its swarm peers are.
+//!
+//! A snapshot is installed only if a trusted seed signed it and its epoch
+//! is newer than the one held, so a replayed old list is ignored.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use allium_common::AccountId;
+use allium_common::encoding::Hex32;
+use allium_common::node_list::{NodeEntry, NodeList, NodeListError};
+use allium_common::rpc::{GetSwarmResult, SwarmNode};
+use allium_common::swarm::{SwarmId, SwarmRing};
+
+/// One verified node list with the lookups derived from it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The list as the seed signed it.
+    pub list: NodeList,
+    /// Its swarm ids.
+    pub ring: SwarmRing,
+    /// This node's swarm, if it is listed.
+    pub my_swarm: Option<SwarmId>,
+}
+
+impl Snapshot {
+    fn new(list: NodeList, me: &[u8; 32]) -> Self {
+        let ring = list.swarm_ring();
+        let my_swarm = list.find(me).map(|n| n.swarm_id);
+        Self {
+            list,
+            ring,
+            my_swarm,
+        }
+    }
+
+    /// The swarm that holds `account`'s mailbox.
+    pub fn swarm_of(&self, account: &AccountId) -> Option<SwarmId> {
+        self.ring.swarm_of(account)
+    }
+
+    /// Whether this node's swarm holds `account`'s mailbox.
+    pub fn is_mine(&self, account: &AccountId) -> bool {
+        self.my_swarm.is_some() && self.swarm_of(account) == self.my_swarm
+    }
+
+    /// Members of a swarm.
+    pub fn members(&self, swarm: SwarmId) -> Vec<&NodeEntry> {
+        self.list.swarm_members(swarm).collect()
+    }
+
+    /// The `get_swarm` answer for an account (also the body of a 421).
+    pub fn swarm_result(&self, account: &AccountId) -> Option<GetSwarmResult> {
+        let swarm = self.swarm_of(account)?;
+        let snodes = self
+            .list
+            .swarm_members(swarm)
+            .map(|n| SwarmNode {
+                ed25519: n.ed25519,
+                x25519: n.x25519,
+                address: n.address.clone(),
+            })
+            .collect();
+        Some(GetSwarmResult {
+            swarm: format!("{swarm:016x}"),
+            snodes,
+        })
+    }
+}
+
+/// What changed when a snapshot was installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Epoch before (None on the first snapshot).
+    pub old_epoch: Option<u64>,
+    /// Epoch now.
+    pub new_epoch: u64,
+    /// This node's swarm before and after.
+    pub old_swarm: Option<SwarmId>,
+    /// This node's swarm now.
+    pub new_swarm: Option<SwarmId>,
+    /// Nodes (Ed25519) whose swarm membership is new: they joined the
+    /// network or moved to another swarm. Messages must be handed to them.
+    pub newcomers: BTreeSet<Hex32>,
+}
+
+/// Why a snapshot was not installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// Malformed or not signed by a trusted seed.
+    #[error(transparent)]
+    Invalid(#[from] NodeListError),
+    /// Not newer than the snapshot held.
+    #[error("epoch {got} is not newer than {held}")]
+    Stale {
+        /// The offered epoch.
+        got: u64,
+        /// The epoch held.
+        held: u64,
+    },
+}
+
+/// The shared, swappable current snapshot.
+#[derive(Debug)]
+pub struct Directory {
+    me: [u8; 32],
+    trusted_seeds: Vec<[u8; 32]>,
+    current: RwLock<Option<Arc<Snapshot>>>,
+}
+
+impl Directory {
+    /// A directory for the node `me` that trusts `trusted_seeds`.
+    pub fn new(me: [u8; 32], trusted_seeds: Vec<[u8; 32]>) -> Self {
+        Self {
+            me,
+            trusted_seeds,
+            current: RwLock::new(None),
+        }
+    }
+
+    /// The snapshot in force, if any.
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Verifies and installs a snapshot if it is newer.
+    pub fn install(&self, list: NodeList) -> Result<Change, InstallError> {
+        list.verify(&self.trusted_seeds)?;
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = current.as_ref()
+            && list.epoch <= held.list.epoch
+        {
+            return Err(InstallError::Stale {
+                got: list.epoch,
+                held: held.list.epoch,
+            });
+        }
+        let next = Snapshot::new(list, &self.me);
+        let change = Change {
+            old_epoch: current.as_ref().map(|s| s.list.epoch),
+            new_epoch: next.list.epoch,
+            old_swarm: current.as_ref().and_then(|s| s.my_swarm),
+            new_swarm: next.my_swarm,
+            newcomers: newcomers(current.as_deref(), &next),
+        };
+        *current = Some(Arc::new(next));
+        Ok(change)
+    }
+}
+
+/// Nodes whose (node, swarm) pair is not in the previous snapshot.
+fn newcomers(old: Option<&Snapshot>, new: &Snapshot) -> BTreeSet<Hex32> {
+    new.list
+        .nodes
+        .iter()
+        .filter(|n| {
+            old.and_then(|o| o.list.find(&n.ed25519.0))
+                .is_none_or(|prev| prev.swarm_id != n.swarm_id)
+        })
+        .map(|n| n.ed25519)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use allium_common::Identity;
+
+    use super::*;
+
+    fn entry(seed: u8, swarm_id: u64) -> NodeEntry {
+        let id = Identity::from_ed25519_seed(&[seed; 32]);
+        NodeEntry {
+            ed25519: Hex32(*id.ed25519_pk()),
+            x25519: Hex32(*id.x25519_pk()),
+            address: format!("127.0.0.1:{}", 30000 + u16::from(seed)),
+            swarm_id,
+            version: "0.1.0".into(),
+        }
+    }
+
+    fn seed() -> Identity {
+        Identity::from_ed25519_seed(&[0xee; 32])
+    }
+
+    #[test]
+    fn installs_newer_trusted_lists_only() {
+        let me = entry(1, 100).ed25519.0;
+        let dir = Directory::new(me, vec![*seed().ed25519_pk()]);
+        let first = NodeList::sign(1, vec![entry(1, 100), entry(2, 100)], &seed()).unwrap();
+        let change = dir.install(first.clone()).unwrap();
+        assert_eq!(change.new_swarm, Some(100));
+        assert_eq!(change.newcomers.len(), 2);
+        assert!(matches!(
+            dir.install(first),
+            Err(InstallError::Stale { got: 1, held: 1 })
+        ));
+        let rogue = Identity::from_ed25519_seed(&[0xdd; 32]);
+        let forged = NodeList::sign(9, vec![entry(1, 5)], &rogue).unwrap();
+        assert!(matches!(dir.install(forged), Err(InstallError::Invalid(_))));
+        assert_eq!(dir.current().unwrap().list.epoch, 1);
+    }
+
+    #[test]
+    fn newcomers_are_joiners_and_movers() {
+        let me = entry(1, 100).ed25519.0;
+        let dir = Directory::new(me, vec![*seed().ed25519_pk()]);
+        dir.install(
+            NodeList::sign(
+                1,
+                vec![entry(1, 100), entry(2, 100), entry(3, 200)],
+                &seed(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let change = dir
+            .install(
+                NodeList::sign(
+                    2,
+                    vec![entry(1, 100), entry(2, 200), entry(3, 200), entry(4, 100)],
+                    &seed(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let expected: BTreeSet<Hex32> = [entry(2, 0).ed25519, entry(4, 0).ed25519].into();
+        assert_eq!(change.newcomers, expected);
+        assert_eq!((change.old_swarm, change.new_swarm), (Some(100), Some(100)));
+    }
+}

@@ -1,0 +1,230 @@
+//! Counters and gauges served at `GET /metrics` in Prometheus text format.
+//!
+//! Plain atomics rather than a metrics crate: the set is small and fixed,
+//! and reading them must never block a request path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// RPC methods counted separately (anything else is `other`).
+const METHODS: [&str; 11] = [
+    "store",
+    "retrieve",
+    "delete",
+    "delete_all",
+    "expire",
+    "get_swarm",
+    "info",
+    "node_list",
+    "batch",
+    "sequence",
+    "other",
+];
+/// Status classes counted per method.
+const STATUSES: [u16; 12] = [200, 400, 401, 404, 406, 413, 421, 429, 500, 503, 504, 507];
+
+/// All of the node's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Vec<AtomicU64>,
+    /// Onion layers this node peeled and forwarded to another node.
+    pub relayed_hops: AtomicU64,
+    /// Onion requests this node executed as the destination.
+    pub onion_final: AtomicU64,
+    /// Onion layers refused as malformed or undecryptable.
+    pub onion_rejected: AtomicU64,
+    /// Relays that failed because the next hop did not answer.
+    pub relay_failures: AtomicU64,
+    /// Messages accepted from clients.
+    pub stored_messages: AtomicU64,
+    /// Messages accepted from swarm peers.
+    pub replicated_in: AtomicU64,
+    /// Messages pushed to swarm peers and confirmed.
+    pub replicated_out: AtomicU64,
+    /// Messages waiting in the replication queue (gauge).
+    pub replication_queue: AtomicU64,
+    /// Age in ms of the oldest unconfirmed replication (gauge).
+    pub replication_lag_ms: AtomicU64,
+    /// Requests refused by rate limits.
+    pub rate_limited: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: (0..METHODS.len() * STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            relayed_hops: AtomicU64::new(0),
+            onion_final: AtomicU64::new(0),
+            onion_rejected: AtomicU64::new(0),
+            relay_failures: AtomicU64::new(0),
+            stored_messages: AtomicU64::new(0),
+            replicated_in: AtomicU64::new(0),
+            replicated_out: AtomicU64::new(0),
+            replication_queue: AtomicU64::new(0),
+            replication_lag_ms: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Storage figures read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StorageGauges {
+    /// Messages held.
+    pub messages: u64,
+    /// Bytes of message data held.
+    pub bytes: u64,
+}
+
+impl Metrics {
+    /// Counts one RPC answered with `status`.
+    pub fn count_request(&self, method: &str, status: u16) {
+        let m = METHODS
+            .iter()
+            .position(|&x| x == method)
+            .unwrap_or(METHODS.len() - 1);
+        // Statuses not in the list are folded into 500.
+        let s = STATUSES.iter().position(|&x| x == status).unwrap_or(8);
+        if let Some(counter) = self.requests.get(m * STATUSES.len() + s) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, storage: StorageGauges) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP allium_rpc_requests_total RPC requests by method and HTTP status.\n");
+        out.push_str("# TYPE allium_rpc_requests_total counter\n");
+        for (mi, method) in METHODS.iter().enumerate() {
+            for (si, status) in STATUSES.iter().enumerate() {
+                let n = self
+                    .requests
+                    .get(mi * STATUSES.len() + si)
+                    .map_or(0, |c| c.load(Ordering::Relaxed));
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "allium_rpc_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let series: [(&str, &str, &str, u64); 12] = [
+            (
+                "allium_onion_relayed_hops_total",
+                "counter",
+                "Onion layers peeled and forwarded.",
+                self.relayed_hops.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_onion_final_total",
+                "counter",
+                "Onion requests executed as destination.",
+                self.onion_final.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_onion_rejected_total",
+                "counter",
+                "Onion layers refused.",
+                self.onion_rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_relay_failures_total",
+                "counter",
+                "Relays whose next hop failed.",
+                self.relay_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_stored_messages_total",
+                "counter",
+                "Messages accepted from clients.",
+                self.stored_messages.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replicated_in_total",
+                "counter",
+                "Messages accepted from swarm peers.",
+                self.replicated_in.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replicated_out_total",
+                "counter",
+                "Messages confirmed by swarm peers.",
+                self.replicated_out.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replication_queue",
+                "gauge",
+                "Messages waiting to be replicated.",
+                self.replication_queue.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replication_lag_ms",
+                "gauge",
+                "Age of the oldest unreplicated message.",
+                self.replication_lag_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_rate_limited_total",
+                "counter",
+                "Requests refused by rate limits.",
+                self.rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_messages",
+                "gauge",
+                "Messages held.",
+                storage.messages,
+            ),
+            (
+                "allium_message_bytes",
+                "gauge",
+                "Bytes of message data held.",
+                storage.bytes,
+            ),
+        ];
+        for (name, kind, help, value) in series {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counted_requests_and_gauges() {
+        let m = Metrics::default();
+        m.count_request("store", 200);
+        m.count_request("store", 200);
+        m.count_request("bogus", 418);
+        Metrics::inc(&m.relayed_hops);
+        let text = m.render(StorageGauges {
+            messages: 5,
+            bytes: 70,
+        });
+        assert!(
+            text.contains("allium_rpc_requests_total{method=\"store\",status=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("allium_rpc_requests_total{method=\"other\",status=\"500\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("allium_onion_relayed_hops_total 1"));
+        assert!(text.contains("allium_messages 5"));
+        assert!(!text.contains("status=\"401\""), "zero series are omitted");
+    }
+}

@@ -1,0 +1,447 @@
+//! Swarm replication: every member of a swarm holds every live message of
+//! the swarm's accounts.
+//!
+//! - **On store**, the node that accepted the message pushes it to every
+//!   other member before answering ([`Replicator::replicate_now`]), so a
+//!   message the client saw acknowledged survives the death of that node.
+//!   Peers that do not answer in time get it later from the retry queue.
+//! - **Owner-signed changes** (`delete`, `delete_all`, `expire`) are passed
+//!   on as the original signed request, which each peer verifies itself.
+//! - **Hand-over**: when a node list brings a node into a swarm (a new node,
+//!   or one that moved), every member pushes that swarm's messages to it
+//!   ([`hand_over`]). Pushes are idempotent (messages are keyed by hash), so
+//!   hearing the same message from several members costs only bandwidth.
+//!
+//! All deliveries that are not answered at once go through one bounded
+//! queue worked by [`run_queue`], with exponential backoff.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use allium_common::encoding::{self, Base64Bytes, Hex32};
+use allium_common::identity;
+use allium_common::node_list::NodeEntry;
+use allium_common::peer::{
+    FORWARDED_HEADER, MAX_PUSH_MESSAGES, NODE_HEADER, PushRequest, PushResponse, PushedMessage,
+    SIGNATURE_HEADER, push_signed_bytes,
+};
+use allium_common::rpc::{
+    ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, SwarmConfirmation, check_clock,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::api_error::ApiError;
+use crate::directory::{Change, Snapshot};
+use crate::metrics::Metrics;
+use crate::rpc::confirmation;
+use crate::state::{Node, now_ms};
+use crate::storage::{Inserted, NewMessage};
+
+/// Deliveries waiting for a retry, at most.
+pub const QUEUE_CAPACITY: usize = 4096;
+/// Deliveries in flight at once from the queue.
+const MAX_IN_FLIGHT: usize = 16;
+/// Attempts before a delivery is given up (the hand-over of the next node
+/// list change covers what is given up).
+const MAX_ATTEMPTS: u32 = 8;
+/// How long a store waits for its peers before answering.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages read from storage per hand-over page.
+const HAND_OVER_PAGE: usize = 256;
+
+/// A delivery to one peer.
+#[derive(Debug)]
+enum Job {
+    /// Push messages.
+    Push {
+        peer: [u8; 32],
+        messages: Vec<NewMessage>,
+    },
+    /// Pass on an owner-signed request.
+    Forward { peer: [u8; 32], request: Value },
+}
+
+/// A delivery with its retry state.
+#[derive(Debug)]
+pub struct Delivery {
+    job: Job,
+    attempt: u32,
+    due: Instant,
+}
+
+/// The sending side of replication.
+#[derive(Debug)]
+pub struct Replicator {
+    queue: mpsc::Sender<Delivery>,
+}
+
+impl Replicator {
+    /// A replicator and the queue [`run_queue`] must work.
+    pub fn new() -> (Self, mpsc::Receiver<Delivery>) {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        (Self { queue }, rx)
+    }
+
+    /// Pushes freshly stored messages to every other member of this node's
+    /// swarm, waiting up to 2 s; returns the confirmations received.
+    /// Members that fail are queued for retry.
+    pub async fn replicate_now(
+        &self,
+        node: &Node,
+        snap: &Snapshot,
+        messages: Vec<NewMessage>,
+    ) -> BTreeMap<String, SwarmConfirmation> {
+        let peers = swarm_peers(node, snap);
+        let mut tasks = JoinSet::new();
+        for peer in peers {
+            let http = node.http.clone();
+            let body = push_body(&messages);
+            let signature = node.identity.sign(&push_signed_bytes(&body));
+            let me = node.id_hex();
+            tasks.spawn(async move {
+                let result = tokio::time::timeout(
+                    SYNC_TIMEOUT,
+                    send_push(&http, &peer, &me, &signature, body),
+                )
+                .await;
+                (peer, result.unwrap_or(Err(PushError::Timeout)))
+            });
+        }
+        let mut confirmations = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((peer, result)) = joined else { continue };
+            match result {
+                Ok(response) => {
+                    Metrics::inc(&node.metrics.replicated_out);
+                    if let Some(c) = response.confirmations.into_iter().next() {
+                        confirmations.insert(hex::encode(peer.ed25519.0), c);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %hex::encode(peer.ed25519.0), error = %e, "replication deferred");
+                    self.enqueue(
+                        node,
+                        Job::Push {
+                            peer: peer.ed25519.0,
+                            messages: messages.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        confirmations
+    }
+
+    /// Queues an owner-signed request for every other swarm member.
+    pub fn forward_signed(&self, node: &Node, snap: &Snapshot, request: Value) {
+        for peer in swarm_peers(node, snap) {
+            self.enqueue(
+                node,
+                Job::Forward {
+                    peer: peer.ed25519.0,
+                    request: request.clone(),
+                },
+            );
+        }
+    }
+
+    fn enqueue(&self, node: &Node, job: Job) {
+        let delivery = Delivery {
+            job,
+            attempt: 0,
+            due: Instant::now(),
+        };
+        match self.queue.try_send(delivery) {
+            Ok(()) => {
+                node.metrics
+                    .replication_queue
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => tracing::warn!(
+                "replication queue full: a delivery was dropped; hand-over will repair it"
+            ),
+        }
+    }
+}
+
+/// The other members of this node's swarm.
+fn swarm_peers(node: &Node, snap: &Snapshot) -> Vec<NodeEntry> {
+    let Some(swarm) = snap.my_swarm else {
+        return Vec::new();
+    };
+    let me = node.identity.ed25519_pk();
+    snap.members(swarm)
+        .into_iter()
+        .filter(|n| &n.ed25519.0 != me)
+        .cloned()
+        .collect()
+}
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("unreachable: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("refused with status {0}")]
+    Status(u16),
+    #[error("peer is no longer in the node list")]
+    UnknownPeer,
+}
+
+fn push_body(messages: &[NewMessage]) -> Vec<u8> {
+    let request = PushRequest {
+        sent: now_ms(),
+        messages: messages
+            .iter()
+            .map(|m| PushedMessage {
+                pubkey: m.account,
+                namespace: m.namespace,
+                timestamp: m.timestamp_ms,
+                expiry: m.expiry_ms,
+                data: Base64Bytes(m.data.clone()),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&request).unwrap_or_default()
+}
+
+async fn send_push(
+    http: &reqwest::Client,
+    peer: &NodeEntry,
+    me: &str,
+    signature: &[u8; 64],
+    body: Vec<u8>,
+) -> Result<PushResponse, PushError> {
+    let response = http
+        .post(format!("http://{}/swarm/v1/push", peer.address))
+        .header(NODE_HEADER, me)
+        .header(SIGNATURE_HEADER, encoding::to_base64(signature))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(PushError::Status(response.status().as_u16()));
+    }
+    Ok(response.json::<PushResponse>().await?)
+}
+
+async fn send_forward(
+    http: &reqwest::Client,
+    peer: &NodeEntry,
+    request: &Value,
+) -> Result<(), PushError> {
+    let response = http
+        .post(format!("http://{}/storage_rpc/v1", peer.address))
+        .header(FORWARDED_HEADER, "1")
+        .json(request)
+        .send()
+        .await?;
+    // A 4xx from a peer (e.g. already deleted, clock moved on) will not get
+    // better by retrying; only server-side failures are retried.
+    if response.status().is_server_error() {
+        return Err(PushError::Status(response.status().as_u16()));
+    }
+    Ok(())
+}
+
+/// Works the retry queue until the replicator is dropped.
+pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
+    let mut in_flight = JoinSet::new();
+    while let Some(delivery) = rx.recv().await {
+        node.metrics
+            .replication_queue
+            .fetch_sub(1, Ordering::Relaxed);
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            in_flight.join_next().await;
+        }
+        let node = Arc::clone(&node);
+        in_flight.spawn(async move { deliver(node, delivery).await });
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn deliver(node: Arc<Node>, delivery: Delivery) {
+    let wait = delivery.due.saturating_duration_since(Instant::now());
+    node.metrics.replication_lag_ms.store(
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    tokio::time::sleep(wait).await;
+    let peer = node.directory.current().and_then(|s| match &delivery.job {
+        Job::Push { peer, .. } | Job::Forward { peer, .. } => s.list.find(peer).cloned(),
+    });
+    let result = match (&delivery.job, peer) {
+        (_, None) => Err(PushError::UnknownPeer),
+        (Job::Push { messages, .. }, Some(peer)) => {
+            let body = push_body(messages);
+            let signature = node.identity.sign(&push_signed_bytes(&body));
+            let me = node.id_hex();
+            let sent = send_push(&node.http, &peer, &me, &signature, body);
+            tokio::time::timeout(node.config.hop_timeout(), sent)
+                .await
+                .unwrap_or(Err(PushError::Timeout))
+                .map(drop)
+        }
+        (Job::Forward { request, .. }, Some(peer)) => {
+            let sent = send_forward(&node.http, &peer, request);
+            tokio::time::timeout(node.config.hop_timeout(), sent)
+                .await
+                .unwrap_or(Err(PushError::Timeout))
+        }
+    };
+    match result {
+        Ok(()) => Metrics::inc(&node.metrics.replicated_out),
+        Err(PushError::UnknownPeer) => {}
+        Err(e) if delivery.attempt + 1 >= MAX_ATTEMPTS => {
+            tracing::warn!(error = %e, attempts = MAX_ATTEMPTS, "replication given up");
+        }
+        Err(_) => {
+            let attempt = delivery.attempt + 1;
+            let backoff = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(8)));
+            let retry = Delivery {
+                job: delivery.job,
+                attempt,
+                due: Instant::now() + backoff,
+            };
+            if node.replicator.queue.try_send(retry).is_ok() {
+                node.metrics
+                    .replication_queue
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Pushes, to every node that has just joined a swarm, the messages of that
+/// swarm's accounts that this node holds.
+pub async fn hand_over(node: Arc<Node>, change: Change) {
+    let Some(snap) = node.directory.current() else {
+        return;
+    };
+    if change.newcomers.is_empty() {
+        return;
+    }
+    let me = Hex32(*node.identity.ed25519_pk());
+    // Swarms that gained members, with those members (never this node).
+    let mut targets: BTreeMap<u64, Vec<[u8; 32]>> = BTreeMap::new();
+    for key in change.newcomers.iter().filter(|k| **k != me) {
+        if let Some(entry) = snap.list.find(&key.0) {
+            targets.entry(entry.swarm_id).or_default().push(key.0);
+        }
+    }
+    if targets.is_empty() {
+        return;
+    }
+    let mut after = 0;
+    loop {
+        let snap_for_filter = Arc::clone(&snap);
+        let wanted: Vec<u64> = targets.keys().copied().collect();
+        let filter = move |account: &allium_common::AccountId| {
+            snap_for_filter
+                .swarm_of(account)
+                .is_some_and(|s| wanted.contains(&s))
+        };
+        let page = match node
+            .storage
+            .live_page(after, now_ms(), HAND_OVER_PAGE, filter)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "hand-over stopped: storage failure");
+                return;
+            }
+        };
+        let mut by_swarm: BTreeMap<u64, Vec<NewMessage>> = BTreeMap::new();
+        for row in page.rows {
+            if let Some(swarm) = snap.swarm_of(&row.message.account) {
+                by_swarm.entry(swarm).or_default().push(row.message);
+            }
+        }
+        for (swarm, messages) in by_swarm {
+            for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
+                for peer in targets.get(&swarm).into_iter().flatten() {
+                    node.replicator.enqueue(
+                        &node,
+                        Job::Push {
+                            peer: *peer,
+                            messages: chunk.to_vec(),
+                        },
+                    );
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+}
+
+/// Accepts a push from another node (`POST /swarm/v1/push`).
+pub async fn receive_push(
+    node: &Node,
+    sender_hex: Option<&str>,
+    signature_b64: Option<&str>,
+    body: &[u8],
+) -> Result<PushResponse, ApiError> {
+    let unauthorized = |why: &str| ApiError::new(ErrorCode::Unauthorized, why.to_owned());
+    let sender = sender_hex
+        .and_then(|h| encoding::hex_array::<32>(h).ok())
+        .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;
+    let signature: [u8; 64] = signature_b64
+        .and_then(|s| encoding::from_base64(s).ok())
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
+    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    if snap.list.find(&sender).is_none() {
+        return Err(unauthorized("the sender is not in this node's node list"));
+    }
+    if !identity::verify(&sender, &push_signed_bytes(body), &signature) {
+        return Err(unauthorized("push signature does not verify"));
+    }
+    let request: PushRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed push: {e}")))?;
+    let now = now_ms();
+    check_clock(request.sent, now).map_err(ApiError::from)?;
+    if request.messages.len() > MAX_PUSH_MESSAGES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("a push holds at most {MAX_PUSH_MESSAGES} messages"),
+        ));
+    }
+    let latest_expiry = now.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
+    let accepted: Vec<NewMessage> = request
+        .messages
+        .into_iter()
+        .filter(|m| {
+            snap.is_mine(&m.pubkey)
+                && m.data.0.len() <= MAX_DATA_LEN
+                && m.expiry > now
+                && m.expiry <= latest_expiry
+        })
+        .map(|m| NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0))
+        .collect();
+    let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
+    let results = node.storage.insert_batch(accepted, now).await?;
+    let mut confirmations = Vec::with_capacity(hashes.len());
+    for (hash, result) in hashes.iter().zip(results) {
+        match result {
+            Ok(inserted) => {
+                if inserted == Inserted::New {
+                    Metrics::inc(&node.metrics.replicated_in);
+                }
+                confirmations.push(confirmation(node, hash));
+            }
+            Err(e) => tracing::debug!(error = %e, "pushed message not stored"),
+        }
+    }
+    Ok(PushResponse { confirmations })
+}

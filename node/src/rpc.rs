@@ -1,0 +1,265 @@
+//! Executes storage RPC requests: the body of `POST /storage_rpc/v1` and of
+//! every onion request's final layer.
+//!
+//! Order of checks for each call: parse → stateless validation (limits,
+//! clock window, owner signature; see `allium_common::rpc`) → node list
+//! present → account in this node's swarm (else 421 with the right swarm)
+//! → rate limits → storage.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use allium_common::encoding::Sig64;
+use allium_common::rpc::{
+    Call, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT, Request,
+    RetrieveResult, StoreResult, SubResult, SwarmConfirmation,
+};
+use serde_json::{Value, json};
+
+use crate::api_error::ApiError;
+use crate::directory::Snapshot;
+use crate::metrics::Metrics;
+use crate::state::{Node, VERSION, ms, now_ms};
+use crate::storage::{Inserted, NewMessage};
+
+/// Who sent the request: decides whether owner-signed changes are passed
+/// on to the rest of the swarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client, directly or through an onion path.
+    Client,
+    /// A swarm peer passing on a client's signed request.
+    Peer,
+}
+
+/// A status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Value,
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Self {
+        Self {
+            status: e.status(),
+            body: e.body(),
+        }
+    }
+}
+
+/// Parses and executes a request body.
+pub async fn handle(node: &Node, body: &[u8], origin: Origin) -> Reply {
+    let request = match Request::from_json(body) {
+        Ok(r) => r,
+        Err(e) => {
+            node.metrics.count_request("other", e.code().status());
+            return ApiError::from(e).into();
+        }
+    };
+    match request {
+        Request::Single(call) => {
+            let method = call.method();
+            let reply = match execute(node, call, origin).await {
+                Ok(body) => Reply { status: 200, body },
+                Err(e) => e.into(),
+            };
+            node.metrics.count_request(method, reply.status);
+            reply
+        }
+        Request::Batch(calls) => run_batch(node, calls, origin, false, "batch").await,
+        Request::Sequence(calls) => run_batch(node, calls, origin, true, "sequence").await,
+    }
+}
+
+async fn run_batch(
+    node: &Node,
+    calls: Vec<Call>,
+    origin: Origin,
+    stop_on_error: bool,
+    name: &str,
+) -> Reply {
+    let mut results = Vec::with_capacity(calls.len());
+    for call in calls {
+        let method = call.method();
+        let (code, body) = match execute(node, call, origin).await {
+            Ok(body) => (200, body),
+            Err(e) => (e.status(), e.body()),
+        };
+        node.metrics.count_request(method, code);
+        results.push(SubResult { code, body });
+        if stop_on_error && code != 200 {
+            break;
+        }
+    }
+    node.metrics.count_request(name, 200);
+    Reply {
+        status: 200,
+        body: json!({ "results": results }),
+    }
+}
+
+/// Executes one call.
+pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, ApiError> {
+    let now = now_ms();
+    call.validate(now)?;
+    let snapshot = node.directory.current();
+    // Calls about a mailbox must reach its swarm.
+    if let Some(account) = call.account() {
+        let snap = snapshot.as_deref().ok_or_else(ApiError::not_ready)?;
+        check_swarm(snap, account)?;
+    }
+    match call {
+        Call::Store(p) => {
+            if !node.mailbox_limiter.allow(&p.pubkey, Instant::now()) {
+                Metrics::inc(&node.metrics.rate_limited);
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "too many stores into this mailbox; slow down",
+                ));
+            }
+            let msg = NewMessage::new(p.pubkey, p.namespace, p.timestamp, p.expiry(), p.data.0);
+            let hash = msg.hash.clone();
+            if node.storage.insert(msg.clone(), now).await? == Inserted::New {
+                Metrics::inc(&node.metrics.stored_messages);
+            }
+            let mut swarm = BTreeMap::new();
+            swarm.insert(node.id_hex(), confirmation(node, &hash));
+            // Replicate before answering, so an acknowledged message is
+            // already on every reachable swarm member if this node dies.
+            if let Some(snap) = snapshot.as_deref() {
+                swarm.extend(node.replicator.replicate_now(node, snap, vec![msg]).await);
+            }
+            Ok(to_value(&StoreResult { hash, swarm }))
+        }
+        Call::Retrieve(p) => {
+            let max_count = p.max_count.map_or(MAX_RETRIEVE_COUNT, |c| {
+                (c as usize).clamp(1, MAX_RETRIEVE_COUNT)
+            });
+            let max_size = p
+                .max_size
+                .map_or(usize::MAX, |s| usize::try_from(s).unwrap_or(usize::MAX));
+            let last = p.last_hash.clone().filter(|h| !h.is_empty());
+            let waiting = match p.wait_ms {
+                Some(w) if w > 0 => node
+                    .waiters
+                    .subscribe(p.pubkey, p.namespace)
+                    .map(|s| (s, w)),
+                _ => None,
+            };
+            let mut found = node
+                .storage
+                .retrieve(
+                    p.pubkey,
+                    p.namespace,
+                    last.clone(),
+                    max_count,
+                    max_size,
+                    now,
+                )
+                .await?;
+            if found.messages.is_empty()
+                && let Some((subscription, wait)) = waiting
+                && subscription.wait(ms(wait)).await
+            {
+                found = node
+                    .storage
+                    .retrieve(p.pubkey, p.namespace, last, max_count, max_size, now_ms())
+                    .await?;
+            }
+            Ok(to_value(&RetrieveResult {
+                messages: found.messages,
+                more: found.more,
+            }))
+        }
+        Call::Delete(ref p) => {
+            let deleted = node.storage.delete(p.pubkey, p.messages.clone()).await?;
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            Ok(to_value(&DeleteResult { deleted }))
+        }
+        Call::DeleteAll(ref p) => {
+            let deleted = node.storage.delete_all(p.pubkey, p.namespace).await?;
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            Ok(to_value(&DeleteResult { deleted }))
+        }
+        Call::Expire(ref p) => {
+            let updated = node
+                .storage
+                .expire(p.pubkey, p.messages.clone(), p.expiry, now)
+                .await?;
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            Ok(to_value(&ExpireResult {
+                updated,
+                expiry: p.expiry,
+            }))
+        }
+        Call::GetSwarm(p) => {
+            let snap = snapshot.as_deref().ok_or_else(ApiError::not_ready)?;
+            let result = snap.swarm_result(&p.pubkey).ok_or_else(|| {
+                ApiError::new(ErrorCode::Unavailable, "the node list has no swarms yet")
+            })?;
+            Ok(to_value(&result))
+        }
+        Call::Info => Ok(to_value(&InfoResult {
+            version: VERSION.to_owned(),
+            ed25519: allium_common::encoding::Hex32(*node.identity.ed25519_pk()),
+            x25519: allium_common::encoding::Hex32(*node.identity.x25519_pk()),
+            swarm_id: snapshot.as_ref().and_then(|s| s.my_swarm),
+            epoch: snapshot.as_ref().map(|s| s.list.epoch),
+            timestamp: now,
+        })),
+        Call::NodeList(_) => {
+            let list = match (&node.registry, snapshot) {
+                (Some(registry), _) => registry.snapshot(),
+                (None, Some(snap)) => Some(snap.list.clone()),
+                (None, None) => None,
+            };
+            list.map(|l| to_value(&l)).ok_or_else(ApiError::not_ready)
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "method not supported by this node",
+        )),
+    }
+}
+
+/// 421 with the right swarm unless this node's swarm holds `account`.
+fn check_swarm(snap: &Snapshot, account: &allium_common::AccountId) -> Result<(), ApiError> {
+    if snap.is_mine(account) {
+        return Ok(());
+    }
+    let right = snap
+        .swarm_result(account)
+        .map(|r| to_value(&r))
+        .unwrap_or(Value::Null);
+    Err(ApiError::new(
+        ErrorCode::WrongSwarm,
+        "this node's swarm does not hold that account; ask the swarm named in details",
+    )
+    .with_details(right))
+}
+
+/// This node's signature over a message hash.
+pub fn confirmation(node: &Node, hash: &str) -> SwarmConfirmation {
+    SwarmConfirmation {
+        hash: hash.to_owned(),
+        signature: Sig64(node.identity.sign(hash.as_bytes())),
+    }
+}
+
+/// Passes an owner-signed change on to the other swarm members, once: a
+/// peer that receives it from another peer does not pass it on again.
+fn forward_to_swarm(node: &Node, snapshot: Option<&Snapshot>, call: &Call, origin: Origin) {
+    if origin == Origin::Peer {
+        return;
+    }
+    if let Some(snap) = snapshot {
+        node.replicator.forward_signed(node, snap, call.to_json());
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

@@ -1,0 +1,199 @@
+//! Starting and stopping a node: keys, storage, listener, background tasks,
+//! and a graceful shutdown on SIGINT/SIGTERM that answers in-flight
+//! requests, releases long-polls and closes the database cleanly.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use allium_common::seeds::{self, Seed};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::NodeConfig;
+use crate::directory::Directory;
+use crate::error::{Error, Result};
+use crate::replication::{self, Replicator};
+use crate::seed::{self, Registry};
+use crate::state::{Node, now_ms};
+use crate::storage::{HandleConfig, StorageHandle, StorageLimits};
+use crate::{keys, membership, server};
+
+/// File in the data dir with the node's public facts, written once the
+/// listener is bound (tools and the devnet read it to find the node).
+pub const NODE_INFO_FILE: &str = "node.json";
+/// Expired messages deleted per sweep step.
+const SWEEP_LIMIT: usize = 10_000;
+
+/// Runs a node until SIGINT or SIGTERM.
+pub async fn run(config: NodeConfig) -> Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen.to_string(),
+        source,
+    })?;
+    serve(config, listener, local, shutdown_signal()).await
+}
+
+/// Runs a node on an already bound listener until `shutdown` completes.
+pub async fn serve(
+    mut config: NodeConfig,
+    listener: TcpListener,
+    local: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    // With port 0 the advertised address is only known now.
+    if config.public_address.is_none() {
+        config.public_address = Some(local.to_string());
+    }
+    let (identity, created) = keys::load_or_create(&config.data_dir)?;
+    let seeds = load_seeds(config.seed_file.as_deref())?;
+    let mut trusted: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
+    if config.seed {
+        trusted.push(*identity.ed25519_pk());
+    }
+    let limits = StorageLimits {
+        max_mailbox_bytes: config.limits.max_mailbox_bytes,
+        max_mailbox_messages: config.limits.max_mailbox_messages,
+        max_total_bytes: config.limits.max_total_bytes,
+    };
+    let storage = StorageHandle::open(
+        config.data_dir.join("messages.db"),
+        limits,
+        HandleConfig::default(),
+    )?;
+    write_node_info(&config, &identity, created)?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .pool_max_idle_per_host(32)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
+    let registry = config
+        .seed
+        .then(|| Registry::open(&config.data_dir, &config.seed_mode));
+    let directory = Directory::new(*identity.ed25519_pk(), trusted);
+    let (replicator, queue) = Replicator::new();
+    tracing::info!(
+        ed25519 = %hex::encode(identity.ed25519_pk()),
+        address = %config.advertised_address(),
+        seed = config.seed,
+        new_key = created,
+        "node starting"
+    );
+    let node = Arc::new(Node::new(
+        identity, config, storage, directory, http, replicator, registry,
+    ));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(replication::run_queue(Arc::clone(&node), queue));
+    tasks.spawn(sweep_expired(Arc::clone(&node)));
+    tasks.spawn(wake_long_polls(Arc::clone(&node)));
+    if node.config.seed {
+        tasks.spawn(seed::run_prober(Arc::clone(&node)));
+    } else {
+        tasks.spawn(membership::run(Arc::clone(&node), seeds));
+    }
+
+    let waiters = Arc::clone(&node.waiters);
+    let app = server::router(Arc::clone(&node)).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            // Long-polls answer now (with what they have) instead of
+            // holding the shutdown for up to 25 s.
+            waiters.notify_all();
+        })
+        .await;
+    tasks.abort_all();
+    node.storage.close().await?;
+    tracing::info!("stopped");
+    result.map_err(|source| Error::Bind {
+        addr: local.to_string(),
+        source,
+    })
+}
+
+fn load_seeds(path: Option<&Path>) -> Result<Vec<Seed>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    seeds::parse(&text).map_err(|source| Error::SeedFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_node_info(
+    config: &NodeConfig,
+    identity: &allium_common::Identity,
+    _created: bool,
+) -> Result<()> {
+    let info = json!({
+        "ed25519": hex::encode(identity.ed25519_pk()),
+        "x25519": hex::encode(identity.x25519_pk()),
+        "address": config.advertised_address(),
+        "seed": config.seed,
+        "pid": std::process::id(),
+    });
+    let path = config.data_dir.join(NODE_INFO_FILE);
+    let tmp = config.data_dir.join(format!("{NODE_INFO_FILE}.tmp"));
+    std::fs::write(&tmp, info.to_string()).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+async fn sweep_expired(node: Arc<Node>) {
+    let every = Duration::from_millis(node.config.timing.expiry_sweep_ms.max(100));
+    loop {
+        tokio::time::sleep(every).await;
+        match node.storage.sweep_expired(now_ms(), SWEEP_LIMIT).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "swept expired messages"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
+}
+
+/// Turns the store's "new message in mailbox" events into long-poll
+/// wake-ups, for client stores and replication alike.
+async fn wake_long_polls(node: Arc<Node>) {
+    let mut events = node.storage.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(mailbox) => node.waiters.notify(&mailbox.account, mailbox.namespace),
+            // Missed events: wake everyone; each re-reads its mailbox.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => node.waiters.notify_all(),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

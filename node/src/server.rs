@@ -1,0 +1,206 @@
+//! The HTTP server: routes, body limits, rate limits, graceful shutdown.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /storage_rpc/v1` | storage RPC ([`crate::rpc`]) |
+//! | `POST /onion_req/v2` | onion relay ([`crate::relay`]) |
+//! | `POST /swarm/v1/push` | replication from swarm peers |
+//! | `POST /probe/v1` | a seed's reachability challenge |
+//! | `POST /seed/v1/announce` | seed mode: a node registers |
+//! | `GET /health` | liveness and whether the node is listed |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Requests from the IP of a listed node are not rate limited: relays carry
+//! many clients' traffic from one address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use allium_common::announce::{ProbeRequest, ProbeResponse, probe_signed_bytes};
+use allium_common::encoding::Sig64;
+use allium_common::onion::MAX_ONION_BODY;
+use allium_common::peer::{FORWARDED_HEADER, MAX_PUSH_BODY, NODE_HEADER, SIGNATURE_HEADER};
+use allium_common::rpc::{ErrorCode, MAX_REQUEST_BODY};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::api_error::ApiError;
+use crate::metrics::{Metrics, StorageGauges};
+use crate::rpc::{self, Origin};
+use crate::state::Node;
+use crate::{relay, replication, seed};
+
+type Shared = State<Arc<Node>>;
+
+/// The router with every route and limit.
+pub fn router(node: Arc<Node>) -> Router {
+    let max_in_flight = node.config.limits.max_connections;
+    Router::new()
+        .route(
+            "/storage_rpc/v1",
+            post(storage_rpc).layer(DefaultBodyLimit::max(MAX_REQUEST_BODY)),
+        )
+        .route(
+            "/onion_req/v2",
+            post(onion_req).layer(DefaultBodyLimit::max(MAX_ONION_BODY)),
+        )
+        .route(
+            "/swarm/v1/push",
+            post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)),
+        )
+        .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
+        .route(
+            "/seed/v1/announce",
+            post(announce).layer(DefaultBodyLimit::max(4096)),
+        )
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            max_in_flight,
+        ))
+        .with_state(node)
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.status(), &e.body())
+}
+
+/// Takes a token from the client IP's bucket, unless the IP is a node's.
+fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
+    if is_node_ip(node, ip) || node.ip_limiter.allow(&ip, Instant::now()) {
+        return None;
+    }
+    Metrics::inc(&node.metrics.rate_limited);
+    Some(error_response(&ApiError::new(
+        ErrorCode::RateLimited,
+        "too many requests from this address; slow down",
+    )))
+}
+
+fn is_node_ip(node: &Node, ip: IpAddr) -> bool {
+    node.directory.current().is_some_and(|s| {
+        s.list
+            .nodes
+            .iter()
+            .any(|n| n.address.parse::<SocketAddr>().is_ok_and(|a| a.ip() == ip))
+    })
+}
+
+async fn storage_rpc(
+    State(node): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
+    // A forwarded request is a client's signed request passed on by a peer;
+    // its own signature is checked as usual, the flag only stops it from
+    // being passed on again.
+    let origin = if headers.contains_key(FORWARDED_HEADER) {
+        Origin::Peer
+    } else {
+        Origin::Client
+    };
+    let reply = rpc::handle(&node, &body, origin).await;
+    json_response(reply.status, &reply.body)
+}
+
+async fn onion_req(
+    State(node): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
+    let reply = relay::handle(&node, &body).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (
+        status,
+        [(header::CONTENT_TYPE, reply.content_type)],
+        reply.body,
+    )
+        .into_response()
+}
+
+async fn push(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match replication::receive_push(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body)
+        .await
+    {
+        Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn probe(State(node): Shared, body: Bytes) -> Response {
+    let Ok(request) = serde_json::from_slice::<ProbeRequest>(&body) else {
+        return error_response(&ApiError::new(ErrorCode::BadRequest, "malformed probe"));
+    };
+    let signature = Sig64(
+        node.identity
+            .sign(&probe_signed_bytes(&request.challenge.0, &request.seed.0)),
+    );
+    json_response(
+        200,
+        &serde_json::to_value(ProbeResponse { signature }).unwrap_or_default(),
+    )
+}
+
+async fn announce(
+    State(node): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
+    match seed::announce(Arc::clone(&node), &body).await {
+        Ok(()) => json_response(200, &json!({ "accepted": true })),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn health(State(node): Shared) -> Response {
+    let snap = node.directory.current();
+    let body = json!({
+        "status": "ok",
+        "ed25519": node.id_hex(),
+        "seed": node.registry.is_some(),
+        "epoch": snap.as_ref().map(|s| s.list.epoch),
+        "swarm_id": snap.as_ref().and_then(|s| s.my_swarm),
+    });
+    json_response(200, &body)
+}
+
+async fn metrics(State(node): Shared) -> Response {
+    let stats = node.storage.stats().await.unwrap_or_default();
+    let text = node.metrics.render(StorageGauges {
+        messages: stats.messages,
+        bytes: stats.bytes,
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}
