@@ -1,0 +1,178 @@
+//! Swarms across real processes: replication survives SIGKILL of a
+//! minority, data survives a restart, and nodes refuse a node list that no
+//! trusted seed signed.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+const HOUR: u64 = 3_600_000;
+
+/// Every hash in `owner`'s mailbox on `address`, paging with `last_hash`.
+async fn all_hashes(net: &Net, address: &str, owner: &allium_common::Identity) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut last: Option<String> = None;
+    loop {
+        let (status, body) = net
+            .rpc(address, &retrieve(owner, last.as_deref(), None))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let page = hashes(&body);
+        last = page.last().cloned().or(last);
+        seen.extend(page);
+        if body["more"] != json!(true) {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_killing_two_of_five() {
+    let mut net = Net::start(5).await;
+    let erin = identity(0xe1);
+    let members = net.swarm_of(&erin.account_id()).await;
+    assert_eq!(members.len(), 5);
+    let mut acknowledged = BTreeSet::new();
+    // Which messages each node confirmed, for the restart check.
+    let mut confirmed_by: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 5];
+    let killed = [1usize, 3];
+    for i in 0..120usize {
+        if i == 40 || i == 80 {
+            let victim = killed[i / 40 - 1];
+            let index = net
+                .net
+                .nodes
+                .iter()
+                .position(|p| p.ed25519 == members[victim].ed25519.0)
+                .unwrap();
+            net.net.kill(index).await;
+        }
+        let target = &members[i % 5];
+        let data = format!("message {i}");
+        let response = net
+            .http
+            .post(format!("http://{}/storage_rpc/v1", target.address))
+            .json(&store(&erin.account_id(), data.as_bytes(), HOUR))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let Ok(response) = response else { continue };
+        if response.status() != 200 {
+            continue;
+        }
+        let body: Value = response.json().await.unwrap();
+        let hash = body["hash"].as_str().unwrap().to_owned();
+        for (k, m) in members.iter().enumerate() {
+            if body["swarm"].get(hex::encode(m.ed25519.0)).is_some() {
+                confirmed_by[k].insert(hash.clone());
+            }
+        }
+        acknowledged.insert(hash);
+    }
+    assert!(
+        acknowledged.len() >= 70,
+        "most stores are acknowledged, got {}",
+        acknowledged.len()
+    );
+    for (k, m) in members.iter().enumerate() {
+        if killed.contains(&k) {
+            continue;
+        }
+        let held = all_hashes(&net, &m.address, &erin).await;
+        let missing: Vec<_> = acknowledged.difference(&held).collect();
+        assert!(
+            missing.is_empty(),
+            "member {k} lacks {} acknowledged messages",
+            missing.len()
+        );
+    }
+
+    // A killed node restarts with its database intact.
+    let index = net
+        .net
+        .nodes
+        .iter()
+        .position(|p| p.ed25519 == members[1].ed25519.0)
+        .unwrap();
+    net.net.restart(index, FORM_TIMEOUT).await.unwrap();
+    let mut held = BTreeSet::new();
+    for _ in 0..100 {
+        let (status, body) = net
+            .rpc(&members[1].address, &retrieve(&erin, None, None))
+            .await;
+        if status == 200 {
+            held = all_hashes(&net, &members[1].address, &erin).await;
+            if confirmed_by[1].is_subset(&held) {
+                break;
+            }
+        } else {
+            assert!(status == 503 || status == 421, "{status} {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!confirmed_by[1].is_empty());
+    assert!(
+        confirmed_by[1].is_subset(&held),
+        "the restarted node kept what it had confirmed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
+    let net = Net::start(5).await;
+    // A node whose seed file has the right address but another key.
+    let dir = tempfile::tempdir().unwrap();
+    let forged_seeds = dir.path().join("seeds.toml");
+    let wrong = allium_common::seeds::Seed {
+        address: net.net.seed.address.clone(),
+        ed25519: [0x42; 32],
+    };
+    std::fs::write(&forged_seeds, allium_common::seeds::render(&[wrong])).unwrap();
+    let log = std::fs::File::create(dir.path().join("node.log")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_allium-node"))
+        .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--seed-file")
+        .arg(&forged_seeds)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The seed lists it (its announce is genuine)...
+    let mut listed = false;
+    for _ in 0..100 {
+        if net.node_list().await.nodes.len() == 6 {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the seed lists the new node");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // ...but the node refuses every list, because it does not trust the signer.
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/node.json")).unwrap())
+            .unwrap();
+    let address = info["address"].as_str().unwrap();
+    let health: Value = net
+        .http
+        .get(format!("http://{address}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["epoch"], Value::Null, "{health}");
+    let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+    assert!(
+        log.contains("not a trusted seed"),
+        "the refusal is logged: {log}"
+    );
+    child.kill().await.unwrap();
+}

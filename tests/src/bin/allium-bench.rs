@@ -1,0 +1,294 @@
+//! `allium-bench`: load generator for a local Allium network.
+//!
+//! Starts its own network of real node processes on 127.0.0.1 (the
+//! `allium-node` binary next to this one), drives one scenario for a fixed
+//! time with a fixed number of concurrent clients, and prints figures.
+//! Every request loop is bounded in time and count and only targets the
+//! network it started.
+//!
+//! ```text
+//! allium-bench store  --nodes 1 --seconds 10 --concurrency 64
+//! allium-bench relay  --nodes 2 --seconds 10 --concurrency 64
+//! allium-bench rss    --nodes 1
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use allium_common::encoding::Base64Bytes;
+use allium_common::node_list::NodeEntry;
+use allium_common::onion::{self, Hop, LayerSecrets};
+use allium_common::rpc::{Call, Namespace, StoreParams};
+use allium_common::{AccountId, sodium};
+use allium_node::devnet::LocalNet;
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "allium-bench",
+    about = "Load generator for a local Allium network"
+)]
+struct Args {
+    /// What to measure.
+    scenario: Scenario,
+    /// Service nodes in the network.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// How long to drive load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Hard cap on requests sent.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_requests: u64,
+    /// The allium-node binary (default: next to this one).
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// `store` RPCs straight to one node (distinct mailboxes, 100-byte data).
+    Store,
+    /// Onion requests guard → destination (`info`): two peels per request.
+    Relay,
+    /// Resident memory of a node, idle and after 10 s of stores.
+    Rss,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let exe = match &args.node_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("allium-node"),
+    };
+    if !exe.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p allium-node`",
+            exe.display()
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let mut net = LocalNet::start(
+        &exe,
+        dir.path(),
+        args.nodes.max(1),
+        "[limits]\nmax_connections = 4096\n",
+        Duration::from_secs(60),
+    )
+    .await?;
+    net.wait_until_formed(Duration::from_secs(60)).await?;
+    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed.address)
+        .await
+        .context("no node list")?;
+    let result = match args.scenario {
+        Scenario::Store => store(&args, &list.nodes[0]).await.map(drop),
+        Scenario::Relay => relay(&args, &list.nodes).await,
+        Scenario::Rss => rss(&args, &net, &list.nodes[0]).await,
+    };
+    net.stop().await;
+    result
+}
+
+fn store_body(i: u64) -> serde_json::Value {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&i.to_le_bytes());
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(0);
+    let mut data = vec![0u8; 100];
+    data[..8].copy_from_slice(&i.to_le_bytes());
+    Call::Store(StoreParams {
+        pubkey: AccountId::from_x25519(key),
+        namespace: Namespace::DEFAULT,
+        timestamp: now,
+        ttl: 3_600_000,
+        data: Base64Bytes(data),
+        pubkey_ed25519: None,
+        signature: None,
+    })
+    .to_json()
+}
+
+/// Runs `make(i)` requests from `concurrency` clients for `seconds`;
+/// returns (ok, failed, elapsed, latencies in µs).
+async fn drive<F, Fut>(args: &Args, make: F) -> (u64, u64, Duration, Vec<u64>)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicU64::new(0));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (make, next, ok, failed) = (
+            Arc::clone(&make),
+            Arc::clone(&next),
+            Arc::clone(&ok),
+            Arc::clone(&failed),
+        );
+        let max = args.max_requests;
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= max {
+                    break;
+                }
+                let t = Instant::now();
+                if make(i).await {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                    latencies.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(Ok(l)) = tasks.join_next().await {
+        all.extend(l);
+    }
+    all.sort_unstable();
+    (
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        started.elapsed(),
+        all,
+    )
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn report(name: &str, ok: u64, failed: u64, elapsed: Duration, latencies: &[u64]) {
+    let rate = ok as f64 / elapsed.as_secs_f64();
+    println!(
+        "{name}: {ok} ok, {failed} failed in {:.1}s = {rate:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        elapsed.as_secs_f64(),
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99)
+    );
+    println!(
+        "{}",
+        json!({"scenario": name, "ok": ok, "failed": failed, "seconds": elapsed.as_secs_f64(), "per_second": rate,
+        "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)})
+    );
+}
+
+async fn store(args: &Args, node: &NodeEntry) -> anyhow::Result<f64> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let url = format!("http://{}/storage_rpc/v1", node.address);
+    let (ok, failed, elapsed, lat) = drive(args, move |i| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(&url)
+                .json(&store_body(i))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    report("store", ok, failed, elapsed, &lat);
+    Ok(ok as f64 / elapsed.as_secs_f64())
+}
+
+async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
+    if nodes.len() < 2 {
+        bail!("relay needs --nodes 2 or more");
+    }
+    let (guard, dest) = (nodes[0].clone(), nodes[1].clone());
+    let path = Arc::new(vec![
+        Hop {
+            ed25519: guard.ed25519.0,
+            x25519: guard.x25519.0,
+        },
+        Hop {
+            ed25519: dest.ed25519.0,
+            x25519: dest.x25519.0,
+        },
+    ]);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let url = format!("http://{}/onion_req/v2", guard.address);
+    let (ok, failed, elapsed, lat) = drive(args, move |_| {
+        let (http, url, path) = (http.clone(), url.clone(), Arc::clone(&path));
+        async move {
+            let secrets: Vec<LayerSecrets> = (0..2)
+                .map(|_| LayerSecrets {
+                    ephemeral_sk: sodium::random_array(),
+                    nonce: sodium::random_array(),
+                })
+                .collect();
+            let Ok(request) = onion::build_request(&path, &json!({"method": "info"}), &secrets)
+            else {
+                return false;
+            };
+            let Ok(r) = http.post(&url).body(request.body).send().await else {
+                return false;
+            };
+            let Ok(bytes) = r.bytes().await else {
+                return false;
+            };
+            onion::decrypt_response(&request.response_key, &bytes).is_ok_and(|(s, _)| s == 200)
+        }
+    })
+    .await;
+    report("relay (2 peels per request)", ok, failed, elapsed, &lat);
+    println!(
+        "peeled layers per second (guard + destination): {:.0}",
+        2.0 * ok as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn rss(args: &Args, net: &LocalNet, node: &NodeEntry) -> anyhow::Result<()> {
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        net.nodes[0].dir.join("node.json"),
+    )?)?;
+    let pid = u32::try_from(info["pid"].as_u64().context("no pid")?)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = rss_kib(pid).context("cannot read RSS")?;
+    println!("idle RSS: {:.1} MiB", idle as f64 / 1024.0);
+    store(args, node).await?;
+    let loaded = rss_kib(pid).context("cannot read RSS")?;
+    println!("RSS after load: {:.1} MiB", loaded as f64 / 1024.0);
+    println!(
+        "{}",
+        json!({"scenario": "rss", "idle_mib": idle as f64 / 1024.0, "loaded_mib": loaded as f64 / 1024.0})
+    );
+    Ok(())
+}
