@@ -38,9 +38,7 @@ fn envelopes(c: &mut Criterion) {
 }
 
 fn onion_layers(c: &mut Criterion) {
-    let nodes: Vec<Identity> = (1..=4)
-        .map(|i| Identity::from_ed25519_seed(&[i; 32]))
-        .collect();
+    let nodes: Vec<Identity> = (1..=4).map(|i| Identity::from_ed25519_seed(&[i; 32])).collect();
     let path: Vec<Hop> = nodes
         .iter()
         .map(|n| Hop {
@@ -62,9 +60,7 @@ fn onion_layers(c: &mut Criterion) {
     let built = onion::build_request(&path, &request, &secrets).unwrap();
     let guard = &nodes[0];
     c.bench_function("onion/peel_one_layer", |b| {
-        b.iter(|| {
-            onion::peel(black_box(&built.body), guard.x25519_sk(), guard.x25519_pk()).unwrap()
-        })
+        b.iter(|| onion::peel(black_box(&built.body), guard.x25519_sk(), guard.x25519_pk()).unwrap())
     });
 }
 

@@ -68,8 +68,7 @@ impl Announce {
         version: &str,
         timestamp: u64,
     ) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(ANNOUNCE_DOMAIN.len() + 64 + address.len() + version.len() + 10);
+        let mut out = Vec::with_capacity(ANNOUNCE_DOMAIN.len() + 64 + address.len() + version.len() + 10);
         out.extend_from_slice(ANNOUNCE_DOMAIN);
         out.extend_from_slice(ed25519);
         out.extend_from_slice(x25519);
@@ -84,13 +83,7 @@ impl Announce {
 
     /// A record for `node`, signed now.
     pub fn sign(node: &Identity, address: &str, version: &str, timestamp: u64) -> Self {
-        let bytes = Self::signed_bytes(
-            node.ed25519_pk(),
-            node.x25519_pk(),
-            address,
-            version,
-            timestamp,
-        );
+        let bytes = Self::signed_bytes(node.ed25519_pk(), node.x25519_pk(), address, version, timestamp);
         Self {
             ed25519: Hex32(*node.ed25519_pk()),
             x25519: Hex32(*node.x25519_pk()),
@@ -142,11 +135,7 @@ impl Announce {
             ed25519: self.ed25519,
             x25519: self.x25519,
             address: self.address.clone(),
-            swarm_id: if swarm_id == INVALID_SWARM_ID {
-                0
-            } else {
-                swarm_id
-            },
+            swarm_id: if swarm_id == INVALID_SWARM_ID { 0 } else { swarm_id },
             version: self.version.clone(),
         }
     }
@@ -173,21 +162,12 @@ mod tests {
         let mut moved = a.clone();
         moved.address = "127.0.0.1:4001".into();
         assert_eq!(moved.verify(NOW), Err(RpcError::BadSignature));
-        assert!(matches!(
-            a.verify(NOW + 120_000),
-            Err(RpcError::ClockSkew { .. })
-        ));
+        assert!(matches!(a.verify(NOW + 120_000), Err(RpcError::ClockSkew { .. })));
         let mut wrong_x = a.clone();
         wrong_x.x25519 = Hex32([9; 32]);
-        assert!(matches!(
-            wrong_x.verify(NOW),
-            Err(RpcError::InvalidParam { .. })
-        ));
+        assert!(matches!(wrong_x.verify(NOW), Err(RpcError::InvalidParam { .. })));
         let mut bad_addr = Announce::sign(&node, "nohost", "0.1.0", NOW);
-        assert!(matches!(
-            bad_addr.verify(NOW),
-            Err(RpcError::InvalidParam { .. })
-        ));
+        assert!(matches!(bad_addr.verify(NOW), Err(RpcError::InvalidParam { .. })));
         bad_addr.version = String::new();
         assert!(bad_addr.verify(NOW).is_err());
     }

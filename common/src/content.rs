@@ -149,8 +149,7 @@ impl Content {
         struct VersionOnly {
             v: u8,
         }
-        let version: VersionOnly =
-            serde_json::from_slice(bytes).map_err(|e| ContentError::Malformed(e.to_string()))?;
+        let version: VersionOnly = serde_json::from_slice(bytes).map_err(|e| ContentError::Malformed(e.to_string()))?;
         if version.v != CONTENT_VERSION {
             return Err(ContentError::Version(version.v));
         }
@@ -174,8 +173,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_fields_are_tolerated() {
-        let c =
-            Content::from_bytes(br#"{"v":1,"kind":"call_offer","ts":5,"future":true}"#).unwrap();
+        let c = Content::from_bytes(br#"{"v":1,"kind":"call_offer","ts":5,"future":true}"#).unwrap();
         assert_eq!(c.kind, Kind::Unknown);
         assert_eq!(c.ts, 5);
     }

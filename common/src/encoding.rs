@@ -63,9 +63,7 @@ pub fn to_base64_unpadded(bytes: &[u8]) -> String {
 /// Decodes standard base64, accepting it with or without padding.
 pub fn from_base64(s: &str) -> Result<Vec<u8>, DecodeError> {
     let trimmed = s.trim_end_matches('=');
-    STANDARD_NO_PAD
-        .decode(trimmed)
-        .map_err(|_| DecodeError::Base64)
+    STANDARD_NO_PAD.decode(trimmed).map_err(|_| DecodeError::Base64)
 }
 
 /// 32 bytes written as 64 hex characters (keys on the wire).
@@ -111,9 +109,9 @@ impl<'de> Deserialize<'de> for Sig64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <Cow<'de, str>>::deserialize(d)?;
         let bytes = from_base64(&s).map_err(de::Error::custom)?;
-        let sig: [u8; 64] = bytes.try_into().map_err(|v: Vec<u8>| {
-            de::Error::custom(format!("a signature is 64 bytes, this is {}", v.len()))
-        })?;
+        let sig: [u8; 64] = bytes
+            .try_into()
+            .map_err(|v: Vec<u8>| de::Error::custom(format!("a signature is 64 bytes, this is {}", v.len())))?;
         Ok(Self(sig))
     }
 }
@@ -151,10 +149,7 @@ mod tests {
         assert_eq!(hex_array::<2>("0aFf"), Ok([0x0a, 0xff]));
         assert_eq!(
             hex_array::<2>("0a"),
-            Err(DecodeError::HexLength {
-                expected: 4,
-                got: 2
-            })
+            Err(DecodeError::HexLength { expected: 4, got: 2 })
         );
         assert_eq!(hex_array::<2>("0a+f"), Err(DecodeError::HexChar(2)));
     }
@@ -171,10 +166,7 @@ mod tests {
     #[test]
     fn newtypes_round_trip_and_refuse_bad_lengths() {
         let k: Hex32 = serde_json::from_str(&format!("\"{}\"", "ab".repeat(32))).unwrap();
-        assert_eq!(
-            serde_json::to_string(&k).unwrap(),
-            format!("\"{}\"", "ab".repeat(32))
-        );
+        assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", "ab".repeat(32)));
         assert!(serde_json::from_str::<Hex32>("\"abcd\"").is_err());
         let sig = Sig64([9; 64]);
         let json = serde_json::to_string(&sig).unwrap();

@@ -97,10 +97,7 @@ pub fn pad(plaintext: &[u8]) -> Vec<u8> {
 
 /// Removes [`pad`]'s padding: trailing zeros, then exactly one `0x80`.
 pub fn unpad(padded: &[u8]) -> Result<&[u8], EnvelopeError> {
-    let end = padded
-        .iter()
-        .rposition(|&b| b != 0)
-        .ok_or(EnvelopeError::Padding)?;
+    let end = padded.iter().rposition(|&b| b != 0).ok_or(EnvelopeError::Padding)?;
     if padded[end] != 0x80 {
         return Err(EnvelopeError::Padding);
     }
@@ -132,17 +129,13 @@ pub fn seal_bytes(
         });
     }
     let padded = Zeroizing::new(pad(content));
-    let sig = sender.sign(&signed_bytes(
-        &padded,
-        sender.ed25519_pk(),
-        recipient.x25519(),
-    ));
+    let sig = sender.sign(&signed_bytes(&padded, sender.ed25519_pk(), recipient.x25519()));
     let mut inner = Zeroizing::new(Vec::with_capacity(padded.len() + 32 + 64));
     inner.extend_from_slice(&padded);
     inner.extend_from_slice(sender.ed25519_pk());
     inner.extend_from_slice(&sig);
-    let sealed = sodium::box_seal_with_seed(&inner, recipient.x25519(), eph_seed)
-        .map_err(|_| EnvelopeError::RecipientKey)?;
+    let sealed =
+        sodium::box_seal_with_seed(&inner, recipient.x25519(), eph_seed).map_err(|_| EnvelopeError::RecipientKey)?;
     let mut out = Vec::with_capacity(1 + sealed.len());
     out.push(ENVELOPE_V1);
     out.extend_from_slice(&sealed);
@@ -164,10 +157,7 @@ pub fn open(recipient: &Identity, data: &[u8]) -> Result<Opened, EnvelopeError> 
 
 /// Decrypts and verifies, returning the sender's Ed25519 key and the padded
 /// plaintext.
-fn open_padded(
-    recipient: &Identity,
-    data: &[u8],
-) -> Result<([u8; 32], Zeroizing<Vec<u8>>), EnvelopeError> {
+fn open_padded(recipient: &Identity, data: &[u8]) -> Result<([u8; 32], Zeroizing<Vec<u8>>), EnvelopeError> {
     let (&version, sealed) = data.split_first().ok_or(EnvelopeError::Empty)?;
     if version != ENVELOPE_V1 {
         return Err(EnvelopeError::Version(version));
@@ -218,13 +208,7 @@ mod tests {
         assert_eq!(ENVELOPE_OVERHEAD, 145);
         assert_eq!(MAX_PADDED_LEN, 76_640);
         const { assert!(MAX_PADDED_LEN + ENVELOPE_OVERHEAD <= MAX_ENVELOPE_LEN) };
-        let biggest = seal_bytes(
-            &alice(),
-            &bob().account_id(),
-            &vec![b'x'; MAX_CONTENT_LEN],
-            &[1; 32],
-        )
-        .unwrap();
+        let biggest = seal_bytes(&alice(), &bob().account_id(), &vec![b'x'; MAX_CONTENT_LEN], &[1; 32]).unwrap();
         assert_eq!(biggest.len(), MAX_PADDED_LEN + ENVELOPE_OVERHEAD);
     }
 
@@ -249,24 +233,13 @@ mod tests {
 
     #[test]
     fn wrong_recipient_cannot_open() {
-        let data = seal(
-            &alice(),
-            &bob().account_id(),
-            &Content::text("x", 1),
-            &[7; 32],
-        )
-        .unwrap();
+        let data = seal(&alice(), &bob().account_id(), &Content::text("x", 1), &[7; 32]).unwrap();
         assert_eq!(open(&alice(), &data), Err(EnvelopeError::Decrypt));
     }
 
     #[test]
     fn too_large_is_refused() {
-        let r = seal_bytes(
-            &alice(),
-            &bob().account_id(),
-            &vec![0; MAX_CONTENT_LEN + 1],
-            &[7; 32],
-        );
+        let r = seal_bytes(&alice(), &bob().account_id(), &vec![0; MAX_CONTENT_LEN + 1], &[7; 32]);
         assert_eq!(
             r,
             Err(EnvelopeError::TooLarge {
@@ -281,11 +254,7 @@ mod tests {
         // Mallory seals a box claiming Alice's key but signs with her own.
         let mallory = Identity::from_ed25519_seed(&[0x66; 32]);
         let padded = pad(&Content::text("trust me", 1).to_bytes());
-        let sig = mallory.sign(&signed_bytes(
-            &padded,
-            alice().ed25519_pk(),
-            bob().x25519_pk(),
-        ));
+        let sig = mallory.sign(&signed_bytes(&padded, alice().ed25519_pk(), bob().x25519_pk()));
         let mut inner = padded.clone();
         inner.extend_from_slice(alice().ed25519_pk());
         inner.extend_from_slice(&sig);
@@ -298,15 +267,8 @@ mod tests {
     fn resealed_to_third_party_is_refused() {
         // Bob opens Alice's message and re-seals it, unchanged, to Carol.
         let carol = Identity::from_ed25519_seed(&[0xc0; 32]);
-        let data = seal(
-            &alice(),
-            &bob().account_id(),
-            &Content::text("for bob", 1),
-            &[7; 32],
-        )
-        .unwrap();
-        let inner =
-            sodium::box_seal_open(&data[1..], bob().x25519_pk(), bob().x25519_sk()).unwrap();
+        let data = seal(&alice(), &bob().account_id(), &Content::text("for bob", 1), &[7; 32]).unwrap();
+        let inner = sodium::box_seal_open(&data[1..], bob().x25519_pk(), bob().x25519_sk()).unwrap();
         let mut forwarded = vec![ENVELOPE_V1];
         forwarded.extend(sodium::box_seal_with_seed(&inner, carol.x25519_pk(), &[4; 32]).unwrap());
         assert_eq!(open(&carol, &forwarded), Err(EnvelopeError::BadSignature));

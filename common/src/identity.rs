@@ -188,23 +188,15 @@ mod tests {
             id.account_id().to_string(),
             "05d2ad010eeb72d72e561d9de7bd7b6989af77dcabffa03a5111a6c859ae5c3a72"
         );
-        assert_eq!(
-            AccountId::from_ed25519(id.ed25519_pk()),
-            Ok(id.account_id())
-        );
+        assert_eq!(AccountId::from_ed25519(id.ed25519_pk()), Ok(id.account_id()));
     }
 
     #[test]
     fn account_id_parse_errors_say_what_is_wrong() {
         let good = "05d2ad010eeb72d72e561d9de7bd7b6989af77dcabffa03a5111a6c859ae5c3a72";
+        assert_eq!(good.parse::<AccountId>().map(|a| a.to_string()), Ok(good.to_string()));
         assert_eq!(
-            good.parse::<AccountId>().map(|a| a.to_string()),
-            Ok(good.to_string())
-        );
-        assert_eq!(
-            good.to_uppercase()
-                .parse::<AccountId>()
-                .map(|a| a.to_string()),
+            good.to_uppercase().parse::<AccountId>().map(|a| a.to_string()),
             Ok(good.into())
         );
         assert_eq!("05ab".parse::<AccountId>(), Err(AccountIdError::Length(4)));
@@ -216,10 +208,7 @@ mod tests {
         let bad_char = format!("{}g{}", &good[..10], &good[11..]);
         assert_eq!(bad_char.parse::<AccountId>(), Err(AccountIdError::Hex(10)));
         let multibyte = format!("é{}", &good[2..]);
-        assert!(matches!(
-            multibyte.parse::<AccountId>(),
-            Err(AccountIdError::Prefix(_))
-        ));
+        assert!(matches!(multibyte.parse::<AccountId>(), Err(AccountIdError::Prefix(_))));
     }
 
     #[test]

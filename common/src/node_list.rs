@@ -161,11 +161,7 @@ impl NodeList {
     }
 
     /// Signs a snapshot: sorts the nodes, checks every entry, signs.
-    pub fn sign(
-        epoch: u64,
-        mut nodes: Vec<NodeEntry>,
-        seed: &Identity,
-    ) -> Result<Self, NodeListError> {
+    pub fn sign(epoch: u64, mut nodes: Vec<NodeEntry>, seed: &Identity) -> Result<Self, NodeListError> {
         nodes.sort_by_key(|n| n.ed25519);
         let unsigned = Self {
             epoch,
@@ -175,10 +171,7 @@ impl NodeList {
         };
         unsigned.check_shape()?;
         let signature = Sig64(seed.sign(&Self::signed_bytes(epoch, &unsigned.nodes)));
-        Ok(Self {
-            signature,
-            ..unsigned
-        })
+        Ok(Self { signature, ..unsigned })
     }
 
     /// Decodes JSON bytes and checks the shape (not the signature: see
@@ -187,16 +180,14 @@ impl NodeList {
         if bytes.len() > MAX_ENCODED_LEN {
             return Err(NodeListError::TooLarge(bytes.len()));
         }
-        let list: Self =
-            serde_json::from_slice(bytes).map_err(|e| NodeListError::Malformed(e.to_string()))?;
+        let list: Self = serde_json::from_slice(bytes).map_err(|e| NodeListError::Malformed(e.to_string()))?;
         list.check_shape()?;
         Ok(list)
     }
 
     /// Parses a JSON value (a `node_list` RPC result) and checks the shape.
     pub fn from_value(value: serde_json::Value) -> Result<Self, NodeListError> {
-        let list: Self =
-            serde_json::from_value(value).map_err(|e| NodeListError::Malformed(e.to_string()))?;
+        let list: Self = serde_json::from_value(value).map_err(|e| NodeListError::Malformed(e.to_string()))?;
         list.check_shape()?;
         Ok(list)
     }
@@ -210,17 +201,10 @@ impl NodeList {
         if self.nodes.len() > MAX_NODES {
             return Err(NodeListError::TooManyNodes(self.nodes.len()));
         }
-        if let Some(i) = self
-            .nodes
-            .windows(2)
-            .position(|w| w[0].ed25519 >= w[1].ed25519)
-        {
+        if let Some(i) = self.nodes.windows(2).position(|w| w[0].ed25519 >= w[1].ed25519) {
             return Err(NodeListError::Order(i + 1));
         }
-        self.nodes
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, n)| n.check(i))
+        self.nodes.iter().enumerate().try_for_each(|(i, n)| n.check(i))
     }
 
     /// Verifies that a trusted seed signed this snapshot.
@@ -277,8 +261,7 @@ mod tests {
 
     #[test]
     fn sign_decode_verify() {
-        let list =
-            NodeList::sign(3, vec![entry(2, 10), entry(1, 10), entry(3, 20)], &seed()).unwrap();
+        let list = NodeList::sign(3, vec![entry(2, 10), entry(1, 10), entry(3, 20)], &seed()).unwrap();
         assert!(list.nodes.windows(2).all(|w| w[0].ed25519 < w[1].ed25519));
         let decoded = NodeList::decode(&list.encode()).unwrap();
         assert_eq!(decoded, list);
@@ -305,10 +288,7 @@ mod tests {
         assert_eq!(moved.verify(&trusted), Err(NodeListError::BadSignature));
         let mut readdressed = list;
         readdressed.nodes[1].address = "10.0.0.1:1".into();
-        assert_eq!(
-            readdressed.verify(&trusted),
-            Err(NodeListError::BadSignature)
-        );
+        assert_eq!(readdressed.verify(&trusted), Err(NodeListError::BadSignature));
     }
 
     #[test]
@@ -322,10 +302,7 @@ mod tests {
         for address in ["nohost", ":80", "h:0", "h:65536", "h:+80", "a b:1"] {
             let mut e = entry(1, 10);
             e.address = address.into();
-            assert!(
-                NodeList::sign(1, vec![e], &seed()).is_err(),
-                "{address} accepted"
-            );
+            assert!(NodeList::sign(1, vec![e], &seed()).is_err(), "{address} accepted");
         }
         let mut e = entry(1, INVALID_SWARM_ID);
         assert!(NodeList::sign(1, vec![e.clone()], &seed()).is_err());
@@ -339,17 +316,11 @@ mod tests {
     fn decoder_refuses_unsorted_and_oversized_input() {
         let mut list = NodeList::sign(1, vec![entry(1, 1), entry(2, 1)], &seed()).unwrap();
         list.nodes.swap(0, 1);
-        assert_eq!(
-            NodeList::decode(&list.encode()),
-            Err(NodeListError::Order(1))
-        );
+        assert_eq!(NodeList::decode(&list.encode()), Err(NodeListError::Order(1)));
         assert!(matches!(
             NodeList::decode(&vec![b' '; MAX_ENCODED_LEN + 1]),
             Err(NodeListError::TooLarge(_))
         ));
-        assert!(matches!(
-            NodeList::decode(b"{}"),
-            Err(NodeListError::Malformed(_))
-        ));
+        assert!(matches!(NodeList::decode(b"{}"), Err(NodeListError::Malformed(_))));
     }
 }

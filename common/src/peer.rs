@@ -67,6 +67,23 @@ pub struct PushResponse {
     pub confirmations: Vec<SwarmConfirmation>,
 }
 
+/// Domain separator of sync-request signatures.
+pub const SYNC_DOMAIN: &[u8] = b"allium-sync-v1\0";
+
+/// The body of `POST /swarm/v1/sync`: a (re)started node asks a swarm peer
+/// to push it the swarm's messages. Signed like a push, with
+/// [`SYNC_DOMAIN`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// When the sender signed it, Unix ms.
+    pub sent: u64,
+}
+
+/// The bytes a node signs to ask for a sync.
+pub fn sync_signed_bytes(body: &[u8]) -> Vec<u8> {
+    [SYNC_DOMAIN, body].concat()
+}
+
 /// The bytes a sender signs: the domain separator and the exact body.
 pub fn push_signed_bytes(body: &[u8]) -> Vec<u8> {
     [PUSH_DOMAIN, body].concat()

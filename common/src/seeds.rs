@@ -67,8 +67,7 @@ struct RawSeed {
 
 /// Parses the text of a seed file.
 pub fn parse(text: &str) -> Result<Vec<Seed>, SeedFileError> {
-    let file: SeedFile =
-        toml::from_str(text).map_err(|e| SeedFileError::Syntax(e.message().to_owned()))?;
+    let file: SeedFile = toml::from_str(text).map_err(|e| SeedFileError::Syntax(e.message().to_owned()))?;
     if file.seed.is_empty() {
         return Err(SeedFileError::Empty);
     }
@@ -87,12 +86,11 @@ pub fn parse(text: &str) -> Result<Vec<Seed>, SeedFileError> {
                     address: raw.address,
                 });
             }
-            let ed25519 =
-                encoding::hex_array(&raw.ed25519).map_err(|source| SeedFileError::Key {
-                    index,
-                    address: raw.address.clone(),
-                    source,
-                })?;
+            let ed25519 = encoding::hex_array(&raw.ed25519).map_err(|source| SeedFileError::Key {
+                index,
+                address: raw.address.clone(),
+                source,
+            })?;
             Ok(Seed {
                 address: raw.address,
                 ed25519,
@@ -138,23 +136,11 @@ mod tests {
     #[test]
     fn errors_name_the_seed() {
         assert_eq!(parse(""), Err(SeedFileError::Empty));
-        assert!(matches!(
-            parse("[[seed]]\naddress = 1"),
-            Err(SeedFileError::Syntax(_))
-        ));
+        assert!(matches!(parse("[[seed]]\naddress = 1"), Err(SeedFileError::Syntax(_))));
         let bad_key = "[[seed]]\naddress = \"h:1\"\ned25519 = \"abcd\"\n";
-        assert!(matches!(
-            parse(bad_key),
-            Err(SeedFileError::Key { index: 1, .. })
-        ));
-        let bad_addr = format!(
-            "[[seed]]\naddress = \"h\"\ned25519 = \"{}\"\n",
-            "00".repeat(32)
-        );
-        assert!(matches!(
-            parse(&bad_addr),
-            Err(SeedFileError::Address { index: 1, .. })
-        ));
+        assert!(matches!(parse(bad_key), Err(SeedFileError::Key { index: 1, .. })));
+        let bad_addr = format!("[[seed]]\naddress = \"h\"\ned25519 = \"{}\"\n", "00".repeat(32));
+        assert!(matches!(parse(&bad_addr), Err(SeedFileError::Address { index: 1, .. })));
         let unknown = format!(
             "[[seed]]\naddress = \"h:1\"\ned25519 = \"{}\"\nport = 3\n",
             "00".repeat(32)

@@ -35,10 +35,7 @@ pub fn init() {
         // SAFETY: sodium_init is thread-safe and idempotent; it returns -1
         // only when the library cannot be used at all (no entropy source).
         let rc = unsafe { ffi::sodium_init() };
-        assert!(
-            rc >= 0,
-            "libsodium failed to initialise (sodium_init = {rc})"
-        );
+        assert!(rc >= 0, "libsodium failed to initialise (sodium_init = {rc})");
     });
 }
 
@@ -93,9 +90,7 @@ pub fn sign_detached(sk: &[u8; 64], msg: &[u8]) -> [u8; 64] {
 pub fn sign_verify_detached(sig: &[u8; 64], msg: &[u8], pk: &[u8; 32]) -> bool {
     init();
     // SAFETY: sig 64 bytes, pk 32 bytes, msg pointer/length match.
-    let rc = unsafe {
-        ffi::crypto_sign_verify_detached(sig.as_ptr(), msg.as_ptr(), msg.len() as u64, pk.as_ptr())
-    };
+    let rc = unsafe { ffi::crypto_sign_verify_detached(sig.as_ptr(), msg.as_ptr(), msg.len() as u64, pk.as_ptr()) };
     rc == 0
 }
 
@@ -246,11 +241,7 @@ pub fn box_seed_keypair(seed: &[u8; 32]) -> ([u8; 32], Secret32) {
 /// tests can pin vectors. The output is byte-for-byte what `crypto_box_seal`
 /// produces for that ephemeral key: `epk ‖ crypto_box_easy(m, nonce, rpk, esk)`
 /// with `nonce = BLAKE2b-192(epk ‖ rpk)`, and [`box_seal_open`] opens it.
-pub fn box_seal_with_seed(
-    msg: &[u8],
-    recipient_pk: &[u8; 32],
-    eph_seed: &[u8; 32],
-) -> Result<Vec<u8>, SodiumError> {
+pub fn box_seal_with_seed(msg: &[u8], recipient_pk: &[u8; 32], eph_seed: &[u8; 32]) -> Result<Vec<u8>, SodiumError> {
     let (epk, esk) = box_seed_keypair(eph_seed);
     let nonce: [u8; 24] = blake2b(&[&epk, recipient_pk]);
     let mut out = vec![0u8; SEAL_OVERHEAD + msg.len()];
@@ -274,11 +265,7 @@ pub fn box_seal_with_seed(
 }
 
 /// Opens a sealed box for the key pair (pk, sk).
-pub fn box_seal_open(
-    sealed: &[u8],
-    pk: &[u8; 32],
-    sk: &[u8; 32],
-) -> Result<Zeroizing<Vec<u8>>, SodiumError> {
+pub fn box_seal_open(sealed: &[u8], pk: &[u8; 32], sk: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, SodiumError> {
     init();
     if sealed.len() < SEAL_OVERHEAD {
         return Err(SodiumError("crypto_box_seal_open"));

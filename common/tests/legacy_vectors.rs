@@ -17,8 +17,7 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let vectors: Vec<Vector> =
-        serde_json::from_str(include_str!("vectors/legacy_mnemonic.json")).unwrap();
+    let vectors: Vec<Vector> = serde_json::from_str(include_str!("vectors/legacy_mnemonic.json")).unwrap();
     assert!(vectors.len() >= 4, "expected at least 4 vectors");
     vectors
 }

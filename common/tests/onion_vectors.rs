@@ -7,8 +7,7 @@
 use allium_common::Identity;
 use allium_common::encoding::hex_array;
 use allium_common::onion::{
-    Hop, LayerSecrets, Peeled, build_request, client_hop_key, decrypt_response, encrypt_response,
-    node_hop_key, peel,
+    Hop, LayerSecrets, Peeled, build_request, client_hop_key, decrypt_response, encrypt_response, node_hop_key, peel,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -119,12 +118,6 @@ fn response() {
     let r = vectors().response;
     let key = allium_common::onion::HopKey::from_bytes(h32(&r.key));
     let nonce: [u8; 24] = hex_array(&r.nonce).unwrap();
-    assert_eq!(
-        encrypt_response(&key, r.status, &r.body, &nonce).unwrap(),
-        r.base64
-    );
-    assert_eq!(
-        decrypt_response(&key, r.base64.as_bytes()).unwrap(),
-        (r.status, r.body)
-    );
+    assert_eq!(encrypt_response(&key, r.status, &r.body, &nonce).unwrap(), r.base64);
+    assert_eq!(decrypt_response(&key, r.base64.as_bytes()).unwrap(), (r.status, r.body));
 }

@@ -149,12 +149,7 @@ fn vectors_replay_from_the_file() {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|h| {
-                hex::decode(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
+            .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
             .collect()
     };
     let mut live = BTreeSet::new();

@@ -34,10 +34,7 @@ fn check_or_write(name: &str, computed: &Value) {
         return;
     }
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(
-        &stored, computed,
-        "{name} differs from what the code computes"
-    );
+    assert_eq!(&stored, computed, "{name} differs from what the code computes");
 }
 
 fn seed32(byte: u8) -> [u8; 32] {
@@ -50,11 +47,7 @@ fn bip39_reference_vectors_with_passphrase_trezor() {
     let vectors = file["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 24);
     for v in vectors {
-        let (entropy, phrase, seed) = (
-            v[0].as_str().unwrap(),
-            v[1].as_str().unwrap(),
-            v[2].as_str().unwrap(),
-        );
+        let (entropy, phrase, seed) = (v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap());
         let m = bip39::Mnemonic::from_entropy(&hex::decode(entropy).unwrap()).unwrap();
         assert_eq!(m.to_string(), phrase);
         assert_eq!(hex::encode(m.to_seed("TREZOR")), seed);
@@ -69,8 +62,7 @@ fn identity_vectors() -> Value {
     let phrases = [
         mnemonic::new_phrase(&[0u8; 32]).to_string(),
         mnemonic::new_phrase(&seed32(0x7f)).to_string(),
-        "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed"
-            .to_string(),
+        "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed".to_string(),
     ];
     let entries: Vec<Value> = phrases
         .iter()
@@ -141,10 +133,7 @@ fn rpc_vectors() -> Value {
     let hashes = vec![h0.clone(), h5.clone()];
     let signed = [
         ("retrieve", rpc::retrieve_signed_bytes(Namespace(0), ts)),
-        (
-            "retrieve_ns_-5",
-            rpc::retrieve_signed_bytes(Namespace(-5), ts),
-        ),
+        ("retrieve_ns_-5", rpc::retrieve_signed_bytes(Namespace(-5), ts)),
         ("store_ns_3", rpc::store_signed_bytes(Namespace(3), ts)),
         ("delete", rpc::delete_signed_bytes(&hashes)),
         ("delete_all", rpc::delete_all_signed_bytes(Namespace(0), ts)),
@@ -232,9 +221,7 @@ fn node_list_vectors_match() {
 
 #[test]
 fn stored_node_list_verifies_and_a_flipped_bit_does_not() {
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(vector_path("node_list.json")).unwrap())
-            .unwrap();
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("node_list.json")).unwrap()).unwrap();
     let seed = Identity::from_ed25519_seed(&seed32(0xee));
     let list = NodeList::from_value(file["node_list"].clone()).unwrap();
     assert_eq!(list.verify(&[*seed.ed25519_pk()]), Ok(()));
@@ -245,11 +232,7 @@ fn stored_node_list_verifies_and_a_flipped_bit_does_not() {
 
 /// Swarm mapping for a few accounts on a fixed ring.
 fn swarm_vectors() -> Value {
-    let ring_ids = [
-        0x1000_0000_0000_0000u64,
-        0x8000_0000_0000_0000,
-        0xf000_0000_0000_0000,
-    ];
+    let ring_ids = [0x1000_0000_0000_0000u64, 0x8000_0000_0000_0000, 0xf000_0000_0000_0000];
     let ring = SwarmRing::new(ring_ids);
     let accounts: Vec<AccountId> = [
         "05d2ad010eeb72d72e561d9de7bd7b6989af77dcabffa03a5111a6c859ae5c3a72"

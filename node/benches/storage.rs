@@ -93,10 +93,7 @@ async fn insert_concurrently(handle: &StorageHandle, lists: Vec<Vec<NewMessage>>
 
 /// Stores `lists` through `handle`, one task per list, each sending
 /// batches of 100 (the replication path).
-async fn insert_batches_concurrently(
-    handle: &StorageHandle,
-    lists: Vec<Vec<NewMessage>>,
-) -> Duration {
+async fn insert_batches_concurrently(handle: &StorageHandle, lists: Vec<Vec<NewMessage>>) -> Duration {
     let start = Instant::now();
     let joins: Vec<_> = lists
         .into_iter()
@@ -137,12 +134,7 @@ fn store_throughput(c: &mut Criterion) {
     ];
     for (name, tasks, batched) in variants {
         let dir = TempDir::new().unwrap();
-        let handle = StorageHandle::open(
-            dir.path().join("bench.sqlite"),
-            limits(),
-            HandleConfig::default(),
-        )
-        .unwrap();
+        let handle = StorageHandle::open(dir.path().join("bench.sqlite"), limits(), HandleConfig::default()).unwrap();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -234,9 +226,7 @@ fn fixture(cell: &OnceCell<Fixture>) -> &Fixture {
 fn retrieve_1m(c: &mut Criterion) {
     let cell = OnceCell::new();
     let mut group = c.benchmark_group("retrieve_1m");
-    group
-        .sample_size(50)
-        .measurement_time(Duration::from_secs(5));
+    group.sample_size(50).measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(100));
 
     group.bench_function("store_100_after_last_hash", |b| {
@@ -244,14 +234,7 @@ fn retrieve_1m(c: &mut Criterion) {
         let store = Store::open(&f.path, limits()).unwrap();
         b.iter(|| {
             let r = store
-                .retrieve(
-                    &f.target,
-                    Namespace(0),
-                    f.last.as_deref(),
-                    100,
-                    usize::MAX,
-                    NOW,
-                )
+                .retrieve(&f.target, Namespace(0), f.last.as_deref(), 100, usize::MAX, NOW)
                 .unwrap();
             assert_eq!(r.messages.len(), 100);
             black_box(r)
@@ -262,9 +245,7 @@ fn retrieve_1m(c: &mut Criterion) {
     let handle: OnceCell<StorageHandle> = OnceCell::new();
     let open_handle = |f: &Fixture| {
         handle
-            .get_or_init(|| {
-                StorageHandle::open(&f.path, limits(), HandleConfig::default()).unwrap()
-            })
+            .get_or_init(|| StorageHandle::open(&f.path, limits(), HandleConfig::default()).unwrap())
             .clone()
     };
     group.bench_function("handle_100_after_last_hash", |b| {
@@ -272,14 +253,7 @@ fn retrieve_1m(c: &mut Criterion) {
         let handle = open_handle(f);
         b.iter(|| {
             let r = rt
-                .block_on(handle.retrieve(
-                    f.target,
-                    Namespace(0),
-                    f.last.clone(),
-                    100,
-                    usize::MAX,
-                    NOW,
-                ))
+                .block_on(handle.retrieve(f.target, Namespace(0), f.last.clone(), 100, usize::MAX, NOW))
                 .unwrap();
             assert_eq!(r.messages.len(), 100);
             black_box(r)

@@ -74,10 +74,7 @@ impl From<StorageError> for ApiError {
         if e.is_insufficient_storage() {
             Self::new(ErrorCode::InsufficientStorage, e.to_string())
         } else if e.is_unavailable() {
-            Self::new(
-                ErrorCode::Unavailable,
-                "the node is busy or shutting down; try again",
-            )
+            Self::new(ErrorCode::Unavailable, "the node is busy or shutting down; try again")
         } else {
             // Internal detail goes to the log, not to the network.
             tracing::error!(error = %e, "storage failure");

@@ -215,9 +215,7 @@ impl NodeConfig {
 
     /// The address announced to seeds and listed in the node list.
     pub fn advertised_address(&self) -> String {
-        self.public_address
-            .clone()
-            .unwrap_or_else(|| self.listen.to_string())
+        self.public_address.clone().unwrap_or_else(|| self.listen.to_string())
     }
 
     /// The relay's per-hop timeout.
@@ -263,9 +261,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lisen") && err.contains("node.toml"), "{err}");
-        let seedless = NodeConfig::load(None, Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let seedless = NodeConfig::load(None, Overrides::default()).unwrap_err().to_string();
         assert!(seedless.contains("seed file"), "{seedless}");
         let wildcard = Overrides {
             listen: Some("0.0.0.0:1".parse().unwrap()),

@@ -84,11 +84,7 @@ impl LocalNet {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let name = format!("node-{i:02}");
-            let mut node = NodeProc::new(
-                &name,
-                dir.join(&name),
-                vec!["--seed-file".into(), seed_arg.clone()],
-            );
+            let mut node = NodeProc::new(&name, dir.join(&name), vec!["--seed-file".into(), seed_arg.clone()]);
             node.spawn(exe, &config)?;
             nodes.push(node);
         }
@@ -127,10 +123,7 @@ impl LocalNet {
                 }
             }
             if Instant::now() > deadline {
-                bail!(
-                    "timed out waiting for {} nodes to be listed and in sync",
-                    running.len()
-                );
+                bail!("timed out waiting for {} nodes to be listed and in sync", running.len());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -152,6 +145,29 @@ impl LocalNet {
         node.wait_for_info(Instant::now() + timeout).await
     }
 
+    /// Starts one more service node; returns its index.
+    pub async fn add_node(&mut self, timeout: Duration) -> anyhow::Result<usize> {
+        let name = format!("node-{:02}", self.nodes.len());
+        let seed_arg = self.seed_file.to_string_lossy().into_owned();
+        let mut node = NodeProc::new(&name, self.dir.join(&name), vec!["--seed-file".into(), seed_arg]);
+        node.spawn(&self.exe, &self.config)?;
+        node.wait_for_info(Instant::now() + timeout).await?;
+        self.nodes.push(node);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Stops node `i` with SIGTERM and returns its exit status.
+    pub async fn terminate(&mut self, i: usize) -> anyhow::Result<std::process::ExitStatus> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        let mut child = node.child.take().context("not running")?;
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)?;
+        }
+        Ok(tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .context("did not stop")??)
+    }
+
     /// SIGTERM to every process, then SIGKILL to any still running after
     /// 10 s.
     pub async fn stop(&mut self) {
@@ -159,10 +175,7 @@ impl LocalNet {
         let mut children: Vec<Child> = all.filter_map(|n| n.child.take()).collect();
         for child in &children {
             if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
             }
         }
         for child in &mut children {
@@ -194,8 +207,7 @@ impl NodeProc {
     }
 
     fn spawn(&mut self, exe: &Path, config: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
         // A stale info file from an earlier run must not be taken for this one.
         let _ = std::fs::remove_file(self.dir.join(NODE_INFO_FILE));
         let log_path = self.dir.join("node.log");
@@ -232,11 +244,9 @@ impl NodeProc {
         loop {
             if let Ok(text) = std::fs::read_to_string(&path)
                 && let Ok(info) = serde_json::from_str::<Value>(&text)
-                && let (Some(address), Some(key)) =
-                    (info["address"].as_str(), info["ed25519"].as_str())
+                && let (Some(address), Some(key)) = (info["address"].as_str(), info["ed25519"].as_str())
             {
-                self.ed25519 = allium_common::encoding::hex_array::<32>(key)
-                    .context("bad key in node info")?;
+                self.ed25519 = allium_common::encoding::hex_array::<32>(key).context("bad key in node info")?;
                 self.address = address.to_owned();
                 return Ok(());
             }
@@ -274,21 +284,12 @@ fn merged_config(extra: &str) -> anyhow::Result<String> {
         }
     }
     let mut base: toml::Table = LOCAL_CONFIG.parse().context("built-in local config")?;
-    merge(
-        &mut base,
-        extra
-            .parse()
-            .context("extra node config is not valid TOML")?,
-    );
+    merge(&mut base, extra.parse().context("extra node config is not valid TOML")?);
     Ok(toml::to_string(&base)?)
 }
 
 async fn epoch_of(http: &reqwest::Client, address: &str) -> Option<u64> {
-    let response = http
-        .get(format!("http://{address}/health"))
-        .send()
-        .await
-        .ok()?;
+    let response = http.get(format!("http://{address}/health")).send().await.ok()?;
     response.json::<Value>().await.ok()?["epoch"].as_u64()
 }
 
@@ -298,9 +299,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
     let mut net = LocalNet::start(&exe, &args.dir, args.nodes, "", timeout).await?;
-    let formed = net
-        .wait_until_formed(timeout.saturating_sub(started.elapsed()))
-        .await;
+    let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
         Ok(epoch) => {
             println!(
@@ -309,14 +308,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("seed file: {}", net.seed_file.display());
-            println!(
-                "point a client at it: allium --seeds {} ...",
-                net.seed_file.display()
-            );
-            println!(
-                "logs: {}/*/node.log; Ctrl-C stops the network",
-                net.dir.display()
-            );
+            println!("point a client at it: allium --seeds {} ...", net.seed_file.display());
+            println!("logs: {}/*/node.log; Ctrl-C stops the network", net.dir.display());
             shutdown_signal().await;
             println!("stopping");
         }

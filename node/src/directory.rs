@@ -28,11 +28,7 @@ impl Snapshot {
     fn new(list: NodeList, me: &[u8; 32]) -> Self {
         let ring = list.swarm_ring();
         let my_swarm = list.find(me).map(|n| n.swarm_id);
-        Self {
-            list,
-            ring,
-            my_swarm,
-        }
+        Self { list, ring, my_swarm }
     }
 
     /// The swarm that holds `account`'s mailbox.
@@ -122,10 +118,7 @@ impl Directory {
 
     /// The snapshot in force, if any.
     pub fn current(&self) -> Option<Arc<Snapshot>> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Verifies and installs a snapshot if it is newer.
@@ -209,15 +202,8 @@ mod tests {
     fn newcomers_are_joiners_and_movers() {
         let me = entry(1, 100).ed25519.0;
         let dir = Directory::new(me, vec![*seed().ed25519_pk()]);
-        dir.install(
-            NodeList::sign(
-                1,
-                vec![entry(1, 100), entry(2, 100), entry(3, 200)],
-                &seed(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        dir.install(NodeList::sign(1, vec![entry(1, 100), entry(2, 100), entry(3, 200)], &seed()).unwrap())
+            .unwrap();
         let change = dir
             .install(
                 NodeList::sign(

@@ -28,11 +28,9 @@ pub fn load_or_create(data_dir: &Path) -> Result<(Identity, bool)> {
         Ok(text) => {
             check_private(&path)?;
             let text = Zeroizing::new(text);
-            let seed = Zeroizing::new(encoding::hex_array::<32>(text.trim()).map_err(|e| {
-                Error::KeyFile {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
+            let seed = Zeroizing::new(encoding::hex_array::<32>(text.trim()).map_err(|e| Error::KeyFile {
+                path: path.clone(),
+                reason: e.to_string(),
             })?);
             Ok((Identity::from_ed25519_seed(&seed), false))
         }
@@ -50,13 +48,9 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .permissions()
-            .mode();
+        let mode = fs::metadata(dir).map_err(|e| Error::io(dir, e))?.permissions().mode();
         if mode & 0o077 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io(dir, e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
         }
     }
     Ok(())
@@ -73,8 +67,7 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(contents.as_bytes())
-        .map_err(|e| Error::io(path, e))?;
+    file.write_all(contents.as_bytes()).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))
 }
 
@@ -82,18 +75,11 @@ fn check_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .permissions()
-            .mode();
+        let mode = fs::metadata(path).map_err(|e| Error::io(path, e))?.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(Error::KeyFile {
                 path: path.to_path_buf(),
-                reason: format!(
-                    "permissions are {:o}; run `chmod 600 {}`",
-                    mode & 0o777,
-                    path.display()
-                ),
+                reason: format!("permissions are {:o}; run `chmod 600 {}`", mode & 0o777, path.display()),
             });
         }
     }

@@ -51,11 +51,7 @@ impl Waiters {
 
     /// Subscribes to a mailbox, or returns `None` when the node already
     /// holds as many long-polls as it allows (the caller answers at once).
-    pub fn subscribe(
-        self: &Arc<Self>,
-        account: AccountId,
-        namespace: Namespace,
-    ) -> Option<Subscription> {
+    pub fn subscribe(self: &Arc<Self>, account: AccountId, namespace: Namespace) -> Option<Subscription> {
         let slot = Arc::clone(&self.slots).try_acquire_owned().ok()?;
         let key = (account, namespace);
         let notify = {
@@ -95,10 +91,7 @@ impl Waiters {
 
     /// Mailboxes currently waited on (for metrics).
     pub fn mailboxes_waited_on(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
@@ -106,19 +99,13 @@ impl Subscription {
     /// Waits until the mailbox is notified or `timeout` passes; returns
     /// whether it was notified.
     pub async fn wait(mut self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.notified.as_mut())
-            .await
-            .is_ok()
+        tokio::time::timeout(timeout, self.notified.as_mut()).await.is_ok()
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut map = self
-            .waiters
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.waiters.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = map.get_mut(&self.key) {
             entry.waiters -= 1;
             if entry.waiters == 0 {

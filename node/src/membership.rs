@@ -28,10 +28,7 @@ pub async fn run(node: Arc<Node>, seeds: Vec<Seed>) {
     let refresh_every = Duration::from_millis(node.config.timing.node_list_refresh_ms.max(100));
     let mut last_announce: Option<Instant> = None;
     loop {
-        let listed = node
-            .directory
-            .current()
-            .is_some_and(|s| s.my_swarm.is_some());
+        let listed = node.directory.current().is_some_and(|s| s.my_swarm.is_some());
         // Re-announce on schedule, and keep announcing while unlisted (the
         // seed may have restarted or dropped us).
         if last_announce.is_none_or(|t| t.elapsed() >= announce_every)
@@ -41,26 +38,13 @@ pub async fn run(node: Arc<Node>, seeds: Vec<Seed>) {
             last_announce = Some(Instant::now());
         }
         refresh(&node, &seeds).await;
-        let listed = node
-            .directory
-            .current()
-            .is_some_and(|s| s.my_swarm.is_some());
-        tokio::time::sleep(if listed {
-            refresh_every
-        } else {
-            BOOTSTRAP_POLL
-        })
-        .await;
+        let listed = node.directory.current().is_some_and(|s| s.my_swarm.is_some());
+        tokio::time::sleep(if listed { refresh_every } else { BOOTSTRAP_POLL }).await;
     }
 }
 
 async fn announce(node: &Node, seeds: &[Seed]) {
-    let record = Announce::sign(
-        &node.identity,
-        &node.config.advertised_address(),
-        VERSION,
-        now_ms(),
-    );
+    let record = Announce::sign(&node.identity, &node.config.advertised_address(), VERSION, now_ms());
     for seed in seeds {
         let sent = node
             .http
@@ -87,6 +71,11 @@ pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
         };
         match node.directory.install(list) {
             Ok(change) => {
+                // First time in a swarm since this process started: ask the
+                // peers for what was stored while this node was away.
+                if change.new_swarm.is_some() && change.old_swarm.is_none() {
+                    tokio::spawn(replication::request_sync(Arc::clone(node)));
+                }
                 tracing::info!(
                     epoch = change.new_epoch,
                     swarm = ?change.new_swarm,

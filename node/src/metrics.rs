@@ -52,9 +52,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: (0..METHODS.len() * STATUSES.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            requests: (0..METHODS.len() * STATUSES.len()).map(|_| AtomicU64::new(0)).collect(),
             relayed_hops: AtomicU64::new(0),
             onion_final: AtomicU64::new(0),
             onion_rejected: AtomicU64::new(0),
@@ -81,10 +79,7 @@ pub struct StorageGauges {
 impl Metrics {
     /// Counts one RPC answered with `status`.
     pub fn count_request(&self, method: &str, status: u16) {
-        let m = METHODS
-            .iter()
-            .position(|&x| x == method)
-            .unwrap_or(METHODS.len() - 1);
+        let m = METHODS.iter().position(|&x| x == method).unwrap_or(METHODS.len() - 1);
         // Statuses not in the list are folded into 500.
         let s = STATUSES.iter().position(|&x| x == status).unwrap_or(8);
         if let Some(counter) = self.requests.get(m * STATUSES.len() + s) {
@@ -177,12 +172,7 @@ impl Metrics {
                 "Requests refused by rate limits.",
                 self.rate_limited.load(Ordering::Relaxed),
             ),
-            (
-                "allium_messages",
-                "gauge",
-                "Messages held.",
-                storage.messages,
-            ),
+            ("allium_messages", "gauge", "Messages held.", storage.messages),
             (
                 "allium_message_bytes",
                 "gauge",
@@ -191,10 +181,7 @@ impl Metrics {
             ),
         ];
         for (name, kind, help, value) in series {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
         out
     }
@@ -211,10 +198,7 @@ mod tests {
         m.count_request("store", 200);
         m.count_request("bogus", 418);
         Metrics::inc(&m.relayed_hops);
-        let text = m.render(StorageGauges {
-            messages: 5,
-            bytes: 70,
-        });
+        let text = m.render(StorageGauges { messages: 5, bytes: 70 });
         assert!(
             text.contains("allium_rpc_requests_total{method=\"store\",status=\"200\"} 2"),
             "{text}"

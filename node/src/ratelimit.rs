@@ -77,10 +77,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Keys currently tracked.
     pub fn tracked(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
@@ -110,10 +107,7 @@ mod tests {
         let t0 = Instant::now();
         assert!(rl.allow(&1, t0));
         assert!(rl.allow(&2, t0));
-        assert!(
-            !rl.allow(&3, t0),
-            "full of busy keys: the new key is refused"
-        );
+        assert!(!rl.allow(&3, t0), "full of busy keys: the new key is refused");
         assert_eq!(rl.tracked(), 2);
         let later = t0 + Duration::from_secs(10);
         assert!(rl.allow(&3, later), "idle keys were evicted");

@@ -56,8 +56,7 @@ pub async fn handle(node: &Node, body: &[u8]) -> RelayReply {
         Peeled::Final { request, key } => {
             Metrics::inc(&node.metrics.onion_final);
             let reply = rpc::handle(node, &request, Origin::Client).await;
-            match onion::encrypt_response(&key, reply.status, &reply.body, &sodium::random_array())
-            {
+            match onion::encrypt_response(&key, reply.status, &reply.body, &sodium::random_array()) {
                 Ok(encoded) => RelayReply {
                     status: 200,
                     content_type: "text/plain",
@@ -77,11 +76,8 @@ async fn forward(node: &Node, next: &[u8; 32], body: Vec<u8>) -> RelayReply {
     let failed = |code: ErrorCode, why: &str| {
         Metrics::inc(&node.metrics.relay_failures);
         RelayReply::error(
-            &ApiError::new(
-                code,
-                format!("relay {me} could not reach the next hop: {why}"),
-            )
-            .with_details(serde_json::json!({ "relay": me })),
+            &ApiError::new(code, format!("relay {me} could not reach the next hop: {why}"))
+                .with_details(serde_json::json!({ "relay": me })),
         )
     };
     let Some(address) = node
@@ -129,10 +125,7 @@ async fn forward(node: &Node, next: &[u8; 32], body: Vec<u8>) -> RelayReply {
 }
 
 /// Reads a response body, refusing more than `limit` bytes.
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, &'static str> {
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::new();
     loop {
         match response.chunk().await {

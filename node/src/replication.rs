@@ -24,14 +24,12 @@ use allium_common::encoding::{self, Base64Bytes, Hex32};
 use allium_common::identity;
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::{
-    FORWARDED_HEADER, MAX_PUSH_MESSAGES, NODE_HEADER, PushRequest, PushResponse, PushedMessage,
-    SIGNATURE_HEADER, push_signed_bytes,
+    FORWARDED_HEADER, MAX_PUSH_MESSAGES, NODE_HEADER, PushRequest, PushResponse, PushedMessage, SIGNATURE_HEADER,
+    SyncRequest, push_signed_bytes, sync_signed_bytes,
 };
-use allium_common::rpc::{
-    ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, SwarmConfirmation, check_clock,
-};
+use allium_common::rpc::{ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, SwarmConfirmation, check_clock};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::api_error::ApiError;
@@ -47,7 +45,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 const MAX_IN_FLIGHT: usize = 16;
 /// Attempts before a delivery is given up (the hand-over of the next node
 /// list change covers what is given up).
-const MAX_ATTEMPTS: u32 = 8;
+const MAX_ATTEMPTS: u32 = 10;
 /// How long a store waits for its peers before answering.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages read from storage per hand-over page.
@@ -57,10 +55,7 @@ const HAND_OVER_PAGE: usize = 256;
 #[derive(Debug)]
 enum Job {
     /// Push messages.
-    Push {
-        peer: [u8; 32],
-        messages: Vec<NewMessage>,
-    },
+    Push { peer: [u8; 32], messages: Vec<NewMessage> },
     /// Pass on an owner-signed request.
     Forward { peer: [u8; 32], request: Value },
 }
@@ -70,20 +65,30 @@ enum Job {
 pub struct Delivery {
     job: Job,
     attempt: u32,
-    due: Instant,
+    /// When the delivery was first queued (for the lag gauge).
+    since: Instant,
 }
 
 /// The sending side of replication.
 #[derive(Debug)]
 pub struct Replicator {
     queue: mpsc::Sender<Delivery>,
+    /// Bounds the deliveries waiting out a backoff (each is a sleeping
+    /// task, outside the queue, so a long backoff never blocks the queue).
+    backoffs: Arc<Semaphore>,
 }
 
 impl Replicator {
     /// A replicator and the queue [`run_queue`] must work.
     pub fn new() -> (Self, mpsc::Receiver<Delivery>) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { queue }, rx)
+        (
+            Self {
+                queue,
+                backoffs: Arc::new(Semaphore::new(QUEUE_CAPACITY)),
+            },
+            rx,
+        )
     }
 
     /// Pushes freshly stored messages to every other member of this node's
@@ -103,18 +108,14 @@ impl Replicator {
             let signature = node.identity.sign(&push_signed_bytes(&body));
             let me = node.id_hex();
             tasks.spawn(async move {
-                let result = tokio::time::timeout(
-                    SYNC_TIMEOUT,
-                    send_push(&http, &peer, &me, &signature, body),
-                )
-                .await;
+                let result = tokio::time::timeout(SYNC_TIMEOUT, send_push(&http, &peer, &me, &signature, body)).await;
                 (peer, result.unwrap_or(Err(PushError::Timeout)))
             });
         }
         let mut confirmations = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok((peer, result)) = joined else { continue };
-            match result {
+            match result.and_then(|r| complete(r, messages.len())) {
                 Ok(response) => {
                     Metrics::inc(&node.metrics.replicated_out);
                     if let Some(c) = response.confirmations.into_iter().next() {
@@ -153,17 +154,13 @@ impl Replicator {
         let delivery = Delivery {
             job,
             attempt: 0,
-            due: Instant::now(),
+            since: Instant::now(),
         };
         match self.queue.try_send(delivery) {
             Ok(()) => {
-                node.metrics
-                    .replication_queue
-                    .fetch_add(1, Ordering::Relaxed);
+                node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => tracing::warn!(
-                "replication queue full: a delivery was dropped; hand-over will repair it"
-            ),
+            Err(_) => tracing::warn!("replication queue full: a delivery was dropped; hand-over will repair it"),
         }
     }
 }
@@ -192,6 +189,8 @@ enum PushError {
     Status(u16),
     #[error("peer is no longer in the node list")]
     UnknownPeer,
+    #[error("peer confirmed {got} of {sent} messages")]
+    Incomplete { got: usize, sent: usize },
 }
 
 fn push_body(messages: &[NewMessage]) -> Vec<u8> {
@@ -232,11 +231,18 @@ async fn send_push(
     Ok(response.json::<PushResponse>().await?)
 }
 
-async fn send_forward(
-    http: &reqwest::Client,
-    peer: &NodeEntry,
-    request: &Value,
-) -> Result<(), PushError> {
+/// A push counts as delivered only if every message was confirmed; a peer
+/// that could not place some (e.g. its node list is older) gets a retry.
+fn complete(response: PushResponse, sent: usize) -> Result<PushResponse, PushError> {
+    let got = response.confirmations.len();
+    if got == sent {
+        Ok(response)
+    } else {
+        Err(PushError::Incomplete { got, sent })
+    }
+}
+
+async fn send_forward(http: &reqwest::Client, peer: &NodeEntry, request: &Value) -> Result<(), PushError> {
     let response = http
         .post(format!("http://{}/storage_rpc/v1", peer.address))
         .header(FORWARDED_HEADER, "1")
@@ -255,9 +261,7 @@ async fn send_forward(
 pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
     let mut in_flight = JoinSet::new();
     while let Some(delivery) = rx.recv().await {
-        node.metrics
-            .replication_queue
-            .fetch_sub(1, Ordering::Relaxed);
+        node.metrics.replication_queue.fetch_sub(1, Ordering::Relaxed);
         while in_flight.len() >= MAX_IN_FLIGHT {
             in_flight.join_next().await;
         }
@@ -268,12 +272,10 @@ pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
 }
 
 async fn deliver(node: Arc<Node>, delivery: Delivery) {
-    let wait = delivery.due.saturating_duration_since(Instant::now());
-    node.metrics.replication_lag_ms.store(
-        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
-    tokio::time::sleep(wait).await;
+    let lag = delivery.since.elapsed();
+    node.metrics
+        .replication_lag_ms
+        .store(u64::try_from(lag.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     let peer = node.directory.current().and_then(|s| match &delivery.job {
         Job::Push { peer, .. } | Job::Forward { peer, .. } => s.list.find(peer).cloned(),
     });
@@ -304,17 +306,25 @@ async fn deliver(node: Arc<Node>, delivery: Delivery) {
         }
         Err(_) => {
             let attempt = delivery.attempt + 1;
-            let backoff = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(8)));
+            let backoff = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)));
             let retry = Delivery {
                 job: delivery.job,
                 attempt,
-                due: Instant::now() + backoff,
+                since: delivery.since,
             };
-            if node.replicator.queue.try_send(retry).is_ok() {
-                node.metrics
-                    .replication_queue
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            let Ok(permit) = Arc::clone(&node.replicator.backoffs).try_acquire_owned() else {
+                tracing::warn!("too many deliveries waiting to retry: one was dropped; hand-over will repair it");
+                return;
+            };
+            let queue = node.replicator.queue.clone();
+            let node = Arc::clone(&node);
+            tokio::spawn(async move {
+                tokio::time::sleep(backoff).await;
+                if queue.try_send(retry).is_ok() {
+                    node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
+                }
+                drop(permit);
+            });
         }
     }
 }
@@ -322,16 +332,18 @@ async fn deliver(node: Arc<Node>, delivery: Delivery) {
 /// Pushes, to every node that has just joined a swarm, the messages of that
 /// swarm's accounts that this node holds.
 pub async fn hand_over(node: Arc<Node>, change: Change) {
+    push_swarm_messages(node, change.newcomers.into_iter().collect()).await;
+}
+
+/// Pushes to each of `nodes` the messages of its swarm this node holds.
+async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     let Some(snap) = node.directory.current() else {
         return;
     };
-    if change.newcomers.is_empty() {
-        return;
-    }
     let me = Hex32(*node.identity.ed25519_pk());
     // Swarms that gained members, with those members (never this node).
     let mut targets: BTreeMap<u64, Vec<[u8; 32]>> = BTreeMap::new();
-    for key in change.newcomers.iter().filter(|k| **k != me) {
+    for key in nodes.iter().filter(|k| **k != me) {
         if let Some(entry) = snap.list.find(&key.0) {
             targets.entry(entry.swarm_id).or_default().push(key.0);
         }
@@ -344,15 +356,9 @@ pub async fn hand_over(node: Arc<Node>, change: Change) {
         let snap_for_filter = Arc::clone(&snap);
         let wanted: Vec<u64> = targets.keys().copied().collect();
         let filter = move |account: &allium_common::AccountId| {
-            snap_for_filter
-                .swarm_of(account)
-                .is_some_and(|s| wanted.contains(&s))
+            snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
         };
-        let page = match node
-            .storage
-            .live_page(after, now_ms(), HAND_OVER_PAGE, filter)
-            .await
-        {
+        let page = match node.storage.live_page(after, now_ms(), HAND_OVER_PAGE, filter).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, "hand-over stopped: storage failure");
@@ -401,6 +407,11 @@ pub async fn receive_push(
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    // Not in a swarm yet (e.g. just joined and the list is on its way): the
+    // sender retries, rather than this node dropping what it cannot place.
+    if snap.my_swarm.is_none() {
+        return Err(ApiError::not_ready());
+    }
     if snap.list.find(&sender).is_none() {
         return Err(unauthorized("the sender is not in this node's node list"));
     }
@@ -422,10 +433,7 @@ pub async fn receive_push(
         .messages
         .into_iter()
         .filter(|m| {
-            snap.is_mine(&m.pubkey)
-                && m.data.0.len() <= MAX_DATA_LEN
-                && m.expiry > now
-                && m.expiry <= latest_expiry
+            snap.is_mine(&m.pubkey) && m.data.0.len() <= MAX_DATA_LEN && m.expiry > now && m.expiry <= latest_expiry
         })
         .map(|m| NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0))
         .collect();
@@ -444,4 +452,58 @@ pub async fn receive_push(
         }
     }
     Ok(PushResponse { confirmations })
+}
+
+/// Asks every other member of this node's swarm to push it the swarm's
+/// messages. A node does this when it (re)starts and finds itself listed,
+/// so it recovers what was stored while it was down even if the nodes that
+/// took those stores (and held their retries) have died since.
+pub async fn request_sync(node: Arc<Node>) {
+    let Some(snap) = node.directory.current() else { return };
+    let body = serde_json::to_vec(&SyncRequest { sent: now_ms() }).unwrap_or_default();
+    let signature = encoding::to_base64(&node.identity.sign(&sync_signed_bytes(&body)));
+    for peer in swarm_peers(&node, &snap) {
+        let sent = node
+            .http
+            .post(format!("http://{}/swarm/v1/sync", peer.address))
+            .header(NODE_HEADER, node.id_hex())
+            .header(SIGNATURE_HEADER, signature.clone())
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send();
+        match tokio::time::timeout(node.config.hop_timeout(), sent).await {
+            Ok(Ok(r)) if r.status().is_success() => {}
+            _ => tracing::debug!(peer = %peer.address, "sync request not accepted"),
+        }
+    }
+}
+
+/// Handles `POST /swarm/v1/sync` from a member of this node's swarm.
+pub fn receive_sync(
+    node: &Arc<Node>,
+    sender_hex: Option<&str>,
+    signature_b64: Option<&str>,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let unauthorized = |why: &str| ApiError::new(ErrorCode::Unauthorized, why.to_owned());
+    let sender = sender_hex
+        .and_then(|h| encoding::hex_array::<32>(h).ok())
+        .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;
+    let signature: [u8; 64] = signature_b64
+        .and_then(|s| encoding::from_base64(s).ok())
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
+    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    let same_swarm = snap.my_swarm.is_some() && snap.list.find(&sender).map(|n| n.swarm_id) == snap.my_swarm;
+    if !same_swarm {
+        return Err(unauthorized("the sender is not in this node's swarm"));
+    }
+    if !identity::verify(&sender, &sync_signed_bytes(body), &signature) {
+        return Err(unauthorized("sync signature does not verify"));
+    }
+    let request: SyncRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed sync request: {e}")))?;
+    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
+    tokio::spawn(push_swarm_messages(Arc::clone(node), vec![Hex32(sender)]));
+    Ok(())
 }

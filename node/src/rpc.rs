@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use allium_common::encoding::Sig64;
 use allium_common::rpc::{
-    Call, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT, Request,
-    RetrieveResult, StoreResult, SubResult, SwarmConfirmation,
+    Call, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT, Request, RetrieveResult, StoreResult,
+    SubResult, SwarmConfirmation,
 };
 use serde_json::{Value, json};
 
@@ -74,31 +74,39 @@ pub async fn handle(node: &Node, body: &[u8], origin: Origin) -> Reply {
     }
 }
 
-async fn run_batch(
-    node: &Node,
-    calls: Vec<Call>,
-    origin: Origin,
-    stop_on_error: bool,
-    name: &str,
-) -> Reply {
-    let mut results = Vec::with_capacity(calls.len());
-    for call in calls {
-        let method = call.method();
-        let (code, body) = match execute(node, call, origin).await {
-            Ok(body) => (200, body),
-            Err(e) => (e.status(), e.body()),
-        };
-        node.metrics.count_request(method, code);
-        results.push(SubResult { code, body });
-        if stop_on_error && code != 200 {
-            break;
+async fn run_batch(node: &Node, calls: Vec<Call>, origin: Origin, stop_on_error: bool, name: &str) -> Reply {
+    let results: Vec<SubResult> = if stop_on_error {
+        // `sequence`: in order, stopping at the first failure.
+        let mut results = Vec::with_capacity(calls.len());
+        for call in calls {
+            let result = run_counted(node, call, origin).await;
+            let failed = result.code != 200;
+            results.push(result);
+            if failed {
+                break;
+            }
         }
-    }
+        results
+    } else {
+        // `batch`: independent calls run together, so their stores share
+        // the store's group commit.
+        futures_util::future::join_all(calls.into_iter().map(|call| run_counted(node, call, origin))).await
+    };
     node.metrics.count_request(name, 200);
     Reply {
         status: 200,
         body: json!({ "results": results }),
     }
+}
+
+async fn run_counted(node: &Node, call: Call, origin: Origin) -> SubResult {
+    let method = call.method();
+    let (code, body) = match execute(node, call, origin).await {
+        Ok(body) => (200, body),
+        Err(e) => (e.status(), e.body()),
+    };
+    node.metrics.count_request(method, code);
+    SubResult { code, body }
 }
 
 /// Executes one call.
@@ -135,30 +143,20 @@ pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, A
             Ok(to_value(&StoreResult { hash, swarm }))
         }
         Call::Retrieve(p) => {
-            let max_count = p.max_count.map_or(MAX_RETRIEVE_COUNT, |c| {
-                (c as usize).clamp(1, MAX_RETRIEVE_COUNT)
-            });
+            let max_count = p
+                .max_count
+                .map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
             let max_size = p
                 .max_size
                 .map_or(usize::MAX, |s| usize::try_from(s).unwrap_or(usize::MAX));
             let last = p.last_hash.clone().filter(|h| !h.is_empty());
             let waiting = match p.wait_ms {
-                Some(w) if w > 0 => node
-                    .waiters
-                    .subscribe(p.pubkey, p.namespace)
-                    .map(|s| (s, w)),
+                Some(w) if w > 0 => node.waiters.subscribe(p.pubkey, p.namespace).map(|s| (s, w)),
                 _ => None,
             };
             let mut found = node
                 .storage
-                .retrieve(
-                    p.pubkey,
-                    p.namespace,
-                    last.clone(),
-                    max_count,
-                    max_size,
-                    now,
-                )
+                .retrieve(p.pubkey, p.namespace, last.clone(), max_count, max_size, now)
                 .await?;
             if found.messages.is_empty()
                 && let Some((subscription, wait)) = waiting
@@ -185,10 +183,7 @@ pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, A
             Ok(to_value(&DeleteResult { deleted }))
         }
         Call::Expire(ref p) => {
-            let updated = node
-                .storage
-                .expire(p.pubkey, p.messages.clone(), p.expiry, now)
-                .await?;
+            let updated = node.storage.expire(p.pubkey, p.messages.clone(), p.expiry, now).await?;
             forward_to_swarm(node, snapshot.as_deref(), &call, origin);
             Ok(to_value(&ExpireResult {
                 updated,
@@ -197,9 +192,9 @@ pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, A
         }
         Call::GetSwarm(p) => {
             let snap = snapshot.as_deref().ok_or_else(ApiError::not_ready)?;
-            let result = snap.swarm_result(&p.pubkey).ok_or_else(|| {
-                ApiError::new(ErrorCode::Unavailable, "the node list has no swarms yet")
-            })?;
+            let result = snap
+                .swarm_result(&p.pubkey)
+                .ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "the node list has no swarms yet"))?;
             Ok(to_value(&result))
         }
         Call::Info => Ok(to_value(&InfoResult {
@@ -230,10 +225,7 @@ fn check_swarm(snap: &Snapshot, account: &allium_common::AccountId) -> Result<()
     if snap.is_mine(account) {
         return Ok(());
     }
-    let right = snap
-        .swarm_result(account)
-        .map(|r| to_value(&r))
-        .unwrap_or(Value::Null);
+    let right = snap.swarm_result(account).map(|r| to_value(&r)).unwrap_or(Value::Null);
     Err(ApiError::new(
         ErrorCode::WrongSwarm,
         "this node's swarm does not hold that account; ask the swarm named in details",

@@ -28,12 +28,10 @@ const SWEEP_LIMIT: usize = 10_000;
 
 /// Runs a node until SIGINT or SIGTERM.
 pub async fn run(config: NodeConfig) -> Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.listen.to_string(),
-            source,
-        })?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| Error::Bind {
+        addr: config.listen.to_string(),
+        source,
+    })?;
     let local = listener.local_addr().map_err(|source| Error::Bind {
         addr: config.listen.to_string(),
         source,
@@ -63,11 +61,7 @@ pub async fn serve(
         max_mailbox_messages: config.limits.max_mailbox_messages,
         max_total_bytes: config.limits.max_total_bytes,
     };
-    let storage = StorageHandle::open(
-        config.data_dir.join("messages.db"),
-        limits,
-        HandleConfig::default(),
-    )?;
+    let storage = StorageHandle::open(config.data_dir.join("messages.db"), limits, HandleConfig::default())?;
     write_node_info(&config, &identity, created)?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -75,9 +69,7 @@ pub async fn serve(
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
-    let registry = config
-        .seed
-        .then(|| Registry::open(&config.data_dir, &config.seed_mode));
+    let registry = config.seed.then(|| Registry::open(&config.data_dir, &config.seed_mode));
     let directory = Directory::new(*identity.ed25519_pk(), trusted);
     let (replicator, queue) = Replicator::new();
     tracing::info!(
@@ -132,11 +124,7 @@ fn load_seeds(path: Option<&Path>) -> Result<Vec<Seed>> {
     })
 }
 
-fn write_node_info(
-    config: &NodeConfig,
-    identity: &allium_common::Identity,
-    _created: bool,
-) -> Result<()> {
+fn write_node_info(config: &NodeConfig, identity: &allium_common::Identity, _created: bool) -> Result<()> {
     let info = json!({
         "ed25519": hex::encode(identity.ed25519_pk()),
         "x25519": hex::encode(identity.x25519_pk()),

@@ -85,10 +85,7 @@ impl Registry {
             max_size: settings.max_swarm_size,
         };
         Self {
-            state: Mutex::new(State {
-                saved,
-                snapshot: None,
-            }),
+            state: Mutex::new(State { saved, snapshot: None }),
             params,
             drop_after: settings.drop_after_failures.max(1),
             path,
@@ -111,10 +108,7 @@ impl Registry {
         let mut state = self.lock();
         let key = record.ed25519;
         match state.saved.nodes.get_mut(&key) {
-            Some(known)
-                if known.record.address == record.address
-                    && known.record.version == record.version =>
-            {
+            Some(known) if known.record.address == record.address && known.record.version == record.version => {
                 known.record = record;
                 Ok(!known.verified)
             }
@@ -125,10 +119,7 @@ impl Registry {
             }
             None => {
                 if state.saved.nodes.len() >= MAX_REGISTERED {
-                    return Err(ApiError::new(
-                        ErrorCode::InsufficientStorage,
-                        "the registry is full",
-                    ));
+                    return Err(ApiError::new(ErrorCode::InsufficientStorage, "the registry is full"));
                 }
                 state.saved.nodes.insert(
                     key,
@@ -177,22 +168,11 @@ impl Registry {
             .filter(|(_, n)| n.verified)
             .map(|(k, _)| k.0)
             .collect();
-        let previous: BTreeMap<[u8; 32], SwarmId> = state
-            .saved
-            .assignment
-            .iter()
-            .map(|(k, v)| (k.0, *v))
-            .collect();
+        let previous: BTreeMap<[u8; 32], SwarmId> = state.saved.assignment.iter().map(|(k, v)| (k.0, *v)).collect();
         let assignment = assign(&previous, &live, &self.params);
         let entries: Vec<_> = assignment
             .iter()
-            .filter_map(|(k, swarm)| {
-                state
-                    .saved
-                    .nodes
-                    .get(&Hex32(*k))
-                    .map(|n| n.record.as_entry(*swarm))
-            })
+            .filter_map(|(k, swarm)| state.saved.nodes.get(&Hex32(*k)).map(|n| n.record.as_entry(*swarm)))
             .collect();
         let unchanged = state.snapshot.as_ref().is_some_and(|s| {
             let mut sorted = entries.clone();
@@ -208,8 +188,7 @@ impl Registry {
         match NodeList::sign(epoch, entries, seed) {
             Ok(list) => {
                 state.saved.epoch = epoch;
-                state.saved.assignment =
-                    assignment.into_iter().map(|(k, v)| (Hex32(k), v)).collect();
+                state.saved.assignment = assignment.into_iter().map(|(k, v)| (Hex32(k), v)).collect();
                 tracing::info!(
                     epoch,
                     nodes = list.nodes.len(),
@@ -248,11 +227,7 @@ impl Registry {
     }
 
     fn address_of(&self, key: &Hex32) -> Option<String> {
-        self.lock()
-            .saved
-            .nodes
-            .get(key)
-            .map(|n| n.record.address.clone())
+        self.lock().saved.nodes.get(key).map(|n| n.record.address.clone())
     }
 }
 
@@ -260,10 +235,7 @@ impl Registry {
 /// if it is new, so a fresh network forms in seconds.
 pub async fn announce(node: Arc<Node>, body: &[u8]) -> Result<(), ApiError> {
     let Some(registry) = node.registry.as_ref() else {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            "this node is not a seed",
-        ));
+        return Err(ApiError::new(ErrorCode::NotFound, "this node is not a seed"));
     };
     let record: Announce = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed announce: {e}")))?;
@@ -307,21 +279,14 @@ pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], addr
         challenge: Hex32(challenge),
         seed: Hex32(*seed),
     };
-    let sent = http
-        .post(format!("http://{address}/probe/v1"))
-        .json(&request)
-        .send();
+    let sent = http.post(format!("http://{address}/probe/v1")).json(&request).send();
     let Ok(Ok(response)) = tokio::time::timeout(PROBE_TIMEOUT, sent).await else {
         return false;
     };
     let Ok(answer) = response.json::<ProbeResponse>().await else {
         return false;
     };
-    identity::verify(
-        key,
-        &probe_signed_bytes(&challenge, seed),
-        &answer.signature.0,
-    )
+    identity::verify(key, &probe_signed_bytes(&challenge, seed), &answer.signature.0)
 }
 
 /// Probes every registered node every `probe_interval_ms`, forever.

@@ -5,6 +5,7 @@
 //! | `POST /storage_rpc/v1` | storage RPC ([`crate::rpc`]) |
 //! | `POST /onion_req/v2` | onion relay ([`crate::relay`]) |
 //! | `POST /swarm/v1/push` | replication from swarm peers |
+//! | `POST /swarm/v1/sync` | a (re)started swarm peer asks for the swarm's messages |
 //! | `POST /probe/v1` | a seed's reachability challenge |
 //! | `POST /seed/v1/announce` | seed mode: a node registers |
 //! | `GET /health` | liveness and whether the node is listed |
@@ -50,31 +51,19 @@ pub fn router(node: Arc<Node>) -> Router {
             "/onion_req/v2",
             post(onion_req).layer(DefaultBodyLimit::max(MAX_ONION_BODY)),
         )
-        .route(
-            "/swarm/v1/push",
-            post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)),
-        )
+        .route("/swarm/v1/push", post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)))
+        .route("/swarm/v1/sync", post(sync).layer(DefaultBodyLimit::max(1024)))
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
-        .route(
-            "/seed/v1/announce",
-            post(announce).layer(DefaultBodyLimit::max(4096)),
-        )
+        .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            max_in_flight,
-        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight))
         .with_state(node)
 }
 
 fn json_response(status: u16, body: &serde_json::Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn error_response(e: &ApiError) -> Response {
@@ -123,30 +112,27 @@ async fn storage_rpc(
     json_response(reply.status, &reply.body)
 }
 
-async fn onion_req(
-    State(node): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
+async fn onion_req(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
     if let Some(refused) = rate_limited(&node, peer.ip()) {
         return refused;
     }
     let reply = relay::handle(&node, &body).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (
-        status,
-        [(header::CONTENT_TYPE, reply.content_type)],
-        reply.body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response()
 }
 
 async fn push(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match replication::receive_push(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body)
-        .await
-    {
+    match replication::receive_push(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body).await {
         Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn sync(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match replication::receive_sync(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body) {
+        Ok(()) => json_response(200, &json!({ "accepted": true })),
         Err(e) => error_response(&e),
     }
 }
@@ -165,11 +151,7 @@ async fn probe(State(node): Shared, body: Bytes) -> Response {
     )
 }
 
-async fn announce(
-    State(node): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
+async fn announce(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
     if let Some(refused) = rate_limited(&node, peer.ip()) {
         return refused;
     }

@@ -66,8 +66,7 @@ impl Node {
             MAX_RATE_KEYS,
         );
         let per_minute = limits.stores_per_minute_per_mailbox;
-        let mailbox_limiter =
-            RateLimiter::new(f64::from(per_minute) / 60.0, per_minute, MAX_RATE_KEYS);
+        let mailbox_limiter = RateLimiter::new(f64::from(per_minute) / 60.0, per_minute, MAX_RATE_KEYS);
         let waiters = Waiters::new(limits.max_long_polls);
         Self {
             identity,

@@ -59,10 +59,7 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     let path = [relays[0], relays[1], relays[2], destination];
 
     // Store through the onion; the answer comes back encrypted to us.
-    let request = build(
-        &path,
-        &store(&dave.account_id(), b"through the onion", 3_600_000),
-    );
+    let request = build(&path, &store(&dave.account_id(), b"through the onion", 3_600_000));
     let (status, body) = send(&net.http, path[0], request.body.clone()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let (inner_status, inner) = onion::decrypt_response(&request.response_key, &body).unwrap();
@@ -104,21 +101,11 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     let last = tampered.len() / 2;
     tampered[last] ^= 1;
     assert_eq!(send(&net.http, path[0], tampered).await.0, 400);
-    assert_eq!(
-        net.rpc(&path[0].address, &json!({"method": "info"}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(net.rpc(&path[0].address, &json!({"method": "info"})).await.0, 200);
 
     // A dead middle hop: the guard answers with a clear error, promptly.
     let middle = relays[1].ed25519.0;
-    let index = net
-        .net
-        .nodes
-        .iter()
-        .position(|p| p.ed25519 == middle)
-        .unwrap();
+    let index = net.net.nodes.iter().position(|p| p.ed25519 == middle).unwrap();
     let mut net = net;
     net.net.kill(index).await;
     let request = build(&path, &json!({"method": "info"}));
@@ -142,16 +129,9 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     let live_middle = list
         .nodes
         .iter()
-        .find(|n| {
-            ![middle, exit, destination.ed25519.0, relays[0].ed25519.0].contains(&n.ed25519.0)
-        })
+        .find(|n| ![middle, exit, destination.ed25519.0, relays[0].ed25519.0].contains(&n.ed25519.0))
         .unwrap();
-    let index = net
-        .net
-        .nodes
-        .iter()
-        .position(|p| p.ed25519 == exit)
-        .unwrap();
+    let index = net.net.nodes.iter().position(|p| p.ed25519 == exit).unwrap();
     net.net.kill(index).await;
     let request = build(
         &[relays[0], live_middle, relays[2], destination],
@@ -160,9 +140,5 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     let (status, body) = send(&net.http, relays[0], request.body).await;
     assert!(status == 502 || status == 504, "status {status}");
     let error: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(
-        error["details"]["relay"],
-        hex::encode(live_middle.ed25519.0),
-        "{error}"
-    );
+    assert_eq!(error["details"]["relay"], hex::encode(live_middle.ed25519.0), "{error}");
 }

@@ -7,9 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use allium_common::encoding::{Hex32, Sig64};
-use allium_common::rpc::{
-    self, Call, DeleteAllParams, DeleteParams, ExpireParams, MAX_DATA_LEN, Namespace,
-};
+use allium_common::rpc::{self, Call, DeleteAllParams, DeleteParams, ExpireParams, MAX_DATA_LEN, Namespace};
 use serde_json::json;
 use support::*;
 
@@ -44,16 +42,9 @@ async fn storage_rpc_conformance() {
     let (status, body) = net.rpc(&a, &store(&bob.account_id(), b"hello", DAY)).await;
     assert_eq!(status, 200, "{body}");
     let hash = body["hash"].as_str().unwrap().to_owned();
-    assert_eq!(
-        hash,
-        rpc::message_hash(&bob.account_id(), Namespace::DEFAULT, b"hello")
-    );
+    assert_eq!(hash, rpc::message_hash(&bob.account_id(), Namespace::DEFAULT, b"hello"));
     let confirmed = body["swarm"].as_object().unwrap();
-    assert_eq!(
-        confirmed.len(),
-        members.len(),
-        "every member confirms: {body}"
-    );
+    assert_eq!(confirmed.len(), members.len(), "every member confirms: {body}");
     for m in &members {
         let c = &confirmed[&hex::encode(m.ed25519.0)];
         let sig: Sig64 = serde_json::from_value(c["signature"].clone()).unwrap();
@@ -65,16 +56,9 @@ async fn storage_rpc_conformance() {
 
     // Duplicate store: same hash, stored once; every member has it.
     let (status, again) = net
-        .rpc(
-            &members[1].address,
-            &store(&bob.account_id(), b"hello", DAY),
-        )
+        .rpc(&members[1].address, &store(&bob.account_id(), b"hello", DAY))
         .await;
-    assert_eq!(
-        (status, again["hash"].as_str()),
-        (200, Some(hash.as_str())),
-        "{again}"
-    );
+    assert_eq!((status, again["hash"].as_str()), (200, Some(hash.as_str())), "{again}");
     for m in &members {
         let (status, got) = net.rpc(&m.address, &retrieve(&bob, None, None)).await;
         assert_eq!(status, 200, "{got}");
@@ -97,51 +81,25 @@ async fn storage_rpc_conformance() {
     forged["params"]["pubkey"] = json!(bob.account_id().to_string());
     let (status, e) = net.rpc(&a, &forged).await;
     let forged = forged.clone();
-    assert_eq!(
-        (status, e["error"].as_str()),
-        (401, Some("unauthorized")),
-        "{e}"
-    );
+    assert_eq!((status, e["error"].as_str()), (401, Some("unauthorized")), "{e}");
     let mut bad_sig = retrieve(&bob, None, None);
     bad_sig["params"]["signature"] = json!(allium_common::encoding::to_base64(&[7u8; 64]));
     assert_eq!(net.rpc(&a, &bad_sig).await.0, 401);
 
     // 406: clock skew, saying by how much.
-    let (status, e) = net
-        .rpc(&a, &retrieve_at(&bob, None, None, now_ms() - 120_000))
-        .await;
+    let (status, e) = net.rpc(&a, &retrieve_at(&bob, None, None, now_ms() - 120_000)).await;
     assert_eq!(status, 406, "{e}");
     assert!(e["message"].as_str().unwrap().contains("behind"), "{e}");
     assert!(e["details"]["skew_ms"].as_i64().unwrap() <= -119_000);
 
     // 413: data over the limit; 400: TTL out of range, unknown method, junk.
     let (status, e) = net
-        .rpc(
-            &a,
-            &store(&bob.account_id(), &vec![0; MAX_DATA_LEN + 1], DAY),
-        )
+        .rpc(&a, &store(&bob.account_id(), &vec![0; MAX_DATA_LEN + 1], DAY))
         .await;
-    assert_eq!(
-        (status, e["error"].as_str()),
-        (413, Some("too_large")),
-        "{e}"
-    );
-    assert_eq!(
-        net.rpc(&a, &store(&bob.account_id(), b"x", 15 * DAY))
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        net.rpc(&a, &store(&bob.account_id(), b"x", 9_999)).await.0,
-        400
-    );
-    assert_eq!(
-        net.rpc(&a, &json!({"method": "steal", "params": {}}))
-            .await
-            .0,
-        400
-    );
+    assert_eq!((status, e["error"].as_str()), (413, Some("too_large")), "{e}");
+    assert_eq!(net.rpc(&a, &store(&bob.account_id(), b"x", 15 * DAY)).await.0, 400);
+    assert_eq!(net.rpc(&a, &store(&bob.account_id(), b"x", 9_999)).await.0, 400);
+    assert_eq!(net.rpc(&a, &json!({"method": "steal", "params": {}})).await.0, 400);
     let junk = net
         .http
         .post(format!("http://{a}/storage_rpc/v1"))
@@ -164,28 +122,16 @@ async fn storage_rpc_conformance() {
     );
 
     // 421: a node of the other swarm names the right one.
-    let outsider = net
-        .outside_swarm_of(&bob.account_id())
-        .await
-        .expect("two swarms");
-    let (status, e) = net
-        .rpc(&outsider.address, &store(&bob.account_id(), b"x", DAY))
-        .await;
-    assert_eq!(
-        (status, e["error"].as_str()),
-        (421, Some("wrong_swarm")),
-        "{e}"
-    );
+    let outsider = net.outside_swarm_of(&bob.account_id()).await.expect("two swarms");
+    let (status, e) = net.rpc(&outsider.address, &store(&bob.account_id(), b"x", DAY)).await;
+    assert_eq!((status, e["error"].as_str()), (421, Some("wrong_swarm")), "{e}");
     let named: Vec<&str> = e["details"]["snodes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|n| n["address"].as_str().unwrap())
         .collect();
-    assert!(
-        named.contains(&a.as_str()),
-        "421 names the right swarm: {e}"
-    );
+    assert!(named.contains(&a.as_str()), "421 names the right swarm: {e}");
 
     // get_swarm, info, node_list.
     let (status, swarm) = net
@@ -200,8 +146,7 @@ async fn storage_rpc_conformance() {
     assert_eq!(status, 200);
     assert_eq!(info["ed25519"], hex::encode(members[0].ed25519.0));
     let list = net.node_list().await;
-    let seeds =
-        allium_common::seeds::parse(&std::fs::read_to_string(&net.net.seed_file).unwrap()).unwrap();
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.net.seed_file).unwrap()).unwrap();
     list.verify(&[seeds[0].ed25519]).unwrap();
     let (_, from_node) = net.rpc(&a, &json!({"method": "node_list"})).await;
     assert_eq!(
@@ -259,16 +204,12 @@ async fn storage_rpc_conformance() {
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         messages: vec![hash.clone()],
         expiry,
-        signature: Sig64(bob.sign(&rpc::expire_signed_bytes(
-            expiry,
-            std::slice::from_ref(&hash),
-        ))),
+        signature: Sig64(bob.sign(&rpc::expire_signed_bytes(expiry, std::slice::from_ref(&hash)))),
     });
     let (status, x) = net.rpc(&a, &expire.to_json()).await;
     assert_eq!((status, x["updated"].clone()), (200, json!([hash])), "{x}");
     eventually("the expired message is swept from the database", || async {
-        hashes(&net.rpc(&a, &retrieve(&bob, None, None)).await.1).is_empty()
-            && messages_gauge(&net, &a).await == 0
+        hashes(&net.rpc(&a, &retrieve(&bob, None, None)).await.1).is_empty() && messages_gauge(&net, &a).await == 0
     })
     .await;
 
@@ -314,10 +255,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
         let http = net.http.clone();
         let request = retrieve(&carol, Some(""), Some(20_000));
         let started = Instant::now();
-        let poll =
-            tokio::spawn(
-                async move { (post_json(&http, &waiter, &request).await, started.elapsed()) },
-            );
+        let poll = tokio::spawn(async move { (post_json(&http, &waiter, &request).await, started.elapsed()) });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let data = format!("wake {waiting_on} {stored_on}");
         let (status, stored) = net
@@ -334,10 +272,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
             "{got}"
         );
         // Woken by the store, not by the 20 s timeout.
-        assert!(
-            elapsed < Duration::from_secs(10),
-            "long-poll took {elapsed:?}"
-        );
+        assert!(elapsed < Duration::from_secs(10), "long-poll took {elapsed:?}");
         // Clear the mailbox for the next round.
         let ts = now_ms();
         let clear = Call::DeleteAll(DeleteAllParams {
@@ -351,8 +286,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
         eventually("the mailbox is empty everywhere", || async {
             let mut empty = true;
             for m in &members {
-                empty &=
-                    hashes(&net.rpc(&m.address, &retrieve(&carol, None, None)).await.1).is_empty();
+                empty &= hashes(&net.rpc(&m.address, &retrieve(&carol, None, None)).await.1).is_empty();
             }
             empty
         })
@@ -363,11 +297,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_over_their_rate_get_429() {
     // One node, so its own polling stays within the seed's tiny budget.
-    let net = Net::start_with(
-        1,
-        "[limits]\nrequests_per_second_per_ip = 5\nburst_per_ip = 5\n",
-    )
-    .await;
+    let net = Net::start_with(1, "[limits]\nrequests_per_second_per_ip = 5\nburst_per_ip = 5\n").await;
     // The seed counts requests per client IP; 127.0.0.1 is also the node's
     // IP here, and listed nodes are exempt, so ask the seed about an
     // address it cannot exempt: use the IPv4 loopback alias 127.0.0.2.
@@ -377,15 +307,11 @@ async fn clients_over_their_rate_get_429() {
         .unwrap();
     let mut refused = 0;
     for _ in 0..12 {
-        let (status, body) =
-            post_json(&client, &net.net.seed.address, &json!({"method": "info"})).await;
+        let (status, body) = post_json(&client, &net.net.seed.address, &json!({"method": "info"})).await;
         if status == 429 {
             assert_eq!(body["error"], "rate_limited");
             refused += 1;
         }
     }
-    assert!(
-        refused >= 6,
-        "a burst of 5, then refusals; got {refused} refusals"
-    );
+    assert!(refused >= 6, "a burst of 5, then refusals; got {refused} refusals");
 }

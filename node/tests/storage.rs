@@ -30,12 +30,7 @@ fn msg(account: AccountId, tag: &str, i: usize) -> NewMessage {
 }
 
 fn open(dir: &TempDir, config: HandleConfig) -> StorageHandle {
-    StorageHandle::open(
-        dir.path().join("store.sqlite"),
-        StorageLimits::default(),
-        config,
-    )
-    .unwrap()
+    StorageHandle::open(dir.path().join("store.sqlite"), StorageLimits::default(), config).unwrap()
 }
 
 async fn all_hashes(handle: &StorageHandle, account: AccountId) -> Vec<String> {
@@ -173,8 +168,7 @@ async fn handle_operations_match_the_store() {
         max_mailbox_bytes: 1 << 20,
         max_total_bytes: 1 << 30,
     };
-    let handle =
-        StorageHandle::open(dir.path().join("s.sqlite"), limits, HandleConfig::default()).unwrap();
+    let handle = StorageHandle::open(dir.path().join("s.sqlite"), limits, HandleConfig::default()).unwrap();
     let mine: Vec<_> = (0..5).map(|i| msg(acct(1), "m", i)).collect();
     let results = handle.insert_batch(mine.clone(), NOW).await.unwrap();
     assert!(results.iter().all(|r| matches!(r, Ok(Inserted::New))));
@@ -182,10 +176,7 @@ async fn handle_operations_match_the_store() {
         handle.insert(msg(acct(1), "m", 5), NOW).await,
         Err(StorageError::MailboxFull { messages: 5, .. })
     ));
-    assert_eq!(
-        handle.insert(mine[0].clone(), NOW).await.unwrap(),
-        Inserted::Duplicate
-    );
+    assert_eq!(handle.insert(mine[0].clone(), NOW).await.unwrap(), Inserted::Duplicate);
     let theirs = msg(acct(2), "t", 0);
     handle.insert(theirs.clone(), NOW).await.unwrap();
 
@@ -197,48 +188,25 @@ async fn handle_operations_match_the_store() {
     assert!(page.more);
 
     let asked = vec![mine[0].hash.clone(), theirs.hash.clone()];
-    assert_eq!(
-        handle.delete(acct(1), asked).await.unwrap(),
-        [mine[0].hash.clone()]
-    );
+    assert_eq!(handle.delete(acct(1), asked).await.unwrap(), [mine[0].hash.clone()]);
     let asked = vec![mine[1].hash.clone(), theirs.hash.clone()];
     assert_eq!(
         handle.expire(acct(1), asked, NOW + 10, NOW).await.unwrap(),
         [mine[1].hash.clone()]
     );
     assert_eq!(handle.sweep_expired(NOW + 10, usize::MAX).await.unwrap(), 1);
-    assert_eq!(
-        handle
-            .mailbox_stats(acct(1), Namespace(0))
-            .await
-            .unwrap()
-            .messages,
-        3
-    );
-    let page = handle
-        .live_page(0, NOW, 100, |a| *a == acct(2))
-        .await
-        .unwrap();
+    assert_eq!(handle.mailbox_stats(acct(1), Namespace(0)).await.unwrap().messages, 3);
+    let page = handle.live_page(0, NOW, 100, |a| *a == acct(2)).await.unwrap();
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].message, theirs);
     assert_eq!(page.next, None);
-    assert_eq!(
-        handle
-            .delete_all(acct(1), Namespace(0))
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(handle.delete_all(acct(1), Namespace(0)).await.unwrap().len(), 3);
     assert_eq!(handle.stats().await.unwrap().messages, 1);
 
     let too_many = (0..2000).map(|i| msg(acct(4), "b", i)).collect();
     assert!(matches!(
         handle.insert_batch(too_many, NOW).await,
-        Err(StorageError::BatchTooLarge {
-            len: 2000,
-            max: 1024
-        })
+        Err(StorageError::BatchTooLarge { len: 2000, max: 1024 })
     ));
     handle.close().await.unwrap();
 }

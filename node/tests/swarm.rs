@@ -18,9 +18,7 @@ async fn all_hashes(net: &Net, address: &str, owner: &allium_common::Identity) -
     let mut seen = BTreeSet::new();
     let mut last: Option<String> = None;
     loop {
-        let (status, body) = net
-            .rpc(address, &retrieve(owner, last.as_deref(), None))
-            .await;
+        let (status, body) = net.rpc(address, &retrieve(owner, last.as_deref(), None)).await;
         assert_eq!(status, 200, "{body}");
         let page = hashes(&body);
         last = page.last().cloned().or(last);
@@ -102,9 +100,7 @@ async fn acknowledged_messages_survive_killing_two_of_five() {
     net.net.restart(index, FORM_TIMEOUT).await.unwrap();
     let mut held = BTreeSet::new();
     for _ in 0..100 {
-        let (status, body) = net
-            .rpc(&members[1].address, &retrieve(&erin, None, None))
-            .await;
+        let (status, body) = net.rpc(&members[1].address, &retrieve(&erin, None, None)).await;
         if status == 200 {
             held = all_hashes(&net, &members[1].address, &erin).await;
             if confirmed_by[1].is_subset(&held) {
@@ -120,6 +116,21 @@ async fn acknowledged_messages_survive_killing_two_of_five() {
         confirmed_by[1].is_subset(&held),
         "the restarted node kept what it had confirmed"
     );
+
+    // What it missed while down reaches it (retries, or hand-over if the
+    // seed dropped and re-listed it).
+    let address = net.net.nodes[index].address.clone();
+    let mut caught_up = false;
+    for _ in 0..150 {
+        if net.rpc(&address, &retrieve(&erin, None, None)).await.0 == 200
+            && acknowledged.is_subset(&all_hashes(&net, &address, &erin).await)
+        {
+            caught_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(caught_up, "the restarted node receives the messages it missed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,8 +167,7 @@ async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     // ...but the node refuses every list, because it does not trust the signer.
     let info: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/node.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/node.json")).unwrap()).unwrap();
     let address = info["address"].as_str().unwrap();
     let health: Value = net
         .http
@@ -170,9 +180,85 @@ async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
         .unwrap();
     assert_eq!(health["epoch"], Value::Null, "{health}");
     let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
-    assert!(
-        log.contains("not a trusted seed"),
-        "the refusal is logged: {log}"
-    );
+    assert!(log.contains("not a trusted seed"), "the refusal is logged: {log}");
     child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_a_swarm_receives_its_messages() {
+    let mut net = Net::start(5).await;
+    let fay = identity(0xfa);
+    let members = net.swarm_of(&fay.account_id()).await;
+    let mut stored = BTreeSet::new();
+    for i in 0..30 {
+        let (status, body) = net
+            .rpc(
+                &members[i % 5].address,
+                &store(&fay.account_id(), format!("m{i}").as_bytes(), HOUR),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        stored.insert(body["hash"].as_str().unwrap().to_owned());
+    }
+    let index = net.net.add_node(FORM_TIMEOUT).await.unwrap();
+    net.net.wait_until_formed(FORM_TIMEOUT).await.unwrap();
+    let newcomer = net.net.nodes[index].address.clone();
+    let joined = net.swarm_of(&fay.account_id()).await;
+    assert!(
+        joined.iter().any(|m| m.address == newcomer),
+        "the new node joins the swarm below target size"
+    );
+    let mut held = BTreeSet::new();
+    for _ in 0..100 {
+        held = all_hashes(&net, &newcomer, &fay).await;
+        if held == stored {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        held, stored,
+        "hand-over gives the newcomer every live message of its swarm"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_node_cleanly_and_its_data_stays() {
+    let mut net = Net::start(5).await;
+    let gus = identity(0x90);
+    let members = net.swarm_of(&gus.account_id()).await;
+    let (status, body) = net
+        .rpc(&members[0].address, &store(&gus.account_id(), b"kept", HOUR))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_owned();
+    let index = net
+        .net
+        .nodes
+        .iter()
+        .position(|p| p.ed25519 == members[0].ed25519.0)
+        .unwrap();
+    // A long-poll in flight is answered, not cut, by the shutdown.
+    let http = net.http.clone();
+    let address = members[0].address.clone();
+    let request = retrieve(&gus, Some(&hash), Some(20_000));
+    let poll = tokio::spawn(async move { post_json(&http, &address, &request).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = net.net.terminate(index).await.unwrap();
+    assert!(status.success(), "clean exit, got {status}");
+    let (poll_status, _) = poll.await.unwrap();
+    assert_eq!(poll_status, 200, "the held long-poll got an answer");
+    let log = std::fs::read_to_string(net.net.nodes[index].dir.join("node.log")).unwrap();
+    assert!(log.contains("stopped"), "shutdown completed: {log}");
+    net.net.restart(index, FORM_TIMEOUT).await.unwrap();
+    let mut found = false;
+    for _ in 0..100 {
+        let (status, got) = net.rpc(&members[0].address, &retrieve(&gus, None, None)).await;
+        if status == 200 && hashes(&got) == vec![hash.clone()] {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "the message is still there after a clean restart");
 }

@@ -83,9 +83,7 @@ pub enum LegacyError {
     #[error("a legacy Session phrase has exactly 13 words; this one has {0}")]
     WordCount(usize),
     /// A word whose first 3 characters match no word of the list.
-    #[error(
-        "word {position} ({word:?}) is not in the Session word list (only its first 3 letters are compared)"
-    )]
+    #[error("word {position} ({word:?}) is not in the Session word list (only its first 3 letters are compared)")]
     UnknownWord {
         /// 1-based position of the word in the phrase.
         position: usize,
@@ -130,12 +128,8 @@ impl WordList {
     /// holds exactly [`WORD_LIST_LEN`] words.
     fn parse() -> Self {
         let mut lines = WORD_LIST_TEXT.lines();
-        let words: [&'static str; WORD_LIST_LEN] =
-            std::array::from_fn(|_| lines.next().unwrap_or_default());
-        let by_prefix = (0u16..)
-            .zip(words)
-            .map(|(index, word)| (prefix(word), index))
-            .collect();
+        let words: [&'static str; WORD_LIST_LEN] = std::array::from_fn(|_| lines.next().unwrap_or_default());
+        let by_prefix = (0u16..).zip(words).map(|(index, word)| (prefix(word), index)).collect();
         Self { words, by_prefix }
     }
 
@@ -212,10 +206,7 @@ pub fn encode(seed: &[u8; 16]) -> Vec<&'static str> {
         *group = encode_group(u32::from_le_bytes(*chunk));
     }
     let check = data[checksum_position(list, &data)];
-    data.iter()
-        .chain([&check])
-        .map(|&index| list.word(index))
-        .collect()
+    data.iter().chain([&check]).map(|&index| list.word(index)).collect()
 }
 
 /// Decodes 13 words to the 16-byte seed.
@@ -224,9 +215,7 @@ pub fn encode(seed: &[u8; 16]) -> Vec<&'static str> {
 /// characters, so a word typed in full or with a typo after the third
 /// letter is accepted.
 pub fn decode(words: &[&str]) -> Result<Zeroizing<[u8; 16]>, LegacyError> {
-    let words: &[&str; PHRASE_WORDS] = words
-        .try_into()
-        .map_err(|_| LegacyError::WordCount(words.len()))?;
+    let words: &[&str; PHRASE_WORDS] = words.try_into().map_err(|_| LegacyError::WordCount(words.len()))?;
     let list = word_list();
     let data = look_up_data_words(list, words)?;
     check_checksum(list, &data, words[DATA_WORDS])?;
@@ -242,12 +231,10 @@ fn look_up_data_words(
     let mut data = Zeroizing::new([0u16; DATA_WORDS]);
     let mut slots = data.iter_mut();
     for (i, word) in words.iter().enumerate() {
-        let index = list
-            .index_of(word)
-            .ok_or_else(|| LegacyError::UnknownWord {
-                position: i + 1,
-                word: (*word).to_owned(),
-            })?;
+        let index = list.index_of(word).ok_or_else(|| LegacyError::UnknownWord {
+            position: i + 1,
+            word: (*word).to_owned(),
+        })?;
         if let Some(slot) = slots.next() {
             *slot = index;
         }
@@ -256,11 +243,7 @@ fn look_up_data_words(
 }
 
 /// Checks that the checksum word repeats the data word the CRC selects.
-fn check_checksum(
-    list: &WordList,
-    data: &[u16; DATA_WORDS],
-    checksum_word: &str,
-) -> Result<(), LegacyError> {
+fn check_checksum(list: &WordList, data: &[u16; DATA_WORDS], checksum_word: &str) -> Result<(), LegacyError> {
     let expected = data[checksum_position(list, data)];
     // Prefixes are unique, so equal indices mean equal prefixes.
     if list.index_of(checksum_word) == Some(expected) {
@@ -289,8 +272,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const VECTOR_PHRASE: &str =
-        "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed";
+    const VECTOR_PHRASE: &str = "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed";
 
     fn split(phrase: &str) -> Vec<&str> {
         phrase.split(' ').collect()
@@ -405,20 +387,12 @@ mod tests {
         let mut words = split(VECTOR_PHRASE);
         words[12] = "amaze";
         let err = decode(&words).unwrap_err();
-        assert_eq!(
-            err,
-            LegacyError::Checksum {
-                word: "amaze".into()
-            }
-        );
+        assert_eq!(err, LegacyError::Checksum { word: "amaze".into() });
         let message = err.to_string();
         assert!(message.contains("13th word (\"amaze\")"));
         // No other (secret) word of the phrase is quoted.
         for word in &words[1..12] {
-            assert!(
-                !message.contains(&format!("{word:?}")),
-                "{message} leaks {word}"
-            );
+            assert!(!message.contains(&format!("{word:?}")), "{message} leaks {word}");
         }
         assert_eq!(message.matches('"').count(), 2);
     }

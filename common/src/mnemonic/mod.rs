@@ -20,9 +20,7 @@ pub const NEW_PHRASE_WORDS: usize = 24;
 #[non_exhaustive]
 pub enum MnemonicError {
     /// Neither a BIP39 nor a legacy Session word count.
-    #[error(
-        "a recovery phrase has 12, 15, 18, 21 or 24 BIP39 words, or 13 legacy Session words; this one has {0}"
-    )]
+    #[error("a recovery phrase has 12, 15, 18, 21 or 24 BIP39 words, or 13 legacy Session words; this one has {0}")]
     WordCount(usize),
     /// A word that is not in the BIP39 English list.
     #[error("word {position} ({word:?}) is not in the BIP39 English word list")]
@@ -81,10 +79,7 @@ pub fn kind_of(phrase: &str) -> Result<PhraseKind, MnemonicError> {
 /// BIP39: the first 32 bytes of `PBKDF2-HMAC-SHA512(phrase, "mnemonic" ‖
 /// passphrase, 2048)`. Legacy Session: the 16 decoded bytes followed by 16
 /// zero bytes.
-pub fn seed_from_phrase(
-    phrase: &str,
-    passphrase: &str,
-) -> Result<Zeroizing<[u8; 32]>, MnemonicError> {
+pub fn seed_from_phrase(phrase: &str, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, MnemonicError> {
     let words = Zeroizing::new(words_of(phrase));
     match kind_of(phrase)? {
         PhraseKind::LegacySession => {
@@ -99,9 +94,8 @@ pub fn seed_from_phrase(
         }
         PhraseKind::Bip39(_) => {
             let normalised = Zeroizing::new(words.join(" "));
-            let mnemonic =
-                bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalised)
-                    .map_err(|e| bip39_error(e, &words))?;
+            let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalised)
+                .map_err(|e| bip39_error(e, &words))?;
             let full = Zeroizing::new(mnemonic.to_seed_normalized(passphrase));
             let mut seed = Zeroizing::new([0u8; 32]);
             seed.copy_from_slice(&full[..32]);
@@ -168,16 +162,12 @@ mod tests {
     #[test]
     fn bad_bip39_checksum_is_reported() {
         let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon";
-        assert_eq!(
-            seed_from_phrase(phrase, "").map(|_| ()),
-            Err(MnemonicError::Checksum)
-        );
+        assert_eq!(seed_from_phrase(phrase, "").map(|_| ()), Err(MnemonicError::Checksum));
     }
 
     #[test]
     fn legacy_phrase_refuses_passphrase() {
-        let phrase =
-            "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed";
+        let phrase = "amaze buffet cake entrance symptoms tiger lamb maze nestle python dusted faxed faxed";
         assert_eq!(
             seed_from_phrase(phrase, "x").map(|_| ()),
             Err(MnemonicError::PassphraseWithLegacy)

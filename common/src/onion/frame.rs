@@ -33,9 +33,7 @@ const PREFIX_LEN: usize = 4;
 /// [`MAX_TRAILER_LEN`] bytes, or a frame longer than [`MAX_ONION_BODY`] (which
 /// also keeps the length within a `u32`).
 pub fn encode_frame(payload: &[u8], trailer: &[u8]) -> Result<Vec<u8>, OnionError> {
-    let len = PREFIX_LEN
-        .saturating_add(payload.len())
-        .saturating_add(trailer.len());
+    let len = PREFIX_LEN.saturating_add(payload.len()).saturating_add(trailer.len());
     if len > MAX_ONION_BODY {
         return Err(OnionError::BodyTooLarge {
             len,
@@ -110,9 +108,7 @@ fn parse_trailer(trailer: &[u8]) -> Result<Map<String, Value>, OnionError> {
     match serde_json::from_slice::<Value>(trailer) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(OnionError::TrailerNotObject),
-        Err(e) => Err(OnionError::TrailerNotJson {
-            reason: e.to_string(),
-        }),
+        Err(e) => Err(OnionError::TrailerNotJson { reason: e.to_string() }),
     }
 }
 
@@ -126,10 +122,7 @@ mod tests {
     fn round_trip() {
         let frame = encode_frame(b"abc", br#"{"k":1}"#).unwrap();
         assert_eq!(&frame[..4], &[3, 0, 0, 0]);
-        assert_eq!(
-            decode_frame(&frame).unwrap(),
-            (&b"abc"[..], &br#"{"k":1}"#[..])
-        );
+        assert_eq!(decode_frame(&frame).unwrap(), (&b"abc"[..], &br#"{"k":1}"#[..]));
         // An empty payload is a valid frame; what it means is up to the layer.
         let frame = encode_frame(b"", b"{}").unwrap();
         assert_eq!(decode_frame(&frame).unwrap(), (&b""[..], &b"{}"[..]));
@@ -138,10 +131,7 @@ mod tests {
     #[test]
     fn too_short() {
         for len in 0..4 {
-            assert_eq!(
-                decode_frame(&vec![0u8; len]),
-                Err(OnionError::FrameTooShort { len })
-            );
+            assert_eq!(decode_frame(&vec![0u8; len]), Err(OnionError::FrameTooShort { len }));
         }
     }
 
@@ -174,10 +164,7 @@ mod tests {
             len: MAX_ONION_BODY + 1,
             max: MAX_ONION_BODY,
         };
-        assert_eq!(
-            encode_frame(&big[..MAX_ONION_BODY - 5], b"{}"),
-            Err(err.clone())
-        );
+        assert_eq!(encode_frame(&big[..MAX_ONION_BODY - 5], b"{}"), Err(err.clone()));
         let mut frame = encode_frame(&big[..MAX_ONION_BODY - 6], b"{}").unwrap();
         frame.push(b' ');
         assert_eq!(decode_frame(&frame), Err(err));
@@ -199,20 +186,14 @@ mod tests {
         );
         let mut frame = vec![0u8; 4];
         frame.extend_from_slice(&trailer);
-        assert!(matches!(
-            decode_frame(&frame),
-            Err(OnionError::TrailerTooLarge { .. })
-        ));
+        assert!(matches!(decode_frame(&frame), Err(OnionError::TrailerTooLarge { .. })));
     }
 
     #[test]
     fn trailer_must_be_json_object() {
         for bad in [&b""[..], b"{", b"{} {}", b"\xff", b"{\"a\":\"\xff\"}"] {
             assert!(
-                matches!(
-                    encode_frame(b"p", bad),
-                    Err(OnionError::TrailerNotJson { .. })
-                ),
+                matches!(encode_frame(b"p", bad), Err(OnionError::TrailerNotJson { .. })),
                 "{bad:?}"
             );
         }

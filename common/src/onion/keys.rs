@@ -48,15 +48,11 @@ impl fmt::Debug for HopKey {
 ///
 /// Fails with [`OnionError::WeakNodeKey`] for a small-order node key, which
 /// would make the shared secret predictable.
-pub fn client_hop_key(
-    ephemeral_sk: &[u8; 32],
-    node_x25519: &[u8; 32],
-) -> Result<(HopKey, [u8; 32]), OnionError> {
+pub fn client_hop_key(ephemeral_sk: &[u8; 32], node_x25519: &[u8; 32]) -> Result<(HopKey, [u8; 32]), OnionError> {
     let ephemeral_pk = sodium::x25519_base(ephemeral_sk);
-    let shared =
-        sodium::x25519(ephemeral_sk, node_x25519).map_err(|_| OnionError::WeakNodeKey {
-            node_x25519: *node_x25519,
-        })?;
+    let shared = sodium::x25519(ephemeral_sk, node_x25519).map_err(|_| OnionError::WeakNodeKey {
+        node_x25519: *node_x25519,
+    })?;
     Ok((hash_key(&shared, &ephemeral_pk, node_x25519), ephemeral_pk))
 }
 
@@ -70,17 +66,12 @@ pub fn node_hop_key(
     node_x25519_pk: &[u8; 32],
     ephemeral_pk: &[u8; 32],
 ) -> Result<HopKey, OnionError> {
-    let shared =
-        sodium::x25519(node_x25519_sk, ephemeral_pk).map_err(|_| OnionError::WeakEphemeralKey)?;
+    let shared = sodium::x25519(node_x25519_sk, ephemeral_pk).map_err(|_| OnionError::WeakEphemeralKey)?;
     Ok(hash_key(&shared, ephemeral_pk, node_x25519_pk))
 }
 
 fn hash_key(shared: &[u8; 32], ephemeral_pk: &[u8; 32], node_pk: &[u8; 32]) -> HopKey {
-    HopKey(Zeroizing::new(sodium::blake2b::<32>(&[
-        shared,
-        ephemeral_pk,
-        node_pk,
-    ])))
+    HopKey(Zeroizing::new(sodium::blake2b::<32>(&[shared, ephemeral_pk, node_pk])))
 }
 
 /// `nonce ‖ XChaCha20-Poly1305(key, nonce, plaintext)`.

@@ -56,9 +56,7 @@ pub enum OnionError {
         len: usize,
     },
     /// The length prefix claims more payload than the frame holds.
-    #[error(
-        "frame declares a {declared}-byte payload but only {available} bytes follow the prefix"
-    )]
+    #[error("frame declares a {declared}-byte payload but only {available} bytes follow the prefix")]
     PayloadOutOfBounds {
         /// Payload length from the prefix.
         declared: u32,
@@ -114,9 +112,7 @@ pub enum OnionError {
     },
     /// A key member uses uppercase hex; keys are lowercase so that each has
     /// exactly one encoding.
-    #[error(
-        "trailer member `{field}` has an uppercase hex digit at position {position}; keys are lowercase hex"
-    )]
+    #[error("trailer member `{field}` has an uppercase hex digit at position {position}; keys are lowercase hex")]
     UppercaseHex {
         /// The member.
         field: &'static str,
@@ -335,11 +331,7 @@ impl fmt::Debug for Peeled {
 /// it is replaced by padding, written as its last member, that brings the
 /// destination's plaintext to one of [`PAD_BUCKETS`]. `secrets[i]` is the
 /// randomness of the layer for `path[i]`.
-pub fn build_request(
-    path: &[Hop],
-    request: &Value,
-    secrets: &[LayerSecrets],
-) -> Result<OnionRequest, OnionError> {
+pub fn build_request(path: &[Hop], request: &Value, secrets: &[LayerSecrets]) -> Result<OnionRequest, OnionError> {
     if path.is_empty() {
         return Err(OnionError::EmptyPath);
     }
@@ -425,11 +417,7 @@ fn relay_trailer(next_ed25519: &[u8; 32], next_ephemeral_pk: &[u8; 32]) -> Strin
 ///
 /// Fails on anything that is not exactly a well-formed layer for this node;
 /// the error says which check failed (safe to log: it holds no payload).
-pub fn peel(
-    body: &[u8],
-    node_x25519_sk: &[u8; 32],
-    node_x25519_pk: &[u8; 32],
-) -> Result<Peeled, OnionError> {
+pub fn peel(body: &[u8], node_x25519_sk: &[u8; 32], node_x25519_pk: &[u8; 32]) -> Result<Peeled, OnionError> {
     let outer = frame::decode_frame_object(body)?;
     check_enc_type(&outer.trailer)?;
     let ephemeral_pk = key_field(&outer.trailer, "ephemeral_key")?;
@@ -440,10 +428,7 @@ pub fn peel(
         trailer,
         ..
     } = frame::decode_frame_object(&plaintext)?;
-    match (
-        trailer.contains_key("destination"),
-        trailer.contains_key("headers"),
-    ) {
+    match (trailer.contains_key("destination"), trailer.contains_key("headers")) {
         (true, true) => Err(OnionError::BothDestinationAndHeaders),
         (false, false) => Err(OnionError::NeitherDestinationNorHeaders),
         (true, false) => {
@@ -492,16 +477,11 @@ fn check_enc_type(trailer: &Map<String, Value>) -> Result<(), OnionError> {
     if got == ENC_TYPE {
         Ok(())
     } else {
-        Err(OnionError::UnsupportedEncType {
-            got: got.to_owned(),
-        })
+        Err(OnionError::UnsupportedEncType { got: got.to_owned() })
     }
 }
 
-fn str_field<'a>(
-    trailer: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a str, OnionError> {
+fn str_field<'a>(trailer: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, OnionError> {
     trailer
         .get(field)
         .ok_or(OnionError::MissingField { field })?
@@ -516,8 +496,7 @@ fn str_field<'a>(
 /// a relayed body cannot be altered without the next hop noticing.
 fn key_field(trailer: &Map<String, Value>, field: &'static str) -> Result<[u8; 32], OnionError> {
     let text = str_field(trailer, field)?;
-    let key =
-        encoding::hex_array::<32>(text).map_err(|reason| OnionError::BadHex { field, reason })?;
+    let key = encoding::hex_array::<32>(text).map_err(|reason| OnionError::BadHex { field, reason })?;
     if let Some(position) = text.bytes().position(|b| b.is_ascii_uppercase()) {
         return Err(OnionError::UppercaseHex { field, position });
     }

@@ -25,12 +25,7 @@ pub const MAX_ENCODED_RESPONSE: usize = (MAX_ONION_RESPONSE + BOX_OVERHEAD).div_
 ///
 /// Fails with [`OnionError::ResponseTooLarge`] when the padded JSON exceeds
 /// [`MAX_ONION_RESPONSE`].
-pub fn encrypt_response(
-    key: &HopKey,
-    status: u16,
-    body: &Value,
-    nonce: &[u8; 24],
-) -> Result<String, OnionError> {
+pub fn encrypt_response(key: &HopKey, status: u16, body: &Value, nonce: &[u8; 24]) -> Result<String, OnionError> {
     // The members are written by hand so their order (status, body, pad)
     // does not depend on serde_json's map implementation.
     let mut head = zeroize::Zeroizing::new(format!("{{\"status\":{status},\"body\":"));
@@ -74,9 +69,7 @@ pub fn decrypt_response(key: &HopKey, response: &[u8]) -> Result<(u16, Value), O
         OpenError::Failed => OnionError::ResponseDecryptFailed,
     })?;
     let value: Value =
-        serde_json::from_slice(&plaintext).map_err(|e| OnionError::ResponseNotJson {
-            reason: e.to_string(),
-        })?;
+        serde_json::from_slice(&plaintext).map_err(|e| OnionError::ResponseNotJson { reason: e.to_string() })?;
     let Value::Object(mut object) = value else {
         return Err(OnionError::ResponseNotObject);
     };
@@ -167,14 +160,8 @@ mod tests {
     #[test]
     fn errors() {
         let k = key();
-        assert_eq!(
-            decrypt_response(&k, b"not base64!"),
-            Err(OnionError::ResponseNotBase64)
-        );
-        assert_eq!(
-            decrypt_response(&k, b"\xff\xfe"),
-            Err(OnionError::ResponseNotBase64)
-        );
+        assert_eq!(decrypt_response(&k, b"not base64!"), Err(OnionError::ResponseNotBase64));
+        assert_eq!(decrypt_response(&k, b"\xff\xfe"), Err(OnionError::ResponseNotBase64));
         assert_eq!(
             decrypt_response(&k, encoding::to_base64(&[0u8; 39]).as_bytes()),
             Err(OnionError::ResponseTooShort { len: 39, min: 40 })

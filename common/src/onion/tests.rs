@@ -146,11 +146,7 @@ fn buckets_are_hit_exactly_at_their_edges() {
     // Overhead around the data string: {"method":"x","params":{"data":""},"pad":""}
     // plus the frame prefix and {"headers":{}}.
     let fixed = br#"{"method":"x","params":{"data":""},"pad":""}"#.len() + 4 + 14;
-    for (data_len, bucket) in [
-        (1024 - fixed, 1024),
-        (1024 - fixed + 1, 4096),
-        (131072 - fixed, 131072),
-    ] {
+    for (data_len, bucket) in [(1024 - fixed, 1024), (1024 - fixed + 1, 4096), (131072 - fixed, 131072)] {
         let request = json!({"method": "x", "params": {"data": "d".repeat(data_len)}});
         let onion = build_request(&[hop(&dest)], &request, &secrets(1)).unwrap();
         assert_eq!(onion.body.len(), expected_body_len(bucket, 1, 0));
@@ -197,19 +193,13 @@ fn build_errors() {
     assert_eq!(err(build_request(&[], &req, &[])), OnionError::EmptyPath);
     assert_eq!(
         err(build_request(&path, &req, &secrets(2))),
-        OnionError::SecretsMismatch {
-            hops: 3,
-            secrets: 2
-        }
+        OnionError::SecretsMismatch { hops: 3, secrets: 2 }
     );
     let mut reused = secrets(3);
     reused[2].ephemeral_sk = reused[0].ephemeral_sk;
     assert_eq!(
         err(build_request(&path, &req, &reused)),
-        OnionError::ReusedEphemeralKey {
-            first: 0,
-            second: 2
-        }
+        OnionError::ReusedEphemeralKey { first: 0, second: 2 }
     );
     for not_object in [json!([]), json!("info"), json!(null)] {
         assert_eq!(
@@ -221,9 +211,7 @@ fn build_errors() {
     weak[1].x25519 = [0u8; 32];
     assert_eq!(
         err(build_request(&weak, &req, &secrets(3))),
-        OnionError::WeakNodeKey {
-            node_x25519: [0u8; 32]
-        }
+        OnionError::WeakNodeKey { node_x25519: [0u8; 32] }
     );
     // A path so long that the onion outgrows MAX_ONION_BODY.
     let hops = (MAX_ONION_BODY - 131072) / PER_RELAY + 2;
@@ -290,9 +278,7 @@ fn peel_outer_errors() {
         ),
         (
             json!({"enc_type": "xchacha20"}),
-            OnionError::MissingField {
-                field: "ephemeral_key",
-            },
+            OnionError::MissingField { field: "ephemeral_key" },
         ),
         (
             json!({"ephemeral_key": a, "enc_type": 1}),
@@ -316,18 +302,13 @@ fn peel_outer_errors() {
         ),
         (
             json!({"ephemeral_key": a, "enc_type": "aes-gcm"}),
-            OnionError::UnsupportedEncType {
-                got: "aes-gcm".into(),
-            },
+            OnionError::UnsupportedEncType { got: "aes-gcm".into() },
         ),
         (
             json!({"ephemeral_key": &a[2..], "enc_type": "xchacha20"}),
             OnionError::BadHex {
                 field: "ephemeral_key",
-                reason: DecodeError::HexLength {
-                    expected: 64,
-                    got: 62,
-                },
+                reason: DecodeError::HexLength { expected: 64, got: 62 },
             },
         ),
         (
@@ -354,11 +335,7 @@ fn peel_outer_errors() {
         ),
     ];
     for (trailer, want) in cases {
-        assert_eq!(
-            peel(&with(trailer.clone()), sk, pk).map(|_| ()),
-            Err(want),
-            "{trailer}"
-        );
+        assert_eq!(peel(&with(trailer.clone()), sk, pk).map(|_| ()), Err(want), "{trailer}");
     }
     // Unknown members of the trailer are ignored (room for extensions).
     let extended = json!({"ephemeral_key": a, "enc_type": "xchacha20", "v": 2});
@@ -380,14 +357,8 @@ fn peel_inner_errors() {
     let peel_inner = |plaintext: &[u8]| peel(&layer(&id, plaintext, 3), sk, pk).map(|_| ());
     let inner = |t: Value| raw_frame(&next_box, t.to_string().as_bytes());
 
-    assert_eq!(
-        peel_inner(b"\x00\x00"),
-        Err(OnionError::FrameTooShort { len: 2 })
-    );
-    assert_eq!(
-        peel_inner(&raw_frame(b"", b"7")),
-        Err(OnionError::TrailerNotObject)
-    );
+    assert_eq!(peel_inner(b"\x00\x00"), Err(OnionError::FrameTooShort { len: 2 }));
+    assert_eq!(peel_inner(&raw_frame(b"", b"7")), Err(OnionError::TrailerNotObject));
     let cases = [
         (
             json!({"destination": next, "headers": {}, "ephemeral_key": a, "enc_type": "xchacha20"}),
@@ -410,15 +381,11 @@ fn peel_inner_errors() {
         ),
         (
             json!({"destination": next, "ephemeral_key": a, "enc_type": "xchacha"}),
-            OnionError::UnsupportedEncType {
-                got: "xchacha".into(),
-            },
+            OnionError::UnsupportedEncType { got: "xchacha".into() },
         ),
         (
             json!({"destination": next, "enc_type": "xchacha20"}),
-            OnionError::MissingField {
-                field: "ephemeral_key",
-            },
+            OnionError::MissingField { field: "ephemeral_key" },
         ),
         (
             json!({"destination": 5, "ephemeral_key": a, "enc_type": "xchacha20"}),
@@ -438,10 +405,7 @@ fn peel_inner_errors() {
             json!({"destination": "", "ephemeral_key": a, "enc_type": "xchacha20"}),
             OnionError::BadHex {
                 field: "destination",
-                reason: DecodeError::HexLength {
-                    expected: 64,
-                    got: 0,
-                },
+                reason: DecodeError::HexLength { expected: 64, got: 0 },
             },
         ),
     ];
@@ -526,9 +490,7 @@ type Case = (Vec<[u8; 32]>, Vec<([u8; 32], [u8; 24])>);
 fn path_case() -> impl Strategy<Value = Case> {
     proptest::collection::vec(any::<([u8; 32], [u8; 32], [u8; 24])>(), 1..=5)
         .prop_filter("distinct ephemeral secrets", |v| {
-            v.iter()
-                .enumerate()
-                .all(|(i, a)| v[..i].iter().all(|b| b.1 != a.1))
+            v.iter().enumerate().all(|(i, a)| v[..i].iter().all(|b| b.1 != a.1))
         })
         .prop_map(|v| {
             let seeds = v.iter().map(|c| c.0).collect();
@@ -542,28 +504,19 @@ fn materialise((seeds, secrets): &Case) -> (Vec<Identity>, Vec<Hop>, Vec<LayerSe
     let path = ids.iter().map(hop).collect();
     let secrets = secrets
         .iter()
-        .map(|&(ephemeral_sk, nonce)| LayerSecrets {
-            ephemeral_sk,
-            nonce,
-        })
+        .map(|&(ephemeral_sk, nonce)| LayerSecrets { ephemeral_sk, nonce })
         .collect();
     (ids, path, secrets)
 }
 
 /// A request of a random size class.
 fn request_case() -> impl Strategy<Value = Value> {
-    (
-        size_class(),
-        "\\PC{0,12}",
-        "\\PC{0,40}",
-        any::<Option<i64>>(),
-    )
-        .prop_map(|(size, method, text, n)| {
-            json!({
-                "method": method,
-                "params": {"data": format!("{}{text}", "d".repeat(size)), "n": n},
-            })
+    (size_class(), "\\PC{0,12}", "\\PC{0,40}", any::<Option<i64>>()).prop_map(|(size, method, text, n)| {
+        json!({
+            "method": method,
+            "params": {"data": format!("{}{text}", "d".repeat(size)), "n": n},
         })
+    })
 }
 
 proptest! {

@@ -147,9 +147,7 @@ impl RpcError {
             | Self::BadBatch { .. }
             | Self::NestedBatch
             | Self::TtlOutOfRange { .. } => ErrorCode::BadRequest,
-            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => {
-                ErrorCode::Unauthorized
-            }
+            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => ErrorCode::Unauthorized,
             Self::ClockSkew { .. } => ErrorCode::ClockSkew,
             Self::DataTooLarge { .. } => ErrorCode::TooLarge,
         }
@@ -192,10 +190,7 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(RpcError::BadSignature.code().status(), 401);
-        assert_eq!(
-            RpcError::DataTooLarge { len: 1, max: 0 }.code().status(),
-            413
-        );
+        assert_eq!(RpcError::DataTooLarge { len: 1, max: 0 }.code().status(), 413);
         assert_eq!(ErrorCode::WrongSwarm.status(), 421);
         assert_eq!(ErrorCode::RateLimited.status(), 429);
         assert_eq!(ErrorCode::InsufficientStorage.status(), 507);

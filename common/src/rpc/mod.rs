@@ -13,12 +13,12 @@ mod signing;
 pub use error::{ErrorBody, ErrorCode, RpcError};
 pub use request::is_message_hash;
 pub use request::{
-    Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request,
-    RetrieveParams, StoreParams,
+    Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request, RetrieveParams,
+    StoreParams,
 };
 pub use response::{
-    DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult,
-    StoredMessage, SubResult, SwarmConfirmation, SwarmNode,
+    DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult, StoredMessage, SubResult,
+    SwarmConfirmation, SwarmNode,
 };
 pub use signing::{
     check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, message_hash,
@@ -49,9 +49,7 @@ pub const MAX_REQUEST_BODY: usize = 128 * 1024;
 
 /// A mailbox namespace. Namespace 0 is the public inbox anyone may deposit
 /// into; every other namespace needs the owner's signature to store.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Namespace(pub i16);
 
@@ -62,10 +60,6 @@ impl Namespace {
     /// The namespace as it appears in signed strings and hashes: decimal,
     /// and the empty string for 0 (so pre-namespace signatures stay valid).
     pub fn signing_str(self) -> String {
-        if self.0 == 0 {
-            String::new()
-        } else {
-            self.0.to_string()
-        }
+        if self.0 == 0 { String::new() } else { self.0.to_string() }
     }
 }

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::signing::{
-    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes,
-    retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
+    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, retrieve_signed_bytes,
+    store_signed_bytes, verify_owner_signature,
 };
 use super::{
-    MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS,
-    MIN_TTL_MS, Namespace, RpcError,
+    MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS, MIN_TTL_MS, Namespace,
+    RpcError,
 };
 use crate::encoding::{Base64Bytes, Hex32, Sig64};
 use crate::identity::AccountId;
@@ -251,8 +251,7 @@ impl Call {
     }
 
     fn from_value(v: Value) -> Result<Self, RpcError> {
-        let raw: RawRequest =
-            serde_json::from_value(v).map_err(|e| RpcError::Malformed(e.to_string()))?;
+        let raw: RawRequest = serde_json::from_value(v).map_err(|e| RpcError::Malformed(e.to_string()))?;
         Self::from_parts(&raw.method, raw.params)
     }
 
@@ -278,8 +277,7 @@ fn truncate(s: &str) -> String {
 impl Request {
     /// Parses a request body.
     pub fn from_json(bytes: &[u8]) -> Result<Self, RpcError> {
-        let raw: RawRequest =
-            serde_json::from_slice(bytes).map_err(|e| RpcError::Malformed(e.to_string()))?;
+        let raw: RawRequest = serde_json::from_slice(bytes).map_err(|e| RpcError::Malformed(e.to_string()))?;
         match raw.method.as_str() {
             "batch" | "sequence" => {
                 let batch: BatchParams = params_of(&raw.method, raw.params)?;
@@ -338,9 +336,7 @@ fn check_hashes(hashes: &[String]) -> Result<(), RpcError> {
 /// Whether `s` has the form of a message hash: 43 characters of unpadded
 /// standard base64 (32 bytes).
 pub fn is_message_hash(s: &str) -> bool {
-    s.len() == 43
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 impl StoreParams {
@@ -396,12 +392,7 @@ impl RetrieveParams {
         }
         check_clock(self.timestamp, now_ms)?;
         let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            &msg,
-            &self.signature.0,
-        )
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
@@ -409,12 +400,7 @@ impl DeleteParams {
     fn validate(&self) -> Result<(), RpcError> {
         check_hashes(&self.messages)?;
         let msg = delete_signed_bytes(&self.messages);
-        verify_owner_signature(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            &msg,
-            &self.signature.0,
-        )
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
@@ -422,12 +408,7 @@ impl DeleteAllParams {
     fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
         check_clock(self.timestamp, now_ms)?;
         let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            &msg,
-            &self.signature.0,
-        )
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
@@ -442,12 +423,7 @@ impl ExpireParams {
             });
         }
         let msg = expire_signed_bytes(self.expiry, &self.messages);
-        verify_owner_signature(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            &msg,
-            &self.signature.0,
-        )
+        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
@@ -515,13 +491,9 @@ mod tests {
             Request::from_json(br#"{"method":"steal","params":{}}"#),
             Err(RpcError::UnknownMethod("steal".into()))
         );
-        let e =
-            Request::from_json(br#"{"method":"store","params":{"pubkey":"05ab"}}"#).unwrap_err();
+        let e = Request::from_json(br#"{"method":"store","params":{"pubkey":"05ab"}}"#).unwrap_err();
         assert!(e.to_string().contains("store params"), "{e}");
-        assert!(matches!(
-            Request::from_json(b"[1,2]"),
-            Err(RpcError::Malformed(_))
-        ));
+        assert!(matches!(Request::from_json(b"[1,2]"), Err(RpcError::Malformed(_))));
         assert_eq!(
             Request::from_json(br#"{"method":"info"}"#),
             Ok(Request::Single(Call::Info))
@@ -548,10 +520,7 @@ mod tests {
             Err(RpcError::BadBatch { got: 0, max: 20 })
         );
         let nested = format!(r#"{{"method":"batch","params":{{"requests":[{ok}]}}}}"#);
-        assert_eq!(
-            Request::from_json(nested.as_bytes()),
-            Err(RpcError::NestedBatch)
-        );
+        assert_eq!(Request::from_json(nested.as_bytes()), Err(RpcError::NestedBatch));
     }
 
     #[test]
@@ -581,10 +550,7 @@ mod tests {
     fn store_outside_namespace_zero_needs_owner_signature() {
         let mut p = store(vec![1], MIN_TTL_MS);
         p.namespace = Namespace(5);
-        assert_eq!(
-            Call::Store(p.clone()).validate(NOW),
-            Err(RpcError::SignatureRequired)
-        );
+        assert_eq!(Call::Store(p.clone()).validate(NOW), Err(RpcError::SignatureRequired));
         let o = owner();
         p.pubkey_ed25519 = Some(Hex32(*o.ed25519_pk()));
         p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW))));
@@ -602,24 +568,15 @@ mod tests {
         );
         let mut tampered = retrieve(NOW);
         tampered.timestamp += 1;
-        assert_eq!(
-            Call::Retrieve(tampered).validate(NOW),
-            Err(RpcError::BadSignature)
-        );
+        assert_eq!(Call::Retrieve(tampered).validate(NOW), Err(RpcError::BadSignature));
         let mut impostor = retrieve(NOW);
         impostor.pubkey = Identity::from_ed25519_seed(&[0x22; 32]).account_id();
-        assert_eq!(
-            Call::Retrieve(impostor).validate(NOW),
-            Err(RpcError::KeyMismatch)
-        );
+        assert_eq!(Call::Retrieve(impostor).validate(NOW), Err(RpcError::KeyMismatch));
         let mut long = retrieve(NOW);
         long.wait_ms = Some(MAX_WAIT_MS + 1);
         assert!(matches!(
             Call::Retrieve(long).validate(NOW),
-            Err(RpcError::InvalidParam {
-                param: "wait_ms",
-                ..
-            })
+            Err(RpcError::InvalidParam { param: "wait_ms", .. })
         ));
     }
 
@@ -638,10 +595,7 @@ mod tests {
         bad.messages = vec!["nope".into()];
         assert!(matches!(
             Call::Delete(bad).validate(NOW),
-            Err(RpcError::InvalidParam {
-                param: "messages",
-                ..
-            })
+            Err(RpcError::InvalidParam { param: "messages", .. })
         ));
         let exp = ExpireParams {
             pubkey: o.account_id(),
@@ -655,10 +609,7 @@ mod tests {
         far.expiry = NOW + MAX_TTL_MS + MAX_CLOCK_SKEW_MS + 1;
         assert!(matches!(
             Call::Expire(far).validate(NOW),
-            Err(RpcError::InvalidParam {
-                param: "expiry",
-                ..
-            })
+            Err(RpcError::InvalidParam { param: "expiry", .. })
         ));
         let all = DeleteAllParams {
             pubkey: o.account_id(),

@@ -90,10 +90,7 @@ mod tests {
         assert_eq!(store_signed_bytes(Namespace(3), 7), b"store37");
         assert_eq!(delete_signed_bytes(&["a".into(), "b".into()]), b"deleteab");
         assert_eq!(delete_all_signed_bytes(Namespace(0), 9), b"delete_all9");
-        assert_eq!(
-            expire_signed_bytes(42, &["h1".into(), "h2".into()]),
-            b"expire42h1h2"
-        );
+        assert_eq!(expire_signed_bytes(42, &["h1".into(), "h2".into()]), b"expire42h1h2");
     }
 
     #[test]
@@ -104,10 +101,7 @@ mod tests {
             check_clock(1_060_001, 1_000_000),
             Err(RpcError::ClockSkew { skew_ms: 60_001 })
         );
-        assert_eq!(
-            check_clock(0, u64::MAX),
-            Err(RpcError::ClockSkew { skew_ms: i64::MIN })
-        );
+        assert_eq!(check_clock(0, u64::MAX), Err(RpcError::ClockSkew { skew_ms: i64::MIN }));
     }
 
     #[test]
@@ -128,10 +122,7 @@ mod tests {
         let msg = retrieve_signed_bytes(Namespace(0), 5);
         let sig = owner.sign(&msg);
         let acct = owner.account_id();
-        assert_eq!(
-            verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig),
-            Ok(())
-        );
+        assert_eq!(verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig), Ok(()));
         assert_eq!(
             verify_owner_signature(&acct, other.ed25519_pk(), &msg, &other.sign(&msg)),
             Err(RpcError::KeyMismatch)

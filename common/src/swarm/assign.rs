@@ -383,10 +383,7 @@ impl Layout {
             return false;
         }
         for _ in 0..deficit {
-            let Some(key) = self
-                .largest(|len| len > floor)
-                .and_then(|donor| self.take_from(donor))
-            else {
+            let Some(key) = self.largest(|len| len > floor).and_then(|donor| self.take_from(donor)) else {
                 return false;
             };
             self.put(id, key);
@@ -432,10 +429,7 @@ impl Layout {
             // and every donor keeps `target`.
             for floor in [p.target_size, p.min_size] {
                 while members.len() < size {
-                    let Some(key) = self
-                        .largest(|len| len > floor)
-                        .and_then(|donor| self.take_from(donor))
-                    else {
+                    let Some(key) = self.largest(|len| len > floor).and_then(|donor| self.take_from(donor)) else {
                         break;
                     };
                     members.insert(key);
@@ -540,10 +534,7 @@ mod tests {
             if sizes.len() != 1 {
                 return Err(format!("{} nodes in {} swarms", live.len(), sizes.len()));
             }
-        } else if let Some((id, n)) = sizes
-            .iter()
-            .find(|(_, n)| **n < p.min_size || **n > p.max_size)
-        {
+        } else if let Some((id, n)) = sizes.iter().find(|(_, n)| **n < p.min_size || **n > p.max_size) {
             return Err(format!("swarm {id:#x} has {n} members: {sizes:?}"));
         }
         let again = assign(out, live, params);
@@ -569,11 +560,7 @@ mod tests {
         let id = |ids: &[u64]| new_swarm_id(&SwarmRing::new(ids.iter().copied()));
         assert_eq!(id(&[]), Some(0));
         assert_eq!(id(&[0]), Some(1 << 63));
-        assert_eq!(
-            id(&[0, 1 << 63]),
-            Some(1 << 62),
-            "a tie goes to the lowest left end"
-        );
+        assert_eq!(id(&[0, 1 << 63]), Some(1 << 62), "a tie goes to the lowest left end");
         assert_eq!(id(&[0, 1 << 62, 1 << 63]), Some(3 << 62));
         // The wrap-around gap (2⁶⁴ − 100 wide) is the largest.
         assert_eq!(id(&[100, 200]), Some((1 << 63) + 150));
@@ -596,11 +583,7 @@ mod tests {
             ring.sort_unstable();
             if k >= 1 {
                 let (largest, smallest) = gaps(&ring);
-                assert!(
-                    largest <= 2 * smallest,
-                    "after {} ids: {largest} > 2×{smallest}",
-                    k + 1
-                );
+                assert!(largest <= 2 * smallest, "after {} ids: {largest} > 2×{smallest}", k + 1);
             }
         }
     }
@@ -618,10 +601,7 @@ mod tests {
         // Shrinking below min: everyone joins the swarm holding most of them.
         let (out, _) = grown(30);
         let sizes = swarms(&out);
-        let (&big, _) = sizes
-            .iter()
-            .max_by_key(|(id, n)| (**n, Reverse(**id)))
-            .unwrap();
+        let (&big, _) = sizes.iter().max_by_key(|(id, n)| (**n, Reverse(**id))).unwrap();
         let mut live: BTreeSet<NodeKey> = out
             .iter()
             .filter(|(_, id)| **id == big)
@@ -655,22 +635,11 @@ mod tests {
         for i in 0..300 {
             live.insert(key(i));
             let next = assign(&out, &live, &P);
-            assert_eq!(
-                invariants(&next, &live, &P),
-                Ok(()),
-                "after {} joins",
-                i + 1
-            );
+            assert_eq!(invariants(&next, &live, &P), Ok(()), "after {} joins", i + 1);
             let old_ids: BTreeSet<SwarmId> = out.values().copied().collect();
-            let created = swarms(&next)
-                .keys()
-                .filter(|id| !old_ids.contains(id))
-                .count();
+            let created = swarms(&next).keys().filter(|id| !old_ids.contains(id)).count();
             let m = moved(&out, &next);
-            assert!(
-                m == 0 || (created == 1 && m == P.min_size - 1),
-                "join {i}: {m} moved"
-            );
+            assert!(m == 0 || (created == 1 && m == P.min_size - 1), "join {i}: {m} moved");
             let ids: Vec<SwarmId> = swarms(&next).keys().copied().collect();
             if ids.len() > 1 {
                 let (largest, smallest) = gaps(&ids);
@@ -737,10 +706,7 @@ mod tests {
         let out = assign(&prev, &live, &P);
         assert_eq!(swarms(&out), BTreeMap::from([(200, 9)]));
         assert_eq!(moved(&prev, &out), 4);
-        for (prev, live) in [
-            after_loss_from_first(&[5, 5, 5]),
-            after_loss_from_first(&[5, 5]),
-        ] {
+        for (prev, live) in [after_loss_from_first(&[5, 5, 5]), after_loss_from_first(&[5, 5])] {
             assert_eq!(invariants(&assign(&prev, &live, &P), &live, &P), Ok(()));
         }
     }
@@ -774,11 +740,7 @@ mod tests {
         assert_eq!(invariants(&out, &live, &P), Ok(()));
         assert!(!out.contains_key(&key(1000)));
         // Forty swarms of one.
-        let prev: BTreeMap<NodeKey, SwarmId> = live
-            .iter()
-            .zip(0u64..)
-            .map(|(k, i)| (*k, i * 1000))
-            .collect();
+        let prev: BTreeMap<NodeKey, SwarmId> = live.iter().zip(0u64..).map(|(k, i)| (*k, i * 1000)).collect();
         let out = assign(&prev, &live, &P);
         assert_eq!(invariants(&out, &live, &P), Ok(()));
     }
@@ -832,8 +794,7 @@ mod tests {
             changed.remove(&key(i));
         }
         changed.extend(keys(100..112));
-        let reversed_prev: BTreeMap<NodeKey, SwarmId> =
-            out.iter().rev().map(|(k, v)| (*k, *v)).collect();
+        let reversed_prev: BTreeMap<NodeKey, SwarmId> = out.iter().rev().map(|(k, v)| (*k, *v)).collect();
         let reversed_live: BTreeSet<NodeKey> = changed.iter().rev().copied().collect();
         let a = assign(&out, &changed, &P);
         let b = assign(&reversed_prev, &reversed_live, &P);

@@ -36,10 +36,7 @@ impl SwarmRing {
     /// Builds the ring from any ids; duplicates and [`INVALID_SWARM_ID`]
     /// are dropped.
     pub fn new(ids: impl IntoIterator<Item = SwarmId>) -> Self {
-        let mut ids: Vec<SwarmId> = ids
-            .into_iter()
-            .filter(|&id| id != INVALID_SWARM_ID)
-            .collect();
+        let mut ids: Vec<SwarmId> = ids.into_iter().filter(|&id| id != INVALID_SWARM_ID).collect();
         ids.sort_unstable();
         ids.dedup();
         Self(ids)

@@ -160,9 +160,7 @@ pub enum StorageError {
         known: i64,
     },
     /// The file is a SQLite database of some other program.
-    #[error(
-        "{path} is not an Allium message store (application_id {found:#x}, expected {expected:#x})"
-    )]
+    #[error("{path} is not an Allium message store (application_id {found:#x}, expected {expected:#x})")]
     NotAStore {
         /// The database file.
         path: PathBuf,
@@ -257,10 +255,7 @@ impl StorageError {
     /// Whether the failure is temporary back-pressure (HTTP 503): the same
     /// request may succeed later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::QueueFull { .. } | Self::Closed | Self::Busy { .. }
-        )
+        matches!(self, Self::QueueFull { .. } | Self::Closed | Self::Busy { .. })
     }
 }
 

@@ -152,10 +152,7 @@ impl fmt::Debug for StorageHandle {
         f.debug_struct("StorageHandle")
             .field("path", &self.inner.path)
             .field("config", &self.inner.config)
-            .field(
-                "queued",
-                &(self.inner.config.queue_capacity - self.inner.tx.capacity()),
-            )
+            .field("queued", &(self.inner.config.queue_capacity - self.inner.tx.capacity()))
             .finish()
     }
 }
@@ -181,11 +178,7 @@ impl StorageHandle {
     /// Opens the store (see [`Store::open`]), its read-only connections and
     /// its writer thread. Blocking: call it at start-up or from
     /// `spawn_blocking`.
-    pub fn open(
-        path: impl AsRef<Path>,
-        limits: StorageLimits,
-        config: HandleConfig,
-    ) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, limits: StorageLimits, config: HandleConfig) -> Result<Self> {
         let config = config.clamped();
         let path = path.as_ref().to_path_buf();
         let store = Store::open(&path, limits)?;
@@ -238,17 +231,10 @@ impl StorageHandle {
 
     /// Stores up to [`HandleConfig::max_batch`] messages as one job (see
     /// [`Store::insert_batch`]).
-    pub async fn insert_batch(
-        &self,
-        msgs: Vec<NewMessage>,
-        now_ms: u64,
-    ) -> Result<Vec<Result<Inserted>>> {
+    pub async fn insert_batch(&self, msgs: Vec<NewMessage>, now_ms: u64) -> Result<Vec<Result<Inserted>>> {
         let max = self.inner.config.max_batch;
         if msgs.len() > max {
-            return Err(StorageError::BatchTooLarge {
-                len: msgs.len(),
-                max,
-            });
+            return Err(StorageError::BatchTooLarge { len: msgs.len(), max });
         }
         match self.submit(Op::InsertBatch { msgs, now_ms }).await? {
             Outcome::Batch(results) => Ok(results),
@@ -288,11 +274,7 @@ impl StorageHandle {
     }
 
     /// See [`Store::delete_all`].
-    pub async fn delete_all(
-        &self,
-        account: AccountId,
-        namespace: Namespace,
-    ) -> Result<Vec<String>> {
+    pub async fn delete_all(&self, account: AccountId, namespace: Namespace) -> Result<Vec<String>> {
         self.hashes(Op::DeleteAll { account, namespace }).await
     }
 
@@ -320,13 +302,7 @@ impl StorageHandle {
         let mut total = 0;
         while total < limit {
             let chunk = (limit - total).min(SWEEP_CHUNK);
-            let n = match self
-                .submit(Op::Sweep {
-                    now_ms,
-                    limit: chunk,
-                })
-                .await?
-            {
+            let n = match self.submit(Op::Sweep { now_ms, limit: chunk }).await? {
                 Outcome::Count(n) => n,
                 other => return Err(unexpected(&other)),
             };
@@ -479,12 +455,7 @@ impl Readers {
 /// The writer thread: rounds of group-committed jobs until the queue is
 /// closed (by [`StorageHandle::close`]) or every sender is gone, then a
 /// checkpoint and close.
-fn run_writer(
-    mut store: Store,
-    mut rx: mpsc::Receiver<Msg>,
-    max_round: usize,
-    notify: &broadcast::Sender<Mailbox>,
-) {
+fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, notify: &broadcast::Sender<Mailbox>) {
     let mut closers = Vec::new();
     let mut round = Vec::with_capacity(max_round.min(4096));
     let mut take = |msg: Msg, round: &mut Vec<Job>, rx: &mut mpsc::Receiver<Msg>| match msg {
@@ -524,10 +495,7 @@ fn run_round(store: &mut Store, jobs: Vec<Job>, notify: &broadcast::Sender<Mailb
         Err(e) => {
             tracing::warn!(jobs = jobs.len(), error = %e, "group commit failed; retrying one job per transaction");
             ops.iter()
-                .map(|&op| {
-                    run_group(store, &[op])
-                        .and_then(|mut v| v.pop().unwrap_or_else(|| Err(missing())))
-                })
+                .map(|&op| run_group(store, &[op]).and_then(|mut v| v.pop().unwrap_or_else(|| Err(missing()))))
                 .collect()
         }
     };
@@ -566,9 +534,7 @@ fn run_group(store: &mut Store, ops: &[&Op]) -> Result<Vec<Result<Outcome>>> {
 
 fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> {
     match op {
-        Op::Insert { msg, now_ms } => {
-            store::insert(conn, limits, msg, *now_ms).map(Outcome::Inserted)
-        }
+        Op::Insert { msg, now_ms } => store::insert(conn, limits, msg, *now_ms).map(Outcome::Inserted),
         Op::InsertBatch { msgs, now_ms } => {
             let mut results = Vec::with_capacity(msgs.len());
             for msg in msgs {
@@ -580,18 +546,14 @@ fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> 
             Ok(Outcome::Batch(results))
         }
         Op::Delete { account, hashes } => store::delete(conn, account, hashes).map(Outcome::Hashes),
-        Op::DeleteAll { account, namespace } => {
-            store::delete_all(conn, account, *namespace).map(Outcome::Hashes)
-        }
+        Op::DeleteAll { account, namespace } => store::delete_all(conn, account, *namespace).map(Outcome::Hashes),
         Op::Expire {
             account,
             hashes,
             new_expiry_ms,
             now_ms,
         } => store::expire(conn, account, hashes, *new_expiry_ms, *now_ms).map(Outcome::Hashes),
-        Op::Sweep { now_ms, limit } => {
-            store::sweep_chunk(conn, *now_ms, *limit).map(Outcome::Count)
-        }
+        Op::Sweep { now_ms, limit } => store::sweep_chunk(conn, *now_ms, *limit).map(Outcome::Count),
     }
 }
 

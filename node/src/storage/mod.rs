@@ -78,13 +78,7 @@ pub struct NewMessage {
 impl NewMessage {
     /// A message with its hash computed by
     /// [`allium_common::rpc::message_hash`].
-    pub fn new(
-        account: AccountId,
-        namespace: Namespace,
-        timestamp_ms: u64,
-        expiry_ms: u64,
-        data: Vec<u8>,
-    ) -> Self {
+    pub fn new(account: AccountId, namespace: Namespace, timestamp_ms: u64, expiry_ms: u64, data: Vec<u8>) -> Self {
         let hash = message_hash(&account, namespace, &data);
         Self {
             account,

@@ -106,9 +106,7 @@ pub fn open_writer(path: &Path) -> Result<Connection> {
     };
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
@@ -119,15 +117,11 @@ pub fn open_writer(path: &Path) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::Open {
             path: path.to_path_buf(),
-            source: rusqlite::Error::InvalidParameterName(format!(
-                "journal_mode stayed {mode:?} instead of WAL"
-            )),
+            source: rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode:?} instead of WAL")),
         });
     }
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(open_err)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")
-        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(open_err)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .map_err(open_err)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
@@ -145,11 +139,8 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
         path: path.to_path_buf(),
         source,
     };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(open_err)?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
         .map_err(open_err)?;

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use allium_common::AccountId;
 use allium_common::encoding::Base64Bytes;
-use allium_common::rpc::{
-    MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMessage, is_message_hash,
-};
+use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMessage, is_message_hash};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{Result, StorageError};
@@ -61,19 +59,13 @@ impl Store {
     /// two ([`Inserted::Duplicate`]). A duplicate of an expired, not yet
     /// swept copy replaces it ([`Inserted::New`]: it is delivered again).
     pub fn insert(&mut self, msg: &NewMessage, now_ms: u64) -> Result<Inserted> {
-        self.write("inserting a message", |tx, limits| {
-            insert(tx, limits, msg, now_ms)
-        })
+        self.write("inserting a message", |tx, limits| insert(tx, limits, msg, now_ms))
     }
 
     /// Stores many messages in one transaction. Each message gets its own
     /// result (a full mailbox refuses that message only); the outer error is
     /// a database failure, after which nothing of the batch is stored.
-    pub fn insert_batch(
-        &mut self,
-        msgs: &[NewMessage],
-        now_ms: u64,
-    ) -> Result<Vec<Result<Inserted>>> {
+    pub fn insert_batch(&mut self, msgs: &[NewMessage], now_ms: u64) -> Result<Vec<Result<Inserted>>> {
         self.write("inserting a batch", |tx, limits| {
             let mut results = Vec::with_capacity(msgs.len());
             for msg in msgs {
@@ -120,9 +112,7 @@ impl Store {
 
     /// Deletes every message of one mailbox. Returns the hashes deleted.
     pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
-        self.write("deleting a mailbox", |tx, _| {
-            delete_all(tx, account, namespace)
-        })
+        self.write("deleting a mailbox", |tx, _| delete_all(tx, account, namespace))
     }
 
     /// Sets the expiry of the live messages named by `hashes` that belong to
@@ -147,9 +137,7 @@ impl Store {
         let mut total = 0;
         while total < limit {
             let chunk = (limit - total).min(SWEEP_CHUNK);
-            let n = self.write("sweeping expired messages", |tx, _| {
-                sweep_chunk(tx, now_ms, chunk)
-            })?;
+            let n = self.write("sweeping expired messages", |tx, _| sweep_chunk(tx, now_ms, chunk))?;
             total += n;
             if n < chunk {
                 break;
@@ -224,17 +212,11 @@ impl Store {
         self.conn
             .execute_batch("PRAGMA optimize;")
             .map_err(StorageError::sql("optimizing"))?;
-        self.conn
-            .close()
-            .map_err(|(_, e)| StorageError::sql("closing")(e))
+        self.conn.close().map_err(|(_, e)| StorageError::sql("closing")(e))
     }
 
     /// Runs `f` in one `IMMEDIATE` transaction, committed if `f` succeeds.
-    fn write<T>(
-        &mut self,
-        op: &'static str,
-        f: impl FnOnce(&Connection, &StorageLimits) -> Result<T>,
-    ) -> Result<T> {
+    fn write<T>(&mut self, op: &'static str, f: impl FnOnce(&Connection, &StorageLimits) -> Result<T>) -> Result<T> {
         let (tx, limits) = self.begin(op)?;
         let out = f(&tx, limits)?;
         tx.commit().map_err(StorageError::sql(op))?;
@@ -264,11 +246,9 @@ fn to_u64(what: &str, value: i64) -> Result<u64> {
 }
 
 fn to_namespace(value: i64) -> Result<Namespace> {
-    i16::try_from(value)
-        .map(Namespace)
-        .map_err(|_| StorageError::Corrupt {
-            what: format!("namespace {value} is not an i16"),
-        })
+    i16::try_from(value).map(Namespace).map_err(|_| StorageError::Corrupt {
+        what: format!("namespace {value} is not an i16"),
+    })
 }
 
 fn len_u64(len: usize) -> u64 {
@@ -276,12 +256,7 @@ fn len_u64(len: usize) -> u64 {
 }
 
 /// Stores one message inside the caller's transaction (see [`Store::insert`]).
-pub(crate) fn insert(
-    conn: &Connection,
-    limits: &StorageLimits,
-    msg: &NewMessage,
-    now_ms: u64,
-) -> Result<Inserted> {
+pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now_ms: u64) -> Result<Inserted> {
     if msg.data.len() > MAX_DATA_LEN {
         return Err(StorageError::DataTooLarge {
             len: msg.data.len(),
@@ -333,9 +308,7 @@ pub(crate) fn insert(
         .map_err(StorageError::sql(OP))?;
     if let Some((seq, stored_account, stored_ns, stored_expiry)) = existing {
         if stored_account != *account || stored_ns != namespace {
-            return Err(StorageError::HashConflict {
-                hash: msg.hash.clone(),
-            });
+            return Err(StorageError::HashConflict { hash: msg.hash.clone() });
         }
         if stored_expiry > now {
             if expiry > stored_expiry {
@@ -392,12 +365,7 @@ fn total_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
 
 /// Refuses the message if its mailbox would exceed a cap, after deleting
 /// the mailbox's expired messages.
-fn check_mailbox(
-    conn: &Connection,
-    limits: &StorageLimits,
-    msg: &NewMessage,
-    now: i64,
-) -> Result<()> {
+fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now: i64) -> Result<()> {
     let account = msg.account.x25519();
     let namespace = i64::from(msg.namespace.0);
     let incoming = len_u64(msg.data.len());
@@ -412,9 +380,7 @@ fn check_mailbox(
              WHERE account = ?1 AND namespace = ?2 AND expiry_ms <= ?3",
         )
         .and_then(|mut s| s.execute(params![account.as_slice(), namespace, now]))
-        .map_err(StorageError::sql(
-            "reclaiming expired messages of a mailbox",
-        ))?;
+        .map_err(StorageError::sql("reclaiming expired messages of a mailbox"))?;
     if reclaimed > 0 {
         usage = mailbox_stats(conn, account, namespace)?;
         if fits(&usage) {
@@ -434,12 +400,7 @@ fn check_mailbox(
 
 /// Refuses the message if the store would exceed its byte cap, after
 /// sweeping one chunk of expired messages.
-fn check_total(
-    conn: &Connection,
-    limits: &StorageLimits,
-    msg: &NewMessage,
-    now: i64,
-) -> Result<()> {
+fn check_total(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now: i64) -> Result<()> {
     let incoming = len_u64(msg.data.len());
     let fits = |s: &Stats| total_fits(limits, s, incoming);
     let mut usage = stats(conn)?;
@@ -475,18 +436,11 @@ pub(crate) fn retrieve(
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let acct = account.x25519().as_slice();
     let ns = i64::from(namespace.0);
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(StorageError::sql(OP))?;
+    let tx = conn.unchecked_transaction().map_err(StorageError::sql(OP))?;
     let after: i64 = match last_hash {
         Some(hash) => tx
-            .prepare_cached(
-                "SELECT seq FROM messages WHERE hash = ?1 AND account = ?2 AND namespace = ?3",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![hash, acct, ns], |r| r.get(0))
-                    .optional()
-            })
+            .prepare_cached("SELECT seq FROM messages WHERE hash = ?1 AND account = ?2 AND namespace = ?3")
+            .and_then(|mut s| s.query_row(params![hash, acct, ns], |r| r.get(0)).optional())
             .map_err(StorageError::sql(OP))?
             .unwrap_or(0),
         None => 0,
@@ -530,11 +484,7 @@ pub(crate) fn retrieve(
 }
 
 /// See [`Store::delete`].
-pub(crate) fn delete(
-    conn: &Connection,
-    account: &AccountId,
-    hashes: &[String],
-) -> Result<Vec<String>> {
+pub(crate) fn delete(conn: &Connection, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
     const OP: &str = "deleting messages";
     let mut stmt = conn
         .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2")
@@ -553,20 +503,15 @@ pub(crate) fn delete(
 }
 
 /// See [`Store::delete_all`].
-pub(crate) fn delete_all(
-    conn: &Connection,
-    account: &AccountId,
-    namespace: Namespace,
-) -> Result<Vec<String>> {
+pub(crate) fn delete_all(conn: &Connection, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
     const OP: &str = "deleting a mailbox";
     let mut stmt = conn
         .prepare_cached("DELETE FROM messages WHERE account = ?1 AND namespace = ?2 RETURNING hash")
         .map_err(StorageError::sql(OP))?;
     let hashes = stmt
-        .query_map(
-            params![account.x25519().as_slice(), i64::from(namespace.0)],
-            |r| r.get(0),
-        )
+        .query_map(params![account.x25519().as_slice(), i64::from(namespace.0)], |r| {
+            r.get(0)
+        })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
         .map_err(StorageError::sql(OP))?;
     Ok(hashes)
@@ -584,9 +529,7 @@ pub(crate) fn expire(
     let expiry = to_i64("new_expiry_ms", new_expiry_ms)?;
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
-        .prepare_cached(
-            "UPDATE messages SET expiry_ms = ?1 WHERE hash = ?2 AND account = ?3 AND expiry_ms > ?4",
-        )
+        .prepare_cached("UPDATE messages SET expiry_ms = ?1 WHERE hash = ?2 AND account = ?3 AND expiry_ms > ?4")
         .map_err(StorageError::sql(OP))?;
     let mut updated = Vec::new();
     for hash in hashes {
@@ -629,9 +572,7 @@ pub(crate) fn live_page(
     };
     let size = page_size.clamp(1, MAX_PAGE_SIZE);
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(StorageError::sql(OP))?;
+    let tx = conn.unchecked_transaction().map_err(StorageError::sql(OP))?;
     let mut scanned = 0;
     let mut last = after;
     let mut picked = Vec::new();
@@ -643,9 +584,7 @@ pub(crate) fn live_page(
             )
             .map_err(StorageError::sql(OP))?;
         let limit = i64::try_from(size).unwrap_or(i64::MAX);
-        let mut rows = stmt
-            .query(params![after, now, limit])
-            .map_err(StorageError::sql(OP))?;
+        let mut rows = stmt.query(params![after, now, limit]).map_err(StorageError::sql(OP))?;
         while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
             scanned += 1;
             let seq: i64 = row.get(0).map_err(StorageError::sql(OP))?;
@@ -713,15 +652,9 @@ pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
 }
 
 /// Messages and data bytes in one mailbox.
-pub(crate) fn mailbox_stats(
-    conn: &Connection,
-    account: &[u8; 32],
-    namespace: i64,
-) -> Result<Stats> {
+pub(crate) fn mailbox_stats(conn: &Connection, account: &[u8; 32], namespace: i64) -> Result<Stats> {
     let row = conn
-        .prepare_cached(
-            "SELECT messages, bytes FROM mailboxes WHERE account = ?1 AND namespace = ?2",
-        )
+        .prepare_cached("SELECT messages, bytes FROM mailboxes WHERE account = ?1 AND namespace = ?2")
         .and_then(|mut s| {
             s.query_row(params![account.as_slice(), namespace], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))

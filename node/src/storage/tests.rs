@@ -44,14 +44,7 @@ fn hashes(r: &Retrieved) -> Vec<String> {
 
 fn retrieve_all(store: &Store, account: &AccountId, ns: i16, now: u64) -> Retrieved {
     store
-        .retrieve(
-            account,
-            Namespace(ns),
-            None,
-            MAX_RETRIEVE_COUNT,
-            usize::MAX,
-            now,
-        )
+        .retrieve(account, Namespace(ns), None, MAX_RETRIEVE_COUNT, usize::MAX, now)
         .unwrap()
 }
 
@@ -64,13 +57,9 @@ fn opens_creating_directories_and_reports_wal() {
     assert_eq!(store.stats().unwrap(), Stats::default());
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let mode: String = conn
-        .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(version, i64::try_from(MIGRATIONS.len()).unwrap());
 }
 
@@ -143,24 +132,12 @@ fn refuses_expired_oversized_malformed_and_out_of_range() {
             ..
         })
     ));
-    let big = NewMessage::new(
-        acct(1),
-        Namespace(0),
-        NOW,
-        NOW + HOUR,
-        vec![0; MAX_DATA_LEN + 1],
-    );
+    let big = NewMessage::new(acct(1), Namespace(0), NOW, NOW + HOUR, vec![0; MAX_DATA_LEN + 1]);
     assert!(matches!(
         store.insert(&big, NOW),
         Err(StorageError::DataTooLarge { .. })
     ));
-    let max = NewMessage::new(
-        acct(1),
-        Namespace(0),
-        NOW,
-        NOW + HOUR,
-        vec![0; MAX_DATA_LEN],
-    );
+    let max = NewMessage::new(acct(1), Namespace(0), NOW, NOW + HOUR, vec![0; MAX_DATA_LEN]);
     assert_eq!(store.insert(&max, NOW).unwrap(), Inserted::New);
     let bad_hash = NewMessage {
         hash: "x".repeat(500),
@@ -173,19 +150,13 @@ fn refuses_expired_oversized_malformed_and_out_of_range() {
     let far = msg(acct(1), 0, 3, u64::MAX);
     assert!(matches!(
         store.insert(&far, NOW),
-        Err(StorageError::OutOfRange {
-            field: "expiry_ms",
-            ..
-        })
+        Err(StorageError::OutOfRange { field: "expiry_ms", .. })
     ));
     let ts = NewMessage {
         timestamp_ms: u64::MAX,
         ..msg(acct(1), 0, 4, NOW + HOUR)
     };
-    assert!(matches!(
-        store.insert(&ts, NOW),
-        Err(StorageError::OutOfRange { .. })
-    ));
+    assert!(matches!(store.insert(&ts, NOW), Err(StorageError::OutOfRange { .. })));
     // Nothing but the valid message was stored.
     assert_eq!(store.stats().unwrap().messages, 1);
 }
@@ -286,36 +257,21 @@ fn max_size_stops_before_exceeding_but_returns_at_least_one() {
     for m in &msgs {
         store.insert(m, NOW).unwrap();
     }
-    let r = store
-        .retrieve(&acct(1), Namespace(0), None, 10, 250, NOW)
-        .unwrap();
+    let r = store.retrieve(&acct(1), Namespace(0), None, 10, 250, NOW).unwrap();
     assert_eq!(r.messages.len(), 2);
     assert!(r.more);
-    let r = store
-        .retrieve(&acct(1), Namespace(0), None, 10, 300, NOW)
-        .unwrap();
+    let r = store.retrieve(&acct(1), Namespace(0), None, 10, 300, NOW).unwrap();
     assert_eq!(r.messages.len(), 3);
     assert!(r.more);
-    let r = store
-        .retrieve(&acct(1), Namespace(0), None, 10, 10, NOW)
-        .unwrap();
+    let r = store.retrieve(&acct(1), Namespace(0), None, 10, 10, NOW).unwrap();
     assert_eq!(r.messages.len(), 1);
     assert!(r.more);
-    let r = store
-        .retrieve(&acct(1), Namespace(0), None, 10, 500, NOW)
-        .unwrap();
+    let r = store.retrieve(&acct(1), Namespace(0), None, 10, 500, NOW).unwrap();
     assert_eq!(r.messages.len(), 5);
     assert!(!r.more);
     // The last message alone is over the limit: still returned, nothing more.
     let r = store
-        .retrieve(
-            &acct(1),
-            Namespace(0),
-            Some(msgs[3].hash.as_str()),
-            10,
-            1,
-            NOW,
-        )
+        .retrieve(&acct(1), Namespace(0), Some(msgs[3].hash.as_str()), 10, 1, NOW)
         .unwrap();
     assert_eq!(hashes(&r), [msgs[4].hash.clone()]);
     assert!(!r.more);
@@ -339,18 +295,9 @@ fn unknown_last_hash_starts_from_the_beginning() {
         assert_eq!(hashes(&r), expected, "last_hash {last:?}");
     }
     // A last_hash that was deleted also starts over.
-    store
-        .delete(&acct(1), std::slice::from_ref(&mine[1].hash))
-        .unwrap();
+    store.delete(&acct(1), std::slice::from_ref(&mine[1].hash)).unwrap();
     let r = store
-        .retrieve(
-            &acct(1),
-            Namespace(0),
-            Some(mine[1].hash.as_str()),
-            10,
-            usize::MAX,
-            NOW,
-        )
+        .retrieve(&acct(1), Namespace(0), Some(mine[1].hash.as_str()), 10, usize::MAX, NOW)
         .unwrap();
     assert_eq!(hashes(&r), [mine[0].hash.clone(), mine[2].hash.clone()]);
 }
@@ -385,13 +332,7 @@ fn expired_messages_are_never_returned_and_sweep_deletes_them() {
             bytes: long.data.len() as u64
         }
     );
-    assert_eq!(
-        store
-            .mailbox_stats(&acct(1), Namespace(0))
-            .unwrap()
-            .messages,
-        1
-    );
+    assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap().messages, 1);
     let raw: i64 = rusqlite::Connection::open(store.path())
         .unwrap()
         .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
@@ -405,20 +346,12 @@ fn sweep_works_in_bounded_chunks_up_to_its_limit() {
     let dir = TempDir::new().unwrap();
     let mut store = open(&dir);
     let n = SWEEP_CHUNK * 2 + 500;
-    let msgs: Vec<_> = (0..n)
-        .map(|i| msg(acct((i % 7) as u8), 0, i, NOW + 10))
-        .collect();
+    let msgs: Vec<_> = (0..n).map(|i| msg(acct((i % 7) as u8), 0, i, NOW + 10)).collect();
     store.insert_batch(&msgs, NOW).unwrap();
     store.insert(&msg(acct(1), 0, n, NOW + HOUR), NOW).unwrap();
     let later = NOW + 10;
-    assert_eq!(
-        store.sweep_expired(later, SWEEP_CHUNK + 1).unwrap(),
-        SWEEP_CHUNK + 1
-    );
-    assert_eq!(
-        store.sweep_expired(later, usize::MAX).unwrap(),
-        n - SWEEP_CHUNK - 1
-    );
+    assert_eq!(store.sweep_expired(later, SWEEP_CHUNK + 1).unwrap(), SWEEP_CHUNK + 1);
+    assert_eq!(store.sweep_expired(later, usize::MAX).unwrap(), n - SWEEP_CHUNK - 1);
     assert_eq!(store.stats().unwrap().messages, 1);
     assert_eq!(store.sweep_expired(later, 0).unwrap(), 0);
 }
@@ -448,10 +381,7 @@ fn mailbox_caps_refuse_by_count_and_by_bytes() {
         other => panic!("expected MailboxFull, got {other:?}"),
     }
     // A duplicate is not a new message: no cap applies.
-    assert_eq!(
-        store.insert(&sized(acct(1), 0, 10), NOW).unwrap(),
-        Inserted::Duplicate
-    );
+    assert_eq!(store.insert(&sized(acct(1), 0, 10), NOW).unwrap(), Inserted::Duplicate);
     // Other mailboxes, including the same account's other namespaces, are separate.
     store.insert(&sized(acct(2), 0, 10), NOW).unwrap();
     store.insert(&msg(acct(1), 2, 0, NOW + HOUR), NOW).unwrap();
@@ -489,18 +419,10 @@ fn a_full_mailbox_reclaims_its_expired_messages() {
         Err(StorageError::MailboxFull { .. })
     ));
     assert_eq!(
-        store
-            .insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW + 10)
-            .unwrap(),
+        store.insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW + 10).unwrap(),
         Inserted::New
     );
-    assert_eq!(
-        store
-            .mailbox_stats(&acct(1), Namespace(0))
-            .unwrap()
-            .messages,
-        2
-    );
+    assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap().messages, 2);
 }
 
 #[test]
@@ -529,10 +451,7 @@ fn total_cap_refuses_with_store_full_and_reclaims_expired() {
     ));
     assert!(err.is_insufficient_storage());
     // Once the short one has expired, its room is reclaimed on the spot.
-    assert_eq!(
-        store.insert(&sized(acct(3), 2, 100), NOW + 10).unwrap(),
-        Inserted::New
-    );
+    assert_eq!(store.insert(&sized(acct(3), 2, 100), NOW + 10).unwrap(), Inserted::New);
     assert_eq!(
         store.stats().unwrap(),
         Stats {
@@ -642,10 +561,7 @@ fn delete_delete_all_and_expire_only_touch_the_owner() {
     );
     assert_eq!(retrieve_all(&store, &acct(2), 0, NOW).messages.len(), 3);
     assert!(store.delete_all(&acct(9), Namespace(0)).unwrap().is_empty());
-    assert_eq!(
-        store.mailbox_stats(&acct(1), Namespace(0)).unwrap(),
-        Stats::default()
-    );
+    assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap(), Stats::default());
     assert_eq!(store.stats().unwrap().messages, 4);
 }
 
@@ -662,10 +578,7 @@ fn messages_persist_across_reopen() {
         let mut store = open(&dir);
         assert_eq!(store.stats().unwrap().messages, 50);
         let got = retrieve_all(&store, &acct(1), 0, NOW);
-        assert_eq!(
-            hashes(&got),
-            msgs.iter().map(|m| m.hash.clone()).collect::<Vec<_>>()
-        );
+        assert_eq!(hashes(&got), msgs.iter().map(|m| m.hash.clone()).collect::<Vec<_>>());
         // Dropped without close: still durable.
         store.insert(&msg(acct(1), 0, 50, NOW + HOUR), NOW).unwrap();
     }
@@ -747,9 +660,7 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
     let later = NOW + 10;
     let mut got = Vec::new();
     let wanted = |a: &AccountId| a.x25519()[0] < 2;
-    let n = store
-        .for_each_live(later, 7, wanted, |row| got.push(row))
-        .unwrap();
+    let n = store.for_each_live(later, 7, wanted, |row| got.push(row)).unwrap();
     assert_eq!(n, expected.len());
     let seqs: Vec<_> = got.iter().map(|r| r.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
@@ -766,13 +677,7 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
 
 #[test]
 fn debug_output_never_shows_message_data() {
-    let m = NewMessage::new(
-        acct(1),
-        Namespace(0),
-        NOW,
-        NOW + HOUR,
-        b"top secret words".to_vec(),
-    );
+    let m = NewMessage::new(acct(1), Namespace(0), NOW, NOW + HOUR, b"top secret words".to_vec());
     let s = format!("{m:?}");
     assert!(!s.contains("top secret"), "{s}");
     assert!(s.contains("data_len: 16"), "{s}");

@@ -30,11 +30,14 @@ impl Net {
 
     /// As [`Net::start`], with extra node configuration (TOML).
     pub async fn start_with(n: usize, extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
+        // ALLIUM_KEEP_TESTNET=1 keeps the nodes' data and logs for a post-mortem.
+        if std::env::var_os("ALLIUM_KEEP_TESTNET").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("test network kept in {}", dir.path().display());
+        }
         let exe = std::path::Path::new(env!("CARGO_BIN_EXE_allium-node"));
-        let net = LocalNet::start(exe, dir.path(), n, extra, FORM_TIMEOUT)
-            .await
-            .unwrap();
+        let net = LocalNet::start(exe, dir.path(), n, extra, FORM_TIMEOUT).await.unwrap();
         net.wait_until_formed(FORM_TIMEOUT).await.unwrap();
         Self {
             net,
@@ -45,9 +48,7 @@ impl Net {
 
     /// The current signed node list (from the seed).
     pub async fn node_list(&self) -> NodeList {
-        let (status, body) = self
-            .rpc(&self.net.seed.address, &json!({"method": "node_list"}))
-            .await;
+        let (status, body) = self.rpc(&self.net.seed.address, &json!({"method": "node_list"})).await;
         assert_eq!(status, 200, "{body}");
         NodeList::from_value(body).unwrap()
     }
@@ -101,13 +102,7 @@ pub async fn post_json(http: &reqwest::Client, address: &str, body: &Value) -> (
 
 /// The wall clock in Unix ms.
 pub fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
 /// A fresh identity from a one-byte seed.
@@ -140,12 +135,7 @@ pub fn retrieve(owner: &Identity, last_hash: Option<&str>, wait_ms: Option<u64>)
 }
 
 /// A signed retrieve with an explicit timestamp.
-pub fn retrieve_at(
-    owner: &Identity,
-    last_hash: Option<&str>,
-    wait_ms: Option<u64>,
-    timestamp: u64,
-) -> Value {
+pub fn retrieve_at(owner: &Identity, last_hash: Option<&str>, wait_ms: Option<u64>, timestamp: u64) -> Value {
     Call::Retrieve(RetrieveParams {
         pubkey: owner.account_id(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),

@@ -28,10 +28,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "allium-bench",
-    about = "Load generator for a local Allium network"
-)]
+#[command(name = "allium-bench", about = "Load generator for a local Allium network")]
 struct Args {
     /// What to measure.
     scenario: Scenario,
@@ -47,6 +44,10 @@ struct Args {
     /// Hard cap on requests sent.
     #[arg(long, default_value_t = 5_000_000)]
     max_requests: u64,
+    /// Stores per HTTP request (`store`): 1 sends plain `store` calls,
+    /// more sends `batch` requests of that many stores.
+    #[arg(long, default_value_t = 1)]
+    batch: u64,
     /// The allium-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -88,11 +89,23 @@ async fn main() -> anyhow::Result<()> {
     let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed.address)
         .await
         .context("no node list")?;
+    let pids: Vec<(String, u32)> = list
+        .nodes
+        .iter()
+        .filter_map(|n| pid_of(&net, &n.ed25519.0).map(|p| (n.address.clone(), p)))
+        .collect();
+    let before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p).unwrap_or(0.0)).collect();
     let result = match args.scenario {
         Scenario::Store => store(&args, &list.nodes[0]).await.map(drop),
         Scenario::Relay => relay(&args, &list.nodes).await,
         Scenario::Rss => rss(&args, &net, &list.nodes[0]).await,
     };
+    for ((address, pid), start) in pids.iter().zip(before) {
+        let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
+        if used > 0.05 {
+            println!("node {address}: {used:.2} CPU-seconds during the run");
+        }
+    }
     net.stop().await;
     result
 }
@@ -202,19 +215,42 @@ async fn store(args: &Args, node: &NodeEntry) -> anyhow::Result<f64> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let url = format!("http://{}/storage_rpc/v1", node.address);
+    let batch = args.batch.clamp(1, 20);
     let (ok, failed, elapsed, lat) = drive(args, move |i| {
         let (http, url) = (http.clone(), url.clone());
         async move {
-            http.post(&url)
-                .json(&store_body(i))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            let body = if batch == 1 {
+                store_body(i)
+            } else {
+                let requests: Vec<_> = (0..batch).map(|k| store_body(i * batch + k)).collect();
+                json!({"method": "batch", "params": {"requests": requests}})
+            };
+            let Ok(r) = http.post(&url).json(&body).send().await else {
+                return false;
+            };
+            if !r.status().is_success() {
+                return false;
+            }
+            // A batch answers 200 overall; every sub-result must be 200 too.
+            batch == 1
+                || r.json::<serde_json::Value>().await.is_ok_and(|v| {
+                    v["results"]
+                        .as_array()
+                        .is_some_and(|a| a.len() as u64 == batch && a.iter().all(|x| x["code"] == 200))
+                })
         }
     })
     .await;
-    report("store", ok, failed, elapsed, &lat);
-    Ok(ok as f64 / elapsed.as_secs_f64())
+    report(
+        &format!("store (batch of {batch}; rate counts requests)"),
+        ok,
+        failed,
+        elapsed,
+        &lat,
+    );
+    let per_second = (ok * batch) as f64 / elapsed.as_secs_f64();
+    println!("stores per second: {per_second:.0}");
+    Ok(per_second)
 }
 
 async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
@@ -245,8 +281,7 @@ async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
                     nonce: sodium::random_array(),
                 })
                 .collect();
-            let Ok(request) = onion::build_request(&path, &json!({"method": "info"}), &secrets)
-            else {
+            let Ok(request) = onion::build_request(&path, &json!({"method": "info"}), &secrets) else {
                 return false;
             };
             let Ok(r) = http.post(&url).body(request.body).send().await else {
@@ -267,6 +302,26 @@ async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The pid a node wrote into its info file.
+fn pid_of(net: &LocalNet, ed25519: &[u8; 32]) -> Option<u32> {
+    let node = net.nodes.iter().find(|n| &n.ed25519 == ed25519)?;
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(node.dir.join("node.json")).ok()?).ok()?;
+    u32::try_from(info["pid"].as_u64()?).ok()
+}
+
+/// User + system CPU time of a process, from /proc (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -276,9 +331,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 async fn rss(args: &Args, net: &LocalNet, node: &NodeEntry) -> anyhow::Result<()> {
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        net.nodes[0].dir.join("node.json"),
-    )?)?;
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(net.nodes[0].dir.join("node.json"))?)?;
     let pid = u32::try_from(info["pid"].as_u64().context("no pid")?)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_kib(pid).context("cannot read RSS")?;
