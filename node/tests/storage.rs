@@ -146,7 +146,7 @@ async fn a_full_queue_is_refused_at_once() {
     for i in 0..20_000 {
         match handle.enqueue_insert(msg(acct(3), "f", i), NOW) {
             Ok(p) => pending.push(p),
-            Err(StorageError::QueueFull { capacity: 1 }) => full += 1,
+            Err(StorageError::QueueFull { capacity: 1, .. }) => full += 1,
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -156,8 +156,55 @@ async fn a_full_queue_is_refused_at_once() {
         p.wait().await.unwrap();
     }
     assert_eq!(handle.stats().await.unwrap().messages, stored);
-    let err = StorageError::QueueFull { capacity: 1 };
+    let err = StorageError::QueueFull {
+        capacity: 1,
+        max_bytes: 1,
+    };
     assert!(err.is_unavailable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_is_also_bounded_in_bytes() {
+    let dir = TempDir::new().unwrap();
+    let config = HandleConfig {
+        max_queued_bytes: 2000,
+        ..HandleConfig::default()
+    };
+    let handle = open(&dir, config);
+    let big = |i: usize| {
+        NewMessage::new(
+            acct(5),
+            Namespace(0),
+            NOW,
+            NOW + HOUR,
+            format!("{i:01000}").into_bytes(),
+        )
+    };
+    let mut pending = Vec::new();
+    let mut full = 0;
+    for i in 0..20_000 {
+        match handle.enqueue_insert(big(i), NOW) {
+            Ok(p) => pending.push(p),
+            Err(StorageError::QueueFull {
+                max_bytes: 2000, ..
+            }) => full += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(
+        full > 0,
+        "a budget of two messages never ran out in 20,000 tries"
+    );
+    let stored = pending.len() as u64;
+    for p in pending {
+        p.wait().await.unwrap();
+    }
+    assert_eq!(handle.stats().await.unwrap().messages, stored);
+    // A job bigger than the whole budget still runs once the queue is empty.
+    let batch: Vec<_> = (0..10).map(|i| big(100_000 + i)).collect();
+    let results = handle.insert_batch(batch, NOW).await.unwrap();
+    assert!(results.iter().all(|r| matches!(r, Ok(Inserted::New))));
+    handle.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -120,10 +120,15 @@ pub enum StorageError {
         max: usize,
     },
     /// The writer's queue is full: the node is overloaded. HTTP 503.
-    #[error("the storage write queue is full ({capacity} jobs waiting); try again later")]
+    #[error(
+        "the storage write queue is full (at most {capacity} jobs and {max_bytes} bytes \
+         may wait); try again later"
+    )]
     QueueFull {
-        /// Capacity of the queue.
+        /// Most jobs that may wait.
         capacity: usize,
+        /// Most bytes that waiting jobs may hold.
+        max_bytes: usize,
     },
     /// The store has been closed. HTTP 503.
     #[error("the message store is closed")]

@@ -11,7 +11,10 @@
 //!
 //! Enqueueing never waits: a full queue is [`StorageError::QueueFull`] at
 //! once, which the node answers with 503 (another swarm member can take the
-//! store). Waiting would only move the queue into memory elsewhere.
+//! store). Waiting would only move the queue into memory elsewhere. The
+//! queue is bounded twice: in jobs ([`HandleConfig::queue_capacity`]) and
+//! in the bytes those jobs carry ([`HandleConfig::max_queued_bytes`]), so
+//! a queue of big batches cannot take gigabytes of memory.
 //!
 //! Reads run on a small pool of read-only connections (WAL lets them read
 //! while the writer writes) inside `tokio::task::spawn_blocking`, at most
@@ -27,7 +30,7 @@ use allium_common::AccountId;
 use allium_common::rpc::Namespace;
 use rusqlite::Connection;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast, mpsc, oneshot};
 
 use super::error::{Result, StorageError};
 use super::store::{self, SWEEP_CHUNK, Store};
@@ -38,10 +41,14 @@ use super::{Inserted, LivePage, Mailbox, NewMessage, Retrieved, Stats, StorageLi
 pub struct HandleConfig {
     /// Write jobs that may wait for the writer (clamped to `1..=1<<20`).
     pub queue_capacity: usize,
-    /// Most jobs committed in one transaction.
+    /// Most messages (or other jobs) committed in one transaction.
     pub max_round: usize,
     /// Most messages in one [`StorageHandle::insert_batch`] call.
     pub max_batch: usize,
+    /// Most bytes (message data plus a small allowance per item) that
+    /// queued jobs may hold; past it enqueueing fails with
+    /// [`StorageError::QueueFull`].
+    pub max_queued_bytes: usize,
     /// Read-only connections (and concurrent blocking reads).
     pub readers: usize,
     /// Capacity of the new-message notification channel; a subscriber that
@@ -55,6 +62,7 @@ impl Default for HandleConfig {
             queue_capacity: 1024,
             max_round: 1024,
             max_batch: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             readers: 4,
             notify_capacity: 1024,
         }
@@ -69,6 +77,7 @@ impl HandleConfig {
             queue_capacity: self.queue_capacity.clamp(1, MAX),
             max_round: self.max_round.clamp(1, MAX),
             max_batch: self.max_batch.clamp(1, MAX),
+            max_queued_bytes: self.max_queued_bytes.clamp(1, u32::MAX as usize),
             readers: self.readers.clamp(1, 64),
             notify_capacity: self.notify_capacity.clamp(1, MAX),
         }
@@ -121,6 +130,32 @@ type Reply = oneshot::Sender<Result<Outcome>>;
 struct Job {
     op: Op,
     reply: Reply,
+    /// This job's share of the queued-bytes budget, given back when the
+    /// job is dropped (answered, or refused by a full queue).
+    _budget: OwnedSemaphorePermit,
+}
+
+impl Op {
+    /// Messages (or 1) this job adds to a round.
+    fn weight(&self) -> usize {
+        match self {
+            Self::InsertBatch { msgs, .. } => msgs.len().max(1),
+            _ => 1,
+        }
+    }
+
+    /// Bytes this job holds while queued.
+    fn bytes(&self) -> usize {
+        const PER_ITEM: usize = 128;
+        match self {
+            Self::Insert { msg, .. } => msg.data.len() + PER_ITEM,
+            Self::InsertBatch { msgs, .. } => msgs.iter().map(|m| m.data.len() + PER_ITEM).sum::<usize>() + PER_ITEM,
+            Self::Delete { hashes, .. } | Self::Expire { hashes, .. } => {
+                hashes.iter().map(|h| h.len() + PER_ITEM).sum::<usize>() + PER_ITEM
+            }
+            Self::DeleteAll { .. } | Self::Sweep { .. } => PER_ITEM,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -141,6 +176,7 @@ pub struct StorageHandle {
 
 struct Inner {
     tx: mpsc::Sender<Msg>,
+    budget: Arc<Semaphore>,
     readers: Arc<Readers>,
     notify: broadcast::Sender<Mailbox>,
     config: HandleConfig,
@@ -152,7 +188,14 @@ impl fmt::Debug for StorageHandle {
         f.debug_struct("StorageHandle")
             .field("path", &self.inner.path)
             .field("config", &self.inner.config)
-            .field("queued", &(self.inner.config.queue_capacity - self.inner.tx.capacity()))
+            .field(
+                "queued",
+                &self
+                    .inner
+                    .config
+                    .queue_capacity
+                    .saturating_sub(self.inner.tx.capacity()),
+            )
             .finish()
     }
 }
@@ -191,6 +234,7 @@ impl StorageHandle {
             path: path.clone(),
         });
         let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let budget = Arc::new(Semaphore::new(config.max_queued_bytes));
         let (notify, _) = broadcast::channel(config.notify_capacity);
         let writer_notify = notify.clone();
         std::thread::Builder::new()
@@ -203,6 +247,7 @@ impl StorageHandle {
         Ok(Self {
             inner: Arc::new(Inner {
                 tx,
+                budget,
                 readers,
                 notify,
                 config,
@@ -365,12 +410,28 @@ impl StorageHandle {
     }
 
     fn enqueue(&self, op: Op) -> Result<oneshot::Receiver<Result<Outcome>>> {
+        let config = &self.inner.config;
+        let full = || StorageError::QueueFull {
+            capacity: config.queue_capacity,
+            max_bytes: config.max_queued_bytes,
+        };
+        // A job bigger than the whole budget may still run on an empty queue.
+        let bytes = op.bytes().min(config.max_queued_bytes);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let budget = match Arc::clone(&self.inner.budget).try_acquire_many_owned(bytes) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => return Err(full()),
+            Err(TryAcquireError::Closed) => return Err(StorageError::Closed),
+        };
         let (reply, rx) = oneshot::channel();
-        match self.inner.tx.try_send(Msg::Job(Job { op, reply })) {
+        let job = Job {
+            op,
+            reply,
+            _budget: budget,
+        };
+        match self.inner.tx.try_send(Msg::Job(job)) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(StorageError::QueueFull {
-                capacity: self.inner.config.queue_capacity,
-            }),
+            Err(TrySendError::Full(_)) => Err(full()),
             Err(TrySendError::Closed(_)) => Err(StorageError::Closed),
         }
     }
@@ -458,18 +519,25 @@ impl Readers {
 fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, notify: &broadcast::Sender<Mailbox>) {
     let mut closers = Vec::new();
     let mut round = Vec::with_capacity(max_round.min(4096));
+    // Adds a message to the round; returns the messages it adds.
     let mut take = |msg: Msg, round: &mut Vec<Job>, rx: &mut mpsc::Receiver<Msg>| match msg {
-        Msg::Job(job) => round.push(job),
+        Msg::Job(job) => {
+            let weight = job.op.weight();
+            round.push(job);
+            weight
+        }
         Msg::Close(ack) => {
             closers.push(ack);
             rx.close(); // Refuse new jobs; the queued ones are still drained.
+            0
         }
     };
     while let Some(first) = rx.blocking_recv() {
-        take(first, &mut round, &mut rx);
-        while round.len() < max_round {
+        // Bounded by messages, not jobs: a round of batches stays short.
+        let mut weight = take(first, &mut round, &mut rx);
+        while weight < max_round {
             match rx.try_recv() {
-                Ok(msg) => take(msg, &mut round, &mut rx),
+                Ok(msg) => weight += take(msg, &mut round, &mut rx),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
