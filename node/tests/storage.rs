@@ -185,16 +185,11 @@ async fn the_queue_is_also_bounded_in_bytes() {
     for i in 0..20_000 {
         match handle.enqueue_insert(big(i), NOW) {
             Ok(p) => pending.push(p),
-            Err(StorageError::QueueFull {
-                max_bytes: 2000, ..
-            }) => full += 1,
+            Err(StorageError::QueueFull { max_bytes: 2000, .. }) => full += 1,
             Err(e) => panic!("unexpected {e}"),
         }
     }
-    assert!(
-        full > 0,
-        "a budget of two messages never ran out in 20,000 tries"
-    );
+    assert!(full > 0, "a budget of two messages never ran out in 20,000 tries");
     let stored = pending.len() as u64;
     for p in pending {
         p.wait().await.unwrap();
