@@ -229,6 +229,12 @@ impl Store {
             .map_err(|(_, e)| StorageError::sql("closing")(e))
     }
 
+    /// The connection, for tests that need SQLite knobs (`max_page_count`).
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Runs `f` in one `IMMEDIATE` transaction, committed if `f` succeeds.
     fn write<T>(
         &mut self,
