@@ -656,3 +656,81 @@ fn announce(ops: &[&Op], outcomes: &[Result<Outcome>], notify: &broadcast::Sende
         let _ = notify.send(mailbox); // No subscriber is fine.
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use allium_common::rpc::MAX_DATA_LEN;
+    use tempfile::TempDir;
+
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn job(op: Op) -> (Job, oneshot::Receiver<Result<Outcome>>) {
+        let budget = Arc::new(Semaphore::new(1))
+            .try_acquire_many_owned(1)
+            .unwrap();
+        let (reply, rx) = oneshot::channel();
+        (
+            Job {
+                op,
+                reply,
+                _budget: budget,
+            },
+            rx,
+        )
+    }
+
+    fn insert(i: u8, len: usize) -> Op {
+        let account = AccountId::from_x25519([i; 32]);
+        let msg = NewMessage::new(account, Namespace(0), NOW, NOW + 60_000, vec![i; len]);
+        Op::Insert { msg, now_ms: NOW }
+    }
+
+    /// One job that fills the disk must not fail the small jobs committed
+    /// in the same round: the round is retried one job per transaction.
+    #[test]
+    fn a_round_that_fails_is_retried_job_by_job() {
+        let dir = TempDir::new().unwrap();
+        let mut store = Store::open(dir.path().join("s.sqlite"), StorageLimits::default()).unwrap();
+        crate::storage::tests::limit_file_size(&store, 6);
+        let (notify, mut seen) = broadcast::channel(16);
+        let (a, a_rx) = job(insert(1, 100));
+        let (big, big_rx) = job(Op::InsertBatch {
+            msgs: (0..4)
+                .map(|i| {
+                    let account = AccountId::from_x25519([9; 32]);
+                    NewMessage::new(
+                        account,
+                        Namespace(0),
+                        NOW,
+                        NOW + 60_000,
+                        vec![i; MAX_DATA_LEN],
+                    )
+                })
+                .collect(),
+            now_ms: NOW,
+        });
+        let (b, b_rx) = job(insert(2, 100));
+        run_round(&mut store, vec![a, big, b], &notify);
+
+        assert!(matches!(
+            a_rx.blocking_recv().unwrap(),
+            Ok(Outcome::Inserted(Inserted::New))
+        ));
+        assert!(matches!(
+            b_rx.blocking_recv().unwrap(),
+            Ok(Outcome::Inserted(Inserted::New))
+        ));
+        assert!(matches!(
+            big_rx.blocking_recv().unwrap(),
+            Err(StorageError::DiskFull { .. })
+        ));
+        assert_eq!(store.stats().unwrap().messages, 2);
+        let mut announced = [seen.try_recv().unwrap(), seen.try_recv().unwrap()];
+        announced.sort_by_key(|m| *m.account.x25519());
+        assert_eq!(announced[0].account, AccountId::from_x25519([1; 32]));
+        assert_eq!(announced[1].account, AccountId::from_x25519([2; 32]));
+        assert!(seen.try_recv().is_err());
+    }
+}

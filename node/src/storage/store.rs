@@ -215,6 +215,12 @@ impl Store {
         self.conn.close().map_err(|(_, e)| StorageError::sql("closing")(e))
     }
 
+    /// The connection, for tests that need SQLite knobs (`max_page_count`).
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Runs `f` in one `IMMEDIATE` transaction, committed if `f` succeeds.
     fn write<T>(&mut self, op: &'static str, f: impl FnOnce(&Connection, &StorageLimits) -> Result<T>) -> Result<T> {
         let (tx, limits) = self.begin(op)?;
