@@ -667,9 +667,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     fn job(op: Op) -> (Job, oneshot::Receiver<Result<Outcome>>) {
-        let budget = Arc::new(Semaphore::new(1))
-            .try_acquire_many_owned(1)
-            .unwrap();
+        let budget = Arc::new(Semaphore::new(1)).try_acquire_many_owned(1).unwrap();
         let (reply, rx) = oneshot::channel();
         (
             Job {
@@ -700,13 +698,7 @@ mod tests {
             msgs: (0..4)
                 .map(|i| {
                     let account = AccountId::from_x25519([9; 32]);
-                    NewMessage::new(
-                        account,
-                        Namespace(0),
-                        NOW,
-                        NOW + 60_000,
-                        vec![i; MAX_DATA_LEN],
-                    )
+                    NewMessage::new(account, Namespace(0), NOW, NOW + 60_000, vec![i; MAX_DATA_LEN])
                 })
                 .collect(),
             now_ms: NOW,

@@ -679,11 +679,8 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
 /// answers SQLITE_FULL as on a full disk.
 pub(super) fn limit_file_size(store: &Store, extra_pages: i64) {
     let conn = store.connection();
-    let pages: i64 = conn
-        .pragma_query_value(None, "page_count", |r| r.get(0))
-        .unwrap();
-    conn.pragma_update(None, "max_page_count", pages + extra_pages)
-        .unwrap();
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0)).unwrap();
+    conn.pragma_update(None, "max_page_count", pages + extra_pages).unwrap();
 }
 
 #[test]
@@ -695,13 +692,7 @@ fn a_full_disk_is_its_own_error_and_loses_nothing_committed() {
     limit_file_size(&store, 8);
     let mut err = None;
     for i in 1..100 {
-        let big = NewMessage::new(
-            acct(1),
-            Namespace(0),
-            NOW,
-            NOW + HOUR,
-            vec![i as u8; MAX_DATA_LEN],
-        );
+        let big = NewMessage::new(acct(1), Namespace(0), NOW, NOW + HOUR, vec![i as u8; MAX_DATA_LEN]);
         if let Err(e) = store.insert(&big, NOW) {
             err = Some(e);
             break;
@@ -712,24 +703,13 @@ fn a_full_disk_is_its_own_error_and_loses_nothing_committed() {
     assert!(err.is_insufficient_storage());
     // A batch that hits the limit stores nothing of itself.
     let batch: Vec<_> = (0..3)
-        .map(|i| {
-            NewMessage::new(
-                acct(2),
-                Namespace(0),
-                NOW,
-                NOW + HOUR,
-                vec![i; MAX_DATA_LEN],
-            )
-        })
+        .map(|i| NewMessage::new(acct(2), Namespace(0), NOW, NOW + HOUR, vec![i; MAX_DATA_LEN]))
         .collect();
     assert!(matches!(
         store.insert_batch(&batch, NOW),
         Err(StorageError::DiskFull { .. })
     ));
-    assert_eq!(
-        store.mailbox_stats(&acct(2), Namespace(0)).unwrap(),
-        Stats::default()
-    );
+    assert_eq!(store.mailbox_stats(&acct(2), Namespace(0)).unwrap(), Stats::default());
     // What was committed is intact and readable; the counters agree.
     let got = retrieve_all(&store, &acct(1), 0, NOW);
     assert_eq!(got.messages[0].hash, kept.hash);
