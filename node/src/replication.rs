@@ -398,25 +398,15 @@ pub async fn receive_push(
     signature_b64: Option<&str>,
     body: &[u8],
 ) -> Result<PushResponse, ApiError> {
-    let unauthorized = |why: &str| ApiError::new(ErrorCode::Unauthorized, why.to_owned());
-    let sender = sender_hex
-        .and_then(|h| encoding::hex_array::<32>(h).ok())
-        .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;
-    let signature: [u8; 64] = signature_b64
-        .and_then(|s| encoding::from_base64(s).ok())
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
     // Not in a swarm yet (e.g. just joined and the list is on its way): the
     // sender retries, rather than this node dropping what it cannot place.
     if snap.my_swarm.is_none() {
         return Err(ApiError::not_ready());
     }
+    let sender = signed_by_peer(sender_hex, signature_b64, &push_signed_bytes(body))?;
     if snap.list.find(&sender).is_none() {
         return Err(unauthorized("the sender is not in this node's node list"));
-    }
-    if !identity::verify(&sender, &push_signed_bytes(body), &signature) {
-        return Err(unauthorized("push signature does not verify"));
     }
     let request: PushRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed push: {e}")))?;
@@ -485,7 +475,26 @@ pub fn receive_sync(
     signature_b64: Option<&str>,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    let unauthorized = |why: &str| ApiError::new(ErrorCode::Unauthorized, why.to_owned());
+    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    let sender = signed_by_peer(sender_hex, signature_b64, &sync_signed_bytes(body))?;
+    let same_swarm = snap.my_swarm.is_some() && snap.list.find(&sender).map(|n| n.swarm_id) == snap.my_swarm;
+    if !same_swarm {
+        return Err(unauthorized("the sender is not in this node's swarm"));
+    }
+    let request: SyncRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed sync request: {e}")))?;
+    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
+    tokio::spawn(push_swarm_messages(Arc::clone(node), vec![Hex32(sender)]));
+    Ok(())
+}
+
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, why.to_owned())
+}
+
+/// The sender named in the node header, if its signature over `signed`
+/// (from the signature header) verifies.
+fn signed_by_peer(sender_hex: Option<&str>, signature_b64: Option<&str>, signed: &[u8]) -> Result<[u8; 32], ApiError> {
     let sender = sender_hex
         .and_then(|h| encoding::hex_array::<32>(h).ok())
         .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;
@@ -493,17 +502,9 @@ pub fn receive_sync(
         .and_then(|s| encoding::from_base64(s).ok())
         .and_then(|v| v.try_into().ok())
         .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
-    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
-    let same_swarm = snap.my_swarm.is_some() && snap.list.find(&sender).map(|n| n.swarm_id) == snap.my_swarm;
-    if !same_swarm {
-        return Err(unauthorized("the sender is not in this node's swarm"));
+    if identity::verify(&sender, signed, &signature) {
+        Ok(sender)
+    } else {
+        Err(unauthorized("the peer's signature does not verify"))
     }
-    if !identity::verify(&sender, &sync_signed_bytes(body), &signature) {
-        return Err(unauthorized("sync signature does not verify"));
-    }
-    let request: SyncRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed sync request: {e}")))?;
-    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
-    tokio::spawn(push_swarm_messages(Arc::clone(node), vec![Hex32(sender)]));
-    Ok(())
 }

@@ -79,13 +79,19 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     let started = Instant::now();
     let poll = tokio::spawn(async move { send(&http, &guard, body).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, stored) = net.rpc(&swarm[1].address, &store(&dave.account_id(), b"wake up", 3_600_000)).await;
+    let (status, stored) = net
+        .rpc(&swarm[1].address, &store(&dave.account_id(), b"wake up", 3_600_000))
+        .await;
     assert_eq!(status, 200, "{stored}");
     let (status, body) = poll.await.unwrap();
     assert_eq!(status, 200);
     let (_, inner) = onion::decrypt_response(&request.response_key, &body).unwrap();
     assert_eq!(hashes(&inner), vec![stored["hash"].as_str().unwrap().to_owned()]);
-    assert!(started.elapsed() < Duration::from_secs(10), "woken by the store: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the store: {:?}",
+        started.elapsed()
+    );
 
     // Errors at the destination come back encrypted too (421 here).
     let outsider = list
