@@ -4,7 +4,8 @@
 //! A snapshot is installed only if a trusted seed signed it and its epoch
 //! is newer than the one held, so a replayed old list is ignored.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use allium_common::AccountId;
@@ -22,13 +23,27 @@ pub struct Snapshot {
     pub ring: SwarmRing,
     /// This node's swarm, if it is listed.
     pub my_swarm: Option<SwarmId>,
+    /// The IP addresses of listed nodes (requests from them are relays and
+    /// peers, not clients, and are exempt from per-IP rate limits).
+    pub node_ips: HashSet<IpAddr>,
 }
 
 impl Snapshot {
     fn new(list: NodeList, me: &[u8; 32]) -> Self {
         let ring = list.swarm_ring();
         let my_swarm = list.find(me).map(|n| n.swarm_id);
-        Self { list, ring, my_swarm }
+        let node_ips = list
+            .nodes
+            .iter()
+            .filter_map(|n| n.address.parse::<SocketAddr>().ok())
+            .map(|a| a.ip())
+            .collect();
+        Self {
+            list,
+            ring,
+            my_swarm,
+            node_ips,
+        }
     }
 
     /// The swarm that holds `account`'s mailbox.

@@ -75,10 +75,13 @@ impl Registry {
     /// Opens the registry saved in `data_dir` (or a new, empty one).
     pub fn open(data_dir: &std::path::Path, settings: &SeedMode) -> Self {
         let path = data_dir.join("registry.json");
-        let saved = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Saved>(&bytes).ok())
-            .unwrap_or_default();
+        let saved = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Saved>(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "registry file unreadable: starting a new registry");
+                Saved::default()
+            }),
+            Err(_) => Saved::default(),
+        };
         let params = AssignParams {
             min_size: settings.min_swarm_size,
             target_size: settings.target_swarm_size,

@@ -83,12 +83,7 @@ fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
 }
 
 fn is_node_ip(node: &Node, ip: IpAddr) -> bool {
-    node.directory.current().is_some_and(|s| {
-        s.list
-            .nodes
-            .iter()
-            .any(|n| n.address.parse::<SocketAddr>().is_ok_and(|a| a.ip() == ip))
-    })
+    node.directory.current().is_some_and(|s| s.node_ips.contains(&ip))
 }
 
 async fn storage_rpc(
