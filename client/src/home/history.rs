@@ -1,0 +1,284 @@
+//! Message history: messages delivered to or from this account.
+//!
+//! An entry is identified by its swarm message hash and its direction, so
+//! retrieving the same message from several swarm members records it once,
+//! while a note to self is recorded once sent and once received. Listings
+//! are ordered by this client's own clock (`received_ts` for incoming,
+//! `sent_ts` for outgoing), never by a timestamp the sender chose.
+
+use allium_common::AccountId;
+use allium_common::rpc::MAX_DATA_LEN;
+use rusqlite::{Row, params};
+
+use super::error::{HomeError, Result};
+use super::{Home, check_hash, parse_account, to_i64};
+
+/// Largest message body kept, in bytes (the largest data a node stores, so
+/// a body that fits a message always fits here).
+pub const MAX_BODY_LEN: usize = MAX_DATA_LEN;
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Received from `peer`.
+    Incoming,
+    /// Sent to `peer`.
+    Outgoing,
+}
+
+impl Direction {
+    const fn to_sql(self) -> i64 {
+        match self {
+            Self::Incoming => 0,
+            Self::Outgoing => 1,
+        }
+    }
+}
+
+/// One message in the history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryEntry {
+    /// Which way it went.
+    pub direction: Direction,
+    /// The other account (sender of incoming, recipient of outgoing).
+    pub peer: AccountId,
+    /// The swarm message hash.
+    pub hash: String,
+    /// When it was sent, Unix ms (for incoming: as the sender claims).
+    pub sent_ts: u64,
+    /// When this client received it, Unix ms (incoming only).
+    pub received_ts: Option<u64>,
+    /// The text.
+    pub body: String,
+}
+
+pub(crate) fn check_body(body: &str) -> Result<()> {
+    if body.len() > MAX_BODY_LEN {
+        return Err(HomeError::BodyTooLarge {
+            len: body.len(),
+            max: MAX_BODY_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// Inserts one history row unless `(hash, direction)` is there already.
+/// Returns whether it was new. Runs on a connection or a transaction.
+pub(crate) fn insert(
+    conn: &rusqlite::Connection,
+    direction: Direction,
+    hash: &str,
+    peer: &AccountId,
+    sent_ms: i64,
+    received_ms: Option<i64>,
+    body: &str,
+) -> rusqlite::Result<bool> {
+    let local_ms = received_ms.unwrap_or(sent_ms);
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO history (direction, hash, peer, sent_ms, received_ms, local_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (hash, direction) DO NOTHING",
+        )?
+        .execute(params![
+            direction.to_sql(),
+            hash,
+            peer.to_string(),
+            sent_ms,
+            received_ms,
+            local_ms,
+            body
+        ])?;
+    Ok(inserted > 0)
+}
+
+/// A raw history row, before its Account ID and numbers are checked.
+struct RawEntry {
+    direction: i64,
+    peer: String,
+    hash: String,
+    sent_ms: i64,
+    received_ms: Option<i64>,
+    body: String,
+}
+
+impl RawEntry {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            direction: r.get(0)?,
+            peer: r.get(1)?,
+            hash: r.get(2)?,
+            sent_ms: r.get(3)?,
+            received_ms: r.get(4)?,
+            body: r.get(5)?,
+        })
+    }
+}
+
+impl Home {
+    /// Records a message received from `from`. Returns `true` if it is new,
+    /// `false` if this hash was received before (nothing changes).
+    pub fn record_incoming(
+        &mut self,
+        hash: &str,
+        from: AccountId,
+        sent_ts: u64,
+        received_ts: u64,
+        body: &str,
+    ) -> Result<bool> {
+        check_hash(hash)?;
+        check_body(body)?;
+        let sent = to_i64("sent timestamp", sent_ts)?;
+        let received = to_i64("received timestamp", received_ts)?;
+        insert(&self.conn, Direction::Incoming, hash, &from, sent, Some(received), body)
+            .map_err(self.db_err("recording a received message"))
+    }
+
+    /// Records a message sent to `to` that a swarm node has stored.
+    /// Returns `true` if it is new. Messages that go through the outbox are
+    /// recorded by [`Home::outbox_confirm`] instead.
+    pub fn record_outgoing(&mut self, hash: &str, to: AccountId, sent_ts: u64, body: &str) -> Result<bool> {
+        check_hash(hash)?;
+        check_body(body)?;
+        let sent = to_i64("sent timestamp", sent_ts)?;
+        insert(&self.conn, Direction::Outgoing, hash, &to, sent, None, body)
+            .map_err(self.db_err("recording a sent message"))
+    }
+
+    /// The last `limit` messages (with `with` only, if given), oldest first.
+    pub fn history(&self, with: Option<&AccountId>, limit: usize) -> Result<Vec<HistoryEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let db_err = self.db_err("reading the history");
+        // Newest `limit` first, then reversed.
+        let raw: rusqlite::Result<Vec<RawEntry>> = match with {
+            Some(peer) => self
+                .conn
+                .prepare_cached(
+                    "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
+                     WHERE peer = ?1 ORDER BY local_ms DESC, id DESC LIMIT ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![peer.to_string(), limit], RawEntry::from_row)?
+                        .collect()
+                }),
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
+                     ORDER BY local_ms DESC, id DESC LIMIT ?1",
+                )
+                .and_then(|mut stmt| stmt.query_map([limit], RawEntry::from_row)?.collect()),
+        };
+        let mut out = raw
+            .map_err(db_err)?
+            .into_iter()
+            .map(|r| self.decode(r))
+            .collect::<Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn decode(&self, r: RawEntry) -> Result<HistoryEntry> {
+        let direction = match r.direction {
+            0 => Direction::Incoming,
+            1 => Direction::Outgoing,
+            d => return Err(self.corrupt("history entry", format!("direction {d}"))),
+        };
+        let ts = |v: i64| u64::try_from(v).map_err(|_| self.corrupt("history entry", format!("timestamp {v}")));
+        Ok(HistoryEntry {
+            direction,
+            peer: parse_account(self, "history entry", &r.peer)?,
+            hash: r.hash,
+            sent_ts: ts(r.sent_ms)?,
+            received_ts: r.received_ms.map(ts).transpose()?,
+            body: r.body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{account, temp_home};
+    use super::*;
+
+    #[test]
+    fn incoming_is_deduplicated_by_hash() {
+        let (_dir, mut home) = temp_home(1);
+        assert!(home.record_incoming("h1", account(2), 100, 150, "hi").unwrap());
+        assert!(!home.record_incoming("h1", account(2), 100, 999, "hi").unwrap());
+        let all = home.history(None, 10).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0],
+            HistoryEntry {
+                direction: Direction::Incoming,
+                peer: account(2),
+                hash: "h1".into(),
+                sent_ts: 100,
+                received_ts: Some(150),
+                body: "hi".into(),
+            }
+        );
+        // A note to self: the same hash sent and received is two entries.
+        assert!(home.record_outgoing("h1", account(2), 90, "hi").unwrap());
+        assert!(!home.record_outgoing("h1", account(2), 90, "hi").unwrap());
+        assert_eq!(home.history(None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn history_is_oldest_first_within_the_last_limit() {
+        let (_dir, mut home) = temp_home(1);
+        // Local times 10, 20, 30, 40, 50; the sender of h4 claims a time far
+        // in the future, which must not move it.
+        home.record_outgoing("h1", account(2), 10, "one").unwrap();
+        home.record_incoming("h2", account(3), 5, 20, "two").unwrap();
+        home.record_incoming("h4", account(2), u64::MAX >> 2, 40, "four")
+            .unwrap();
+        home.record_outgoing("h3", account(2), 30, "three").unwrap();
+        home.record_incoming("h5", account(3), 45, 50, "five").unwrap();
+        let bodies = |v: Vec<HistoryEntry>| v.into_iter().map(|e| e.body).collect::<Vec<_>>();
+        assert_eq!(
+            bodies(home.history(None, 100).unwrap()),
+            ["one", "two", "three", "four", "five"]
+        );
+        assert_eq!(bodies(home.history(None, 2).unwrap()), ["four", "five"]);
+        assert_eq!(bodies(home.history(Some(&account(2)), 2).unwrap()), ["three", "four"]);
+        assert_eq!(bodies(home.history(Some(&account(3)), 9).unwrap()), ["two", "five"]);
+        assert!(home.history(Some(&account(4)), 9).unwrap().is_empty());
+        assert!(home.history(None, 0).unwrap().is_empty());
+        assert_eq!(home.history(None, usize::MAX).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn bounds_and_bad_input_are_refused() {
+        let (_dir, mut home) = temp_home(1);
+        let big = "x".repeat(MAX_BODY_LEN + 1);
+        let err = home.record_incoming("h", account(2), 1, 2, &big).unwrap_err();
+        assert!(matches!(err, HomeError::BodyTooLarge { .. }), "{err}");
+        assert!(!err.to_string().contains("xxx"), "errors never carry bodies");
+        assert!(home.record_outgoing("h", account(2), 1, &big).is_err());
+        home.record_outgoing("h", account(2), 1, &big[1..]).unwrap();
+        for hash in ["", "a b", &"a".repeat(129)] {
+            assert!(matches!(
+                home.record_incoming(hash, account(2), 1, 2, "x"),
+                Err(HomeError::InvalidArgument { .. })
+            ));
+        }
+        assert!(matches!(
+            home.record_incoming("h9", account(2), u64::MAX, 2, "x"),
+            Err(HomeError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn history_survives_reopening() {
+        let (_dir, mut home) = temp_home(1);
+        home.record_incoming("h1", account(2), 1, 2, "kept").unwrap();
+        let path = home.dir().to_path_buf();
+        drop(home);
+        let mut home = Home::open(&path).unwrap();
+        assert_eq!(home.history(None, 1).unwrap()[0].body, "kept");
+        assert!(!home.record_incoming("h1", account(2), 1, 2, "kept").unwrap());
+    }
+}

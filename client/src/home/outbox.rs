@@ -1,0 +1,386 @@
+//! The outbox: messages waiting for a swarm node to confirm the store.
+//!
+//! A message enters the outbox, already sealed, before the first attempt to
+//! send it, so a crash or a network failure never loses it. Each failed
+//! attempt is recorded ([`Home::outbox_mark_attempt`]); a confirmed store
+//! moves it into the history in one transaction
+//! ([`Home::outbox_confirm`]). A message whose TTL passes before any node
+//! confirms it can no longer be delivered: [`Home::outbox_expired`] removes
+//! it and hands it back so the caller reports it as failed. Nothing leaves
+//! the outbox any other way.
+
+use allium_common::AccountId;
+use allium_common::rpc::{MAX_DATA_LEN, MAX_TTL_MS, MIN_TTL_MS};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::error::{HomeError, Result};
+use super::history::{self, Direction, HistoryEntry, check_body};
+use super::{Home, check_hash, parse_account, to_i64};
+
+/// Most messages the outbox holds.
+pub const MAX_OUTBOX: usize = 10_000;
+/// Longest `last_error` kept, in bytes (longer ones are cut).
+pub const MAX_LAST_ERROR_LEN: usize = 1_000;
+
+/// A message waiting in the outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Local id (never reused).
+    pub id: i64,
+    /// The recipient.
+    pub to: AccountId,
+    /// The sealed envelope to store in the recipient's swarm.
+    pub data: Vec<u8>,
+    /// The text, for the history and for reporting a failure.
+    pub body: String,
+    /// The TTL to store it with, ms.
+    pub ttl_ms: u64,
+    /// When it was queued, Unix ms (also the message's sent timestamp).
+    pub created_ms: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl OutboxItem {
+    /// When it can no longer be delivered, Unix ms.
+    pub fn expires_ms(&self) -> u64 {
+        self.created_ms.saturating_add(self.ttl_ms)
+    }
+}
+
+impl std::fmt::Debug for OutboxItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The body and data stay out of logs.
+        f.debug_struct("OutboxItem")
+            .field("id", &self.id)
+            .field("to", &self.to)
+            .field("data_len", &self.data.len())
+            .field("body_len", &self.body.len())
+            .field("ttl_ms", &self.ttl_ms)
+            .field("created_ms", &self.created_ms)
+            .field("attempts", &self.attempts)
+            .field("last_error", &self.last_error)
+            .finish()
+    }
+}
+
+const SELECT: &str = "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error FROM outbox";
+
+struct RawItem {
+    id: i64,
+    to: String,
+    data: Vec<u8>,
+    body: String,
+    ttl_ms: i64,
+    created_ms: i64,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+impl RawItem {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            to: r.get(1)?,
+            data: r.get(2)?,
+            body: r.get(3)?,
+            ttl_ms: r.get(4)?,
+            created_ms: r.get(5)?,
+            attempts: r.get(6)?,
+            last_error: r.get(7)?,
+        })
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
+impl Home {
+    /// Queues a sealed message for `to`. Returns its outbox id.
+    ///
+    /// Refuses data larger than a node stores, a body larger than
+    /// [`super::MAX_BODY_LEN`], a TTL nodes refuse, and a full outbox.
+    pub fn outbox_add(
+        &mut self,
+        to: AccountId,
+        envelope_data: Vec<u8>,
+        body: &str,
+        ttl_ms: u64,
+        created_ms: u64,
+    ) -> Result<i64> {
+        if envelope_data.len() > MAX_DATA_LEN {
+            return Err(HomeError::DataTooLarge {
+                len: envelope_data.len(),
+                max: MAX_DATA_LEN,
+            });
+        }
+        check_body(body)?;
+        if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
+            return Err(HomeError::InvalidTtl {
+                ttl_ms,
+                min: MIN_TTL_MS,
+                max: MAX_TTL_MS,
+            });
+        }
+        let created = to_i64("created timestamp", created_ms)?;
+        let ttl = to_i64("TTL", ttl_ms)?;
+        let expires = created.saturating_add(ttl);
+        const OP: &str = "queueing a message";
+        let tx = self.immediate_tx(OP)?;
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .map_err(self.db_err(OP))?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= MAX_OUTBOX {
+            return Err(HomeError::OutboxFull { limit: MAX_OUTBOX });
+        }
+        tx.execute(
+            "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![to.to_string(), envelope_data, body, ttl, created, expires],
+        )
+        .map_err(self.db_err(OP))?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(id)
+    }
+
+    /// Every queued message, oldest first (including expired ones not yet
+    /// collected by [`Home::outbox_expired`]; call that first).
+    pub fn outbox_pending(&self) -> Result<Vec<OutboxItem>> {
+        let raw: rusqlite::Result<Vec<RawItem>> = self
+            .conn
+            .prepare_cached(&format!("{SELECT} ORDER BY id"))
+            .and_then(|mut stmt| stmt.query_map([], RawItem::from_row)?.collect());
+        raw.map_err(self.db_err("reading the outbox"))?
+            .into_iter()
+            .map(|r| self.decode_item(r))
+            .collect()
+    }
+
+    /// Records a failed attempt to send item `id` and why (cut to
+    /// [`MAX_LAST_ERROR_LEN`] bytes; it must not contain secrets). Returns
+    /// whether the item exists.
+    pub fn outbox_mark_attempt(&mut self, id: i64, error: &str) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![id, truncate(error, MAX_LAST_ERROR_LEN)],
+            )
+            .map_err(self.db_err("recording a send attempt"))?;
+        Ok(changed > 0)
+    }
+
+    /// A swarm node confirmed storing item `id` under `hash`: moves it into
+    /// the history as outgoing (sent at its `created_ms`), in one
+    /// transaction. Returns the history entry, or `None` if there is no
+    /// such item (confirmed already, say).
+    pub fn outbox_confirm(&mut self, id: i64, hash: &str) -> Result<Option<HistoryEntry>> {
+        check_hash(hash)?;
+        const OP: &str = "confirming a sent message";
+        let tx = self.immediate_tx(OP)?;
+        let raw = tx
+            .query_row(&format!("{SELECT} WHERE id = ?1"), [id], RawItem::from_row)
+            .optional()
+            .map_err(self.db_err(OP))?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let item = self.decode_item(raw)?;
+        let created = to_i64("created timestamp", item.created_ms)?;
+        history::insert(&tx, Direction::Outgoing, hash, &item.to, created, None, &item.body)
+            .map_err(self.db_err(OP))?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
+            .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(Some(HistoryEntry {
+            direction: Direction::Outgoing,
+            peer: item.to,
+            hash: hash.to_owned(),
+            sent_ts: item.created_ms,
+            received_ts: None,
+            body: item.body,
+        }))
+    }
+
+    /// Removes and returns every queued message whose TTL has passed at
+    /// `now_ms` (it can no longer be delivered). The caller must report
+    /// them as failed.
+    pub fn outbox_expired(&mut self, now_ms: u64) -> Result<Vec<OutboxItem>> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        const OP: &str = "collecting expired messages";
+        let tx = self.immediate_tx(OP)?;
+        let raw: Vec<RawItem> = tx
+            .prepare_cached(&format!("{SELECT} WHERE expires_ms <= ?1 ORDER BY id"))
+            .and_then(|mut stmt| stmt.query_map([now], RawItem::from_row)?.collect())
+            .map_err(self.db_err(OP))?;
+        let items = raw
+            .into_iter()
+            .map(|r| self.decode_item(r))
+            .collect::<Result<Vec<_>>>()?;
+        tx.execute("DELETE FROM outbox WHERE expires_ms <= ?1", [now])
+            .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(items)
+    }
+
+    fn decode_item(&self, r: RawItem) -> Result<OutboxItem> {
+        let num = |what: &'static str, v: i64| {
+            u64::try_from(v).map_err(|_| self.corrupt("outbox item", format!("{what} {v}")))
+        };
+        Ok(OutboxItem {
+            id: r.id,
+            to: parse_account(self, "outbox item", &r.to)?,
+            data: r.data,
+            body: r.body,
+            ttl_ms: num("ttl_ms", r.ttl_ms)?,
+            created_ms: num("created_ms", r.created_ms)?,
+            attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            last_error: r.last_error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{account, temp_home};
+    use super::*;
+
+    const TTL: u64 = 60_000;
+
+    #[test]
+    fn add_attempt_confirm_moves_into_history() {
+        let (_dir, mut home) = temp_home(1);
+        let id = home.outbox_add(account(2), vec![1, 2, 3], "hello", TTL, 1_000).unwrap();
+        let other = home.outbox_add(account(3), vec![4], "other", TTL, 1_001).unwrap();
+        assert!(other > id);
+        assert!(home.outbox_mark_attempt(id, "guard 1.2.3.4 unreachable").unwrap());
+        assert!(home.outbox_mark_attempt(id, &"é".repeat(MAX_LAST_ERROR_LEN)).unwrap());
+        assert!(!home.outbox_mark_attempt(999, "x").unwrap());
+        let pending = home.outbox_pending().unwrap();
+        assert_eq!(pending.len(), 2);
+        let first = &pending[0];
+        assert_eq!(
+            (first.id, first.to, first.data.as_slice()),
+            (id, account(2), &[1u8, 2, 3][..])
+        );
+        assert_eq!(
+            (first.body.as_str(), first.ttl_ms, first.created_ms),
+            ("hello", TTL, 1_000)
+        );
+        assert_eq!(first.attempts, 2);
+        assert!(first.last_error.as_ref().unwrap().len() <= MAX_LAST_ERROR_LEN);
+        assert_eq!(first.expires_ms(), 61_000);
+        assert!(!format!("{first:?}").contains("hello"), "Debug hides the body");
+
+        let entry = home.outbox_confirm(id, "hash1").unwrap().unwrap();
+        assert_eq!(
+            (entry.direction, entry.peer, entry.sent_ts),
+            (Direction::Outgoing, account(2), 1_000)
+        );
+        assert_eq!(home.outbox_confirm(id, "hash1").unwrap(), None, "confirmed once");
+        assert_eq!(home.outbox_pending().unwrap().len(), 1);
+        let history = home.history(None, 10).unwrap();
+        assert_eq!(history, vec![entry]);
+        assert_eq!(history[0].body, "hello");
+        // Ids are never reused.
+        let next = home.outbox_add(account(2), vec![5], "again", TTL, 2_000).unwrap();
+        assert!(next > other);
+    }
+
+    #[test]
+    fn expired_items_are_reported_and_removed() {
+        let (_dir, mut home) = temp_home(1);
+        let a = home.outbox_add(account(2), vec![1], "short", 10_000, 1_000).unwrap();
+        let b = home.outbox_add(account(2), vec![2], "long", 20_000, 1_000).unwrap();
+        assert!(home.outbox_expired(10_999).unwrap().is_empty());
+        let expired = home.outbox_expired(11_000).unwrap();
+        assert_eq!(
+            expired.iter().map(|i| (i.id, i.body.as_str())).collect::<Vec<_>>(),
+            [(a, "short")]
+        );
+        assert_eq!(
+            home.outbox_pending().unwrap().iter().map(|i| i.id).collect::<Vec<_>>(),
+            [b]
+        );
+        assert!(home.outbox_expired(11_000).unwrap().is_empty(), "reported once");
+        assert_eq!(home.outbox_expired(u64::MAX).unwrap().len(), 1);
+        assert!(home.outbox_pending().unwrap().is_empty());
+        assert!(home.history(None, 10).unwrap().is_empty(), "expired is not sent");
+    }
+
+    #[test]
+    fn outbox_survives_reopening() {
+        let (_dir, mut home) = temp_home(1);
+        let id = home.outbox_add(account(2), vec![9; 100], "kept", TTL, 5).unwrap();
+        let path = home.dir().to_path_buf();
+        drop(home);
+        let home = Home::open(&path).unwrap();
+        let pending = home.outbox_pending().unwrap();
+        assert_eq!((pending[0].id, pending[0].data.len()), (id, 100));
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let (_dir, mut home) = temp_home(1);
+        let err = home
+            .outbox_add(account(2), vec![0; MAX_DATA_LEN + 1], "x", TTL, 1)
+            .unwrap_err();
+        assert!(matches!(err, HomeError::DataTooLarge { .. }), "{err}");
+        let big = "x".repeat(super::super::MAX_BODY_LEN + 1);
+        assert!(matches!(
+            home.outbox_add(account(2), vec![0], &big, TTL, 1),
+            Err(HomeError::BodyTooLarge { .. })
+        ));
+        for ttl in [0, MIN_TTL_MS - 1, MAX_TTL_MS + 1, u64::MAX] {
+            assert!(matches!(
+                home.outbox_add(account(2), vec![0], "x", ttl, 1),
+                Err(HomeError::InvalidTtl { .. })
+            ));
+        }
+        assert!(matches!(
+            home.outbox_add(account(2), vec![0], "x", TTL, u64::MAX),
+            Err(HomeError::OutOfRange { .. })
+        ));
+        let id = home.outbox_add(account(2), vec![0], "x", TTL, 1).unwrap();
+        assert!(home.outbox_confirm(id, "").is_err());
+        assert_eq!(home.outbox_pending().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn outbox_is_bounded() {
+        let (_dir, mut home) = temp_home(1);
+        let tx = home.conn.transaction().unwrap();
+        for _ in 0..MAX_OUTBOX {
+            tx.execute(
+                "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms)
+                 VALUES (?1, x'00', '', 60000, 0, 60000)",
+                [account(2).to_string()],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        let err = home.outbox_add(account(2), vec![0], "x", TTL, 1).unwrap_err();
+        assert!(matches!(err, HomeError::OutboxFull { limit: MAX_OUTBOX }), "{err}");
+        assert_eq!(home.outbox_expired(60_000).unwrap().len(), MAX_OUTBOX);
+        home.outbox_add(account(2), vec![0], "x", TTL, 1).unwrap();
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

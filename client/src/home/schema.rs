@@ -1,0 +1,305 @@
+//! Opening `allium.db` and migrating its schema.
+//!
+//! The schema version is SQLite's `PRAGMA user_version`; [`MIGRATIONS`]\[i\]
+//! takes a database from version `i` to `i + 1`. All pending migrations run
+//! in one `IMMEDIATE` transaction, so a failed upgrade leaves the database
+//! as it was. A database whose version is newer than `MIGRATIONS.len()` is
+//! refused: an older client must not write into a schema it does not know.
+//! `PRAGMA application_id` marks the file as an Allium client database, so
+//! a node's message store (or any other SQLite file) is not mistaken for one.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::error::{HomeError, Result};
+
+/// `PRAGMA application_id` of an Allium client database ("AlCl").
+pub const APPLICATION_ID: i64 = 0x416C_436C;
+
+/// How long a connection waits for another `allium` process (a running
+/// `allium watch`, say) to release the write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Version 1.
+///
+/// - `meta`: small settings, key → text.
+/// - `contacts`: names are unique ignoring ASCII case, and an account has
+///   at most one name, so `name_of` is well defined.
+/// - `history`: delivered messages both ways. A message is identified by its
+///   swarm hash and direction (a note to self is sent once and received
+///   once). `local_ms` is this client's clock when the message was sent or
+///   received; listings are ordered by it, never by the sender's claimed
+///   timestamp, which a sender could set far in the future.
+/// - `outbox`: messages not yet confirmed by a swarm node. `AUTOINCREMENT`
+///   so an id is never reused for a different message.
+/// - `cursors`: last retrieved hash per swarm node or swarm; the row order
+///   (rowid) is recency, for evicting the stalest.
+/// - `node_list`: the one cached signed node list, as JSON.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE contacts (
+    name       TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+    account_id TEXT NOT NULL UNIQUE CHECK (length(account_id) = 66)
+) WITHOUT ROWID;
+
+CREATE TABLE history (
+    id          INTEGER PRIMARY KEY,
+    direction   INTEGER NOT NULL CHECK (direction IN (0, 1)),
+    hash        TEXT    NOT NULL,
+    peer        TEXT    NOT NULL CHECK (length(peer) = 66),
+    sent_ms     INTEGER NOT NULL,
+    received_ms INTEGER,
+    local_ms    INTEGER NOT NULL,
+    body        TEXT    NOT NULL,
+    UNIQUE (hash, direction)
+);
+CREATE INDEX history_time ON history (local_ms, id);
+CREATE INDEX history_peer_time ON history (peer, local_ms, id);
+
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient  TEXT    NOT NULL CHECK (length(recipient) = 66),
+    data       BLOB    NOT NULL,
+    body       TEXT    NOT NULL,
+    ttl_ms     INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX outbox_expiry ON outbox (expires_ms);
+
+CREATE TABLE cursors (
+    key  TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL
+);
+
+CREATE TABLE node_list (
+    id         INTEGER PRIMARY KEY CHECK (id = 0),
+    json       TEXT    NOT NULL,
+    fetched_ms INTEGER NOT NULL,
+    source     TEXT    NOT NULL
+);
+";
+
+/// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this code writes.
+pub fn current_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Opens (creating if needed) the database at `path`: mode 0600, WAL,
+/// busy timeout, foreign schema and newer versions refused, pending
+/// migrations applied.
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    create_private_file(path)?;
+    let open_err = |source| HomeError::Database {
+        path: path.to_path_buf(),
+        op: "opening the database",
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    check_version(&conn, path)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "SQLite refused WAL mode; continuing without it");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+    conn.pragma_update(None, "secure_delete", true).map_err(open_err)?;
+    migrate(conn, path)
+}
+
+/// SQLite creates files with mode 0644 (less the umask). The database holds
+/// private history, so it is created 0600 first; SQLite gives its `-wal`
+/// and `-shm` files the mode of the database file. An existing file with
+/// looser permissions is tightened.
+fn create_private_file(path: &Path) -> Result<()> {
+    let io_err = |source| HomeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path).map_err(io_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(io_err)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(io_err)?;
+        }
+    }
+    drop(file);
+    Ok(())
+}
+
+/// Reads `user_version` and `application_id`; refuses a newer schema or a
+/// foreign database. Returns the version.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64> {
+    let open_err = |source| HomeError::Database {
+        path: path.to_path_buf(),
+        op: "reading the schema version",
+        source,
+    };
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(open_err)?;
+    let app: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(open_err)?;
+    if version > 0 && app != APPLICATION_ID {
+        return Err(HomeError::NotAHomeDatabase {
+            path: path.to_path_buf(),
+            found: app,
+        });
+    }
+    if version > current_version() {
+        return Err(HomeError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known: current_version(),
+        });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if tables > 0 {
+            return Err(HomeError::NotAHomeDatabase {
+                path: path.to_path_buf(),
+                found: app,
+            });
+        }
+    }
+    Ok(version)
+}
+
+/// Applies every pending migration in one transaction.
+fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
+    let db_err = |source| HomeError::Database {
+        path: path.to_path_buf(),
+        op: "migrating the schema",
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    // Re-read under the write lock: another process may have migrated.
+    let from: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db_err)?;
+    if from > current_version() {
+        return Err(HomeError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: from,
+            known: current_version(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        if version <= from {
+            continue;
+        }
+        let mig_err = |source| HomeError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        tx.execute_batch(sql).map_err(mig_err)?;
+        // Pragmas take no bound parameters; both values are our integers.
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {version}; PRAGMA application_id = {APPLICATION_ID};"
+        ))
+        .map_err(mig_err)?;
+        tracing::debug!(path = %path.display(), version, "client database schema migrated");
+    }
+    tx.commit().map_err(|source| HomeError::Migration {
+        path: path.to_path_buf(),
+        version: current_version(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allium.db");
+        let conn = open(&path).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, current_version());
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode.to_lowercase(), "wal");
+        drop(conn);
+        // Reopening runs no migration and keeps the version.
+        let conn = open(&path).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, current_version());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allium.db");
+        let conn = open(&path).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {};", current_version() + 1))
+            .unwrap();
+        drop(conn);
+        let err = open(&path).unwrap_err();
+        let (v, v_next) = (current_version(), current_version() + 1);
+        assert!(
+            matches!(err, HomeError::SchemaTooNew { found, known, .. } if found == v_next && known == v),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer allium"), "{err}");
+    }
+
+    #[test]
+    fn foreign_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x); PRAGMA user_version = 1;")
+            .unwrap();
+        assert!(matches!(open(&path), Err(HomeError::NotAHomeDatabase { .. })));
+        let path = dir.path().join("unversioned.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x);")
+            .unwrap();
+        assert!(matches!(open(&path), Err(HomeError::NotAHomeDatabase { .. })));
+    }
+}
