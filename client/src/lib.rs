@@ -2,6 +2,9 @@
 //!
 //! The Allium client library behind the `allium` command-line messenger.
 //!
+//! - [`cli`]: the `allium` commands.
+//! - [`directory`], [`paths`], [`messenger`]: the signed node list, onion
+//!   paths, and sending/receiving through them.
 //! - [`home`]: everything the client keeps on disk in its home directory
 //!   (`--home DIR` / `ALLIUM_HOME`): the identity key file (mode 0600, never
 //!   overwritten), and a SQLite database with contacts, message history, the
@@ -12,4 +15,18 @@
 //! Unix milliseconds) wherever it matters, so behaviour is testable without
 //! a clock.
 
+pub mod cli;
+pub mod directory;
+pub mod error;
 pub mod home;
+pub mod messenger;
+pub mod paths;
+
+pub use error::{Error, Result};
+
+/// The wall clock in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

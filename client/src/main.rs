@@ -1,5 +1,29 @@
-//! `allium`: the Allium command-line messenger (placeholder until the client issue).
+//! `allium`: parses flags, sets up logging, and hands over to the library.
+
+use std::io::IsTerminal as _;
+
+use clap::Parser as _;
 
 fn main() {
-    println!("allium {}", env!("CARGO_PKG_VERSION"));
+    let cli = allium_client::cli::Cli::parse();
+    let filter = std::env::var("ALLIUM_LOG").unwrap_or_else(|_| "warn".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let code = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => match runtime.block_on(allium_client::cli::run(cli)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("allium: {e}");
+                e.exit_code()
+            }
+        },
+        Err(e) => {
+            eprintln!("allium: cannot start the async runtime: {e}");
+            allium_client::cli::EXIT_ERROR
+        }
+    };
+    std::process::exit(code);
 }

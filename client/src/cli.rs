@@ -1,0 +1,465 @@
+//! The `allium` command line.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use allium_common::mnemonic::{self, PhraseKind};
+use allium_common::seeds::{self, Seed};
+use allium_common::{AccountId, sodium};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::home::{Direction, Home, IdentitySource};
+use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
+
+/// The seed file shipped with the program.
+const DEFAULT_SEEDS: &str = include_str!("../../seed-nodes.toml");
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: nothing found, or a message not delivered yet.
+pub const EXIT_NOTHING: i32 = 1;
+/// Exit status: usage or any other error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Allium: an onion-routed, end-to-end encrypted messenger with no phone
+/// number and no e-mail.
+#[derive(Debug, Parser)]
+#[command(
+    name = "allium",
+    version,
+    about,
+    after_help = "Exit status: 0 ok; 1 nothing found or message not delivered yet (it stays in the outbox); 2 usage or other error."
+)]
+pub struct Cli {
+    /// Directory holding the identity and its database.
+    #[arg(long, global = true, env = "ALLIUM_HOME")]
+    pub home: Option<PathBuf>,
+    /// Seed file (default: the seed-nodes.toml shipped with allium).
+    #[arg(long, global = true, env = "ALLIUM_SEEDS")]
+    pub seeds: Option<PathBuf>,
+    /// Print data as JSON Lines.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new identity and print its 24-word recovery phrase once.
+    Init {
+        /// File holding an optional BIP39 passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore an identity from its recovery phrase (standard input, or --phrase-file).
+    Restore {
+        /// File holding the phrase (12-24 BIP39 words, or 13 legacy Session words).
+        #[arg(long)]
+        phrase_file: Option<PathBuf>,
+        /// File holding the BIP39 passphrase, if one was used.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Print this identity's Account ID.
+    Id,
+    /// Send a text message.
+    Send {
+        /// An Account ID (66 hex characters starting 05) or a contact name.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// Fetch new messages once.
+    Inbox,
+    /// Print messages as they arrive (long-polling).
+    Watch {
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+    /// Show the message history, with one contact or with everyone.
+    History {
+        /// Contact name or Account ID.
+        with: Option<String>,
+        /// Most messages to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// Show what this client knows of the network.
+    Nodes,
+}
+
+/// `allium contacts ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Add a contact.
+    Add {
+        /// Name.
+        name: String,
+        /// Account ID.
+        account_id: String,
+    },
+    /// List contacts.
+    List,
+    /// Remove a contact.
+    Remove {
+        /// Name.
+        name: String,
+    },
+}
+
+/// Where homes live by default: `$XDG_DATA_HOME/allium` or
+/// `~/.local/share/allium`.
+fn default_home() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(dir).join("allium"));
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/allium"))
+        .ok_or_else(|| Error::Usage("no home directory: pass --home DIR".into()))
+}
+
+fn load_seeds(path: Option<&Path>) -> Result<Vec<Seed>> {
+    let (text, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| Error::Seeds {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_SEEDS.to_owned(), "built-in seed-nodes.toml".to_owned()),
+    };
+    seeds::parse(&text).map_err(|e| Error::Seeds {
+        path: name,
+        reason: format!("{e} (a local network from `allium-node devnet` writes one: pass it with --seeds)"),
+    })
+}
+
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    Ok(Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned()))
+}
+
+/// Resolves a contact name or an Account ID.
+fn recipient(home: &Home, to: &str) -> Result<AccountId> {
+    if let Some(id) = home.contact(to)? {
+        return Ok(id);
+    }
+    if to.len() == allium_common::identity::ACCOUNT_ID_LEN || to.starts_with("05") {
+        return to
+            .parse::<AccountId>()
+            .map_err(|e| Error::Usage(format!("{to:?} is not a valid Account ID: {e}")));
+    }
+    Err(Error::Usage(format!(
+        "no contact named {to:?} (and it is not an Account ID); see `allium contacts list`"
+    )))
+}
+
+/// Prints one output record, as JSON or as text.
+fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    let mut out = std::io::stdout().lock();
+    let line = if json { value.to_string() } else { text() };
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fmt_from(from: &AccountId, name: Option<&str>) -> String {
+    name.map_or_else(|| from.to_string(), str::to_owned)
+}
+
+/// Runs a parsed command; returns the exit status.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let home_dir = match &cli.home {
+        Some(h) => h.clone(),
+        None => default_home()?,
+    };
+    let json = cli.json;
+    match cli.command {
+        Command::Init { passphrase_file } => {
+            let passphrase = passphrase_file
+                .as_deref()
+                .map(read_secret_file)
+                .transpose()?
+                .unwrap_or_default();
+            let phrase = mnemonic::new_phrase(&sodium::random_array());
+            let seed = mnemonic::seed_from_phrase(&phrase, &passphrase).map_err(allium_common::Error::from)?;
+            let home = Home::create(&home_dir, &seed, IdentitySource::Bip39)?;
+            let id = home.account_id().to_string();
+            emit(json, json!({"account_id": id, "mnemonic": phrase.as_str()}), || {
+                format!(
+                    "Account ID: {id}\n\nRecovery phrase (write it down; it is shown only now and is the only way to restore this identity):\n{}",
+                    phrase.as_str()
+                )
+            });
+            Ok(EXIT_OK)
+        }
+        Command::Restore {
+            phrase_file,
+            passphrase_file,
+        } => {
+            let phrase = match phrase_file {
+                Some(f) => read_secret_file(&f)?,
+                None => {
+                    let mut s = Zeroizing::new(String::new());
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .map_err(|e| Error::Usage(format!("cannot read the phrase from standard input: {e}")))?;
+                    s
+                }
+            };
+            let passphrase = passphrase_file
+                .as_deref()
+                .map(read_secret_file)
+                .transpose()?
+                .unwrap_or_default();
+            let kind = mnemonic::kind_of(&phrase).map_err(allium_common::Error::from)?;
+            let seed = mnemonic::seed_from_phrase(&phrase, &passphrase).map_err(allium_common::Error::from)?;
+            let source = if kind == PhraseKind::LegacySession {
+                IdentitySource::Legacy
+            } else {
+                IdentitySource::Bip39
+            };
+            let home = Home::create(&home_dir, &seed, source)?;
+            let id = home.account_id().to_string();
+            emit(json, json!({"account_id": id, "restored": true}), || {
+                format!("Restored {id}")
+            });
+            // Fetch what the swarm still holds; the identity is restored
+            // even if the network cannot be reached now.
+            match load_seeds(cli.seeds.as_deref()) {
+                Ok(seeds) => {
+                    let mut m = Messenger::new(home, seeds)?;
+                    match m.inbox(None).await {
+                        Ok(messages) => print_received(json, &messages),
+                        Err(e) => eprintln!("allium: restored, but could not fetch messages yet: {e}"),
+                    }
+                }
+                Err(e) => eprintln!("allium: restored, but could not fetch messages: {e}"),
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Id => {
+            let home = Home::open(&home_dir)?;
+            let id = home.account_id().to_string();
+            emit(json, json!({"account_id": id}), || id.clone());
+            Ok(EXIT_OK)
+        }
+        Command::Send { to, text } => {
+            let home = Home::open(&home_dir)?;
+            let to = recipient(&home, &to)?;
+            let size = allium_common::content::Content::text(text.as_str(), 0).to_bytes().len();
+            if size > allium_common::envelope::MAX_CONTENT_LEN {
+                return Err(Error::Usage(format!(
+                    "the message is too long: {size} bytes encoded, at most {} fit in one message",
+                    allium_common::envelope::MAX_CONTENT_LEN
+                )));
+            }
+            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            flush_outbox(&mut m, json).await;
+            match m.send(to, &text).await? {
+                Delivery::Stored(hash) => {
+                    emit(
+                        json,
+                        json!({"to": to.to_string(), "hash": hash, "status": "stored"}),
+                        || format!("sent {hash}"),
+                    );
+                    Ok(EXIT_OK)
+                }
+                Delivery::Pending(error) => {
+                    emit(
+                        json,
+                        json!({"to": to.to_string(), "status": "pending", "error": error}),
+                        || format!("not delivered yet (kept in the outbox, retried by later commands): {error}"),
+                    );
+                    Ok(EXIT_NOTHING)
+                }
+            }
+        }
+        Command::Inbox => {
+            let home = Home::open(&home_dir)?;
+            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            flush_outbox(&mut m, json).await;
+            let messages = m.inbox(None).await?;
+            print_received(json, &messages);
+            Ok(if messages.is_empty() { EXIT_NOTHING } else { EXIT_OK })
+        }
+        Command::Watch { count, timeout_secs } => {
+            let home = Home::open(&home_dir)?;
+            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            let deadline = timeout_secs.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
+            let mut seen = 0usize;
+            loop {
+                flush_outbox(&mut m, json).await;
+                let remaining_ms = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis());
+                if remaining_ms == Some(0) {
+                    return Ok(if seen > 0 { EXIT_OK } else { EXIT_NOTHING });
+                }
+                let wait = remaining_ms.map_or(WATCH_WAIT_MS, |r| {
+                    u64::try_from(r).unwrap_or(WATCH_WAIT_MS).min(WATCH_WAIT_MS)
+                });
+                match m.inbox(Some(wait.max(1))).await {
+                    Ok(messages) => {
+                        print_received(json, &messages);
+                        seen += messages.len();
+                        if count.is_some_and(|c| seen >= c) {
+                            return Ok(EXIT_OK);
+                        }
+                    }
+                    // Survive node and path failures: the messenger already
+                    // switched; wait a moment and go on.
+                    Err(e) => {
+                        eprintln!("allium: {e}; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+        Command::History { with, limit } => {
+            let home = Home::open(&home_dir)?;
+            let peer = with.as_deref().map(|w| recipient(&home, w)).transpose()?;
+            let entries = home.history(peer.as_ref(), limit)?;
+            for e in &entries {
+                let name = home.name_of(&e.peer)?;
+                let direction = if e.direction == Direction::Incoming {
+                    "from"
+                } else {
+                    "to"
+                };
+                emit(
+                    json,
+                    json!({"direction": direction, "peer": e.peer.to_string(), "name": name, "timestamp": e.sent_ts, "body": e.body, "hash": e.hash}),
+                    || {
+                        format!(
+                            "[{}] {direction} {}: {}",
+                            e.sent_ts,
+                            fmt_from(&e.peer, name.as_deref()),
+                            e.body
+                        )
+                    },
+                );
+            }
+            Ok(if entries.is_empty() { EXIT_NOTHING } else { EXIT_OK })
+        }
+        Command::Contacts(sub) => {
+            let mut home = Home::open(&home_dir)?;
+            match sub {
+                ContactsCommand::Add { name, account_id } => {
+                    let id = account_id
+                        .parse::<AccountId>()
+                        .map_err(|e| Error::Usage(format!("{account_id:?} is not a valid Account ID: {e}")))?;
+                    home.add_contact(&name, id)?;
+                    emit(json, json!({"added": name, "account_id": id.to_string()}), || {
+                        format!("added {name}")
+                    });
+                    Ok(EXIT_OK)
+                }
+                ContactsCommand::List => {
+                    let contacts = home.contacts()?;
+                    for c in &contacts {
+                        emit(
+                            json,
+                            json!({"name": c.name, "account_id": c.account_id.to_string()}),
+                            || format!("{}\t{}", c.name, c.account_id),
+                        );
+                    }
+                    Ok(if contacts.is_empty() { EXIT_NOTHING } else { EXIT_OK })
+                }
+                ContactsCommand::Remove { name } => {
+                    if home.remove_contact(&name)? {
+                        emit(json, json!({"removed": name}), || format!("removed {name}"));
+                        Ok(EXIT_OK)
+                    } else {
+                        Err(Error::Usage(format!("no contact named {name:?}")))
+                    }
+                }
+            }
+        }
+        Command::Nodes => {
+            let home = Home::open(&home_dir)?;
+            let seeds = load_seeds(cli.seeds.as_deref())?;
+            let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
+            let mut m = Messenger::new(home, seeds)?;
+            let sourced = m.nodes().await?.clone();
+            let swarms = sourced.list.swarm_ring().ids().len();
+            let age_s = crate::now_ms().saturating_sub(sourced.fetched_ms) / 1000;
+            let paths: Vec<Vec<String>> = m
+                .paths()
+                .map(|p| {
+                    p.paths()
+                        .iter()
+                        .map(|path| path.relays.iter().map(|r| r.address.clone()).collect())
+                        .collect()
+                })
+                .unwrap_or_default();
+            emit(
+                json,
+                json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "epoch": sourced.list.epoch,
+                       "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths}),
+                || {
+                    format!(
+                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}",
+                        sourced.list.nodes.len(),
+                        sourced.list.epoch,
+                        sourced.source,
+                        seed_addresses.join(", "),
+                        paths.iter().map(|p| p.join(" -> ")).collect::<Vec<_>>().join(" | ")
+                    )
+                },
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+async fn flush_outbox(m: &mut Messenger, json: bool) {
+    match m.flush_outbox().await {
+        Ok((results, expired)) => {
+            for (item, delivery) in results {
+                if let Delivery::Stored(hash) = delivery {
+                    emit(
+                        json,
+                        json!({"to": item.to.to_string(), "hash": hash, "status": "stored", "from_outbox": true}),
+                        || format!("delivered from the outbox: {hash}"),
+                    );
+                }
+            }
+            for item in expired {
+                eprintln!(
+                    "allium: a message to {} could not be delivered before it expired and was dropped",
+                    item.to
+                );
+            }
+        }
+        Err(e) => eprintln!("allium: could not retry the outbox: {e}"),
+    }
+}
+
+fn print_received(json: bool, messages: &[crate::messenger::Received]) {
+    for r in messages {
+        emit(
+            json,
+            json!({"from": r.from.to_string(), "name": r.from_name, "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
+            || {
+                format!(
+                    "[{}] {}: {}",
+                    r.timestamp,
+                    fmt_from(&r.from, r.from_name.as_deref()),
+                    r.body
+                )
+            },
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! The client's error type.
+
+use crate::home::HomeError;
+
+/// What can go wrong in a client operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The home directory or its database.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// A protocol-level refusal from `allium-common` (bad phrase, bad
+    /// Account ID, envelope too large, ...).
+    #[error(transparent)]
+    Protocol(#[from] allium_common::Error),
+    /// The seed file is missing or invalid.
+    #[error("seed file {path}: {reason}")]
+    Seeds {
+        /// Where the seeds came from.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No trusted node list could be obtained.
+    #[error("no trusted node list: {0}")]
+    NoNodeList(String),
+    /// The network has too few nodes to build onion paths.
+    #[error("cannot build an onion path: {0}")]
+    NoPath(String),
+    /// A request through the network failed after every retry.
+    #[error("network: {0}")]
+    Network(String),
+    /// The user asked for something that does not exist or does not parse.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The exit code this error maps to (see `allium --help`).
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

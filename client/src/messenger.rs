@@ -1,0 +1,304 @@
+//! Sending and receiving: the operations behind `allium send`, `inbox` and
+//! `watch`.
+//!
+//! Every request goes through a 3-relay onion path to a member of the
+//! account's swarm (computed from the signed node list). A request that
+//! fails is retried on another member and another path; a 421 refreshes the
+//! node list from the seeds first. An outgoing message is written to the
+//! outbox before it is sent and leaves it only when a swarm node confirmed
+//! the store, so nothing is lost if the network or the process fails.
+
+use std::time::Duration;
+
+use allium_common::content::{Content, Kind};
+use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
+use allium_common::node_list::NodeEntry;
+use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
+use allium_common::seeds::Seed;
+use allium_common::{AccountId, envelope, sodium};
+use serde_json::Value;
+
+use crate::directory::{self, Sourced};
+use crate::error::{Error, Result};
+use crate::home::{Home, OutboxItem};
+use crate::now_ms;
+use crate::paths::{self, Paths};
+
+/// Time to live of a sent message: the longest a node keeps one.
+pub const MESSAGE_TTL_MS: u64 = rpc::MAX_TTL_MS;
+/// How long `watch` asks a node to hold each retrieve.
+pub const WATCH_WAIT_MS: u64 = 20_000;
+/// Attempts (member × path) per request before giving up.
+const ATTEMPTS: usize = 6;
+/// Timeout of a request that does not long-poll.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A message read from the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The sender.
+    pub from: AccountId,
+    /// The sender's contact name, if known.
+    pub from_name: Option<String>,
+    /// The sender's timestamp, Unix ms.
+    pub timestamp: u64,
+    /// The text.
+    pub body: String,
+    /// The message hash.
+    pub hash: String,
+}
+
+/// What became of a message handed to the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A swarm node confirmed it (the hash).
+    Stored(String),
+    /// Still in the outbox; the error of the last attempt.
+    Pending(String),
+}
+
+/// A client session: home, trusted seeds, network state.
+#[derive(Debug)]
+pub struct Messenger {
+    /// The home directory.
+    pub home: Home,
+    seeds: Vec<Seed>,
+    http: reqwest::Client,
+    nodes: Option<Sourced>,
+    paths: Option<Paths>,
+}
+
+impl Messenger {
+    /// A session over `home` trusting `seeds`.
+    pub fn new(home: Home, seeds: Vec<Seed>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            home,
+            seeds,
+            http,
+            nodes: None,
+            paths: None,
+        })
+    }
+
+    /// The node list in use (fetching it if needed).
+    pub async fn nodes(&mut self) -> Result<&Sourced> {
+        if self.nodes.is_none() {
+            let sourced = directory::current(&self.http, &mut self.home, &self.seeds, now_ms()).await?;
+            self.paths = Some(Paths::build(&sourced.list)?);
+            self.nodes = Some(sourced);
+        }
+        self.nodes
+            .as_ref()
+            .ok_or_else(|| Error::NoNodeList("not loaded".into()))
+    }
+
+    /// The current paths (for `allium nodes`).
+    pub fn paths(&self) -> Option<&Paths> {
+        self.paths.as_ref()
+    }
+
+    async fn refresh_nodes(&mut self) -> Result<()> {
+        let sourced = directory::refresh(&self.http, &mut self.home, &self.seeds).await?;
+        self.paths = Some(Paths::build(&sourced.list)?);
+        self.nodes = Some(sourced);
+        Ok(())
+    }
+
+    /// Sends `request` to a member of `account`'s swarm through an onion
+    /// path, retrying on other members and paths. Returns the status, body
+    /// and the member that answered.
+    async fn call(
+        &mut self,
+        account: &AccountId,
+        request: &Value,
+        timeout: Duration,
+    ) -> Result<(u16, Value, NodeEntry)> {
+        let mut last_error = String::from("no attempt made");
+        let mut refreshed = false;
+        for _ in 0..ATTEMPTS {
+            let sourced = self.nodes().await?.clone();
+            let swarm = sourced
+                .list
+                .swarm_ring()
+                .swarm_of(account)
+                .ok_or_else(|| Error::NoNodeList("the node list has no swarms".into()))?;
+            let members: Vec<NodeEntry> = sourced.list.swarm_members(swarm).cloned().collect();
+            let destination = directory::pick(&members)
+                .cloned()
+                .ok_or_else(|| Error::NoPath("empty swarm".into()))?;
+            let paths = self.paths.as_mut().ok_or_else(|| Error::NoPath("no paths".into()))?;
+            let (index, path) = paths.for_destination(&sourced.list, &destination)?;
+            match paths::request(&self.http, &path, &destination, request, timeout).await {
+                Ok((421, _)) if !refreshed => {
+                    refreshed = true;
+                    last_error = "the node list was out of date".into();
+                    self.refresh_nodes().await?;
+                }
+                Ok((status, body)) => {
+                    if let Some(i) = index {
+                        paths.succeeded(i);
+                    }
+                    return Ok((status, body, destination));
+                }
+                Err(failure) => {
+                    tracing::debug!(error = %failure.0, "onion request failed; retrying");
+                    last_error = failure.0;
+                    if let Some(i) = index {
+                        paths.failed(i, &sourced.list);
+                    }
+                }
+            }
+        }
+        Err(Error::Network(format!(
+            "no swarm node answered after {ATTEMPTS} attempts ({last_error})"
+        )))
+    }
+
+    /// Seals `text` to `to`, keeps it in the outbox, and tries to store it.
+    pub async fn send(&mut self, to: AccountId, text: &str) -> Result<Delivery> {
+        let now = now_ms();
+        let content = Content::text(text, now);
+        let data = envelope::seal(self.home.identity(), &to, &content, &sodium::random_array())
+            .map_err(allium_common::Error::from)?;
+        let id = self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?;
+        let item = self
+            .home
+            .outbox_pending()?
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| Error::Usage("the message vanished from the outbox".into()))?;
+        self.deliver(item).await
+    }
+
+    async fn deliver(&mut self, item: OutboxItem) -> Result<Delivery> {
+        let now = now_ms();
+        // The node checks the timestamp against its clock, so a retried
+        // message is stored with the time of this attempt and what is left
+        // of its life.
+        let remaining = item
+            .expires_ms()
+            .saturating_sub(now)
+            .clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
+        let store = Call::Store(StoreParams {
+            pubkey: item.to,
+            namespace: Namespace::DEFAULT,
+            timestamp: now,
+            ttl: remaining,
+            data: Base64Bytes(item.data.clone()),
+            pubkey_ed25519: None,
+            signature: None,
+        });
+        let outcome = self.call(&item.to, &store.to_json(), REQUEST_TIMEOUT).await;
+        let error = match outcome {
+            Ok((200, body, _)) => match body["hash"].as_str() {
+                Some(hash) => {
+                    self.home.outbox_confirm(item.id, hash)?;
+                    return Ok(Delivery::Stored(hash.to_owned()));
+                }
+                None => "the node's answer had no hash".to_owned(),
+            },
+            Ok((status, body, _)) => format!("refused with {status}: {}", body["message"].as_str().unwrap_or("")),
+            Err(e) => e.to_string(),
+        };
+        self.home.outbox_mark_attempt(item.id, &error)?;
+        Ok(Delivery::Pending(error))
+    }
+
+    /// Retries every message still in the outbox; reports those whose time
+    /// to live ran out (removed, never silently).
+    pub async fn flush_outbox(&mut self) -> Result<(Vec<(OutboxItem, Delivery)>, Vec<OutboxItem>)> {
+        let expired = self.home.outbox_expired(now_ms())?;
+        let mut results = Vec::new();
+        for item in self.home.outbox_pending()? {
+            let delivery = self.deliver(item.clone()).await?;
+            results.push((item, delivery));
+        }
+        Ok((results, expired))
+    }
+
+    /// Fetches new messages once (or, with `wait_ms`, waits for one).
+    pub async fn inbox(&mut self, wait_ms: Option<u64>) -> Result<Vec<Received>> {
+        let me = self.home.account_id();
+        let mut received = Vec::new();
+        // Page through what the node holds; the cursor is per node because
+        // each node numbers its messages in its own order.
+        let mut wait = wait_ms;
+        loop {
+            let ts = now_ms();
+            let sourced = self.nodes().await?.clone();
+            let swarm = sourced.list.swarm_ring().swarm_of(&me);
+            let cursor_key = format!("inbox:{}", swarm.map_or_else(String::new, |s| format!("{s:016x}")));
+            let last_hash = self.home.cursor(&cursor_key)?;
+            let identity = self.home.identity();
+            let request = Call::Retrieve(RetrieveParams {
+                pubkey: me,
+                pubkey_ed25519: Hex32(*identity.ed25519_pk()),
+                namespace: Namespace::DEFAULT,
+                timestamp: ts,
+                signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(Namespace::DEFAULT, ts))),
+                last_hash,
+                max_count: None,
+                max_size: None,
+                wait_ms: wait,
+            });
+            let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
+            let (status, body, _) = self.call(&me, &request.to_json(), timeout).await?;
+            if status != 200 {
+                return Err(Error::Network(format!(
+                    "the swarm refused to list the inbox ({status}: {})",
+                    body["message"].as_str().unwrap_or("")
+                )));
+            }
+            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            for m in &messages {
+                if let Some(r) = self.open_message(m)? {
+                    received.push(r);
+                }
+            }
+            if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
+                self.home.set_cursor(&cursor_key, last)?;
+            }
+            if body["more"] != Value::Bool(true) {
+                return Ok(received);
+            }
+            wait = None;
+        }
+    }
+
+    /// Opens one retrieved message; `None` if it is not new, not for us, or
+    /// not a text (a forged or garbled message is skipped, never fatal).
+    fn open_message(&mut self, m: &Value) -> Result<Option<Received>> {
+        let (Some(hash), Some(data)) = (m["hash"].as_str(), m["data"].as_str()) else {
+            return Ok(None);
+        };
+        let Ok(bytes) = from_base64(data) else { return Ok(None) };
+        let opened = match envelope::open(self.home.identity(), &bytes) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(%hash, error = %e, "skipped a message that does not open");
+                return Ok(None);
+            }
+        };
+        if opened.content.kind != Kind::Text {
+            return Ok(None);
+        }
+        let body = opened.content.body.unwrap_or_default();
+        if !self
+            .home
+            .record_incoming(hash, opened.sender, opened.content.ts, now_ms(), &body)?
+        {
+            return Ok(None);
+        }
+        Ok(Some(Received {
+            from: opened.sender,
+            from_name: self.home.name_of(&opened.sender)?,
+            timestamp: opened.content.ts,
+            body,
+            hash: hash.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,304 @@
+//! Onion paths and requests through them.
+//!
+//! The client keeps two paths of three relays (guard, middle, exit) with
+//! different guards; a request picks one and appends its destination. No
+//! path holds two nodes of one /24 (so one operator's subnet cannot see
+//! both ends), except on loopback, where a local network runs every node on
+//! 127.0.0.1 and nodes are told apart by port. A path that fails three
+//! times in a row is replaced.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use allium_common::node_list::{NodeEntry, NodeList};
+use allium_common::onion::{self, Hop, LayerSecrets};
+use allium_common::sodium;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Relays per path (guard, middle, exit); the destination is a fourth hop.
+pub const RELAYS: usize = 3;
+/// Paths kept at once.
+pub const PATHS: usize = 2;
+/// Failures in a row after which a path is rebuilt.
+pub const MAX_FAILURES: u32 = 3;
+
+/// One path of relays.
+#[derive(Debug, Clone)]
+pub struct Path {
+    /// Guard, middle, exit.
+    pub relays: Vec<NodeEntry>,
+    failures: u32,
+}
+
+/// The client's paths.
+#[derive(Debug, Default)]
+pub struct Paths {
+    paths: Vec<Path>,
+}
+
+/// Why a request did not get an answer from its destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFailure(pub String);
+
+/// The /24 (IPv4), /48-ish (IPv6) or, on loopback, the full address: nodes
+/// with the same key must not share a path.
+fn subnet_key(address: &str) -> String {
+    match address.parse::<SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() => address.to_owned(),
+        Ok(SocketAddr::V4(a)) => {
+            let o = a.ip().octets();
+            format!("{}.{}.{}", o[0], o[1], o[2])
+        }
+        Ok(SocketAddr::V6(a)) => {
+            let s = a.ip().segments();
+            format!("{:x}:{:x}:{:x}", s[0], s[1], s[2])
+        }
+        // A host name: its name stands for its network.
+        Err(_) => address.rsplit_once(':').map_or(address, |(h, _)| h).to_owned(),
+    }
+}
+
+fn random_index(n: usize) -> usize {
+    (u64::from_le_bytes(sodium::random_array()) % n.max(1) as u64) as usize
+}
+
+/// Picks `RELAYS` relays at random, none in `excluded` (keys) and no two
+/// sharing a subnet key, with a guard not in `guards_in_use`.
+fn build_path(list: &NodeList, excluded: &HashSet<[u8; 32]>, guards_in_use: &HashSet<[u8; 32]>) -> Option<Path> {
+    let mut candidates: Vec<&NodeEntry> = list.nodes.iter().filter(|n| !excluded.contains(&n.ed25519.0)).collect();
+    // Fisher-Yates with libsodium's randomness.
+    for i in (1..candidates.len()).rev() {
+        candidates.swap(i, random_index(i + 1));
+    }
+    let mut relays: Vec<NodeEntry> = Vec::with_capacity(RELAYS);
+    let mut subnets = HashSet::new();
+    for node in candidates {
+        if relays.is_empty() && guards_in_use.contains(&node.ed25519.0) {
+            continue;
+        }
+        if subnets.insert(subnet_key(&node.address)) {
+            relays.push(node.clone());
+            if relays.len() == RELAYS {
+                return Some(Path { relays, failures: 0 });
+            }
+        }
+    }
+    None
+}
+
+impl Paths {
+    /// Builds the paths from a node list.
+    pub fn build(list: &NodeList) -> Result<Self> {
+        let mut paths = Self::default();
+        for _ in 0..PATHS {
+            paths.add(list)?;
+        }
+        Ok(paths)
+    }
+
+    fn add(&mut self, list: &NodeList) -> Result<()> {
+        let guards: HashSet<[u8; 32]> = self
+            .paths
+            .iter()
+            .filter_map(|p| p.relays.first())
+            .map(|g| g.ed25519.0)
+            .collect();
+        let path = build_path(list, &HashSet::new(), &guards).ok_or_else(|| {
+            Error::NoPath(format!(
+                "{} nodes are listed; {PATHS} paths of {RELAYS} relays in distinct subnets with distinct guards need more",
+                list.nodes.len()
+            ))
+        })?;
+        self.paths.push(path);
+        Ok(())
+    }
+
+    /// A path for a request to `destination`: a random one of the kept
+    /// paths that does not contain it, or a one-off path that avoids it.
+    pub fn for_destination(&self, list: &NodeList, destination: &NodeEntry) -> Result<(Option<usize>, Path)> {
+        let usable: Vec<usize> = (0..self.paths.len())
+            .filter(|&i| self.paths[i].relays.iter().all(|r| r.ed25519 != destination.ed25519))
+            .collect();
+        if !usable.is_empty() {
+            let i = usable[random_index(usable.len())];
+            return Ok((Some(i), self.paths[i].clone()));
+        }
+        let excluded: HashSet<[u8; 32]> = [destination.ed25519.0].into();
+        build_path(list, &excluded, &HashSet::new())
+            .map(|p| (None, p))
+            .ok_or_else(|| Error::NoPath("too few nodes to route around the destination".into()))
+    }
+
+    /// Records a failure of kept path `i`; rebuilds it after
+    /// [`MAX_FAILURES`] in a row. Returns whether it was rebuilt.
+    pub fn failed(&mut self, i: usize, list: &NodeList) -> bool {
+        let Some(path) = self.paths.get_mut(i) else {
+            return false;
+        };
+        path.failures += 1;
+        if path.failures < MAX_FAILURES {
+            return false;
+        }
+        let old = self.paths.remove(i);
+        let guards: HashSet<[u8; 32]> = self
+            .paths
+            .iter()
+            .filter_map(|p| p.relays.first())
+            .map(|g| g.ed25519.0)
+            .collect();
+        // Avoid the failed path's nodes if the network is big enough.
+        let avoid: HashSet<[u8; 32]> = old.relays.iter().map(|r| r.ed25519.0).collect();
+        let rebuilt = build_path(list, &avoid, &guards).or_else(|| build_path(list, &HashSet::new(), &guards));
+        self.paths.insert(i.min(self.paths.len()), rebuilt.unwrap_or(old));
+        true
+    }
+
+    /// Records a success of kept path `i`.
+    pub fn succeeded(&mut self, i: usize) {
+        if let Some(p) = self.paths.get_mut(i) {
+            p.failures = 0;
+        }
+    }
+
+    /// The kept paths (for `allium nodes`).
+    pub fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+}
+
+/// Sends `request` (a JSON-RPC object) to `destination` through `path`;
+/// returns the destination's status and body, or why the path failed.
+pub async fn request(
+    http: &reqwest::Client,
+    path: &Path,
+    destination: &NodeEntry,
+    request: &Value,
+    timeout: Duration,
+) -> std::result::Result<(u16, Value), PathFailure> {
+    let hops: Vec<Hop> = path
+        .relays
+        .iter()
+        .chain(std::iter::once(destination))
+        .map(|n| Hop {
+            ed25519: n.ed25519.0,
+            x25519: n.x25519.0,
+        })
+        .collect();
+    let secrets: Vec<LayerSecrets> = hops
+        .iter()
+        .map(|_| LayerSecrets {
+            ephemeral_sk: sodium::random_array(),
+            nonce: sodium::random_array(),
+        })
+        .collect();
+    let built =
+        onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure(format!("cannot build: {e}")))?;
+    let guard = path.relays.first().ok_or_else(|| PathFailure("empty path".into()))?;
+    let response = http
+        .post(format!("http://{}/onion_req/v2", guard.address))
+        .body(built.body)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| {
+            PathFailure(if e.is_timeout() {
+                "the path timed out".into()
+            } else {
+                "guard unreachable".into()
+            })
+        })?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|_| PathFailure("the answer broke off".into()))?;
+    if status != 200 {
+        // A relay's plain error: say which relay, if it did.
+        let detail = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(PathFailure(detail));
+    }
+    onion::decrypt_response(&built.response_key, &bytes).map_err(|e| PathFailure(format!("bad answer: {e}")))
+}
+
+/// Whether `ip` belongs to a listed node (used in tests and diagnostics).
+pub fn is_node_ip(list: &NodeList, ip: IpAddr) -> bool {
+    list.nodes
+        .iter()
+        .any(|n| n.address.parse::<SocketAddr>().is_ok_and(|a| a.ip() == ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use allium_common::Identity;
+    use allium_common::encoding::Hex32;
+
+    use super::*;
+
+    fn list(addresses: &[&str]) -> NodeList {
+        let seed = Identity::from_ed25519_seed(&[0xee; 32]);
+        let nodes = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let id = Identity::from_ed25519_seed(&[i as u8 + 1; 32]);
+                NodeEntry {
+                    ed25519: Hex32(*id.ed25519_pk()),
+                    x25519: Hex32(*id.x25519_pk()),
+                    address: (*a).to_owned(),
+                    swarm_id: 1,
+                    version: "0.1.0".into(),
+                }
+            })
+            .collect();
+        NodeList::sign(1, nodes, &seed).unwrap()
+    }
+
+    #[test]
+    fn paths_have_distinct_guards_and_subnets() {
+        let l = list(&[
+            "10.0.1.1:1",
+            "10.0.2.1:1",
+            "10.0.3.1:1",
+            "10.0.4.1:1",
+            "10.0.5.1:1",
+            "10.0.6.1:1",
+        ]);
+        for _ in 0..50 {
+            let p = Paths::build(&l).unwrap();
+            assert_ne!(p.paths[0].relays[0].ed25519, p.paths[1].relays[0].ed25519);
+            for path in p.paths() {
+                let subnets: HashSet<String> = path.relays.iter().map(|r| subnet_key(&r.address)).collect();
+                assert_eq!(subnets.len(), RELAYS);
+            }
+        }
+    }
+
+    #[test]
+    fn one_subnet_cannot_fill_a_path() {
+        let l = list(&["10.0.1.1:1", "10.0.1.2:1", "10.0.1.3:1", "10.0.1.4:1"]);
+        assert!(matches!(Paths::build(&l), Err(Error::NoPath(_))));
+        // On loopback, nodes are told apart by port.
+        let local = list(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"]);
+        assert!(Paths::build(&local).is_ok());
+    }
+
+    #[test]
+    fn three_failures_rebuild_a_path_and_destination_is_avoided() {
+        let addrs: Vec<String> = (1..=8).map(|i| format!("10.0.{i}.1:1")).collect();
+        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let l = list(&refs);
+        let mut p = Paths::build(&l).unwrap();
+        assert!(!p.failed(0, &l));
+        assert!(!p.failed(0, &l));
+        assert!(p.failed(0, &l), "the third failure rebuilds");
+        let dest = p.paths[0].relays[1].clone();
+        let (_, path) = p.for_destination(&l, &dest).unwrap();
+        assert!(path.relays.iter().all(|r| r.ed25519 != dest.ed25519));
+    }
+}
