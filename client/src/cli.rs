@@ -268,6 +268,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 )));
             }
             let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            // Without a trusted node list nothing can be sent: say so (exit
+            // 2) rather than queueing a message that cannot go anywhere.
+            m.nodes().await?;
             flush_outbox(&mut m, json).await;
             match m.send(to, &text).await? {
                 Delivery::Stored(hash) => {

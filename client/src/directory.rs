@@ -5,7 +5,10 @@
 //! the seeds themselves are asked, every seed is asked and the answers are
 //! cross-checked: only lists signed by a trusted seed count, and the newest
 //! of those wins. A list refreshed from an ordinary node must also carry a
-//! trusted seed's signature, so a node cannot invent one.
+//! trusted seed's signature, so a node cannot invent one. Refreshes from
+//! ordinary nodes go through an onion path (see `Messenger::nodes`), so
+//! only seeds, asked when there is no usable cache, see the client's
+//! address.
 
 use std::time::Duration;
 
@@ -88,40 +91,17 @@ pub async fn from_seeds(http: &reqwest::Client, seeds: &[Seed]) -> Result<Source
     }
 }
 
-/// The node list to use now: the cache if fresh, else a refresh from a
-/// random known node, else the seeds. Saves what it fetched.
-pub async fn current(http: &reqwest::Client, home: &mut Home, seeds: &[Seed], now_ms: u64) -> Result<Sourced> {
+/// The cached list, if any and if a trusted seed signed it.
+pub fn cached(home: &Home, seeds: &[Seed]) -> Result<Option<Sourced>> {
     let trusted: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
-    let cached = home
+    Ok(home
         .load_node_list()?
-        .filter(|(list, _, _)| list.verify(&trusted).is_ok());
-    if let Some((list, fetched_ms, source)) = &cached
-        && now_ms.saturating_sub(*fetched_ms) < FRESH_FOR_MS
-        && !list.nodes.is_empty()
-    {
-        return Ok(Sourced {
-            list: list.clone(),
-            fetched_ms: *fetched_ms,
-            source: source.clone(),
-        });
-    }
-    if let Some((list, _, _)) = &cached
-        && let Some(node) = pick(&list.nodes)
-        && let Ok(fresh) = fetch(http, &node.address).await
-        && fresh.verify(&trusted).is_ok()
-        && fresh.epoch >= list.epoch
-    {
-        let sourced = Sourced {
-            list: fresh,
-            fetched_ms: now_ms,
-            source: format!("node {}", node.address),
-        };
-        home.save_node_list(&sourced.list, now_ms, &sourced.source)?;
-        return Ok(sourced);
-    }
-    let sourced = from_seeds(http, seeds).await?;
-    home.save_node_list(&sourced.list, sourced.fetched_ms, &sourced.source)?;
-    Ok(sourced)
+        .filter(|(list, _, _)| list.verify(&trusted).is_ok() && !list.nodes.is_empty())
+        .map(|(list, fetched_ms, source)| Sourced {
+            list,
+            fetched_ms,
+            source,
+        }))
 }
 
 /// Forces a refresh from the seeds (after a 421 or a failed path).

@@ -28,8 +28,10 @@ use crate::paths::{self, Paths};
 pub const MESSAGE_TTL_MS: u64 = rpc::MAX_TTL_MS;
 /// How long `watch` asks a node to hold each retrieve.
 pub const WATCH_WAIT_MS: u64 = 20_000;
+/// Where the paths are saved in the home's settings.
+const PATHS_META: &str = "onion_paths";
 /// Attempts (member × path) per request before giving up.
-const ATTEMPTS: usize = 6;
+const ATTEMPTS: usize = 8;
 /// Timeout of a request that does not long-poll.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -66,13 +68,24 @@ pub struct Messenger {
     http: reqwest::Client,
     nodes: Option<Sourced>,
     paths: Option<Paths>,
+    /// Nodes that failed this session: not chosen as destinations, and
+    /// paths through them are rebuilt.
+    suspects: std::collections::HashSet<[u8; 32]>,
 }
 
 impl Messenger {
     /// A session over `home` trusting `seeds`.
     pub fn new(home: Home, seeds: Vec<Seed>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        // Tests bind the client to its own loopback address (e.g. 127.0.0.2)
+        // so nodes can tell its connections from each other's.
+        if let Some(ip) = std::env::var("ALLIUM_LOCAL_ADDRESS")
+            .ok()
+            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        {
+            builder = builder.local_address(ip);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -81,19 +94,73 @@ impl Messenger {
             http,
             nodes: None,
             paths: None,
+            suspects: Default::default(),
         })
     }
 
-    /// The node list in use (fetching it if needed).
+    /// The node list in use: the cache if fresh; else a refresh from a
+    /// random known node through an onion path; else the seeds.
     pub async fn nodes(&mut self) -> Result<&Sourced> {
         if self.nodes.is_none() {
-            let sourced = directory::current(&self.http, &mut self.home, &self.seeds, now_ms()).await?;
-            self.paths = Some(Paths::build(&sourced.list)?);
+            let sourced = match directory::cached(&self.home, &self.seeds)? {
+                Some(c) if now_ms().saturating_sub(c.fetched_ms) < directory::FRESH_FOR_MS => c,
+                Some(stale) => match self.refresh_through_onion(&stale).await {
+                    Some(fresh) => fresh,
+                    None => directory::refresh(&self.http, &mut self.home, &self.seeds).await?,
+                },
+                None => directory::refresh(&self.http, &mut self.home, &self.seeds).await?,
+            };
+            let saved: Option<Vec<Vec<String>>> = self
+                .home
+                .meta(PATHS_META)?
+                .and_then(|text| serde_json::from_str(&text).ok());
+            let paths = match saved.and_then(|keys| Paths::from_keys(&sourced.list, &keys)) {
+                Some(p) => p,
+                None => Paths::build(&sourced.list)?,
+            };
             self.nodes = Some(sourced);
+            self.set_paths(paths)?;
         }
         self.nodes
             .as_ref()
             .ok_or_else(|| Error::NoNodeList("not loaded".into()))
+    }
+
+    /// Installs and saves the paths.
+    fn set_paths(&mut self, paths: Paths) -> Result<()> {
+        self.home
+            .set_meta(PATHS_META, &serde_json::to_string(&paths.to_keys()).unwrap_or_default())?;
+        self.paths = Some(paths);
+        Ok(())
+    }
+
+    /// Asks a random node of a stale list for the current one, through an
+    /// onion path built from the stale list; saves it if a trusted seed
+    /// signed it.
+    async fn refresh_through_onion(&mut self, stale: &Sourced) -> Option<Sourced> {
+        let trusted: Vec<[u8; 32]> = self.seeds.iter().map(|s| s.ed25519).collect();
+        let paths = Paths::build(&stale.list).ok()?;
+        let destination = directory::pick(&stale.list.nodes)?.clone();
+        let (_, path) = paths.for_destination(&stale.list, &destination).ok()?;
+        let request = serde_json::json!({"method": "node_list"});
+        let (status, body) = paths::request(&self.http, &path, &destination, &request, REQUEST_TIMEOUT)
+            .await
+            .ok()?;
+        let list = allium_common::node_list::NodeList::from_value(body)
+            .ok()
+            .filter(|_| status == 200)?;
+        if list.verify(&trusted).is_err() || list.epoch < stale.list.epoch {
+            return None;
+        }
+        let sourced = Sourced {
+            list,
+            fetched_ms: now_ms(),
+            source: format!("node {}", destination.address),
+        };
+        self.home
+            .save_node_list(&sourced.list, sourced.fetched_ms, &sourced.source)
+            .ok()?;
+        Some(sourced)
     }
 
     /// The current paths (for `allium nodes`).
@@ -103,9 +170,9 @@ impl Messenger {
 
     async fn refresh_nodes(&mut self) -> Result<()> {
         let sourced = directory::refresh(&self.http, &mut self.home, &self.seeds).await?;
-        self.paths = Some(Paths::build(&sourced.list)?);
+        let paths = Paths::build(&sourced.list)?;
         self.nodes = Some(sourced);
-        Ok(())
+        self.set_paths(paths)
     }
 
     /// Sends `request` to a member of `account`'s swarm through an onion
@@ -126,7 +193,13 @@ impl Messenger {
                 .swarm_ring()
                 .swarm_of(account)
                 .ok_or_else(|| Error::NoNodeList("the node list has no swarms".into()))?;
-            let members: Vec<NodeEntry> = sourced.list.swarm_members(swarm).cloned().collect();
+            let all: Vec<NodeEntry> = sourced.list.swarm_members(swarm).cloned().collect();
+            let healthy: Vec<NodeEntry> = all
+                .iter()
+                .filter(|m| !self.suspects.contains(&m.ed25519.0))
+                .cloned()
+                .collect();
+            let members = if healthy.is_empty() { all } else { healthy };
             let destination = directory::pick(&members)
                 .cloned()
                 .ok_or_else(|| Error::NoPath("empty swarm".into()))?;
@@ -145,10 +218,16 @@ impl Messenger {
                     return Ok((status, body, destination));
                 }
                 Err(failure) => {
-                    tracing::debug!(error = %failure.0, "onion request failed; retrying");
-                    last_error = failure.0;
-                    if let Some(i) = index {
-                        paths.failed(i, &sourced.list);
+                    tracing::debug!(error = %failure.reason, "onion request failed; retrying");
+                    last_error = failure.reason;
+                    let mut changed = index.is_some_and(|i| paths.failed(i, &sourced.list));
+                    if let Some(dead) = failure.dead {
+                        self.suspects.insert(dead);
+                        changed |= paths.replace_containing(&dead, &sourced.list, &self.suspects);
+                    }
+                    if changed {
+                        let keys = serde_json::to_string(&paths.to_keys()).unwrap_or_default();
+                        self.home.set_meta(PATHS_META, &keys)?;
                     }
                 }
             }

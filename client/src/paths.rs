@@ -41,7 +41,22 @@ pub struct Paths {
 
 /// Why a request did not get an answer from its destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathFailure(pub String);
+pub struct PathFailure {
+    /// What happened, for people.
+    pub reason: String,
+    /// The hop that is probably down, when the failure says: the guard if
+    /// it could not be reached, else the hop after the relay that reported.
+    pub dead: Option<[u8; 32]>,
+}
+
+impl PathFailure {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            dead: None,
+        }
+    }
+}
 
 /// The /24 (IPv4), /48-ish (IPv6) or, on loopback, the full address: nodes
 /// with the same key must not share a path.
@@ -156,11 +171,66 @@ impl Paths {
         true
     }
 
+    /// Rebuilds at once every kept path that goes through `dead`, avoiding
+    /// the nodes in `avoid`. Returns whether a path changed.
+    pub fn replace_containing(&mut self, dead: &[u8; 32], list: &NodeList, avoid: &HashSet<[u8; 32]>) -> bool {
+        let mut changed = false;
+        for i in 0..self.paths.len() {
+            if self.paths[i].relays.iter().all(|r| &r.ed25519.0 != dead) {
+                continue;
+            }
+            let guards: HashSet<[u8; 32]> = (0..self.paths.len())
+                .filter(|&j| j != i)
+                .filter_map(|j| self.paths[j].relays.first())
+                .map(|g| g.ed25519.0)
+                .collect();
+            if let Some(p) = build_path(list, avoid, &guards) {
+                self.paths[i] = p;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Records a success of kept path `i`.
     pub fn succeeded(&mut self, i: usize) {
         if let Some(p) = self.paths.get_mut(i) {
             p.failures = 0;
         }
+    }
+
+    /// The relays' Ed25519 keys, hex, path by path (what is saved so a
+    /// client keeps its guards across runs instead of exposing new ones
+    /// every time).
+    pub fn to_keys(&self) -> Vec<Vec<String>> {
+        self.paths
+            .iter()
+            .map(|p| p.relays.iter().map(|r| hex::encode(r.ed25519.0)).collect())
+            .collect()
+    }
+
+    /// Paths from saved keys, if every relay is still listed and the paths
+    /// still have distinct guards.
+    pub fn from_keys(list: &NodeList, keys: &[Vec<String>]) -> Option<Self> {
+        let mut paths = Vec::with_capacity(keys.len());
+        for path in keys {
+            let relays: Option<Vec<NodeEntry>> = path
+                .iter()
+                .map(|k| {
+                    allium_common::encoding::hex_array::<32>(k)
+                        .ok()
+                        .and_then(|k| list.find(&k).cloned())
+                })
+                .collect();
+            let relays = relays.filter(|r| r.len() == RELAYS)?;
+            paths.push(Path { relays, failures: 0 });
+        }
+        let guards: HashSet<[u8; 32]> = paths
+            .iter()
+            .filter_map(|p| p.relays.first())
+            .map(|g| g.ed25519.0)
+            .collect();
+        (paths.len() == PATHS && guards.len() == PATHS).then_some(Self { paths })
     }
 
     /// The kept paths (for `allium nodes`).
@@ -195,8 +265,8 @@ pub async fn request(
         })
         .collect();
     let built =
-        onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure(format!("cannot build: {e}")))?;
-    let guard = path.relays.first().ok_or_else(|| PathFailure("empty path".into()))?;
+        onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure::new(format!("cannot build: {e}")))?;
+    let guard = path.relays.first().ok_or_else(|| PathFailure::new("empty path"))?;
     let response = http
         .post(format!("http://{}/onion_req/v2", guard.address))
         .body(built.body)
@@ -204,26 +274,36 @@ pub async fn request(
         .send()
         .await
         .map_err(|e| {
-            PathFailure(if e.is_timeout() {
-                "the path timed out".into()
+            if e.is_timeout() {
+                PathFailure::new("the path timed out")
             } else {
-                "guard unreachable".into()
-            })
+                PathFailure {
+                    reason: "guard unreachable".into(),
+                    dead: Some(guard.ed25519.0),
+                }
+            }
         })?;
     let status = response.status().as_u16();
     let bytes = response
         .bytes()
         .await
-        .map_err(|_| PathFailure("the answer broke off".into()))?;
+        .map_err(|_| PathFailure::new("the answer broke off"))?;
     if status != 200 {
-        // A relay's plain error: say which relay, if it did.
-        let detail = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(PathFailure(detail));
+        // A relay's plain error names the relay that could not go on; the
+        // hop after it is the one that is down.
+        let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let reason = error["message"]
+            .as_str()
+            .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+        let dead = error["details"]["relay"]
+            .as_str()
+            .and_then(|r| allium_common::encoding::hex_array::<32>(r).ok())
+            .and_then(|relay| hops.iter().position(|h| h.ed25519 == relay))
+            .and_then(|i| hops.get(i + 1))
+            .map(|h| h.ed25519);
+        return Err(PathFailure { reason, dead });
     }
-    onion::decrypt_response(&built.response_key, &bytes).map_err(|e| PathFailure(format!("bad answer: {e}")))
+    onion::decrypt_response(&built.response_key, &bytes).map_err(|e| PathFailure::new(format!("bad answer: {e}")))
 }
 
 /// Whether `ip` belongs to a listed node (used in tests and diagnostics).

@@ -47,6 +47,9 @@ pub struct Metrics {
     pub replication_lag_ms: AtomicU64,
     /// Requests refused by rate limits.
     pub rate_limited: AtomicU64,
+    /// Requests from addresses that are not listed nodes, i.e. from
+    /// clients (a client's onion requests reach only its guards).
+    pub client_requests: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -63,6 +66,7 @@ impl Default for Metrics {
             replication_queue: AtomicU64::new(0),
             replication_lag_ms: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            client_requests: AtomicU64::new(0),
         }
     }
 }
@@ -111,7 +115,13 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 12] = [
+        let series: [(&str, &str, &str, u64); 13] = [
+            (
+                "allium_client_requests_total",
+                "counter",
+                "Requests from addresses that are not listed nodes.",
+                self.client_requests.load(Ordering::Relaxed),
+            ),
             (
                 "allium_onion_relayed_hops_total",
                 "counter",

@@ -72,7 +72,11 @@ fn error_response(e: &ApiError) -> Response {
 
 /// Takes a token from the client IP's bucket, unless the IP is a node's.
 fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
-    if is_node_ip(node, ip) || node.ip_limiter.allow(&ip, Instant::now()) {
+    if is_node_ip(node, ip) {
+        return None;
+    }
+    Metrics::inc(&node.metrics.client_requests);
+    if node.ip_limiter.allow(&ip, Instant::now()) {
         return None;
     }
     Metrics::inc(&node.metrics.rate_limited);

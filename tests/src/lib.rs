@@ -1,1 +1,180 @@
-//! End-to-end tests for Allium (the TestNet harness arrives with the node issue).
+//! `TestNet`: a seed and N service nodes as real processes on 127.0.0.1 in
+//! a temporary directory, plus `allium` CLI clients with their own homes.
+//! Dropping it stops every process and deletes everything.
+//!
+//! The binaries are the workspace's own (`target/<profile>/allium-node` and
+//! `allium`), found next to the running test; `cargo test --workspace`
+//! builds them.
+#![allow(clippy::missing_panics_doc)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use allium_node::devnet::LocalNet;
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long a network may take to form.
+pub const FORM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The directory holding the workspace binaries (`target/<profile>`).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut dir = exe.parent().context("test binary has no directory")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    for name in ["allium-node", "allium"] {
+        if !dir.join(name).exists() {
+            bail!(
+                "{} not found next to the tests: run `cargo build --workspace` first",
+                dir.join(name).display()
+            );
+        }
+    }
+    Ok(dir)
+}
+
+/// A running local network with clients.
+#[derive(Debug)]
+pub struct TestNet {
+    /// The node processes.
+    pub net: LocalNet,
+    bins: PathBuf,
+    dir: TempDir,
+}
+
+impl TestNet {
+    /// Starts a seed and `n` nodes and waits until they form a network.
+    pub async fn start(n: usize) -> anyhow::Result<Self> {
+        let bins = bin_dir()?;
+        let dir = tempfile::tempdir()?;
+        let net = LocalNet::start(&bins.join("allium-node"), &dir.path().join("net"), n, "", FORM_TIMEOUT).await?;
+        net.wait_until_formed(FORM_TIMEOUT).await?;
+        Ok(Self { net, bins, dir })
+    }
+
+    /// A client with its own home directory (created on `init`/`restore`).
+    pub fn client(&self, name: &str) -> Client {
+        Client {
+            bin: self.bins.join("allium"),
+            home: self.dir.path().join("homes").join(name),
+            seeds: self.net.seed_file.clone(),
+            local_address: None,
+        }
+    }
+
+    /// A file path inside the test directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Index in `net.nodes` of the node at `address`.
+    pub fn index_of(&self, address: &str) -> Option<usize> {
+        self.net.nodes.iter().position(|n| n.address == address)
+    }
+
+    /// A counter from a node's `/metrics`.
+    pub async fn metric(&self, address: &str, name: &str) -> Option<u64> {
+        let text = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+}
+
+/// One `allium` user.
+#[derive(Debug, Clone)]
+pub struct Client {
+    bin: PathBuf,
+    /// Its home directory.
+    pub home: PathBuf,
+    /// The seed file it trusts.
+    pub seeds: PathBuf,
+    /// Loopback address its connections come from (e.g. 127.0.0.2).
+    pub local_address: Option<String>,
+}
+
+impl Client {
+    /// A `Command` for `allium` with this client's home and seeds.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--home")
+            .arg(&self.home)
+            .arg("--seeds")
+            .arg(&self.seeds)
+            .args(args);
+        cmd.env_remove("ALLIUM_HOME").env_remove("ALLIUM_SEEDS");
+        if let Some(a) = &self.local_address {
+            cmd.env("ALLIUM_LOCAL_ADDRESS", a);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `allium ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run allium: {e}"))
+    }
+
+    /// Runs `allium ARGS` with `input` on standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run allium: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("allium failed: {e}"))
+    }
+
+    /// `allium --json init`: (Account ID, phrase).
+    pub fn init(&self) -> (String, String) {
+        let out = self.run(&["--json", "init"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (
+            v["account_id"].as_str().unwrap_or_default().to_owned(),
+            v["mnemonic"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// JSON Lines of a successful command's output.
+    pub fn json_lines(out: &Output) -> Vec<Value> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Text of a command's standard error (for assertion messages).
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether `path` exists (helper for readable assertions).
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
