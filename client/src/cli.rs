@@ -176,6 +176,28 @@ fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
     let _ = out.flush();
 }
 
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix-ms timestamp, for people.
+fn fmt_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm (public domain).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn fmt_from(from: &AccountId, name: Option<&str>) -> String {
     name.map_or_else(|| from.to_string(), str::to_owned)
 }
@@ -347,7 +369,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     || {
                         format!(
                             "[{}] {direction} {}: {}",
-                            e.sent_ts,
+                            fmt_time(e.sent_ts),
                             fmt_from(&e.peer, name.as_deref()),
                             e.body
                         )
@@ -458,11 +480,23 @@ fn print_received(json: bool, messages: &[crate::messenger::Received]) {
             || {
                 format!(
                     "[{}] {}: {}",
-                    r.timestamp,
+                    fmt_time(r.timestamp),
                     fmt_from(&r.from, r.from_name.as_deref()),
                     r.body
                 )
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(fmt_time(0), "1970-01-01 00:00:00");
+        assert_eq!(fmt_time(1_700_000_000_000), "2023-11-14 22:13:20");
+        assert_eq!(fmt_time(951_782_400_000), "2000-02-29 00:00:00");
     }
 }
