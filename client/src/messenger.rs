@@ -35,6 +35,12 @@ const ATTEMPTS: usize = 8;
 /// Timeout of a request that does not long-poll.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The retrieve cursor of one node: each node orders messages by its own
+/// arrival order, so a hash is only a position on the node that returned it.
+fn cursor_key(node: &NodeEntry) -> String {
+    format!("inbox:{}", hex::encode(node.ed25519.0))
+}
+
 /// A message read from the inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -181,7 +187,7 @@ impl Messenger {
     async fn call(
         &mut self,
         account: &AccountId,
-        request: &Value,
+        request: &(dyn Fn(&Home, &NodeEntry) -> Result<Value> + Sync),
         timeout: Duration,
     ) -> Result<(u16, Value, NodeEntry)> {
         let mut last_error = String::from("no attempt made");
@@ -205,7 +211,8 @@ impl Messenger {
                 .ok_or_else(|| Error::NoPath("empty swarm".into()))?;
             let paths = self.paths.as_mut().ok_or_else(|| Error::NoPath("no paths".into()))?;
             let (index, path) = paths.for_destination(&sourced.list, &destination)?;
-            match paths::request(&self.http, &path, &destination, request, timeout).await {
+            let body = request(&self.home, &destination)?;
+            match paths::request(&self.http, &path, &destination, &body, timeout).await {
                 Ok((421, _)) if !refreshed => {
                     refreshed = true;
                     last_error = "the node list was out of date".into();
@@ -271,7 +278,8 @@ impl Messenger {
             pubkey_ed25519: None,
             signature: None,
         });
-        let outcome = self.call(&item.to, &store.to_json(), REQUEST_TIMEOUT).await;
+        let store = store.to_json();
+        let outcome = self.call(&item.to, &|_, _| Ok(store.clone()), REQUEST_TIMEOUT).await;
         let error = match outcome {
             Ok((200, body, _)) => match body["hash"].as_str() {
                 Some(hash) => {
@@ -307,25 +315,25 @@ impl Messenger {
         // each node numbers its messages in its own order.
         let mut wait = wait_ms;
         loop {
-            let ts = now_ms();
-            let sourced = self.nodes().await?.clone();
-            let swarm = sourced.list.swarm_ring().swarm_of(&me);
-            let cursor_key = format!("inbox:{}", swarm.map_or_else(String::new, |s| format!("{s:016x}")));
-            let last_hash = self.home.cursor(&cursor_key)?;
-            let identity = self.home.identity();
-            let request = Call::Retrieve(RetrieveParams {
-                pubkey: me,
-                pubkey_ed25519: Hex32(*identity.ed25519_pk()),
-                namespace: Namespace::DEFAULT,
-                timestamp: ts,
-                signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(Namespace::DEFAULT, ts))),
-                last_hash,
-                max_count: None,
-                max_size: None,
-                wait_ms: wait,
-            });
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
-            let (status, body, _) = self.call(&me, &request.to_json(), timeout).await?;
+            // The request names the cursor of whichever member it goes to.
+            let make = |home: &Home, node: &NodeEntry| -> Result<Value> {
+                let ts = now_ms();
+                let identity = home.identity();
+                Ok(Call::Retrieve(RetrieveParams {
+                    pubkey: me,
+                    pubkey_ed25519: Hex32(*identity.ed25519_pk()),
+                    namespace: Namespace::DEFAULT,
+                    timestamp: ts,
+                    signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(Namespace::DEFAULT, ts))),
+                    last_hash: home.cursor(&cursor_key(node))?,
+                    max_count: None,
+                    max_size: None,
+                    wait_ms: wait,
+                })
+                .to_json())
+            };
+            let (status, body, node) = self.call(&me, &make, timeout).await?;
             if status != 200 {
                 return Err(Error::Network(format!(
                     "the swarm refused to list the inbox ({status}: {})",
@@ -339,7 +347,7 @@ impl Messenger {
                 }
             }
             if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
-                self.home.set_cursor(&cursor_key, last)?;
+                self.home.set_cursor(&cursor_key(&node), last)?;
             }
             if body["more"] != Value::Bool(true) {
                 return Ok(received);

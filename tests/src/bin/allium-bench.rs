@@ -48,6 +48,9 @@ struct Args {
     /// more sends `batch` requests of that many stores.
     #[arg(long, default_value_t = 1)]
     batch: u64,
+    /// Messages for the latency part of `e2e`.
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
     /// The allium-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -61,6 +64,10 @@ enum Scenario {
     Relay,
     /// Resident memory of a node, idle and after 10 s of stores.
     Rss,
+    /// Two `allium` clients (in-process) through 3-relay onion paths:
+    /// send→watch latency and onion round trip over `--messages`, then
+    /// the message rate `--concurrency` senders sustain for `--seconds`.
+    E2e,
 }
 
 #[tokio::main]
@@ -99,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Store => store(&args, &list.nodes[0]).await.map(drop),
         Scenario::Relay => relay(&args, &list.nodes).await,
         Scenario::Rss => rss(&args, &net, &list.nodes[0]).await,
+        Scenario::E2e => e2e(&args, &net).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -342,6 +350,123 @@ async fn rss(args: &Args, net: &LocalNet, node: &NodeEntry) -> anyhow::Result<()
     println!(
         "{}",
         json!({"scenario": "rss", "idle_mib": idle as f64 / 1024.0, "loaded_mib": loaded as f64 / 1024.0})
+    );
+    Ok(())
+}
+
+fn micros_now() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(0)
+}
+
+fn messenger(
+    dir: &std::path::Path,
+    name: &str,
+    seeds: &[allium_common::seeds::Seed],
+) -> anyhow::Result<allium_client::messenger::Messenger> {
+    let home = allium_client::home::Home::create(
+        &dir.join(name),
+        &sodium::random_array(),
+        allium_client::home::IdentitySource::Bip39,
+    )?;
+    Ok(allium_client::messenger::Messenger::new(home, seeds.to_vec())?)
+}
+
+fn ms_percentiles(mut v: Vec<u64>) -> (f64, f64) {
+    v.sort_unstable();
+    (percentile(&v, 0.5), percentile(&v, 0.99))
+}
+
+async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
+    use allium_client::messenger::Delivery;
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let mut alice = messenger(dir.path(), "alice", &seeds)?;
+    let mut bob = messenger(dir.path(), "bob", &seeds)?;
+    let bob_id = bob.home.account_id();
+    alice.nodes().await?;
+    bob.nodes().await?;
+    let n = args.messages;
+
+    // Bob watches: long-polls through his paths and timestamps arrivals.
+    let receiver = tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(n);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while latencies.len() < n && Instant::now() < deadline {
+            if let Ok(got) = bob.inbox(Some(20_000)).await {
+                let now = micros_now();
+                for r in got {
+                    if let Some(sent) = r.body.split(':').nth(1).and_then(|t| t.parse::<u64>().ok()) {
+                        latencies.push(now.saturating_sub(sent));
+                    }
+                }
+            }
+        }
+        latencies
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut round_trips = Vec::with_capacity(n);
+    let mut failed = 0;
+    for i in 0..n {
+        let t = Instant::now();
+        match alice.send(bob_id, &format!("{i}:{}", micros_now())).await {
+            Ok(Delivery::Stored(_)) => round_trips.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)),
+            _ => failed += 1,
+        }
+        // One message in flight at a time, so each latency is one message's.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let latencies = receiver.await?;
+    let (lat50, lat99) = ms_percentiles(latencies.clone());
+    let (rtt50, rtt99) = ms_percentiles(round_trips.clone());
+    println!(
+        "send→watch latency over {} messages: p50 {lat50:.2} ms, p99 {lat99:.2} ms",
+        latencies.len()
+    );
+    println!(
+        "send (onion store round trip, 4 hops + replication): p50 {rtt50:.2} ms, p99 {rtt99:.2} ms; {failed} not stored"
+    );
+
+    // Sustained rate: independent senders to one recipient for --seconds.
+    let mut senders = Vec::new();
+    for c in 0..args.concurrency {
+        let mut m = messenger(dir.path(), &format!("sender-{c}"), &seeds)?;
+        m.nodes().await?;
+        senders.push(m);
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut m in senders {
+        tasks.spawn(async move {
+            let mut ok = 0u64;
+            while Instant::now() < deadline {
+                if matches!(m.send(bob_id, "load").await, Ok(Delivery::Stored(_))) {
+                    ok += 1;
+                }
+            }
+            ok
+        });
+    }
+    let mut total = 0;
+    while let Some(Ok(ok)) = tasks.join_next().await {
+        total += ok;
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "sustained: {total} messages stored by {} senders in {:.1}s = {rate:.0} messages/s",
+        args.concurrency,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{}",
+        json!({"scenario": "e2e", "nodes": net.nodes.len(), "messages": latencies.len(), "latency_p50_ms": lat50, "latency_p99_ms": lat99,
+        "onion_store_p50_ms": rtt50, "onion_store_p99_ms": rtt99, "sustained_per_second": rate, "senders": args.concurrency})
     );
     Ok(())
 }
