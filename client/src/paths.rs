@@ -76,6 +76,17 @@ fn subnet_key(address: &str) -> String {
     }
 }
 
+/// The guards of `paths`, leaving out path `except`.
+fn guards_of(paths: &[Path], except: Option<usize>) -> HashSet<[u8; 32]> {
+    paths
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| Some(*j) != except)
+        .filter_map(|(_, p)| p.relays.first())
+        .map(|g| g.ed25519.0)
+        .collect()
+}
+
 fn random_index(n: usize) -> usize {
     (u64::from_le_bytes(sodium::random_array()) % n.max(1) as u64) as usize
 }
@@ -115,12 +126,7 @@ impl Paths {
     }
 
     fn add(&mut self, list: &NodeList) -> Result<()> {
-        let guards: HashSet<[u8; 32]> = self
-            .paths
-            .iter()
-            .filter_map(|p| p.relays.first())
-            .map(|g| g.ed25519.0)
-            .collect();
+        let guards = guards_of(&self.paths, None);
         let path = build_path(list, &HashSet::new(), &guards).ok_or_else(|| {
             Error::NoPath(format!(
                 "{} nodes are listed; {PATHS} paths of {RELAYS} relays in distinct subnets with distinct guards need more",
@@ -158,12 +164,7 @@ impl Paths {
             return false;
         }
         let old = self.paths.remove(i);
-        let guards: HashSet<[u8; 32]> = self
-            .paths
-            .iter()
-            .filter_map(|p| p.relays.first())
-            .map(|g| g.ed25519.0)
-            .collect();
+        let guards = guards_of(&self.paths, None);
         // Avoid the failed path's nodes if the network is big enough.
         let avoid: HashSet<[u8; 32]> = old.relays.iter().map(|r| r.ed25519.0).collect();
         let rebuilt = build_path(list, &avoid, &guards).or_else(|| build_path(list, &HashSet::new(), &guards));
@@ -179,11 +180,7 @@ impl Paths {
             if self.paths[i].relays.iter().all(|r| &r.ed25519.0 != dead) {
                 continue;
             }
-            let guards: HashSet<[u8; 32]> = (0..self.paths.len())
-                .filter(|&j| j != i)
-                .filter_map(|j| self.paths[j].relays.first())
-                .map(|g| g.ed25519.0)
-                .collect();
+            let guards = guards_of(&self.paths, Some(i));
             if let Some(p) = build_path(list, avoid, &guards) {
                 self.paths[i] = p;
                 changed = true;
@@ -225,11 +222,7 @@ impl Paths {
             let relays = relays.filter(|r| r.len() == RELAYS)?;
             paths.push(Path { relays, failures: 0 });
         }
-        let guards: HashSet<[u8; 32]> = paths
-            .iter()
-            .filter_map(|p| p.relays.first())
-            .map(|g| g.ed25519.0)
-            .collect();
+        let guards = guards_of(&paths, None);
         (paths.len() == PATHS && guards.len() == PATHS).then_some(Self { paths })
     }
 
