@@ -140,19 +140,24 @@ impl Home {
             return Err(HomeError::IdentityExists { path: key_path });
         }
         let identity = Identity::from_ed25519_seed(identity_seed);
-        let db_path = dir.join(DB_FILE);
-        let conn = schema::open(&db_path)?;
-        let home = Self {
-            dir: dir.to_path_buf(),
-            db_path,
-            identity,
-            conn,
-        };
+        let home = Self::with_database(dir, identity)?;
         home.check_account()?;
         keyfile::write_new(&key_path, identity_seed)?;
         home.write_meta(META_ACCOUNT_ID, &home.identity.account_id().to_string())?;
         home.write_meta(META_CREATED_FROM, created_from.as_str())?;
         Ok(home)
+    }
+
+    /// The home for `identity` with its database opened (created if new).
+    fn with_database(dir: &Path, identity: Identity) -> Result<Self> {
+        let db_path = dir.join(DB_FILE);
+        let conn = schema::open(&db_path)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            db_path,
+            identity,
+            conn,
+        })
     }
 
     /// Opens an existing home. Fails with [`HomeError::NoIdentity`] if
@@ -162,14 +167,7 @@ impl Home {
     pub fn open(dir: &Path) -> Result<Self> {
         let seed = keyfile::read(&dir.join(KEY_FILE))?;
         let identity = Identity::from_ed25519_seed(&seed);
-        let db_path = dir.join(DB_FILE);
-        let conn = schema::open(&db_path)?;
-        let home = Self {
-            dir: dir.to_path_buf(),
-            db_path,
-            identity,
-            conn,
-        };
+        let home = Self::with_database(dir, identity)?;
         if !home.check_account()? {
             // The database was deleted (or never written): adopt it.
             home.write_meta(META_ACCOUNT_ID, &home.identity.account_id().to_string())?;
