@@ -69,6 +69,10 @@ pub struct DevnetArgs {
     /// Seconds to wait for the network to form.
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
+    /// Loopback address every node listens on (another than 127.0.0.1 lets
+    /// a private Tor network on 127.0.0.1 reach it; see docs/tor.md).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
 }
 
 impl RunArgs {

@@ -27,6 +27,9 @@ pub struct NodeConfig {
     pub seed_file: Option<PathBuf>,
     /// Run as a seed: keep the registry and sign the node list.
     pub seed: bool,
+    /// Log every HTTP request with the peer's address and port (target
+    /// `allium_node::access`). Off by default: it records client addresses.
+    pub access_log: bool,
     /// Request, connection and storage limits.
     pub limits: Limits,
     /// Timers.
@@ -95,6 +98,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("allium-node-data"),
             seed_file: None,
             seed: false,
+            access_log: false,
             limits: Limits::default(),
             timing: Timing::default(),
             seed_mode: SeedMode::default(),

@@ -298,7 +298,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, "", timeout).await?;
+    let listen = format!("listen = \"{}\"", std::net::SocketAddr::new(args.host, 0));
+    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, &listen, timeout).await?;
     let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
         Ok(epoch) => {

@@ -42,7 +42,7 @@ type Shared = State<Arc<Node>>;
 /// The router with every route and limit.
 pub fn router(node: Arc<Node>) -> Router {
     let max_in_flight = node.config.limits.max_connections;
-    Router::new()
+    let router = Router::new()
         .route(
             "/storage_rpc/v1",
             post(storage_rpc).layer(DefaultBodyLimit::max(MAX_REQUEST_BODY)),
@@ -57,8 +57,33 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight))
-        .with_state(node)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight));
+    let router = if node.config.access_log {
+        router.layer(axum::middleware::from_fn(access_log))
+    } else {
+        router
+    };
+    router.with_state(node)
+}
+
+/// One log line per request (only with `access_log = true`).
+async fn access_log(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "allium_node::access",
+        %peer,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        "request"
+    );
+    response
 }
 
 fn json_response(status: u16, body: &serde_json::Value) -> Response {
