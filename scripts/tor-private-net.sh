@@ -8,13 +8,20 @@
 #
 # DIR/tor-net.env holds, as shell variables: TOR_SOCKS (host:port of the
 # client's SOCKS port), TOR_AUTH_V3IDENT, TOR_AUTH_FINGERPRINT,
-# TOR_AUTH_ORPORT, TOR_AUTH_DIRPORT (what an arti client needs as custom
-# authority and fallback cache).
+# TOR_AUTH_ED25519, TOR_AUTH_ORPORT, TOR_AUTH_DIRPORT (what an arti client
+# needs as custom authority and fallback cache) and TOR_EXIT_PIDS (the exit
+# relays' process ids, space-separated).
 #
 # The torrc options and their reasons are in ../shared/TOR-PRIVATE-NETWORK.md
-# (measured facts for this machine): exit policy that accepts 127.0.0.0/8 yet
-# looks like an exit to clients, AssumeReachable, fast voting intervals, and
-# readiness only once the consensus lists both exits.
+# (measured facts for this machine): AssumeReachable, fast voting intervals,
+# and readiness only once the consensus lists both exits.
+#
+# Exit policy: `accept *:*`. A policy that accepts only 127.0.0.0/8 is
+# summarised in the exits' microdescriptors as "reject every port", and arti
+# (which, unlike C tor with UseMicrodescriptors 0, reads only
+# microdescriptors) then finds no exit at all. Only the clients we start
+# know this network, and they only ask for 127.0.0.3; for a hard guarantee
+# that nothing leaves the machine, run it inside `unshare -rn` with lo up.
 set -euo pipefail
 
 cmd="${1:-}"
@@ -129,11 +136,7 @@ for n in 1 2; do
         cat <<EOF
 ExitRelay 1
 ExitPolicyRejectPrivate 0
-ExitPolicy accept 127.0.0.0/8:*
-ExitPolicy reject 0.0.0.0/1:*
-ExitPolicy reject 128.0.0.0/1:*
-ExitPolicy accept *4:*
-ExitPolicy reject *:*
+ExitPolicy accept *:*
 DirCache 0
 RefuseUnknownExits 0
 ServerDNSResolvConfFile /dev/null
@@ -180,7 +183,9 @@ cat >"$DIR/tor-net.env" <<EOF
 TOR_SOCKS=127.0.0.1:$SOCKS
 TOR_AUTH_V3IDENT=$V3IDENT
 TOR_AUTH_FINGERPRINT=$FP
+TOR_AUTH_ED25519=$(awk '{print $2}' "$AUTH/fingerprint-ed25519")
 TOR_AUTH_ORPORT=127.0.0.1:$AUTH_OR
 TOR_AUTH_DIRPORT=127.0.0.1:$AUTH_DIR
+TOR_EXIT_PIDS="$(cat "$DIR/exit1/tor.pid") $(cat "$DIR/exit2/tor.pid")"
 EOF
 echo "ready in $(( $(date +%s) - launch ))s: SOCKS 127.0.0.1:$SOCKS; settings in $DIR/tor-net.env"
