@@ -10,9 +10,11 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use crate::config::{self, ClientConfig, Route};
 use crate::error::{Error, Result};
 use crate::home::{Direction, Home, IdentitySource};
 use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
+use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
 const DEFAULT_SEEDS: &str = include_str!("../../seed-nodes.toml");
@@ -43,6 +45,17 @@ pub struct Cli {
     /// Print data as JSON Lines.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Fetch the node list from the seeds through Tor, so no seed sees this
+    /// machine's address (guards still do; see --tor-all).
+    #[arg(long, global = true)]
+    pub tor: bool,
+    /// Reach seeds and guards through Tor: no Allium node sees this
+    /// machine's address.
+    #[arg(long, global = true)]
+    pub tor_all: bool,
+    /// Config file (default: HOME/config.toml if it exists).
+    #[arg(long, global = true, env = "ALLIUM_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -153,6 +166,42 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned()))
 }
 
+/// What a command that talks to the network needs besides its home.
+#[derive(Debug)]
+struct NetOptions {
+    seeds: Option<PathBuf>,
+    config: Option<PathBuf>,
+    home_dir: PathBuf,
+    tor: bool,
+    tor_all: bool,
+    json: bool,
+}
+
+impl NetOptions {
+    /// The config file with the flags applied.
+    fn config(&self) -> Result<ClientConfig> {
+        let config = match &self.config {
+            Some(path) => ClientConfig::load(path, true)?,
+            None => ClientConfig::load(&self.home_dir.join(config::CONFIG_FILE), false)?,
+        };
+        Ok(config.with_flags(self.tor, self.tor_all))
+    }
+
+    /// A messenger over `home`, with the transport the config asks for.
+    fn messenger(&self, home: Home) -> Result<Messenger> {
+        self.messenger_with(home, load_seeds(self.seeds.as_deref())?)
+    }
+
+    fn messenger_with(&self, home: Home, seeds: Vec<Seed>) -> Result<Messenger> {
+        let options = TorOptions {
+            dir: self.home_dir.join("tor"),
+            progress: !self.json,
+        };
+        let transport = Transport::new(&self.config()?, &options)?;
+        Ok(Messenger::new(home, seeds, transport))
+    }
+}
+
 /// Resolves a contact name or an Account ID.
 fn recipient(home: &Home, to: &str) -> Result<AccountId> {
     if let Some(id) = home.contact(to)? {
@@ -209,6 +258,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
         None => default_home()?,
     };
     let json = cli.json;
+    let net = NetOptions {
+        seeds: cli.seeds.clone(),
+        config: cli.config.clone(),
+        home_dir: home_dir.clone(),
+        tor: cli.tor,
+        tor_all: cli.tor_all,
+        json,
+    };
+    // Asking for Tor from a build without it is an error before anything
+    // else happens, not a silent direct connection.
+    if net.config()?.route != Route::Direct && !cfg!(feature = "tor") {
+        return Err(Error::TorUnavailable);
+    }
     match cli.command {
         Command::Init { passphrase_file } => {
             let passphrase = passphrase_file
@@ -263,7 +325,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             // even if the network cannot be reached now.
             match load_seeds(cli.seeds.as_deref()) {
                 Ok(seeds) => {
-                    let mut m = Messenger::new(home, seeds)?;
+                    let mut m = net.messenger_with(home, seeds)?;
                     match m.inbox(None).await {
                         Ok(messages) => print_received(json, &messages),
                         Err(e) => eprintln!("allium: restored, but could not fetch messages yet: {e}"),
@@ -289,7 +351,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     allium_common::envelope::MAX_CONTENT_LEN
                 )));
             }
-            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            let mut m = net.messenger(home)?;
             // Without a trusted node list nothing can be sent: say so (exit
             // 2) rather than queueing a message that cannot go anywhere.
             m.nodes().await?;
@@ -315,7 +377,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Inbox => {
             let home = Home::open(&home_dir)?;
-            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            let mut m = net.messenger(home)?;
             flush_outbox(&mut m, json).await;
             let messages = m.inbox(None).await?;
             print_received(json, &messages);
@@ -323,7 +385,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
-            let mut m = Messenger::new(home, load_seeds(cli.seeds.as_deref())?)?;
+            let mut m = net.messenger(home)?;
             let deadline = timeout_secs.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
             let mut seen = 0usize;
             loop {
@@ -416,7 +478,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let home = Home::open(&home_dir)?;
             let seeds = load_seeds(cli.seeds.as_deref())?;
             let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
-            let mut m = Messenger::new(home, seeds)?;
+            let mut m = net.messenger_with(home, seeds)?;
             let sourced = m.nodes().await?.clone();
             let swarms = sourced.list.swarm_ring().ids().len();
             let age_s = crate::now_ms().saturating_sub(sourced.fetched_ms) / 1000;

@@ -8,7 +8,7 @@
 //! trusted seed's signature, so a node cannot invent one. Refreshes from
 //! ordinary nodes go through an onion path (see `Messenger::nodes`), so
 //! only seeds, asked when there is no usable cache, see the client's
-//! address.
+//! address, and with `--tor` not even they do (see [`crate::transport`]).
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::transport::{Peer, SendError, Transport};
 
 /// A cached list younger than this is used without asking anyone.
 pub const FRESH_FOR_MS: u64 = 10 * 60 * 1000;
@@ -35,39 +36,34 @@ pub struct Sourced {
     pub source: String,
 }
 
-/// Fetches `node_list` from one address over plain HTTP.
-pub async fn fetch(http: &reqwest::Client, address: &str) -> std::result::Result<NodeList, String> {
-    let sent = http
-        .post(format!("http://{address}/storage_rpc/v1"))
-        .json(&json!({"method": "node_list"}))
-        .timeout(FETCH_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("{address}: unreachable ({})", short(&e)))?;
-    if !sent.status().is_success() {
-        return Err(format!("{address}: answered {}", sent.status().as_u16()));
+/// Fetches `node_list` from a seed (through Tor if the transport says so).
+pub async fn fetch(transport: &Transport, address: &str) -> std::result::Result<NodeList, SendError> {
+    let body = json!({"method": "node_list"}).to_string().into_bytes();
+    let reply = transport
+        .post(
+            Peer::Seed,
+            address,
+            "/storage_rpc/v1",
+            "application/json",
+            body,
+            FETCH_TIMEOUT,
+        )
+        .await?;
+    if !(200..300).contains(&reply.status) {
+        return Err(SendError::Invalid(format!("answered {}", reply.status)));
     }
-    let value: Value = sent.json().await.map_err(|_| format!("{address}: not a node list"))?;
-    NodeList::from_value(value).map_err(|e| format!("{address}: {e}"))
+    let value: Value = serde_json::from_slice(&reply.body).map_err(|_| SendError::Invalid("not a node list".into()))?;
+    NodeList::from_value(value).map_err(|e| SendError::Invalid(e.to_string()))
 }
 
-fn short(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection refused or no route"
-    } else {
-        "request failed"
-    }
-}
-
-/// Asks every seed and returns the newest list a trusted seed signed.
-pub async fn from_seeds(http: &reqwest::Client, seeds: &[Seed]) -> Result<Sourced> {
+/// Asks every seed and returns the newest list a trusted seed signed. If
+/// Tor cannot be used, says so at once instead of blaming the seeds.
+pub async fn from_seeds(transport: &Transport, seeds: &[Seed]) -> Result<Sourced> {
     let trusted: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
     let mut best: Option<(NodeList, String)> = None;
     let mut problems = Vec::new();
     for seed in seeds {
-        match fetch(http, &seed.address).await {
+        match fetch(transport, &seed.address).await {
             Ok(list) => match list.verify(&trusted) {
                 Ok(()) if best.as_ref().is_none_or(|(b, _)| list.epoch > b.epoch) => {
                     best = Some((list, seed.address.clone()));
@@ -75,7 +71,8 @@ pub async fn from_seeds(http: &reqwest::Client, seeds: &[Seed]) -> Result<Source
                 Ok(()) => {}
                 Err(e) => problems.push(format!("{}: {e}", seed.address)),
             },
-            Err(e) => problems.push(e),
+            Err(SendError::Tor(reason)) => return Err(Error::Tor(reason)),
+            Err(e) => problems.push(format!("{}: {e}", seed.address)),
         }
     }
     match best {
@@ -105,8 +102,8 @@ pub fn cached(home: &Home, seeds: &[Seed]) -> Result<Option<Sourced>> {
 }
 
 /// Forces a refresh from the seeds (after a 421 or a failed path).
-pub async fn refresh(http: &reqwest::Client, home: &mut Home, seeds: &[Seed]) -> Result<Sourced> {
-    let sourced = from_seeds(http, seeds).await?;
+pub async fn refresh(transport: &Transport, home: &mut Home, seeds: &[Seed]) -> Result<Sourced> {
+    let sourced = from_seeds(transport, seeds).await?;
     home.save_node_list(&sourced.list, sourced.fetched_ms, &sourced.source)?;
     Ok(sourced)
 }

@@ -30,6 +30,24 @@ pub enum Error {
     /// A request through the network failed after every retry.
     #[error("network: {0}")]
     Network(String),
+    /// The config file is missing or invalid.
+    #[error("config file {path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Tor could not be used (bootstrap failed or timed out).
+    #[error("Tor: {0}")]
+    Tor(String),
+    /// Tor was asked for, but this build has no Tor support.
+    #[error(
+        "this allium was built without Tor support. Build one with the `tor` feature: \
+         `cargo build --release -p allium-client --features tor` (or \
+         `cargo install --path client --features tor`)"
+    )]
+    TorUnavailable,
     /// The user asked for something that does not exist or does not parse.
     #[error("{0}")]
     Usage(String),

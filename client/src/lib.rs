@@ -5,6 +5,9 @@
 //! - [`cli`]: the `allium` commands.
 //! - [`directory`], [`paths`], [`messenger`]: the signed node list, onion
 //!   paths, and sending/receiving through them.
+//! - [`transport`], [`config`]: how requests leave the machine (directly,
+//!   or through Tor with the `tor` cargo feature) and the optional config
+//!   file that chooses it.
 //! - [`home`]: everything the client keeps on disk in its home directory
 //!   (`--home DIR` / `ALLIUM_HOME`): the identity key file (mode 0600, never
 //!   overwritten), and a SQLite database with contacts, message history, the
@@ -16,11 +19,13 @@
 //! a clock.
 
 pub mod cli;
+pub mod config;
 pub mod directory;
 pub mod error;
 pub mod home;
 pub mod messenger;
 pub mod paths;
+pub mod transport;
 
 pub use error::{Error, Result};
 

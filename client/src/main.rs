@@ -6,7 +6,10 @@ use clap::Parser as _;
 
 fn main() {
     let cli = allium_client::cli::Cli::parse();
-    let filter = std::env::var("ALLIUM_LOG").unwrap_or_else(|_| "warn".to_owned());
+    // arti's own warnings (e.g. "only 1 usable guard" on a small private
+    // network) are not the user's business unless asked for with ALLIUM_LOG;
+    // a Tor failure reaches the user as allium's own error.
+    let filter = std::env::var("ALLIUM_LOG").unwrap_or_else(|_| "warn,tor=error,arti=error".to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
         .with_writer(std::io::stderr)

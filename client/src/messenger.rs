@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::home::{Home, OutboxItem};
 use crate::now_ms;
 use crate::paths::{self, Paths};
+use crate::transport::Transport;
 
 /// Time to live of a sent message: the longest a node keeps one.
 pub const MESSAGE_TTL_MS: u64 = rpc::MAX_TTL_MS;
@@ -71,7 +72,7 @@ pub struct Messenger {
     /// The home directory.
     pub home: Home,
     seeds: Vec<Seed>,
-    http: reqwest::Client,
+    transport: Transport,
     nodes: Option<Sourced>,
     paths: Option<Paths>,
     /// Nodes that failed this session: not chosen as destinations, and
@@ -80,28 +81,17 @@ pub struct Messenger {
 }
 
 impl Messenger {
-    /// A session over `home` trusting `seeds`.
-    pub fn new(home: Home, seeds: Vec<Seed>) -> Result<Self> {
-        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
-        // Tests bind the client to its own loopback address (e.g. 127.0.0.2)
-        // so nodes can tell its connections from each other's.
-        if let Some(ip) = std::env::var("ALLIUM_LOCAL_ADDRESS")
-            .ok()
-            .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-        {
-            builder = builder.local_address(ip);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Network(format!("HTTP client: {e}")))?;
-        Ok(Self {
+    /// A session over `home` trusting `seeds`, reaching the network
+    /// through `transport`.
+    pub fn new(home: Home, seeds: Vec<Seed>, transport: Transport) -> Self {
+        Self {
             home,
             seeds,
-            http,
+            transport,
             nodes: None,
             paths: None,
             suspects: Default::default(),
-        })
+        }
     }
 
     /// The node list in use: the cache if fresh; else a refresh from a
@@ -112,9 +102,9 @@ impl Messenger {
                 Some(c) if now_ms().saturating_sub(c.fetched_ms) < directory::FRESH_FOR_MS => c,
                 Some(stale) => match self.refresh_through_onion(&stale).await {
                     Some(fresh) => fresh,
-                    None => directory::refresh(&self.http, &mut self.home, &self.seeds).await?,
+                    None => directory::refresh(&self.transport, &mut self.home, &self.seeds).await?,
                 },
-                None => directory::refresh(&self.http, &mut self.home, &self.seeds).await?,
+                None => directory::refresh(&self.transport, &mut self.home, &self.seeds).await?,
             };
             let saved: Option<Vec<Vec<String>>> = self
                 .home
@@ -149,7 +139,7 @@ impl Messenger {
         let destination = directory::pick(&stale.list.nodes)?.clone();
         let (_, path) = paths.for_destination(&stale.list, &destination).ok()?;
         let request = serde_json::json!({"method": "node_list"});
-        let (status, body) = paths::request(&self.http, &path, &destination, &request, REQUEST_TIMEOUT)
+        let (status, body) = paths::request(&self.transport, &path, &destination, &request, REQUEST_TIMEOUT)
             .await
             .ok()?;
         let list = allium_common::node_list::NodeList::from_value(body)
@@ -175,7 +165,7 @@ impl Messenger {
     }
 
     async fn refresh_nodes(&mut self) -> Result<()> {
-        let sourced = directory::refresh(&self.http, &mut self.home, &self.seeds).await?;
+        let sourced = directory::refresh(&self.transport, &mut self.home, &self.seeds).await?;
         let paths = Paths::build(&sourced.list)?;
         self.nodes = Some(sourced);
         self.set_paths(paths)
@@ -212,7 +202,7 @@ impl Messenger {
             let paths = self.paths.as_mut().ok_or_else(|| Error::NoPath("no paths".into()))?;
             let (index, path) = paths.for_destination(&sourced.list, &destination)?;
             let body = request(&self.home, &destination)?;
-            match paths::request(&self.http, &path, &destination, &body, timeout).await {
+            match paths::request(&self.transport, &path, &destination, &body, timeout).await {
                 Ok((421, _)) if !refreshed => {
                     refreshed = true;
                     last_error = "the node list was out of date".into();
@@ -224,6 +214,7 @@ impl Messenger {
                     }
                     return Ok((status, body, destination));
                 }
+                Err(failure) if failure.fatal => return Err(Error::Tor(failure.reason)),
                 Err(failure) => {
                     tracing::debug!(error = %failure.reason, "onion request failed; retrying");
                     last_error = failure.reason;

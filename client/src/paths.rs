@@ -17,6 +17,7 @@ use allium_common::sodium;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::transport::{Peer, SendError, Transport};
 
 /// Relays per path (guard, middle, exit); the destination is a fourth hop.
 pub const RELAYS: usize = 3;
@@ -47,6 +48,8 @@ pub struct PathFailure {
     /// The hop that is probably down, when the failure says: the guard if
     /// it could not be reached, else the hop after the relay that reported.
     pub dead: Option<[u8; 32]>,
+    /// No other path can help (Tor is not usable).
+    pub fatal: bool,
 }
 
 impl PathFailure {
@@ -54,6 +57,7 @@ impl PathFailure {
         Self {
             reason: reason.into(),
             dead: None,
+            fatal: false,
         }
     }
 }
@@ -235,7 +239,7 @@ impl Paths {
 /// Sends `request` (a JSON-RPC object) to `destination` through `path`;
 /// returns the destination's status and body, or why the path failed.
 pub async fn request(
-    http: &reqwest::Client,
+    transport: &Transport,
     path: &Path,
     destination: &NodeEntry,
     request: &Value,
@@ -260,27 +264,31 @@ pub async fn request(
     let built =
         onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure::new(format!("cannot build: {e}")))?;
     let guard = path.relays.first().ok_or_else(|| PathFailure::new("empty path"))?;
-    let response = http
-        .post(format!("http://{}/onion_req/v2", guard.address))
-        .body(built.body)
-        .timeout(timeout)
-        .send()
+    let reply = transport
+        .post(
+            Peer::Guard,
+            &guard.address,
+            "/onion_req/v2",
+            "application/octet-stream",
+            built.body,
+            timeout,
+        )
         .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                PathFailure::new("the path timed out")
-            } else {
-                PathFailure {
-                    reason: "guard unreachable".into(),
-                    dead: Some(guard.ed25519.0),
-                }
-            }
+        .map_err(|e| match e {
+            SendError::Timeout => PathFailure::new("the path timed out"),
+            SendError::Unreachable(_) => PathFailure {
+                reason: "guard unreachable".into(),
+                dead: Some(guard.ed25519.0),
+                fatal: false,
+            },
+            SendError::Tor(reason) => PathFailure {
+                reason,
+                dead: None,
+                fatal: true,
+            },
+            SendError::Broken(_) | SendError::Invalid(_) => PathFailure::new("the answer broke off"),
         })?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|_| PathFailure::new("the answer broke off"))?;
+    let (status, bytes) = (reply.status, reply.body);
     if status != 200 {
         // A relay's plain error names the relay that could not go on; the
         // hop after it is the one that is down.
@@ -294,7 +302,11 @@ pub async fn request(
             .and_then(|relay| hops.iter().position(|h| h.ed25519 == relay))
             .and_then(|i| hops.get(i + 1))
             .map(|h| h.ed25519);
-        return Err(PathFailure { reason, dead });
+        return Err(PathFailure {
+            reason,
+            dead,
+            fatal: false,
+        });
     }
     onion::decrypt_response(&built.response_key, &bytes).map_err(|e| PathFailure::new(format!("bad answer: {e}")))
 }

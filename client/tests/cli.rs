@@ -75,3 +75,62 @@ fn without_seeds_sending_is_refused_with_a_hint() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("allium init"));
 }
+
+/// A build without the `tor` feature refuses `--tor` and says how to get
+/// a build with it, instead of silently connecting directly.
+#[cfg(not(feature = "tor"))]
+#[test]
+fn tor_without_the_feature_explains_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    assert_eq!(allium(&home, &["init"]).status.code(), Some(0));
+    for flag in ["--tor", "--tor-all"] {
+        let out = allium(&home, &[flag, "nodes"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("without Tor support") && err.contains("--features tor"), "{err}");
+    }
+    // The config file's `tor = true` is refused the same way.
+    std::fs::write(home.join("config.toml"), "tor = true\n").unwrap();
+    let out = allium(&home, &["id"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features tor"));
+}
+
+/// A Tor network that cannot be reached ends in a clear error after the
+/// configured time, with the progress line on stderr (none with --json).
+#[cfg(feature = "tor")]
+#[test]
+fn tor_that_cannot_bootstrap_is_a_clear_error_after_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h");
+    assert_eq!(allium(&home, &["init"]).status.code(), Some(0));
+    let seeds = dir.path().join("seeds.toml");
+    std::fs::write(
+        &seeds,
+        "[[seed]]\naddress = \"127.0.0.3:9\"\ned25519 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+    )
+    .unwrap();
+    // A private network whose only directory cache is a closed port.
+    std::fs::write(
+        home.join("config.toml"),
+        "tor_bootstrap_timeout_secs = 2\n[tor_network]\nlocal = true\n\
+         authorities = [{ v3ident = \"82F3338CACE99780AC01EA5B47A2A6533082B840\" }]\n\
+         fallbacks = [{ rsa_identity = \"393E37D086F74F781E042AE94CD77E1EF14EBD98\", \
+         ed_identity = \"Ihek3KZqgLtyUNsHiGUu9LVtemNxin9p/mfrlD5gzqQ\", orports = [\"127.0.0.1:1\"] }]\n",
+    )
+    .unwrap();
+    let seeds = seeds.to_str().unwrap();
+    let out = allium(&home, &["--tor", "--seeds", seeds, "nodes"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Tor: did not bootstrap within 2 s"), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("tor: ")), "progress is shown: {err}");
+    assert!(home.join("tor/state").is_dir(), "arti's state lives in the home");
+
+    let quiet = allium(&home, &["--tor", "--json", "--seeds", seeds, "nodes"]);
+    assert_eq!(quiet.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!err.lines().any(|l| l.starts_with("tor: ")), "--json is quiet: {err}");
+    assert!(err.contains("did not bootstrap"), "{err}");
+}

@@ -374,7 +374,11 @@ fn messenger(
         &sodium::random_array(),
         allium_client::home::IdentitySource::Bip39,
     )?;
-    Ok(allium_client::messenger::Messenger::new(home, seeds.to_vec())?)
+    Ok(allium_client::messenger::Messenger::new(
+        home,
+        seeds.to_vec(),
+        allium_client::transport::Transport::direct()?,
+    ))
 }
 
 fn ms_percentiles(mut v: Vec<u64>) -> (f64, f64) {

@@ -1,0 +1,310 @@
+//! HTTP through Tor with `arti-client`.
+//!
+//! The Tor client is built when the transport is, but bootstraps only when
+//! a request first needs it; bootstrap has its own time limit and reports
+//! progress on stderr. Each peer address gets its own isolation token, so
+//! requests to two seeds, or to a seed and a guard, never share a circuit
+//! (an exit cannot link them), while repeated requests to one peer reuse
+//! one circuit and one kept-alive HTTP connection.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arti_client::config::TorClientConfigBuilder;
+use arti_client::config::dir::FallbackDir;
+use arti_client::{BootstrapBehavior, IsolationToken, StreamPrefs, TorClient, TorClientConfig};
+use futures_util::StreamExt as _;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{Mutex, OnceCell};
+use tor_rtcompat::PreferredRuntime;
+
+use super::{MAX_REPLY, Peer, Reply, SendError, TorOptions, split_address};
+use crate::config::{ClientConfig, TorNetwork};
+use crate::error::{Error, Result};
+
+/// Kept connections at most (one per seed and guard in practice).
+const MAX_KEPT: usize = 32;
+
+type Client = Arc<TorClient<PreferredRuntime>>;
+
+/// One peer's circuit isolation and its kept HTTP connection.
+#[derive(Debug)]
+struct Kept {
+    isolation: IsolationToken,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// A lazily bootstrapped Tor client and the connections made through it.
+pub(crate) struct TorLink {
+    config: TorClientConfig,
+    bootstrap_timeout: Duration,
+    progress: bool,
+    client: OnceCell<std::result::Result<Client, String>>,
+    kept: Mutex<HashMap<(Peer, String), Kept>>,
+}
+
+impl std::fmt::Debug for TorLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TorLink")
+            .field("bootstrap_timeout", &self.bootstrap_timeout)
+            .field("bootstrapped", &self.client.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TorLink {
+    pub(crate) fn new(config: &ClientConfig, options: &TorOptions) -> Result<Self> {
+        Ok(Self {
+            config: arti_config(config, options)?,
+            bootstrap_timeout: config.bootstrap_timeout,
+            progress: options.progress,
+            client: OnceCell::new(),
+            kept: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// POSTs through Tor, reusing the peer's kept connection when it is
+    /// still open; a kept connection that fails is replaced once.
+    pub(crate) async fn post(
+        &self,
+        peer: Peer,
+        address: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> std::result::Result<Reply, SendError> {
+        let client = self.client().await?;
+        let key = (peer, address.to_owned());
+        let (isolation, kept) = {
+            let mut kept = self.kept.lock().await;
+            if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
+                kept.clear();
+            }
+            let entry = kept.entry(key.clone()).or_insert_with(|| Kept {
+                isolation: IsolationToken::new(),
+                sender: None,
+            });
+            (entry.isolation, entry.sender.take().filter(|s| !s.is_closed()))
+        };
+        let body = Bytes::from(body);
+        let attempt = async {
+            if let Some(sender) = kept
+                && let Ok(done) = exchange(sender, address, path, content_type, body.clone()).await
+            {
+                return Ok(done);
+            }
+            let sender = connect(&client, isolation, address).await?;
+            exchange(sender, address, path, content_type, body).await
+        };
+        let (reply, sender) = tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| SendError::Timeout)??;
+        if let Some(entry) = self.kept.lock().await.get_mut(&key) {
+            entry.sender = Some(sender);
+        }
+        Ok(reply)
+    }
+
+    /// The bootstrapped client; the first call bootstraps (once: a failure
+    /// is remembered, so later requests fail at once with the same reason).
+    async fn client(&self) -> std::result::Result<Client, SendError> {
+        self.client
+            .get_or_init(|| bootstrap(self.config.clone(), self.bootstrap_timeout, self.progress))
+            .await
+            .clone()
+            .map_err(SendError::Tor)
+    }
+}
+
+/// arti's configuration: state and cache under the home, and a private
+/// network if the config names one.
+fn arti_config(config: &ClientConfig, options: &TorOptions) -> Result<TorClientConfig> {
+    let mut builder = TorClientConfigBuilder::from_directories(options.dir.join("state"), options.dir.join("cache"));
+    if let Some(network) = &config.tor_network {
+        private_network(&mut builder, network)?;
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Tor(format!("invalid Tor configuration: {e}")))
+}
+
+fn private_network(builder: &mut TorClientConfigBuilder, network: &TorNetwork) -> Result<()> {
+    let authorities = builder.tor_network().authorities();
+    authorities.v3idents().clear();
+    for id in &network.authorities {
+        authorities.v3idents().push((*id).into());
+    }
+    let mut fallbacks = Vec::with_capacity(network.fallbacks.len());
+    for f in &network.fallbacks {
+        let mut fallback = FallbackDir::builder();
+        fallback
+            .rsa_identity(f.rsa_identity.into())
+            .ed_identity(f.ed_identity.into());
+        for orport in &f.orports {
+            fallback.orports().push(*orport);
+        }
+        fallbacks.push(fallback);
+    }
+    builder.tor_network().set_fallback_caches(fallbacks);
+    if network.local {
+        builder.address_filter().allow_local_addrs(true);
+        // Every relay of a loopback network has the same address; with the
+        // usual "one relay per /16" rule no circuit could be built.
+        builder
+            .path_rules()
+            .ipv4_subnet_family_prefix(33)
+            .ipv6_subnet_family_prefix(129);
+    }
+    Ok(())
+}
+
+/// Bootstraps, showing progress, within `limit`.
+async fn bootstrap(config: TorClientConfig, limit: Duration, progress: bool) -> std::result::Result<Client, String> {
+    // arti and rustls need a process-wide crypto provider; a second install
+    // (another client in the same process) is refused harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let client = TorClient::builder()
+        .config(config)
+        .bootstrap_behavior(BootstrapBehavior::Manual)
+        .create_unbootstrapped()
+        .map_err(|e| format!("cannot start the Tor client: {e}"))?;
+    let mut events = client.bootstrap_events();
+    let reporter = tokio::spawn(async move {
+        let mut shown = Progress::new(progress);
+        while let Some(status) = events.next().await {
+            shown.update(&status);
+        }
+    });
+    let outcome = tokio::time::timeout(limit, client.bootstrap()).await;
+    let last_status = client.bootstrap_status().to_string();
+    reporter.abort();
+    let mut shown = Progress::new(progress);
+    match outcome {
+        Ok(Ok(())) => {
+            shown.finish(&format!("connected to Tor in {:.1} s", started.elapsed().as_secs_f64()));
+            Ok(client)
+        }
+        Ok(Err(e)) => {
+            shown.finish("could not connect to Tor");
+            Err(format!("could not bootstrap: {e} (last status: {last_status})"))
+        }
+        Err(_) => {
+            shown.finish("could not connect to Tor");
+            Err(format!(
+                "did not bootstrap within {} s (last status: {last_status}); check the network, \
+                 or raise tor_bootstrap_timeout_secs in the config file",
+                limit.as_secs()
+            ))
+        }
+    }
+}
+
+/// Opens a stream to `address` on the circuit of `isolation` and starts
+/// HTTP/1.1 on it.
+async fn connect(
+    client: &Client,
+    isolation: IsolationToken,
+    address: &str,
+) -> std::result::Result<SendRequest<Full<Bytes>>, SendError> {
+    let (host, port) = split_address(address)?;
+    let mut prefs = StreamPrefs::new();
+    prefs.set_isolation(isolation);
+    let stream = client
+        .connect_with_prefs((host.as_str(), port), &prefs)
+        .await
+        .map_err(|e| SendError::Unreachable(format!("through Tor: {e}")))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| SendError::Broken(e.to_string()))?;
+    // Drives the connection; ends when the sender is dropped or the peer
+    // closes. At most MAX_KEPT of these live at once.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// One request and its answer on `sender`; gives the sender back for reuse.
+async fn exchange(
+    mut sender: SendRequest<Full<Bytes>>,
+    address: &str,
+    path: &str,
+    content_type: &str,
+    body: Bytes,
+) -> std::result::Result<(Reply, SendRequest<Full<Bytes>>), SendError> {
+    let broken = |e: hyper::Error| SendError::Broken(e.to_string());
+    sender.ready().await.map_err(broken)?;
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, address)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(Full::new(body))
+        .map_err(|e| SendError::Broken(format!("cannot build the request: {e}")))?;
+    let response = sender.send_request(request).await.map_err(broken)?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| SendError::Broken(e.to_string()))?
+        .to_bytes();
+    Ok((
+        Reply {
+            status,
+            body: body.to_vec(),
+        },
+        sender,
+    ))
+}
+
+/// The bootstrap progress line on stderr: rewritten in place on a terminal,
+/// one line per whole-percent step otherwise; nothing with `--json`.
+struct Progress {
+    enabled: bool,
+    terminal: bool,
+    last_percent: Option<u32>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            terminal: std::io::stderr().is_terminal(),
+            last_percent: None,
+        }
+    }
+
+    fn update(&mut self, status: &arti_client::status::BootstrapStatus) {
+        let percent = (status.as_frac() * 100.0).round() as u32;
+        // The first event is the "not told to bootstrap yet" state.
+        if !self.enabled || self.last_percent == Some(percent) || (percent == 0 && status.blocked().is_some()) {
+            return;
+        }
+        self.last_percent = Some(percent);
+        let line = format!("tor: {status}");
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r\x1b[2K{}", line.chars().take(100).collect::<String>())
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+    }
+
+    fn finish(&mut self, message: &str) {
+        if !self.enabled {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            writeln!(err, "\r\x1b[2Ktor: {message}")
+        } else {
+            writeln!(err, "tor: {message}")
+        };
+    }
+}
