@@ -16,6 +16,8 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod tor;
+
 /// How long a network may take to form.
 pub const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -50,9 +52,22 @@ pub struct TestNet {
 impl TestNet {
     /// Starts a seed and `n` nodes and waits until they form a network.
     pub async fn start(n: usize) -> anyhow::Result<Self> {
+        Self::start_with(n, "").await
+    }
+
+    /// [`TestNet::start`] with `extra_config` (TOML) laid over every
+    /// node's config, e.g. another listen address.
+    pub async fn start_with(n: usize, extra_config: &str) -> anyhow::Result<Self> {
         let bins = bin_dir()?;
         let dir = tempfile::tempdir()?;
-        let net = LocalNet::start(&bins.join("allium-node"), &dir.path().join("net"), n, "", FORM_TIMEOUT).await?;
+        let net = LocalNet::start(
+            &bins.join("allium-node"),
+            &dir.path().join("net"),
+            n,
+            extra_config,
+            FORM_TIMEOUT,
+        )
+        .await?;
         net.wait_until_formed(FORM_TIMEOUT).await?;
         Ok(Self { net, bins, dir })
     }

@@ -68,6 +68,10 @@ enum Scenario {
     /// send→watch latency and onion round trip over `--messages`, then
     /// the message rate `--concurrency` senders sustain for `--seconds`.
     E2e,
+    /// Direct versus Tor on one network (a private Tor network on loopback
+    /// is started; needs the `tor` program and `--features tor`): node-list
+    /// fetch from the seed and message round trip, `--messages` each.
+    Tor,
 }
 
 #[tokio::main]
@@ -84,11 +88,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
+    // Tor relays live on 127.0.0.1; targets Tor should reach must not
+    // (see docs/tor.md).
+    let host = if matches!(args.scenario, Scenario::Tor) {
+        "127.0.0.3"
+    } else {
+        "127.0.0.1"
+    };
     let mut net = LocalNet::start(
         &exe,
         dir.path(),
         args.nodes.max(1),
-        "[limits]\nmax_connections = 4096\n",
+        &format!("listen = \"{host}:0\"\n[limits]\nmax_connections = 4096\n"),
         Duration::from_secs(60),
     )
     .await?;
@@ -107,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Relay => relay(&args, &list.nodes).await,
         Scenario::Rss => rss(&args, &net, &list.nodes[0]).await,
         Scenario::E2e => e2e(&args, &net).await,
+        Scenario::Tor => tor(&args, &net).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -369,6 +381,15 @@ fn messenger(
     name: &str,
     seeds: &[allium_common::seeds::Seed],
 ) -> anyhow::Result<allium_client::messenger::Messenger> {
+    messenger_over(dir, name, seeds, allium_client::transport::Transport::direct()?)
+}
+
+fn messenger_over(
+    dir: &std::path::Path,
+    name: &str,
+    seeds: &[allium_common::seeds::Seed],
+    transport: allium_client::transport::Transport,
+) -> anyhow::Result<allium_client::messenger::Messenger> {
     let home = allium_client::home::Home::create(
         &dir.join(name),
         &sodium::random_array(),
@@ -377,7 +398,7 @@ fn messenger(
     Ok(allium_client::messenger::Messenger::new(
         home,
         seeds.to_vec(),
-        allium_client::transport::Transport::direct()?,
+        transport,
     ))
 }
 
@@ -473,4 +494,96 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         "onion_store_p50_ms": rtt50, "onion_store_p99_ms": rtt99, "sustained_per_second": rate, "senders": args.concurrency})
     );
     Ok(())
+}
+
+/// Direct versus Tor, measured on one network in one run.
+#[cfg(feature = "tor")]
+async fn tor(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
+    use allium_client::config::ClientConfig;
+    use allium_client::directory;
+    use allium_client::messenger::Delivery;
+    use allium_client::transport::{TorOptions, Transport};
+
+    let tor_dir = tempfile::tempdir()?;
+    let started = Instant::now();
+    let tor_net = allium_tests::tor::PrivateTor::start(tor_dir.path())?;
+    println!("private Tor network ready in {:.1}s", started.elapsed().as_secs_f64());
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let seed = seeds[0].address.clone();
+    let dir = tempfile::tempdir()?;
+    let config = |extra: &str| ClientConfig::parse(&tor_net.client_config(extra)).map_err(anyhow::Error::msg);
+    let options = |name: &str| TorOptions {
+        dir: dir.path().join(name).join("tor"),
+        progress: false,
+    };
+    let n = args.messages;
+    let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+
+    // Node-list fetches. "first": a new transport, as a new `allium`
+    // process has (arti state already cached on disk after the first).
+    let mut results = serde_json::Map::new();
+    for (label, extra) in [("direct", ""), ("tor", "tor = true")] {
+        let mut firsts = Vec::new();
+        for _ in 0..5 {
+            let transport = Transport::new(&config(extra)?, &options("fetch"))?;
+            let t = Instant::now();
+            directory::fetch(&transport, &seed).await?;
+            firsts.push(micros(t));
+        }
+        let transport = Transport::new(&config(extra)?, &options("fetch"))?;
+        directory::fetch(&transport, &seed).await?;
+        let mut again = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            directory::fetch(&transport, &seed).await?;
+            again.push(micros(t));
+        }
+        let (first50, _) = ms_percentiles(firsts);
+        let (p50, p99) = ms_percentiles(again);
+        println!(
+            "node-list fetch {label}: new process (median of 5) {first50:.1} ms; then {n} on the kept connection p50 {p50:.2} ms, p99 {p99:.2} ms"
+        );
+        results.insert(
+            format!("node_list_{label}"),
+            json!({"first_median_ms": first50, "p50_ms": p50, "p99_ms": p99}),
+        );
+    }
+
+    // Message round trips: send until the swarm's confirmation is back.
+    for (label, extra) in [("direct", ""), ("tor_all", "tor_all = true")] {
+        let transport = Transport::new(&config(extra)?, &options(label))?;
+        let mut alice = messenger_over(dir.path(), &format!("alice-{label}"), &seeds, transport)?;
+        let bob = messenger(dir.path(), &format!("bob-{label}"), &seeds)?;
+        let bob_id = bob.home.account_id();
+        alice.nodes().await?;
+        alice.send(bob_id, "warm-up").await?;
+        let mut round_trips = Vec::with_capacity(n);
+        let mut failed = 0;
+        for i in 0..n {
+            let t = Instant::now();
+            match alice.send(bob_id, &format!("{i}")).await {
+                Ok(Delivery::Stored(_)) => round_trips.push(micros(t)),
+                _ => failed += 1,
+            }
+        }
+        let (p50, p99) = ms_percentiles(round_trips);
+        println!("message round trip {label}: p50 {p50:.2} ms, p99 {p99:.2} ms over {n}; {failed} not stored");
+        results.insert(
+            format!("round_trip_{label}"),
+            json!({"p50_ms": p50, "p99_ms": p99, "failed": failed}),
+        );
+    }
+    results.insert("scenario".into(), json!("tor"));
+    results.insert("nodes".into(), json!(net.nodes.len()));
+    results.insert("messages".into(), json!(n));
+    println!("{}", serde_json::Value::Object(results));
+    drop(tor_net);
+    Ok(())
+}
+
+#[cfg(not(feature = "tor"))]
+async fn tor(_args: &Args, _net: &LocalNet) -> anyhow::Result<()> {
+    bail!(
+        "the tor scenario needs a Tor build: cargo run --release -p allium-tests --features tor --bin allium-bench -- tor"
+    )
 }
