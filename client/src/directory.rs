@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::transport::{Peer, SendError, Transport};
+use crate::transport::{Peer, Post, SendError, Transport};
 
 /// A cached list younger than this is used without asking anyone.
 pub const FRESH_FOR_MS: u64 = 10 * 60 * 1000;
@@ -39,16 +39,14 @@ pub struct Sourced {
 /// Fetches `node_list` from a seed (through Tor if the transport says so).
 pub async fn fetch(transport: &Transport, address: &str) -> std::result::Result<NodeList, SendError> {
     let body = json!({"method": "node_list"}).to_string().into_bytes();
-    let reply = transport
-        .post(
-            Peer::Seed,
-            address,
-            "/storage_rpc/v1",
-            "application/json",
-            body,
-            FETCH_TIMEOUT,
-        )
-        .await?;
+    let post = Post {
+        address,
+        path: "/storage_rpc/v1",
+        content_type: "application/json",
+        body,
+        timeout: FETCH_TIMEOUT,
+    };
+    let reply = transport.post(Peer::Seed, post).await?;
     if !(200..300).contains(&reply.status) {
         return Err(SendError::Invalid(format!("answered {}", reply.status)));
     }

@@ -17,7 +17,7 @@ use allium_common::sodium;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::transport::{Peer, SendError, Transport};
+use crate::transport::{Peer, Post, SendError, Transport};
 
 /// Relays per path (guard, middle, exit); the destination is a fourth hop.
 pub const RELAYS: usize = 3;
@@ -264,30 +264,27 @@ pub async fn request(
     let built =
         onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure::new(format!("cannot build: {e}")))?;
     let guard = path.relays.first().ok_or_else(|| PathFailure::new("empty path"))?;
-    let reply = transport
-        .post(
-            Peer::Guard,
-            &guard.address,
-            "/onion_req/v2",
-            "application/octet-stream",
-            built.body,
-            timeout,
-        )
-        .await
-        .map_err(|e| match e {
-            SendError::Timeout => PathFailure::new("the path timed out"),
-            SendError::Unreachable(_) => PathFailure {
-                reason: "guard unreachable".into(),
-                dead: Some(guard.ed25519.0),
-                fatal: false,
-            },
-            SendError::Tor(reason) => PathFailure {
-                reason,
-                dead: None,
-                fatal: true,
-            },
-            SendError::Broken(_) | SendError::Invalid(_) => PathFailure::new("the answer broke off"),
-        })?;
+    let post = Post {
+        address: &guard.address,
+        path: "/onion_req/v2",
+        content_type: "application/octet-stream",
+        body: built.body,
+        timeout,
+    };
+    let reply = transport.post(Peer::Guard, post).await.map_err(|e| match e {
+        SendError::Timeout => PathFailure::new("the path timed out"),
+        SendError::Unreachable(_) => PathFailure {
+            reason: "guard unreachable".into(),
+            dead: Some(guard.ed25519.0),
+            fatal: false,
+        },
+        SendError::Tor(reason) => PathFailure {
+            reason,
+            dead: None,
+            fatal: true,
+        },
+        SendError::Broken(_) | SendError::Invalid(_) => PathFailure::new("the answer broke off"),
+    })?;
     let (status, bytes) = (reply.status, reply.body);
     if status != 200 {
         // A relay's plain error names the relay that could not go on; the

@@ -88,7 +88,10 @@ fn tor_without_the_feature_explains_how_to_get_it() {
         let out = allium(&home, &[flag, "nodes"]);
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("without Tor support") && err.contains("--features tor"), "{err}");
+        assert!(
+            err.contains("without Tor support") && err.contains("--features tor"),
+            "{err}"
+        );
     }
     // The config file's `tor = true` is refused the same way.
     std::fs::write(home.join("config.toml"), "tor = true\n").unwrap();

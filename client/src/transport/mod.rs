@@ -121,27 +121,32 @@ impl Transport {
         }
     }
 
-    /// POSTs `body` to `http://{address}{path}` and returns the answer.
-    /// `timeout` covers the request, not a Tor bootstrap (which has its
-    /// own limit).
-    pub async fn post(
-        &self,
-        peer: Peer,
-        address: &str,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> std::result::Result<Reply, SendError> {
+    /// Sends `post` to `peer` and returns the answer.
+    pub async fn post(&self, peer: Peer, post: Post<'_>) -> std::result::Result<Reply, SendError> {
         #[cfg(feature = "tor")]
         if self.via_tor(peer)
             && let Some(tor) = &self.tor
         {
-            return tor.post(peer, address, path, content_type, body, timeout).await;
+            return tor.post(peer, post).await;
         }
         let _ = peer;
-        post_direct(&self.direct, address, path, content_type, body, timeout).await
+        post_direct(&self.direct, post).await
     }
+}
+
+/// An HTTP POST to `http://{address}{path}`.
+#[derive(Debug, Clone)]
+pub struct Post<'a> {
+    /// `host:port`.
+    pub address: &'a str,
+    /// The path, e.g. `/storage_rpc/v1`.
+    pub path: &'a str,
+    /// The body's media type.
+    pub content_type: &'a str,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Covers the request, not a Tor bootstrap (which has its own limit).
+    pub timeout: Duration,
 }
 
 fn direct_client() -> Result<reqwest::Client> {
@@ -157,14 +162,7 @@ fn direct_client() -> Result<reqwest::Client> {
     builder.build().map_err(|e| Error::Network(format!("HTTP client: {e}")))
 }
 
-async fn post_direct(
-    http: &reqwest::Client,
-    address: &str,
-    path: &str,
-    content_type: &str,
-    body: Vec<u8>,
-    timeout: Duration,
-) -> std::result::Result<Reply, SendError> {
+async fn post_direct(http: &reqwest::Client, post: Post<'_>) -> std::result::Result<Reply, SendError> {
     let classify = |e: reqwest::Error| {
         if e.is_timeout() {
             SendError::Timeout
@@ -175,10 +173,10 @@ async fn post_direct(
         }
     };
     let response = http
-        .post(format!("http://{address}{path}"))
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body)
-        .timeout(timeout)
+        .post(format!("http://{}{}", post.address, post.path))
+        .header(reqwest::header::CONTENT_TYPE, post.content_type)
+        .body(post.body)
+        .timeout(post.timeout)
         .send()
         .await
         .map_err(classify)?;

@@ -5,7 +5,8 @@
 //! progress on stderr. Each peer address gets its own isolation token, so
 //! requests to two seeds, or to a seed and a guard, never share a circuit
 //! (an exit cannot link them), while repeated requests to one peer reuse
-//! one circuit and one kept-alive HTTP connection.
+//! one circuit and one kept-alive HTTP connection, closed after a minute
+//! unused.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -23,12 +24,15 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{Mutex, OnceCell};
 use tor_rtcompat::PreferredRuntime;
 
-use super::{MAX_REPLY, Peer, Reply, SendError, TorOptions, split_address};
+use super::{MAX_REPLY, Peer, Post, Reply, SendError, TorOptions, split_address};
 use crate::config::{ClientConfig, TorNetwork};
 use crate::error::{Error, Result};
 
 /// Kept connections at most (one per seed and guard in practice).
 const MAX_KEPT: usize = 32;
+/// A kept connection unused this long is closed, so a long `watch` does not
+/// hold an idle connection open at a seed (or its exit) for hours.
+const KEEP_IDLE: Duration = Duration::from_secs(60);
 
 type Client = Arc<TorClient<PreferredRuntime>>;
 
@@ -37,7 +41,10 @@ type Client = Arc<TorClient<PreferredRuntime>>;
 struct Kept {
     isolation: IsolationToken,
     sender: Option<SendRequest<Full<Bytes>>>,
+    last_used: Instant,
 }
+
+type KeptMap = Arc<Mutex<HashMap<(Peer, String), Kept>>>;
 
 /// A lazily bootstrapped Tor client and the connections made through it.
 pub(crate) struct TorLink {
@@ -45,7 +52,7 @@ pub(crate) struct TorLink {
     bootstrap_timeout: Duration,
     progress: bool,
     client: OnceCell<std::result::Result<Client, String>>,
-    kept: Mutex<HashMap<(Peer, String), Kept>>,
+    kept: KeptMap,
 }
 
 impl std::fmt::Debug for TorLink {
@@ -64,22 +71,21 @@ impl TorLink {
             bootstrap_timeout: config.bootstrap_timeout,
             progress: options.progress,
             client: OnceCell::new(),
-            kept: Mutex::new(HashMap::new()),
+            kept: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
     /// POSTs through Tor, reusing the peer's kept connection when it is
     /// still open; a kept connection that fails is replaced once.
-    pub(crate) async fn post(
-        &self,
-        peer: Peer,
-        address: &str,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> std::result::Result<Reply, SendError> {
+    pub(crate) async fn post(&self, peer: Peer, post: Post<'_>) -> std::result::Result<Reply, SendError> {
         let client = self.client().await?;
+        let Post {
+            address,
+            path,
+            content_type,
+            body,
+            timeout,
+        } = post;
         let key = (peer, address.to_owned());
         let (isolation, kept) = {
             let mut kept = self.kept.lock().await;
@@ -89,6 +95,7 @@ impl TorLink {
             let entry = kept.entry(key.clone()).or_insert_with(|| Kept {
                 isolation: IsolationToken::new(),
                 sender: None,
+                last_used: Instant::now(),
             });
             (entry.isolation, entry.sender.take().filter(|s| !s.is_closed()))
         };
@@ -107,6 +114,7 @@ impl TorLink {
             .map_err(|_| SendError::Timeout)??;
         if let Some(entry) = self.kept.lock().await.get_mut(&key) {
             entry.sender = Some(sender);
+            entry.last_used = Instant::now();
         }
         Ok(reply)
     }
@@ -115,10 +123,32 @@ impl TorLink {
     /// is remembered, so later requests fail at once with the same reason).
     async fn client(&self) -> std::result::Result<Client, SendError> {
         self.client
-            .get_or_init(|| bootstrap(self.config.clone(), self.bootstrap_timeout, self.progress))
+            .get_or_init(|| async {
+                let client = bootstrap(self.config.clone(), self.bootstrap_timeout, self.progress).await;
+                if client.is_ok() {
+                    tokio::spawn(close_idle(Arc::downgrade(&self.kept)));
+                }
+                client
+            })
             .await
             .clone()
             .map_err(SendError::Tor)
+    }
+}
+
+/// Drops the senders of connections idle for [`KEEP_IDLE`] (hyper then
+/// closes the connection and arti the stream); ends with the link.
+async fn close_idle(kept: std::sync::Weak<Mutex<HashMap<(Peer, String), Kept>>>) {
+    loop {
+        tokio::time::sleep(KEEP_IDLE / 4).await;
+        let Some(kept) = kept.upgrade() else {
+            return;
+        };
+        for entry in kept.lock().await.values_mut() {
+            if entry.last_used.elapsed() >= KEEP_IDLE {
+                entry.sender = None;
+            }
+        }
     }
 }
 
