@@ -479,6 +479,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let seeds = load_seeds(cli.seeds.as_deref())?;
             let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
             let mut m = net.messenger_with(home, seeds)?;
+            // Which connections go through Tor (seed fetches, or seeds and guards).
+            let tor = match net.config()?.route {
+                Route::Direct => "off",
+                Route::TorSeeds => "seeds",
+                Route::TorAll => "seeds and guards",
+            };
             let sourced = m.nodes().await?.clone();
             let swarms = sourced.list.swarm_ring().ids().len();
             let age_s = crate::now_ms().saturating_sub(sourced.fetched_ms) / 1000;
@@ -494,10 +500,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             emit(
                 json,
                 json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "epoch": sourced.list.epoch,
-                       "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths}),
+                       "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths,
+                       "tor": tor}),
                 || {
                     format!(
-                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}",
+                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}\ntor: {tor}",
                         sourced.list.nodes.len(),
                         sourced.list.epoch,
                         sourced.source,

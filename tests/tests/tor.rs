@@ -72,6 +72,7 @@ async fn node_list_through_a_tor_exit_and_a_message_end_to_end() {
     let nodes = allium_tests_ok(&bob.run(&["--json", "nodes"]));
     assert_eq!(nodes[0]["nodes"], 6);
     assert!(nodes[0]["source"].as_str().unwrap().starts_with("seed 127.0.0.3:"));
+    assert_eq!(nodes[0]["tor"], "seeds");
 
     // (c) Alice, entirely through Tor, writes to Bob; his watch prints it.
     let sent = allium_tests_ok(&alice.run(&["--tor-all", "--json", "send", &bob_id, "hello through tor"]));
