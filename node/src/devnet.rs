@@ -206,6 +206,11 @@ impl NodeProc {
         self.child.is_some()
     }
 
+    /// Its process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     fn spawn(&mut self, exe: &Path, config: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
         // A stale info file from an earlier run must not be taken for this one.

@@ -45,6 +45,11 @@ pub struct Metrics {
     pub replication_queue: AtomicU64,
     /// Age in ms of the oldest unconfirmed replication (gauge).
     pub replication_lag_ms: AtomicU64,
+    /// Synchronous pushes (a store waiting for a peer) that timed out.
+    pub replication_sync_timeouts: AtomicU64,
+    /// Synchronous pushes skipped because the peer recently timed out
+    /// (queued instead).
+    pub replication_not_waited: AtomicU64,
     /// Requests refused by rate limits.
     pub rate_limited: AtomicU64,
     /// Requests from addresses that are not listed nodes, i.e. from
@@ -65,6 +70,8 @@ impl Default for Metrics {
             replicated_out: AtomicU64::new(0),
             replication_queue: AtomicU64::new(0),
             replication_lag_ms: AtomicU64::new(0),
+            replication_sync_timeouts: AtomicU64::new(0),
+            replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             client_requests: AtomicU64::new(0),
         }
@@ -115,7 +122,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 13] = [
+        let series: [(&str, &str, &str, u64); 15] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -175,6 +182,18 @@ impl Metrics {
                 "gauge",
                 "Age of the oldest unreplicated message.",
                 self.replication_lag_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replication_sync_timeouts_total",
+                "counter",
+                "Stores that waited the full 2 s for a swarm peer.",
+                self.replication_sync_timeouts.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replication_not_waited_total",
+                "counter",
+                "Peer copies queued without waiting, the peer having timed out recently.",
+                self.replication_not_waited.load(Ordering::Relaxed),
             ),
             (
                 "allium_rate_limited_total",

@@ -15,7 +15,7 @@
 //! All deliveries that are not answered at once go through one bounded
 //! queue worked by [`run_queue`], with exponential backoff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -48,6 +48,10 @@ const MAX_IN_FLIGHT: usize = 16;
 const MAX_ATTEMPTS: u32 = 10;
 /// How long a store waits for its peers before answering.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a peer let a store wait the whole [`SYNC_TIMEOUT`], stores stop
+/// waiting for it this long (its copies go through the retry queue), so a
+/// hung peer costs one store 2 s, not every store until the seed drops it.
+const STALL_FOR: Duration = Duration::from_secs(30);
 /// Messages read from storage per hand-over page.
 const HAND_OVER_PAGE: usize = 256;
 
@@ -76,6 +80,9 @@ pub struct Replicator {
     /// Bounds the deliveries waiting out a backoff (each is a sleeping
     /// task, outside the queue, so a long backoff never blocks the queue).
     backoffs: Arc<Semaphore>,
+    /// Peers that timed out a synchronous push, and until when stores do
+    /// not wait for them. At most one entry per swarm peer.
+    stalled: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 impl Replicator {
@@ -86,6 +93,7 @@ impl Replicator {
             Self {
                 queue,
                 backoffs: Arc::new(Semaphore::new(QUEUE_CAPACITY)),
+                stalled: std::sync::Mutex::new(HashMap::new()),
             },
             rx,
         )
@@ -93,14 +101,27 @@ impl Replicator {
 
     /// Pushes freshly stored messages to every other member of this node's
     /// swarm, waiting up to 2 s; returns the confirmations received.
-    /// Members that fail are queued for retry.
+    /// Members that fail are queued for retry; members that recently let a
+    /// store time out are not waited for, only queued.
     pub async fn replicate_now(
         &self,
         node: &Node,
         snap: &Snapshot,
         messages: Vec<NewMessage>,
     ) -> BTreeMap<String, SwarmConfirmation> {
-        let peers = swarm_peers(node, snap);
+        let (peers, stalled): (Vec<NodeEntry>, Vec<NodeEntry>) = swarm_peers(node, snap)
+            .into_iter()
+            .partition(|p| !self.is_stalled(&p.ed25519.0));
+        for peer in stalled {
+            Metrics::inc(&node.metrics.replication_not_waited);
+            self.enqueue(
+                node,
+                Job::Push {
+                    peer: peer.ed25519.0,
+                    messages: messages.clone(),
+                },
+            );
+        }
         let mut tasks = JoinSet::new();
         for peer in peers {
             let http = node.http.clone();
@@ -124,6 +145,10 @@ impl Replicator {
                 }
                 Err(e) => {
                     tracing::debug!(peer = %hex::encode(peer.ed25519.0), error = %e, "replication deferred");
+                    if matches!(e, PushError::Timeout) {
+                        Metrics::inc(&node.metrics.replication_sync_timeouts);
+                        self.set_stalled(peer.ed25519.0, true);
+                    }
                     self.enqueue(
                         node,
                         Job::Push {
@@ -135,6 +160,28 @@ impl Replicator {
             }
         }
         confirmations
+    }
+
+    /// Whether stores currently skip waiting for `peer`.
+    fn is_stalled(&self, peer: &[u8; 32]) -> bool {
+        let Ok(mut stalled) = self.stalled.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        stalled.retain(|_, until| *until > now);
+        stalled.contains_key(peer)
+    }
+
+    /// Marks `peer` as stalled for [`STALL_FOR`], or clears the mark (a
+    /// delivery to it went through).
+    fn set_stalled(&self, peer: [u8; 32], stalled: bool) {
+        if let Ok(mut map) = self.stalled.lock() {
+            if stalled {
+                map.insert(peer, Instant::now() + STALL_FOR);
+            } else {
+                map.remove(&peer);
+            }
+        }
     }
 
     /// Queues an owner-signed request for every other swarm member.
@@ -299,7 +346,12 @@ async fn deliver(node: Arc<Node>, delivery: Delivery) {
         }
     };
     match result {
-        Ok(()) => Metrics::inc(&node.metrics.replicated_out),
+        Ok(()) => {
+            Metrics::inc(&node.metrics.replicated_out);
+            if let Job::Push { peer, .. } = &delivery.job {
+                node.replicator.set_stalled(*peer, false);
+            }
+        }
         Err(PushError::UnknownPeer) => {}
         Err(e) if delivery.attempt + 1 >= MAX_ATTEMPTS => {
             tracing::warn!(error = %e, attempts = MAX_ATTEMPTS, "replication given up");

@@ -230,19 +230,7 @@ async fn storage_rpc_conformance() {
 
 /// The node's `allium_messages` gauge (rows in its database).
 async fn messages_gauge(net: &Net, address: &str) -> u64 {
-    let text = net
-        .http
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("allium_messages "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(u64::MAX)
+    net.metric(address, "allium_messages").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,3 +262,59 @@ async fn sigterm_stops_a_node_cleanly_and_its_data_stays() {
     }
     assert!(found, "the message is still there after a clean restart");
 }
+
+/// A hung swarm peer (SIGSTOP: its socket accepts, nothing answers) makes
+/// one store wait the full 2 s; the stores after it queue its copy without
+/// waiting, and it receives every message once it runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_peer_delays_one_store_not_every_one() {
+    // The seed keeps the hung node listed, as it would until its probes fail.
+    let net = Net::start_with(3, "[seed_mode]\ndrop_after_failures = 100000\n").await;
+    let owner = identity(0xa7);
+    let members = net.swarm_of(&owner.account_id()).await;
+    assert_eq!(members.len(), 3);
+    let (hung, target) = (&members[0], &members[1]);
+    let hung_proc = net.net.nodes.iter().find(|n| n.address == hung.address).unwrap();
+    let pid = hung_proc.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let mut stored = BTreeSet::new();
+    for i in 0..5u8 {
+        let (status, body) = net
+            .rpc(&target.address, &store(&owner.account_id(), &[i; 40], HOUR))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        stored.insert(body["hash"].as_str().unwrap().to_owned());
+    }
+    let timeouts = net
+        .metric(&target.address, "allium_replication_sync_timeouts_total")
+        .await;
+    let not_waited = net.metric(&target.address, "allium_replication_not_waited_total").await;
+    signal("-CONT");
+    // Without the stall mark every one of the 5 stores would time out.
+    assert!((1..5).contains(&timeouts), "{timeouts} stores waited the full timeout");
+    assert!(not_waited >= 4, "only {not_waited} copies were queued without waiting");
+
+    // The queued copies reach the peer once it runs again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let held = all_hashes(&net, &hung.address, &owner).await;
+        if stored.is_subset(&held) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed peer holds {} of {} messages after 90 s",
+            held.intersection(&stored).count(),
+            stored.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

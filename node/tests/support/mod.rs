@@ -46,6 +46,23 @@ impl Net {
         }
     }
 
+    /// A counter or gauge from a node's `/metrics` (`u64::MAX` if absent).
+    pub async fn metric(&self, address: &str, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(u64::MAX)
+    }
+
     /// The current signed node list (from the seed).
     pub async fn node_list(&self) -> NodeList {
         let (status, body) = self.rpc(&self.net.seed.address, &json!({"method": "node_list"})).await;
