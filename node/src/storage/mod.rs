@@ -113,6 +113,9 @@ pub enum Inserted {
     /// A live message with this hash was already stored; it was kept (its
     /// expiry moved later if the new one expires later, never earlier).
     Duplicate,
+    /// The owner deleted a message with this hash before it expired; it is
+    /// not stored again.
+    Deleted,
 }
 
 /// The answer to a retrieve.

@@ -83,8 +83,20 @@ CREATE TRIGGER messages_counted_out AFTER DELETE ON messages BEGIN
 END;
 ";
 
+/// Version 2: tombstones. The hash of a message its owner deleted is kept
+/// until the message would have expired, so a copy pushed again by a peer
+/// that missed the delete (replication retry, hand-over, sync) is not
+/// stored again.
+const V2: &str = "
+CREATE TABLE deleted (
+    hash      TEXT    PRIMARY KEY,
+    expiry_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX deleted_expiry ON deleted (expiry_ms);
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

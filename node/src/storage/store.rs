@@ -105,12 +105,14 @@ impl Store {
     }
 
     /// Deletes the messages named by `hashes` that belong to `account` (any
-    /// namespace). Returns the hashes deleted.
+    /// namespace), keeping a tombstone of each until it would have expired
+    /// (a copy that arrives again is refused). Returns the hashes deleted.
     pub fn delete(&mut self, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
         self.write("deleting messages", |tx, _| delete(tx, account, hashes))
     }
 
-    /// Deletes every message of one mailbox. Returns the hashes deleted.
+    /// Deletes every message of one mailbox, with tombstones as
+    /// [`Store::delete`]. Returns the hashes deleted.
     pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
         self.write("deleting a mailbox", |tx, _| delete_all(tx, account, namespace))
     }
@@ -283,6 +285,9 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     let timestamp = to_i64("timestamp_ms", msg.timestamp_ms)?;
     // now_ms < expiry_ms <= i64::MAX here.
     let now = to_i64("now_ms", now_ms)?;
+    if is_tombstoned(conn, &msg.hash, now)? {
+        return Ok(Inserted::Deleted);
+    }
 
     // Fast path: both caps have room, so try the insert at once; the
     // unique hash index tells us about a duplicate.
@@ -489,38 +494,59 @@ pub(crate) fn retrieve(
     Ok(out)
 }
 
+/// Whether the owner deleted a message with this hash that has not expired.
+fn is_tombstoned(conn: &Connection, hash: &str, now: i64) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM deleted WHERE hash = ?1 AND expiry_ms > ?2")
+        .and_then(|mut s| s.exists(params![hash, now]))
+        .map_err(StorageError::sql("checking tombstones"))
+}
+
+/// Remembers deleted messages until they would have expired.
+fn tombstone(conn: &Connection, deleted: &[(String, i64)]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("INSERT OR REPLACE INTO deleted (hash, expiry_ms) VALUES (?1, ?2)")
+        .map_err(StorageError::sql("writing tombstones"))?;
+    for (hash, expiry) in deleted {
+        stmt.execute(params![hash, expiry])
+            .map_err(StorageError::sql("writing tombstones"))?;
+    }
+    Ok(())
+}
+
 /// See [`Store::delete`].
 pub(crate) fn delete(conn: &Connection, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
     const OP: &str = "deleting messages";
     let mut stmt = conn
-        .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2")
+        .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2 RETURNING expiry_ms")
         .map_err(StorageError::sql(OP))?;
     let mut deleted = Vec::new();
     for hash in hashes {
-        if stmt
-            .execute(params![hash, account.x25519().as_slice()])
-            .map_err(StorageError::sql(OP))?
-            > 0
-        {
-            deleted.push(hash.clone());
+        let expiry: Option<i64> = stmt
+            .query_row(params![hash, account.x25519().as_slice()], |r| r.get(0))
+            .optional()
+            .map_err(StorageError::sql(OP))?;
+        if let Some(expiry) = expiry {
+            deleted.push((hash.clone(), expiry));
         }
     }
-    Ok(deleted)
+    tombstone(conn, &deleted)?;
+    Ok(deleted.into_iter().map(|(hash, _)| hash).collect())
 }
 
 /// See [`Store::delete_all`].
 pub(crate) fn delete_all(conn: &Connection, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
     const OP: &str = "deleting a mailbox";
     let mut stmt = conn
-        .prepare_cached("DELETE FROM messages WHERE account = ?1 AND namespace = ?2 RETURNING hash")
+        .prepare_cached("DELETE FROM messages WHERE account = ?1 AND namespace = ?2 RETURNING hash, expiry_ms")
         .map_err(StorageError::sql(OP))?;
-    let hashes = stmt
+    let deleted = stmt
         .query_map(params![account.x25519().as_slice(), i64::from(namespace.0)], |r| {
-            r.get(0)
+            Ok((r.get(0)?, r.get(1)?))
         })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
         .map_err(StorageError::sql(OP))?;
-    Ok(hashes)
+    tombstone(conn, &deleted)?;
+    Ok(deleted.into_iter().map(|(hash, _)| hash).collect())
 }
 
 /// See [`Store::expire`].
@@ -555,11 +581,20 @@ pub(crate) fn sweep_chunk(conn: &Connection, now_ms: u64, limit: usize) -> Resul
 }
 
 fn sweep_chunk_i64(conn: &Connection, now: i64, limit: usize) -> Result<usize> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Tombstones of messages that would have expired by now are no longer
+    // needed: an expired copy is refused anyway.
+    conn.prepare_cached(
+        "DELETE FROM deleted WHERE hash IN (\
+         SELECT hash FROM deleted INDEXED BY deleted_expiry WHERE expiry_ms <= ?1 LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![now, limit]))
+    .map_err(StorageError::sql("sweeping tombstones"))?;
     conn.prepare_cached(
         "DELETE FROM messages WHERE seq IN (\
          SELECT seq FROM messages INDEXED BY messages_expiry WHERE expiry_ms <= ?1 LIMIT ?2)",
     )
-    .and_then(|mut s| s.execute(params![now, i64::try_from(limit).unwrap_or(i64::MAX)]))
+    .and_then(|mut s| s.execute(params![now, limit]))
     .map_err(StorageError::sql("sweeping expired messages"))
 }
 

@@ -772,3 +772,90 @@ proptest! {
         prop_assert_eq!(seen, expected);
     }
 }
+
+#[test]
+fn a_deleted_message_is_not_stored_again_until_it_would_have_expired() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let m = msg(acct(1), 0, 1, NOW + HOUR);
+    let other = msg(acct(1), 0, 2, NOW + HOUR);
+    store.insert(&m, NOW).unwrap();
+    store.insert(&other, NOW).unwrap();
+    assert_eq!(
+        store.delete(&acct(1), std::slice::from_ref(&m.hash)).unwrap(),
+        vec![m.hash.clone()]
+    );
+    // A peer that missed the delete pushes it again: refused, still gone.
+    assert_eq!(store.insert(&m, NOW + 1).unwrap(), Inserted::Deleted);
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 0, NOW + 1)),
+        vec![other.hash.clone()]
+    );
+    // Deleting what is not there writes no tombstone.
+    let never = msg(acct(1), 0, 3, NOW + HOUR);
+    assert!(
+        store
+            .delete(&acct(1), std::slice::from_ref(&never.hash))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.insert(&never, NOW + 1).unwrap(), Inserted::New);
+    // Once the message would have expired its tombstone is swept.
+    store.sweep_expired(NOW + HOUR, 1000).unwrap();
+    let tombstones: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM deleted", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tombstones, 0);
+}
+
+#[test]
+fn deleting_a_mailbox_leaves_tombstones_for_all_of_it() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let ms: Vec<NewMessage> = (0..3).map(|i| msg(acct(2), 5, i, NOW + HOUR)).collect();
+    for m in &ms {
+        store.insert(m, NOW).unwrap();
+    }
+    assert_eq!(store.delete_all(&acct(2), Namespace(5)).unwrap().len(), 3);
+    for m in &ms {
+        assert_eq!(store.insert(m, NOW + 1).unwrap(), Inserted::Deleted);
+    }
+    assert_eq!(store.stats().unwrap().messages, 0);
+}
+
+#[test]
+fn a_version_1_store_is_migrated_with_its_messages() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let m = msg(acct(3), 0, 1, NOW + HOUR);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 1; PRAGMA application_id = {APPLICATION_ID};"
+        ))
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data) VALUES (?1, ?2, 0, ?3, ?4, ?5)",
+            rusqlite::params![
+                m.hash,
+                acct(3).x25519().as_slice(),
+                i64::try_from(NOW).unwrap(),
+                i64::try_from(NOW + HOUR).unwrap(),
+                m.data
+            ],
+        )
+        .unwrap();
+    }
+    let mut store = open(&dir);
+    assert_eq!(hashes(&retrieve_all(&store, &acct(3), 0, NOW)), vec![m.hash.clone()]);
+    store.delete(&acct(3), std::slice::from_ref(&m.hash)).unwrap();
+    assert_eq!(store.insert(&m, NOW).unwrap(), Inserted::Deleted);
+    drop(store);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
