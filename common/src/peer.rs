@@ -1,4 +1,7 @@
-//! Node-to-node messages: swarm replication (`POST /swarm/v1/push`).
+//! Node-to-node messages: swarm replication (`POST /swarm/v1/push`), the
+//! sync a restarted node asks for (`POST /swarm/v1/sync`) and the periodic
+//! digest comparison that repairs what both missed
+//! (`POST /swarm/v1/digest`, [`SwarmDigest`]).
 //!
 //! A push carries messages a node holds to another node that should hold
 //! them too: a swarm peer right after a store, or a node that just joined
@@ -17,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::Base64Bytes;
+use crate::encoding::{Base64Bytes, Hex32};
 use crate::identity::AccountId;
 use crate::rpc::{Namespace, SwarmConfirmation};
 
@@ -87,4 +90,154 @@ pub fn sync_signed_bytes(body: &[u8]) -> Vec<u8> {
 /// The bytes a sender signs: the domain separator and the exact body.
 pub fn push_signed_bytes(body: &[u8]) -> Vec<u8> {
     [PUSH_DOMAIN, body].concat()
+}
+
+/// Domain separator of digest-request signatures.
+pub const DIGEST_DOMAIN: &[u8] = b"allium-digest-v1\0";
+/// Buckets of a [`SwarmDigest`]: a message falls in bucket
+/// `hash[0] >> 2` (the top 6 bits of its 32-byte hash).
+pub const DIGEST_BUCKETS: usize = 64;
+
+/// A summary of the live messages a node holds for its swarm: per bucket,
+/// how many and the XOR of their 32-byte hashes. Two nodes that hold the
+/// same messages have equal digests; a bucket that differs names the
+/// messages to exchange (a 64th of the swarm's, in expectation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmDigest {
+    /// Exactly [`DIGEST_BUCKETS`] entries.
+    pub buckets: Vec<DigestBucket>,
+}
+
+/// One bucket of a [`SwarmDigest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestBucket {
+    /// Messages in the bucket.
+    pub count: u64,
+    /// XOR of their hashes.
+    pub xor: Hex32,
+}
+
+impl Default for SwarmDigest {
+    fn default() -> Self {
+        Self {
+            buckets: vec![
+                DigestBucket {
+                    count: 0,
+                    xor: Hex32([0; 32]),
+                };
+                DIGEST_BUCKETS
+            ],
+        }
+    }
+}
+
+impl SwarmDigest {
+    /// The bucket of a message hash (its 43-character base64 form); `None`
+    /// if it is not one.
+    pub fn bucket_of(hash: &str) -> Option<usize> {
+        let bytes: [u8; 32] = crate::encoding::from_base64(hash).ok()?.try_into().ok()?;
+        Some(usize::from(bytes[0] >> 2))
+    }
+
+    /// Adds one message hash; a string that is not a message hash is
+    /// ignored (it could not be pushed either).
+    pub fn add(&mut self, hash: &str) {
+        let Ok(bytes) = crate::encoding::from_base64(hash) else {
+            return;
+        };
+        let Ok(bytes) = <[u8; 32]>::try_from(bytes) else { return };
+        let Some(bucket) = self.buckets.get_mut(usize::from(bytes[0] >> 2)) else {
+            return;
+        };
+        bucket.count += 1;
+        for (x, b) in bucket.xor.0.iter_mut().zip(bytes) {
+            *x ^= b;
+        }
+    }
+
+    /// The buckets in which `self` and `other` differ (all of them if
+    /// `other` is malformed).
+    pub fn differing(&self, other: &Self) -> Vec<usize> {
+        if other.buckets.len() != DIGEST_BUCKETS {
+            return (0..DIGEST_BUCKETS).collect();
+        }
+        (0..DIGEST_BUCKETS)
+            .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
+            .collect()
+    }
+}
+
+/// The body of `POST /swarm/v1/digest`: a node sends its digest to a swarm
+/// peer, which pushes back its messages in the buckets that differ. Signed
+/// like a push, with [`DIGEST_DOMAIN`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRequest {
+    /// When the sender signed it, Unix ms.
+    pub sent: u64,
+    /// The sender's digest of its swarm's live messages.
+    pub digest: SwarmDigest,
+}
+
+/// The answer to a digest request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestResponse {
+    /// Buckets that differed (their messages are being pushed).
+    pub differing: Vec<usize>,
+}
+
+/// The bytes a node signs to send a digest.
+pub fn digest_signed_bytes(body: &[u8]) -> Vec<u8> {
+    [DIGEST_DOMAIN, body].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::{Namespace, message_hash};
+
+    fn hashes(n: u8) -> Vec<String> {
+        (0..n)
+            .map(|i| message_hash(&AccountId::from_x25519([7; 32]), Namespace(0), &[i]))
+            .collect()
+    }
+
+    #[test]
+    fn equal_sets_give_equal_digests_in_any_order() {
+        let hs = hashes(50);
+        let (mut a, mut b) = (SwarmDigest::default(), SwarmDigest::default());
+        hs.iter().for_each(|h| a.add(h));
+        hs.iter().rev().for_each(|h| b.add(h));
+        assert_eq!(a, b);
+        assert!(a.differing(&b).is_empty());
+        assert_eq!(a.buckets.iter().map(|b| b.count).sum::<u64>(), 50);
+    }
+
+    #[test]
+    fn a_missing_message_shows_in_exactly_its_bucket() {
+        let hs = hashes(50);
+        let (mut a, mut b) = (SwarmDigest::default(), SwarmDigest::default());
+        hs.iter().for_each(|h| a.add(h));
+        hs.iter().skip(1).for_each(|h| b.add(h));
+        assert_eq!(a.differing(&b), vec![SwarmDigest::bucket_of(&hs[0]).unwrap()]);
+    }
+
+    #[test]
+    fn malformed_input_is_ignored_or_differs_everywhere() {
+        let mut a = SwarmDigest::default();
+        a.add("not a hash");
+        a.add("");
+        assert_eq!(a, SwarmDigest::default());
+        assert_eq!(SwarmDigest::bucket_of("!!"), None);
+        let short = SwarmDigest { buckets: vec![] };
+        assert_eq!(a.differing(&short).len(), DIGEST_BUCKETS);
+    }
+
+    #[test]
+    fn the_request_round_trips_through_json() {
+        let mut digest = SwarmDigest::default();
+        hashes(3).iter().for_each(|h| digest.add(h));
+        let request = DigestRequest { sent: 1, digest };
+        let text = serde_json::to_string(&request).unwrap();
+        assert_eq!(serde_json::from_str::<DigestRequest>(&text).unwrap(), request);
+    }
 }

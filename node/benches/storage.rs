@@ -8,6 +8,7 @@
 //!   messages/s; each variant starts from an empty store.
 //! - `retrieve_1m/*`: one `retrieve` of 100 messages from a mailbox of a
 //!   database holding 1,000,000 messages (fixture built once per run).
+//! - `digest_1m`: a swarm digest (anti-entropy) over the same fixture.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -283,5 +284,37 @@ fn retrieve_1m(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, store_throughput, retrieve_1m);
+/// A swarm digest over the 1 M-message fixture: every live hash read (no
+/// data) and added to a `SwarmDigest`, as anti-entropy does per round.
+fn digest_1m(c: &mut Criterion) {
+    let cell = OnceCell::new();
+    let mut group = c.benchmark_group("digest_1m");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(FIXTURE_MESSAGES as u64));
+    let rt = runtime();
+    group.bench_function("handle_live_hashes_into_digest", |b| {
+        let f = fixture(&cell);
+        let handle = StorageHandle::open(&f.path, limits(), HandleConfig::default()).unwrap();
+        b.iter(|| {
+            let mut digest = allium_common::peer::SwarmDigest::default();
+            let mut after = 0;
+            let mut seen = 0;
+            loop {
+                let page = rt.block_on(handle.live_hashes(after, NOW, 1024)).unwrap();
+                seen += page.rows.len();
+                page.rows.iter().for_each(|(_, h)| digest.add(h));
+                match page.next {
+                    Some(n) => after = n,
+                    None => break,
+                }
+            }
+            assert_eq!(seen, FIXTURE_MESSAGES);
+            black_box(digest)
+        });
+        rt.block_on(handle.close()).unwrap();
+    });
+    group.finish();
+}
+
+criterion_group!(benches, store_throughput, retrieve_1m, digest_1m);
 criterion_main!(benches);

@@ -72,6 +72,9 @@ pub struct Timing {
     pub node_list_refresh_ms: u64,
     /// How often expired messages are swept.
     pub expiry_sweep_ms: u64,
+    /// How often the node compares digests with a random swarm peer and
+    /// gets what it lacks (0: never).
+    pub anti_entropy_interval_ms: u64,
 }
 
 /// Settings that matter only with `seed = true`.
@@ -128,6 +131,7 @@ impl Default for Timing {
             announce_interval_ms: 60_000,
             node_list_refresh_ms: 30_000,
             expiry_sweep_ms: 10_000,
+            anti_entropy_interval_ms: 300_000,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`run`], [`config`], [`keys`]: start-up, configuration, node key.
 //! - [`devnet`]: local networks of real processes.
 
+pub mod anti_entropy;
 pub mod api_error;
 pub mod cli;
 pub mod config;

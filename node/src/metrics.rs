@@ -45,6 +45,11 @@ pub struct Metrics {
     pub replication_queue: AtomicU64,
     /// Age in ms of the oldest unconfirmed replication (gauge).
     pub replication_lag_ms: AtomicU64,
+    /// Digests this node sent to a swarm peer and got an answer for.
+    pub anti_entropy_rounds: AtomicU64,
+    /// Digest buckets that differed from a peer's, whose messages this node
+    /// pushed to it.
+    pub anti_entropy_buckets_pushed: AtomicU64,
     /// Synchronous pushes (a store waiting for a peer) that timed out.
     pub replication_sync_timeouts: AtomicU64,
     /// Synchronous pushes skipped because the peer recently timed out
@@ -70,6 +75,8 @@ impl Default for Metrics {
             replicated_out: AtomicU64::new(0),
             replication_queue: AtomicU64::new(0),
             replication_lag_ms: AtomicU64::new(0),
+            anti_entropy_rounds: AtomicU64::new(0),
+            anti_entropy_buckets_pushed: AtomicU64::new(0),
             replication_sync_timeouts: AtomicU64::new(0),
             replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
@@ -122,7 +129,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 15] = [
+        let series: [(&str, &str, &str, u64); 17] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -182,6 +189,18 @@ impl Metrics {
                 "gauge",
                 "Age of the oldest unreplicated message.",
                 self.replication_lag_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_anti_entropy_rounds_total",
+                "counter",
+                "Digests sent to a swarm peer and answered.",
+                self.anti_entropy_rounds.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_anti_entropy_buckets_pushed_total",
+                "counter",
+                "Digest buckets that differed from a peer's, pushed to it.",
+                self.anti_entropy_buckets_pushed.load(Ordering::Relaxed),
             ),
             (
                 "allium_replication_sync_timeouts_total",

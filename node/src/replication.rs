@@ -213,7 +213,7 @@ impl Replicator {
 }
 
 /// The other members of this node's swarm.
-fn swarm_peers(node: &Node, snap: &Snapshot) -> Vec<NodeEntry> {
+pub(crate) fn swarm_peers(node: &Node, snap: &Snapshot) -> Vec<NodeEntry> {
     let Some(swarm) = snap.my_swarm else {
         return Vec::new();
     };
@@ -407,7 +407,7 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     loop {
         let snap_for_filter = Arc::clone(&snap);
         let wanted: Vec<u64> = targets.keys().copied().collect();
-        let filter = move |account: &allium_common::AccountId| {
+        let filter = move |account: &allium_common::AccountId, _: &str| {
             snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
         };
         let page = match node.storage.live_page(after, now_ms(), HAND_OVER_PAGE, filter).await {
@@ -435,6 +435,43 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
                     );
                 }
             }
+        }
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+}
+
+/// Queues, for `peer`, every live message this node holds that `wanted`
+/// (account, hash) picks: the repair half of anti-entropy.
+pub(crate) async fn push_wanted(
+    node: Arc<Node>,
+    peer: [u8; 32],
+    wanted: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
+) {
+    let mut after = 0;
+    loop {
+        let page = match node
+            .storage
+            .live_page(after, now_ms(), HAND_OVER_PAGE, wanted.clone())
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "anti-entropy push stopped: storage failure");
+                return;
+            }
+        };
+        let messages: Vec<NewMessage> = page.rows.into_iter().map(|r| r.message).collect();
+        for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
+            node.replicator.enqueue(
+                &node,
+                Job::Push {
+                    peer,
+                    messages: chunk.to_vec(),
+                },
+            );
         }
         match page.next {
             Some(next) => after = next,
@@ -546,7 +583,11 @@ fn unauthorized(why: &str) -> ApiError {
 
 /// The sender named in the node header, if its signature over `signed`
 /// (from the signature header) verifies.
-fn signed_by_peer(sender_hex: Option<&str>, signature_b64: Option<&str>, signed: &[u8]) -> Result<[u8; 32], ApiError> {
+pub(crate) fn signed_by_peer(
+    sender_hex: Option<&str>,
+    signature_b64: Option<&str>,
+    signed: &[u8],
+) -> Result<[u8; 32], ApiError> {
     let sender = sender_hex
         .and_then(|h| encoding::hex_array::<32>(h).ok())
         .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;

@@ -18,7 +18,7 @@ use crate::replication::{self, Replicator};
 use crate::seed::{self, Registry};
 use crate::state::{Node, now_ms};
 use crate::storage::{HandleConfig, StorageHandle, StorageLimits};
-use crate::{keys, membership, server};
+use crate::{anti_entropy, keys, membership, server};
 
 /// File in the data dir with the node's public facts, written once the
 /// listener is bound (tools and the devnet read it to find the node).
@@ -86,6 +86,7 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(replication::run_queue(Arc::clone(&node), queue));
     tasks.spawn(sweep_expired(Arc::clone(&node)));
+    tasks.spawn(anti_entropy::run(Arc::clone(&node)));
     tasks.spawn(wake_long_polls(Arc::clone(&node)));
     if node.config.seed {
         tasks.spawn(seed::run_prober(Arc::clone(&node)));

@@ -6,6 +6,7 @@
 //! | `POST /onion_req/v2` | onion relay ([`crate::relay`]) |
 //! | `POST /swarm/v1/push` | replication from swarm peers |
 //! | `POST /swarm/v1/sync` | a (re)started swarm peer asks for the swarm's messages |
+//! | `POST /swarm/v1/digest` | a swarm peer's digest; what it lacks is pushed back |
 //! | `POST /probe/v1` | a seed's reachability challenge |
 //! | `POST /seed/v1/announce` | seed mode: a node registers |
 //! | `GET /health` | liveness and whether the node is listed |
@@ -35,7 +36,7 @@ use crate::api_error::ApiError;
 use crate::metrics::{Metrics, StorageGauges};
 use crate::rpc::{self, Origin};
 use crate::state::Node;
-use crate::{relay, replication, seed};
+use crate::{anti_entropy, relay, replication, seed};
 
 type Shared = State<Arc<Node>>;
 
@@ -53,6 +54,10 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/swarm/v1/push", post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)))
         .route("/swarm/v1/sync", post(sync).layer(DefaultBodyLimit::max(1024)))
+        .route(
+            "/swarm/v1/digest",
+            post(digest).layer(DefaultBodyLimit::max(MAX_DIGEST_BODY)),
+        )
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
         .route("/health", get(health))
@@ -157,6 +162,17 @@ async fn sync(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response 
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match replication::receive_sync(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body) {
         Ok(()) => json_response(200, &json!({ "accepted": true })),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A digest is 64 buckets of a count and 64 hex digits: about 6 KiB.
+const MAX_DIGEST_BODY: usize = 16 * 1024;
+
+async fn digest(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match anti_entropy::receive(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body).await {
+        Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
         Err(e) => error_response(&e),
     }
 }

@@ -46,6 +46,8 @@ pub struct Node {
     pub replicator: Replicator,
     /// The registry, when this node is a seed.
     pub registry: Option<Registry>,
+    /// Digest comparisons with swarm peers.
+    pub anti_entropy: crate::anti_entropy::AntiEntropy,
 }
 
 impl Node {
@@ -80,6 +82,7 @@ impl Node {
             http,
             replicator,
             registry,
+            anti_entropy: crate::anti_entropy::AntiEntropy::default(),
         }
     }
 

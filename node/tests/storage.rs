@@ -238,7 +238,7 @@ async fn handle_operations_match_the_store() {
     );
     assert_eq!(handle.sweep_expired(NOW + 10, usize::MAX).await.unwrap(), 1);
     assert_eq!(handle.mailbox_stats(acct(1), Namespace(0)).await.unwrap().messages, 3);
-    let page = handle.live_page(0, NOW, 100, |a| *a == acct(2)).await.unwrap();
+    let page = handle.live_page(0, NOW, 100, |a, _| *a == acct(2)).await.unwrap();
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].message, theirs);
     assert_eq!(page.next, None);

@@ -274,17 +274,7 @@ async fn a_hung_peer_delays_one_store_not_every_one() {
     let members = net.swarm_of(&owner.account_id()).await;
     assert_eq!(members.len(), 3);
     let (hung, target) = (&members[0], &members[1]);
-    let hung_proc = net.net.nodes.iter().find(|n| n.address == hung.address).unwrap();
-    let pid = hung_proc.pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
-    signal("-STOP");
+    net.signal(&hung.address, "-STOP");
     let mut stored = BTreeSet::new();
     for i in 0..5u8 {
         let (status, body) = net
@@ -297,7 +287,7 @@ async fn a_hung_peer_delays_one_store_not_every_one() {
         .metric(&target.address, "allium_replication_sync_timeouts_total")
         .await;
     let not_waited = net.metric(&target.address, "allium_replication_not_waited_total").await;
-    signal("-CONT");
+    net.signal(&hung.address, "-CONT");
     // Without the stall mark every one of the 5 stores would time out.
     assert!((1..5).contains(&timeouts), "{timeouts} stores waited the full timeout");
     assert!(not_waited >= 4, "only {not_waited} copies were queued without waiting");
@@ -317,4 +307,45 @@ async fn a_hung_peer_delays_one_store_not_every_one() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A member that was hung (not restarted, so it asks for no sync) while the
+/// member that took a store died holding the retry for it gets the message
+/// from the periodic digest exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_repairs_what_a_hung_member_missed() {
+    let mut net = Net::start_with(
+        3,
+        "[seed_mode]\ndrop_after_failures = 100000\n[timing]\nanti_entropy_interval_ms = 1000\n",
+    )
+    .await;
+    let owner = identity(0xae);
+    let members = net.swarm_of(&owner.account_id()).await;
+    assert_eq!(members.len(), 3);
+    let (hung, taker) = (&members[0], &members[1]);
+    net.signal(&hung.address, "-STOP");
+    let (status, body) = net
+        .rpc(&taker.address, &store(&owner.account_id(), b"missed", HOUR))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_owned();
+    // The taker dies with the hung member's copy in its retry queue.
+    let taker_index = net.net.nodes.iter().position(|n| n.address == taker.address).unwrap();
+    net.net.kill(taker_index).await;
+    net.signal(&hung.address, "-CONT");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !all_hashes(&net, &hung.address, &owner).await.contains(&hash) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the formerly hung member never got the message"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // It came from the third member answering a digest (counted before the
+    // push is queued, so it is already visible).
+    let pushed = net
+        .metric(&members[2].address, "allium_anti_entropy_buckets_pushed_total")
+        .await;
+    assert!(pushed >= 1, "the third member pushed {pushed} buckets");
 }

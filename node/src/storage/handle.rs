@@ -34,7 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, broadcast, m
 
 use super::error::{Result, StorageError};
 use super::store::{self, SWEEP_CHUNK, Store};
-use super::{Inserted, LivePage, Mailbox, NewMessage, Retrieved, Stats, StorageLimits, schema};
+use super::{HashPage, Inserted, LivePage, Mailbox, NewMessage, Retrieved, Stats, StorageLimits, schema};
 
 /// Sizes of the handle's queues and pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,11 +365,21 @@ impl StorageHandle {
         after_seq: u64,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId) -> bool + Send + 'static,
+        filter: impl Fn(&AccountId, &str) -> bool + Send + 'static,
     ) -> Result<LivePage> {
         self.inner
             .readers
             .read(move |conn| store::live_page(conn, after_seq, now_ms, page_size, &filter))
+            .await
+    }
+
+    /// Account and hash of up to `page_size` live messages with
+    /// `seq > after_seq` (no data is read), and where the next page starts
+    /// (`None` when the scan is complete). For swarm digests.
+    pub async fn live_hashes(&self, after_seq: u64, now_ms: u64, page_size: usize) -> Result<HashPage> {
+        self.inner
+            .readers
+            .read(move |conn| store::live_hashes(conn, after_seq, now_ms, page_size))
             .await
     }
 

@@ -167,5 +167,14 @@ pub struct LivePage {
     pub next: Option<u64>,
 }
 
+/// One page of [`StorageHandle::live_hashes`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HashPage {
+    /// Account and hash of each live message of this page.
+    pub rows: Vec<(AccountId, String)>,
+    /// Where the next page starts, or `None` when the scan is complete.
+    pub next: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests;

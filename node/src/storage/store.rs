@@ -9,7 +9,7 @@ use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMess
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{Result, StorageError};
-use super::{Inserted, LivePage, NewMessage, Retrieved, Stats, StorageLimits, StoredRow, schema};
+use super::{HashPage, Inserted, LivePage, NewMessage, Retrieved, Stats, StorageLimits, StoredRow, schema};
 
 /// Most expired rows one sweep transaction deletes: a sweep never holds
 /// the write lock for more than one such chunk at a time.
@@ -148,8 +148,8 @@ impl Store {
         Ok(total)
     }
 
-    /// One page of live messages with `seq > after_seq` whose account
-    /// passes `filter`, oldest first. Start with `after_seq = 0` and go on
+    /// One page of live messages with `seq > after_seq` that `filter`
+    /// (account, hash) picks, oldest first. Start with `after_seq = 0` and go on
     /// with [`LivePage::next`] until it is `None`. `page_size` (clamped to
     /// `1..=MAX_PAGE_SIZE`) bounds the rows scanned, so a page may hold
     /// fewer rows, even none, and still have a next page.
@@ -158,19 +158,19 @@ impl Store {
         after_seq: u64,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId) -> bool,
+        filter: impl Fn(&AccountId, &str) -> bool,
     ) -> Result<LivePage> {
         live_page(&self.conn, after_seq, now_ms, page_size, &filter)
     }
 
-    /// Calls `f` with every live message whose account passes `filter`
-    /// (swarm hand-over), reading `page_size` rows at a time. Returns how
-    /// many rows `f` saw.
+    /// Calls `f` with every live message that `filter` (account, hash)
+    /// picks (swarm hand-over), reading `page_size` rows at a time. Returns
+    /// how many rows `f` saw.
     pub fn for_each_live(
         &self,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId) -> bool,
+        filter: impl Fn(&AccountId, &str) -> bool,
         mut f: impl FnMut(StoredRow),
     ) -> Result<usize> {
         let mut seen = 0;
@@ -598,6 +598,37 @@ fn sweep_chunk_i64(conn: &Connection, now: i64, limit: usize) -> Result<usize> {
     .map_err(StorageError::sql("sweeping expired messages"))
 }
 
+/// See [`StorageHandle::live_hashes`]: account and hash of up to
+/// `page_size` live messages after `after_seq`, and where to go on.
+pub(crate) fn live_hashes(conn: &Connection, after_seq: u64, now_ms: u64, page_size: usize) -> Result<HashPage> {
+    const OP: &str = "reading live hashes";
+    let Ok(after) = i64::try_from(after_seq) else {
+        return Ok(HashPage::default());
+    };
+    let size = page_size.clamp(1, MAX_PAGE_SIZE);
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, account, hash FROM messages NOT INDEXED \
+             WHERE seq > ?1 AND expiry_ms > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(StorageError::sql(OP))?;
+    let mut rows = stmt
+        .query(params![after, now, i64::try_from(size).unwrap_or(i64::MAX)])
+        .map_err(StorageError::sql(OP))?;
+    let (mut out, mut last, mut scanned) = (Vec::new(), after, 0);
+    while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
+        scanned += 1;
+        last = row.get(0).map_err(StorageError::sql(OP))?;
+        out.push((
+            AccountId::from_x25519(row.get(1).map_err(StorageError::sql(OP))?),
+            row.get(2).map_err(StorageError::sql(OP))?,
+        ));
+    }
+    let next = (scanned == size).then(|| to_u64("seq", last)).transpose()?;
+    Ok(HashPage { rows: out, next })
+}
+
 /// See [`Store::live_page`]. Reads the metadata of a page first and the
 /// data only of rows that pass the filter, in one read transaction.
 pub(crate) fn live_page(
@@ -605,7 +636,7 @@ pub(crate) fn live_page(
     after_seq: u64,
     now_ms: u64,
     page_size: usize,
-    filter: &dyn Fn(&AccountId) -> bool,
+    filter: &dyn Fn(&AccountId, &str) -> bool,
 ) -> Result<LivePage> {
     const OP: &str = "reading live messages";
     let Ok(after) = i64::try_from(after_seq) else {
@@ -631,14 +662,15 @@ pub(crate) fn live_page(
             let seq: i64 = row.get(0).map_err(StorageError::sql(OP))?;
             last = seq;
             let account = AccountId::from_x25519(row.get(1).map_err(StorageError::sql(OP))?);
-            if !filter(&account) {
+            let hash: String = row.get(3).map_err(StorageError::sql(OP))?;
+            if !filter(&account, &hash) {
                 continue;
             }
             picked.push((
                 seq,
                 account,
                 to_namespace(row.get(2).map_err(StorageError::sql(OP))?)?,
-                row.get::<_, String>(3).map_err(StorageError::sql(OP))?,
+                hash,
                 to_u64("timestamp_ms", row.get(4).map_err(StorageError::sql(OP))?)?,
                 to_u64("expiry_ms", row.get(5).map_err(StorageError::sql(OP))?)?,
             ));

@@ -659,7 +659,7 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
     }
     let later = NOW + 10;
     let mut got = Vec::new();
-    let wanted = |a: &AccountId| a.x25519()[0] < 2;
+    let wanted = |a: &AccountId, _: &str| a.x25519()[0] < 2;
     let n = store.for_each_live(later, 7, wanted, |row| got.push(row)).unwrap();
     assert_eq!(n, expected.len());
     let seqs: Vec<_> = got.iter().map(|r| r.seq).collect();
@@ -668,11 +668,35 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
     assert_eq!(got, expected);
 
     // Paging by hand: a page bounds rows scanned, not rows returned.
-    let page = store.live_page(0, later, 3, |_| false).unwrap();
+    let page = store.live_page(0, later, 3, |_, _| false).unwrap();
     assert!(page.rows.is_empty());
     assert!(page.next.is_some());
-    let page = store.live_page(u64::MAX, later, 3, |_| true).unwrap();
+    let page = store.live_page(u64::MAX, later, 3, |_, _| true).unwrap();
     assert_eq!(page, LivePage::default());
+    // The filter also sees the hash.
+    let first = expected[0].hash.clone();
+    let mut only = Vec::new();
+    store
+        .for_each_live(later, 7, move |_, h| h == first, |row| only.push(row.message))
+        .unwrap();
+    assert_eq!(only, vec![expected[0].clone()]);
+
+    // Hashes alone, paged: every live message once, no data read.
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store::live_hashes(store.connection(), after, later, 7).unwrap();
+        all.extend(page.rows);
+        match page.next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 80, "100 stored, 20 expired");
+    assert!(
+        all.iter()
+            .any(|(a, h)| *a == expected[0].account && *h == expected[0].hash)
+    );
 }
 
 /// Caps the database at its current size plus `extra_pages`, so SQLite

@@ -46,6 +46,25 @@ impl Net {
         }
     }
 
+    /// Sends `signal` (`-STOP`, `-CONT`, ...) to the node process listening
+    /// at `address`: a stopped node's socket still accepts, nothing answers.
+    pub fn signal(&self, address: &str, signal: &str) {
+        let pid = self
+            .net
+            .nodes
+            .iter()
+            .find(|n| n.address == address)
+            .and_then(|n| n.pid())
+            .unwrap()
+            .to_string();
+        let ok = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {signal} {pid}");
+    }
+
     /// A counter or gauge from a node's `/metrics` (`u64::MAX` if absent).
     pub async fn metric(&self, address: &str, name: &str) -> u64 {
         let text = self

@@ -1,0 +1,171 @@
+//! Periodic anti-entropy inside a swarm.
+//!
+//! Replication before the answer, the retry queue, hand-over and the sync a
+//! restarted node asks for cover most failures, but not all: a node that was
+//! hung (not restarted) while the nodes that took a store and held its
+//! retries died never learns of that store. So every
+//! `anti_entropy_interval_ms` (±25 %) a node sends a [`SwarmDigest`] of the
+//! live messages it holds for its swarm to one random swarm peer; the peer
+//! compares it with its own and pushes back its messages in the buckets that
+//! differ. Each round repairs one direction (what the sender lacks); the
+//! peer repairs the other in its own rounds. Tombstones keep deleted
+//! messages from coming back this way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use allium_common::encoding;
+use allium_common::peer::{
+    DigestRequest, DigestResponse, NODE_HEADER, SIGNATURE_HEADER, SwarmDigest, digest_signed_bytes,
+};
+use allium_common::rpc::{ErrorCode, check_clock};
+use tokio::sync::Semaphore;
+
+use crate::api_error::ApiError;
+use crate::directory::Snapshot;
+use crate::metrics::Metrics;
+use crate::replication::{push_wanted, signed_by_peer, swarm_peers};
+use crate::state::{Node, now_ms};
+use crate::storage::StorageError;
+
+/// Hashes read per storage page while building a digest.
+const DIGEST_PAGE: usize = 1024;
+
+/// State of the digest exchange.
+#[derive(Debug)]
+pub struct AntiEntropy {
+    /// One digest computed at a time for peers: a digest scans the store,
+    /// so a peer (or several) asking often cannot make the node scan in
+    /// parallel.
+    answering: Semaphore,
+}
+
+impl Default for AntiEntropy {
+    fn default() -> Self {
+        Self {
+            answering: Semaphore::new(1),
+        }
+    }
+}
+
+/// The digest of the live messages this node holds for its own swarm.
+pub async fn digest_of(node: &Node, snap: &Snapshot) -> Result<SwarmDigest, StorageError> {
+    let mut digest = SwarmDigest::default();
+    let Some(mine) = snap.my_swarm else {
+        return Ok(digest);
+    };
+    let now = now_ms();
+    let mut after = 0;
+    loop {
+        let page = node.storage.live_hashes(after, now, DIGEST_PAGE).await?;
+        for (account, hash) in &page.rows {
+            if snap.swarm_of(account) == Some(mine) {
+                digest.add(hash);
+            }
+        }
+        match page.next {
+            Some(n) => after = n,
+            None => return Ok(digest),
+        }
+    }
+}
+
+/// Sends this node's digest to a random swarm peer every interval, until
+/// the task is dropped. Does nothing if the interval is 0.
+pub async fn run(node: Arc<Node>) {
+    let interval = node.config.timing.anti_entropy_interval_ms;
+    if interval == 0 {
+        return;
+    }
+    loop {
+        // ±25 % so the members of a swarm do not all scan at once.
+        let jitter = u64::from_le_bytes(allium_common::sodium::random_array()) % (interval / 2 + 1);
+        tokio::time::sleep(Duration::from_millis(interval - interval / 4 + jitter)).await;
+        if let Err(e) = round(&node).await {
+            tracing::debug!(error = %e, "anti-entropy round failed");
+        }
+    }
+}
+
+/// One round: digest to one random peer. Returns the buckets it reported
+/// as different (being pushed to this node).
+pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
+    let snap = node.directory.current().ok_or("no node list yet")?;
+    let peers = swarm_peers(node, &snap);
+    if peers.is_empty() {
+        return Err("no swarm peers".into());
+    }
+    let r = u64::from_le_bytes(allium_common::sodium::random_array());
+    let peer = &peers[usize::try_from(r % peers.len() as u64).unwrap_or(0)];
+    let digest = digest_of(node, &snap).await.map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&DigestRequest { sent: now_ms(), digest }).map_err(|e| e.to_string())?;
+    let signature = encoding::to_base64(&node.identity.sign(&digest_signed_bytes(&body)));
+    let sent = node
+        .http
+        .post(format!("http://{}/swarm/v1/digest", peer.address))
+        .header(NODE_HEADER, node.id_hex())
+        .header(SIGNATURE_HEADER, signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    let response = tokio::time::timeout(node.config.hop_timeout(), sent)
+        .await
+        .map_err(|_| format!("{}: no answer in time", peer.address))?
+        .map_err(|e| format!("{}: {e}", peer.address))?;
+    if !response.status().is_success() {
+        return Err(format!("{}: answered {}", peer.address, response.status()));
+    }
+    let answer: DigestResponse = response.json().await.map_err(|e| e.to_string())?;
+    Metrics::inc(&node.metrics.anti_entropy_rounds);
+    if !answer.differing.is_empty() {
+        tracing::info!(peer = %peer.address, buckets = answer.differing.len(), "anti-entropy: a peer is pushing what this node lacks");
+    }
+    Ok(answer.differing)
+}
+
+/// Handles `POST /swarm/v1/digest` from a member of this node's swarm:
+/// compares digests and pushes the sender this node's messages in the
+/// buckets that differ.
+pub async fn receive(
+    node: &Arc<Node>,
+    sender_hex: Option<&str>,
+    signature_b64: Option<&str>,
+    body: &[u8],
+) -> Result<DigestResponse, ApiError> {
+    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    let sender = signed_by_peer(sender_hex, signature_b64, &digest_signed_bytes(body))?;
+    let Some(mine) = snap
+        .my_swarm
+        .filter(|s| snap.list.find(&sender).map(|n| n.swarm_id) == Some(*s))
+    else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "the sender is not in this node's swarm",
+        ));
+    };
+    let request: DigestRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed digest request: {e}")))?;
+    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
+    let Ok(_busy) = node.anti_entropy.answering.try_acquire() else {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "already comparing a digest; try again later",
+        ));
+    };
+    let own = digest_of(node, &snap).await.map_err(|e| {
+        tracing::warn!(error = %e, "anti-entropy: cannot read the store");
+        ApiError::new(ErrorCode::Internal, "cannot read the message store")
+    })?;
+    let differing = own.differing(&request.digest);
+    if !differing.is_empty() {
+        node.metrics
+            .anti_entropy_buckets_pushed
+            .fetch_add(differing.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let buckets = differing.clone();
+        let wanted = move |account: &allium_common::AccountId, hash: &str| {
+            snap.swarm_of(account) == Some(mine) && SwarmDigest::bucket_of(hash).is_some_and(|b| buckets.contains(&b))
+        };
+        tokio::spawn(push_wanted(Arc::clone(node), sender, wanted));
+    }
+    Ok(DigestResponse { differing })
+}
