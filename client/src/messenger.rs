@@ -110,8 +110,8 @@ impl Messenger {
                 .home
                 .meta(PATHS_META)?
                 .and_then(|text| serde_json::from_str(&text).ok());
-            let paths = match saved.and_then(|keys| Paths::from_keys(&sourced.list, &keys)) {
-                Some(p) => p,
+            let paths = match saved {
+                Some(keys) => Paths::follow(&sourced.list, &keys)?,
                 None => Paths::build(&sourced.list)?,
             };
             self.nodes = Some(sourced);
@@ -164,9 +164,14 @@ impl Messenger {
         self.paths.as_ref()
     }
 
+    /// Refreshes the node list from the seeds, keeping the paths (and so
+    /// the guards) that the new list still allows.
     async fn refresh_nodes(&mut self) -> Result<()> {
         let sourced = directory::refresh(&self.transport, &mut self.home, &self.seeds).await?;
-        let paths = Paths::build(&sourced.list)?;
+        let paths = match &self.paths {
+            Some(current) => Paths::follow(&sourced.list, &current.to_keys())?,
+            None => Paths::build(&sourced.list)?,
+        };
         self.nodes = Some(sourced);
         self.set_paths(paths)
     }

@@ -119,6 +119,30 @@ fn build_path(list: &NodeList, excluded: &HashSet<[u8; 32]>, guards_in_use: &Has
     None
 }
 
+/// A path that starts at `guard`, completed with random relays in other
+/// subnets, none in `excluded`.
+fn path_from_guard(list: &NodeList, guard: &NodeEntry, excluded: &HashSet<[u8; 32]>) -> Option<Path> {
+    let mut candidates: Vec<&NodeEntry> = list
+        .nodes
+        .iter()
+        .filter(|n| n.ed25519 != guard.ed25519 && !excluded.contains(&n.ed25519.0))
+        .collect();
+    for i in (1..candidates.len()).rev() {
+        candidates.swap(i, random_index(i + 1));
+    }
+    let mut relays = vec![guard.clone()];
+    let mut subnets: HashSet<String> = [subnet_key(&guard.address)].into();
+    for node in candidates {
+        if relays.len() == RELAYS {
+            break;
+        }
+        if subnets.insert(subnet_key(&node.address)) {
+            relays.push(node.clone());
+        }
+    }
+    (relays.len() == RELAYS).then_some(Path { relays, failures: 0 })
+}
+
 impl Paths {
     /// Builds the paths from a node list.
     pub fn build(list: &NodeList) -> Result<Self> {
@@ -142,7 +166,10 @@ impl Paths {
     }
 
     /// A path for a request to `destination`: a random one of the kept
-    /// paths that does not contain it, or a one-off path that avoids it.
+    /// paths that does not contain it, or else a one-off path that avoids
+    /// it and starts at one of the kept guards (the two guards are distinct,
+    /// so one of them is not the destination): a one-off path never shows
+    /// the client's address to a new node.
     pub fn for_destination(&self, list: &NodeList, destination: &NodeEntry) -> Result<(Option<usize>, Path)> {
         let usable: Vec<usize> = (0..self.paths.len())
             .filter(|&i| self.paths[i].relays.iter().all(|r| r.ed25519 != destination.ed25519))
@@ -152,7 +179,18 @@ impl Paths {
             return Ok((Some(i), self.paths[i].clone()));
         }
         let excluded: HashSet<[u8; 32]> = [destination.ed25519.0].into();
-        build_path(list, &excluded, &HashSet::new())
+        let guards: Vec<&NodeEntry> = self
+            .paths
+            .iter()
+            .filter_map(|p| p.relays.first())
+            .filter(|g| g.ed25519 != destination.ed25519)
+            .collect();
+        let one_off = match guards.get(random_index(guards.len())) {
+            Some(guard) => path_from_guard(list, guard, &excluded),
+            // No kept paths at all (not built yet): any guard.
+            None => build_path(list, &excluded, &HashSet::new()),
+        };
+        one_off
             .map(|p| (None, p))
             .ok_or_else(|| Error::NoPath("too few nodes to route around the destination".into()))
     }
@@ -210,24 +248,35 @@ impl Paths {
             .collect()
     }
 
-    /// Paths from saved keys, if every relay is still listed and the paths
-    /// still have distinct guards.
-    pub fn from_keys(list: &NodeList, keys: &[Vec<String>]) -> Option<Self> {
-        let mut paths = Vec::with_capacity(keys.len());
-        for path in keys {
-            let relays: Option<Vec<NodeEntry>> = path
-                .iter()
-                .map(|k| {
-                    allium_common::encoding::hex_array::<32>(k)
-                        .ok()
-                        .and_then(|k| list.find(&k).cloned())
-                })
-                .collect();
-            let relays = relays.filter(|r| r.len() == RELAYS)?;
-            paths.push(Path { relays, failures: 0 });
+    /// The paths named by `keys` (saved, or in use) over a newer `list`,
+    /// changing as little as possible: a path whose relays are all still
+    /// listed stays as it is; one that lost a relay is rebuilt around its
+    /// guard if the guard is still listed; only a path whose guard is gone
+    /// gets a new guard. So a node-list refresh (after a 421, or a stale
+    /// cache) never shows this client's address to a new node while its
+    /// guards are alive. Falls back to [`Paths::build`] for what is missing.
+    pub fn follow(list: &NodeList, keys: &[Vec<String>]) -> Result<Self> {
+        let find = |k: &String| {
+            allium_common::encoding::hex_array::<32>(k)
+                .ok()
+                .and_then(|k| list.find(&k).cloned())
+        };
+        let mut kept = Self::default();
+        for path in keys.iter().take(PATHS) {
+            let in_use = guards_of(&kept.paths, None);
+            let Some(guard) = path.first().and_then(find).filter(|g| !in_use.contains(&g.ed25519.0)) else {
+                continue;
+            };
+            let relays: Option<Vec<NodeEntry>> = path.iter().map(find).collect();
+            match relays.filter(|r| r.len() == RELAYS) {
+                Some(relays) => kept.paths.push(Path { relays, failures: 0 }),
+                None => kept.paths.extend(path_from_guard(list, &guard, &HashSet::new())),
+            }
         }
-        let guards = guards_of(&paths, None);
-        (paths.len() == PATHS && guards.len() == PATHS).then_some(Self { paths })
+        while kept.paths.len() < PATHS {
+            kept.add(list)?;
+        }
+        Ok(kept)
     }
 
     /// The kept paths (for `allium nodes`).
@@ -368,6 +417,100 @@ mod tests {
         // On loopback, nodes are told apart by port.
         let local = list(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"]);
         assert!(Paths::build(&local).is_ok());
+    }
+
+    /// Nodes `i` of `addresses` for every `i` not in `gone`, with the same
+    /// keys as in the full list.
+    fn list_without(addresses: &[&str], gone: &[usize]) -> NodeList {
+        let full = list(addresses);
+        let nodes = full
+            .nodes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !gone.contains(i))
+            .map(|(_, n)| n)
+            .collect();
+        NodeList::sign(2, nodes, &Identity::from_ed25519_seed(&[0xee; 32])).unwrap()
+    }
+
+    fn guards(p: &Paths) -> Vec<[u8; 32]> {
+        p.paths().iter().map(|path| path.relays[0].ed25519.0).collect()
+    }
+
+    #[test]
+    fn following_a_new_list_keeps_guards_that_are_still_listed() {
+        let addrs: Vec<String> = (1..=10).map(|i| format!("10.0.{i}.1:1")).collect();
+        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let full = list(&refs);
+        for _ in 0..20 {
+            let p = Paths::build(&full).unwrap();
+            // Same list (e.g. a 421 refresh that changed nothing): identical.
+            let same = Paths::follow(&full, &p.to_keys()).unwrap();
+            assert_eq!(same.to_keys(), p.to_keys());
+            // A non-guard relay of path 0 left (one that is not path 1's
+            // guard either): both paths keep their guards.
+            let index = |k: &[u8; 32]| full.nodes.iter().position(|n| &n.ed25519.0 == k).unwrap();
+            let Some(gone) = p.paths[0].relays[1..]
+                .iter()
+                .find(|r| r.ed25519 != p.paths[1].relays[0].ed25519)
+            else {
+                continue;
+            };
+            let middle = index(&gone.ed25519.0);
+            let smaller = list_without(&refs, &[middle]);
+            let followed = Paths::follow(&smaller, &p.to_keys()).unwrap();
+            assert_eq!(guards(&followed), guards(&p));
+            assert!(
+                followed.paths[0]
+                    .relays
+                    .iter()
+                    .all(|r| smaller.find(&r.ed25519.0).is_some())
+            );
+            let subnets: HashSet<String> = followed.paths[0]
+                .relays
+                .iter()
+                .map(|r| subnet_key(&r.address))
+                .collect();
+            assert_eq!(subnets.len(), RELAYS);
+            // Path 1's guard left: only it changes guard.
+            let guard1 = index(&p.paths[1].relays[0].ed25519.0);
+            let without_guard = list_without(&refs, &[guard1]);
+            let followed = Paths::follow(&without_guard, &p.to_keys()).unwrap();
+            let g = guards(&followed);
+            assert_eq!(g[0], guards(&p)[0]);
+            assert_ne!(g[1], guards(&p)[1]);
+            assert_ne!(g[0], g[1]);
+        }
+        // Keys that name nothing: fresh paths.
+        let junk = vec![vec!["00".to_owned()], vec![]];
+        assert_eq!(Paths::follow(&full, &junk).unwrap().paths().len(), PATHS);
+    }
+
+    #[test]
+    fn a_one_off_path_starts_at_a_kept_guard() {
+        let addrs: Vec<String> = (1..=8).map(|i| format!("10.0.{i}.1:1")).collect();
+        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let l = list(&refs);
+        for _ in 0..50 {
+            let p = Paths::build(&l).unwrap();
+            let kept = guards(&p);
+            // A destination on both kept paths forces a one-off path.
+            let shared = p.paths[0]
+                .relays
+                .iter()
+                .find(|r| p.paths[1].relays.iter().any(|s| s.ed25519 == r.ed25519))
+                .cloned();
+            let destination = shared.unwrap_or_else(|| p.paths[0].relays[0].clone());
+            let (index, path) = p.for_destination(&l, &destination).unwrap();
+            assert!(path.relays.iter().all(|r| r.ed25519 != destination.ed25519));
+            assert!(
+                kept.contains(&path.relays[0].ed25519.0),
+                "a new guard would see the client"
+            );
+            if index.is_none() {
+                assert_ne!(path.relays[0].ed25519, destination.ed25519);
+            }
+        }
     }
 
     #[test]
