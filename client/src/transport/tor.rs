@@ -214,7 +214,10 @@ async fn bootstrap(config: TorClientConfig, limit: Duration, progress: bool) -> 
     });
     let outcome = tokio::time::timeout(limit, client.bootstrap()).await;
     let last_status = client.bootstrap_status().to_string();
+    // Wait until the reporter has really stopped (it may be printing on
+    // another worker thread), so no progress line follows the last one.
     reporter.abort();
+    let _ = reporter.await;
     let mut shown = Progress::new(progress);
     match outcome {
         Ok(Ok(())) => {
