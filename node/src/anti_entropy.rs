@@ -34,16 +34,16 @@ const DIGEST_PAGE: usize = 1024;
 /// State of the digest exchange.
 #[derive(Debug)]
 pub struct AntiEntropy {
-    /// One digest computed at a time for peers: a digest scans the store,
-    /// so a peer (or several) asking often cannot make the node scan in
-    /// parallel.
-    answering: Semaphore,
+    /// One digest answered at a time, its repair push included: both scan
+    /// the store, so peers asking often cannot make the node scan in
+    /// parallel or pile up pushes.
+    answering: Arc<Semaphore>,
 }
 
 impl Default for AntiEntropy {
     fn default() -> Self {
         Self {
-            answering: Semaphore::new(1),
+            answering: Arc::new(Semaphore::new(1)),
         }
     }
 }
@@ -146,7 +146,7 @@ pub async fn receive(
     let request: DigestRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed digest request: {e}")))?;
     check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
-    let Ok(_busy) = node.anti_entropy.answering.try_acquire() else {
+    let Ok(busy) = Arc::clone(&node.anti_entropy.answering).try_acquire_owned() else {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
             "already comparing a digest; try again later",
@@ -165,7 +165,11 @@ pub async fn receive(
         let wanted = move |account: &allium_common::AccountId, hash: &str| {
             snap.swarm_of(account) == Some(mine) && SwarmDigest::bucket_of(hash).is_some_and(|b| buckets.contains(&b))
         };
-        tokio::spawn(push_wanted(Arc::clone(node), sender, wanted));
+        let node = Arc::clone(node);
+        tokio::spawn(async move {
+            push_wanted(node, sender, wanted).await;
+            drop(busy);
+        });
     }
     Ok(DigestResponse { differing })
 }
