@@ -106,20 +106,26 @@ impl Messenger {
                 },
                 None => directory::refresh(&self.transport, &mut self.home, &self.seeds).await?,
             };
-            let saved: Option<Vec<Vec<String>>> = self
-                .home
-                .meta(PATHS_META)?
-                .and_then(|text| serde_json::from_str(&text).ok());
-            let paths = match saved {
-                Some(keys) => Paths::follow(&sourced.list, &keys)?,
-                None => Paths::build(&sourced.list)?,
-            };
+            let paths = self.saved_paths(&sourced.list)?;
             self.nodes = Some(sourced);
             self.set_paths(paths)?;
         }
         self.nodes
             .as_ref()
             .ok_or_else(|| Error::NoNodeList("not loaded".into()))
+    }
+
+    /// The saved paths over `list` (see [`Paths::follow`]), or new ones if
+    /// none are saved.
+    fn saved_paths(&self, list: &allium_common::node_list::NodeList) -> Result<Paths> {
+        let saved: Option<Vec<Vec<String>>> = self
+            .home
+            .meta(PATHS_META)?
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match saved {
+            Some(keys) => Paths::follow(list, &keys),
+            None => Paths::build(list),
+        }
     }
 
     /// Installs and saves the paths.
@@ -130,12 +136,13 @@ impl Messenger {
         Ok(())
     }
 
-    /// Asks a random node of a stale list for the current one, through an
-    /// onion path built from the stale list; saves it if a trusted seed
+    /// Asks a random node of a stale list for the current one, through one
+    /// of the saved paths (so through the client's own guards: a refresh
+    /// shows its address to no new node); saves it if a trusted seed
     /// signed it.
     async fn refresh_through_onion(&mut self, stale: &Sourced) -> Option<Sourced> {
         let trusted: Vec<[u8; 32]> = self.seeds.iter().map(|s| s.ed25519).collect();
-        let paths = Paths::build(&stale.list).ok()?;
+        let paths = self.saved_paths(&stale.list).ok()?;
         let destination = directory::pick(&stale.list.nodes)?.clone();
         let (_, path) = paths.for_destination(&stale.list, &destination).ok()?;
         let request = serde_json::json!({"method": "node_list"});

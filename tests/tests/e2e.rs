@@ -227,3 +227,53 @@ async fn bad_user_input_is_a_clear_error_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("trusted seed"), "{}", stderr(&out));
 }
+
+/// A node list older than ten minutes is refreshed from a known node
+/// through the saved paths, so the client's two guards stay the only nodes
+/// that ever see its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_node_list_is_refreshed_through_the_saved_guards() {
+    let net = TestNet::start(12).await.unwrap();
+    let mut alice = net.client("alice");
+    alice.local_address = Some("127.0.0.2".into());
+    alice.init();
+    let guards_of = |lines: &[Value]| -> BTreeSet<String> {
+        lines[0]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[0].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = ok(&alice.run(&["--json", "nodes"]));
+    assert!(first[0]["source"].as_str().unwrap().starts_with("seed "));
+    let guards = guards_of(&first);
+    // Age the cached list past its ten minutes of freshness.
+    {
+        let mut home = allium_client::home::Home::open(&alice.home).unwrap();
+        let (list, _, source) = home.load_node_list().unwrap().unwrap();
+        home.save_node_list(&list, 0, &source).unwrap();
+    }
+    let second = ok(&alice.run(&["--json", "nodes"]));
+    assert!(
+        second[0]["source"].as_str().unwrap().starts_with("node "),
+        "refreshed from a node, not the seeds: {second:?}"
+    );
+    assert_eq!(guards_of(&second), guards, "the guards did not change");
+    let mut seen_by = BTreeSet::new();
+    for node in &net.net.nodes {
+        if net
+            .metric(&node.address, "allium_client_requests_total")
+            .await
+            .unwrap_or(0)
+            > 0
+        {
+            seen_by.insert(node.address.clone());
+        }
+    }
+    assert!(!seen_by.is_empty(), "the refresh went through a guard");
+    assert!(
+        seen_by.is_subset(&guards),
+        "nodes that saw Alice's address {seen_by:?} are not all guards {guards:?}"
+    );
+}
