@@ -170,21 +170,26 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
 #[derive(Debug)]
 struct NetOptions {
     seeds: Option<PathBuf>,
-    config: Option<PathBuf>,
+    /// The config file with the flags applied (read once per command).
+    config: ClientConfig,
     home_dir: PathBuf,
-    tor: bool,
-    tor_all: bool,
     json: bool,
 }
 
 impl NetOptions {
-    /// The config file with the flags applied.
-    fn config(&self) -> Result<ClientConfig> {
-        let config = match &self.config {
+    /// Reads the config file (`--config`, else `HOME/config.toml` if it
+    /// exists) and applies the flags.
+    fn new(cli: &Cli, home_dir: &Path) -> Result<Self> {
+        let config = match &cli.config {
             Some(path) => ClientConfig::load(path, true)?,
-            None => ClientConfig::load(&self.home_dir.join(config::CONFIG_FILE), false)?,
+            None => ClientConfig::load(&home_dir.join(config::CONFIG_FILE), false)?,
         };
-        Ok(config.with_flags(self.tor, self.tor_all))
+        Ok(Self {
+            seeds: cli.seeds.clone(),
+            config: config.with_flags(cli.tor, cli.tor_all),
+            home_dir: home_dir.to_path_buf(),
+            json: cli.json,
+        })
     }
 
     /// A messenger over `home`, with the transport the config asks for.
@@ -197,7 +202,7 @@ impl NetOptions {
             dir: self.home_dir.join("tor"),
             progress: !self.json,
         };
-        let transport = Transport::new(&self.config()?, &options)?;
+        let transport = Transport::new(&self.config, &options)?;
         Ok(Messenger::new(home, seeds, transport))
     }
 }
@@ -258,17 +263,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         None => default_home()?,
     };
     let json = cli.json;
-    let net = NetOptions {
-        seeds: cli.seeds.clone(),
-        config: cli.config.clone(),
-        home_dir: home_dir.clone(),
-        tor: cli.tor,
-        tor_all: cli.tor_all,
-        json,
-    };
-    // Asking for Tor from a build without it is an error before anything
-    // else happens, not a silent direct connection.
-    if net.config()?.route != Route::Direct && !cfg!(feature = "tor") {
+    let net = NetOptions::new(&cli, &home_dir)?;
+    if net.config.route != Route::Direct && !cfg!(feature = "tor") {
         return Err(Error::TorUnavailable);
     }
     match cli.command {
@@ -480,7 +476,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
             let mut m = net.messenger_with(home, seeds)?;
             // Which connections go through Tor (seed fetches, or seeds and guards).
-            let tor = match net.config()?.route {
+            let tor = match net.config.route {
                 Route::Direct => "off",
                 Route::TorSeeds => "seeds",
                 Route::TorAll => "seeds and guards",

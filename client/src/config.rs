@@ -43,7 +43,7 @@ pub enum Route {
 }
 
 /// The parsed config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// Which connections go through Tor.
     pub route: Route,
@@ -75,6 +75,17 @@ pub struct Fallback {
     pub ed_identity: [u8; 32],
     /// Its OR ports.
     pub orports: Vec<SocketAddr>,
+}
+
+impl Default for ClientConfig {
+    /// What an empty (or missing) file means: no Tor, the public network.
+    fn default() -> Self {
+        Self {
+            route: Route::Direct,
+            bootstrap_timeout: DEFAULT_BOOTSTRAP_TIMEOUT,
+            tor_network: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,7 +132,7 @@ impl ClientConfig {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text).map_err(bad),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::parse("").map_err(bad)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
             Err(e) => Err(bad(e.to_string())),
         }
     }
@@ -222,6 +233,7 @@ fallbacks = [{ rsa_identity = "393e37d086f74f781e042ae94cd77e1ef14ebd98", ed_ide
     #[test]
     fn empty_file_is_direct_with_the_public_network() {
         let c = ClientConfig::parse("").unwrap();
+        assert_eq!(c, ClientConfig::default());
         assert_eq!(c.route, Route::Direct);
         assert_eq!(c.bootstrap_timeout, DEFAULT_BOOTSTRAP_TIMEOUT);
         assert!(c.tor_network.is_none());

@@ -92,6 +92,23 @@ impl TestNet {
         self.net.nodes.iter().position(|n| n.address == address)
     }
 
+    /// The service nodes that counted a request from a client address
+    /// (`allium_client_requests_total` above 0): who has seen a client.
+    pub async fn nodes_that_saw_a_client(&self) -> std::collections::BTreeSet<String> {
+        let mut seen_by = std::collections::BTreeSet::new();
+        for node in &self.net.nodes {
+            if self
+                .metric(&node.address, "allium_client_requests_total")
+                .await
+                .unwrap_or(0)
+                > 0
+            {
+                seen_by.insert(node.address.clone());
+            }
+        }
+        seen_by
+    }
+
     /// A counter from a node's `/metrics`.
     pub async fn metric(&self, address: &str, name: &str) -> Option<u64> {
         let text = reqwest::get(format!("http://{address}/metrics"))

@@ -48,17 +48,7 @@ async fn two_clients_talk_and_only_guards_see_the_sender() {
     let paths = nodes[0]["paths"].as_array().unwrap();
     let guards: BTreeSet<String> = paths.iter().map(|p| p[0].as_str().unwrap().to_owned()).collect();
     assert_eq!(guards.len(), 2, "two paths with distinct guards");
-    let mut seen_by = BTreeSet::new();
-    for node in &net.net.nodes {
-        if net
-            .metric(&node.address, "allium_client_requests_total")
-            .await
-            .unwrap_or(0)
-            > 0
-        {
-            seen_by.insert(node.address.clone());
-        }
-    }
+    let seen_by = net.nodes_that_saw_a_client().await;
     assert!(!seen_by.is_empty(), "the guards count Alice's requests");
     assert!(
         seen_by.is_subset(&guards),
@@ -260,17 +250,7 @@ async fn a_stale_node_list_is_refreshed_through_the_saved_guards() {
         "refreshed from a node, not the seeds: {second:?}"
     );
     assert_eq!(guards_of(&second), guards, "the guards did not change");
-    let mut seen_by = BTreeSet::new();
-    for node in &net.net.nodes {
-        if net
-            .metric(&node.address, "allium_client_requests_total")
-            .await
-            .unwrap_or(0)
-            > 0
-        {
-            seen_by.insert(node.address.clone());
-        }
-    }
+    let seen_by = net.nodes_that_saw_a_client().await;
     assert!(!seen_by.is_empty(), "the refresh went through a guard");
     assert!(
         seen_by.is_subset(&guards),
