@@ -108,9 +108,5 @@ pub async fn refresh(transport: &Transport, home: &mut Home, seeds: &[Seed]) -> 
 
 /// A uniformly random element.
 pub fn pick<T>(items: &[T]) -> Option<&T> {
-    if items.is_empty() {
-        return None;
-    }
-    let r = u64::from_le_bytes(allium_common::sodium::random_array());
-    items.get((r % items.len() as u64) as usize)
+    items.get(allium_common::sodium::random_index(items.len()))
 }

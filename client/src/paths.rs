@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use allium_common::node_list::{NodeEntry, NodeList};
 use allium_common::onion::{self, Hop, LayerSecrets};
-use allium_common::sodium;
+use allium_common::sodium::{self, random_index};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -91,45 +91,32 @@ fn guards_of(paths: &[Path], except: Option<usize>) -> HashSet<[u8; 32]> {
         .collect()
 }
 
-fn random_index(n: usize) -> usize {
-    (u64::from_le_bytes(sodium::random_array()) % n.max(1) as u64) as usize
+/// `nodes` in random order (Fisher-Yates with libsodium's randomness).
+fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry> {
+    let mut nodes: Vec<&NodeEntry> = nodes.collect();
+    for i in (1..nodes.len()).rev() {
+        nodes.swap(i, random_index(i + 1));
+    }
+    nodes
 }
 
 /// Picks `RELAYS` relays at random, none in `excluded` (keys) and no two
 /// sharing a subnet key, with a guard not in `guards_in_use`.
 fn build_path(list: &NodeList, excluded: &HashSet<[u8; 32]>, guards_in_use: &HashSet<[u8; 32]>) -> Option<Path> {
-    let mut candidates: Vec<&NodeEntry> = list.nodes.iter().filter(|n| !excluded.contains(&n.ed25519.0)).collect();
-    // Fisher-Yates with libsodium's randomness.
-    for i in (1..candidates.len()).rev() {
-        candidates.swap(i, random_index(i + 1));
-    }
-    let mut relays: Vec<NodeEntry> = Vec::with_capacity(RELAYS);
-    let mut subnets = HashSet::new();
-    for node in candidates {
-        if relays.is_empty() && guards_in_use.contains(&node.ed25519.0) {
-            continue;
-        }
-        if subnets.insert(subnet_key(&node.address)) {
-            relays.push(node.clone());
-            if relays.len() == RELAYS {
-                return Some(Path { relays, failures: 0 });
-            }
-        }
-    }
-    None
+    let guard = shuffled(list.nodes.iter())
+        .into_iter()
+        .find(|n| !excluded.contains(&n.ed25519.0) && !guards_in_use.contains(&n.ed25519.0))?;
+    path_from_guard(list, guard, excluded)
 }
 
 /// A path that starts at `guard`, completed with random relays in other
 /// subnets, none in `excluded`.
 fn path_from_guard(list: &NodeList, guard: &NodeEntry, excluded: &HashSet<[u8; 32]>) -> Option<Path> {
-    let mut candidates: Vec<&NodeEntry> = list
-        .nodes
-        .iter()
-        .filter(|n| n.ed25519 != guard.ed25519 && !excluded.contains(&n.ed25519.0))
-        .collect();
-    for i in (1..candidates.len()).rev() {
-        candidates.swap(i, random_index(i + 1));
-    }
+    let candidates = shuffled(
+        list.nodes
+            .iter()
+            .filter(|n| n.ed25519 != guard.ed25519 && !excluded.contains(&n.ed25519.0)),
+    );
     let mut relays = vec![guard.clone()];
     let mut subnets: HashSet<String> = [subnet_key(&guard.address)].into();
     for node in candidates {

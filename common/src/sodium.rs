@@ -56,6 +56,13 @@ pub fn random_array<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A random index below `n` (0 when `n` is 0), from 64 random bits: the
+/// modulo bias is under `n / 2^64`, nothing for list and path sizes.
+pub fn random_index(n: usize) -> usize {
+    let r = u64::from_le_bytes(random_array());
+    usize::try_from(r % n.max(1) as u64).unwrap_or(0)
+}
+
 /// Ed25519 key pair from a 32-byte seed: (public key, secret key = seed ‖ pk).
 pub fn sign_seed_keypair(seed: &[u8; 32]) -> ([u8; 32], Secret64) {
     init();

@@ -92,11 +92,9 @@ pub async fn run(node: Arc<Node>) {
 pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
     let snap = node.directory.current().ok_or("no node list yet")?;
     let peers = swarm_peers(node, &snap);
-    if peers.is_empty() {
-        return Err("no swarm peers".into());
-    }
-    let r = u64::from_le_bytes(allium_common::sodium::random_array());
-    let peer = &peers[usize::try_from(r % peers.len() as u64).unwrap_or(0)];
+    let peer = peers
+        .get(allium_common::sodium::random_index(peers.len()))
+        .ok_or("no swarm peers")?;
     let digest = digest_of(node, &snap).await.map_err(|e| e.to_string())?;
     let body = serde_json::to_vec(&DigestRequest { sent: now_ms(), digest }).map_err(|e| e.to_string())?;
     let signature = encoding::to_base64(&node.identity.sign(&digest_signed_bytes(&body)));
