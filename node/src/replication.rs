@@ -197,6 +197,19 @@ impl Replicator {
         }
     }
 
+    /// Queues `messages` for `peer`, [`MAX_PUSH_MESSAGES`] per push.
+    fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
+        for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
+            self.enqueue(
+                node,
+                Job::Push {
+                    peer,
+                    messages: chunk.to_vec(),
+                },
+            );
+        }
+    }
+
     fn enqueue(&self, node: &Node, job: Job) {
         let delivery = Delivery {
             job,
@@ -403,42 +416,53 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     if targets.is_empty() {
         return;
     }
-    let mut after = 0;
-    loop {
-        let snap_for_filter = Arc::clone(&snap);
-        let wanted: Vec<u64> = targets.keys().copied().collect();
-        let filter = move |account: &allium_common::AccountId, _: &str| {
-            snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
-        };
-        let page = match node.storage.live_page(after, now_ms(), HAND_OVER_PAGE, filter).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "hand-over stopped: storage failure");
-                return;
-            }
-        };
+    let wanted: Vec<u64> = targets.keys().copied().collect();
+    let snap_for_filter = Arc::clone(&snap);
+    let filter = move |account: &allium_common::AccountId, _: &str| {
+        snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
+    };
+    each_live_page(&node, filter, "hand-over", |messages| {
         let mut by_swarm: BTreeMap<u64, Vec<NewMessage>> = BTreeMap::new();
-        for row in page.rows {
-            if let Some(swarm) = snap.swarm_of(&row.message.account) {
-                by_swarm.entry(swarm).or_default().push(row.message);
+        for message in messages {
+            if let Some(swarm) = snap.swarm_of(&message.account) {
+                by_swarm.entry(swarm).or_default().push(message);
             }
         }
         for (swarm, messages) in by_swarm {
-            for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
-                for peer in targets.get(&swarm).into_iter().flatten() {
-                    node.replicator.enqueue(
-                        &node,
-                        Job::Push {
-                            peer: *peer,
-                            messages: chunk.to_vec(),
-                        },
-                    );
-                }
+            for peer in targets.get(&swarm).into_iter().flatten() {
+                node.replicator.enqueue_push(&node, *peer, &messages);
             }
         }
+    })
+    .await;
+}
+
+/// Reads every live message `filter` (account, hash) picks, a page at a
+/// time, and hands each page to `each`; stops with a warning naming `what`
+/// on a storage failure.
+async fn each_live_page(
+    node: &Node,
+    filter: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
+    what: &str,
+    mut each: impl FnMut(Vec<NewMessage>),
+) {
+    let mut after = 0;
+    loop {
+        let page = match node
+            .storage
+            .live_page(after, now_ms(), HAND_OVER_PAGE, filter.clone())
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} stopped: storage failure");
+                return;
+            }
+        };
+        each(page.rows.into_iter().map(|r| r.message).collect());
         match page.next {
             Some(next) => after = next,
-            None => break,
+            None => return,
         }
     }
 }
@@ -450,34 +474,10 @@ pub(crate) async fn push_wanted(
     peer: [u8; 32],
     wanted: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
 ) {
-    let mut after = 0;
-    loop {
-        let page = match node
-            .storage
-            .live_page(after, now_ms(), HAND_OVER_PAGE, wanted.clone())
-            .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "anti-entropy push stopped: storage failure");
-                return;
-            }
-        };
-        let messages: Vec<NewMessage> = page.rows.into_iter().map(|r| r.message).collect();
-        for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
-            node.replicator.enqueue(
-                &node,
-                Job::Push {
-                    peer,
-                    messages: chunk.to_vec(),
-                },
-            );
-        }
-        match page.next {
-            Some(next) => after = next,
-            None => break,
-        }
-    }
+    each_live_page(&node, wanted, "anti-entropy push", |messages| {
+        node.replicator.enqueue_push(&node, peer, &messages);
+    })
+    .await;
 }
 
 /// Accepts a push from another node (`POST /swarm/v1/push`).
