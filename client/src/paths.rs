@@ -2,10 +2,9 @@
 //!
 //! The client keeps two paths of three relays (guard, middle, exit) with
 //! different guards; a request picks one and appends its destination. No
-//! path holds two nodes of one /24 (so one operator's subnet cannot see
-//! both ends), except on loopback, where a local network runs every node on
-//! 127.0.0.1 and nodes are told apart by port. A path that fails three
-//! times in a row is replaced.
+//! path holds two nodes of one /16 (IPv4) or /32 (IPv6), so one operator's
+//! network cannot see both ends. A path that fails three times in a row is
+//! replaced.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -62,18 +61,19 @@ impl PathFailure {
     }
 }
 
-/// The /24 (IPv4), /48-ish (IPv6) or, on loopback, the full address: nodes
-/// with the same key must not share a path.
+/// The /16 (IPv4) or /32 (IPv6) of a node's address: nodes with the same
+/// key must not share a path, so one operator's network cannot see both
+/// ends of it. Loopback is no exception: a local network gives each node
+/// its own 127.x address, so the rule runs in tests too.
 fn subnet_key(address: &str) -> String {
     match address.parse::<SocketAddr>() {
-        Ok(a) if a.ip().is_loopback() => address.to_owned(),
         Ok(SocketAddr::V4(a)) => {
             let o = a.ip().octets();
-            format!("{}.{}.{}", o[0], o[1], o[2])
+            format!("{}.{}", o[0], o[1])
         }
         Ok(SocketAddr::V6(a)) => {
             let s = a.ip().segments();
-            format!("{:x}:{:x}:{:x}", s[0], s[1], s[2])
+            format!("{:x}:{:x}", s[0], s[1])
         }
         // A host name: its name stands for its network.
         Err(_) => address.rsplit_once(':').map_or(address, |(h, _)| h).to_owned(),
@@ -380,12 +380,12 @@ mod tests {
     #[test]
     fn paths_have_distinct_guards_and_subnets() {
         let l = list(&[
-            "10.0.1.1:1",
-            "10.0.2.1:1",
-            "10.0.3.1:1",
-            "10.0.4.1:1",
-            "10.0.5.1:1",
-            "10.0.6.1:1",
+            "10.1.0.1:1",
+            "10.2.0.1:1",
+            "10.3.0.1:1",
+            "10.4.0.1:1",
+            "10.5.0.1:1",
+            "10.6.0.1:1",
         ]);
         for _ in 0..50 {
             let p = Paths::build(&l).unwrap();
@@ -399,11 +399,13 @@ mod tests {
 
     #[test]
     fn one_subnet_cannot_fill_a_path() {
-        let l = list(&["10.0.1.1:1", "10.0.1.2:1", "10.0.1.3:1", "10.0.1.4:1"]);
-        assert!(matches!(Paths::build(&l), Err(Error::NoPath(_))));
-        // On loopback, nodes are told apart by port.
+        let l = list(&["10.0.1.1:1", "10.0.2.2:1", "10.0.3.3:1", "10.0.4.4:1"]);
+        assert!(matches!(Paths::build(&l), Err(Error::NoPath(_))), "one /16");
+        // Loopback is no exception: one address, many ports is one network.
         let local = list(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"]);
-        assert!(Paths::build(&local).is_ok());
+        assert!(matches!(Paths::build(&local), Err(Error::NoPath(_))));
+        let devnet = list(&["127.2.0.1:1", "127.3.0.1:1", "127.4.0.1:1", "127.5.0.1:1"]);
+        assert!(Paths::build(&devnet).is_ok());
     }
 
     /// Nodes `i` of `addresses` for every `i` not in `gone`, with the same
@@ -426,7 +428,7 @@ mod tests {
 
     #[test]
     fn following_a_new_list_keeps_guards_that_are_still_listed() {
-        let addrs: Vec<String> = (1..=10).map(|i| format!("10.0.{i}.1:1")).collect();
+        let addrs: Vec<String> = (1..=10).map(|i| format!("10.{i}.0.1:1")).collect();
         let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let full = list(&refs);
         for _ in 0..20 {
@@ -475,7 +477,7 @@ mod tests {
 
     #[test]
     fn a_one_off_path_starts_at_a_kept_guard() {
-        let addrs: Vec<String> = (1..=8).map(|i| format!("10.0.{i}.1:1")).collect();
+        let addrs: Vec<String> = (1..=8).map(|i| format!("10.{i}.0.1:1")).collect();
         let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let l = list(&refs);
         for _ in 0..50 {
@@ -502,7 +504,7 @@ mod tests {
 
     #[test]
     fn three_failures_rebuild_a_path_and_destination_is_avoided() {
-        let addrs: Vec<String> = (1..=8).map(|i| format!("10.0.{i}.1:1")).collect();
+        let addrs: Vec<String> = (1..=8).map(|i| format!("10.{i}.0.1:1")).collect();
         let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let l = list(&refs);
         let mut p = Paths::build(&l).unwrap();

@@ -24,7 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a service node (or, with --seed, a seed node).
     Run(RunArgs),
-    /// Start a local network on 127.0.0.1: one seed and N service nodes.
+    /// Start a local network on loopback: one seed and N service nodes, each
+    /// on its own address (127.1.0.1, 127.2.0.1, ...).
     Devnet(DevnetArgs),
     /// Print this node's Ed25519 key (creating the key if needed).
     Id {
@@ -69,10 +70,6 @@ pub struct DevnetArgs {
     /// Seconds to wait for the network to form.
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
-    /// Loopback address every node listens on (another than 127.0.0.1 lets
-    /// a private Tor network on 127.0.0.1 reach it; see docs/tor.md).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: std::net::IpAddr,
 }
 
 impl RunArgs {

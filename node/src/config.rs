@@ -226,6 +226,18 @@ impl NodeConfig {
         self.public_address.clone().unwrap_or_else(|| self.listen.to_string())
     }
 
+    /// The local address outgoing connections are bound to: the listen
+    /// address when this node lives on loopback (a local network, where
+    /// every node has its own 127.x address and must be seen by its peers
+    /// under it), otherwise whatever the system picks.
+    pub fn outbound_address(&self) -> Option<std::net::IpAddr> {
+        let advertised_loopback = self
+            .advertised_address()
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        (self.listen.ip().is_loopback() && advertised_loopback).then(|| self.listen.ip())
+    }
+
     /// The relay's per-hop timeout.
     pub fn hop_timeout(&self) -> Duration {
         Duration::from_millis(self.timing.hop_timeout_ms)

@@ -1,11 +1,16 @@
 //! Local networks of real node processes: `allium-node devnet`, and the
 //! harness the multi-process tests use ([`LocalNet`]).
 //!
-//! One seed and N service nodes run from this same binary, each on
-//! `127.0.0.1` with a free port (the node binds port 0 and writes the port
-//! it got to `DATA_DIR/node.json`) and its own data directory under `DIR`.
-//! `DIR/seed-nodes.toml` names the seed for clients.
+//! One seed and N service nodes run from this same binary, each on its own
+//! loopback address ([`seed_ip`], [`node_ip`]: every node in its own /16, as
+//! on the real internet, so the per-address rules of the seeds, the nodes
+//! and the client's paths run here too) with a free port (the node binds
+//! port 0 and writes the port it got to `DATA_DIR/node.json`) and its own
+//! data directory under `DIR`. `DIR/seed-nodes.toml` names the seed for
+//! clients. Nothing listens on 127.0.0.1, which stays free for clients and
+//! for a private Tor network (docs/tor.md).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,9 +25,22 @@ use crate::run::{NODE_INFO_FILE, shutdown_signal};
 
 /// Timers for a local network: fast, so it forms and follows changes in
 /// about a second.
-pub const LOCAL_CONFIG: &str = "listen = \"127.0.0.1:0\"\n\
-[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
+pub const LOCAL_CONFIG: &str = "[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
 [seed_mode]\nprobe_interval_ms = 1000\ndrop_after_failures = 2\n";
+
+/// The seed's loopback address.
+pub const fn seed_ip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1))
+}
+
+/// The loopback address of service node `i`: `127.(2 + i mod 250).(i / 250).1`,
+/// so the first 250 nodes each have a /16 of their own and every node has a
+/// /24 of its own (up to 64,000 nodes).
+pub fn node_ip(i: usize) -> IpAddr {
+    let high = u8::try_from(2 + i % 250).unwrap_or(u8::MAX);
+    let mid = u8::try_from(i / 250).unwrap_or(u8::MAX);
+    IpAddr::V4(Ipv4Addr::new(127, high, mid, 1))
+}
 
 /// A node process of a [`LocalNet`].
 #[derive(Debug)]
@@ -37,6 +55,8 @@ pub struct NodeProc {
     pub ed25519: [u8; 32],
     child: Option<Child>,
     extra: Vec<String>,
+    /// The address it binds (port 0 until it has started once).
+    listen: std::net::SocketAddr,
 }
 
 /// A running local network.
@@ -70,7 +90,7 @@ impl LocalNet {
         std::fs::write(&config, merged_config(extra_config)?)
             .with_context(|| format!("cannot write {}", config.display()))?;
         let deadline = Instant::now() + timeout;
-        let mut seed = NodeProc::new("seed", dir.join("seed"), vec!["--seed".into()]);
+        let mut seed = NodeProc::new("seed", dir.join("seed"), seed_ip(), vec!["--seed".into()]);
         seed.spawn(exe, &config)?;
         seed.wait_for_info(deadline).await?;
         let seed_file = dir.join("seed-nodes.toml");
@@ -84,7 +104,12 @@ impl LocalNet {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let name = format!("node-{i:02}");
-            let mut node = NodeProc::new(&name, dir.join(&name), vec!["--seed-file".into(), seed_arg.clone()]);
+            let mut node = NodeProc::new(
+                &name,
+                dir.join(&name),
+                node_ip(i),
+                vec!["--seed-file".into(), seed_arg.clone()],
+            );
             node.spawn(exe, &config)?;
             nodes.push(node);
         }
@@ -147,9 +172,15 @@ impl LocalNet {
 
     /// Starts one more service node; returns its index.
     pub async fn add_node(&mut self, timeout: Duration) -> anyhow::Result<usize> {
-        let name = format!("node-{:02}", self.nodes.len());
+        let i = self.nodes.len();
+        let name = format!("node-{i:02}");
         let seed_arg = self.seed_file.to_string_lossy().into_owned();
-        let mut node = NodeProc::new(&name, self.dir.join(&name), vec!["--seed-file".into(), seed_arg]);
+        let mut node = NodeProc::new(
+            &name,
+            self.dir.join(&name),
+            node_ip(i),
+            vec!["--seed-file".into(), seed_arg],
+        );
         node.spawn(&self.exe, &self.config)?;
         node.wait_for_info(Instant::now() + timeout).await?;
         self.nodes.push(node);
@@ -190,7 +221,7 @@ impl LocalNet {
 }
 
 impl NodeProc {
-    fn new(name: &str, dir: PathBuf, extra: Vec<String>) -> Self {
+    fn new(name: &str, dir: PathBuf, ip: IpAddr, extra: Vec<String>) -> Self {
         Self {
             name: name.to_owned(),
             dir,
@@ -198,6 +229,7 @@ impl NodeProc {
             ed25519: [0; 32],
             child: None,
             extra,
+            listen: std::net::SocketAddr::new(ip, 0),
         }
     }
 
@@ -228,12 +260,9 @@ impl NodeProc {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(&self.extra)
-            // A restarted node keeps its address, as a real one would.
-            .args(if self.address.is_empty() {
-                vec![]
-            } else {
-                vec!["--listen".to_owned(), self.address.clone()]
-            })
+            // A restarted node keeps its address and port, as a real one would.
+            .arg("--listen")
+            .arg(self.listen.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().context("log file")?)
             .stderr(log)
@@ -253,6 +282,9 @@ impl NodeProc {
             {
                 self.ed25519 = allium_common::encoding::hex_array::<32>(key).context("bad key in node info")?;
                 self.address = address.to_owned();
+                if let Ok(bound) = address.parse() {
+                    self.listen = bound;
+                }
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -303,8 +335,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let listen = format!("listen = \"{}\"", std::net::SocketAddr::new(args.host, 0));
-    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, &listen, timeout).await?;
+    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, "", timeout).await?;
     let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
         Ok(epoch) => {

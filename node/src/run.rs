@@ -67,6 +67,7 @@ pub async fn serve(
         .connect_timeout(Duration::from_secs(3))
         .pool_max_idle_per_host(32)
         .pool_idle_timeout(Duration::from_secs(60))
+        .local_address(config.outbound_address())
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
     let registry = config.seed.then(|| Registry::open(&config.data_dir, &config.seed_mode));

@@ -92,21 +92,21 @@ impl TestNet {
         self.net.nodes.iter().position(|n| n.address == address)
     }
 
-    /// The service nodes that counted a request from a client address
-    /// (`allium_client_requests_total` above 0): who has seen a client.
-    pub async fn nodes_that_saw_a_client(&self) -> std::collections::BTreeSet<String> {
-        let mut seen_by = std::collections::BTreeSet::new();
-        for node in &self.net.nodes {
-            if self
-                .metric(&node.address, "allium_client_requests_total")
-                .await
-                .unwrap_or(0)
-                > 0
-            {
-                seen_by.insert(node.address.clone());
-            }
-        }
-        seen_by
+    /// The service nodes whose access log (the network must be started
+    /// with `access_log = true`) shows a connection from `ip`: who has seen
+    /// the client bound to that address.
+    pub fn nodes_that_saw(&self, ip: &str) -> std::collections::BTreeSet<String> {
+        let prefix = format!("{ip}:");
+        self.net
+            .nodes
+            .iter()
+            .filter(|node| {
+                tor::access_log(&node.dir.join("node.log"))
+                    .iter()
+                    .any(|a| a.peer.starts_with(&prefix))
+            })
+            .map(|node| node.address.clone())
+            .collect()
     }
 
     /// A counter from a node's `/metrics`.

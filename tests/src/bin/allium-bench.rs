@@ -88,18 +88,13 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
-    // Tor relays live on 127.0.0.1; targets Tor should reach must not
-    // (see docs/tor.md).
-    let host = if matches!(args.scenario, Scenario::Tor) {
-        "127.0.0.3"
-    } else {
-        "127.0.0.1"
-    };
+    // Every node has its own loopback address, none of them 127.0.0.1,
+    // where Tor relays live (see docs/tor.md).
     let mut net = LocalNet::start(
         &exe,
         dir.path(),
         args.nodes.max(1),
-        &format!("listen = \"{host}:0\"\n[limits]\nmax_connections = 4096\n"),
+        "[limits]\nmax_connections = 4096\n",
         Duration::from_secs(60),
     )
     .await?;
