@@ -42,8 +42,20 @@ pub struct NodeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Most HTTP connections served at once.
+    /// Most HTTP connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one IPv4 address or IPv6 /64.
+    pub max_connections_per_ip: usize,
+    /// Most connections open at once from the address of a listed node
+    /// (relays carry many clients' requests).
+    pub max_connections_per_node_ip: usize,
+    /// Deadline for a request's headers, and longest a keep-alive
+    /// connection may stay idle, in ms.
+    pub header_timeout_ms: u64,
+    /// Deadline for a request's body, from its headers, in ms.
+    pub body_timeout_ms: u64,
+    /// Longest a write to a peer may make no progress, in ms.
+    pub write_stall_ms: u64,
     /// Requests per second each client IP may make (token refill rate).
     pub requests_per_second_per_ip: u32,
     /// Burst size of the per-IP bucket.
@@ -113,6 +125,11 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 2048,
+            max_connections_per_ip: 32,
+            max_connections_per_node_ip: 256,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            write_stall_ms: 10_000,
             requests_per_second_per_ip: 200,
             burst_per_ip: 400,
             stores_per_minute_per_mailbox: 600,
@@ -215,7 +232,15 @@ impl NodeConfig {
             )));
         }
         let l = &self.limits;
-        if l.max_connections == 0 || l.requests_per_second_per_ip == 0 || l.burst_per_ip == 0 {
+        if l.max_connections == 0
+            || l.max_connections_per_ip == 0
+            || l.max_connections_per_node_ip == 0
+            || l.header_timeout_ms == 0
+            || l.body_timeout_ms == 0
+            || l.write_stall_ms == 0
+            || l.requests_per_second_per_ip == 0
+            || l.burst_per_ip == 0
+        {
             return Err(Error::config("limits must be positive"));
         }
         Ok(())
@@ -236,6 +261,19 @@ impl NodeConfig {
             .parse::<SocketAddr>()
             .is_ok_and(|a| a.ip().is_loopback());
         (self.listen.ip().is_loopback() && advertised_loopback).then(|| self.listen.ip())
+    }
+
+    /// The listener's caps and deadlines.
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        let l = &self.limits;
+        crate::listener::ListenerLimits {
+            max_connections: l.max_connections,
+            per_address: l.max_connections_per_ip,
+            per_node_address: l.max_connections_per_node_ip,
+            header_timeout: Duration::from_millis(l.header_timeout_ms),
+            body_timeout: Duration::from_millis(l.body_timeout_ms),
+            write_stall: Duration::from_millis(l.write_stall_ms),
+        }
     }
 
     /// The relay's per-hop timeout.

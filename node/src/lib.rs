@@ -4,8 +4,9 @@
 //! thin and tests drive the parts directly.
 //!
 //! - [`storage`]: the SQLite message store (TTL, caps, group commit).
-//! - [`rpc`], [`relay`], [`server`]: the storage RPC, the onion relay, and
-//!   the HTTP routes that serve them.
+//! - [`rpc`], [`relay`], [`server`], [`listener`]: the storage RPC, the
+//!   onion relay, the HTTP routes that serve them, and the connection
+//!   handling under them (caps per address, deadlines).
 //! - [`directory`], [`membership`]: the node list this node follows, and
 //!   announcing to and fetching from the seeds.
 //! - [`replication`]: swarm replication and hand-over.
@@ -21,6 +22,7 @@ pub mod devnet;
 pub mod directory;
 pub mod error;
 pub mod keys;
+pub mod listener;
 pub mod longpoll;
 pub mod membership;
 pub mod metrics;

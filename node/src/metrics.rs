@@ -85,13 +85,17 @@ impl Default for Metrics {
     }
 }
 
-/// Storage figures read at scrape time.
+/// Figures read from other subsystems at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StorageGauges {
+pub struct Gauges {
     /// Messages held.
     pub messages: u64,
     /// Bytes of message data held.
     pub bytes: u64,
+    /// HTTP connections open.
+    pub connections_open: u64,
+    /// HTTP connections refused (over a cap) since start.
+    pub connections_refused: u64,
 }
 
 impl Metrics {
@@ -111,7 +115,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, storage: StorageGauges) -> String {
+    pub fn render(&self, gauges: Gauges) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP allium_rpc_requests_total RPC requests by method and HTTP status.\n");
         out.push_str("# TYPE allium_rpc_requests_total counter\n");
@@ -129,7 +133,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 17] = [
+        let series: [(&str, &str, &str, u64); 19] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -220,12 +224,24 @@ impl Metrics {
                 "Requests refused by rate limits.",
                 self.rate_limited.load(Ordering::Relaxed),
             ),
-            ("allium_messages", "gauge", "Messages held.", storage.messages),
+            ("allium_messages", "gauge", "Messages held.", gauges.messages),
             (
                 "allium_message_bytes",
                 "gauge",
                 "Bytes of message data held.",
-                storage.bytes,
+                gauges.bytes,
+            ),
+            (
+                "allium_connections_open",
+                "gauge",
+                "HTTP connections open.",
+                gauges.connections_open,
+            ),
+            (
+                "allium_connections_refused_total",
+                "counter",
+                "HTTP connections closed at once: the node or the peer's address held its share.",
+                gauges.connections_refused,
             ),
         ];
         for (name, kind, help, value) in series {
@@ -246,7 +262,11 @@ mod tests {
         m.count_request("store", 200);
         m.count_request("bogus", 418);
         Metrics::inc(&m.relayed_hops);
-        let text = m.render(StorageGauges { messages: 5, bytes: 70 });
+        let text = m.render(Gauges {
+            messages: 5,
+            bytes: 70,
+            ..Gauges::default()
+        });
         assert!(
             text.contains("allium_rpc_requests_total{method=\"store\",status=\"200\"} 2"),
             "{text}"

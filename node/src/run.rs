@@ -18,7 +18,7 @@ use crate::replication::{self, Replicator};
 use crate::seed::{self, Registry};
 use crate::state::{Node, now_ms};
 use crate::storage::{HandleConfig, StorageHandle, StorageLimits};
-use crate::{anti_entropy, keys, membership, server};
+use crate::{anti_entropy, keys, listener, membership, server};
 
 /// File in the data dir with the node's public facts, written once the
 /// listener is bound (tools and the devnet read it to find the node).
@@ -96,16 +96,23 @@ pub async fn serve(
     }
 
     let waiters = Arc::clone(&node.waiters);
-    let app = server::router(Arc::clone(&node)).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            // Long-polls answer now (with what they have) instead of
-            // holding the shutdown for up to 25 s.
-            waiters.notify_all();
-        })
-        .await;
+    let app = server::router(Arc::clone(&node));
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        // Long-polls answer now (with what they have) instead of holding
+        // the shutdown for up to 25 s.
+        waiters.notify_all();
+    };
+    let peers = Arc::clone(&node);
+    let result = listener::serve(
+        listener,
+        app,
+        Arc::clone(&node.connections),
+        move |ip| peers.is_node_ip(ip),
+        shutdown,
+    )
+    .await;
     tasks.abort_all();
     node.storage.close().await?;
     tracing::info!("stopped");

@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::api_error::ApiError;
-use crate::metrics::{Metrics, StorageGauges};
+use crate::metrics::{Gauges, Metrics};
 use crate::rpc::{self, Origin};
 use crate::state::Node;
 use crate::{anti_entropy, relay, replication, seed};
@@ -42,7 +42,6 @@ type Shared = State<Arc<Node>>;
 
 /// The router with every route and limit.
 pub fn router(node: Arc<Node>) -> Router {
-    let max_in_flight = node.config.limits.max_connections;
     let router = Router::new()
         .route(
             "/storage_rpc/v1",
@@ -61,8 +60,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max_in_flight));
+        .route("/metrics", get(metrics));
     let router = if node.config.access_log {
         router.layer(axum::middleware::from_fn(access_log))
     } else {
@@ -102,7 +100,7 @@ fn error_response(e: &ApiError) -> Response {
 
 /// Takes a token from the client IP's bucket, unless the IP is a node's.
 fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
-    if is_node_ip(node, ip) {
+    if node.is_node_ip(ip) {
         return None;
     }
     Metrics::inc(&node.metrics.client_requests);
@@ -114,10 +112,6 @@ fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
         ErrorCode::RateLimited,
         "too many requests from this address; slow down",
     )))
-}
-
-fn is_node_ip(node: &Node, ip: IpAddr) -> bool {
-    node.directory.current().is_some_and(|s| s.node_ips.contains(&ip))
 }
 
 async fn storage_rpc(
@@ -215,9 +209,11 @@ async fn health(State(node): Shared) -> Response {
 
 async fn metrics(State(node): Shared) -> Response {
     let stats = node.storage.stats().await.unwrap_or_default();
-    let text = node.metrics.render(StorageGauges {
+    let text = node.metrics.render(Gauges {
         messages: stats.messages,
         bytes: stats.bytes,
+        connections_open: node.connections.open() as u64,
+        connections_refused: node.connections.refused(),
     });
     (
         StatusCode::OK,

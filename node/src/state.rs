@@ -48,6 +48,8 @@ pub struct Node {
     pub registry: Option<Registry>,
     /// Digest comparisons with swarm peers.
     pub anti_entropy: crate::anti_entropy::AntiEntropy,
+    /// Open connections per address.
+    pub connections: Arc<crate::listener::ConnectionTable>,
 }
 
 impl Node {
@@ -70,6 +72,7 @@ impl Node {
         let per_minute = limits.stores_per_minute_per_mailbox;
         let mailbox_limiter = RateLimiter::new(f64::from(per_minute) / 60.0, per_minute, MAX_RATE_KEYS);
         let waiters = Waiters::new(limits.max_long_polls);
+        let connections = crate::listener::ConnectionTable::new(config.listener_limits());
         Self {
             identity,
             config,
@@ -83,7 +86,13 @@ impl Node {
             replicator,
             registry,
             anti_entropy: crate::anti_entropy::AntiEntropy::default(),
+            connections,
         }
+    }
+
+    /// Whether `ip` is the address of a node in the current node list.
+    pub fn is_node_ip(&self, ip: IpAddr) -> bool {
+        self.directory.current().is_some_and(|s| s.node_ips.contains(&ip))
     }
 
     /// The node's Ed25519 key as hex (how other nodes name it).
