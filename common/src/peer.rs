@@ -14,7 +14,8 @@
 //! ```text
 //! headers: X-Allium-Node: <sender ed25519 hex>
 //!          X-Allium-Signature: base64(Ed25519(sender, "allium-push-v1" 0x00 ‖ body))
-//! body:    {"sent": ms, "messages": [{"pubkey", "namespace"?, "timestamp", "expiry", "data"}]}
+//! body:    {"to": <receiver ed25519 hex>, "sent": ms,
+//!           "messages": [{"pubkey", "namespace"?, "timestamp", "expiry", "data"}]}
 //! answer:  {"confirmations": [{"hash", "signature"}]}   one per message now held
 //! ```
 
@@ -23,9 +24,24 @@ use serde::{Deserialize, Serialize};
 use crate::encoding::{Base64Bytes, Hex32};
 use crate::identity::AccountId;
 use crate::rpc::{Namespace, SwarmConfirmation};
+use crate::sodium::{self, SodiumError};
 
 /// Header naming the sending node.
 pub const NODE_HEADER: &str = "x-allium-node";
+/// Header of a relayed onion request: how many relays it has passed,
+/// counting the one sending it (decimal).
+pub const HOPS_HEADER: &str = "x-allium-hops";
+/// Header of a relayed onion request: when the relay sent it, Unix ms.
+pub const SENT_HEADER: &str = "x-allium-sent";
+/// Header of a relayed onion request: base64 of its [`relay_mac`].
+pub const MAC_HEADER: &str = "x-allium-mac";
+/// Most relays one onion request may pass before its destination (a
+/// client's path has 3). A relay that would be one more refuses to forward.
+pub const MAX_RELAYS: u8 = 4;
+/// Domain separator of the key two nodes share ([`link_key`]).
+pub const LINK_DOMAIN: &[u8] = b"allium-link-v1\0";
+/// Domain separator of [`relay_mac`].
+pub const RELAY_DOMAIN: &[u8] = b"allium-relay-v1\0";
 /// Header carrying the sender's signature of the body.
 pub const SIGNATURE_HEADER: &str = "x-allium-signature";
 /// Header marking an owner-signed request a peer passes on (not to be
@@ -57,6 +73,8 @@ pub struct PushedMessage {
 /// The body of a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRequest {
+    /// The receiving node's Ed25519 key (a push is for one node only).
+    pub to: Hex32,
     /// When the sender signed it, Unix ms.
     pub sent: u64,
     /// The messages.
@@ -78,8 +96,36 @@ pub const SYNC_DOMAIN: &[u8] = b"allium-sync-v1\0";
 /// [`SYNC_DOMAIN`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
+    /// The receiving node's Ed25519 key.
+    pub to: Hex32,
     /// When the sender signed it, Unix ms.
     pub sent: u64,
+}
+
+/// The key nodes `a` and `b` share: `BLAKE2b-256(LINK_DOMAIN ‖ X25519(a, B)
+/// ‖ lower Ed25519 key ‖ higher Ed25519 key)`, the same from either end.
+/// It authenticates relayed onion requests ([`relay_mac`]) without a
+/// signature per hop.
+pub fn link_key(
+    my_x25519_sk: &[u8; 32],
+    my_ed25519: &[u8; 32],
+    peer_x25519: &[u8; 32],
+    peer_ed25519: &[u8; 32],
+) -> Result<[u8; 32], SodiumError> {
+    let shared = sodium::x25519(my_x25519_sk, peer_x25519)?;
+    let (low, high) = if my_ed25519 <= peer_ed25519 {
+        (my_ed25519, peer_ed25519)
+    } else {
+        (peer_ed25519, my_ed25519)
+    };
+    Ok(sodium::blake2b(&[LINK_DOMAIN, shared.as_slice(), low, high]))
+}
+
+/// The MAC a relay sends with an onion request it forwards:
+/// `BLAKE2b-256` keyed with the [`link_key`] of `from` and `to`, over
+/// `RELAY_DOMAIN ‖ from ‖ to ‖ u64be(sent_ms) ‖ u8(hops) ‖ body`.
+pub fn relay_mac(key: &[u8; 32], from: &[u8; 32], to: &[u8; 32], sent_ms: u64, hops: u8, body: &[u8]) -> [u8; 32] {
+    sodium::blake2b_keyed(key, &[RELAY_DOMAIN, from, to, &sent_ms.to_be_bytes(), &[hops], body])
 }
 
 /// The bytes a node signs to ask for a sync.
@@ -172,6 +218,8 @@ impl SwarmDigest {
 /// like a push, with [`DIGEST_DOMAIN`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestRequest {
+    /// The receiving node's Ed25519 key.
+    pub to: Hex32,
     /// When the sender signed it, Unix ms.
     pub sent: u64,
     /// The sender's digest of its swarm's live messages.
@@ -233,10 +281,38 @@ mod tests {
     }
 
     #[test]
+    fn both_ends_derive_the_same_link_key_and_macs_bind_every_field() {
+        use crate::Identity;
+        let a = Identity::from_ed25519_seed(&[1; 32]);
+        let b = Identity::from_ed25519_seed(&[2; 32]);
+        let c = Identity::from_ed25519_seed(&[3; 32]);
+        let ab = link_key(a.x25519_sk(), a.ed25519_pk(), b.x25519_pk(), b.ed25519_pk()).unwrap();
+        let ba = link_key(b.x25519_sk(), b.ed25519_pk(), a.x25519_pk(), a.ed25519_pk()).unwrap();
+        let ac = link_key(a.x25519_sk(), a.ed25519_pk(), c.x25519_pk(), c.ed25519_pk()).unwrap();
+        assert_eq!(ab, ba);
+        assert_ne!(ab, ac);
+        let (from, to) = (a.ed25519_pk(), b.ed25519_pk());
+        let mac = relay_mac(&ab, from, to, 1_700_000_000_000, 1, b"body");
+        assert_ne!(
+            mac,
+            relay_mac(&ab, to, from, 1_700_000_000_000, 1, b"body"),
+            "direction"
+        );
+        assert_ne!(mac, relay_mac(&ab, from, to, 1_700_000_000_001, 1, b"body"), "time");
+        assert_ne!(mac, relay_mac(&ab, from, to, 1_700_000_000_000, 2, b"body"), "hops");
+        assert_ne!(mac, relay_mac(&ab, from, to, 1_700_000_000_000, 1, b"bodx"), "body");
+        assert_ne!(mac, relay_mac(&ac, from, to, 1_700_000_000_000, 1, b"body"), "key");
+    }
+
+    #[test]
     fn the_request_round_trips_through_json() {
         let mut digest = SwarmDigest::default();
         hashes(3).iter().for_each(|h| digest.add(h));
-        let request = DigestRequest { sent: 1, digest };
+        let request = DigestRequest {
+            to: Hex32([1; 32]),
+            sent: 1,
+            digest,
+        };
         let text = serde_json::to_string(&request).unwrap();
         assert_eq!(serde_json::from_str::<DigestRequest>(&text).unwrap(), request);
     }

@@ -101,6 +101,13 @@ pub fn sign_verify_detached(sig: &[u8; 64], msg: &[u8], pk: &[u8; 32]) -> bool {
     rc == 0
 }
 
+/// Compares two 32-byte values in constant time (MACs, keys).
+pub fn equal_32(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    init();
+    // SAFETY: both pointers are to 32 readable bytes.
+    unsafe { ffi::crypto_verify_32(a.as_ptr(), b.as_ptr()) == 0 }
+}
+
 /// Converts an Ed25519 public key to its X25519 (Montgomery) form.
 pub fn ed25519_pk_to_x25519(ed_pk: &[u8; 32]) -> Result<[u8; 32], SodiumError> {
     init();
@@ -154,17 +161,29 @@ pub fn x25519(sk: &[u8; 32], peer_pk: &[u8; 32]) -> Result<Secret32, SodiumError
 /// Unkeyed BLAKE2b of the concatenation of `parts`, `N` bytes of output
 /// (16 ≤ N ≤ 64).
 pub fn blake2b<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    generichash(&[], parts)
+}
+
+/// BLAKE2b keyed with `key` (a MAC) of the concatenation of `parts`, `N`
+/// bytes of output (16 ≤ N ≤ 64).
+pub fn blake2b_keyed<const N: usize>(key: &[u8; 32], parts: &[&[u8]]) -> [u8; N] {
+    generichash(key, parts)
+}
+
+fn generichash<const N: usize>(key: &[u8], parts: &[&[u8]]) -> [u8; N] {
     const {
         assert!(N >= 16 && N <= 64, "BLAKE2b output must be 16..=64 bytes");
     }
     init();
     let mut out = [0u8; N];
     let mut state = std::mem::MaybeUninit::<ffi::crypto_generichash_state>::uninit();
+    let key_ptr = if key.is_empty() { std::ptr::null() } else { key.as_ptr() };
     // SAFETY: the state is initialised by crypto_generichash_init before use;
-    // key is null with length 0; each part's pointer/length match; out is N
-    // bytes, the same N given to init.
+    // the key is null with length 0 or 32 bytes (within libsodium's 16..=64);
+    // each part's pointer/length match; out is N bytes, the same N given to
+    // init.
     unsafe {
-        ffi::crypto_generichash_init(state.as_mut_ptr(), std::ptr::null(), 0, N);
+        ffi::crypto_generichash_init(state.as_mut_ptr(), key_ptr, key.len(), N);
         for part in parts {
             ffi::crypto_generichash_update(state.as_mut_ptr(), part.as_ptr(), part.len() as u64);
         }
@@ -307,6 +326,18 @@ mod tests {
             "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1\
              7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
         );
+    }
+
+    #[test]
+    fn keyed_blake2b_matches_an_independent_implementation() {
+        // Python's hashlib.blake2b(b"allium", key=bytes(range(32)), digest_size=32).
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let out: [u8; 32] = blake2b_keyed(&key, &[b"all", b"ium"]);
+        assert_eq!(
+            hex::encode(out),
+            "a897599e8e2548bdd44428bc73c26aed1295d3fc71767a4c1be1a031d6244836"
+        );
+        assert_ne!(out, blake2b::<32>(&[b"allium"]), "the key matters");
     }
 
     #[test]

@@ -14,22 +14,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use allium_common::encoding;
-use allium_common::peer::{
-    DigestRequest, DigestResponse, NODE_HEADER, SIGNATURE_HEADER, SwarmDigest, digest_signed_bytes,
-};
-use allium_common::rpc::{ErrorCode, check_clock};
+use allium_common::peer::{DigestRequest, DigestResponse, SwarmDigest, digest_signed_bytes};
+use allium_common::rpc::ErrorCode;
+use axum::http::HeaderMap;
 use tokio::sync::Semaphore;
 
 use crate::api_error::ApiError;
 use crate::directory::Snapshot;
 use crate::metrics::Metrics;
-use crate::replication::{push_wanted, signed_by_peer, swarm_peers};
+use crate::peer::{Call, Peers};
+use crate::replication::{fresh_and_for_me, push_wanted, same_swarm_sender, swarm_peers};
 use crate::state::{Node, now_ms};
 use crate::storage::StorageError;
 
 /// Hashes read per storage page while building a digest.
 const DIGEST_PAGE: usize = 1024;
+/// Largest answer to a digest (a list of at most 64 bucket numbers).
+const MAX_DIGEST_ANSWER: usize = 4096;
 
 /// State of the digest exchange.
 #[derive(Debug)]
@@ -96,24 +97,30 @@ pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
         .get(allium_common::sodium::random_index(peers.len()))
         .ok_or("no swarm peers")?;
     let digest = digest_of(node, &snap).await.map_err(|e| e.to_string())?;
-    let body = serde_json::to_vec(&DigestRequest { sent: now_ms(), digest }).map_err(|e| e.to_string())?;
-    let signature = encoding::to_base64(&node.identity.sign(&digest_signed_bytes(&body)));
-    let sent = node
-        .http
-        .post(format!("http://{}/swarm/v1/digest", peer.address))
-        .header(NODE_HEADER, node.id_hex())
-        .header(SIGNATURE_HEADER, signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send();
-    let response = tokio::time::timeout(node.config.hop_timeout(), sent)
+    let body = serde_json::to_vec(&DigestRequest {
+        to: peer.ed25519,
+        sent: now_ms(),
+        digest,
+    })
+    .map_err(|e| e.to_string())?;
+    let call = Call {
+        address: peer.address.clone(),
+        path: "/swarm/v1/digest",
+        headers: Peers::signed_headers(&node.identity, &digest_signed_bytes(&body)),
+        content_type: "application/json",
+        body,
+        deadline: node.config.hop_timeout(),
+        max_answer: MAX_DIGEST_ANSWER,
+    };
+    let response = node
+        .peers
+        .call(call)
         .await
-        .map_err(|_| format!("{}: no answer in time", peer.address))?
         .map_err(|e| format!("{}: {e}", peer.address))?;
-    if !response.status().is_success() {
-        return Err(format!("{}: answered {}", peer.address, response.status()));
+    if !response.is_success() {
+        return Err(format!("{}: answered {}", peer.address, response.status));
     }
-    let answer: DigestResponse = response.json().await.map_err(|e| e.to_string())?;
+    let answer: DigestResponse = response.parse().map_err(|e| e.to_string())?;
     Metrics::inc(&node.metrics.anti_entropy_rounds);
     if !answer.differing.is_empty() {
         tracing::info!(peer = %peer.address, buckets = answer.differing.len(), "anti-entropy: a peer is pushing what this node lacks");
@@ -124,26 +131,16 @@ pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
 /// Handles `POST /swarm/v1/digest` from a member of this node's swarm:
 /// compares digests and pushes the sender this node's messages in the
 /// buckets that differ.
-pub async fn receive(
-    node: &Arc<Node>,
-    sender_hex: Option<&str>,
-    signature_b64: Option<&str>,
-    body: &[u8],
-) -> Result<DigestResponse, ApiError> {
+pub async fn receive(node: &Arc<Node>, headers: &HeaderMap, body: &[u8]) -> Result<DigestResponse, ApiError> {
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
-    let sender = signed_by_peer(sender_hex, signature_b64, &digest_signed_bytes(body))?;
-    let Some(mine) = snap
-        .my_swarm
-        .filter(|s| snap.list.find(&sender).map(|n| n.swarm_id) == Some(*s))
-    else {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "the sender is not in this node's swarm",
-        ));
+    let (sender, signature) = same_swarm_sender(node, &snap, headers, &digest_signed_bytes(body))?;
+    let Some(mine) = snap.my_swarm else {
+        return Err(ApiError::not_ready());
     };
     let request: DigestRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed digest request: {e}")))?;
-    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
+    fresh_and_for_me(node, request.to, request.sent)?;
+    node.peers.first_time(&signature, now_ms())?;
     let Ok(busy) = Arc::clone(&node.anti_entropy.answering).try_acquire_owned() else {
         return Err(ApiError::new(
             ErrorCode::RateLimited,

@@ -62,6 +62,13 @@ pub struct Limits {
     pub burst_per_ip: u32,
     /// Stores per minute into one mailbox.
     pub stores_per_minute_per_mailbox: u32,
+    /// Onion requests per second one peer may relay to this node.
+    pub relays_per_second_per_peer: u32,
+    /// Replication pushes per second one peer may send.
+    pub pushes_per_second_per_peer: u32,
+    /// Syncs, digests and forwarded owner requests per second one peer may
+    /// send.
+    pub control_per_second_per_peer: u32,
     /// Most bytes of message data held for one mailbox.
     pub max_mailbox_bytes: u64,
     /// Most messages held for one mailbox.
@@ -87,6 +94,9 @@ pub struct Timing {
     /// How often the node compares digests with a random swarm peer and
     /// gets what it lacks (0: never).
     pub anti_entropy_interval_ms: u64,
+    /// How long after a node-list change a node that was a member of an
+    /// account's swarm may still push that account's messages (hand-over).
+    pub handover_grace_ms: u64,
 }
 
 /// Settings that matter only with `seed = true`.
@@ -133,6 +143,9 @@ impl Default for Limits {
             requests_per_second_per_ip: 200,
             burst_per_ip: 400,
             stores_per_minute_per_mailbox: 600,
+            relays_per_second_per_peer: 1000,
+            pushes_per_second_per_peer: 200,
+            control_per_second_per_peer: 20,
             max_mailbox_bytes: 32 * 1024 * 1024,
             max_mailbox_messages: 20_000,
             max_total_bytes: 8 * 1024 * 1024 * 1024,
@@ -149,6 +162,7 @@ impl Default for Timing {
             node_list_refresh_ms: 30_000,
             expiry_sweep_ms: 10_000,
             anti_entropy_interval_ms: 300_000,
+            handover_grace_ms: 30 * 60 * 1000,
         }
     }
 }
@@ -261,6 +275,16 @@ impl NodeConfig {
             .parse::<SocketAddr>()
             .is_ok_and(|a| a.ip().is_loopback());
         (self.listen.ip().is_loopback() && advertised_loopback).then(|| self.listen.ip())
+    }
+
+    /// What each peer may send.
+    pub fn peer_budgets(&self) -> crate::peer::PeerBudgets {
+        let l = &self.limits;
+        crate::peer::PeerBudgets {
+            relays_per_second: l.relays_per_second_per_peer.max(1),
+            pushes_per_second: l.pushes_per_second_per_peer.max(1),
+            control_per_second: l.control_per_second_per_peer.max(1),
+        }
     }
 
     /// The listener's caps and deadlines.

@@ -4,9 +4,10 @@
 //! A snapshot is installed only if a trusted seed signed it and its epoch
 //! is newer than the one held, so a replayed old list is ignored.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use allium_common::AccountId;
 use allium_common::encoding::Hex32;
@@ -29,7 +30,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(list: NodeList, me: &[u8; 32]) -> Self {
+    /// The snapshot of `list` as seen by node `me`.
+    pub(crate) fn new(list: NodeList, me: &[u8; 32]) -> Self {
         let ring = list.swarm_ring();
         let my_swarm = list.find(me).map(|n| n.swarm_id);
         let node_ips = list
@@ -113,22 +115,58 @@ pub enum InstallError {
     },
 }
 
-/// The shared, swappable current snapshot.
+/// Most replaced snapshots kept.
+const MAX_PREVIOUS: usize = 8;
+
+/// The shared, swappable current snapshot, and the ones it replaced
+/// recently (a node that held an account's messages under an earlier list
+/// may still hand them over).
 #[derive(Debug)]
 pub struct Directory {
     me: [u8; 32],
     trusted_seeds: Vec<[u8; 32]>,
     current: RwLock<Option<Arc<Snapshot>>>,
+    previous: Mutex<VecDeque<(Arc<Snapshot>, Instant)>>,
+    /// How long a replaced snapshot still counts for who held what.
+    previous_for: Duration,
 }
 
 impl Directory {
-    /// A directory for the node `me` that trusts `trusted_seeds`.
-    pub fn new(me: [u8; 32], trusted_seeds: Vec<[u8; 32]>) -> Self {
+    /// A directory for the node `me` that trusts `trusted_seeds` and
+    /// remembers replaced snapshots for `previous_for` (long enough for a
+    /// hand-over of a large store to finish).
+    pub fn new(me: [u8; 32], trusted_seeds: Vec<[u8; 32]>, previous_for: Duration) -> Self {
         Self {
             me,
             trusted_seeds,
             current: RwLock::new(None),
+            previous: Mutex::new(VecDeque::new()),
+            previous_for,
         }
+    }
+
+    /// The current snapshot and those replaced within `previous_for`.
+    fn recent(&self) -> Vec<Arc<Snapshot>> {
+        let mut all: Vec<Arc<Snapshot>> = self.current().into_iter().collect();
+        let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+        previous.retain(|(_, replaced)| replaced.elapsed() < self.previous_for);
+        all.extend(previous.iter().map(|(s, _)| Arc::clone(s)));
+        all
+    }
+
+    /// Whether `node` is listed now or was in a recently replaced list.
+    pub fn recently_listed(&self, node: &[u8; 32]) -> bool {
+        self.recent().iter().any(|s| s.list.find(node).is_some())
+    }
+
+    /// Whether `node` holds `account`'s messages by right: it is a member
+    /// of the account's swarm now, or was under a recently replaced list
+    /// (and so may hand them over).
+    pub fn holds_by_right(&self, node: &[u8; 32], account: &AccountId) -> bool {
+        self.recent().iter().any(|s| {
+            s.swarm_of(account)
+                .is_some_and(|swarm| s.list.find(node).is_some_and(|n| n.swarm_id == swarm))
+        })
     }
 
     /// The snapshot in force, if any.
@@ -156,7 +194,11 @@ impl Directory {
             new_swarm: next.my_swarm,
             newcomers: newcomers(current.as_deref(), &next),
         };
-        *current = Some(Arc::new(next));
+        if let Some(replaced) = current.replace(Arc::new(next)) {
+            let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+            previous.push_front((replaced, Instant::now()));
+            previous.truncate(MAX_PREVIOUS);
+        }
         Ok(change)
     }
 }
@@ -198,7 +240,7 @@ mod tests {
     #[test]
     fn installs_newer_trusted_lists_only() {
         let me = entry(1, 100).ed25519.0;
-        let dir = Directory::new(me, vec![*seed().ed25519_pk()]);
+        let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
         let first = NodeList::sign(1, vec![entry(1, 100), entry(2, 100)], &seed()).unwrap();
         let change = dir.install(first.clone()).unwrap();
         assert_eq!(change.new_swarm, Some(100));
@@ -214,9 +256,35 @@ mod tests {
     }
 
     #[test]
+    fn members_of_an_accounts_swarm_now_or_just_before_hold_it_by_right() {
+        let me = entry(1, 100).ed25519.0;
+        let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
+        let account = AccountId::from_x25519([0; 32]);
+        // One swarm: everyone holds every account.
+        dir.install(NodeList::sign(1, vec![entry(1, 100), entry(2, 100)], &seed()).unwrap())
+            .unwrap();
+        assert!(dir.holds_by_right(&entry(2, 0).ed25519.0, &account));
+        assert!(!dir.holds_by_right(&entry(3, 0).ed25519.0, &account), "not listed");
+        // Node 2 moves to another swarm that does not hold the account
+        // (position 0 is nearer to swarm 100): it still may hand over.
+        dir.install(
+            NodeList::sign(
+                2,
+                vec![entry(1, 100), entry(2, u64::MAX / 2), entry(3, u64::MAX / 2)],
+                &seed(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(dir.holds_by_right(&entry(2, 0).ed25519.0, &account), "previous member");
+        assert!(!dir.holds_by_right(&entry(3, 0).ed25519.0, &account), "never a member");
+        assert!(dir.recently_listed(&entry(2, 0).ed25519.0));
+    }
+
+    #[test]
     fn newcomers_are_joiners_and_movers() {
         let me = entry(1, 100).ed25519.0;
-        let dir = Directory::new(me, vec![*seed().ed25519_pk()]);
+        let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
         dir.install(NodeList::sign(1, vec![entry(1, 100), entry(2, 100), entry(3, 200)], &seed()).unwrap())
             .unwrap();
         let change = dir

@@ -26,6 +26,7 @@ pub mod listener;
 pub mod longpoll;
 pub mod membership;
 pub mod metrics;
+pub mod peer;
 pub mod ratelimit;
 pub mod relay;
 pub mod replication;

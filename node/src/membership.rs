@@ -9,18 +9,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allium_common::announce::Announce;
-use allium_common::node_list::NodeList;
+use allium_common::node_list::{MAX_ENCODED_LEN, NodeList};
 use allium_common::seeds::Seed;
 use serde_json::{Value, json};
 
 use crate::directory::InstallError;
+use crate::peer::outbound::{self, Answer, Call};
 use crate::replication;
 use crate::state::{Node, VERSION, now_ms};
 
 /// Poll interval while the node is not yet listed.
 const BOOTSTRAP_POLL: Duration = Duration::from_millis(250);
-/// Timeout of one call to a seed.
+/// Deadline of one call to a seed.
 const SEED_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest answer to an announce.
+const MAX_SMALL_ANSWER: usize = 4096;
 
 /// Runs forever.
 pub async fn run(node: Arc<Node>, seeds: Vec<Seed>) {
@@ -45,20 +48,21 @@ pub async fn run(node: Arc<Node>, seeds: Vec<Seed>) {
 
 async fn announce(node: &Node, seeds: &[Seed]) {
     let record = Announce::sign(&node.identity, &node.config.advertised_address(), VERSION, now_ms());
+    let body = serde_json::to_vec(&record).unwrap_or_default();
     for seed in seeds {
-        let sent = node
-            .http
-            .post(format!("http://{}/seed/v1/announce", seed.address))
-            .json(&record)
-            .send();
-        match tokio::time::timeout(SEED_TIMEOUT, sent).await {
-            Ok(Ok(r)) if r.status().is_success() => {
-                tracing::debug!(seed = %seed.address, "announced")
-            }
-            Ok(Ok(r)) => {
-                tracing::warn!(seed = %seed.address, status = r.status().as_u16(), "seed refused the announce")
-            }
-            _ => tracing::warn!(seed = %seed.address, "seed unreachable for announce"),
+        let call = Call {
+            address: seed.address.clone(),
+            path: "/seed/v1/announce",
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: body.clone(),
+            deadline: SEED_TIMEOUT,
+            max_answer: MAX_SMALL_ANSWER,
+        };
+        match node.peers.call(call).await {
+            Ok(a) if a.is_success() => tracing::debug!(seed = %seed.address, "announced"),
+            Ok(a) => tracing::warn!(seed = %seed.address, status = a.status, "seed refused the announce"),
+            Err(e) => tracing::warn!(seed = %seed.address, error = %e, "seed unreachable for announce"),
         }
     }
 }
@@ -66,7 +70,7 @@ async fn announce(node: &Node, seeds: &[Seed]) {
 /// Fetches the list from every seed and installs the newest valid one.
 pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
     for seed in seeds {
-        let Some(list) = fetch_node_list(&node.http, &seed.address).await else {
+        let Some(list) = fetch_node_list(node.peers.http(), &seed.address).await else {
             continue;
         };
         match node.directory.install(list) {
@@ -90,16 +94,20 @@ pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
     }
 }
 
-/// `node_list` from one node or seed; `None` if unreachable or malformed.
+/// `node_list` from one node or seed (the whole exchange within 5 s, at
+/// most a node list's largest size read); `None` if unreachable or
+/// malformed.
 pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<NodeList> {
-    let sent = http
-        .post(format!("http://{address}/storage_rpc/v1"))
-        .json(&json!({"method": "node_list"}))
-        .send();
-    let response = tokio::time::timeout(SEED_TIMEOUT, sent).await.ok()?.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    let value: Value = response.json().await.ok()?;
+    let call = Call {
+        address: address.to_owned(),
+        path: "/storage_rpc/v1",
+        headers: Vec::new(),
+        content_type: "application/json",
+        body: json!({"method": "node_list"}).to_string().into_bytes(),
+        deadline: SEED_TIMEOUT,
+        max_answer: MAX_ENCODED_LEN,
+    };
+    let answer = outbound::call(http, call).await.ok().filter(Answer::is_success)?;
+    let value: Value = answer.parse().ok()?;
     NodeList::from_value(value).ok()
 }

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub replication_not_waited: AtomicU64,
     /// Requests refused by rate limits.
     pub rate_limited: AtomicU64,
+    /// Pushed messages refused: not this node's, or not the sender's to
+    /// push.
+    pub push_refused: AtomicU64,
     /// Requests from addresses that are not listed nodes, i.e. from
     /// clients (a client's onion requests reach only its guards).
     pub client_requests: AtomicU64,
@@ -80,6 +83,7 @@ impl Default for Metrics {
             replication_sync_timeouts: AtomicU64::new(0),
             replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            push_refused: AtomicU64::new(0),
             client_requests: AtomicU64::new(0),
         }
     }
@@ -133,7 +137,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 19] = [
+        let series: [(&str, &str, &str, u64); 20] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -223,6 +227,12 @@ impl Metrics {
                 "counter",
                 "Requests refused by rate limits.",
                 self.rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_push_refused_total",
+                "counter",
+                "Pushed messages refused: not this node's, or not the sender's to push.",
+                self.push_refused.load(Ordering::Relaxed),
             ),
             ("allium_messages", "gauge", "Messages held.", gauges.messages),
             (

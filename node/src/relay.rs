@@ -5,18 +5,27 @@
 //! storage RPC and answered encrypted under the layer's key. Failures to
 //! reach the next hop come back as a plain HTTP error naming the relay that
 //! failed (the client knows which hop follows it), never as a hang: each
-//! hop has its own timeout.
+//! hop has one deadline for its whole exchange.
+//!
+//! One client request costs the network at most [`MAX_RELAYS`] relayed
+//! hops: every forward carries its hop count under a MAC the next node
+//! checks ([`crate::peer`]), and a node that would be one relay too many
+//! refuses, as does a node named as its own next hop. The count tells a
+//! relay its position in the path, which the size of the body (the padding
+//! buckets of `docs/protocol.md` §9) already tells it.
 //!
 //! Nothing here logs payloads, keys, or the previous and next hop together.
 
 use allium_common::onion::{self, Peeled};
+use allium_common::peer::MAX_RELAYS;
 use allium_common::rpc::ErrorCode;
 use allium_common::sodium;
 
 use crate::api_error::ApiError;
 use crate::metrics::Metrics;
+use crate::peer::{Call, CallError};
 use crate::rpc::{self, Origin};
-use crate::state::Node;
+use crate::state::{Node, now_ms};
 
 /// A relay answer: status, content type and body bytes.
 #[derive(Debug)]
@@ -39,8 +48,9 @@ impl RelayReply {
     }
 }
 
-/// Handles one onion request body.
-pub async fn handle(node: &Node, body: &[u8]) -> RelayReply {
+/// Handles one onion request body that has passed `hops` relays (0 from a
+/// client).
+pub async fn handle(node: &Node, body: &[u8], hops: u8) -> RelayReply {
     let peeled = match onion::peel(body, node.identity.x25519_sk(), node.identity.x25519_pk()) {
         Ok(p) => p,
         Err(e) => {
@@ -52,7 +62,13 @@ pub async fn handle(node: &Node, body: &[u8]) -> RelayReply {
         }
     };
     match peeled {
-        Peeled::Relay { next_ed25519, body } => forward(node, &next_ed25519, body).await,
+        Peeled::Relay { next_ed25519, body } => {
+            if let Some(refusal) = refuse_relay(node, &next_ed25519, hops) {
+                Metrics::inc(&node.metrics.onion_rejected);
+                return RelayReply::error(&refusal);
+            }
+            forward(node, &next_ed25519, hops + 1, body).await
+        }
         Peeled::Final { request, key } => {
             Metrics::inc(&node.metrics.onion_final);
             let reply = rpc::handle(node, &request, Origin::Client).await;
@@ -71,7 +87,29 @@ pub async fn handle(node: &Node, body: &[u8]) -> RelayReply {
     }
 }
 
-async fn forward(node: &Node, next: &[u8; 32], body: Vec<u8>) -> RelayReply {
+/// Why this node must not relay to `next` after `hops` relays, if it must
+/// not.
+fn refuse_relay(node: &Node, next: &[u8; 32], hops: u8) -> Option<ApiError> {
+    let me = node.id_hex();
+    if next == node.identity.ed25519_pk() {
+        return Some(
+            ApiError::new(ErrorCode::BadRequest, "the onion names this relay as its own next hop")
+                .with_details(serde_json::json!({ "relay": me })),
+        );
+    }
+    if hops >= MAX_RELAYS {
+        return Some(
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("the onion has passed {hops} relays; at most {MAX_RELAYS} may relay one request"),
+            )
+            .with_details(serde_json::json!({ "relay": me, "max_relays": MAX_RELAYS })),
+        );
+    }
+    None
+}
+
+async fn forward(node: &Node, next: &[u8; 32], hops: u8, body: Vec<u8>) -> RelayReply {
     let me = node.id_hex();
     let failed = |code: ErrorCode, why: &str| {
         Metrics::inc(&node.metrics.relay_failures);
@@ -80,63 +118,33 @@ async fn forward(node: &Node, next: &[u8; 32], body: Vec<u8>) -> RelayReply {
                 .with_details(serde_json::json!({ "relay": me })),
         )
     };
-    let Some(address) = node
-        .directory
-        .current()
-        .and_then(|s| s.list.find(next).map(|n| n.address.clone()))
-    else {
+    let Some(entry) = node.directory.current().and_then(|s| s.list.find(next).cloned()) else {
         return failed(ErrorCode::BadGateway, "it is not in this relay's node list");
     };
-    let sent = node
-        .http
-        .post(format!("http://{address}/onion_req/v2"))
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send();
-    let response = match tokio::time::timeout(node.config.hop_timeout(), sent).await {
-        Err(_) => return failed(ErrorCode::GatewayTimeout, "no answer in time"),
-        Ok(Err(e)) if e.is_timeout() => {
-            return failed(ErrorCode::GatewayTimeout, "no answer in time");
-        }
-        Ok(Err(_)) => return failed(ErrorCode::BadGateway, "connection failed"),
-        Ok(Ok(r)) => r,
+    let Some(headers) = node.peers.relay_headers(&node.identity, &entry, hops, &body, now_ms()) else {
+        return failed(ErrorCode::BadGateway, "its key is unusable");
     };
-    let status = response.status().as_u16();
-    let content_type = if response
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
-    {
-        "application/json"
-    } else {
-        "text/plain"
+    let call = Call {
+        address: entry.address.clone(),
+        path: "/onion_req/v2",
+        headers,
+        content_type: "application/octet-stream",
+        body,
+        deadline: node.config.hop_timeout(),
+        max_answer: onion::MAX_ENCODED_RESPONSE,
     };
-    match read_limited(response, onion::MAX_ENCODED_RESPONSE).await {
-        Ok(bytes) => {
+    match node.peers.call(call).await {
+        Ok(answer) => {
             Metrics::inc(&node.metrics.relayed_hops);
             RelayReply {
-                status,
-                content_type,
-                body: bytes,
+                status: answer.status,
+                content_type: if answer.json { "application/json" } else { "text/plain" },
+                body: answer.body,
             }
         }
-        Err(why) => failed(ErrorCode::BadGateway, why),
-    }
-}
-
-/// Reads a response body, refusing more than `limit` bytes.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, &'static str> {
-    let mut out = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > limit {
-                    return Err("its answer is larger than any onion response");
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(_) => return Err("its answer broke off"),
-        }
+        Err(CallError::Timeout) => failed(ErrorCode::GatewayTimeout, "no answer in time"),
+        Err(CallError::TooLarge) => failed(ErrorCode::BadGateway, "its answer is larger than any onion response"),
+        Err(CallError::Unreachable) => failed(ErrorCode::BadGateway, "connection failed"),
+        Err(_) => failed(ErrorCode::BadGateway, "its answer broke off"),
     }
 }

@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use allium_common::encoding::{self, Base64Bytes, Hex32};
-use allium_common::identity;
+use allium_common::encoding::{Base64Bytes, Hex32};
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::{
-    FORWARDED_HEADER, MAX_PUSH_MESSAGES, NODE_HEADER, PushRequest, PushResponse, PushedMessage, SIGNATURE_HEADER,
-    SyncRequest, push_signed_bytes, sync_signed_bytes,
+    FORWARDED_HEADER, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest, push_signed_bytes,
+    sync_signed_bytes,
 };
 use allium_common::rpc::{ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, SwarmConfirmation, check_clock};
+use axum::http::HeaderMap;
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -35,6 +35,8 @@ use tokio::task::JoinSet;
 use crate::api_error::ApiError;
 use crate::directory::{Change, Snapshot};
 use crate::metrics::Metrics;
+use crate::peer::outbound::{self, Call, CallError};
+use crate::peer::{Budget, Peers};
 use crate::rpc::confirmation;
 use crate::state::{Node, now_ms};
 use crate::storage::{Inserted, NewMessage};
@@ -54,6 +56,8 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 const STALL_FOR: Duration = Duration::from_secs(30);
 /// Messages read from storage per hand-over page.
 const HAND_OVER_PAGE: usize = 256;
+/// Largest answer to a push, sync or forwarded request (confirmations).
+const MAX_PUSH_ANSWER: usize = 64 * 1024;
 
 /// A delivery to one peer.
 #[derive(Debug)]
@@ -124,14 +128,9 @@ impl Replicator {
         }
         let mut tasks = JoinSet::new();
         for peer in peers {
-            let http = node.http.clone();
-            let body = push_body(&messages);
-            let signature = node.identity.sign(&push_signed_bytes(&body));
-            let me = node.id_hex();
-            tasks.spawn(async move {
-                let result = tokio::time::timeout(SYNC_TIMEOUT, send_push(&http, &peer, &me, &signature, body)).await;
-                (peer, result.unwrap_or(Err(PushError::Timeout)))
-            });
+            let http = node.peers.http().clone();
+            let call = push_call(node, &peer, &messages, SYNC_TIMEOUT);
+            tasks.spawn(async move { (peer, send_push(&http, call).await) });
         }
         let mut confirmations = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {
@@ -243,8 +242,8 @@ pub(crate) fn swarm_peers(node: &Node, snap: &Snapshot) -> Vec<NodeEntry> {
 enum PushError {
     #[error("no answer in time")]
     Timeout,
-    #[error("unreachable: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Call(CallError),
     #[error("refused with status {0}")]
     Status(u16),
     #[error("peer is no longer in the node list")]
@@ -253,8 +252,19 @@ enum PushError {
     Incomplete { got: usize, sent: usize },
 }
 
-fn push_body(messages: &[NewMessage]) -> Vec<u8> {
+impl From<CallError> for PushError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Timeout => Self::Timeout,
+            other => Self::Call(other),
+        }
+    }
+}
+
+/// The signed call that pushes `messages` to `peer`.
+fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: Duration) -> Call {
     let request = PushRequest {
+        to: peer.ed25519,
         sent: now_ms(),
         messages: messages
             .iter()
@@ -267,28 +277,25 @@ fn push_body(messages: &[NewMessage]) -> Vec<u8> {
             })
             .collect(),
     };
-    serde_json::to_vec(&request).unwrap_or_default()
+    let body = serde_json::to_vec(&request).unwrap_or_default();
+    Call {
+        address: peer.address.clone(),
+        path: "/swarm/v1/push",
+        headers: Peers::signed_headers(&node.identity, &push_signed_bytes(&body)),
+        content_type: "application/json",
+        body,
+        deadline,
+        max_answer: MAX_PUSH_ANSWER,
+    }
 }
 
-async fn send_push(
-    http: &reqwest::Client,
-    peer: &NodeEntry,
-    me: &str,
-    signature: &[u8; 64],
-    body: Vec<u8>,
-) -> Result<PushResponse, PushError> {
-    let response = http
-        .post(format!("http://{}/swarm/v1/push", peer.address))
-        .header(NODE_HEADER, me)
-        .header(SIGNATURE_HEADER, encoding::to_base64(signature))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(PushError::Status(response.status().as_u16()));
+/// Sends a push and reads the peer's confirmations.
+async fn send_push(http: &reqwest::Client, call: Call) -> Result<PushResponse, PushError> {
+    let answer = outbound::call(http, call).await?;
+    if !answer.is_success() {
+        return Err(PushError::Status(answer.status));
     }
-    Ok(response.json::<PushResponse>().await?)
+    Ok(answer.parse::<PushResponse>()?)
 }
 
 /// A push counts as delivered only if every message was confirmed; a peer
@@ -302,17 +309,21 @@ fn complete(response: PushResponse, sent: usize) -> Result<PushResponse, PushErr
     }
 }
 
-async fn send_forward(http: &reqwest::Client, peer: &NodeEntry, request: &Value) -> Result<(), PushError> {
-    let response = http
-        .post(format!("http://{}/storage_rpc/v1", peer.address))
-        .header(FORWARDED_HEADER, "1")
-        .json(request)
-        .send()
-        .await?;
+async fn send_forward(node: &Node, peer: &NodeEntry, request: &Value) -> Result<(), PushError> {
+    let call = Call {
+        address: peer.address.clone(),
+        path: "/storage_rpc/v1",
+        headers: vec![(FORWARDED_HEADER, "1".to_owned())],
+        content_type: "application/json",
+        body: serde_json::to_vec(request).unwrap_or_default(),
+        deadline: node.config.hop_timeout(),
+        max_answer: MAX_PUSH_ANSWER,
+    };
+    let answer = node.peers.call(call).await?;
     // A 4xx from a peer (e.g. already deleted, clock moved on) will not get
     // better by retrying; only server-side failures are retried.
-    if response.status().is_server_error() {
-        return Err(PushError::Status(response.status().as_u16()));
+    if answer.status >= 500 {
+        return Err(PushError::Status(answer.status));
     }
     Ok(())
 }
@@ -342,21 +353,13 @@ async fn deliver(node: Arc<Node>, delivery: Delivery) {
     let result = match (&delivery.job, peer) {
         (_, None) => Err(PushError::UnknownPeer),
         (Job::Push { messages, .. }, Some(peer)) => {
-            let body = push_body(messages);
-            let signature = node.identity.sign(&push_signed_bytes(&body));
-            let me = node.id_hex();
-            let sent = send_push(&node.http, &peer, &me, &signature, body);
-            tokio::time::timeout(node.config.hop_timeout(), sent)
+            let call = push_call(&node, &peer, messages, node.config.hop_timeout());
+            send_push(node.peers.http(), call)
                 .await
-                .unwrap_or(Err(PushError::Timeout))
+                .and_then(|r| complete(r, messages.len()))
                 .map(drop)
         }
-        (Job::Forward { request, .. }, Some(peer)) => {
-            let sent = send_forward(&node.http, &peer, request);
-            tokio::time::timeout(node.config.hop_timeout(), sent)
-                .await
-                .unwrap_or(Err(PushError::Timeout))
-        }
+        (Job::Forward { request, .. }, Some(peer)) => send_forward(&node, &peer, request).await,
     };
     match result {
         Ok(()) => {
@@ -481,24 +484,29 @@ pub(crate) async fn push_wanted(
 }
 
 /// Accepts a push from another node (`POST /swarm/v1/push`).
-pub async fn receive_push(
-    node: &Node,
-    sender_hex: Option<&str>,
-    signature_b64: Option<&str>,
-    body: &[u8],
-) -> Result<PushResponse, ApiError> {
+///
+/// A push is taken only from a node that holds those messages by right:
+/// for each message, the sender must be a member of the account's swarm in
+/// the node list in force or in one of the lists replaced recently (a
+/// hand-over after a change), and the account must map to this node's
+/// swarm. Anything else is not stored and not confirmed.
+pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Result<PushResponse, ApiError> {
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
     // Not in a swarm yet (e.g. just joined and the list is on its way): the
     // sender retries, rather than this node dropping what it cannot place.
     if snap.my_swarm.is_none() {
         return Err(ApiError::not_ready());
     }
-    let sender = signed_by_peer(sender_hex, signature_b64, &push_signed_bytes(body))?;
-    if snap.list.find(&sender).is_none() {
+    let (sender, _) = node.peers.signed_by(headers, &push_signed_bytes(body))?;
+    if snap.list.find(&sender).is_none() && !node.directory.recently_listed(&sender) {
         return Err(unauthorized("the sender is not in this node's node list"));
     }
+    node.peers.spend(Budget::Push, &sender)?;
     let request: PushRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed push: {e}")))?;
+    if request.to.0 != *node.identity.ed25519_pk() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "this push is for another node"));
+    }
     let now = now_ms();
     check_clock(request.sent, now).map_err(ApiError::from)?;
     if request.messages.len() > MAX_PUSH_MESSAGES {
@@ -508,12 +516,25 @@ pub async fn receive_push(
         ));
     }
     let latest_expiry = now.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
-    let accepted: Vec<NewMessage> = request
-        .messages
+    let (accepted, refused): (Vec<PushedMessage>, Vec<PushedMessage>) = request.messages.into_iter().partition(|m| {
+        snap.is_mine(&m.pubkey)
+            && node.directory.holds_by_right(&sender, &m.pubkey)
+            && m.data.0.len() <= MAX_DATA_LEN
+            && m.expiry > now
+            && m.expiry <= latest_expiry
+    });
+    if !refused.is_empty() {
+        node.metrics
+            .push_refused
+            .fetch_add(refused.len() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            peer = %hex::encode(sender),
+            refused = refused.len(),
+            "pushed messages refused: not this node's, or the sender does not hold them by right"
+        );
+    }
+    let accepted: Vec<NewMessage> = accepted
         .into_iter()
-        .filter(|m| {
-            snap.is_mine(&m.pubkey) && m.data.0.len() <= MAX_DATA_LEN && m.expiry > now && m.expiry <= latest_expiry
-        })
         .map(|m| NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0))
         .collect();
     let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
@@ -539,65 +560,66 @@ pub async fn receive_push(
 /// took those stores (and held their retries) have died since.
 pub async fn request_sync(node: Arc<Node>) {
     let Some(snap) = node.directory.current() else { return };
-    let body = serde_json::to_vec(&SyncRequest { sent: now_ms() }).unwrap_or_default();
-    let signature = encoding::to_base64(&node.identity.sign(&sync_signed_bytes(&body)));
     for peer in swarm_peers(&node, &snap) {
-        let sent = node
-            .http
-            .post(format!("http://{}/swarm/v1/sync", peer.address))
-            .header(NODE_HEADER, node.id_hex())
-            .header(SIGNATURE_HEADER, signature.clone())
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send();
-        match tokio::time::timeout(node.config.hop_timeout(), sent).await {
-            Ok(Ok(r)) if r.status().is_success() => {}
+        let body = serde_json::to_vec(&SyncRequest {
+            to: peer.ed25519,
+            sent: now_ms(),
+        })
+        .unwrap_or_default();
+        let call = Call {
+            address: peer.address.clone(),
+            path: "/swarm/v1/sync",
+            headers: Peers::signed_headers(&node.identity, &sync_signed_bytes(&body)),
+            content_type: "application/json",
+            body,
+            deadline: node.config.hop_timeout(),
+            max_answer: MAX_PUSH_ANSWER,
+        };
+        match node.peers.call(call).await {
+            Ok(answer) if answer.is_success() => {}
             _ => tracing::debug!(peer = %peer.address, "sync request not accepted"),
         }
     }
 }
 
 /// Handles `POST /swarm/v1/sync` from a member of this node's swarm.
-pub fn receive_sync(
-    node: &Arc<Node>,
-    sender_hex: Option<&str>,
-    signature_b64: Option<&str>,
-    body: &[u8],
-) -> Result<(), ApiError> {
+pub fn receive_sync(node: &Arc<Node>, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
-    let sender = signed_by_peer(sender_hex, signature_b64, &sync_signed_bytes(body))?;
-    let same_swarm = snap.my_swarm.is_some() && snap.list.find(&sender).map(|n| n.swarm_id) == snap.my_swarm;
+    let sender = same_swarm_sender(node, &snap, headers, &sync_signed_bytes(body))?;
+    let request: SyncRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed sync request: {e}")))?;
+    fresh_and_for_me(node, request.to, request.sent)?;
+    node.peers.first_time(&sender.1, now_ms())?;
+    tokio::spawn(push_swarm_messages(Arc::clone(node), vec![Hex32(sender.0)]));
+    Ok(())
+}
+
+/// The sender (and its signature) of a signed control request, which must
+/// be a member of this node's swarm with budget left.
+pub(crate) fn same_swarm_sender(
+    node: &Node,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    signed: &[u8],
+) -> Result<([u8; 32], [u8; 64]), ApiError> {
+    let sender = node.peers.signed_by(headers, signed)?;
+    let same_swarm = snap.my_swarm.is_some() && snap.list.find(&sender.0).map(|n| n.swarm_id) == snap.my_swarm;
     if !same_swarm {
         return Err(unauthorized("the sender is not in this node's swarm"));
     }
-    let request: SyncRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed sync request: {e}")))?;
-    check_clock(request.sent, now_ms()).map_err(ApiError::from)?;
-    tokio::spawn(push_swarm_messages(Arc::clone(node), vec![Hex32(sender)]));
-    Ok(())
+    node.peers.spend(Budget::Control, &sender.0)?;
+    Ok(sender)
+}
+
+/// Refuses a control request addressed to another node or signed outside
+/// the clock window.
+pub(crate) fn fresh_and_for_me(node: &Node, to: Hex32, sent: u64) -> Result<(), ApiError> {
+    if to.0 != *node.identity.ed25519_pk() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "this request is for another node"));
+    }
+    check_clock(sent, now_ms()).map_err(ApiError::from)
 }
 
 fn unauthorized(why: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, why.to_owned())
-}
-
-/// The sender named in the node header, if its signature over `signed`
-/// (from the signature header) verifies.
-pub(crate) fn signed_by_peer(
-    sender_hex: Option<&str>,
-    signature_b64: Option<&str>,
-    signed: &[u8],
-) -> Result<[u8; 32], ApiError> {
-    let sender = sender_hex
-        .and_then(|h| encoding::hex_array::<32>(h).ok())
-        .ok_or_else(|| unauthorized("missing or malformed x-allium-node header"))?;
-    let signature: [u8; 64] = signature_b64
-        .and_then(|s| encoding::from_base64(s).ok())
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| unauthorized("missing or malformed x-allium-signature header"))?;
-    if identity::verify(&sender, signed, &signature) {
-        Ok(sender)
-    } else {
-        Err(unauthorized("the peer's signature does not verify"))
-    }
 }

@@ -71,7 +71,11 @@ pub async fn serve(
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
     let registry = config.seed.then(|| Registry::open(&config.data_dir, &config.seed_mode));
-    let directory = Directory::new(*identity.ed25519_pk(), trusted);
+    let directory = Directory::new(
+        *identity.ed25519_pk(),
+        trusted,
+        Duration::from_millis(config.timing.handover_grace_ms),
+    );
     let (replicator, queue) = Replicator::new();
     tracing::info!(
         ed25519 = %hex::encode(identity.ed25519_pk()),

@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::api_error::ApiError;
 use crate::config::SeedMode;
+use crate::peer::outbound::{self, Call};
 use crate::state::{Node, now_ms};
 
 /// Most nodes the registry tracks (listed or waiting for a probe).
@@ -259,7 +260,7 @@ async fn probe_one(node: &Node, key: Hex32) {
     let Some(address) = registry.address_of(&key) else {
         return;
     };
-    let ok = probe(&node.http, node.identity.ed25519_pk(), &key.0, &address).await;
+    let ok = probe(node.peers.http(), node.identity.ed25519_pk(), &key.0, &address).await;
     if registry.probe_result(key, ok) {
         publish(node, registry);
     }
@@ -275,18 +276,27 @@ fn publish(node: &Node, registry: &Registry) {
     }
 }
 
-/// Sends a challenge to `address` and checks the answer is signed by `key`.
+/// Sends a challenge to `address` and checks the answer is signed by `key`
+/// (the whole exchange within the probe timeout).
 pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], address: &str) -> bool {
     let challenge: [u8; 32] = sodium::random_array();
     let request = ProbeRequest {
         challenge: Hex32(challenge),
         seed: Hex32(*seed),
     };
-    let sent = http.post(format!("http://{address}/probe/v1")).json(&request).send();
-    let Ok(Ok(response)) = tokio::time::timeout(PROBE_TIMEOUT, sent).await else {
+    let call = Call {
+        address: address.to_owned(),
+        path: "/probe/v1",
+        headers: Vec::new(),
+        content_type: "application/json",
+        body: serde_json::to_vec(&request).unwrap_or_default(),
+        deadline: PROBE_TIMEOUT,
+        max_answer: 4096,
+    };
+    let Ok(answer) = outbound::call(http, call).await else {
         return false;
     };
-    let Ok(answer) = response.json::<ProbeResponse>().await else {
+    let Ok(answer) = answer.parse::<ProbeResponse>() else {
         return false;
     };
     identity::verify(key, &probe_signed_bytes(&challenge, seed), &answer.signature.0)
@@ -309,7 +319,7 @@ pub async fn run_prober(node: Arc<Node>) {
                     changed |= registry.probe_result(k, ok);
                 }
             }
-            let http = node.http.clone();
+            let http = node.peers.http().clone();
             let seed = *node.identity.ed25519_pk();
             probes.spawn(async move { (key, probe(&http, &seed, &key.0, &address).await) });
         }

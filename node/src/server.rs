@@ -12,8 +12,9 @@
 //! | `GET /health` | liveness and whether the node is listed |
 //! | `GET /metrics` | Prometheus text |
 //!
-//! Requests from the IP of a listed node are not rate limited: relays carry
-//! many clients' traffic from one address.
+//! Requests that are not authenticated as a peer's are limited per client
+//! address; peers' requests (relayed onions, pushes, syncs, digests) are
+//! limited per peer ([`crate::peer`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::time::Instant;
 use allium_common::announce::{ProbeRequest, ProbeResponse, probe_signed_bytes};
 use allium_common::encoding::Sig64;
 use allium_common::onion::MAX_ONION_BODY;
-use allium_common::peer::{FORWARDED_HEADER, MAX_PUSH_BODY, NODE_HEADER, SIGNATURE_HEADER};
+use allium_common::peer::{FORWARDED_HEADER, MAX_PUSH_BODY};
 use allium_common::rpc::{ErrorCode, MAX_REQUEST_BODY};
 use axum::Router;
 use axum::body::Bytes;
@@ -34,8 +35,9 @@ use serde_json::json;
 
 use crate::api_error::ApiError;
 use crate::metrics::{Gauges, Metrics};
+use crate::peer::Budget;
 use crate::rpc::{self, Origin};
-use crate::state::Node;
+use crate::state::{Node, now_ms};
 use crate::{anti_entropy, relay, replication, seed};
 
 type Shared = State<Arc<Node>>;
@@ -98,11 +100,10 @@ fn error_response(e: &ApiError) -> Response {
     json_response(e.status(), &e.body())
 }
 
-/// Takes a token from the client IP's bucket, unless the IP is a node's.
+/// Takes a token from the client IP's bucket. Every request that is not
+/// authenticated as a peer's pays, whatever its address: a client that
+/// shares an IP with a node gets no exemption.
 fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
-    if node.is_node_ip(ip) {
-        return None;
-    }
     Metrics::inc(&node.metrics.client_requests);
     if node.ip_limiter.allow(&ip, Instant::now()) {
         return None;
@@ -135,26 +136,51 @@ async fn storage_rpc(
     json_response(reply.status, &reply.body)
 }
 
-async fn onion_req(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
-    if let Some(refused) = rate_limited(&node, peer.ip()) {
-        return refused;
-    }
-    let reply = relay::handle(&node, &body).await;
+async fn onion_req(
+    State(node): Shared,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // A relay proves it is one (and how many relays came before it); any
+    // other sender is a client, whatever its address.
+    let snapshot = node.directory.current();
+    let hops = match node
+        .peers
+        .relayed_by(&node.identity, snapshot.as_deref(), &headers, &body, now_ms())
+    {
+        Ok(Some(relayed)) => {
+            if let Err(e) = node.peers.spend(Budget::Relay, &relayed.from) {
+                Metrics::inc(&node.metrics.rate_limited);
+                return error_response(&e);
+            }
+            relayed.hops
+        }
+        Ok(None) => {
+            if let Some(refused) = rate_limited(&node, peer.ip()) {
+                return refused;
+            }
+            0
+        }
+        Err(e) => {
+            Metrics::inc(&node.metrics.onion_rejected);
+            return error_response(&e);
+        }
+    };
+    let reply = relay::handle(&node, &body, hops).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
     (status, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response()
 }
 
 async fn push(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match replication::receive_push(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body).await {
+    match replication::receive_push(&node, &headers, &body).await {
         Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
         Err(e) => error_response(&e),
     }
 }
 
 async fn sync(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match replication::receive_sync(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body) {
+    match replication::receive_sync(&node, &headers, &body) {
         Ok(()) => json_response(200, &json!({ "accepted": true })),
         Err(e) => error_response(&e),
     }
@@ -164,8 +190,7 @@ async fn sync(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response 
 const MAX_DIGEST_BODY: usize = 16 * 1024;
 
 async fn digest(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match anti_entropy::receive(&node, header(NODE_HEADER), header(SIGNATURE_HEADER), &body).await {
+    match anti_entropy::receive(&node, &headers, &body).await {
         Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
         Err(e) => error_response(&e),
     }

@@ -40,8 +40,8 @@ pub struct Node {
     pub ip_limiter: RateLimiter<IpAddr>,
     /// Per-mailbox store budget.
     pub mailbox_limiter: RateLimiter<AccountId>,
-    /// Outbound HTTP to other nodes (pooled).
-    pub http: reqwest::Client,
+    /// Calls to other nodes, and who is calling.
+    pub peers: crate::peer::Peers,
     /// Swarm replication.
     pub replicator: Replicator,
     /// The registry, when this node is a seed.
@@ -73,6 +73,7 @@ impl Node {
         let mailbox_limiter = RateLimiter::new(f64::from(per_minute) / 60.0, per_minute, MAX_RATE_KEYS);
         let waiters = Waiters::new(limits.max_long_polls);
         let connections = crate::listener::ConnectionTable::new(config.listener_limits());
+        let peers = crate::peer::Peers::new(http, config.peer_budgets());
         Self {
             identity,
             config,
@@ -82,7 +83,7 @@ impl Node {
             metrics: Metrics::default(),
             ip_limiter,
             mailbox_limiter,
-            http,
+            peers,
             replicator,
             registry,
             anti_entropy: crate::anti_entropy::AntiEntropy::default(),

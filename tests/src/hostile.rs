@@ -60,3 +60,86 @@ pub async fn get_status(from: &str, target: &str, path: &str, within: Duration) 
     };
     tokio::time::timeout(within, attempt).await.ok().flatten()
 }
+
+/// An onion request through `path` (the last node executes `request`),
+/// with fresh randomness.
+///
+/// # Panics
+/// If the request cannot be built (an empty path, a request too large).
+#[allow(clippy::expect_used)]
+pub fn onion(
+    path: &[&allium_common::node_list::NodeEntry],
+    request: &serde_json::Value,
+) -> allium_common::onion::OnionRequest {
+    use allium_common::onion::{Hop, LayerSecrets, build_request};
+    use allium_common::sodium::random_array;
+    let hops: Vec<Hop> = path
+        .iter()
+        .map(|n| Hop {
+            ed25519: n.ed25519.0,
+            x25519: n.x25519.0,
+        })
+        .collect();
+    let secrets: Vec<LayerSecrets> = path
+        .iter()
+        .map(|_| LayerSecrets {
+            ephemeral_sk: random_array(),
+            nonce: random_array(),
+        })
+        .collect();
+    build_request(&hops, request, &secrets).expect("onion request")
+}
+
+/// POSTs `body` to `http://{target}{path}` from the loopback address
+/// `from`; returns the status and body (`None` on a transport failure).
+pub async fn post_from(from: &str, target: &str, path: &str, body: Vec<u8>) -> Option<(u16, Vec<u8>)> {
+    let ip: IpAddr = from.parse().ok()?;
+    let http = reqwest::Client::builder().local_address(ip).build().ok()?;
+    let response = http
+        .post(format!("http://{target}{path}"))
+        .body(body)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.bytes().await.ok()?.to_vec()))
+}
+
+/// The wall clock in Unix ms.
+pub fn now_ms() -> u64 {
+    allium_client::now_ms()
+}
+
+/// A signed `retrieve` of `owner`'s inbox sent straight to `node`; the
+/// hashes of the messages it holds.
+pub async fn retrieve_direct(owner: &allium_common::Identity, node: &str) -> Vec<String> {
+    use allium_common::encoding::{Hex32, Sig64};
+    use allium_common::rpc::{Call, Namespace, RetrieveParams, retrieve_signed_bytes};
+    let ts = now_ms();
+    let request = Call::Retrieve(RetrieveParams {
+        pubkey: owner.account_id(),
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        namespace: Namespace::DEFAULT,
+        timestamp: ts,
+        signature: Sig64(owner.sign(&retrieve_signed_bytes(Namespace::DEFAULT, ts))),
+        last_hash: None,
+        max_count: None,
+        max_size: None,
+        wait_ms: None,
+    })
+    .to_json();
+    let Some((200, body)) = post_from("127.0.0.9", node, "/storage_rpc/v1", request.to_string().into_bytes()).await
+    else {
+        return Vec::new();
+    };
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    value["messages"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m["hash"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use allium_tests::TestNet;
-use allium_tests::hostile::{closed_by_peer, connect_from, get_status, send_post_headers};
+use allium_tests::hostile::{closed_by_peer, connect_from, get_status, onion, post_from, send_post_headers};
 use tokio::io::AsyncWriteExt as _;
 
 /// A stranger opens many connections from one address, sends request
@@ -88,4 +88,183 @@ async fn silent_and_idle_connections_are_closed() {
         closed_by_peer(&mut idle, Duration::from_secs(10)).await,
         "idle keep-alive kept open"
     );
+}
+
+/// The sum of a counter over every service node.
+async fn total(net: &TestNet, metric: &str) -> u64 {
+    let mut sum = 0;
+    for node in &net.net.nodes {
+        sum += net.metric(&node.address, metric).await.unwrap_or(0);
+    }
+    sum
+}
+
+/// One client request whose onion names two nodes in turn 60 times (a
+/// relay loop) is relayed at most `MAX_RELAYS` times in all and then
+/// refused; an onion that names a node as its own next hop is refused by
+/// that node without forwarding. Before the hop count, the loop was
+/// relayed 60 times and answered 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_loops_and_self_forwards_are_refused() {
+    use allium_common::peer::MAX_RELAYS;
+    let net = TestNet::start(4).await.unwrap();
+    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed.address)
+        .await
+        .unwrap();
+    let (a, b, destination) = (&list.nodes[0], &list.nodes[1], &list.nodes[2]);
+    let info = serde_json::json!({"method": "info"});
+
+    let mut path = Vec::new();
+    for _ in 0..30 {
+        path.extend([a, b]);
+    }
+    path.push(destination);
+    let looped = onion(&path, &info);
+    let (status, body) = post_from("127.0.0.5", &a.address, "/onion_req/v2", looped.body)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("relays"), "{text}");
+    let relayed = total(&net, "allium_onion_relayed_hops_total").await;
+    assert!(
+        relayed <= u64::from(MAX_RELAYS),
+        "one request was relayed {relayed} times"
+    );
+
+    let c = &list.nodes[3];
+    let to_itself = onion(&[c, c, destination], &info);
+    let (status, body) = post_from("127.0.0.5", &c.address, "/onion_req/v2", to_itself.body)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("own next hop"), "{text}");
+    assert_eq!(
+        total(&net, "allium_onion_relayed_hops_total").await,
+        relayed,
+        "nothing was forwarded"
+    );
+    // An honest 3-relay path still works.
+    let honest = onion(&[a, b, c, destination], &info);
+    let (status, _) = post_from("127.0.0.5", &a.address, "/onion_req/v2", honest.body)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
+/// The node list, from the seed.
+async fn node_list(net: &TestNet) -> allium_common::node_list::NodeList {
+    allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed.address)
+        .await
+        .unwrap()
+}
+
+/// The identity of service node `address` (the test reads its key file, as
+/// an attacker who took over that node would).
+fn key_of(net: &TestNet, address: &str) -> allium_common::Identity {
+    let i = net.index_of(address).unwrap();
+    allium_node::keys::load_or_create(&net.net.nodes[i].dir).unwrap().0
+}
+
+/// POSTs a body signed as `by` (node headers) to `to`'s `path`.
+async fn post_signed(
+    by: &allium_common::Identity,
+    to: &str,
+    path: &str,
+    domain: &[u8],
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::to_vec(body).unwrap();
+    let signature = by.sign(&[domain, &body].concat());
+    let response = reqwest::Client::new()
+        .post(format!("http://{to}{path}"))
+        .header("x-allium-node", hex::encode(by.ed25519_pk()))
+        .header("x-allium-signature", allium_common::encoding::to_base64(&signature))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// A listed node that is not a member of an account's swarm pushes a
+/// message into that account's mailbox on a member: nothing is stored or
+/// confirmed. A member's push of the same message is taken. Before the
+/// role check, any listed node could push into any mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_from_a_node_outside_the_swarm_is_refused() {
+    // While the network formed, every node was in one swarm for a moment;
+    // a short hand-over grace lets that past expire.
+    let net = TestNet::start_with(12, "[timing]\nhandover_grace_ms = 500\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let list = node_list(&net).await;
+    assert!(list.swarm_ring().ids().len() >= 2, "two swarms at least");
+    let victim = allium_common::Identity::from_ed25519_seed(&[0x51; 32]);
+    let account = victim.account_id();
+    let swarm = list.swarm_ring().swarm_of(&account).unwrap();
+    let members: Vec<_> = list.swarm_members(swarm).collect();
+    let outsider = list.nodes.iter().find(|n| n.swarm_id != swarm).unwrap();
+    let target = members[0];
+    let now = allium_tests::hostile::now_ms();
+    let push = |to: &allium_common::node_list::NodeEntry| {
+        serde_json::json!({
+            "to": hex::encode(to.ed25519.0),
+            "sent": now,
+            "messages": [{
+                "pubkey": account.to_string(),
+                "timestamp": now,
+                "expiry": now + 3_600_000,
+                "data": allium_common::encoding::to_base64(b"planted by an outsider"),
+            }],
+        })
+    };
+    let (status, answer) = post_signed(
+        &key_of(&net, &outsider.address),
+        &target.address,
+        "/swarm/v1/push",
+        allium_common::peer::PUSH_DOMAIN,
+        &push(target),
+    )
+    .await;
+    let confirmed = answer["confirmations"].as_array().map_or(0, Vec::len);
+    assert_eq!(confirmed, 0, "status {status}: {answer}");
+    let stored = allium_tests::hostile::retrieve_direct(&victim, &target.address).await;
+    assert!(stored.is_empty(), "the outsider's message was stored: {stored:?}");
+    // A member may push it.
+    let (status, answer) = post_signed(
+        &key_of(&net, &members[1].address),
+        &target.address,
+        "/swarm/v1/push",
+        allium_common::peer::PUSH_DOMAIN,
+        &push(target),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["confirmations"].as_array().map_or(0, Vec::len), 1, "{answer}");
+}
+
+/// A swarm member's signed sync request, played again, and the same
+/// request sent to another member than the one it names, are refused.
+/// Before, a captured sync could be replayed for its 60 s window at any
+/// member of the swarm, each time making it push the whole swarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_or_redirected_sync_is_refused() {
+    let net = TestNet::start(5).await.unwrap();
+    let list = node_list(&net).await;
+    let (a, b, c) = (&list.nodes[0], &list.nodes[1], &list.nodes[2]);
+    assert!(a.swarm_id == b.swarm_id && b.swarm_id == c.swarm_id, "one swarm of 5");
+    let sync = serde_json::json!({"to": hex::encode(b.ed25519.0), "sent": allium_tests::hostile::now_ms()});
+    let by = key_of(&net, &a.address);
+    let domain = allium_common::peer::SYNC_DOMAIN;
+    let (first, _) = post_signed(&by, &b.address, "/swarm/v1/sync", domain, &sync).await;
+    assert_eq!(first, 200);
+    let (again, answer) = post_signed(&by, &b.address, "/swarm/v1/sync", domain, &sync).await;
+    assert_eq!(again, 400, "a replay was taken: {answer}");
+    let (elsewhere, answer) = post_signed(&by, &c.address, "/swarm/v1/sync", domain, &sync).await;
+    assert_eq!(elsewhere, 400, "a sync for b was taken by c: {answer}");
 }
