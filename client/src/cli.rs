@@ -11,9 +11,10 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::config::{self, ClientConfig, Route};
+use crate::display::escape;
 use crate::error::{Error, Result};
 use crate::home::{Direction, Home, IdentitySource};
-use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
+use crate::messenger::{Delivery, InboxPage, Messenger, WATCH_WAIT_MS};
 use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
@@ -253,7 +254,7 @@ fn fmt_time(ms: u64) -> String {
 }
 
 fn fmt_from(from: &AccountId, name: Option<&str>) -> String {
-    name.map_or_else(|| from.to_string(), str::to_owned)
+    name.map_or_else(|| from.to_string(), |n| escape(n).into_owned())
 }
 
 /// Runs a parsed command; returns the exit status.
@@ -324,7 +325,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     let mut m = net.messenger_with(home, seeds)?;
                     match m.inbox(None).await {
                         Ok(messages) => print_received(json, &messages),
-                        Err(e) => eprintln!("allium: restored, but could not fetch messages yet: {e}"),
+                        Err(e) => eprintln!(
+                            "allium: restored, but could not fetch messages yet: {}",
+                            escape(&e.to_string())
+                        ),
                     }
                 }
                 Err(e) => eprintln!("allium: restored, but could not fetch messages: {e}"),
@@ -365,7 +369,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     emit(
                         json,
                         json!({"to": to.to_string(), "status": "pending", "error": error}),
-                        || format!("not delivered yet (kept in the outbox, retried by later commands): {error}"),
+                        || {
+                            format!(
+                                "not delivered yet (kept in the outbox, retried by later commands): {}",
+                                escape(&error)
+                            )
+                        },
                     );
                     Ok(EXIT_NOTHING)
                 }
@@ -375,9 +384,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let home = Home::open(&home_dir)?;
             let mut m = net.messenger(home)?;
             flush_outbox(&mut m, json).await;
-            let messages = m.inbox(None).await?;
-            print_received(json, &messages);
-            Ok(if messages.is_empty() { EXIT_NOTHING } else { EXIT_OK })
+            let page = m.inbox(None).await?;
+            print_received(json, &page);
+            Ok(if page.messages.is_empty() {
+                EXIT_NOTHING
+            } else {
+                EXIT_OK
+            })
         }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
@@ -394,9 +407,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     u64::try_from(r).unwrap_or(WATCH_WAIT_MS).min(WATCH_WAIT_MS)
                 });
                 match m.inbox(Some(wait.max(1))).await {
-                    Ok(messages) => {
-                        print_received(json, &messages);
-                        seen += messages.len();
+                    Ok(page) => {
+                        print_received(json, &page);
+                        seen += page.messages.len();
                         if count.is_some_and(|c| seen >= c) {
                             return Ok(EXIT_OK);
                         }
@@ -404,7 +417,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     // Survive node and path failures: the messenger already
                     // switched; wait a moment and go on.
                     Err(e) => {
-                        eprintln!("allium: {e}; retrying");
+                        eprintln!("allium: {}; retrying", escape(&e.to_string()));
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                 }
@@ -429,7 +442,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                             "[{}] {direction} {}: {}",
                             fmt_time(e.sent_ts),
                             fmt_from(&e.peer, name.as_deref()),
-                            e.body
+                            escape(&e.body)
                         )
                     },
                 );
@@ -455,7 +468,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         emit(
                             json,
                             json!({"name": c.name, "account_id": c.account_id.to_string()}),
-                            || format!("{}\t{}", c.name, c.account_id),
+                            || format!("{}\t{}", escape(&c.name), c.account_id),
                         );
                     }
                     Ok(if contacts.is_empty() { EXIT_NOTHING } else { EXIT_OK })
@@ -533,12 +546,12 @@ async fn flush_outbox(m: &mut Messenger, json: bool) {
                 );
             }
         }
-        Err(e) => eprintln!("allium: could not retry the outbox: {e}"),
+        Err(e) => eprintln!("allium: could not retry the outbox: {}", escape(&e.to_string())),
     }
 }
 
-fn print_received(json: bool, messages: &[crate::messenger::Received]) {
-    for r in messages {
+fn print_received(json: bool, page: &InboxPage) {
+    for r in &page.messages {
         emit(
             json,
             json!({"from": r.from.to_string(), "name": r.from_name, "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
@@ -547,9 +560,15 @@ fn print_received(json: bool, messages: &[crate::messenger::Received]) {
                     "[{}] {}: {}",
                     fmt_time(r.timestamp),
                     fmt_from(&r.from, r.from_name.as_deref()),
-                    r.body
+                    escape(&r.body)
                 )
             },
+        );
+    }
+    if page.unreadable > 0 {
+        eprintln!(
+            "allium: skipped {} item(s) in the inbox that are not messages this account can read",
+            page.unreadable
         );
     }
 }

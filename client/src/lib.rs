@@ -5,6 +5,7 @@
 //! - [`cli`]: the `allium` commands.
 //! - [`directory`], [`paths`], [`messenger`]: the signed node list, onion
 //!   paths, and sending/receiving through them.
+//! - [`display`]: text from the network made safe for a terminal.
 //! - [`transport`], [`config`]: how requests leave the machine (directly,
 //!   or through Tor with the `tor` cargo feature) and the optional config
 //!   file that chooses it.
@@ -21,6 +22,7 @@
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod display;
 pub mod error;
 pub mod home;
 pub mod messenger;

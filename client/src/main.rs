@@ -19,7 +19,8 @@ fn main() {
         Ok(runtime) => match runtime.block_on(allium_client::cli::run(cli)) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("allium: {e}");
+                // Errors can quote what a node answered: escape it.
+                eprintln!("allium: {}", allium_client::display::escape(&e.to_string()));
                 e.exit_code()
             }
         },

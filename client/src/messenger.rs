@@ -57,6 +57,27 @@ pub struct Received {
     pub hash: String,
 }
 
+/// What one pass over the inbox found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InboxPage {
+    /// New messages, oldest first.
+    pub messages: Vec<Received>,
+    /// Items the swarm held that are not readable messages for this
+    /// account (garbage, forgeries, messages sealed to someone else):
+    /// skipped, and the cursor moved past them.
+    pub unreadable: usize,
+}
+
+/// What a retrieved item turned out to be.
+enum Item {
+    /// A new text message.
+    New(Received),
+    /// Already seen, or a kind this client does not show.
+    Nothing,
+    /// Not a message this account can read.
+    Unreadable,
+}
+
 /// What became of a message handed to the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -191,10 +212,11 @@ impl Messenger {
         account: &AccountId,
         request: &(dyn Fn(&Home, &NodeEntry) -> Result<Value> + Sync),
         timeout: Duration,
+        prefer: Option<[u8; 32]>,
     ) -> Result<(u16, Value, NodeEntry)> {
         let mut last_error = String::from("no attempt made");
         let mut refreshed = false;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let sourced = self.nodes().await?.clone();
             let swarm = sourced
                 .list
@@ -208,7 +230,13 @@ impl Messenger {
                 .cloned()
                 .collect();
             let members = if healthy.is_empty() { all } else { healthy };
-            let destination = directory::pick(&members)
+            // The first attempt goes to the preferred member if it is one
+            // (paging stays on the node whose cursor it follows).
+            let preferred = prefer
+                .filter(|_| attempt == 0)
+                .and_then(|key| members.iter().find(|m| m.ed25519.0 == key));
+            let destination = preferred
+                .or_else(|| directory::pick(&members))
                 .cloned()
                 .ok_or_else(|| Error::NoPath("empty swarm".into()))?;
             let paths = self.paths.as_mut().ok_or_else(|| Error::NoPath("no paths".into()))?;
@@ -282,7 +310,9 @@ impl Messenger {
             signature: None,
         });
         let store = store.to_json();
-        let outcome = self.call(&item.to, &|_, _| Ok(store.clone()), REQUEST_TIMEOUT).await;
+        let outcome = self
+            .call(&item.to, &|_, _| Ok(store.clone()), REQUEST_TIMEOUT, None)
+            .await;
         let error = match outcome {
             Ok((200, body, _)) => match body["hash"].as_str() {
                 Some(hash) => {
@@ -310,13 +340,17 @@ impl Messenger {
         Ok((results, expired))
     }
 
-    /// Fetches new messages once (or, with `wait_ms`, waits for one).
-    pub async fn inbox(&mut self, wait_ms: Option<u64>) -> Result<Vec<Received>> {
+    /// Fetches new messages once (or, with `wait_ms`, waits for one),
+    /// page by page until the node has no more. The cursor is saved after
+    /// every page, so a failure later loses no progress; items that are not
+    /// readable messages are skipped and counted.
+    pub async fn inbox(&mut self, wait_ms: Option<u64>) -> Result<InboxPage> {
         let me = self.home.account_id();
-        let mut received = Vec::new();
+        let mut found = InboxPage::default();
         // Page through what the node holds; the cursor is per node because
         // each node numbers its messages in its own order.
         let mut wait = wait_ms;
+        let mut paging_on = None;
         loop {
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
             // The request names the cursor of whichever member it goes to.
@@ -336,7 +370,7 @@ impl Messenger {
                 })
                 .to_json())
             };
-            let (status, body, node) = self.call(&me, &make, timeout).await?;
+            let (status, body, node) = self.call(&me, &make, timeout, paging_on).await?;
             if status != 200 {
                 return Err(Error::Network(format!(
                     "the swarm refused to list the inbox ({status}: {})",
@@ -345,45 +379,52 @@ impl Messenger {
             }
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {
-                if let Some(r) = self.open_message(m)? {
-                    received.push(r);
+                match self.open_message(m)? {
+                    Item::New(r) => found.messages.push(r),
+                    Item::Nothing => {}
+                    Item::Unreadable => found.unreadable += 1,
                 }
             }
             if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
                 self.home.set_cursor(&cursor_key(&node), last)?;
             }
-            if body["more"] != Value::Bool(true) {
-                return Ok(received);
+            // A page that moved the cursor nowhere ends the pass even if the
+            // node says more: it cannot be read past.
+            if body["more"] != Value::Bool(true) || messages.is_empty() {
+                return Ok(found);
             }
             wait = None;
+            paging_on = Some(node.ed25519.0);
         }
     }
 
-    /// Opens one retrieved message; `None` if it is not new, not for us, or
-    /// not a text (a forged or garbled message is skipped, never fatal).
-    fn open_message(&mut self, m: &Value) -> Result<Option<Received>> {
+    /// Opens one retrieved item. A forged, garbled or foreign item is
+    /// skipped, never fatal.
+    fn open_message(&mut self, m: &Value) -> Result<Item> {
         let (Some(hash), Some(data)) = (m["hash"].as_str(), m["data"].as_str()) else {
-            return Ok(None);
+            return Ok(Item::Unreadable);
         };
-        let Ok(bytes) = from_base64(data) else { return Ok(None) };
+        let Ok(bytes) = from_base64(data) else {
+            return Ok(Item::Unreadable);
+        };
         let opened = match envelope::open(self.home.identity(), &bytes) {
             Ok(o) => o,
             Err(e) => {
                 tracing::debug!(%hash, error = %e, "skipped a message that does not open");
-                return Ok(None);
+                return Ok(Item::Unreadable);
             }
         };
         if opened.content.kind != Kind::Text {
-            return Ok(None);
+            return Ok(Item::Nothing);
         }
         let body = opened.content.body.unwrap_or_default();
         if !self
             .home
             .record_incoming(hash, opened.sender, opened.content.ts, now_ms(), &body)?
         {
-            return Ok(None);
+            return Ok(Item::Nothing);
         }
-        Ok(Some(Received {
+        Ok(Item::New(Received {
             from: opened.sender,
             from_name: self.home.name_of(&opened.sender)?,
             timestamp: opened.content.ts,

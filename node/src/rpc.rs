@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use allium_common::encoding::Sig64;
 use allium_common::rpc::{
-    Call, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT, Request, RetrieveResult, StoreResult,
-    SubResult, SwarmConfirmation,
+    Call, DEFAULT_RETRIEVE_SIZE, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT,
+    MAX_RETRIEVE_SIZE, Request, RetrieveResult, StoreResult, SubResult, SwarmConfirmation,
 };
 use serde_json::{Value, json};
 
@@ -62,7 +62,7 @@ pub async fn handle(node: &Node, body: &[u8], origin: Origin) -> Reply {
     match request {
         Request::Single(call) => {
             let method = call.method();
-            let reply = match execute(node, call, origin).await {
+            let reply = match execute(node, call, origin, MAX_RETRIEVE_SIZE).await {
                 Ok(body) => Reply { status: 200, body },
                 Err(e) => e.into(),
             };
@@ -75,11 +75,14 @@ pub async fn handle(node: &Node, body: &[u8], origin: Origin) -> Reply {
 }
 
 async fn run_batch(node: &Node, calls: Vec<Call>, origin: Origin, stop_on_error: bool, name: &str) -> Reply {
+    // The retrieves of a batch share one answer's worth of data.
+    let retrieves = calls.iter().filter(|c| matches!(c, Call::Retrieve(_))).count();
+    let share = MAX_RETRIEVE_SIZE / retrieves.max(1);
     let results: Vec<SubResult> = if stop_on_error {
         // `sequence`: in order, stopping at the first failure.
         let mut results = Vec::with_capacity(calls.len());
         for call in calls {
-            let result = run_counted(node, call, origin).await;
+            let result = run_counted(node, call, origin, share).await;
             let failed = result.code != 200;
             results.push(result);
             if failed {
@@ -90,7 +93,7 @@ async fn run_batch(node: &Node, calls: Vec<Call>, origin: Origin, stop_on_error:
     } else {
         // `batch`: independent calls run together, so their stores share
         // the store's group commit.
-        futures_util::future::join_all(calls.into_iter().map(|call| run_counted(node, call, origin))).await
+        futures_util::future::join_all(calls.into_iter().map(|call| run_counted(node, call, origin, share))).await
     };
     node.metrics.count_request(name, 200);
     Reply {
@@ -99,9 +102,9 @@ async fn run_batch(node: &Node, calls: Vec<Call>, origin: Origin, stop_on_error:
     }
 }
 
-async fn run_counted(node: &Node, call: Call, origin: Origin) -> SubResult {
+async fn run_counted(node: &Node, call: Call, origin: Origin, data_budget: usize) -> SubResult {
     let method = call.method();
-    let (code, body) = match execute(node, call, origin).await {
+    let (code, body) = match execute(node, call, origin, data_budget).await {
         Ok(body) => (200, body),
         Err(e) => (e.status(), e.body()),
     };
@@ -109,8 +112,9 @@ async fn run_counted(node: &Node, call: Call, origin: Origin) -> SubResult {
     SubResult { code, body }
 }
 
-/// Executes one call.
-pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, ApiError> {
+/// Executes one call; a `retrieve` returns at most `data_budget` bytes of
+/// message data (but always at least one message).
+pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize) -> Result<Value, ApiError> {
     let now = now_ms();
     call.validate(now)?;
     let snapshot = node.directory.current();
@@ -148,7 +152,8 @@ pub async fn execute(node: &Node, call: Call, origin: Origin) -> Result<Value, A
                 .map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
             let max_size = p
                 .max_size
-                .map_or(usize::MAX, |s| usize::try_from(s).unwrap_or(usize::MAX));
+                .map_or(DEFAULT_RETRIEVE_SIZE, |s| usize::try_from(s).unwrap_or(usize::MAX))
+                .clamp(1, data_budget.max(1));
             let last = p.last_hash.clone().filter(|h| !h.is_empty());
             let waiting = match p.wait_ms {
                 Some(w) if w > 0 => node.waiters.subscribe(p.pubkey, p.namespace).map(|s| (s, w)),

@@ -114,21 +114,7 @@ pub fn now_ms() -> u64 {
 /// A signed `retrieve` of `owner`'s inbox sent straight to `node`; the
 /// hashes of the messages it holds.
 pub async fn retrieve_direct(owner: &allium_common::Identity, node: &str) -> Vec<String> {
-    use allium_common::encoding::{Hex32, Sig64};
-    use allium_common::rpc::{Call, Namespace, RetrieveParams, retrieve_signed_bytes};
-    let ts = now_ms();
-    let request = Call::Retrieve(RetrieveParams {
-        pubkey: owner.account_id(),
-        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
-        namespace: Namespace::DEFAULT,
-        timestamp: ts,
-        signature: Sig64(owner.sign(&retrieve_signed_bytes(Namespace::DEFAULT, ts))),
-        last_hash: None,
-        max_count: None,
-        max_size: None,
-        wait_ms: None,
-    })
-    .to_json();
+    let request = retrieve_request(owner);
     let Some((200, body)) = post_from("127.0.0.9", node, "/storage_rpc/v1", request.to_string().into_bytes()).await
     else {
         return Vec::new();
@@ -142,4 +128,64 @@ pub async fn retrieve_direct(owner: &allium_common::Identity, node: &str) -> Vec
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The identity behind a recovery phrase (what a test needs to sign as a
+/// client it created with `allium init`).
+///
+/// # Panics
+/// If the phrase is not valid.
+#[allow(clippy::expect_used)]
+pub fn identity_of(phrase: &str) -> allium_common::Identity {
+    let seed = allium_common::mnemonic::seed_from_phrase(phrase, "").expect("a valid phrase");
+    allium_common::Identity::from_ed25519_seed(&seed)
+}
+
+/// A signed `retrieve` request of `owner`'s inbox, whole (no `max_size`).
+pub fn retrieve_request(owner: &allium_common::Identity) -> serde_json::Value {
+    use allium_common::encoding::{Hex32, Sig64};
+    use allium_common::rpc::{Call, Namespace, RetrieveParams, retrieve_signed_bytes};
+    let ts = now_ms();
+    Call::Retrieve(RetrieveParams {
+        pubkey: owner.account_id(),
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        namespace: Namespace::DEFAULT,
+        timestamp: ts,
+        signature: Sig64(owner.sign(&retrieve_signed_bytes(Namespace::DEFAULT, ts))),
+        last_hash: None,
+        max_count: None,
+        max_size: None,
+        wait_ms: None,
+    })
+    .to_json()
+}
+
+/// A namespace-0 store of `data` into `to`'s mailbox, as anyone may make.
+pub fn store_request(to: &allium_common::AccountId, data: &[u8]) -> serde_json::Value {
+    use allium_common::encoding::Base64Bytes;
+    use allium_common::rpc::{Call, Namespace, StoreParams};
+    Call::Store(StoreParams {
+        pubkey: *to,
+        namespace: Namespace::DEFAULT,
+        timestamp: now_ms(),
+        ttl: 3_600_000,
+        data: Base64Bytes(data.to_vec()),
+        pubkey_ed25519: None,
+        signature: None,
+    })
+    .to_json()
+}
+
+/// Bytes of message data in a retrieve result.
+pub fn data_bytes(result: &serde_json::Value) -> usize {
+    result["messages"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m["data"].as_str())
+                .filter_map(|d| allium_common::encoding::from_base64(d).ok())
+                .map(|d| d.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

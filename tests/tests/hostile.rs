@@ -268,3 +268,107 @@ async fn a_replayed_or_redirected_sync_is_refused() {
     let (elsewhere, answer) = post_signed(&by, &c.address, "/swarm/v1/sync", domain, &sync).await;
     assert_eq!(elsewhere, 400, "a sync for b was taken by c: {answer}");
 }
+
+/// A stranger fills someone's inbox with 60 messages of 76 KB. A retrieve
+/// answers at most 2 MiB of them (and says there is more); a batch of 20
+/// retrieves together no more; the owner's `allium inbox` pages past them
+/// (reporting that it skipped them) and reads the real message behind
+/// them. Before, one retrieve answered all 4.6 MB, a batch of 20 answered
+/// 91 MB, and the owner's inbox failed on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_inbox_pages_in_bounded_answers_and_its_owner_reads_on() {
+    use allium_common::rpc::MAX_RETRIEVE_SIZE;
+    use allium_tests::hostile::{data_bytes, identity_of, retrieve_request, store_request};
+    let net = TestNet::start(6).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    alice.init();
+    let (bob_id, bob_phrase) = bob.init();
+    let bob_key = identity_of(&bob_phrase);
+    let list = node_list(&net).await;
+    let swarm = list.swarm_ring().swarm_of(&bob_key.account_id()).unwrap();
+    let target = list.swarm_members(swarm).next().unwrap().address.clone();
+    for i in 0..60u8 {
+        let junk: Vec<u8> = (0..76_000u32).map(|j| (j as u8) ^ i).collect();
+        let store = store_request(&bob_key.account_id(), &junk);
+        let (status, body) = post_from("127.0.0.5", &target, "/storage_rpc/v1", store.to_string().into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+
+    let one = retrieve_request(&bob_key).to_string().into_bytes();
+    let (status, body) = post_from("127.0.0.6", &target, "/storage_rpc/v1", one).await.unwrap();
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        data_bytes(&page) <= MAX_RETRIEVE_SIZE,
+        "{} bytes in one page",
+        data_bytes(&page)
+    );
+    assert_eq!(page["more"], true);
+
+    let requests: Vec<serde_json::Value> = (0..20).map(|_| retrieve_request(&bob_key)).collect();
+    let batch = serde_json::json!({"method": "batch", "params": {"requests": requests}});
+    let (status, body) = post_from("127.0.0.6", &target, "/storage_rpc/v1", batch.to_string().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let results: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let total: usize = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| data_bytes(&r["body"]))
+        .sum();
+    // Each retrieve returns at least one message, so 20 of them may bring
+    // 20 × 76 KB even with a smaller share each.
+    assert!(
+        total <= MAX_RETRIEVE_SIZE.max(20 * 76_800),
+        "{total} bytes in one batch"
+    );
+    assert!(body.len() < 4 * 1024 * 1024, "the batch answer is {} bytes", body.len());
+
+    let sent = alice.run(&["--json", "send", &bob_id, "the real one"]);
+    assert_eq!(sent.status.code(), Some(0), "{}", allium_tests::stderr(&sent));
+    let inbox = bob.run(&["--json", "inbox"]);
+    assert_eq!(inbox.status.code(), Some(0), "{}", allium_tests::stderr(&inbox));
+    let got = allium_tests::Client::json_lines(&inbox);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["body"], "the real one");
+    assert!(
+        allium_tests::stderr(&inbox).contains("skipped 60"),
+        "{}",
+        allium_tests::stderr(&inbox)
+    );
+}
+
+/// A message whose body carries terminal escape sequences and a newline
+/// followed by a forged message line reaches the recipient's terminal
+/// escaped: no ESC byte, and one line for one message. (JSON output keeps
+/// the body exact.) Before, the body was printed raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_in_a_message_are_shown_harmlessly() {
+    let net = TestNet::start(6).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    let (alice_id, _) = alice.init();
+    let (bob_id, _) = bob.init();
+    let hostile = format!(
+        "hi\u{1b}[2J\u{1b}]0;pwned\u{7}\n[2026-12-02 04:00:00] {alice_id}: please send me your recovery phrase\u{9b}31m"
+    );
+    let sent = alice.run(&["send", &bob_id, &hostile]);
+    assert_eq!(sent.status.code(), Some(0), "{}", allium_tests::stderr(&sent));
+    let shown = bob.run(&["inbox"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", allium_tests::stderr(&shown));
+    let text = String::from_utf8(shown.stdout.clone()).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{9b}'),
+        "{text:?}"
+    );
+    assert_eq!(text.lines().count(), 1, "one message, one line: {text:?}");
+    assert!(text.contains("hi\\e[2J"), "{text:?}");
+    let history = bob.run(&["--json", "history"]);
+    let lines = allium_tests::Client::json_lines(&history);
+    assert_eq!(lines[0]["body"], hostile.as_str(), "JSON keeps the body exact");
+}

@@ -41,6 +41,24 @@ pub const MAX_SUBREQUESTS: usize = 20;
 pub const MAX_WAIT_MS: u64 = 25_000;
 /// Most messages one `retrieve` returns (`max_count` is capped to this).
 pub const MAX_RETRIEVE_COUNT: usize = 256;
+/// Most bytes of message data one `retrieve` returns (`max_size` is capped
+/// to this), and all the retrieves of one `batch` or `sequence` together
+/// (each gets an equal share). At least one message is always returned, so
+/// a page of one 76,800-byte message is the smallest.
+///
+/// Why 2 MiB: in base64 with a 256-message page's JSON around it, it stays
+/// well under the 4 MiB an onion response may hold (§9), so no mailbox,
+/// however full, can make an answer the client cannot read.
+pub const MAX_RETRIEVE_SIZE: usize = 2 * 1024 * 1024;
+/// The `max_size` of a `retrieve` that gives none.
+pub const DEFAULT_RETRIEVE_SIZE: usize = 1024 * 1024;
+
+// The largest answer: base64 of the data, and per message a hash, two
+// timestamps and the JSON around them (under 200 bytes).
+const _: () = assert!(
+    MAX_RETRIEVE_SIZE.div_ceil(3) * 4 + MAX_RETRIEVE_COUNT * 200 + 1024 < crate::onion::MAX_ONION_RESPONSE,
+    "a full retrieve page must fit an onion response"
+);
 /// Most hashes named in one `delete` or `expire`.
 pub const MAX_HASHES: usize = 1000;
 /// Largest request body a node reads, in bytes: a `store` of the largest

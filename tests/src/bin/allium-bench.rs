@@ -420,7 +420,7 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         while latencies.len() < n && Instant::now() < deadline {
             if let Ok(got) = bob.inbox(Some(20_000)).await {
                 let now = micros_now();
-                for r in got {
+                for r in got.messages {
                     if let Some(sent) = r.body.split(':').nth(1).and_then(|t| t.parse::<u64>().ok()) {
                         latencies.push(now.saturating_sub(sent));
                     }
