@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::NodeAddress;
 use crate::encoding::{Hex32, Sig64};
 use crate::identity::{self, Identity};
 use crate::sodium;
@@ -31,8 +32,7 @@ use crate::swarm::{INVALID_SWARM_ID, SwarmId, SwarmRing};
 pub const SIGNING_DOMAIN: &[u8; 20] = b"allium-node-list-v1\0";
 /// Most nodes a list may hold (bounds decoding work and memory).
 pub const MAX_NODES: usize = 10_000;
-/// Longest `address` (`host:port`).
-pub const MAX_ADDRESS_LEN: usize = 255;
+pub use crate::address::MAX_ADDRESS_LEN;
 /// Longest `version`.
 pub const MAX_VERSION_LEN: usize = 32;
 /// Largest encoded node list a decoder reads, in bytes.
@@ -104,11 +104,8 @@ impl NodeEntry {
     /// that the X25519 key belongs to the Ed25519 key); the error says what
     /// is wrong.
     pub fn check_alone(&self) -> Result<(), String> {
-        if self.address.len() > MAX_ADDRESS_LEN {
-            return Err("address is too long".into());
-        }
-        if !is_host_port(&self.address) {
-            return Err("address is not host:port".into());
+        if let Err(e) = self.address.parse::<NodeAddress>() {
+            return Err(format!("address {e}"));
         }
         if self.version.len() > MAX_VERSION_LEN || self.version.is_empty() {
             return Err("version is empty or too long".into());
@@ -126,16 +123,6 @@ impl NodeEntry {
         self.check_alone()
             .map_err(|reason| NodeListError::BadNode { index, reason })
     }
-}
-
-/// `host:port` with a non-empty host and a decimal port 1..=65535. IPv6
-/// hosts are written in brackets (`[::1]:22020`).
-fn is_host_port(s: &str) -> bool {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = !host.is_empty() && !host.contains(char::is_whitespace);
-    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0) && !port.starts_with('+')
 }
 
 impl NodeList {
@@ -299,7 +286,15 @@ mod tests {
             NodeList::sign(1, vec![e], &seed()),
             Err(NodeListError::BadNode { index: 0, .. })
         ));
-        for address in ["nohost", ":80", "h:0", "h:65536", "h:+80", "a b:1"] {
+        for address in [
+            "nohost",
+            ":80",
+            "h:0",
+            "h:65536",
+            "h:+80",
+            "a b:1",
+            "evil.example/x#:80",
+        ] {
             let mut e = entry(1, 10);
             e.address = address.into();
             assert!(NodeList::sign(1, vec![e], &seed()).is_err(), "{address} accepted");

@@ -113,6 +113,10 @@ pub struct SeedMode {
     pub target_swarm_size: usize,
     /// Largest swarm.
     pub max_swarm_size: usize,
+    /// List loopback, private and other non-public addresses (a local
+    /// network only; a public seed must not, or anyone could point its
+    /// probes at hosts inside its own network).
+    pub allow_private_addresses: bool,
 }
 
 impl Default for NodeConfig {
@@ -175,6 +179,7 @@ impl Default for SeedMode {
             min_swarm_size: 5,
             target_swarm_size: 7,
             max_swarm_size: 10,
+            allow_private_addresses: false,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::run::{NODE_INFO_FILE, shutdown_signal};
 /// Timers for a local network: fast, so it forms and follows changes in
 /// about a second.
 pub const LOCAL_CONFIG: &str = "[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
-[seed_mode]\nprobe_interval_ms = 1000\ndrop_after_failures = 2\n";
+[seed_mode]\nprobe_interval_ms = 1000\ndrop_after_failures = 2\nallow_private_addresses = true\n";
 
 /// The seed's loopback address.
 pub const fn seed_ip() -> IpAddr {
@@ -170,17 +170,18 @@ impl LocalNet {
         node.wait_for_info(Instant::now() + timeout).await
     }
 
-    /// Starts one more service node; returns its index.
+    /// Starts one more service node on its own address; returns its index.
     pub async fn add_node(&mut self, timeout: Duration) -> anyhow::Result<usize> {
+        self.add_node_at(node_ip(self.nodes.len()), timeout).await
+    }
+
+    /// Starts one more service node on `ip` (which other nodes may share);
+    /// returns its index.
+    pub async fn add_node_at(&mut self, ip: IpAddr, timeout: Duration) -> anyhow::Result<usize> {
         let i = self.nodes.len();
         let name = format!("node-{i:02}");
         let seed_arg = self.seed_file.to_string_lossy().into_owned();
-        let mut node = NodeProc::new(
-            &name,
-            self.dir.join(&name),
-            node_ip(i),
-            vec!["--seed-file".into(), seed_arg],
-        );
+        let mut node = NodeProc::new(&name, self.dir.join(&name), ip, vec!["--seed-file".into(), seed_arg]);
         node.spawn(&self.exe, &self.config)?;
         node.wait_for_info(Instant::now() + timeout).await?;
         self.nodes.push(node);

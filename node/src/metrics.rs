@@ -100,6 +100,10 @@ pub struct Gauges {
     pub connections_open: u64,
     /// HTTP connections refused (over a cap) since start.
     pub connections_refused: u64,
+    /// Seed mode: announces waiting for their first probe.
+    pub seed_pending: u64,
+    /// Seed mode: nodes known (listed, or waiting under the per-IP cap).
+    pub seed_known: u64,
 }
 
 impl Metrics {
@@ -137,7 +141,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 20] = [
+        let series: [(&str, &str, &str, u64); 22] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -246,6 +250,18 @@ impl Metrics {
                 "gauge",
                 "HTTP connections open.",
                 gauges.connections_open,
+            ),
+            (
+                "allium_seed_pending",
+                "gauge",
+                "Seed: announces waiting for their first probe.",
+                gauges.seed_pending,
+            ),
+            (
+                "allium_seed_known",
+                "gauge",
+                "Seed: nodes known (listed, or waiting under the per-IP cap).",
+                gauges.seed_known,
             ),
             (
                 "allium_connections_refused_total",

@@ -70,7 +70,10 @@ pub async fn serve(
         .local_address(config.outbound_address())
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
-    let registry = config.seed.then(|| Registry::open(&config.data_dir, &config.seed_mode));
+    let registry = config
+        .seed
+        .then(|| Registry::open(&config.data_dir, &config.seed_mode))
+        .transpose()?;
     let directory = Directory::new(
         *identity.ed25519_pk(),
         trusted,

@@ -214,7 +214,7 @@ async fn announce(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr
     if let Some(refused) = rate_limited(&node, peer.ip()) {
         return refused;
     }
-    match seed::announce(Arc::clone(&node), &body).await {
+    match seed::announce(Arc::clone(&node), peer.ip(), &body).await {
         Ok(()) => json_response(200, &json!({ "accepted": true })),
         Err(e) => error_response(&e),
     }
@@ -239,6 +239,8 @@ async fn metrics(State(node): Shared) -> Response {
         bytes: stats.bytes,
         connections_open: node.connections.open() as u64,
         connections_refused: node.connections.refused(),
+        seed_pending: node.registry.as_ref().map_or(0, |r| r.pending() as u64),
+        seed_known: node.registry.as_ref().map_or(0, |r| r.known() as u64),
     });
     (
         StatusCode::OK,

@@ -372,3 +372,125 @@ async fn escape_sequences_in_a_message_are_shown_harmlessly() {
     let lines = allium_tests::Client::json_lines(&history);
     assert_eq!(lines[0]["body"], hostile.as_str(), "JSON keeps the body exact");
 }
+
+/// POSTs a signed announce for `identity` at `address` to the seed from
+/// `from`; returns the status.
+async fn announce(net: &TestNet, from: &str, identity: &allium_common::Identity, address: &str) -> u16 {
+    let record = allium_common::announce::Announce::sign(identity, address, "0.1.0", allium_tests::hostile::now_ms());
+    let body = serde_json::to_vec(&record).unwrap();
+    post_from(from, &net.net.seed.address, "/seed/v1/announce", body)
+        .await
+        .map_or(0, |(status, _)| status)
+}
+
+/// Junk for the registry: announces whose address is not `host:port`
+/// (a path, a fragment, user information, a zone, a padded port) are
+/// refused; a thousand announces of keys nobody runs, from twenty
+/// addresses, neither get listed nor crowd out a real node that joins
+/// after them. Before the address grammar, `evil.example/x#:80` was
+/// accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_junk_is_refused_or_kept_apart() {
+    let mut net = TestNet::start(3).await.unwrap();
+    let rogue = allium_common::Identity::from_ed25519_seed(&[0x66; 32]);
+    for address in [
+        "evil.example/x#:80",
+        "a@b.example:80",
+        "[fe80::1%eth0]:80",
+        "127.9.0.1:080",
+        "x y:1",
+    ] {
+        assert_eq!(announce(&net, "127.0.0.5", &rogue, address).await, 400, "{address}");
+    }
+    for i in 0..1000u32 {
+        let from = format!("127.99.{}.1", i % 20);
+        let junk = allium_common::Identity::from_ed25519_seed(&allium_common::sodium::random_array());
+        // A closed port: the probe is refused.
+        let status = announce(&net, &from, &junk, &format!("127.98.{}.1:9", i % 200)).await;
+        assert_eq!(status, 200, "announce {i}");
+    }
+    let seed = net.net.seed.address.clone();
+    let pending = net.metric(&seed, "allium_seed_pending").await.unwrap();
+    assert!(pending <= 1024, "{pending} announces pending");
+    assert_eq!(node_list(&net).await.nodes.len(), 3, "no junk listed");
+    // A real node joins after the flood.
+    net.net.add_node(Duration::from_secs(30)).await.unwrap();
+    net.net.wait_until_formed(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(node_list(&net).await.nodes.len(), 4);
+    assert_eq!(
+        net.metric(&seed, "allium_seed_known").await,
+        Some(4),
+        "junk never became known"
+    );
+}
+
+/// At most two listed nodes per IP address: a third node on one address
+/// answers its probes but is not listed. Before, every node on one address
+/// was listed, so one server could pose as any number of nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_two_nodes_per_address_are_listed() {
+    let mut net = TestNet::start(3).await.unwrap();
+    let shared: std::net::IpAddr = "127.50.0.1".parse().unwrap();
+    for _ in 0..3 {
+        net.net.add_node_at(shared, Duration::from_secs(30)).await.unwrap();
+    }
+    // Wait for the three newcomers' probes, then count.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let known = net
+            .metric(&net.net.seed.address, "allium_seed_known")
+            .await
+            .unwrap_or(0);
+        if known == 6 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let list = node_list(&net).await;
+    let on_shared = list
+        .nodes
+        .iter()
+        .filter(|n| n.address.starts_with("127.50.0.1:"))
+        .count();
+    assert_eq!(
+        on_shared,
+        2,
+        "{:?}",
+        list.nodes.iter().map(|n| &n.address).collect::<Vec<_>>()
+    );
+    assert_eq!(list.nodes.len(), 5);
+}
+
+/// A "node" whose probe answer starts and never ends cannot stall the
+/// seed: a node that dies meanwhile is still dropped from the list. Before,
+/// the probe round waited for that answer for ever, and the dead node
+/// stayed listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_that_never_finishes_stalls_nothing() {
+    use tokio::io::AsyncReadExt as _;
+    let mut net = TestNet::start(4).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.60.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{")
+                .await;
+            held.push(stream);
+        }
+    });
+    let slow = allium_common::Identity::from_ed25519_seed(&[0x77; 32]);
+    assert_eq!(announce(&net, "127.0.0.5", &slow, &address).await, 200);
+    // Let a probe round reach the slow node, then kill a real one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    net.net.kill(0).await;
+    net.net
+        .wait_until_formed(Duration::from_secs(30))
+        .await
+        .expect("the dead node is dropped although a probe hangs");
+    assert_eq!(node_list(&net).await.nodes.len(), 3);
+}

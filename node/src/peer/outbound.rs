@@ -32,6 +32,8 @@ pub struct Answer {
     pub json: bool,
     /// The body.
     pub body: Vec<u8>,
+    /// The address the connection reached.
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 impl Answer {
@@ -94,12 +96,18 @@ pub async fn call(http: &reqwest::Client, call: Call) -> Result<Answer, CallErro
             }
         })?;
         let status = response.status().as_u16();
+        let remote = response.remote_addr();
         let json = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         let body = read_bounded(response, max_answer).await?;
-        Ok(Answer { status, json, body })
+        Ok(Answer {
+            status,
+            json,
+            body,
+            remote,
+        })
     };
     tokio::time::timeout(deadline, exchange)
         .await
