@@ -15,7 +15,8 @@
 //! headers: X-Allium-Node: <sender ed25519 hex>
 //!          X-Allium-Signature: base64(Ed25519(sender, "allium-push-v1" 0x00 ‖ body))
 //! body:    {"to": <receiver ed25519 hex>, "sent": ms,
-//!           "messages": [{"pubkey", "namespace"?, "timestamp", "expiry", "data"}]}
+//!           "messages": [{"pubkey", "namespace"?, "timestamp", "expiry", "data",
+//!                         "pubkey_ed25519"?, "signature"?}]}
 //! answer:  {"confirmations": [{"hash", "signature"}]}   one per message now held
 //! ```
 
@@ -44,9 +45,8 @@ pub const LINK_DOMAIN: &[u8] = b"allium-link-v1\0";
 pub const RELAY_DOMAIN: &[u8] = b"allium-relay-v1\0";
 /// Header carrying the sender's signature of the body.
 pub const SIGNATURE_HEADER: &str = "x-allium-signature";
-/// Header marking an owner-signed request a peer passes on (not to be
-/// passed on again).
-pub const FORWARDED_HEADER: &str = "x-allium-forwarded";
+/// Domain separator of forwarded owner requests.
+pub const FORWARD_DOMAIN: &[u8] = b"allium-forward-v1\0";
 /// Domain separator of push signatures.
 pub const PUSH_DOMAIN: &[u8] = b"allium-push-v1\0";
 /// Most messages in one push.
@@ -68,6 +68,29 @@ pub struct PushedMessage {
     pub expiry: u64,
     /// The stored bytes.
     pub data: Base64Bytes,
+    /// Outside namespace 0: the owner's Ed25519 key...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pubkey_ed25519: Option<Hex32>,
+    /// ...and signature of `"store" ‖ namespace ‖ timestamp ‖ hash`, without
+    /// which a peer refuses the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::encoding::Sig64>,
+}
+
+impl PushedMessage {
+    /// Whether the owner's signature (required outside namespace 0) is
+    /// there and proves the owner stored exactly this message.
+    pub fn owner_signed(&self) -> bool {
+        if self.namespace == Namespace::DEFAULT {
+            return true;
+        }
+        let (Some(ed), Some(sig)) = (&self.pubkey_ed25519, &self.signature) else {
+            return false;
+        };
+        let hash = crate::rpc::message_hash(&self.pubkey, self.namespace, &self.data.0);
+        let signed = crate::rpc::store_signed_bytes(self.namespace, self.timestamp, &hash);
+        crate::rpc::verify_owner_signature(&self.pubkey, &ed.0, &signed, &sig.0).is_ok()
+    }
 }
 
 /// The body of a push.
@@ -126,6 +149,26 @@ pub fn link_key(
 /// `RELAY_DOMAIN ‖ from ‖ to ‖ u64be(sent_ms) ‖ u8(hops) ‖ body`.
 pub fn relay_mac(key: &[u8; 32], from: &[u8; 32], to: &[u8; 32], sent_ms: u64, hops: u8, body: &[u8]) -> [u8; 32] {
     sodium::blake2b_keyed(key, &[RELAY_DOMAIN, from, to, &sent_ms.to_be_bytes(), &[hops], body])
+}
+
+/// The body of `POST /swarm/v1/forward`: an owner-signed `delete`,
+/// `delete_all` or `expire` that a swarm member executed and passes on to
+/// the others, signed like a push with [`FORWARD_DOMAIN`]. The receiver
+/// checks the owner's signature itself, allowing a signing time older than
+/// the clock window (a delayed retry), and does not pass it on again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardRequest {
+    /// The receiving node's Ed25519 key.
+    pub to: Hex32,
+    /// When the sender signed it, Unix ms.
+    pub sent: u64,
+    /// The owner's request, `{"method", "params"}`, as the client sent it.
+    pub request: serde_json::Value,
+}
+
+/// The bytes a node signs to pass on an owner's request.
+pub fn forward_signed_bytes(body: &[u8]) -> Vec<u8> {
+    [FORWARD_DOMAIN, body].concat()
 }
 
 /// The bytes a node signs to ask for a sync.
@@ -280,6 +323,27 @@ mod tests {
         assert_eq!(a.differing(&short).len(), DIGEST_BUCKETS);
     }
 
+    /// Computed independently with Python's `cryptography` (X25519 from the
+    /// SHA-512 of each seed, as libsodium converts Ed25519 keys) and
+    /// `hashlib.blake2b`: nodes with seeds `01`×32 and `02`×32, a body
+    /// `"body"` sent at 1700000000000 as the second relay.
+    #[test]
+    fn link_key_and_relay_mac_vector() {
+        use crate::Identity;
+        let a = Identity::from_ed25519_seed(&[1; 32]);
+        let b = Identity::from_ed25519_seed(&[2; 32]);
+        let key = link_key(a.x25519_sk(), a.ed25519_pk(), b.x25519_pk(), b.ed25519_pk()).unwrap();
+        assert_eq!(
+            hex::encode(key),
+            "4c4ada7c1ace62decae8cb2b70d738ea615c65f616b3513e7a714ac52d132006"
+        );
+        let mac = relay_mac(&key, a.ed25519_pk(), b.ed25519_pk(), 1_700_000_000_000, 2, b"body");
+        assert_eq!(
+            hex::encode(mac),
+            "6b4ca9216bab9115c06866a5a89ca6717f5bea79ea537ccfcc52fe24da1e8959"
+        );
+    }
+
     #[test]
     fn both_ends_derive_the_same_link_key_and_macs_bind_every_field() {
         use crate::Identity;
@@ -302,6 +366,39 @@ mod tests {
         assert_ne!(mac, relay_mac(&ab, from, to, 1_700_000_000_000, 2, b"body"), "hops");
         assert_ne!(mac, relay_mac(&ab, from, to, 1_700_000_000_000, 1, b"bodx"), "body");
         assert_ne!(mac, relay_mac(&ac, from, to, 1_700_000_000_000, 1, b"body"), "key");
+    }
+
+    #[test]
+    fn a_pushed_message_outside_namespace_zero_needs_its_owners_signature() {
+        use crate::Identity;
+        use crate::encoding::Sig64;
+        let owner = Identity::from_ed25519_seed(&[5; 32]);
+        let mut m = PushedMessage {
+            pubkey: owner.account_id(),
+            namespace: Namespace(2),
+            timestamp: 1_700_000_000_000,
+            expiry: 1_700_000_060_000,
+            data: Base64Bytes(b"config".to_vec()),
+            pubkey_ed25519: None,
+            signature: None,
+        };
+        assert!(!m.owner_signed());
+        let hash = crate::rpc::message_hash(&m.pubkey, m.namespace, &m.data.0);
+        m.pubkey_ed25519 = Some(Hex32(*owner.ed25519_pk()));
+        m.signature = Some(Sig64(owner.sign(&crate::rpc::store_signed_bytes(
+            m.namespace,
+            m.timestamp,
+            &hash,
+        ))));
+        assert!(m.owner_signed());
+        let mut planted = m.clone();
+        planted.data = Base64Bytes(b"planted".to_vec());
+        assert!(!planted.owner_signed(), "the signature is for other data");
+        let mut zero = planted;
+        zero.namespace = Namespace::DEFAULT;
+        zero.pubkey_ed25519 = None;
+        zero.signature = None;
+        assert!(zero.owner_signed(), "namespace 0 is open to all");
     }
 
     #[test]

@@ -134,10 +134,13 @@ fn rpc_vectors() -> Value {
     let signed = [
         ("retrieve", rpc::retrieve_signed_bytes(Namespace(0), ts)),
         ("retrieve_ns_-5", rpc::retrieve_signed_bytes(Namespace(-5), ts)),
-        ("store_ns_3", rpc::store_signed_bytes(Namespace(3), ts)),
-        ("delete", rpc::delete_signed_bytes(&hashes)),
+        (
+            "store_ns_3",
+            rpc::store_signed_bytes(Namespace(3), ts, &rpc::message_hash(&account, Namespace(3), data)),
+        ),
+        ("delete", rpc::delete_signed_bytes(ts, &hashes)),
         ("delete_all", rpc::delete_all_signed_bytes(Namespace(0), ts)),
-        ("expire", rpc::expire_signed_bytes(ts + 3_600_000, &hashes)),
+        ("expire", rpc::expire_signed_bytes(ts, ts + 3_600_000, &hashes)),
     ];
     let sigs: Vec<Value> = signed
         .iter()

@@ -339,6 +339,18 @@ mod tests {
         assert_eq!(c.advertised_address(), "127.0.0.1:4000");
     }
 
+    /// The documented example is a valid config whose values are the
+    /// defaults.
+    #[test]
+    fn the_example_config_parses_to_the_defaults() {
+        let text = include_str!("../../node.example.toml");
+        let example: NodeConfig = toml::from_str(text).unwrap();
+        let defaults = NodeConfig::default();
+        assert_eq!(format!("{:?}", example.limits), format!("{:?}", defaults.limits));
+        assert_eq!(format!("{:?}", example.timing), format!("{:?}", defaults.timing));
+        assert_eq!(format!("{:?}", example.seed_mode), format!("{:?}", defaults.seed_mode));
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();

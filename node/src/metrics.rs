@@ -45,6 +45,8 @@ pub struct Metrics {
     pub replication_queue: AtomicU64,
     /// Age in ms of the oldest unconfirmed replication (gauge).
     pub replication_lag_ms: AtomicU64,
+    /// Deliveries waiting out a backoff before their next attempt (gauge).
+    pub replication_backing_off: AtomicU64,
     /// Digests this node sent to a swarm peer and got an answer for.
     pub anti_entropy_rounds: AtomicU64,
     /// Digest buckets that differed from a peer's, whose messages this node
@@ -78,6 +80,7 @@ impl Default for Metrics {
             replicated_out: AtomicU64::new(0),
             replication_queue: AtomicU64::new(0),
             replication_lag_ms: AtomicU64::new(0),
+            replication_backing_off: AtomicU64::new(0),
             anti_entropy_rounds: AtomicU64::new(0),
             anti_entropy_buckets_pushed: AtomicU64::new(0),
             replication_sync_timeouts: AtomicU64::new(0),
@@ -141,7 +144,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 22] = [
+        let series: [(&str, &str, &str, u64); 23] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -201,6 +204,12 @@ impl Metrics {
                 "gauge",
                 "Age of the oldest unreplicated message.",
                 self.replication_lag_ms.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_replication_backing_off",
+                "gauge",
+                "Deliveries waiting out a backoff before their next attempt.",
+                self.replication_backing_off.load(Ordering::Relaxed),
             ),
             (
                 "allium_anti_entropy_rounds_total",

@@ -13,9 +13,14 @@
 //!   hearing the same message from several members costs only bandwidth.
 //!
 //! All deliveries that are not answered at once go through one bounded
-//! queue worked by [`run_queue`], with exponential backoff.
+//! queue worked by [`run_queue`], with exponential backoff. Nothing is
+//! dropped for want of room: whoever queues waits for space (a store's
+//! answer, a hand-over's next page), and the queue takes new work only
+//! while the deliveries it holds (waiting, in flight or backing off) are
+//! fewer than [`CAPACITY`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -23,13 +28,15 @@ use std::time::{Duration, Instant};
 use allium_common::encoding::{Base64Bytes, Hex32};
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::{
-    FORWARDED_HEADER, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest, push_signed_bytes,
-    sync_signed_bytes,
+    ForwardRequest, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest, forward_signed_bytes,
+    push_signed_bytes, sync_signed_bytes,
 };
-use allium_common::rpc::{ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, SwarmConfirmation, check_clock};
+use allium_common::rpc::{
+    ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, Namespace, SwarmConfirmation, check_clock,
+};
 use axum::http::HeaderMap;
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::api_error::ApiError;
@@ -39,15 +46,18 @@ use crate::peer::outbound::{self, Call, CallError};
 use crate::peer::{Budget, Peers};
 use crate::rpc::confirmation;
 use crate::state::{Node, now_ms};
-use crate::storage::{Inserted, NewMessage};
+use crate::storage::{Inserted, NewMessage, OwnerSig};
 
-/// Deliveries waiting for a retry, at most.
-pub const QUEUE_CAPACITY: usize = 4096;
+/// Deliveries the queue holds at most (waiting, in flight and backing off).
+pub const CAPACITY: usize = 8192;
+/// Deliveries handed over but not yet taken by the queue.
+const CHANNEL: usize = 1024;
 /// Deliveries in flight at once from the queue.
 const MAX_IN_FLIGHT: usize = 16;
-/// Attempts before a delivery is given up (the hand-over of the next node
-/// list change covers what is given up).
-const MAX_ATTEMPTS: u32 = 10;
+/// Attempts before a push is given up (anti-entropy repairs what is given
+/// up). A forwarded owner request is retried until the peer applies it or
+/// leaves the node list.
+const MAX_PUSH_ATTEMPTS: u32 = 10;
 /// How long a store waits for its peers before answering.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a peer let a store wait the whole [`SYNC_TIMEOUT`], stores stop
@@ -77,13 +87,26 @@ pub struct Delivery {
     since: Instant,
 }
 
+impl Delivery {
+    /// Whether another attempt may follow a failed one.
+    fn may_retry(&self) -> bool {
+        match self.job {
+            Job::Push { .. } => self.attempt + 1 < MAX_PUSH_ATTEMPTS,
+            Job::Forward { .. } => true,
+        }
+    }
+
+    /// How long to wait before attempt `attempt + 1`: 0.5 s doubling to
+    /// about a minute.
+    fn backoff(&self) -> Duration {
+        Duration::from_millis(250u64.saturating_mul(1 << (self.attempt + 1).min(8)))
+    }
+}
+
 /// The sending side of replication.
 #[derive(Debug)]
 pub struct Replicator {
     queue: mpsc::Sender<Delivery>,
-    /// Bounds the deliveries waiting out a backoff (each is a sleeping
-    /// task, outside the queue, so a long backoff never blocks the queue).
-    backoffs: Arc<Semaphore>,
     /// Peers that timed out a synchronous push, and until when stores do
     /// not wait for them. At most one entry per swarm peer.
     stalled: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
@@ -92,11 +115,10 @@ pub struct Replicator {
 impl Replicator {
     /// A replicator and the queue [`run_queue`] must work.
     pub fn new() -> (Self, mpsc::Receiver<Delivery>) {
-        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (queue, rx) = mpsc::channel(CHANNEL);
         (
             Self {
                 queue,
-                backoffs: Arc::new(Semaphore::new(QUEUE_CAPACITY)),
                 stalled: std::sync::Mutex::new(HashMap::new()),
             },
             rx,
@@ -124,7 +146,8 @@ impl Replicator {
                     peer: peer.ed25519.0,
                     messages: messages.clone(),
                 },
-            );
+            )
+            .await;
         }
         let mut tasks = JoinSet::new();
         for peer in peers {
@@ -154,7 +177,8 @@ impl Replicator {
                             peer: peer.ed25519.0,
                             messages: messages.clone(),
                         },
-                    );
+                    )
+                    .await;
                 }
             }
         }
@@ -184,7 +208,7 @@ impl Replicator {
     }
 
     /// Queues an owner-signed request for every other swarm member.
-    pub fn forward_signed(&self, node: &Node, snap: &Snapshot, request: Value) {
+    pub async fn forward_signed(&self, node: &Node, snap: &Snapshot, request: Value) {
         for peer in swarm_peers(node, snap) {
             self.enqueue(
                 node,
@@ -192,12 +216,13 @@ impl Replicator {
                     peer: peer.ed25519.0,
                     request: request.clone(),
                 },
-            );
+            )
+            .await;
         }
     }
 
     /// Queues `messages` for `peer`, [`MAX_PUSH_MESSAGES`] per push.
-    fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
+    async fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
         for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
             self.enqueue(
                 node,
@@ -205,21 +230,23 @@ impl Replicator {
                     peer,
                     messages: chunk.to_vec(),
                 },
-            );
+            )
+            .await;
         }
     }
 
-    fn enqueue(&self, node: &Node, job: Job) {
+    /// Queues a delivery, waiting for room if the queue is full (never
+    /// dropping it); only a node shutting down loses what it queues.
+    async fn enqueue(&self, node: &Node, job: Job) {
         let delivery = Delivery {
             job,
             attempt: 0,
             since: Instant::now(),
         };
-        match self.queue.try_send(delivery) {
-            Ok(()) => {
-                node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => tracing::warn!("replication queue full: a delivery was dropped; hand-over will repair it"),
+        node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
+        if self.queue.send(delivery).await.is_err() {
+            node.metrics.replication_queue.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!("replication queue closed (shutting down)");
         }
     }
 }
@@ -274,6 +301,8 @@ fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: D
                 timestamp: m.timestamp_ms,
                 expiry: m.expiry_ms,
                 data: Base64Bytes(m.data.clone()),
+                pubkey_ed25519: m.owner_sig.map(|o| Hex32(o.ed25519)),
+                signature: m.owner_sig.map(|o| allium_common::encoding::Sig64(o.signature)),
             })
             .collect(),
     };
@@ -310,39 +339,143 @@ fn complete(response: PushResponse, sent: usize) -> Result<PushResponse, PushErr
 }
 
 async fn send_forward(node: &Node, peer: &NodeEntry, request: &Value) -> Result<(), PushError> {
+    let body = serde_json::to_vec(&ForwardRequest {
+        to: peer.ed25519,
+        sent: now_ms(),
+        request: request.clone(),
+    })
+    .unwrap_or_default();
     let call = Call {
         address: peer.address.clone(),
-        path: "/storage_rpc/v1",
-        headers: vec![(FORWARDED_HEADER, "1".to_owned())],
+        path: "/swarm/v1/forward",
+        headers: Peers::signed_headers(&node.identity, &forward_signed_bytes(&body)),
         content_type: "application/json",
-        body: serde_json::to_vec(request).unwrap_or_default(),
+        body,
         deadline: node.config.hop_timeout(),
         max_answer: MAX_PUSH_ANSWER,
     };
     let answer = node.peers.call(call).await?;
-    // A 4xx from a peer (e.g. already deleted, clock moved on) will not get
-    // better by retrying; only server-side failures are retried.
-    if answer.status >= 500 {
-        return Err(PushError::Status(answer.status));
-    }
-    Ok(())
-}
-
-/// Works the retry queue until the replicator is dropped.
-pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
-    let mut in_flight = JoinSet::new();
-    while let Some(delivery) = rx.recv().await {
-        node.metrics.replication_queue.fetch_sub(1, Ordering::Relaxed);
-        while in_flight.len() >= MAX_IN_FLIGHT {
-            in_flight.join_next().await;
+    // Retried until the peer has applied it: any answer but a success may
+    // change (a peer without the list yet, a busy peer, a budget spent),
+    // except a request the peer finds invalid, which no retry mends.
+    match answer.status {
+        200..=299 => Ok(()),
+        400 | 401 | 406 | 413 => {
+            tracing::warn!(peer = %peer.address, status = answer.status, "a peer refused a forwarded owner request");
+            Ok(())
         }
-        let node = Arc::clone(&node);
-        in_flight.spawn(async move { deliver(node, delivery).await });
+        status => Err(PushError::Status(status)),
     }
-    while in_flight.join_next().await.is_some() {}
 }
 
-async fn deliver(node: Arc<Node>, delivery: Delivery) {
+/// Handles `POST /swarm/v1/forward`: an owner's `delete`, `delete_all` or
+/// `expire` passed on by a node that holds the account by right (a member
+/// of its swarm now, or under a list replaced recently). The owner's
+/// signature is checked here again; its signing time may be older than
+/// the clock window.
+pub async fn receive_forward(node: &Node, headers: &HeaderMap, body: &[u8]) -> Result<crate::rpc::Reply, ApiError> {
+    let (sender, signature) = node.peers.signed_by(headers, &forward_signed_bytes(body))?;
+    if !node.directory.recently_listed(&sender) {
+        return Err(unauthorized("the sender is not in this node's node list"));
+    }
+    node.peers.spend(Budget::Control, &sender)?;
+    let request: ForwardRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed forward: {e}")))?;
+    fresh_and_for_me(node, request.to, request.sent)?;
+    node.peers.first_time(&signature, now_ms())?;
+    let call =
+        match allium_common::rpc::Request::from_json(request.request.to_string().as_bytes()).map_err(ApiError::from)? {
+            allium_common::rpc::Request::Single(
+                call @ (allium_common::rpc::Call::Delete(_)
+                | allium_common::rpc::Call::DeleteAll(_)
+                | allium_common::rpc::Call::Expire(_)),
+            ) => call,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "only delete, delete_all and expire are passed on",
+                ));
+            }
+        };
+    let account = call
+        .account()
+        .copied()
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "no account"))?;
+    if !node.directory.holds_by_right(&sender, &account) {
+        return Err(unauthorized("the sender is not a member of that account's swarm"));
+    }
+    let method = call.method();
+    let reply = match crate::rpc::execute(
+        node,
+        call,
+        crate::rpc::Origin::Peer,
+        allium_common::rpc::MAX_RETRIEVE_SIZE,
+    )
+    .await
+    {
+        Ok(body) => crate::rpc::Reply { status: 200, body },
+        Err(e) => e.into(),
+    };
+    node.metrics.count_request(method, reply.status);
+    Ok(reply)
+}
+
+/// Works the queue until the replicator is dropped: at most
+/// [`MAX_IN_FLIGHT`] deliveries at once, failed ones retried after their
+/// backoff, and new ones taken only while fewer than [`CAPACITY`] are held.
+pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
+    let mut in_flight: JoinSet<(Delivery, Result<(), PushError>)> = JoinSet::new();
+    // Deliveries backing off, by when they are due.
+    let mut backing_off: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut waiting: HashMap<u64, Delivery> = HashMap::new();
+    let mut serial = 0u64;
+    let mut open = true;
+    loop {
+        let held = in_flight.len() + waiting.len();
+        let room = in_flight.len() < MAX_IN_FLIGHT;
+        let next_due = backing_off.peek().map(|Reverse((due, _))| *due);
+        tokio::select! {
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let Ok((delivery, result)) = joined else { continue };
+                if let Some(retry) = settle(&node, delivery, result) {
+                    serial += 1;
+                    backing_off.push(Reverse((Instant::now() + retry.backoff(), serial)));
+                    waiting.insert(serial, Delivery { attempt: retry.attempt + 1, ..retry });
+                }
+            }
+            () = sleep_until(next_due), if room && next_due.is_some() => {
+                if let Some(Reverse((_, id))) = backing_off.pop()
+                    && let Some(delivery) = waiting.remove(&id)
+                {
+                    let node = Arc::clone(&node);
+                    in_flight.spawn(async move { attempt(node, delivery).await });
+                }
+            }
+            received = rx.recv(), if open && room && held < CAPACITY => match received {
+                Some(delivery) => {
+                    node.metrics.replication_queue.fetch_sub(1, Ordering::Relaxed);
+                    let node = Arc::clone(&node);
+                    in_flight.spawn(async move { attempt(node, delivery).await });
+                }
+                None => open = false,
+            },
+            else => break,
+        }
+        node.metrics
+            .replication_backing_off
+            .store(waiting.len() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One attempt at a delivery.
+async fn attempt(node: Arc<Node>, delivery: Delivery) -> (Delivery, Result<(), PushError>) {
     let lag = delivery.since.elapsed();
     node.metrics
         .replication_lag_ms
@@ -361,39 +494,27 @@ async fn deliver(node: Arc<Node>, delivery: Delivery) {
         }
         (Job::Forward { request, .. }, Some(peer)) => send_forward(&node, &peer, request).await,
     };
+    (delivery, result)
+}
+
+/// Books an attempt's outcome; returns the delivery if it is to be tried
+/// again.
+fn settle(node: &Node, delivery: Delivery, result: Result<(), PushError>) -> Option<Delivery> {
     match result {
         Ok(()) => {
             Metrics::inc(&node.metrics.replicated_out);
             if let Job::Push { peer, .. } = &delivery.job {
                 node.replicator.set_stalled(*peer, false);
             }
+            None
         }
-        Err(PushError::UnknownPeer) => {}
-        Err(e) if delivery.attempt + 1 >= MAX_ATTEMPTS => {
-            tracing::warn!(error = %e, attempts = MAX_ATTEMPTS, "replication given up");
+        // The peer left the list: it is no longer owed anything.
+        Err(PushError::UnknownPeer) => None,
+        Err(e) if !delivery.may_retry() => {
+            tracing::warn!(error = %e, attempts = delivery.attempt + 1, "replication given up; anti-entropy will repair it");
+            None
         }
-        Err(_) => {
-            let attempt = delivery.attempt + 1;
-            let backoff = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)));
-            let retry = Delivery {
-                job: delivery.job,
-                attempt,
-                since: delivery.since,
-            };
-            let Ok(permit) = Arc::clone(&node.replicator.backoffs).try_acquire_owned() else {
-                tracing::warn!("too many deliveries waiting to retry: one was dropped; hand-over will repair it");
-                return;
-            };
-            let queue = node.replicator.queue.clone();
-            let node = Arc::clone(&node);
-            tokio::spawn(async move {
-                tokio::time::sleep(backoff).await;
-                if queue.try_send(retry).is_ok() {
-                    node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
-                }
-                drop(permit);
-            });
-        }
+        Err(_) => Some(delivery),
     }
 }
 
@@ -424,7 +545,8 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     let filter = move |account: &allium_common::AccountId, _: &str| {
         snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
     };
-    each_live_page(&node, filter, "hand-over", |messages| {
+    let mut pages = LivePages::new(filter, "hand-over");
+    while let Some(messages) = pages.next(&node).await {
         let mut by_swarm: BTreeMap<u64, Vec<NewMessage>> = BTreeMap::new();
         for message in messages {
             if let Some(swarm) = snap.swarm_of(&message.account) {
@@ -433,39 +555,46 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
         }
         for (swarm, messages) in by_swarm {
             for peer in targets.get(&swarm).into_iter().flatten() {
-                node.replicator.enqueue_push(&node, *peer, &messages);
+                node.replicator.enqueue_push(&node, *peer, &messages).await;
             }
         }
-    })
-    .await;
+    }
 }
 
-/// Reads every live message `filter` (account, hash) picks, a page at a
-/// time, and hands each page to `each`; stops with a warning naming `what`
-/// on a storage failure.
-async fn each_live_page(
-    node: &Node,
-    filter: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
-    what: &str,
-    mut each: impl FnMut(Vec<NewMessage>),
-) {
-    let mut after = 0;
-    loop {
-        let page = match node
+/// Every live message a filter (account, hash) picks, a page at a time;
+/// ends with a warning naming what it was for on a storage failure.
+struct LivePages<F> {
+    filter: F,
+    what: &'static str,
+    after: Option<u64>,
+}
+
+impl<F: Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static> LivePages<F> {
+    fn new(filter: F, what: &'static str) -> Self {
+        Self {
+            filter,
+            what,
+            after: Some(0),
+        }
+    }
+
+    /// The next page (possibly empty), or `None` at the end.
+    async fn next(&mut self, node: &Node) -> Option<Vec<NewMessage>> {
+        let after = self.after?;
+        match node
             .storage
-            .live_page(after, now_ms(), HAND_OVER_PAGE, filter.clone())
+            .live_page(after, now_ms(), HAND_OVER_PAGE, self.filter.clone())
             .await
         {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "{what} stopped: storage failure");
-                return;
+            Ok(page) => {
+                self.after = page.next;
+                Some(page.rows.into_iter().map(|r| r.message).collect())
             }
-        };
-        each(page.rows.into_iter().map(|r| r.message).collect());
-        match page.next {
-            Some(next) => after = next,
-            None => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "{} stopped: storage failure", self.what);
+                self.after = None;
+                None
+            }
         }
     }
 }
@@ -477,10 +606,10 @@ pub(crate) async fn push_wanted(
     peer: [u8; 32],
     wanted: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
 ) {
-    each_live_page(&node, wanted, "anti-entropy push", |messages| {
-        node.replicator.enqueue_push(&node, peer, &messages);
-    })
-    .await;
+    let mut pages = LivePages::new(wanted, "anti-entropy push");
+    while let Some(messages) = pages.next(&node).await {
+        node.replicator.enqueue_push(&node, peer, &messages).await;
+    }
 }
 
 /// Accepts a push from another node (`POST /swarm/v1/push`).
@@ -522,6 +651,9 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
             && m.data.0.len() <= MAX_DATA_LEN
             && m.expiry > now
             && m.expiry <= latest_expiry
+            && m.timestamp <= now.saturating_add(MAX_CLOCK_SKEW_MS)
+            && m.expiry.saturating_sub(m.timestamp) <= MAX_TTL_MS
+            && m.owner_signed()
     });
     if !refused.is_empty() {
         node.metrics
@@ -535,7 +667,16 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
     }
     let accepted: Vec<NewMessage> = accepted
         .into_iter()
-        .map(|m| NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0))
+        .map(|m| {
+            let owner_sig = match (m.pubkey_ed25519, m.signature) {
+                (Some(ed), Some(sig)) if m.namespace != Namespace::DEFAULT => Some(OwnerSig {
+                    ed25519: ed.0,
+                    signature: sig.0,
+                }),
+                _ => None,
+            };
+            NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0).signed_by_owner(owner_sig)
+        })
         .collect();
     let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
     let results = node.storage.insert_batch(accepted, now).await?;

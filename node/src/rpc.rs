@@ -12,7 +12,7 @@ use std::time::Instant;
 use allium_common::encoding::Sig64;
 use allium_common::rpc::{
     Call, DEFAULT_RETRIEVE_SIZE, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT,
-    MAX_RETRIEVE_SIZE, Request, RetrieveResult, StoreResult, SubResult, SwarmConfirmation,
+    MAX_RETRIEVE_SIZE, Namespace, PROTOCOL_VERSION, Request, RetrieveResult, StoreResult, SubResult, SwarmConfirmation,
 };
 use serde_json::{Value, json};
 
@@ -20,15 +20,18 @@ use crate::api_error::ApiError;
 use crate::directory::Snapshot;
 use crate::metrics::Metrics;
 use crate::state::{Node, VERSION, ms, now_ms};
-use crate::storage::{Inserted, NewMessage};
+use crate::storage::{Inserted, NewMessage, OwnerSig};
 
-/// Who sent the request: decides whether owner-signed changes are passed
-/// on to the rest of the swarm.
+/// Who sent the request: decides how old an owner's signing time may be
+/// and whether owner-signed changes are passed on to the rest of the swarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// A client, directly or through an onion path.
+    /// A client, directly or through an onion path: signing times within
+    /// the clock window; changes are passed on.
     Client,
-    /// A swarm peer passing on a client's signed request.
+    /// A swarm peer passing on a client's signed request
+    /// (`/swarm/v1/forward`): the signing time may be older; not passed on
+    /// again.
     Peer,
 }
 
@@ -116,7 +119,10 @@ async fn run_counted(node: &Node, call: Call, origin: Origin, data_budget: usize
 /// message data (but always at least one message).
 pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize) -> Result<Value, ApiError> {
     let now = now_ms();
-    call.validate(now)?;
+    match origin {
+        Origin::Client => call.validate(now)?,
+        Origin::Peer => call.validate_forwarded(now)?,
+    }
     let snapshot = node.directory.current();
     // Calls about a mailbox must reach its swarm.
     if let Some(account) = call.account() {
@@ -132,7 +138,15 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
                     "too many stores into this mailbox; slow down",
                 ));
             }
-            let msg = NewMessage::new(p.pubkey, p.namespace, p.timestamp, p.expiry(), p.data.0);
+            let owner_sig = match (&p.pubkey_ed25519, &p.signature) {
+                (Some(ed), Some(sig)) if p.namespace != Namespace::DEFAULT => Some(OwnerSig {
+                    ed25519: ed.0,
+                    signature: sig.0,
+                }),
+                _ => None,
+            };
+            let msg = NewMessage::new(p.pubkey, p.namespace, p.timestamp, p.expiry(), p.data.0.clone())
+                .signed_by_owner(owner_sig);
             let hash = msg.hash.clone();
             if node.storage.insert(msg.clone(), now).await? == Inserted::New {
                 Metrics::inc(&node.metrics.stored_messages);
@@ -179,17 +193,20 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
         }
         Call::Delete(ref p) => {
             let deleted = node.storage.delete(p.pubkey, p.messages.clone()).await?;
-            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&DeleteResult { deleted }))
         }
         Call::DeleteAll(ref p) => {
-            let deleted = node.storage.delete_all(p.pubkey, p.namespace).await?;
-            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            let deleted = node.storage.delete_all(p.pubkey, p.namespace, p.timestamp).await?;
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&DeleteResult { deleted }))
         }
         Call::Expire(ref p) => {
-            let updated = node.storage.expire(p.pubkey, p.messages.clone(), p.expiry, now).await?;
-            forward_to_swarm(node, snapshot.as_deref(), &call, origin);
+            let updated = node
+                .storage
+                .expire(p.pubkey, p.messages.clone(), p.expiry, p.timestamp, now)
+                .await?;
+            forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&ExpireResult {
                 updated,
                 expiry: p.expiry,
@@ -204,6 +221,7 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
         }
         Call::Info => Ok(to_value(&InfoResult {
             version: VERSION.to_owned(),
+            protocol: PROTOCOL_VERSION,
             ed25519: allium_common::encoding::Hex32(*node.identity.ed25519_pk()),
             x25519: allium_common::encoding::Hex32(*node.identity.x25519_pk()),
             swarm_id: snapshot.as_ref().and_then(|s| s.my_swarm),
@@ -248,12 +266,12 @@ pub fn confirmation(node: &Node, hash: &str) -> SwarmConfirmation {
 
 /// Passes an owner-signed change on to the other swarm members, once: a
 /// peer that receives it from another peer does not pass it on again.
-fn forward_to_swarm(node: &Node, snapshot: Option<&Snapshot>, call: &Call, origin: Origin) {
+async fn forward_to_swarm(node: &Node, snapshot: Option<&Snapshot>, call: &Call, origin: Origin) {
     if origin == Origin::Peer {
         return;
     }
     if let Some(snap) = snapshot {
-        node.replicator.forward_signed(node, snap, call.to_json());
+        node.replicator.forward_signed(node, snap, call.to_json()).await;
     }
 }
 

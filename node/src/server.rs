@@ -6,6 +6,7 @@
 //! | `POST /onion_req/v2` | onion relay ([`crate::relay`]) |
 //! | `POST /swarm/v1/push` | replication from swarm peers |
 //! | `POST /swarm/v1/sync` | a (re)started swarm peer asks for the swarm's messages |
+//! | `POST /swarm/v1/forward` | a swarm peer passes on an owner's delete or expire |
 //! | `POST /swarm/v1/digest` | a swarm peer's digest; what it lacks is pushed back |
 //! | `POST /probe/v1` | a seed's reachability challenge |
 //! | `POST /seed/v1/announce` | seed mode: a node registers |
@@ -23,7 +24,7 @@ use std::time::Instant;
 use allium_common::announce::{ProbeRequest, ProbeResponse, probe_signed_bytes};
 use allium_common::encoding::Sig64;
 use allium_common::onion::MAX_ONION_BODY;
-use allium_common::peer::{FORWARDED_HEADER, MAX_PUSH_BODY};
+use allium_common::peer::MAX_PUSH_BODY;
 use allium_common::rpc::{ErrorCode, MAX_REQUEST_BODY};
 use axum::Router;
 use axum::body::Bytes;
@@ -55,6 +56,10 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/swarm/v1/push", post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)))
         .route("/swarm/v1/sync", post(sync).layer(DefaultBodyLimit::max(1024)))
+        .route(
+            "/swarm/v1/forward",
+            post(forward).layer(DefaultBodyLimit::max(MAX_REQUEST_BODY)),
+        )
         .route(
             "/swarm/v1/digest",
             post(digest).layer(DefaultBodyLimit::max(MAX_DIGEST_BODY)),
@@ -115,24 +120,11 @@ fn rate_limited(node: &Node, ip: IpAddr) -> Option<Response> {
     )))
 }
 
-async fn storage_rpc(
-    State(node): Shared,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn storage_rpc(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
     if let Some(refused) = rate_limited(&node, peer.ip()) {
         return refused;
     }
-    // A forwarded request is a client's signed request passed on by a peer;
-    // its own signature is checked as usual, the flag only stops it from
-    // being passed on again.
-    let origin = if headers.contains_key(FORWARDED_HEADER) {
-        Origin::Peer
-    } else {
-        Origin::Client
-    };
-    let reply = rpc::handle(&node, &body, origin).await;
+    let reply = rpc::handle(&node, &body, Origin::Client).await;
     json_response(reply.status, &reply.body)
 }
 
@@ -182,6 +174,13 @@ async fn push(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response 
 async fn sync(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
     match replication::receive_sync(&node, &headers, &body) {
         Ok(()) => json_response(200, &json!({ "accepted": true })),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn forward(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    match replication::receive_forward(&node, &headers, &body).await {
+        Ok(reply) => json_response(reply.status, &reply.body),
         Err(e) => error_response(&e),
     }
 }

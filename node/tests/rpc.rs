@@ -180,11 +180,13 @@ async fn storage_rpc_conformance() {
     // delete: on every member, passed on by the node that took it.
     let (_, s2) = net.rpc(&a, &store(&bob.account_id(), b"second", DAY)).await;
     let h2 = s2["hash"].as_str().unwrap().to_owned();
+    let ts = now_ms();
     let delete = Call::Delete(DeleteParams {
         pubkey: bob.account_id(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         messages: vec![h2.clone()],
-        signature: Sig64(bob.sign(&rpc::delete_signed_bytes(std::slice::from_ref(&h2)))),
+        timestamp: ts,
+        signature: Sig64(bob.sign(&rpc::delete_signed_bytes(ts, std::slice::from_ref(&h2)))),
     });
     let (status, d) = net.rpc(&a, &delete.to_json()).await;
     assert_eq!((status, d["deleted"].clone()), (200, json!([h2])), "{d}");
@@ -198,13 +200,15 @@ async fn storage_rpc_conformance() {
     }
 
     // expire: shorten to 1 s; the message stops being served and is swept.
-    let expiry = now_ms() + 1000;
+    let ts = now_ms();
+    let expiry = ts + 1000;
     let expire = Call::Expire(ExpireParams {
         pubkey: bob.account_id(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         messages: vec![hash.clone()],
         expiry,
-        signature: Sig64(bob.sign(&rpc::expire_signed_bytes(expiry, std::slice::from_ref(&hash)))),
+        timestamp: ts,
+        signature: Sig64(bob.sign(&rpc::expire_signed_bytes(ts, expiry, std::slice::from_ref(&hash)))),
     });
     let (status, x) = net.rpc(&a, &expire.to_json()).await;
     assert_eq!((status, x["updated"].clone()), (200, json!([hash])), "{x}");

@@ -233,7 +233,7 @@ async fn handle_operations_match_the_store() {
     assert_eq!(handle.delete(acct(1), asked).await.unwrap(), [mine[0].hash.clone()]);
     let asked = vec![mine[1].hash.clone(), theirs.hash.clone()];
     assert_eq!(
-        handle.expire(acct(1), asked, NOW + 10, NOW).await.unwrap(),
+        handle.expire(acct(1), asked, NOW + 10, NOW, NOW).await.unwrap(),
         [mine[1].hash.clone()]
     );
     assert_eq!(handle.sweep_expired(NOW + 10, usize::MAX).await.unwrap(), 1);
@@ -242,7 +242,10 @@ async fn handle_operations_match_the_store() {
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].message, theirs);
     assert_eq!(page.next, None);
-    assert_eq!(handle.delete_all(acct(1), Namespace(0)).await.unwrap().len(), 3);
+    assert_eq!(
+        handle.delete_all(acct(1), Namespace(0), u64::MAX).await.unwrap().len(),
+        3
+    );
     assert_eq!(handle.stats().await.unwrap().messages, 1);
 
     let too_many = (0..2000).map(|i| msg(acct(4), "b", i)).collect();

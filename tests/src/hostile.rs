@@ -189,3 +189,59 @@ pub fn data_bytes(result: &serde_json::Value) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A `delete` of `hashes` signed by `owner` at `timestamp`.
+pub fn delete_request(owner: &allium_common::Identity, hashes: &[String], timestamp: u64) -> serde_json::Value {
+    use allium_common::encoding::{Hex32, Sig64};
+    use allium_common::rpc::{Call, DeleteParams, delete_signed_bytes};
+    Call::Delete(DeleteParams {
+        pubkey: owner.account_id(),
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        messages: hashes.to_vec(),
+        timestamp,
+        signature: Sig64(owner.sign(&delete_signed_bytes(timestamp, hashes))),
+    })
+    .to_json()
+}
+
+/// A `delete_all` of namespace 0 signed by `owner` at `timestamp`.
+pub fn delete_all_request(owner: &allium_common::Identity, timestamp: u64) -> serde_json::Value {
+    use allium_common::encoding::{Hex32, Sig64};
+    use allium_common::rpc::{Call, DeleteAllParams, Namespace, delete_all_signed_bytes};
+    Call::DeleteAll(DeleteAllParams {
+        pubkey: owner.account_id(),
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        namespace: Namespace::DEFAULT,
+        timestamp,
+        signature: Sig64(owner.sign(&delete_all_signed_bytes(Namespace::DEFAULT, timestamp))),
+    })
+    .to_json()
+}
+
+/// An `expire` of `hashes` to `expiry`, signed by `owner` at `timestamp`.
+pub fn expire_request(
+    owner: &allium_common::Identity,
+    hashes: &[String],
+    expiry: u64,
+    timestamp: u64,
+) -> serde_json::Value {
+    use allium_common::encoding::{Hex32, Sig64};
+    use allium_common::rpc::{Call, ExpireParams, expire_signed_bytes};
+    Call::Expire(ExpireParams {
+        pubkey: owner.account_id(),
+        pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+        messages: hashes.to_vec(),
+        expiry,
+        timestamp,
+        signature: Sig64(owner.sign(&expire_signed_bytes(timestamp, expiry, hashes))),
+    })
+    .to_json()
+}
+
+/// POSTs a JSON-RPC request to `node` from 127.0.0.6; status and JSON body.
+pub async fn rpc(node: &str, request: &serde_json::Value) -> (u16, serde_json::Value) {
+    match post_from("127.0.0.6", node, "/storage_rpc/v1", request.to_string().into_bytes()).await {
+        Some((status, body)) => (status, serde_json::from_slice(&body).unwrap_or_default()),
+        None => (0, serde_json::Value::Null),
+    }
+}

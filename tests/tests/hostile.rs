@@ -494,3 +494,187 @@ async fn a_probe_that_never_finishes_stalls_nothing() {
         .expect("the dead node is dropped although a probe hangs");
     assert_eq!(node_list(&net).await.nodes.len(), 3);
 }
+
+/// Owner requests cannot be played again by whoever saw them: a `delete`
+/// signed without a time (protocol 1) is refused; a `delete` or `expire`
+/// played two minutes after it was signed is refused; a `delete_all`
+/// played again deletes nothing stored after it was signed; an `expire`
+/// played after a later one changes nothing; an `expire` into the past is
+/// refused. Before, a `delete` signature was valid for ever, and a
+/// `delete_all` played within its minute deleted what came after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_requests_cannot_be_replayed() {
+    use allium_tests::hostile::{
+        delete_all_request, delete_request, expire_request, now_ms, retrieve_request, rpc, store_request,
+    };
+    let net = TestNet::start(5).await.unwrap();
+    let owner = allium_common::Identity::from_ed25519_seed(&[0x71; 32]);
+    let node = node_list(&net).await.nodes[0].address.clone();
+    let stored = |data: &'static [u8]| {
+        let node = node.clone();
+        let request = store_request(&owner.account_id(), data);
+        async move { rpc(&node, &request).await.1["hash"].as_str().unwrap().to_owned() }
+    };
+    let a = stored(b"first").await;
+
+    // Protocol 1's delete: "delete" ‖ hashes, no time.
+    let mut untimed = delete_request(&owner, std::slice::from_ref(&a), now_ms());
+    untimed["params"]["signature"] = serde_json::json!(allium_common::encoding::to_base64(
+        &owner.sign(format!("delete{a}").as_bytes())
+    ));
+    untimed["params"].as_object_mut().unwrap().remove("timestamp");
+    let (status, body) = rpc(&node, &untimed).await;
+    assert!(
+        status == 400 || status == 401,
+        "an untimed delete was taken: {status} {body}"
+    );
+
+    // Signed two minutes ago: refused, with the skew.
+    let (status, body) = rpc(
+        &node,
+        &delete_request(&owner, std::slice::from_ref(&a), now_ms() - 120_000),
+    )
+    .await;
+    assert_eq!(status, 406, "{body}");
+    let (status, body) = rpc(
+        &node,
+        &expire_request(&owner, std::slice::from_ref(&a), now_ms() + 60_000, now_ms() - 120_000),
+    )
+    .await;
+    assert_eq!(status, 406, "{body}");
+
+    // delete_all, played again after a new message came: the new one stays.
+    let signed_at = now_ms();
+    let wipe = delete_all_request(&owner, signed_at);
+    let (status, body) = rpc(&node, &wipe).await;
+    assert_eq!(
+        (status, body["deleted"].clone()),
+        (200, serde_json::json!([a])),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let b = stored(b"second").await;
+    let (status, body) = rpc(&node, &wipe).await;
+    assert_eq!(
+        (status, body["deleted"].clone()),
+        (200, serde_json::json!([])),
+        "{body}"
+    );
+    let (_, page) = rpc(&node, &retrieve_request(&owner)).await;
+    assert_eq!(page["messages"][0]["hash"], b.as_str());
+
+    // Two expires; the older played again last changes nothing.
+    let t1 = now_ms();
+    let shorter = expire_request(&owner, std::slice::from_ref(&b), t1 + 600_000, t1);
+    let longer = expire_request(&owner, std::slice::from_ref(&b), t1 + 1_200_000, t1 + 1);
+    assert_eq!(rpc(&node, &shorter).await.1["updated"], serde_json::json!([b]));
+    assert_eq!(rpc(&node, &longer).await.1["updated"], serde_json::json!([b]));
+    let (status, body) = rpc(&node, &shorter).await;
+    assert_eq!(
+        (status, body["updated"].clone()),
+        (200, serde_json::json!([])),
+        "{body}"
+    );
+    let (_, page) = rpc(&node, &retrieve_request(&owner)).await;
+    assert_eq!(page["messages"][0]["expiration"], t1 + 1_200_000);
+
+    // Into the past: refused.
+    let now = now_ms();
+    let (status, body) = rpc(&node, &expire_request(&owner, std::slice::from_ref(&b), now - 1, now)).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+/// A swarm member that pushes a message into an owner-signed namespace
+/// without the owner's signature of it gets nothing stored; with the
+/// owner's signature (which covers the message itself) it is taken.
+/// Before, any listed node could write into any namespace by pushing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_into_an_owner_namespace_needs_the_owners_signature() {
+    use allium_common::rpc::{Namespace, message_hash, store_signed_bytes};
+    let net = TestNet::start(5).await.unwrap();
+    let list = node_list(&net).await;
+    let (member, target) = (&list.nodes[0], &list.nodes[1]);
+    let owner = allium_common::Identity::from_ed25519_seed(&[0x52; 32]);
+    let now = allium_tests::hostile::now_ms();
+    let data = b"owner's settings";
+    let mut message = serde_json::json!({
+        "pubkey": owner.account_id().to_string(),
+        "namespace": 5,
+        "timestamp": now,
+        "expiry": now + 3_600_000,
+        "data": allium_common::encoding::to_base64(data),
+    });
+    let push = |message: &serde_json::Value| serde_json::json!({"to": hex::encode(target.ed25519.0), "sent": allium_tests::hostile::now_ms(), "messages": [message]});
+    let by = key_of(&net, &member.address);
+    let domain = allium_common::peer::PUSH_DOMAIN;
+    let (status, answer) = post_signed(&by, &target.address, "/swarm/v1/push", domain, &push(&message)).await;
+    assert_eq!(
+        answer["confirmations"].as_array().map_or(0, Vec::len),
+        0,
+        "{status} {answer}"
+    );
+    let hash = message_hash(&owner.account_id(), Namespace(5), data);
+    message["pubkey_ed25519"] = serde_json::json!(hex::encode(owner.ed25519_pk()));
+    message["signature"] = serde_json::json!(allium_common::encoding::to_base64(&owner.sign(&store_signed_bytes(
+        Namespace(5),
+        now,
+        &hash
+    ))));
+    let (status, answer) = post_signed(&by, &target.address, "/swarm/v1/push", domain, &push(&message)).await;
+    assert_eq!(
+        answer["confirmations"].as_array().map_or(0, Vec::len),
+        1,
+        "{status} {answer}"
+    );
+}
+
+/// An owner's `delete_all` that reaches one member while another is hung
+/// is passed on until that member applies it, even when the retry comes
+/// after the request's minute is over. Before, the late retry was refused
+/// as clock skew, counted as delivered, and the member kept the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_delete_is_retried_until_applied() {
+    use allium_tests::hostile::{delete_all_request, now_ms, retrieve_direct, rpc, store_request};
+    let net = TestNet::start_with(
+        5,
+        "[timing]\nhop_timeout_ms = 1000\n[seed_mode]\ndrop_after_failures = 1000\n",
+    )
+    .await
+    .unwrap();
+    let list = node_list(&net).await;
+    let (a, hung) = (list.nodes[0].address.clone(), list.nodes[1].address.clone());
+    let owner = allium_common::Identity::from_ed25519_seed(&[0x72; 32]);
+    // Sent 58 s ago, deleted with a request signed 55 s ago: by the time
+    // the hung member answers, the request is over a minute old.
+    let mut store = store_request(&owner.account_id(), b"to be deleted");
+    store["params"]["timestamp"] = serde_json::json!(now_ms() - 58_000);
+    let (_, stored) = rpc(&a, &store).await;
+    let hash = stored["hash"].as_str().unwrap().to_owned();
+    eventually(|| async { retrieve_direct(&owner, &hung).await.contains(&hash) }).await;
+
+    let pid = net.net.nodes[net.index_of(&hung).unwrap()].pid().unwrap().to_string();
+    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(signal("-STOP").success());
+    let (status, body) = rpc(&a, &delete_all_request(&owner, now_ms() - 55_000)).await;
+    assert_eq!(
+        (status, body["deleted"].clone()),
+        (200, serde_json::json!([hash])),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(signal("-CONT").success());
+    eventually(|| async { !retrieve_direct(&owner, &hung).await.contains(&hash) }).await;
+}
+
+/// Waits up to 60 s for `check` to hold.
+async fn eventually<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "did not happen within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -117,6 +117,12 @@ pub enum RpcError {
         /// Request timestamp minus node time, in ms.
         skew_ms: i64,
     },
+    /// A forwarded request was signed longer ago than a message lives.
+    #[error("the request was signed {}s ago; a passed-on request may be at most 14 days old", age_ms / 1000)]
+    TooOld {
+        /// How long ago, in ms.
+        age_ms: u64,
+    },
     /// `data` is larger than [`super::MAX_DATA_LEN`].
     #[error("data is {len} bytes; the limit is {max}")]
     DataTooLarge {
@@ -148,7 +154,7 @@ impl RpcError {
             | Self::NestedBatch
             | Self::TtlOutOfRange { .. } => ErrorCode::BadRequest,
             Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => ErrorCode::Unauthorized,
-            Self::ClockSkew { .. } => ErrorCode::ClockSkew,
+            Self::ClockSkew { .. } | Self::TooOld { .. } => ErrorCode::ClockSkew,
             Self::DataTooLarge { .. } => ErrorCode::TooLarge,
         }
     }

@@ -21,9 +21,17 @@ pub use response::{
     SwarmConfirmation, SwarmNode,
 };
 pub use signing::{
-    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, message_hash,
-    retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
+    check_clock, check_forwarded_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes,
+    message_hash, retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
 };
+
+/// The version of the protocol this code speaks, reported by `info`.
+/// Version 2 (this one) added signing times to `delete` and `expire`, the
+/// message hash to the `store` signature, bounded `retrieve` pages, relay
+/// MACs and hop counts, and the receiver to every signed peer request; see
+/// `docs/protocol.md` for what changed. Nodes of different versions do not
+/// interoperate.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 use serde::{Deserialize, Serialize};
 

@@ -36,8 +36,8 @@ pub struct StoreParams {
     /// Owner's Ed25519 key; required outside namespace 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pubkey_ed25519: Option<Hex32>,
-    /// Owner's signature of `"store" ‖ namespace ‖ timestamp`; required
-    /// outside namespace 0.
+    /// Owner's signature of `"store" ‖ namespace ‖ timestamp ‖ hash`;
+    /// required outside namespace 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Sig64>,
 }
@@ -79,7 +79,9 @@ pub struct DeleteParams {
     pub pubkey_ed25519: Hex32,
     /// Hashes of the messages to delete.
     pub messages: Vec<String>,
-    /// Signature of `"delete" ‖ hash₁ ‖ hash₂ ‖ …`.
+    /// Signing time, Unix ms (within ±60 s of the node's clock).
+    pub timestamp: u64,
+    /// Signature of `"delete" ‖ timestamp ‖ hash₁ ‖ hash₂ ‖ …`.
     pub signature: Sig64,
 }
 
@@ -90,7 +92,9 @@ pub struct DeleteAllParams {
     pub pubkey: AccountId,
     /// The owner's Ed25519 key.
     pub pubkey_ed25519: Hex32,
-    /// Namespace to empty.
+    /// Namespace to empty: every message whose timestamp is not after
+    /// `timestamp` (so the request, played again later, cannot touch what
+    /// came after it).
     #[serde(default, skip_serializing_if = "is_default_namespace")]
     pub namespace: Namespace,
     /// Signing time, Unix ms.
@@ -108,9 +112,13 @@ pub struct ExpireParams {
     pub pubkey_ed25519: Hex32,
     /// Hashes of the messages.
     pub messages: Vec<String>,
-    /// New expiry, Unix ms.
+    /// New expiry, Unix ms (in the future: to end a message now, delete
+    /// it).
     pub expiry: u64,
-    /// Signature of `"expire" ‖ expiry ‖ hash₁ ‖ hash₂ ‖ …`.
+    /// Signing time, Unix ms. A message's expiry changes only for an
+    /// `expire` signed later than the one that set it last.
+    pub timestamp: u64,
+    /// Signature of `"expire" ‖ timestamp ‖ "," ‖ expiry ‖ hash₁ ‖ hash₂ ‖ …`.
     pub signature: Sig64,
 }
 
@@ -258,12 +266,23 @@ impl Call {
     /// Checks limits, the clock window and the owner's signature, with the
     /// node's clock at `now_ms`. Stateless: it does not look at storage.
     pub fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+        self.validate_with(now_ms, check_clock)
+    }
+
+    /// [`Call::validate`] for an owner's request a swarm peer passes on:
+    /// its signing time may be older than the clock window (see
+    /// [`super::check_forwarded_clock`]); everything else is checked alike.
+    pub fn validate_forwarded(&self, now_ms: u64) -> Result<(), RpcError> {
+        self.validate_with(now_ms, super::check_forwarded_clock)
+    }
+
+    fn validate_with(&self, now_ms: u64, clock: fn(u64, u64) -> Result<(), RpcError>) -> Result<(), RpcError> {
         match self {
             Self::Store(p) => p.validate(now_ms),
             Self::Retrieve(p) => p.validate(now_ms),
-            Self::Delete(p) => p.validate(),
-            Self::DeleteAll(p) => p.validate(now_ms),
-            Self::Expire(p) => p.validate(now_ms),
+            Self::Delete(p) => p.validate(now_ms, clock),
+            Self::DeleteAll(p) => p.validate(now_ms, clock),
+            Self::Expire(p) => p.validate(now_ms, clock),
             Self::GetSwarm(_) | Self::Info | Self::NodeList(_) => Ok(()),
         }
     }
@@ -359,7 +378,8 @@ impl StoreParams {
             let (Some(ed), Some(sig)) = (&self.pubkey_ed25519, &self.signature) else {
                 return Err(RpcError::SignatureRequired);
             };
-            let msg = store_signed_bytes(self.namespace, self.timestamp);
+            let hash = super::message_hash(&self.pubkey, self.namespace, &self.data.0);
+            let msg = store_signed_bytes(self.namespace, self.timestamp, &hash);
             verify_owner_signature(&self.pubkey, &ed.0, &msg, &sig.0)?;
         }
         Ok(())
@@ -396,33 +416,43 @@ impl RetrieveParams {
     }
 }
 
+type Clock = fn(u64, u64) -> Result<(), RpcError>;
+
 impl DeleteParams {
-    fn validate(&self) -> Result<(), RpcError> {
+    fn validate(&self, now_ms: u64, clock: Clock) -> Result<(), RpcError> {
         check_hashes(&self.messages)?;
-        let msg = delete_signed_bytes(&self.messages);
+        clock(self.timestamp, now_ms)?;
+        let msg = delete_signed_bytes(self.timestamp, &self.messages);
         verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
 impl DeleteAllParams {
-    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
-        check_clock(self.timestamp, now_ms)?;
+    fn validate(&self, now_ms: u64, clock: Clock) -> Result<(), RpcError> {
+        clock(self.timestamp, now_ms)?;
         let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
         verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
 
 impl ExpireParams {
-    fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
+    fn validate(&self, now_ms: u64, clock: Clock) -> Result<(), RpcError> {
         check_hashes(&self.messages)?;
-        let latest = now_ms.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
+        clock(self.timestamp, now_ms)?;
+        let latest = self.timestamp.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
         if self.expiry > latest {
             return Err(RpcError::InvalidParam {
                 param: "expiry",
-                reason: "more than 14 days from now".into(),
+                reason: "more than 14 days after the request was signed".into(),
             });
         }
-        let msg = expire_signed_bytes(self.expiry, &self.messages);
+        if self.expiry <= self.timestamp {
+            return Err(RpcError::InvalidParam {
+                param: "expiry",
+                reason: "not after the request was signed; to end a message now, delete it".into(),
+            });
+        }
+        let msg = expire_signed_bytes(self.timestamp, self.expiry, &self.messages);
         verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
 }
@@ -547,15 +577,23 @@ mod tests {
     }
 
     #[test]
-    fn store_outside_namespace_zero_needs_owner_signature() {
+    fn store_outside_namespace_zero_needs_owner_signature_over_the_message() {
         let mut p = store(vec![1], MIN_TTL_MS);
         p.namespace = Namespace(5);
         assert_eq!(Call::Store(p.clone()).validate(NOW), Err(RpcError::SignatureRequired));
         let o = owner();
+        let hash = message_hash(&o.account_id(), Namespace(5), &[1]);
         p.pubkey_ed25519 = Some(Hex32(*o.ed25519_pk()));
-        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW))));
+        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW, &hash))));
         assert_eq!(Call::Store(p.clone()).validate(NOW), Ok(()));
-        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(6), NOW))));
+        let mut other_data = p.clone();
+        other_data.data = Base64Bytes(vec![2]);
+        assert_eq!(
+            Call::Store(other_data).validate(NOW),
+            Err(RpcError::BadSignature),
+            "the signature covers the data"
+        );
+        p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(6), NOW, &hash))));
         assert_eq!(Call::Store(p).validate(NOW), Err(RpcError::BadSignature));
     }
 
@@ -581,34 +619,57 @@ mod tests {
     }
 
     #[test]
-    fn delete_and_expire_check_hashes_and_signatures() {
+    fn delete_and_expire_check_hashes_signatures_and_times() {
         let o = owner();
         let h = message_hash(&o.account_id(), Namespace::DEFAULT, b"m");
         let del = DeleteParams {
             pubkey: o.account_id(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             messages: vec![h.clone()],
-            signature: Sig64(o.sign(&delete_signed_bytes(std::slice::from_ref(&h)))),
+            timestamp: NOW,
+            signature: Sig64(o.sign(&delete_signed_bytes(NOW, std::slice::from_ref(&h)))),
         };
         assert_eq!(Call::Delete(del.clone()).validate(NOW), Ok(()));
+        // Played again two minutes later: refused, unless a swarm peer
+        // passes it on.
+        assert!(matches!(
+            Call::Delete(del.clone()).validate(NOW + 120_000),
+            Err(RpcError::ClockSkew { .. })
+        ));
+        assert_eq!(Call::Delete(del.clone()).validate_forwarded(NOW + 120_000), Ok(()));
         let mut bad = del.clone();
         bad.messages = vec!["nope".into()];
         assert!(matches!(
             Call::Delete(bad).validate(NOW),
             Err(RpcError::InvalidParam { param: "messages", .. })
         ));
+        let mut retimed = del;
+        retimed.timestamp += 1;
+        assert_eq!(Call::Delete(retimed).validate(NOW), Err(RpcError::BadSignature));
         let exp = ExpireParams {
             pubkey: o.account_id(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             messages: vec![h.clone()],
             expiry: NOW + 1000,
-            signature: Sig64(o.sign(&expire_signed_bytes(NOW + 1000, std::slice::from_ref(&h)))),
+            timestamp: NOW,
+            signature: Sig64(o.sign(&expire_signed_bytes(NOW, NOW + 1000, std::slice::from_ref(&h)))),
         };
         assert_eq!(Call::Expire(exp.clone()).validate(NOW), Ok(()));
-        let mut far = exp;
+        assert!(matches!(
+            Call::Expire(exp.clone()).validate(NOW + 120_000),
+            Err(RpcError::ClockSkew { .. })
+        ));
+        let mut far = exp.clone();
         far.expiry = NOW + MAX_TTL_MS + MAX_CLOCK_SKEW_MS + 1;
         assert!(matches!(
             Call::Expire(far).validate(NOW),
+            Err(RpcError::InvalidParam { param: "expiry", .. })
+        ));
+        let mut past = exp;
+        past.expiry = NOW - 1;
+        past.signature = Sig64(o.sign(&expire_signed_bytes(NOW, NOW - 1, std::slice::from_ref(&h))));
+        assert!(matches!(
+            Call::Expire(past).validate(NOW),
             Err(RpcError::InvalidParam { param: "expiry", .. })
         ));
         let all = DeleteAllParams {

@@ -89,6 +89,9 @@ pub struct GetSwarmResult {
 pub struct InfoResult {
     /// Software version, `x.y.z`.
     pub version: String,
+    /// Protocol version ([`super::PROTOCOL_VERSION`]); absent means 1.
+    #[serde(default = "protocol_one")]
+    pub protocol: u32,
     /// The node's Ed25519 key.
     pub ed25519: Hex32,
     /// The node's X25519 key.
@@ -101,6 +104,10 @@ pub struct InfoResult {
     pub epoch: Option<u64>,
     /// The node's clock, Unix ms (lets a client measure its own skew).
     pub timestamp: u64,
+}
+
+fn protocol_one() -> u32 {
+    1
 }
 
 /// One entry of a `batch`/`sequence` result: `{"code": status, "body": …}`.

@@ -15,14 +15,17 @@ pub fn retrieve_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u8>
     format!("retrieve{}{timestamp_ms}", namespace.signing_str()).into_bytes()
 }
 
-/// `"store" ‖ namespace ‖ timestamp_ms` (only outside namespace 0).
-pub fn store_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u8> {
-    format!("store{}{timestamp_ms}", namespace.signing_str()).into_bytes()
+/// `"store" ‖ namespace ‖ timestamp_ms ‖ hash` (only outside namespace
+/// 0): the hash binds the signature to the message, so a node that passes
+/// the message on can prove the owner stored exactly it.
+pub fn store_signed_bytes(namespace: Namespace, timestamp_ms: u64, hash: &str) -> Vec<u8> {
+    format!("store{}{timestamp_ms}{hash}", namespace.signing_str()).into_bytes()
 }
 
-/// `"delete" ‖ hash₁ ‖ hash₂ ‖ …`.
-pub fn delete_signed_bytes(hashes: &[String]) -> Vec<u8> {
-    let mut s = String::from("delete");
+/// `"delete" ‖ timestamp_ms ‖ hash₁ ‖ hash₂ ‖ …` (hashes are 43 characters
+/// each, so the split is unambiguous).
+pub fn delete_signed_bytes(timestamp_ms: u64, hashes: &[String]) -> Vec<u8> {
+    let mut s = format!("delete{timestamp_ms}");
     hashes.iter().for_each(|h| s.push_str(h));
     s.into_bytes()
 }
@@ -32,9 +35,10 @@ pub fn delete_all_signed_bytes(namespace: Namespace, timestamp_ms: u64) -> Vec<u
     format!("delete_all{}{timestamp_ms}", namespace.signing_str()).into_bytes()
 }
 
-/// `"expire" ‖ expiry_ms ‖ hash₁ ‖ hash₂ ‖ …`.
-pub fn expire_signed_bytes(expiry_ms: u64, hashes: &[String]) -> Vec<u8> {
-    let mut s = format!("expire{expiry_ms}");
+/// `"expire" ‖ timestamp_ms ‖ "," ‖ expiry_ms ‖ hash₁ ‖ hash₂ ‖ …` (the comma
+/// keeps the two numbers apart).
+pub fn expire_signed_bytes(timestamp_ms: u64, expiry_ms: u64, hashes: &[String]) -> Vec<u8> {
+    let mut s = format!("expire{timestamp_ms},{expiry_ms}");
     hashes.iter().for_each(|h| s.push_str(h));
     s.into_bytes()
 }
@@ -45,6 +49,22 @@ pub fn message_hash(account: &AccountId, namespace: Namespace, data: &[u8]) -> S
     let ns = namespace.signing_str();
     let digest: [u8; 32] = sodium::blake2b(&[account.x25519(), ns.as_bytes(), data]);
     to_base64_unpadded(&digest)
+}
+
+/// Refuses a signed timestamp of an owner's request that a swarm peer
+/// passes on: it may be older than the clock window (a delayed retry), but
+/// not older than a message lives ([`super::MAX_TTL_MS`]), nor ahead of the
+/// clock by more than the window.
+pub fn check_forwarded_clock(timestamp_ms: u64, now_ms: u64) -> Result<(), RpcError> {
+    if timestamp_ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return check_clock(timestamp_ms, now_ms);
+    }
+    if timestamp_ms < now_ms.saturating_sub(super::MAX_TTL_MS) {
+        return Err(RpcError::TooOld {
+            age_ms: now_ms - timestamp_ms,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses timestamps more than [`MAX_CLOCK_SKEW_MS`] from `now_ms`.
@@ -87,10 +107,13 @@ mod tests {
             b"retrieve1700000000000"
         );
         assert_eq!(retrieve_signed_bytes(Namespace(-10), 5), b"retrieve-105");
-        assert_eq!(store_signed_bytes(Namespace(3), 7), b"store37");
-        assert_eq!(delete_signed_bytes(&["a".into(), "b".into()]), b"deleteab");
+        assert_eq!(store_signed_bytes(Namespace(3), 7, "h"), b"store37h");
+        assert_eq!(delete_signed_bytes(5, &["a".into(), "b".into()]), b"delete5ab");
         assert_eq!(delete_all_signed_bytes(Namespace(0), 9), b"delete_all9");
-        assert_eq!(expire_signed_bytes(42, &["h1".into(), "h2".into()]), b"expire42h1h2");
+        assert_eq!(
+            expire_signed_bytes(5, 42, &["h1".into(), "h2".into()]),
+            b"expire5,42h1h2"
+        );
     }
 
     #[test]
@@ -102,6 +125,22 @@ mod tests {
             Err(RpcError::ClockSkew { skew_ms: 60_001 })
         );
         assert_eq!(check_clock(0, u64::MAX), Err(RpcError::ClockSkew { skew_ms: i64::MIN }));
+    }
+
+    #[test]
+    fn forwarded_requests_may_be_old_but_not_older_than_a_message_lives() {
+        let now = 2_000_000_000_000;
+        assert_eq!(check_forwarded_clock(now - 3_600_000, now), Ok(()));
+        assert_eq!(check_forwarded_clock(now - super::super::MAX_TTL_MS, now), Ok(()));
+        assert!(matches!(
+            check_forwarded_clock(now - super::super::MAX_TTL_MS - 1, now),
+            Err(RpcError::TooOld { .. })
+        ));
+        assert_eq!(check_forwarded_clock(now + 60_000, now), Ok(()));
+        assert!(matches!(
+            check_forwarded_clock(now + 60_001, now),
+            Err(RpcError::ClockSkew { .. })
+        ));
     }
 
     #[test]

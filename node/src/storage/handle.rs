@@ -102,11 +102,13 @@ enum Op {
     DeleteAll {
         account: AccountId,
         namespace: Namespace,
+        up_to_ms: u64,
     },
     Expire {
         account: AccountId,
         hashes: Vec<String>,
         new_expiry_ms: u64,
+        signed_at_ms: u64,
         now_ms: u64,
     },
     Sweep {
@@ -160,7 +162,8 @@ impl Op {
 
 #[derive(Debug)]
 enum Msg {
-    Job(Job),
+    // Boxed: a job is large, and the queue holds many.
+    Job(Box<Job>),
     Close(oneshot::Sender<()>),
 }
 
@@ -319,8 +322,13 @@ impl StorageHandle {
     }
 
     /// See [`Store::delete_all`].
-    pub async fn delete_all(&self, account: AccountId, namespace: Namespace) -> Result<Vec<String>> {
-        self.hashes(Op::DeleteAll { account, namespace }).await
+    pub async fn delete_all(&self, account: AccountId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
+        self.hashes(Op::DeleteAll {
+            account,
+            namespace,
+            up_to_ms,
+        })
+        .await
     }
 
     /// See [`Store::expire`].
@@ -329,12 +337,14 @@ impl StorageHandle {
         account: AccountId,
         hashes: Vec<String>,
         new_expiry_ms: u64,
+        signed_at_ms: u64,
         now_ms: u64,
     ) -> Result<Vec<String>> {
         self.hashes(Op::Expire {
             account,
             hashes,
             new_expiry_ms,
+            signed_at_ms,
             now_ms,
         })
         .await
@@ -439,7 +449,7 @@ impl StorageHandle {
             reply,
             _budget: budget,
         };
-        match self.inner.tx.try_send(Msg::Job(job)) {
+        match self.inner.tx.try_send(Msg::Job(Box::new(job))) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(full()),
             Err(TrySendError::Closed(_)) => Err(StorageError::Closed),
@@ -533,7 +543,7 @@ fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, n
     let mut take = |msg: Msg, round: &mut Vec<Job>, rx: &mut mpsc::Receiver<Msg>| match msg {
         Msg::Job(job) => {
             let weight = job.op.weight();
-            round.push(job);
+            round.push(*job);
             weight
         }
         Msg::Close(ack) => {
@@ -624,13 +634,18 @@ fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> 
             Ok(Outcome::Batch(results))
         }
         Op::Delete { account, hashes } => store::delete(conn, account, hashes).map(Outcome::Hashes),
-        Op::DeleteAll { account, namespace } => store::delete_all(conn, account, *namespace).map(Outcome::Hashes),
+        Op::DeleteAll {
+            account,
+            namespace,
+            up_to_ms,
+        } => store::delete_all(conn, account, *namespace, *up_to_ms).map(Outcome::Hashes),
         Op::Expire {
             account,
             hashes,
             new_expiry_ms,
+            signed_at_ms,
             now_ms,
-        } => store::expire(conn, account, hashes, *new_expiry_ms, *now_ms).map(Outcome::Hashes),
+        } => store::expire(conn, account, hashes, *new_expiry_ms, *signed_at_ms, *now_ms).map(Outcome::Hashes),
         Op::Sweep { now_ms, limit } => store::sweep_chunk(conn, *now_ms, *limit).map(Outcome::Count),
     }
 }

@@ -73,6 +73,45 @@ pub struct NewMessage {
     pub expiry_ms: u64,
     /// The stored bytes (an envelope).
     pub data: Vec<u8>,
+    /// Outside namespace 0: the owner's signature of the store, kept so the
+    /// message can be passed on to peers with proof that the owner put it
+    /// there.
+    pub owner_sig: Option<OwnerSig>,
+}
+
+/// An owner's signature of a store into a signed namespace:
+/// `Ed25519(owner, "store" ‖ namespace ‖ timestamp ‖ hash)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct OwnerSig {
+    /// The owner's Ed25519 key.
+    pub ed25519: [u8; 32],
+    /// The signature.
+    pub signature: [u8; 64],
+}
+
+impl OwnerSig {
+    /// The 96 bytes kept in the store: key ‖ signature.
+    pub fn to_bytes(&self) -> [u8; 96] {
+        let mut out = [0u8; 96];
+        out[..32].copy_from_slice(&self.ed25519);
+        out[32..].copy_from_slice(&self.signature);
+        out
+    }
+
+    /// Reads [`OwnerSig::to_bytes`]'s form.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let ed25519: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
+        let signature: [u8; 64] = bytes.get(32..96)?.try_into().ok()?;
+        (bytes.len() == 96).then_some(Self { ed25519, signature })
+    }
+}
+
+impl fmt::Debug for OwnerSig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerSig")
+            .field("ed25519", &hex::encode(self.ed25519))
+            .finish_non_exhaustive()
+    }
 }
 
 impl NewMessage {
@@ -87,7 +126,13 @@ impl NewMessage {
             timestamp_ms,
             expiry_ms,
             data,
+            owner_sig: None,
         }
+    }
+
+    /// The message with the owner's signature of its store.
+    pub fn signed_by_owner(self, owner_sig: Option<OwnerSig>) -> Self {
+        Self { owner_sig, ..self }
     }
 }
 
@@ -101,6 +146,7 @@ impl fmt::Debug for NewMessage {
             .field("timestamp_ms", &self.timestamp_ms)
             .field("expiry_ms", &self.expiry_ms)
             .field("data_len", &self.data.len())
+            .field("owner_sig", &self.owner_sig)
             .finish()
     }
 }

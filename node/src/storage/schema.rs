@@ -95,8 +95,20 @@ CREATE TABLE deleted (
 CREATE INDEX deleted_expiry ON deleted (expiry_ms);
 ";
 
+/// Version 3: protocol 2.
+/// - `owner_sig`: in a signed namespace, the owner's key and signature of
+///   the store (96 bytes), so the message can be passed on to peers with
+///   proof that the owner put it there (peers refuse it otherwise).
+/// - `expiry_set_ms`: the signing time of the owner's `expire` that set
+///   `expiry_ms` (0 if none did): an older `expire`, played again or
+///   arriving late, changes nothing, and a copy pushed again cannot undo it.
+const V3: &str = "
+ALTER TABLE messages ADD COLUMN owner_sig BLOB CHECK (owner_sig IS NULL OR length(owner_sig) = 96);
+ALTER TABLE messages ADD COLUMN expiry_set_ms INTEGER NOT NULL DEFAULT 0;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -9,7 +9,7 @@ use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMess
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{Result, StorageError};
-use super::{HashPage, Inserted, LivePage, NewMessage, Retrieved, Stats, StorageLimits, StoredRow, schema};
+use super::{HashPage, Inserted, LivePage, NewMessage, OwnerSig, Retrieved, Stats, StorageLimits, StoredRow, schema};
 
 /// Most expired rows one sweep transaction deletes: a sweep never holds
 /// the write lock for more than one such chunk at a time.
@@ -111,25 +111,33 @@ impl Store {
         self.write("deleting messages", |tx, _| delete(tx, account, hashes))
     }
 
-    /// Deletes every message of one mailbox, with tombstones as
+    /// Deletes every message of one mailbox whose timestamp is not after
+    /// `up_to_ms` (the signing time of the owner's request, so the request
+    /// played again later cannot touch newer messages), with tombstones as
     /// [`Store::delete`]. Returns the hashes deleted.
-    pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
-        self.write("deleting a mailbox", |tx, _| delete_all(tx, account, namespace))
+    pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
+        self.write("deleting a mailbox", |tx, _| {
+            delete_all(tx, account, namespace, up_to_ms)
+        })
     }
 
     /// Sets the expiry of the live messages named by `hashes` that belong to
     /// `account` to `new_expiry_ms` (earlier or later; the caller checks the
-    /// TTL bounds). Expired messages are not revived. Returns the hashes
-    /// updated.
+    /// TTL bounds), for each message only if `signed_at_ms` is later than
+    /// the signing time of the `expire` that set its expiry last (so
+    /// expires take effect in the order their owner signed them, whatever
+    /// order they arrive in). Expired messages are not revived. Returns the
+    /// hashes updated.
     pub fn expire(
         &mut self,
         account: &AccountId,
         hashes: &[String],
         new_expiry_ms: u64,
+        signed_at_ms: u64,
         now_ms: u64,
     ) -> Result<Vec<String>> {
         self.write("changing expiries", |tx, _| {
-            expire(tx, account, hashes, new_expiry_ms, now_ms)
+            expire(tx, account, hashes, new_expiry_ms, signed_at_ms, now_ms)
         })
     }
 
@@ -304,7 +312,7 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     // A duplicate, or a cap would refuse it.
     const OP: &str = "inserting a message";
     let existing = conn
-        .prepare_cached("SELECT seq, account, namespace, expiry_ms FROM messages WHERE hash = ?1")
+        .prepare_cached("SELECT seq, account, namespace, expiry_ms, expiry_set_ms FROM messages WHERE hash = ?1")
         .and_then(|mut s| {
             s.query_row([&msg.hash], |r| {
                 Ok((
@@ -312,17 +320,20 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
                     r.get::<_, [u8; 32]>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .optional()
         })
         .map_err(StorageError::sql(OP))?;
-    if let Some((seq, stored_account, stored_ns, stored_expiry)) = existing {
+    if let Some((seq, stored_account, stored_ns, stored_expiry, expiry_set)) = existing {
         if stored_account != *account || stored_ns != namespace {
             return Err(StorageError::HashConflict { hash: msg.hash.clone() });
         }
         if stored_expiry > now {
-            if expiry > stored_expiry {
+            // A copy with a later expiry extends a message's life, unless
+            // its owner set the expiry (a copy cannot undo an `expire`).
+            if expiry > stored_expiry && expiry_set == 0 {
                 conn.prepare_cached("UPDATE messages SET expiry_ms = ?1 WHERE seq = ?2")
                     .and_then(|mut s| s.execute(params![expiry, seq]))
                     .map_err(StorageError::sql(OP))?;
@@ -348,8 +359,8 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
 fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data, owner_sig) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -358,7 +369,8 @@ fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) 
                 i64::from(msg.namespace.0),
                 timestamp,
                 expiry,
-                msg.data
+                msg.data,
+                msg.owner_sig.map(|o| o.to_bytes().to_vec()),
             ])
         })
         .map_err(StorageError::sql("inserting a message"))?;
@@ -534,15 +546,25 @@ pub(crate) fn delete(conn: &Connection, account: &AccountId, hashes: &[String]) 
 }
 
 /// See [`Store::delete_all`].
-pub(crate) fn delete_all(conn: &Connection, account: &AccountId, namespace: Namespace) -> Result<Vec<String>> {
+pub(crate) fn delete_all(
+    conn: &Connection,
+    account: &AccountId,
+    namespace: Namespace,
+    up_to_ms: u64,
+) -> Result<Vec<String>> {
     const OP: &str = "deleting a mailbox";
+    let up_to = i64::try_from(up_to_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
-        .prepare_cached("DELETE FROM messages WHERE account = ?1 AND namespace = ?2 RETURNING hash, expiry_ms")
+        .prepare_cached(
+            "DELETE FROM messages WHERE account = ?1 AND namespace = ?2 AND timestamp_ms <= ?3 \
+             RETURNING hash, expiry_ms",
+        )
         .map_err(StorageError::sql(OP))?;
     let deleted = stmt
-        .query_map(params![account.x25519().as_slice(), i64::from(namespace.0)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_map(
+            params![account.x25519().as_slice(), i64::from(namespace.0), up_to],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
         .map_err(StorageError::sql(OP))?;
     tombstone(conn, &deleted)?;
@@ -555,18 +577,23 @@ pub(crate) fn expire(
     account: &AccountId,
     hashes: &[String],
     new_expiry_ms: u64,
+    signed_at_ms: u64,
     now_ms: u64,
 ) -> Result<Vec<String>> {
     const OP: &str = "changing expiries";
     let expiry = to_i64("new_expiry_ms", new_expiry_ms)?;
+    let signed_at = to_i64("signed_at_ms", signed_at_ms)?;
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
-        .prepare_cached("UPDATE messages SET expiry_ms = ?1 WHERE hash = ?2 AND account = ?3 AND expiry_ms > ?4")
+        .prepare_cached(
+            "UPDATE messages SET expiry_ms = ?1, expiry_set_ms = ?2 \
+             WHERE hash = ?3 AND account = ?4 AND expiry_ms > ?5 AND expiry_set_ms < ?2",
+        )
         .map_err(StorageError::sql(OP))?;
     let mut updated = Vec::new();
     for hash in hashes {
         let n = stmt
-            .execute(params![expiry, hash, account.x25519().as_slice(), now])
+            .execute(params![expiry, signed_at, hash, account.x25519().as_slice(), now])
             .map_err(StorageError::sql(OP))?;
         if n > 0 {
             updated.push(hash.clone());
@@ -682,11 +709,13 @@ pub(crate) fn live_page(
     };
     {
         let mut data_stmt = tx
-            .prepare_cached("SELECT data FROM messages WHERE seq = ?1")
+            .prepare_cached("SELECT data, owner_sig FROM messages WHERE seq = ?1")
             .map_err(StorageError::sql(OP))?;
         for (seq, account, namespace, hash, timestamp_ms, expiry_ms) in picked {
-            let Some(data) = data_stmt
-                .query_row([seq], |r| r.get::<_, Vec<u8>>(0))
+            let Some((data, owner_sig)) = data_stmt
+                .query_row([seq], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+                })
                 .optional()
                 .map_err(StorageError::sql(OP))?
             else {
@@ -701,6 +730,7 @@ pub(crate) fn live_page(
                     timestamp_ms,
                     expiry_ms,
                     data,
+                    owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
                 },
             });
         }

@@ -518,7 +518,7 @@ fn delete_delete_all_and_expire_only_touch_the_owner() {
     let new_expiry = NOW + 2 * HOUR;
     let asked = vec![mine[1].hash.clone(), theirs[1].hash.clone()];
     assert_eq!(
-        store.expire(&acct(1), &asked, new_expiry, NOW).unwrap(),
+        store.expire(&acct(1), &asked, new_expiry, NOW, NOW).unwrap(),
         [mine[1].hash.clone()]
     );
     let got = retrieve_all(&store, &acct(1), 0, NOW);
@@ -533,24 +533,24 @@ fn delete_delete_all_and_expire_only_touch_the_owner() {
     // Shortening works and an expired message is not revived.
     assert_eq!(
         store
-            .expire(&acct(1), &[mine[2].hash.clone()], NOW + 5, NOW)
+            .expire(&acct(1), &[mine[2].hash.clone()], NOW + 5, NOW + 1, NOW)
             .unwrap()
             .len(),
         1
     );
     assert!(
         store
-            .expire(&acct(1), &[mine[2].hash.clone()], NOW + HOUR, NOW + 5)
+            .expire(&acct(1), &[mine[2].hash.clone()], NOW + HOUR, NOW + 5, NOW + 5)
             .unwrap()
             .is_empty()
     );
     assert!(matches!(
-        store.expire(&acct(1), &[mine[1].hash.clone()], u64::MAX, NOW),
+        store.expire(&acct(1), &[mine[1].hash.clone()], u64::MAX, NOW + 2, NOW),
         Err(StorageError::OutOfRange { .. })
     ));
 
     // delete_all: one mailbox only.
-    let mut gone = store.delete_all(&acct(1), Namespace(0)).unwrap();
+    let mut gone = store.delete_all(&acct(1), Namespace(0), NOW + 10).unwrap();
     gone.sort();
     let mut expected = vec![mine[1].hash.clone(), mine[2].hash.clone()];
     expected.sort();
@@ -560,9 +560,76 @@ fn delete_delete_all_and_expire_only_touch_the_owner() {
         [mine_ns[1].hash.clone()]
     );
     assert_eq!(retrieve_all(&store, &acct(2), 0, NOW).messages.len(), 3);
-    assert!(store.delete_all(&acct(9), Namespace(0)).unwrap().is_empty());
+    assert!(store.delete_all(&acct(9), Namespace(0), NOW + 10).unwrap().is_empty());
     assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap(), Stats::default());
     assert_eq!(store.stats().unwrap().messages, 4);
+}
+
+/// Owner requests that arrive late or twice change nothing they should not:
+/// an `expire` signed before the one that set a message's expiry is
+/// ignored, a copy pushed again cannot extend what the owner shortened,
+/// and a `delete_all` touches only messages up to its signing time.
+#[test]
+fn late_and_repeated_owner_requests_converge() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let m = msg(acct(1), 0, 1, NOW + HOUR);
+    store.insert(&m, NOW).unwrap();
+    let one = std::slice::from_ref(&m.hash);
+    // Shortened at T+20, then an extension signed at T+10 arrives late.
+    assert_eq!(store.expire(&acct(1), one, NOW + 600, NOW + 20, NOW).unwrap().len(), 1);
+    assert!(
+        store
+            .expire(&acct(1), one, NOW + HOUR, NOW + 10, NOW)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .expire(&acct(1), one, NOW + HOUR, NOW + 20, NOW)
+            .unwrap()
+            .is_empty(),
+        "the same request again"
+    );
+    // A peer pushes the original copy again.
+    assert_eq!(store.insert(&m, NOW).unwrap(), Inserted::Duplicate);
+    assert_eq!(retrieve_all(&store, &acct(1), 0, NOW).messages[0].expiration, NOW + 600);
+    // A later expire still applies.
+    assert_eq!(store.expire(&acct(1), one, NOW + 900, NOW + 30, NOW).unwrap().len(), 1);
+
+    // delete_all signed at NOW + 5 leaves a message timestamped after it.
+    let later = NewMessage {
+        timestamp_ms: NOW + 6,
+        ..msg(acct(1), 0, 2, NOW + HOUR)
+    };
+    store.insert(&later, NOW).unwrap();
+    assert_eq!(
+        store.delete_all(&acct(1), Namespace(0), NOW + 5).unwrap(),
+        std::slice::from_ref(&m.hash)
+    );
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 0, NOW)),
+        std::slice::from_ref(&later.hash)
+    );
+}
+
+#[test]
+fn an_owner_signature_is_kept_with_its_message() {
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let sig = crate::storage::OwnerSig {
+        ed25519: [7; 32],
+        signature: [9; 64],
+    };
+    let signed = msg(acct(1), 3, 1, NOW + HOUR).signed_by_owner(Some(sig));
+    let open_ns = msg(acct(1), 0, 2, NOW + HOUR);
+    store.insert(&signed, NOW).unwrap();
+    store.insert(&open_ns, NOW).unwrap();
+    let mut rows = Vec::new();
+    store.for_each_live(NOW, 10, |_, _| true, |r| rows.push(r)).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].message.owner_sig, Some(sig));
+    assert_eq!(rows[1].message.owner_sig, None);
 }
 
 #[test]
@@ -841,7 +908,7 @@ fn deleting_a_mailbox_leaves_tombstones_for_all_of_it() {
     for m in &ms {
         store.insert(m, NOW).unwrap();
     }
-    assert_eq!(store.delete_all(&acct(2), Namespace(5)).unwrap().len(), 3);
+    assert_eq!(store.delete_all(&acct(2), Namespace(5), u64::MAX).unwrap().len(), 3);
     for m in &ms {
         assert_eq!(store.insert(m, NOW + 1).unwrap(), Inserted::Deleted);
     }
@@ -874,6 +941,17 @@ fn a_version_1_store_is_migrated_with_its_messages() {
     }
     let mut store = open(&dir);
     assert_eq!(hashes(&retrieve_all(&store, &acct(3), 0, NOW)), vec![m.hash.clone()]);
+    // Version 3's columns: an old message has no owner signature and no
+    // expire yet, so an expire applies.
+    let mut rows = Vec::new();
+    store.for_each_live(NOW, 10, |_, _| true, |r| rows.push(r)).unwrap();
+    assert_eq!(rows[0].message.owner_sig, None);
+    assert_eq!(
+        store
+            .expire(&acct(3), std::slice::from_ref(&m.hash), NOW + 60_000, NOW, NOW)
+            .unwrap(),
+        std::slice::from_ref(&m.hash)
+    );
     store.delete(&acct(3), std::slice::from_ref(&m.hash)).unwrap();
     assert_eq!(store.insert(&m, NOW).unwrap(), Inserted::Deleted);
     drop(store);
@@ -881,5 +959,5 @@ fn a_version_1_store_is_migrated_with_its_messages() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
