@@ -57,6 +57,10 @@ pub struct ProbeRequest {
 pub struct ProbeResponse {
     /// Signature over [`probe_signed_bytes`].
     pub signature: Sig64,
+    /// The node cannot store more messages now (its disk or its byte cap
+    /// is full); it still serves what it holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
 }
 
 impl Announce {

@@ -15,6 +15,11 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A log that cannot be written (its disk is full) must not stop the
+        // node: by default the subscriber reports such errors with
+        // eprintln!, which panics when stderr fails too, and took the
+        // message store's writer thread down with it.
+        .log_internal_errors(false)
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {

@@ -107,6 +107,10 @@ pub struct Gauges {
     pub seed_pending: u64,
     /// Seed mode: nodes known (listed, or waiting under the per-IP cap).
     pub seed_known: u64,
+    /// Seed mode: known nodes whose last probe answer said they are full.
+    pub seed_full: u64,
+    /// The message store cannot take more now (disk or byte cap full).
+    pub storage_full: bool,
 }
 
 impl Metrics {
@@ -144,7 +148,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 23] = [
+        let series: [(&str, &str, &str, u64); 25] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -271,6 +275,18 @@ impl Metrics {
                 "gauge",
                 "Seed: nodes known (listed, or waiting under the per-IP cap).",
                 gauges.seed_known,
+            ),
+            (
+                "allium_seed_full_nodes",
+                "gauge",
+                "Seed: known nodes that said they are full at their last probe.",
+                gauges.seed_full,
+            ),
+            (
+                "allium_storage_full",
+                "gauge",
+                "1 while the message store cannot take more (disk or byte cap full); it still serves reads.",
+                u64::from(gauges.storage_full),
             ),
             (
                 "allium_connections_refused_total",

@@ -86,6 +86,9 @@ struct Registered {
     /// The IP address its last good probe reached.
     #[serde(default)]
     reached: Option<IpAddr>,
+    /// Its last probe answer said it cannot store more now.
+    #[serde(default)]
+    full: bool,
 }
 
 /// An announce waiting for its first probe.
@@ -114,8 +117,8 @@ struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probed {
     /// The node answered with a valid signature, over a connection to
-    /// this IP address.
-    Answered(IpAddr),
+    /// this IP address, saying whether it is full.
+    Answered(IpAddr, bool),
     /// It did not (or not in time, or from an address the seed refuses).
     Failed,
 }
@@ -226,9 +229,9 @@ impl Registry {
     pub fn probe_result(&self, key: Hex32, probed: Probed, now: u64) -> bool {
         let mut state = self.lock();
         let drop_after = self.drop_after;
-        let reached = match probed {
-            Probed::Answered(ip) if self.allowed_ip(ip) => Some(ip),
-            _ => None,
+        let (reached, full) = match probed {
+            Probed::Answered(ip, full) if self.allowed_ip(ip) => (Some(ip), full),
+            _ => (None, false),
         };
         if let Some(pending) = state.pending.remove(&key) {
             let Some(ip) = reached else { return false };
@@ -243,6 +246,7 @@ impl Registry {
                     failures: 0,
                     first_seen: now,
                     reached: Some(ip),
+                    full,
                 },
             );
             return true;
@@ -257,6 +261,10 @@ impl Registry {
                 node.verified = true;
                 node.failures = 0;
                 node.reached = Some(ip);
+                if node.full != full {
+                    tracing::info!(node = %hex::encode(key.0), full, "a node's storage changed state");
+                    node.full = full;
+                }
                 if node.first_seen == 0 {
                     node.first_seen = now;
                 }
@@ -386,6 +394,11 @@ impl Registry {
     pub fn known(&self) -> usize {
         self.lock().saved.nodes.len()
     }
+
+    /// Known nodes whose last probe said they are full.
+    pub fn full(&self) -> usize {
+        self.lock().saved.nodes.values().filter(|n| n.full).count()
+    }
 }
 
 /// Handles `POST /seed/v1/announce` from `from`: records the node and
@@ -464,7 +477,7 @@ pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], addr
         return Probed::Failed;
     };
     if identity::verify(key, &probe_signed_bytes(&challenge, seed), &response.signature.0) {
-        Probed::Answered(remote.ip())
+        Probed::Answered(remote.ip(), response.full)
     } else {
         Probed::Failed
     }
@@ -542,11 +555,11 @@ mod tests {
             let r = record(seed_byte, &format!("203.0.114.9:{}", 1000 + i));
             assert!(registry.announce(r.clone(), NOW).unwrap());
             let when = NOW + u64::try_from(i).unwrap();
-            assert!(registry.probe_result(r.ed25519, Probed::Answered(ip(114, 9)), when));
+            assert!(registry.probe_result(r.ed25519, Probed::Answered(ip(114, 9), false), when));
         }
         let other = record(4, "203.0.114.10:1000");
         registry.announce(other.clone(), NOW).unwrap();
-        registry.probe_result(other.ed25519, Probed::Answered(ip(114, 10)), NOW + 9);
+        registry.probe_result(other.ed25519, Probed::Answered(ip(114, 10), false), NOW + 9);
         let list = registry.rebuild(&seed).unwrap();
         assert_eq!(list.nodes.len(), 3, "two on 203.0.114.9, one on 203.0.114.10");
         let third = record(3, "203.0.114.9:1002").ed25519;
@@ -560,7 +573,7 @@ mod tests {
         let registry = Registry::open(dir.path(), &settings(true)).unwrap();
         let listed = record(1, "127.5.0.1:9");
         registry.announce(listed.clone(), NOW).unwrap();
-        registry.probe_result(listed.ed25519, Probed::Answered(ip(1, 1)), NOW);
+        registry.probe_result(listed.ed25519, Probed::Answered(ip(1, 1), false), NOW);
         for i in 0..(MAX_PENDING + 100) {
             let junk = Announce::sign(
                 &Identity::from_ed25519_seed(&sodium::random_array()),
@@ -588,7 +601,7 @@ mod tests {
         // A name that leads to a private address fails at its probe.
         let named = record(2, "node.example:9");
         assert!(public.announce(named.clone(), NOW).unwrap());
-        assert!(!public.probe_result(named.ed25519, Probed::Answered("10.0.0.1".parse().unwrap()), NOW));
+        assert!(!public.probe_result(named.ed25519, Probed::Answered("10.0.0.1".parse().unwrap(), false), NOW));
         assert_eq!(public.known(), 0);
         let local = Registry::open(dir.path(), &settings(true)).unwrap();
         assert!(local.announce(record(1, "127.0.0.1:9"), NOW).is_ok());
@@ -611,7 +624,7 @@ mod tests {
         let registry = Registry::open(dir.path(), &settings(true)).unwrap();
         let r = record(1, "127.5.0.1:9");
         registry.announce(r.clone(), NOW).unwrap();
-        registry.probe_result(r.ed25519, Probed::Answered(ip(1, 1)), NOW);
+        registry.probe_result(r.ed25519, Probed::Answered(ip(1, 1), false), NOW);
         let first = registry.rebuild(&seed).unwrap();
         drop(registry);
         let reopened = Registry::open(dir.path(), &settings(true)).unwrap();

@@ -195,7 +195,11 @@ async fn digest(State(node): Shared, headers: HeaderMap, body: Bytes) -> Respons
     }
 }
 
-async fn probe(State(node): Shared, body: Bytes) -> Response {
+async fn probe(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+    // Each answer costs a signature: limited per address like a client.
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
     let Ok(request) = serde_json::from_slice::<ProbeRequest>(&body) else {
         return error_response(&ApiError::new(ErrorCode::BadRequest, "malformed probe"));
     };
@@ -203,10 +207,11 @@ async fn probe(State(node): Shared, body: Bytes) -> Response {
         node.identity
             .sign(&probe_signed_bytes(&request.challenge.0, &request.seed.0)),
     );
-    json_response(
-        200,
-        &serde_json::to_value(ProbeResponse { signature }).unwrap_or_default(),
-    )
+    let response = ProbeResponse {
+        signature,
+        full: node.storage.is_full(),
+    };
+    json_response(200, &serde_json::to_value(response).unwrap_or_default())
 }
 
 async fn announce(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
@@ -240,6 +245,8 @@ async fn metrics(State(node): Shared) -> Response {
         connections_refused: node.connections.refused(),
         seed_pending: node.registry.as_ref().map_or(0, |r| r.pending() as u64),
         seed_known: node.registry.as_ref().map_or(0, |r| r.known() as u64),
+        seed_full: node.registry.as_ref().map_or(0, |r| r.full() as u64),
+        storage_full: node.storage.is_full(),
     });
     (
         StatusCode::OK,

@@ -678,3 +678,68 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A node whose store fills up answers stores with 507 and says so (its
+/// metrics, and the seed from its probe answers), keeps serving reads, and
+/// takes stores again as soon as space comes back, without a restart. The
+/// node runs with its log going to /dev/full, as a node whose disk is full
+/// does. Before, the first warning it could not write panicked the store's
+/// writer thread, and every store was answered 503 until a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_says_so_serves_reads_and_recovers_without_a_restart() {
+    use allium_tests::hostile::{now_ms, retrieve_request, rpc, store_request};
+    let mut net = TestNet::start_with(
+        5,
+        "[limits]\nmax_total_bytes = 400000\n[timing]\nexpiry_sweep_ms = 500\n",
+    )
+    .await
+    .unwrap();
+    // Node 0 again, its log on a full device.
+    let node = net.net.nodes[0].address.clone();
+    let data_dir = net.net.nodes[0].dir.clone();
+    net.net.terminate(0).await.unwrap();
+    let _full_log = tokio::process::Command::new(allium_tests::bin_dir().unwrap().join("allium-node"))
+        .arg("run")
+        .arg("--config")
+        .arg(net.net.dir.join("local-node.toml"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--seed-file")
+        .arg(&net.net.seed_file)
+        .args(["--listen", &node])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let owner = allium_common::Identity::from_ed25519_seed(&[0x73; 32]);
+    let store = |n: u32| {
+        let mut request = store_request(&owner.account_id(), &vec![(n % 251) as u8; 76_000]);
+        request["params"]["ttl"] = serde_json::json!(10_000);
+        request["params"]["timestamp"] = serde_json::json!(now_ms());
+        request
+    };
+    eventually(|| async { rpc(&node, &store(0)).await.0 == 200 }).await;
+    let mut refused = None;
+    for n in 1..20 {
+        let (status, body) = rpc(&node, &store(n)).await;
+        if status != 200 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the store never filled up");
+    assert_eq!(status, 507, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("full"), "{body}");
+    assert_eq!(
+        rpc(&node, &retrieve_request(&owner)).await.0,
+        200,
+        "reads are still served"
+    );
+    assert_eq!(net.metric(&node, "allium_storage_full").await, Some(1));
+    let seed = net.net.seed.address.clone();
+    eventually(|| async { net.metric(&seed, "allium_seed_full_nodes").await.unwrap_or(0) >= 1 }).await;
+    // The messages expire after 10 s and are swept: the node stores again.
+    eventually(|| async { rpc(&node, &store(99)).await.0 == 200 }).await;
+    assert_eq!(net.metric(&node, "allium_storage_full").await, Some(0));
+}

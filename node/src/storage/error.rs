@@ -257,6 +257,12 @@ impl StorageError {
         )
     }
 
+    /// Whether the store (or its disk) has no room left, as opposed to one
+    /// mailbox being full.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, Self::StoreFull { .. } | Self::DiskFull { .. })
+    }
+
     /// Whether the failure is temporary back-pressure (HTTP 503): the same
     /// request may succeed later.
     pub fn is_unavailable(&self) -> bool {

@@ -24,6 +24,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use allium_common::AccountId;
@@ -179,6 +180,9 @@ pub struct StorageHandle {
 
 struct Inner {
     tx: mpsc::Sender<Msg>,
+    /// Set while inserts fail for lack of space, cleared by the next one
+    /// that succeeds.
+    full: Arc<AtomicBool>,
     budget: Arc<Semaphore>,
     readers: Arc<Readers>,
     notify: broadcast::Sender<Mailbox>,
@@ -240,9 +244,11 @@ impl StorageHandle {
         let budget = Arc::new(Semaphore::new(config.max_queued_bytes));
         let (notify, _) = broadcast::channel(config.notify_capacity);
         let writer_notify = notify.clone();
+        let full = Arc::new(AtomicBool::new(false));
+        let writer_full = Arc::clone(&full);
         std::thread::Builder::new()
             .name("allium-store-writer".into())
-            .spawn(move || run_writer(store, rx, config.max_round, &writer_notify))
+            .spawn(move || run_writer(store, rx, config.max_round, &writer_notify, &writer_full))
             .map_err(|e| StorageError::Worker {
                 what: format!("cannot start the writer thread: {e}"),
             })?;
@@ -250,6 +256,7 @@ impl StorageHandle {
         Ok(Self {
             inner: Arc::new(Inner {
                 tx,
+                full,
                 budget,
                 readers,
                 notify,
@@ -262,6 +269,14 @@ impl StorageHandle {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Whether the last inserts failed for lack of space (the disk, or the
+    /// store's byte cap); the next insert that succeeds clears it. Stores
+    /// are attempted all along, so a node takes them again as soon as
+    /// space returns.
+    pub fn is_full(&self) -> bool {
+        self.inner.full.load(Ordering::Relaxed)
     }
 
     /// Stores one message (see [`Store::insert`]) and waits for the commit.
@@ -536,7 +551,13 @@ impl Readers {
 /// The writer thread: rounds of group-committed jobs until the queue is
 /// closed (by [`StorageHandle::close`]) or every sender is gone, then a
 /// checkpoint and close.
-fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, notify: &broadcast::Sender<Mailbox>) {
+fn run_writer(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Msg>,
+    max_round: usize,
+    notify: &broadcast::Sender<Mailbox>,
+    full: &AtomicBool,
+) {
     let mut closers = Vec::new();
     let mut round = Vec::with_capacity(max_round.min(4096));
     // Adds a message to the round; returns the messages it adds.
@@ -562,7 +583,16 @@ fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, n
             }
         }
         if !round.is_empty() {
-            run_round(&mut store, std::mem::take(&mut round), notify);
+            let jobs = std::mem::take(&mut round);
+            // A panic must cost one round, not the store: the writer goes
+            // on (its jobs are answered with an error when dropped, and an
+            // open transaction rolls back as it unwinds).
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_round(&mut store, jobs, notify, full);
+            }));
+            if ran.is_err() {
+                tracing::error!("the message store's writer recovered from a panic; that round's writes failed");
+            }
         }
     }
     let path = store.path().display().to_string();
@@ -576,7 +606,7 @@ fn run_writer(mut store: Store, mut rx: mpsc::Receiver<Msg>, max_round: usize, n
 
 /// Runs one round in one transaction; on a database failure, again one
 /// job per transaction. Answers every job after its commit.
-fn run_round(store: &mut Store, jobs: Vec<Job>, notify: &broadcast::Sender<Mailbox>) {
+fn run_round(store: &mut Store, jobs: Vec<Job>, notify: &broadcast::Sender<Mailbox>, full: &AtomicBool) {
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.op).collect();
     let outcomes = match run_group(store, &ops) {
         Ok(outcomes) => outcomes,
@@ -588,6 +618,7 @@ fn run_round(store: &mut Store, jobs: Vec<Job>, notify: &broadcast::Sender<Mailb
         }
     };
     announce(&ops, &outcomes, notify);
+    note_space(&ops, &outcomes, full);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         let _ = job.reply.send(outcome); // The caller may have given up.
     }
@@ -647,6 +678,30 @@ fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> 
             now_ms,
         } => store::expire(conn, account, hashes, *new_expiry_ms, *signed_at_ms, *now_ms).map(Outcome::Hashes),
         Op::Sweep { now_ms, limit } => store::sweep_chunk(conn, *now_ms, *limit).map(Outcome::Count),
+    }
+}
+
+/// Sets the full flag when an insert of the round failed for lack of space,
+/// and clears it when inserts were stored and none failed so.
+fn note_space(ops: &[&Op], outcomes: &[Result<Outcome>], full: &AtomicBool) {
+    let results = ops.iter().zip(outcomes).flat_map(|(op, outcome)| match (op, outcome) {
+        (Op::Insert { .. }, Ok(Outcome::Inserted(i))) => vec![Ok(*i)],
+        (Op::Insert { .. } | Op::InsertBatch { .. }, Err(e)) => vec![Err(e.is_out_of_space())],
+        (Op::InsertBatch { .. }, Ok(Outcome::Batch(results))) => results
+            .iter()
+            .map(|r| r.as_ref().copied().map_err(StorageError::is_out_of_space))
+            .collect(),
+        _ => Vec::new(),
+    });
+    let (mut out_of_space, mut stored) = (false, false);
+    for result in results {
+        out_of_space |= result == Err(true);
+        stored |= result == Ok(Inserted::New);
+    }
+    if out_of_space {
+        full.store(true, Ordering::Relaxed);
+    } else if stored {
+        full.store(false, Ordering::Relaxed);
     }
 }
 
@@ -729,7 +784,12 @@ mod tests {
             now_ms: NOW,
         });
         let (b, b_rx) = job(insert(2, 100));
-        run_round(&mut store, vec![a, big, b], &notify);
+        let full = AtomicBool::new(false);
+        run_round(&mut store, vec![a, big, b], &notify, &full);
+        assert!(
+            full.load(Ordering::Relaxed),
+            "the disk-full insert marks the store full"
+        );
 
         assert!(matches!(
             a_rx.blocking_recv().unwrap(),

@@ -805,6 +805,10 @@ fn a_full_disk_is_its_own_error_and_loses_nothing_committed() {
     let got = retrieve_all(&store, &acct(1), 0, NOW);
     assert_eq!(got.messages[0].hash, kept.hash);
     assert_eq!(store.stats().unwrap().messages, got.messages.len() as u64);
+    // Space comes back (the disk grows): the same connection stores again.
+    limit_file_size(&store, 10_000);
+    assert_eq!(store.insert_batch(&batch, NOW).unwrap().len(), 3);
+    assert_eq!(store.mailbox_stats(&acct(2), Namespace(0)).unwrap().messages, 3);
 }
 
 #[test]
