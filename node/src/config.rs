@@ -62,6 +62,9 @@ pub struct Limits {
     pub burst_per_ip: u32,
     /// Stores per minute into one mailbox.
     pub stores_per_minute_per_mailbox: u32,
+    /// Bytes of message data per minute into one mailbox (so a flood takes
+    /// minutes, not seconds, to cycle a full inbox).
+    pub store_bytes_per_minute_per_mailbox: u32,
     /// Onion requests per second one peer may relay to this node.
     pub relays_per_second_per_peer: u32,
     /// Replication pushes per second one peer may send.
@@ -147,6 +150,7 @@ impl Default for Limits {
             requests_per_second_per_ip: 200,
             burst_per_ip: 400,
             stores_per_minute_per_mailbox: 600,
+            store_bytes_per_minute_per_mailbox: 8 * 1024 * 1024,
             relays_per_second_per_peer: 1000,
             pushes_per_second_per_peer: 200,
             control_per_second_per_peer: 20,

@@ -111,6 +111,8 @@ pub struct Gauges {
     pub seed_full: u64,
     /// The message store cannot take more now (disk or byte cap full).
     pub storage_full: bool,
+    /// Messages evicted from full inboxes since start.
+    pub evicted: u64,
 }
 
 impl Metrics {
@@ -148,7 +150,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 25] = [
+        let series: [(&str, &str, &str, u64); 26] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -287,6 +289,12 @@ impl Metrics {
                 "gauge",
                 "1 while the message store cannot take more (disk or byte cap full); it still serves reads.",
                 u64::from(gauges.storage_full),
+            ),
+            (
+                "allium_mailbox_evictions_total",
+                "counter",
+                "Oldest messages evicted from full inboxes (namespace 0) to make room.",
+                gauges.evicted,
             ),
             (
                 "allium_connections_refused_total",

@@ -40,9 +40,15 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes a token for `key` at time `now`; `false` means "refuse".
     pub fn allow(&self, key: &K, now: Instant) -> bool {
+        self.allow_cost(key, 1.0, now)
+    }
+
+    /// Takes `cost` tokens for `key` at time `now` (e.g. bytes); `false`
+    /// means "refuse" (and takes nothing).
+    pub fn allow_cost(&self, key: &K, cost: f64, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(bucket) = buckets.get_mut(key) {
-            return self.take(bucket, now);
+            return self.take(bucket, cost, now);
         }
         if buckets.len() >= self.max_keys {
             buckets.retain(|_, b| self.refilled(b, now) < self.burst);
@@ -54,7 +60,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             tokens: self.burst,
             updated: now,
         };
-        let allowed = self.take(&mut bucket, now);
+        let allowed = self.take(&mut bucket, cost, now);
         buckets.insert(key.clone(), bucket);
         allowed
     }
@@ -64,11 +70,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         (bucket.tokens + elapsed * self.rate_per_sec).min(self.burst)
     }
 
-    fn take(&self, bucket: &mut Bucket, now: Instant) -> bool {
+    fn take(&self, bucket: &mut Bucket, cost: f64, now: Instant) -> bool {
         bucket.tokens = self.refilled(bucket, now);
         bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= cost {
+            bucket.tokens -= cost;
             true
         } else {
             false
@@ -99,6 +105,16 @@ mod tests {
             "one token back after 1/rate s"
         );
         assert!(!rl.allow(&"a", t0 + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn costs_are_taken_whole_or_not_at_all() {
+        let rl = RateLimiter::new(100.0, 1000, 10);
+        let t0 = Instant::now();
+        assert!(rl.allow_cost(&"a", 800.0, t0));
+        assert!(!rl.allow_cost(&"a", 300.0, t0), "only 200 left");
+        assert!(rl.allow_cost(&"a", 200.0, t0), "a refusal took nothing");
+        assert!(rl.allow_cost(&"a", 100.0, t0 + Duration::from_secs(1)));
     }
 
     #[test]

@@ -131,7 +131,12 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
     }
     match call {
         Call::Store(p) => {
-            if !node.mailbox_limiter.allow(&p.pubkey, Instant::now()) {
+            let now_instant = Instant::now();
+            if !node.mailbox_limiter.allow(&p.pubkey, now_instant)
+                || !node
+                    .mailbox_bytes_limiter
+                    .allow_cost(&p.pubkey, p.data.0.len() as f64, now_instant)
+            {
                 Metrics::inc(&node.metrics.rate_limited);
                 return Err(ApiError::new(
                     ErrorCode::RateLimited,

@@ -247,6 +247,7 @@ async fn metrics(State(node): Shared) -> Response {
         seed_known: node.registry.as_ref().map_or(0, |r| r.known() as u64),
         seed_full: node.registry.as_ref().map_or(0, |r| r.full() as u64),
         storage_full: node.storage.is_full(),
+        evicted: crate::storage::evicted(),
     });
     (
         StatusCode::OK,

@@ -40,6 +40,8 @@ pub struct Node {
     pub ip_limiter: RateLimiter<IpAddr>,
     /// Per-mailbox store budget.
     pub mailbox_limiter: RateLimiter<AccountId>,
+    /// Per-mailbox budget of stored bytes.
+    pub mailbox_bytes_limiter: RateLimiter<AccountId>,
     /// Calls to other nodes, and who is calling.
     pub peers: crate::peer::Peers,
     /// Swarm replication.
@@ -71,6 +73,9 @@ impl Node {
         );
         let per_minute = limits.stores_per_minute_per_mailbox;
         let mailbox_limiter = RateLimiter::new(f64::from(per_minute) / 60.0, per_minute, MAX_RATE_KEYS);
+        let bytes_per_minute = limits.store_bytes_per_minute_per_mailbox.max(1);
+        let mailbox_bytes_limiter =
+            RateLimiter::new(f64::from(bytes_per_minute) / 60.0, bytes_per_minute, MAX_RATE_KEYS);
         let waiters = Waiters::new(limits.max_long_polls);
         let connections = crate::listener::ConnectionTable::new(config.listener_limits());
         let peers = crate::peer::Peers::new(http, config.peer_budgets());
@@ -83,6 +88,7 @@ impl Node {
             metrics: Metrics::default(),
             ip_limiter,
             mailbox_limiter,
+            mailbox_bytes_limiter,
             peers,
             replicator,
             registry,

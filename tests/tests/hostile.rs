@@ -743,3 +743,35 @@ async fn a_full_node_says_so_serves_reads_and_recovers_without_a_restart() {
     eventually(|| async { rpc(&node, &store(99)).await.0 == 200 }).await;
     assert_eq!(net.metric(&node, "allium_storage_full").await, Some(0));
 }
+
+/// A stranger who floods someone's inbox past its cap cannot lock its
+/// owner out: the oldest messages make room, the owner's contact still
+/// gets a message through, and the owner reads it. Before, a full inbox
+/// refused every store (507) for as long as the flood's messages lived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_inbox_still_takes_new_messages() {
+    use allium_tests::hostile::{identity_of, rpc, store_request};
+    let net = TestNet::start_with(5, "[limits]\nmax_mailbox_bytes = 400000\n")
+        .await
+        .unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    alice.init();
+    let (bob_id, phrase) = bob.init();
+    let bob_key = identity_of(&phrase);
+    let node = node_list(&net).await.nodes[0].address.clone();
+    for i in 0..20u8 {
+        let (status, body) = rpc(&node, &store_request(&bob_key.account_id(), &vec![i; 76_000])).await;
+        assert_eq!(status, 200, "flood message {i}: {body}");
+    }
+    let sent = alice.run(&["--json", "send", &bob_id, "after the flood"]);
+    assert_eq!(sent.status.code(), Some(0), "{}", allium_tests::stderr(&sent));
+    let inbox = bob.run(&["--json", "inbox"]);
+    let got = allium_tests::Client::json_lines(&inbox);
+    assert!(
+        got.iter().any(|m| m["body"] == "after the flood"),
+        "{got:?} {}",
+        allium_tests::stderr(&inbox)
+    );
+    assert!(net.metric(&node, "allium_mailbox_evictions_total").await.unwrap_or(0) > 0);
+}

@@ -14,7 +14,8 @@
 //!
 //! A *mailbox* is one `(account, namespace)` pair: a stranger filling an
 //! account's public namespace 0 cannot crowd out what the owner keeps in
-//! its own signed namespaces. Caps count message *data* bytes (not the few
+//! its own signed namespaces. A full namespace 0 makes room by evicting its
+//! oldest messages; a full signed namespace refuses its owner's store. Caps count message *data* bytes (not the few
 //! dozen bytes of row overhead nor SQLite's page slack).
 //!
 //! Message data is never logged and no error carries it.
@@ -32,7 +33,7 @@ use allium_common::rpc::{Namespace, StoredMessage, message_hash};
 pub use error::{Result, StorageError};
 pub use handle::{HandleConfig, PendingInsert, StorageHandle};
 pub use schema::{APPLICATION_ID, BUSY_TIMEOUT, MIGRATIONS};
-pub use store::{MAX_PAGE_SIZE, SWEEP_CHUNK, Store};
+pub use store::{MAX_PAGE_SIZE, SWEEP_CHUNK, Store, evicted};
 
 /// Caps on what the store keeps. All counts are of message data bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

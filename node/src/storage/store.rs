@@ -2,6 +2,7 @@
 //! the handle's writer thread and read-only connections.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use allium_common::AccountId;
 use allium_common::encoding::Base64Bytes;
@@ -346,8 +347,10 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
             .map_err(StorageError::sql(OP))?;
     }
 
-    check_mailbox(conn, limits, msg, now)?;
+    // The node's cap first: a message the node cannot take must not evict
+    // anything on its way to being refused.
     check_total(conn, limits, msg, now)?;
+    check_mailbox(conn, limits, msg, now)?;
     if insert_row(conn, msg, timestamp, expiry)? {
         Ok(Inserted::New)
     } else {
@@ -386,8 +389,27 @@ fn total_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
     usage.bytes.saturating_add(incoming) <= limits.max_total_bytes
 }
 
-/// Refuses the message if its mailbox would exceed a cap, after deleting
-/// the mailbox's expired messages.
+/// Messages evicted from full open mailboxes since the process started
+/// (for the node's metrics).
+static EVICTED: AtomicU64 = AtomicU64::new(0);
+
+/// Messages evicted from full open mailboxes since the process started.
+pub fn evicted() -> u64 {
+    EVICTED.load(Ordering::Relaxed)
+}
+
+/// Makes room in the message's mailbox, or refuses it.
+///
+/// First the mailbox's expired messages go. Then, if it is still over a
+/// cap:
+/// - in namespace 0, the open inbox anyone may deposit into, the oldest
+///   messages are evicted until the new one fits (each keeps a tombstone
+///   until it would have expired, so a peer's copy does not come back and
+///   push out another). A stranger who floods an inbox can push out old
+///   messages, but never lock its owner out of new ones: a full inbox that
+///   refused everything would stay locked for up to 14 days;
+/// - in a signed namespace, only its owner writes: the owner's own store is
+///   refused (`MailboxFull`), never its older data evicted.
 fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now: i64) -> Result<()> {
     let account = msg.account.x25519();
     let namespace = i64::from(msg.namespace.0);
@@ -406,6 +428,33 @@ fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, no
         .map_err(StorageError::sql("reclaiming expired messages of a mailbox"))?;
     if reclaimed > 0 {
         usage = mailbox_stats(conn, account, namespace)?;
+        if fits(&usage) {
+            return Ok(());
+        }
+    }
+    let needed = incoming <= limits.max_mailbox_bytes && limits.max_mailbox_messages > 0;
+    if msg.namespace == Namespace::DEFAULT && needed {
+        const OP: &str = "evicting the oldest message of a full inbox";
+        let mut oldest = conn
+            .prepare_cached(
+                "DELETE FROM messages WHERE seq = (SELECT seq FROM messages INDEXED BY messages_mailbox \
+                 WHERE account = ?1 AND namespace = ?2 ORDER BY seq LIMIT 1) RETURNING hash, expiry_ms",
+            )
+            .map_err(StorageError::sql(OP))?;
+        while !fits(&usage) {
+            let Some(gone) = oldest
+                .query_row(params![account.as_slice(), namespace], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+                .map_err(StorageError::sql(OP))?
+            else {
+                break;
+            };
+            tombstone(conn, std::slice::from_ref(&gone))?;
+            EVICTED.fetch_add(1, Ordering::Relaxed);
+            usage = mailbox_stats(conn, account, namespace)?;
+        }
         if fits(&usage) {
             return Ok(());
         }

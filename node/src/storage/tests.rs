@@ -356,8 +356,17 @@ fn sweep_works_in_bounded_chunks_up_to_its_limit() {
     assert_eq!(store.sweep_expired(later, 0).unwrap(), 0);
 }
 
+/// A message of `len` bytes in namespace `ns`.
+fn sized_in(account: AccountId, ns: i16, i: usize, len: usize) -> NewMessage {
+    let mut data = vec![0u8; len];
+    data[..8.min(len)].copy_from_slice(&(i as u64).to_le_bytes()[..8.min(len)]);
+    NewMessage::new(account, Namespace(ns), NOW, NOW + HOUR, data)
+}
+
+/// An owner's signed namespace refuses its owner's store when full: its
+/// data is never evicted.
 #[test]
-fn mailbox_caps_refuse_by_count_and_by_bytes() {
+fn signed_mailbox_caps_refuse_by_count_and_by_bytes() {
     let dir = TempDir::new().unwrap();
     let limits = StorageLimits {
         max_mailbox_messages: 3,
@@ -366,12 +375,12 @@ fn mailbox_caps_refuse_by_count_and_by_bytes() {
     };
     let mut store = open_with(&dir, limits);
     for i in 0..3 {
-        store.insert(&sized(acct(1), i, 10), NOW).unwrap();
+        store.insert(&sized_in(acct(1), 2, i, 10), NOW).unwrap();
     }
-    match store.insert(&sized(acct(1), 3, 10), NOW) {
+    match store.insert(&sized_in(acct(1), 2, 3, 10), NOW) {
         Err(StorageError::MailboxFull {
             account,
-            namespace: 0,
+            namespace: 2,
             messages: 3,
             max_messages: 3,
             ..
@@ -381,14 +390,17 @@ fn mailbox_caps_refuse_by_count_and_by_bytes() {
         other => panic!("expected MailboxFull, got {other:?}"),
     }
     // A duplicate is not a new message: no cap applies.
-    assert_eq!(store.insert(&sized(acct(1), 0, 10), NOW).unwrap(), Inserted::Duplicate);
+    assert_eq!(
+        store.insert(&sized_in(acct(1), 2, 0, 10), NOW).unwrap(),
+        Inserted::Duplicate
+    );
     // Other mailboxes, including the same account's other namespaces, are separate.
-    store.insert(&sized(acct(2), 0, 10), NOW).unwrap();
-    store.insert(&msg(acct(1), 2, 0, NOW + HOUR), NOW).unwrap();
+    store.insert(&sized_in(acct(2), 2, 0, 10), NOW).unwrap();
+    store.insert(&msg(acct(1), 5, 0, NOW + HOUR), NOW).unwrap();
 
     // Bytes: 990 fits in a fresh mailbox, 11 more does not.
-    store.insert(&sized(acct(3), 0, 990), NOW).unwrap();
-    let err = store.insert(&sized(acct(3), 1, 11), NOW).unwrap_err();
+    store.insert(&sized_in(acct(3), 2, 0, 990), NOW).unwrap();
+    let err = store.insert(&sized_in(acct(3), 2, 1, 11), NOW).unwrap_err();
     assert!(matches!(
         err,
         StorageError::MailboxFull {
@@ -400,7 +412,51 @@ fn mailbox_caps_refuse_by_count_and_by_bytes() {
     ));
     assert!(err.is_insufficient_storage());
     assert!(err.to_string().contains("990 bytes"), "{err}");
-    store.insert(&sized(acct(3), 2, 10), NOW).unwrap();
+    store.insert(&sized_in(acct(3), 2, 2, 10), NOW).unwrap();
+}
+
+/// A full inbox (namespace 0) takes a new message by evicting its oldest:
+/// a stranger cannot lock its owner out. The evicted messages leave
+/// tombstones (a peer's copy does not come back), and the owner's signed
+/// namespaces are untouched.
+#[test]
+fn a_full_inbox_evicts_its_oldest_messages() {
+    let dir = TempDir::new().unwrap();
+    let limits = StorageLimits {
+        max_mailbox_messages: 3,
+        max_mailbox_bytes: 1000,
+        max_total_bytes: 1 << 30,
+    };
+    let mut store = open_with(&dir, limits);
+    let own = msg(acct(1), 4, 0, NOW + HOUR);
+    store.insert(&own, NOW).unwrap();
+    let flood: Vec<_> = (0..10).map(|i| sized(acct(1), i, 10)).collect();
+    for m in &flood {
+        assert_eq!(store.insert(m, NOW).unwrap(), Inserted::New);
+    }
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 0, NOW)),
+        flood[7..].iter().map(|m| m.hash.clone()).collect::<Vec<_>>(),
+        "the newest three are kept"
+    );
+    assert_eq!(
+        store.insert(&flood[0], NOW).unwrap(),
+        Inserted::Deleted,
+        "an evicted copy stays out"
+    );
+    // By bytes: a 900-byte message evicts what it must.
+    let big = sized(acct(1), 20, 900);
+    store.insert(&big, NOW).unwrap();
+    let usage = store.mailbox_stats(&acct(1), Namespace(0)).unwrap();
+    assert!(usage.bytes <= 1000 && usage.messages <= 3, "{usage:?}");
+    assert_eq!(hashes(&retrieve_all(&store, &acct(1), 4, NOW)), [own.hash.clone()]);
+    // A message larger than the whole mailbox is refused, evicting nothing.
+    let before = store.mailbox_stats(&acct(1), Namespace(0)).unwrap();
+    assert!(matches!(
+        store.insert(&sized(acct(1), 21, 1001), NOW),
+        Err(StorageError::MailboxFull { .. })
+    ));
+    assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap(), before);
 }
 
 #[test]
@@ -412,17 +468,17 @@ fn a_full_mailbox_reclaims_its_expired_messages() {
         max_total_bytes: 1 << 30,
     };
     let mut store = open_with(&dir, limits);
-    store.insert(&msg(acct(1), 0, 0, NOW + 10), NOW).unwrap();
-    store.insert(&msg(acct(1), 0, 1, NOW + HOUR), NOW).unwrap();
+    store.insert(&msg(acct(1), 3, 0, NOW + 10), NOW).unwrap();
+    store.insert(&msg(acct(1), 3, 1, NOW + HOUR), NOW).unwrap();
     assert!(matches!(
-        store.insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW),
+        store.insert(&msg(acct(1), 3, 2, NOW + HOUR), NOW),
         Err(StorageError::MailboxFull { .. })
     ));
     assert_eq!(
-        store.insert(&msg(acct(1), 0, 2, NOW + HOUR), NOW + 10).unwrap(),
+        store.insert(&msg(acct(1), 3, 2, NOW + HOUR), NOW + 10).unwrap(),
         Inserted::New
     );
-    assert_eq!(store.mailbox_stats(&acct(1), Namespace(0)).unwrap().messages, 2);
+    assert_eq!(store.mailbox_stats(&acct(1), Namespace(3)).unwrap().messages, 2);
 }
 
 #[test]
@@ -470,14 +526,14 @@ fn batch_results_are_per_message() {
         max_total_bytes: 1 << 30,
     };
     let mut store = open_with(&dir, limits);
-    let a = msg(acct(1), 0, 0, NOW + HOUR);
+    let a = msg(acct(1), 6, 0, NOW + HOUR);
     let batch = vec![
         a.clone(),
         a.clone(),
-        msg(acct(1), 0, 1, NOW),
-        msg(acct(1), 0, 2, NOW + HOUR),
-        msg(acct(1), 0, 3, NOW + HOUR),
-        msg(acct(2), 0, 3, NOW + HOUR),
+        msg(acct(1), 6, 1, NOW),
+        msg(acct(1), 6, 2, NOW + HOUR),
+        msg(acct(1), 6, 3, NOW + HOUR),
+        msg(acct(2), 6, 3, NOW + HOUR),
     ];
     let results = store.insert_batch(&batch, NOW).unwrap();
     assert!(matches!(results[0], Ok(Inserted::New)));
