@@ -63,6 +63,12 @@ impl Snapshot {
         self.list.swarm_members(swarm).collect()
     }
 
+    /// Whether `node` is a member of the swarm that holds `account`.
+    pub fn holds(&self, node: &[u8; 32], account: &AccountId) -> bool {
+        self.swarm_of(account)
+            .is_some_and(|swarm| self.list.find(node).is_some_and(|n| n.swarm_id == swarm))
+    }
+
     /// The `get_swarm` answer for an account (also the body of a 421).
     pub fn swarm_result(&self, account: &AccountId) -> Option<GetSwarmResult> {
         let swarm = self.swarm_of(account)?;
@@ -83,8 +89,12 @@ impl Snapshot {
 }
 
 /// What changed when a snapshot was installed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Change {
+    /// The snapshot replaced (None on the first one).
+    pub old: Option<Arc<Snapshot>>,
+    /// The snapshot installed.
+    pub new: Arc<Snapshot>,
     /// Epoch before (None on the first snapshot).
     pub old_epoch: Option<u64>,
     /// Epoch now.
@@ -163,10 +173,7 @@ impl Directory {
     /// of the account's swarm now, or was under a recently replaced list
     /// (and so may hand them over).
     pub fn holds_by_right(&self, node: &[u8; 32], account: &AccountId) -> bool {
-        self.recent().iter().any(|s| {
-            s.swarm_of(account)
-                .is_some_and(|swarm| s.list.find(node).is_some_and(|n| n.swarm_id == swarm))
-        })
+        self.recent().iter().any(|s| s.holds(node, account))
     }
 
     /// The snapshot in force, if any.
@@ -186,15 +193,17 @@ impl Directory {
                 held: held.list.epoch,
             });
         }
-        let next = Snapshot::new(list, &self.me);
+        let next = Arc::new(Snapshot::new(list, &self.me));
         let change = Change {
+            old: current.clone(),
+            new: Arc::clone(&next),
             old_epoch: current.as_ref().map(|s| s.list.epoch),
             new_epoch: next.list.epoch,
             old_swarm: current.as_ref().and_then(|s| s.my_swarm),
             new_swarm: next.my_swarm,
             newcomers: newcomers(current.as_deref(), &next),
         };
-        if let Some(replaced) = current.replace(Arc::new(next)) {
+        if let Some(replaced) = current.replace(next) {
             let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
             previous.push_front((replaced, Instant::now()));
             previous.truncate(MAX_PREVIOUS);

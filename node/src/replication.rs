@@ -518,13 +518,68 @@ fn settle(node: &Node, delivery: Delivery, result: Result<(), PushError>) -> Opt
     }
 }
 
-/// Pushes, to every node that has just joined a swarm, the messages of that
-/// swarm's accounts that this node holds.
+/// After a node-list change, pushes every live message this node holds to
+/// each node that holds its account's mailbox under the new list but did
+/// not under the old one: a node that joined or moved into the account's
+/// swarm, and, when the account moved to another swarm (its swarm was
+/// dissolved or split, or a new swarm id came between), every member of the
+/// swarm it moved to. Any holder pushes; pushes are idempotent.
 pub async fn hand_over(node: Arc<Node>, change: Change) {
-    push_swarm_messages(node, change.newcomers.into_iter().collect()).await;
+    let Some(old) = change.old else {
+        // The first list since this node started: it asks its swarm for a
+        // sync instead (see `request_sync`).
+        return;
+    };
+    let new = change.new;
+    let me = *node.identity.ed25519_pk();
+    // Who gains an account depends only on its old and new swarm: computed
+    // once per pair.
+    let gained: Arc<std::sync::Mutex<HashMap<(Option<u64>, u64), Vec<[u8; 32]>>>> = Arc::default();
+    let targets = {
+        let (old, new, gained) = (Arc::clone(&old), Arc::clone(&new), Arc::clone(&gained));
+        move |account: &allium_common::AccountId| -> Vec<[u8; 32]> {
+            let Some(new_swarm) = new.swarm_of(account) else {
+                return Vec::new();
+            };
+            let old_swarm = old.swarm_of(account);
+            let mut gained = gained.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            gained
+                .entry((old_swarm, new_swarm))
+                .or_insert_with(|| {
+                    new.members(new_swarm)
+                        .into_iter()
+                        .map(|n| n.ed25519.0)
+                        .filter(|k| *k != me && !old.holds(k, account))
+                        .collect()
+                })
+                .clone()
+        }
+    };
+    let filter = {
+        let targets = targets.clone();
+        move |account: &allium_common::AccountId, _: &str| !targets(account).is_empty()
+    };
+    let mut handed = 0usize;
+    let mut pages = LivePages::new(filter, "hand-over");
+    while let Some(messages) = pages.next(&node).await {
+        let mut by_target: BTreeMap<[u8; 32], Vec<NewMessage>> = BTreeMap::new();
+        for message in messages {
+            for peer in targets(&message.account) {
+                by_target.entry(peer).or_default().push(message.clone());
+            }
+        }
+        for (peer, messages) in by_target {
+            handed += messages.len();
+            node.replicator.enqueue_push(&node, peer, &messages).await;
+        }
+    }
+    if handed > 0 {
+        tracing::info!(copies = handed, "hand-over queued");
+    }
 }
 
-/// Pushes to each of `nodes` the messages of its swarm this node holds.
+/// Pushes to each of `nodes` the messages of its swarm this node holds (a
+/// sync a restarted member asked for).
 async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     let Some(snap) = node.directory.current() else {
         return;
@@ -545,7 +600,7 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     let filter = move |account: &allium_common::AccountId, _: &str| {
         snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
     };
-    let mut pages = LivePages::new(filter, "hand-over");
+    let mut pages = LivePages::new(filter, "sync");
     while let Some(messages) = pages.next(&node).await {
         let mut by_swarm: BTreeMap<u64, Vec<NewMessage>> = BTreeMap::new();
         for message in messages {

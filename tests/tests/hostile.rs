@@ -775,3 +775,49 @@ async fn a_flooded_inbox_still_takes_new_messages() {
     );
     assert!(net.metric(&node, "allium_mailbox_evictions_total").await.unwrap_or(0) > 0);
 }
+
+/// A swarm that falls below its minimum size is dissolved: its accounts
+/// move to another swarm, whose members did not hold their messages. Every
+/// member of that swarm gets them (the nodes that held them hand them
+/// over). Before, hand-over went only to nodes new in a swarm, so the
+/// receiving swarm's own members never got the moved accounts' messages,
+/// and a client asking one of them found nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dissolved_swarms_messages_reach_every_member_of_the_next() {
+    use allium_tests::hostile::{retrieve_direct, rpc, store_request};
+    let mut net = TestNet::start_with(
+        6,
+        "[seed_mode]\nmin_swarm_size = 3\ntarget_swarm_size = 3\nmax_swarm_size = 6\n",
+    )
+    .await
+    .unwrap();
+    let list = node_list(&net).await;
+    let swarms = list.swarm_ring().ids().to_vec();
+    assert_eq!(swarms.len(), 2, "two swarms of three");
+    // An account in each swarm until one lands in the swarm to dissolve.
+    let doomed = swarms[0];
+    let owner = (0u8..=255)
+        .map(|b| allium_common::Identity::from_ed25519_seed(&[b; 32]))
+        .find(|id| list.swarm_ring().swarm_of(&id.account_id()) == Some(doomed))
+        .unwrap();
+    let members: Vec<String> = list.swarm_members(doomed).map(|n| n.address.clone()).collect();
+    let (_, stored) = rpc(
+        &members[0],
+        &store_request(&owner.account_id(), b"survives the dissolution"),
+    )
+    .await;
+    let hash = stored["hash"].as_str().unwrap().to_owned();
+    for m in &members {
+        eventually(|| async { retrieve_direct(&owner, m).await.contains(&hash) }).await;
+    }
+    // One member leaves: two are fewer than three, the swarm is dissolved.
+    net.net.kill(net.index_of(&members[2]).unwrap()).await;
+    net.net.wait_until_formed(Duration::from_secs(60)).await.unwrap();
+    let after = node_list(&net).await;
+    let now_in = after.swarm_ring().swarm_of(&owner.account_id()).unwrap();
+    assert_ne!(now_in, doomed, "the swarm was dissolved");
+    for member in after.swarm_members(now_in) {
+        let address = member.address.clone();
+        eventually(|| async { retrieve_direct(&owner, &address).await.contains(&hash) }).await;
+    }
+}

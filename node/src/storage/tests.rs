@@ -449,7 +449,10 @@ fn a_full_inbox_evicts_its_oldest_messages() {
     store.insert(&big, NOW).unwrap();
     let usage = store.mailbox_stats(&acct(1), Namespace(0)).unwrap();
     assert!(usage.bytes <= 1000 && usage.messages <= 3, "{usage:?}");
-    assert_eq!(hashes(&retrieve_all(&store, &acct(1), 4, NOW)), std::slice::from_ref(&own.hash));
+    assert_eq!(
+        hashes(&retrieve_all(&store, &acct(1), 4, NOW)),
+        std::slice::from_ref(&own.hash)
+    );
     // A message larger than the whole mailbox is refused, evicting nothing.
     let before = store.mailbox_stats(&acct(1), Namespace(0)).unwrap();
     assert!(matches!(
