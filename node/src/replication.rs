@@ -518,6 +518,9 @@ fn settle(node: &Node, delivery: Delivery, result: Result<(), PushError>) -> Opt
     }
 }
 
+/// The nodes that gain an account, by its (old swarm, new swarm).
+type GainedBySwarms = HashMap<(Option<u64>, u64), Vec<[u8; 32]>>;
+
 /// After a node-list change, pushes every live message this node holds to
 /// each node that holds its account's mailbox under the new list but did
 /// not under the old one: a node that joined or moved into the account's
@@ -534,7 +537,7 @@ pub async fn hand_over(node: Arc<Node>, change: Change) {
     let me = *node.identity.ed25519_pk();
     // Who gains an account depends only on its old and new swarm: computed
     // once per pair.
-    let gained: Arc<std::sync::Mutex<HashMap<(Option<u64>, u64), Vec<[u8; 32]>>>> = Arc::default();
+    let gained: Arc<std::sync::Mutex<GainedBySwarms>> = Arc::default();
     let targets = {
         let (old, new, gained) = (Arc::clone(&old), Arc::clone(&new), Arc::clone(&gained));
         move |account: &allium_common::AccountId| -> Vec<[u8; 32]> {
