@@ -17,7 +17,8 @@
 //! body:    {"to": <receiver ed25519 hex>, "sent": ms,
 //!           "messages": [{"pubkey", "namespace"?, "timestamp", "expiry", "data",
 //!                         "pubkey_ed25519"?, "signature"?}]}
-//! answer:  {"confirmations": [{"hash", "signature"}]}   one per message now held
+//! answer:  {"confirmations": [{"hash", "signature"}],   one per message now held
+//!           "deleted"?: [{"hash", "request"}]}         the owner's deletions the sender missed
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -105,10 +106,25 @@ pub struct PushRequest {
 }
 
 /// The answer to a push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushResponse {
-    /// One per message the receiver now holds.
+    /// One per message the receiver now holds (or knows its owner deleted).
     pub confirmations: Vec<SwarmConfirmation>,
+    /// For pushed messages the receiver knows were deleted by their owner:
+    /// the owner's signed request that deleted each, so the pusher, which
+    /// missed it, deletes its copy too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<DeletionProof>,
+}
+
+/// The owner's proof that a message was deleted: the signed `delete` or
+/// `delete_all` request (`{"method", "params"}`) that deleted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletionProof {
+    /// The deleted message.
+    pub hash: String,
+    /// The owner's request.
+    pub request: serde_json::Value,
 }
 
 /// Domain separator of sync-request signatures.

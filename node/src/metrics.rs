@@ -62,6 +62,8 @@ pub struct Metrics {
     /// Pushed messages refused: not this node's, or not the sender's to
     /// push.
     pub push_refused: AtomicU64,
+    /// Owner deletions this node missed and learned from a peer's proof.
+    pub deletions_learned: AtomicU64,
     /// Requests from addresses that are not listed nodes, i.e. from
     /// clients (a client's onion requests reach only its guards).
     pub client_requests: AtomicU64,
@@ -87,6 +89,7 @@ impl Default for Metrics {
             replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             push_refused: AtomicU64::new(0),
+            deletions_learned: AtomicU64::new(0),
             client_requests: AtomicU64::new(0),
         }
     }
@@ -150,7 +153,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 26] = [
+        let series: [(&str, &str, &str, u64); 27] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -252,6 +255,12 @@ impl Metrics {
                 "counter",
                 "Pushed messages refused: not this node's, or not the sender's to push.",
                 self.push_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_deletions_learned_total",
+                "counter",
+                "Owner deletions this node missed and applied from a peer's proof.",
+                self.deletions_learned.load(Ordering::Relaxed),
             ),
             ("allium_messages", "gauge", "Messages held.", gauges.messages),
             (

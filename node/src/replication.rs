@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use allium_common::encoding::{Base64Bytes, Hex32};
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::{
-    ForwardRequest, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest, forward_signed_bytes,
-    push_signed_bytes, sync_signed_bytes,
+    DeletionProof, ForwardRequest, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest,
+    forward_signed_bytes, push_signed_bytes, sync_signed_bytes,
 };
 use allium_common::rpc::{
     ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, Namespace, SwarmConfirmation, check_clock,
@@ -66,8 +66,9 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 const STALL_FOR: Duration = Duration::from_secs(30);
 /// Messages read from storage per hand-over page.
 const HAND_OVER_PAGE: usize = 256;
-/// Largest answer to a push, sync or forwarded request (confirmations).
-const MAX_PUSH_ANSWER: usize = 64 * 1024;
+/// Largest answer to a push, sync or forwarded request (confirmations, and
+/// up to 8 deletion proofs of up to 1,000 hashes each).
+const MAX_PUSH_ANSWER: usize = 1024 * 1024;
 
 /// A delivery to one peer.
 #[derive(Debug)]
@@ -487,10 +488,13 @@ async fn attempt(node: Arc<Node>, delivery: Delivery) -> (Delivery, Result<(), P
         (_, None) => Err(PushError::UnknownPeer),
         (Job::Push { messages, .. }, Some(peer)) => {
             let call = push_call(&node, &peer, messages, node.config.hop_timeout());
-            send_push(node.peers.http(), call)
-                .await
-                .and_then(|r| complete(r, messages.len()))
-                .map(drop)
+            match send_push(node.peers.http(), call).await {
+                Ok(mut answer) => {
+                    learn_deletions(&node, std::mem::take(&mut answer.deleted)).await;
+                    complete(answer, messages.len()).map(drop)
+                }
+                Err(e) => Err(e),
+            }
         }
         (Job::Forward { request, .. }, Some(peer)) => send_forward(&node, &peer, request).await,
     };
@@ -739,18 +743,50 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
     let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
     let results = node.storage.insert_batch(accepted, now).await?;
     let mut confirmations = Vec::with_capacity(hashes.len());
+    let mut deleted = Vec::new();
     for (hash, result) in hashes.iter().zip(results) {
         match result {
             Ok(inserted) => {
                 if inserted == Inserted::New {
                     Metrics::inc(&node.metrics.replicated_in);
                 }
+                if inserted == Inserted::Deleted
+                    && let Ok(Some(request)) = node.storage.deletion_proof(hash.clone()).await
+                    && let Ok(request) = serde_json::from_str(&request)
+                {
+                    deleted.push(DeletionProof {
+                        hash: hash.clone(),
+                        request,
+                    });
+                }
                 confirmations.push(confirmation(node, hash));
             }
             Err(e) => tracing::debug!(error = %e, "pushed message not stored"),
         }
     }
-    Ok(PushResponse { confirmations })
+    Ok(PushResponse { confirmations, deleted })
+}
+
+/// Applies the owner's deletions a peer proved in its answer to a push:
+/// this node missed them (it still had the messages). Each is the owner's
+/// signed request, checked again here as a request passed on by a peer.
+async fn learn_deletions(node: &Node, proofs: Vec<DeletionProof>) {
+    for proof in proofs {
+        let call = match allium_common::rpc::Request::from_json(proof.request.to_string().as_bytes()) {
+            Ok(allium_common::rpc::Request::Single(
+                call @ (allium_common::rpc::Call::Delete(_) | allium_common::rpc::Call::DeleteAll(_)),
+            )) => call,
+            _ => continue,
+        };
+        match crate::rpc::execute(node, call, crate::rpc::Origin::Peer, 0).await {
+            Ok(answer) => {
+                let gone = answer["deleted"].as_array().map_or(0, Vec::len);
+                Metrics::inc(&node.metrics.deletions_learned);
+                tracing::debug!(hash = %proof.hash, deleted = gone, "applied a deletion a peer proved");
+            }
+            Err(e) => tracing::debug!(hash = %proof.hash, error = %e.message, "a peer's deletion proof was refused"),
+        }
+    }
 }
 
 /// Asks every other member of this node's swarm to push it the swarm's

@@ -197,12 +197,17 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
             }))
         }
         Call::Delete(ref p) => {
-            let deleted = node.storage.delete(p.pubkey, p.messages.clone()).await?;
+            let proof = Some(call.to_json().to_string());
+            let deleted = node.storage.delete(p.pubkey, p.messages.clone(), proof).await?;
             forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&DeleteResult { deleted }))
         }
         Call::DeleteAll(ref p) => {
-            let deleted = node.storage.delete_all(p.pubkey, p.namespace, p.timestamp).await?;
+            let proof = Some(call.to_json().to_string());
+            let deleted = node
+                .storage
+                .delete_all(p.pubkey, p.namespace, p.timestamp, proof)
+                .await?;
             forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&DeleteResult { deleted }))
         }

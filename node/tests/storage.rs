@@ -230,7 +230,10 @@ async fn handle_operations_match_the_store() {
     assert!(page.more);
 
     let asked = vec![mine[0].hash.clone(), theirs.hash.clone()];
-    assert_eq!(handle.delete(acct(1), asked).await.unwrap(), [mine[0].hash.clone()]);
+    assert_eq!(
+        handle.delete(acct(1), asked, None).await.unwrap(),
+        [mine[0].hash.clone()]
+    );
     let asked = vec![mine[1].hash.clone(), theirs.hash.clone()];
     assert_eq!(
         handle.expire(acct(1), asked, NOW + 10, NOW, NOW).await.unwrap(),
@@ -243,7 +246,11 @@ async fn handle_operations_match_the_store() {
     assert_eq!(page.rows[0].message, theirs);
     assert_eq!(page.next, None);
     assert_eq!(
-        handle.delete_all(acct(1), Namespace(0), u64::MAX).await.unwrap().len(),
+        handle
+            .delete_all(acct(1), Namespace(0), u64::MAX, None)
+            .await
+            .unwrap()
+            .len(),
         3
     );
     assert_eq!(handle.stats().await.unwrap().messages, 1);

@@ -821,3 +821,44 @@ async fn a_dissolved_swarms_messages_reach_every_member_of_the_next() {
         eventually(|| async { retrieve_direct(&owner, &address).await.contains(&hash) }).await;
     }
 }
+
+/// A member that missed an owner's delete (it was hung, and the node that
+/// took the delete died holding the forward for it) learns it from a peer:
+/// anti-entropy makes it push its copy to a member that has the tombstone,
+/// which answers with the owner's signed request, and the copy goes.
+/// Before, tombstones were not exchanged: the stale copy lived on (and was
+/// served) until it expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_converge_through_tombstones() {
+    use allium_tests::hostile::{delete_request, now_ms, retrieve_direct, rpc, store_request};
+    let mut net = TestNet::start_with(
+        5,
+        "[timing]\nhop_timeout_ms = 1000\nanti_entropy_interval_ms = 1000\n[seed_mode]\ndrop_after_failures = 1000\n",
+    )
+    .await
+    .unwrap();
+    let list = node_list(&net).await;
+    let (taker, hung) = (list.nodes[0].address.clone(), list.nodes[1].address.clone());
+    let owner = allium_common::Identity::from_ed25519_seed(&[0x74; 32]);
+    let (_, stored) = rpc(
+        &taker,
+        &store_request(&owner.account_id(), b"deleted while one was away"),
+    )
+    .await;
+    let hash = stored["hash"].as_str().unwrap().to_owned();
+    for node in &list.nodes {
+        let address = node.address.clone();
+        eventually(|| async { retrieve_direct(&owner, &address).await.contains(&hash) }).await;
+    }
+    let pid = net.net.nodes[net.index_of(&hung).unwrap()].pid().unwrap().to_string();
+    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(signal("-STOP").success());
+    let (status, body) = rpc(&taker, &delete_request(&owner, std::slice::from_ref(&hash), now_ms())).await;
+    assert_eq!(status, 200, "{body}");
+    // The taker dies with the forward to the hung member in its queue.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    net.net.kill(net.index_of(&taker).unwrap()).await;
+    assert!(signal("-CONT").success());
+    eventually(|| async { !retrieve_direct(&owner, &hung).await.contains(&hash) }).await;
+    assert!(net.metric(&hung, "allium_deletions_learned_total").await.unwrap_or(0) >= 1);
+}

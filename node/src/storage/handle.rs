@@ -99,11 +99,13 @@ enum Op {
     Delete {
         account: AccountId,
         hashes: Vec<String>,
+        proof: Option<String>,
     },
     DeleteAll {
         account: AccountId,
         namespace: Namespace,
         up_to_ms: u64,
+        proof: Option<String>,
     },
     Expire {
         account: AccountId,
@@ -153,10 +155,14 @@ impl Op {
         match self {
             Self::Insert { msg, .. } => msg.data.len() + PER_ITEM,
             Self::InsertBatch { msgs, .. } => msgs.iter().map(|m| m.data.len() + PER_ITEM).sum::<usize>() + PER_ITEM,
-            Self::Delete { hashes, .. } | Self::Expire { hashes, .. } => {
-                hashes.iter().map(|h| h.len() + PER_ITEM).sum::<usize>() + PER_ITEM
+            Self::Delete { hashes, proof, .. } => {
+                hashes.iter().map(|h| h.len() + PER_ITEM).sum::<usize>()
+                    + proof.as_ref().map_or(0, String::len)
+                    + PER_ITEM
             }
-            Self::DeleteAll { .. } | Self::Sweep { .. } => PER_ITEM,
+            Self::Expire { hashes, .. } => hashes.iter().map(|h| h.len() + PER_ITEM).sum::<usize>() + PER_ITEM,
+            Self::DeleteAll { proof, .. } => proof.as_ref().map_or(0, String::len) + PER_ITEM,
+            Self::Sweep { .. } => PER_ITEM,
         }
     }
 }
@@ -331,19 +337,36 @@ impl StorageHandle {
             .await
     }
 
-    /// See [`Store::delete`].
-    pub async fn delete(&self, account: AccountId, hashes: Vec<String>) -> Result<Vec<String>> {
-        self.hashes(Op::Delete { account, hashes }).await
+    /// See [`Store::delete`]; `proof` is the owner's signed request (JSON),
+    /// kept with the tombstones so the deletion can be proved to a peer.
+    pub async fn delete(&self, account: AccountId, hashes: Vec<String>, proof: Option<String>) -> Result<Vec<String>> {
+        self.hashes(Op::Delete { account, hashes, proof }).await
     }
 
-    /// See [`Store::delete_all`].
-    pub async fn delete_all(&self, account: AccountId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
+    /// See [`Store::delete_all`]; `proof` as for [`StorageHandle::delete`].
+    pub async fn delete_all(
+        &self,
+        account: AccountId,
+        namespace: Namespace,
+        up_to_ms: u64,
+        proof: Option<String>,
+    ) -> Result<Vec<String>> {
         self.hashes(Op::DeleteAll {
             account,
             namespace,
             up_to_ms,
+            proof,
         })
         .await
+    }
+
+    /// The owner's request that deleted `hash`, if this node keeps its
+    /// tombstone with one.
+    pub async fn deletion_proof(&self, hash: String) -> Result<Option<String>> {
+        self.inner
+            .readers
+            .read(move |conn| store::deletion_proof(conn, &hash))
+            .await
     }
 
     /// See [`Store::expire`].
@@ -664,12 +687,15 @@ fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> 
             }
             Ok(Outcome::Batch(results))
         }
-        Op::Delete { account, hashes } => store::delete(conn, account, hashes).map(Outcome::Hashes),
+        Op::Delete { account, hashes, proof } => {
+            store::delete(conn, account, hashes, proof.as_deref()).map(Outcome::Hashes)
+        }
         Op::DeleteAll {
             account,
             namespace,
             up_to_ms,
-        } => store::delete_all(conn, account, *namespace, *up_to_ms).map(Outcome::Hashes),
+            proof,
+        } => store::delete_all(conn, account, *namespace, *up_to_ms, proof.as_deref()).map(Outcome::Hashes),
         Op::Expire {
             account,
             hashes,

@@ -107,8 +107,21 @@ ALTER TABLE messages ADD COLUMN owner_sig BLOB CHECK (owner_sig IS NULL OR lengt
 ALTER TABLE messages ADD COLUMN expiry_set_ms INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 4: the owner's signed request behind each tombstone, so a node
+/// can prove a deletion to a peer that missed it (and still holds the
+/// message). A tombstone without one (an eviction) stays local.
+const V4: &str = "
+CREATE TABLE deletions (
+    id        INTEGER PRIMARY KEY,
+    request   TEXT    NOT NULL,
+    expiry_ms INTEGER NOT NULL
+);
+CREATE INDEX deletions_expiry ON deletions (expiry_ms);
+ALTER TABLE deleted ADD COLUMN deletion INTEGER;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -109,7 +109,7 @@ impl Store {
     /// namespace), keeping a tombstone of each until it would have expired
     /// (a copy that arrives again is refused). Returns the hashes deleted.
     pub fn delete(&mut self, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
-        self.write("deleting messages", |tx, _| delete(tx, account, hashes))
+        self.write("deleting messages", |tx, _| delete(tx, account, hashes, None))
     }
 
     /// Deletes every message of one mailbox whose timestamp is not after
@@ -118,7 +118,7 @@ impl Store {
     /// [`Store::delete`]. Returns the hashes deleted.
     pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
         self.write("deleting a mailbox", |tx, _| {
-            delete_all(tx, account, namespace, up_to_ms)
+            delete_all(tx, account, namespace, up_to_ms, None)
         })
     }
 
@@ -562,20 +562,51 @@ fn is_tombstoned(conn: &Connection, hash: &str, now: i64) -> Result<bool> {
         .map_err(StorageError::sql("checking tombstones"))
 }
 
-/// Remembers deleted messages until they would have expired.
+/// Remembers deleted messages until they would have expired, with the
+/// owner's request that deleted them (`proof`; none for an eviction).
 fn tombstone(conn: &Connection, deleted: &[(String, i64)]) -> Result<()> {
+    tombstone_with(conn, deleted, None)
+}
+
+fn tombstone_with(conn: &Connection, deleted: &[(String, i64)], proof: Option<&str>) -> Result<()> {
+    const OP: &str = "writing tombstones";
+    let deletion: Option<i64> = match (proof, deleted.iter().map(|(_, e)| *e).max()) {
+        (Some(request), Some(expiry)) => {
+            conn.prepare_cached("INSERT INTO deletions (request, expiry_ms) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![request, expiry]))
+                .map_err(StorageError::sql(OP))?;
+            Some(conn.last_insert_rowid())
+        }
+        _ => None,
+    };
     let mut stmt = conn
-        .prepare_cached("INSERT OR REPLACE INTO deleted (hash, expiry_ms) VALUES (?1, ?2)")
-        .map_err(StorageError::sql("writing tombstones"))?;
+        .prepare_cached("INSERT OR REPLACE INTO deleted (hash, expiry_ms, deletion) VALUES (?1, ?2, ?3)")
+        .map_err(StorageError::sql(OP))?;
     for (hash, expiry) in deleted {
-        stmt.execute(params![hash, expiry])
-            .map_err(StorageError::sql("writing tombstones"))?;
+        stmt.execute(params![hash, expiry, deletion])
+            .map_err(StorageError::sql(OP))?;
     }
     Ok(())
 }
 
+/// The owner's request that deleted `hash` (if the node has one and the
+/// tombstone is still kept).
+pub(crate) fn deletion_proof(conn: &Connection, hash: &str) -> Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT deletions.request FROM deleted JOIN deletions ON deletions.id = deleted.deletion \
+         WHERE deleted.hash = ?1",
+    )
+    .and_then(|mut s| s.query_row([hash], |r| r.get(0)).optional())
+    .map_err(StorageError::sql("reading a deletion proof"))
+}
+
 /// See [`Store::delete`].
-pub(crate) fn delete(conn: &Connection, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
+pub(crate) fn delete(
+    conn: &Connection,
+    account: &AccountId,
+    hashes: &[String],
+    proof: Option<&str>,
+) -> Result<Vec<String>> {
     const OP: &str = "deleting messages";
     let mut stmt = conn
         .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2 RETURNING expiry_ms")
@@ -590,7 +621,7 @@ pub(crate) fn delete(conn: &Connection, account: &AccountId, hashes: &[String]) 
             deleted.push((hash.clone(), expiry));
         }
     }
-    tombstone(conn, &deleted)?;
+    tombstone_with(conn, &deleted, proof)?;
     Ok(deleted.into_iter().map(|(hash, _)| hash).collect())
 }
 
@@ -600,6 +631,7 @@ pub(crate) fn delete_all(
     account: &AccountId,
     namespace: Namespace,
     up_to_ms: u64,
+    proof: Option<&str>,
 ) -> Result<Vec<String>> {
     const OP: &str = "deleting a mailbox";
     let up_to = i64::try_from(up_to_ms).unwrap_or(i64::MAX);
@@ -616,7 +648,7 @@ pub(crate) fn delete_all(
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
         .map_err(StorageError::sql(OP))?;
-    tombstone(conn, &deleted)?;
+    tombstone_with(conn, &deleted, proof)?;
     Ok(deleted.into_iter().map(|(hash, _)| hash).collect())
 }
 
@@ -666,6 +698,13 @@ fn sweep_chunk_i64(conn: &Connection, now: i64, limit: usize) -> Result<usize> {
     )
     .and_then(|mut s| s.execute(params![now, limit]))
     .map_err(StorageError::sql("sweeping tombstones"))?;
+    // A deletion's proof lives as long as its longest tombstone.
+    conn.prepare_cached(
+        "DELETE FROM deletions WHERE id IN (\
+         SELECT id FROM deletions INDEXED BY deletions_expiry WHERE expiry_ms <= ?1 LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![now, limit]))
+    .map_err(StorageError::sql("sweeping deletion proofs"))?;
     conn.prepare_cached(
         "DELETE FROM messages WHERE seq IN (\
          SELECT seq FROM messages INDEXED BY messages_expiry WHERE expiry_ms <= ?1 LIMIT ?2)",
