@@ -1022,5 +1022,5 @@ fn a_version_1_store_is_migrated_with_its_messages() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
