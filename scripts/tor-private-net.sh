@@ -20,7 +20,7 @@
 # summarised in the exits' microdescriptors as "reject every port", and arti
 # (which, unlike C tor with UseMicrodescriptors 0, reads only
 # microdescriptors) then finds no exit at all. Only the clients we start
-# know this network, and they only ask for 127.0.0.3; for a hard guarantee
+# know this network, and they only ask for loopback addresses; for a hard guarantee
 # that nothing leaves the machine, run it inside `unshare -rn` with lo up.
 set -euo pipefail
 
