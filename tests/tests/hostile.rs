@@ -862,3 +862,35 @@ async fn deletes_converge_through_tombstones() {
     eventually(|| async { !retrieve_direct(&owner, &hung).await.contains(&hash) }).await;
     assert!(net.metric(&hung, "allium_deletions_learned_total").await.unwrap_or(0) >= 1);
 }
+
+/// What a swarm member actually holds of a conversation: the recipient's
+/// Account ID and an envelope, never the text or the sender's Account ID
+/// (searched for in every byte of every node's database files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_member_holds_ciphertext_and_the_recipient_only() {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    let (alice_id, _) = alice.init();
+    let (bob_id, _) = bob.init();
+    let secret = "the treasure is under the old oak tree";
+    let sent = alice.run(&["send", &bob_id, secret]);
+    assert_eq!(sent.status.code(), Some(0), "{}", allium_tests::stderr(&sent));
+    let bob_key = hex::decode(&bob_id[2..]).unwrap();
+    let alice_key = hex::decode(&alice_id[2..]).unwrap();
+    let mut holders = 0;
+    for node in &net.net.nodes {
+        let mut bytes = Vec::new();
+        for file in ["messages.db", "messages.db-wal"] {
+            bytes.extend(std::fs::read(node.dir.join(file)).unwrap_or_default());
+        }
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(!contains(secret.as_bytes()), "{} holds the text", node.name);
+        assert!(!contains(&alice_key), "{} holds the sender's key", node.name);
+        assert!(!contains(alice_id.as_bytes()), "{} holds the sender's Account ID", node.name);
+        if contains(&bob_key) {
+            holders += 1;
+        }
+    }
+    assert_eq!(holders, 5, "every member holds the recipient's mailbox key");
+}
