@@ -199,40 +199,89 @@ pub fn push_signed_bytes(body: &[u8]) -> Vec<u8> {
 
 /// Domain separator of digest-request signatures.
 pub const DIGEST_DOMAIN: &[u8] = b"allium-digest-v1\0";
-/// Buckets of a [`SwarmDigest`]: a message falls in bucket
-/// `hash[0] >> 2` (the top 6 bits of its 32-byte hash).
-pub const DIGEST_BUCKETS: usize = 64;
+/// Buckets of a [`SwarmDigest`]: a message falls in the bucket of the top
+/// 12 bits of its 32-byte hash. 4,096 buckets keep a repair small in a
+/// large store (a million messages: about 244 per bucket) while a digest
+/// stays 144 KiB.
+pub const DIGEST_BUCKETS: usize = 4096;
+/// Bytes of one bucket in the encoded digest: `u32be count ‖ xor (32)`.
+const BUCKET_LEN: usize = 36;
 
 /// A summary of the live messages a node holds for its swarm: per bucket,
 /// how many and the XOR of their 32-byte hashes. Two nodes that hold the
 /// same messages have equal digests; a bucket that differs names the
-/// messages to exchange (a 64th of the swarm's, in expectation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// messages to exchange (1/4096 of the swarm's, in expectation).
+///
+/// JSON: `{"buckets": base64(DIGEST_BUCKETS × (u32be count ‖ xor))}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmDigest {
     /// Exactly [`DIGEST_BUCKETS`] entries.
     pub buckets: Vec<DigestBucket>,
 }
 
 /// One bucket of a [`SwarmDigest`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestBucket {
     /// Messages in the bucket.
-    pub count: u64,
+    pub count: u32,
     /// XOR of their hashes.
-    pub xor: Hex32,
+    pub xor: [u8; 32],
 }
 
 impl Default for SwarmDigest {
     fn default() -> Self {
         Self {
-            buckets: vec![
-                DigestBucket {
-                    count: 0,
-                    xor: Hex32([0; 32]),
-                };
-                DIGEST_BUCKETS
-            ],
+            buckets: vec![DigestBucket { count: 0, xor: [0; 32] }; DIGEST_BUCKETS],
         }
+    }
+}
+
+impl Serialize for SwarmDigest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(self.buckets.len() * BUCKET_LEN);
+        for bucket in &self.buckets {
+            bytes.extend_from_slice(&bucket.count.to_be_bytes());
+            bytes.extend_from_slice(&bucket.xor);
+        }
+        #[derive(Serialize)]
+        struct Encoded {
+            buckets: Base64Bytes,
+        }
+        Encoded {
+            buckets: Base64Bytes(bytes),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SwarmDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Encoded {
+            buckets: Base64Bytes,
+        }
+        let encoded = Encoded::deserialize(deserializer)?;
+        if encoded.buckets.0.len() != DIGEST_BUCKETS * BUCKET_LEN {
+            return Err(serde::de::Error::custom(format!(
+                "a digest has {DIGEST_BUCKETS} buckets of {BUCKET_LEN} bytes"
+            )));
+        }
+        let buckets = encoded
+            .buckets
+            .0
+            .chunks_exact(BUCKET_LEN)
+            .map(|b| {
+                let mut count = [0u8; 4];
+                let mut xor = [0u8; 32];
+                count.copy_from_slice(&b[..4]);
+                xor.copy_from_slice(&b[4..]);
+                DigestBucket {
+                    count: u32::from_be_bytes(count),
+                    xor,
+                }
+            })
+            .collect();
+        Ok(Self { buckets })
     }
 }
 
@@ -241,7 +290,7 @@ impl SwarmDigest {
     /// if it is not one.
     pub fn bucket_of(hash: &str) -> Option<usize> {
         let bytes: [u8; 32] = crate::encoding::from_base64(hash).ok()?.try_into().ok()?;
-        Some(usize::from(bytes[0] >> 2))
+        Some(bucket_index(&bytes))
     }
 
     /// Adds one message hash; a string that is not a message hash is
@@ -251,11 +300,11 @@ impl SwarmDigest {
             return;
         };
         let Ok(bytes) = <[u8; 32]>::try_from(bytes) else { return };
-        let Some(bucket) = self.buckets.get_mut(usize::from(bytes[0] >> 2)) else {
+        let Some(bucket) = self.buckets.get_mut(bucket_index(&bytes)) else {
             return;
         };
-        bucket.count += 1;
-        for (x, b) in bucket.xor.0.iter_mut().zip(bytes) {
+        bucket.count = bucket.count.wrapping_add(1);
+        for (x, b) in bucket.xor.iter_mut().zip(bytes) {
             *x ^= b;
         }
     }
@@ -263,13 +312,18 @@ impl SwarmDigest {
     /// The buckets in which `self` and `other` differ (all of them if
     /// `other` is malformed).
     pub fn differing(&self, other: &Self) -> Vec<usize> {
-        if other.buckets.len() != DIGEST_BUCKETS {
+        if other.buckets.len() != DIGEST_BUCKETS || self.buckets.len() != DIGEST_BUCKETS {
             return (0..DIGEST_BUCKETS).collect();
         }
         (0..DIGEST_BUCKETS)
             .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
             .collect()
     }
+}
+
+/// The top 12 bits of a hash.
+fn bucket_index(hash: &[u8; 32]) -> usize {
+    (usize::from(hash[0]) << 4) | usize::from(hash[1] >> 4)
 }
 
 /// The body of `POST /swarm/v1/digest`: a node sends its digest to a swarm
@@ -316,7 +370,7 @@ mod tests {
         hs.iter().rev().for_each(|h| b.add(h));
         assert_eq!(a, b);
         assert!(a.differing(&b).is_empty());
-        assert_eq!(a.buckets.iter().map(|b| b.count).sum::<u64>(), 50);
+        assert_eq!(a.buckets.iter().map(|b| u64::from(b.count)).sum::<u64>(), 50);
     }
 
     #[test]
@@ -337,6 +391,19 @@ mod tests {
         assert_eq!(SwarmDigest::bucket_of("!!"), None);
         let short = SwarmDigest { buckets: vec![] };
         assert_eq!(a.differing(&short).len(), DIGEST_BUCKETS);
+        assert!(serde_json::from_str::<SwarmDigest>(r#"{"buckets":"AAAA"}"#).is_err());
+    }
+
+    #[test]
+    fn the_digest_is_compact_and_buckets_take_the_top_12_bits() {
+        let mut digest = SwarmDigest::default();
+        let hash = crate::encoding::to_base64_unpadded(&[0xab; 32]);
+        digest.add(&hash);
+        assert_eq!(SwarmDigest::bucket_of(&hash), Some(0xaba));
+        assert_eq!(digest.buckets[0xaba].count, 1);
+        let text = serde_json::to_string(&digest).unwrap();
+        assert!(text.len() < 200 * 1024, "{} bytes", text.len());
+        assert_eq!(serde_json::from_str::<SwarmDigest>(&text).unwrap(), digest);
     }
 
     /// Computed independently with Python's `cryptography` (X25519 from the

@@ -29,8 +29,8 @@ use crate::storage::StorageError;
 
 /// Hashes read per storage page while building a digest.
 const DIGEST_PAGE: usize = 1024;
-/// Largest answer to a digest (a list of at most 64 bucket numbers).
-const MAX_DIGEST_ANSWER: usize = 4096;
+/// Largest answer to a digest (a list of at most 4,096 bucket numbers).
+const MAX_DIGEST_ANSWER: usize = 64 * 1024;
 
 /// State of the digest exchange.
 #[derive(Debug)]
@@ -156,9 +156,15 @@ pub async fn receive(node: &Arc<Node>, headers: &HeaderMap, body: &[u8]) -> Resu
         node.metrics
             .anti_entropy_buckets_pushed
             .fetch_add(differing.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let buckets = differing.clone();
+        let mut buckets = vec![false; allium_common::peer::DIGEST_BUCKETS];
+        for &b in &differing {
+            if let Some(slot) = buckets.get_mut(b) {
+                *slot = true;
+            }
+        }
         let wanted = move |account: &allium_common::AccountId, hash: &str| {
-            snap.swarm_of(account) == Some(mine) && SwarmDigest::bucket_of(hash).is_some_and(|b| buckets.contains(&b))
+            snap.swarm_of(account) == Some(mine)
+                && SwarmDigest::bucket_of(hash).is_some_and(|b| buckets.get(b).copied().unwrap_or(false))
         };
         let node = Arc::clone(node);
         tokio::spawn(async move {

@@ -151,7 +151,7 @@ impl Default for Limits {
             burst_per_ip: 400,
             stores_per_minute_per_mailbox: 600,
             store_bytes_per_minute_per_mailbox: 8 * 1024 * 1024,
-            relays_per_second_per_peer: 1000,
+            relays_per_second_per_peer: 5000,
             pushes_per_second_per_peer: 200,
             control_per_second_per_peer: 20,
             max_mailbox_bytes: 32 * 1024 * 1024,

@@ -185,8 +185,8 @@ async fn forward(State(node): Shared, headers: HeaderMap, body: Bytes) -> Respon
     }
 }
 
-/// A digest is 64 buckets of a count and 64 hex digits: about 6 KiB.
-const MAX_DIGEST_BODY: usize = 16 * 1024;
+/// A digest is 4,096 buckets of 36 bytes in base64: about 192 KiB.
+const MAX_DIGEST_BODY: usize = 256 * 1024;
 
 async fn digest(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
     match anti_entropy::receive(&node, &headers, &body).await {

@@ -214,11 +214,14 @@ async fn handle_operations_match_the_store() {
     let mine: Vec<_> = (0..5).map(|i| msg(acct(1), "m", i)).collect();
     let results = handle.insert_batch(mine.clone(), NOW).await.unwrap();
     assert!(results.iter().all(|r| matches!(r, Ok(Inserted::New))));
-    assert!(matches!(
-        handle.insert(msg(acct(1), "m", 5), NOW).await,
-        Err(StorageError::MailboxFull { messages: 5, .. })
-    ));
     assert_eq!(handle.insert(mine[0].clone(), NOW).await.unwrap(), Inserted::Duplicate);
+    // A full inbox evicts its oldest message to take a new one.
+    let other: Vec<_> = (0..6).map(|i| msg(acct(3), "o", i)).collect();
+    for m in &other {
+        assert_eq!(handle.insert(m.clone(), NOW).await.unwrap(), Inserted::New);
+    }
+    assert_eq!(handle.mailbox_stats(acct(3), Namespace(0)).await.unwrap().messages, 5);
+    assert_eq!(handle.insert(other[0].clone(), NOW).await.unwrap(), Inserted::Deleted);
     let theirs = msg(acct(2), "t", 0);
     handle.insert(theirs.clone(), NOW).await.unwrap();
 
@@ -253,7 +256,7 @@ async fn handle_operations_match_the_store() {
             .len(),
         3
     );
-    assert_eq!(handle.stats().await.unwrap().messages, 1);
+    assert_eq!(handle.stats().await.unwrap().messages, 6);
 
     let too_many = (0..2000).map(|i| msg(acct(4), "b", i)).collect();
     assert!(matches!(

@@ -309,43 +309,45 @@ async fn a_hung_peer_delays_one_store_not_every_one() {
     }
 }
 
-/// A member that was hung (not restarted, so it asks for no sync) while the
-/// member that took a store died holding the retry for it gets the message
-/// from the periodic digest exchange.
+/// A message only one member holds, however it came to be (here: written
+/// into its database beside the running node, as a lost replication leaves
+/// it), reaches the rest of the swarm through the periodic digest
+/// exchange: no store, push, hand-over or sync ever carries it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anti_entropy_repairs_what_a_hung_member_missed() {
-    let mut net = Net::start_with(
-        3,
-        "[seed_mode]\ndrop_after_failures = 100000\n[timing]\nanti_entropy_interval_ms = 1000\n",
-    )
-    .await;
+async fn anti_entropy_repairs_what_only_one_member_holds() {
+    use allium_node::storage::{NewMessage, StorageLimits, Store};
+    let net = Net::start_with(3, "[timing]\nanti_entropy_interval_ms = 1000\n").await;
     let owner = identity(0xae);
     let members = net.swarm_of(&owner.account_id()).await;
     assert_eq!(members.len(), 3);
-    let (hung, taker) = (&members[0], &members[1]);
-    net.signal(&hung.address, "-STOP");
-    let (status, body) = net
-        .rpc(&taker.address, &store(&owner.account_id(), b"missed", HOUR))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let hash = body["hash"].as_str().unwrap().to_owned();
-    // The taker dies with the hung member's copy in its retry queue.
-    let taker_index = net.net.nodes.iter().position(|n| n.address == taker.address).unwrap();
-    net.net.kill(taker_index).await;
-    net.signal(&hung.address, "-CONT");
+    let holder = net.net.nodes.iter().find(|n| n.address == members[0].address).unwrap();
+    let now = now_ms();
+    let message = NewMessage::new(
+        owner.account_id(),
+        allium_common::rpc::Namespace::DEFAULT,
+        now,
+        now + HOUR,
+        b"only here".to_vec(),
+    );
+    let mut store = Store::open(holder.dir.join("messages.db"), StorageLimits::default()).unwrap();
+    store.insert(&message, now).unwrap();
+    drop(store);
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !all_hashes(&net, &hung.address, &owner).await.contains(&hash) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the formerly hung member never got the message"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    for other in &members[1..] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !all_hashes(&net, &other.address, &owner).await.contains(&message.hash) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never got the message",
+                other.address
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
-    // It came from the third member answering a digest (counted before the
-    // push is queued, so it is already visible).
+    // It came from the holder answering a digest (counted before the push
+    // is queued, so it is already visible).
     let pushed = net
-        .metric(&members[2].address, "allium_anti_entropy_buckets_pushed_total")
+        .metric(&members[0].address, "allium_anti_entropy_buckets_pushed_total")
         .await;
-    assert!(pushed >= 1, "the third member pushed {pushed} buckets");
+    assert!((1..u64::MAX).contains(&pushed), "the holder pushed {pushed} buckets");
 }

@@ -16,6 +16,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod attacks;
 pub mod hostile;
 pub mod tor;
 

@@ -10,6 +10,7 @@
 //! allium-bench store  --nodes 1 --seconds 10 --concurrency 64
 //! allium-bench relay  --nodes 2 --seconds 10 --concurrency 64
 //! allium-bench rss    --nodes 1
+//! allium-bench hostile --nodes 12 --seconds 300 --concurrency 6
 //! ```
 
 use std::path::PathBuf;
@@ -54,6 +55,15 @@ struct Args {
     /// The allium-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
+    /// Node configuration laid over the local network's (TOML). The
+    /// default lifts the per-address limits for the one-client `store` and
+    /// `relay` scenarios, so they measure the node, not its rate limits;
+    /// `hostile` runs with the nodes' defaults whatever this says.
+    #[arg(
+        long,
+        default_value = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\nrequests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n"
+    )]
+    extra_config: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -72,6 +82,17 @@ enum Scenario {
     /// is started; needs the `tor` program and `--features tor`): node-list
     /// fetch from the seed and message round trip, `--messages` each.
     Tor,
+    /// `--concurrency` sender/receiver pairs exchange a message a second
+    /// for `--seconds` on a quiet network, then for `--seconds` more while
+    /// hostile clients attack it (slowloris, relay loops, big pages, an
+    /// inbox flood, junk announces, a rogue node): delivery rate and
+    /// latency in both phases, and what the attacks got back.
+    Hostile,
+    /// Anti-entropy at scale: a swarm of two, `--messages` messages written
+    /// into both nodes' stores except every 1000th on the second; how long
+    /// until the second holds them all, and how many copies the repair
+    /// moved.
+    Converge,
 }
 
 #[tokio::main]
@@ -90,14 +111,12 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // Every node has its own loopback address, none of them 127.0.0.1,
     // where Tor relays live (see docs/tor.md).
-    let mut net = LocalNet::start(
-        &exe,
-        dir.path(),
-        args.nodes.max(1),
-        "[limits]\nmax_connections = 4096\n",
-        Duration::from_secs(60),
-    )
-    .await?;
+    let extra = match args.scenario {
+        Scenario::Hostile => "",
+        Scenario::Converge => CONVERGE_CONFIG,
+        _ => args.extra_config.as_str(),
+    };
+    let mut net = LocalNet::start(&exe, dir.path(), args.nodes.max(1), extra, Duration::from_secs(60)).await?;
     net.wait_until_formed(Duration::from_secs(60)).await?;
     let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed.address)
         .await
@@ -114,6 +133,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Rss => rss(&args, &net, &list.nodes[0]).await,
         Scenario::E2e => e2e(&args, &net).await,
         Scenario::Tor => tor(&args, &net).await,
+        Scenario::Hostile => hostile(&args, &net, &list).await,
+        Scenario::Converge => converge(&args, &net).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -581,4 +602,242 @@ async fn tor(_args: &Args, _net: &LocalNet) -> anyhow::Result<()> {
     bail!(
         "the tor scenario needs a Tor build: cargo run --release -p allium-tests --features tor --bin allium-bench -- tor"
     )
+}
+
+/// One phase of the hostile scenario: what the pairs sent and got.
+#[derive(Debug, Default)]
+struct Phase {
+    sent: u64,
+    stored: u64,
+    delivered: u64,
+    latencies_us: Vec<u64>,
+}
+
+/// `pairs` sender/receiver pairs, one message a second per pair for
+/// `seconds`, then up to 30 s more for the last messages to arrive.
+type Pair = (allium_client::messenger::Messenger, allium_client::messenger::Messenger);
+
+async fn exchange(pairs: Vec<Pair>, seconds: u64) -> (Vec<Pair>, Phase) {
+    use allium_client::messenger::Delivery;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let grace = until + Duration::from_secs(30);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (pair, (mut sender, mut receiver)) in pairs.into_iter().enumerate() {
+        let to = receiver.home.account_id();
+        let expected = Arc::new(AtomicU64::new(0));
+        let expect = Arc::clone(&expected);
+        let receive = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while Instant::now() < grace
+                && (Instant::now() < until || (got.len() as u64) < expect.load(Ordering::Relaxed))
+            {
+                if let Ok(page) = receiver.inbox(Some(5_000)).await {
+                    let now = micros_now();
+                    for m in page.messages {
+                        let mut parts = m.body.split(':');
+                        if parts.next() == Some("bench")
+                            && parts.next() == Some(&pair.to_string())
+                            && let Some(sent) = parts.nth(1).and_then(|t| t.parse::<u64>().ok())
+                        {
+                            got.push(now.saturating_sub(sent));
+                        }
+                    }
+                }
+            }
+            (receiver, got)
+        });
+        tasks.spawn(async move {
+            let (mut sent, mut stored) = (0u64, 0u64);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while Instant::now() < until {
+                tick.tick().await;
+                sent += 1;
+                let body = format!("bench:{pair}:{sent}:{}", micros_now());
+                if matches!(sender.send(to, &body).await, Ok(Delivery::Stored(_))) {
+                    stored += 1;
+                    expected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let received = receive.await.ok();
+            (sender, received, sent, stored)
+        });
+    }
+    let mut phase = Phase::default();
+    let mut back = Vec::new();
+    while let Some(Ok((sender, received, sent, stored))) = tasks.join_next().await {
+        phase.sent += sent;
+        phase.stored += stored;
+        if let Some((receiver, got)) = received {
+            phase.delivered += got.len() as u64;
+            phase.latencies_us.extend(got);
+            back.push((sender, receiver));
+        }
+    }
+    phase.latencies_us.sort_unstable();
+    (back, phase)
+}
+
+fn phase_json(name: &str, p: &Phase) -> serde_json::Value {
+    let success = if p.sent == 0 {
+        0.0
+    } else {
+        100.0 * p.delivered as f64 / p.sent as f64
+    };
+    println!(
+        "{name}: {} sent, {} stored, {} delivered ({success:.2} %); delivery latency p50 {:.1} ms, p99 {:.1} ms",
+        p.sent,
+        p.stored,
+        p.delivered,
+        percentile(&p.latencies_us, 0.5),
+        percentile(&p.latencies_us, 0.99)
+    );
+    json!({"sent": p.sent, "stored": p.stored, "delivered": p.delivered, "success_percent": success,
+           "p50_ms": percentile(&p.latencies_us, 0.5), "p99_ms": percentile(&p.latencies_us, 0.99)})
+}
+
+async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::node_list::NodeList) -> anyhow::Result<()> {
+    use allium_tests::attacks;
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let mut pairs = Vec::new();
+    for i in 0..args.concurrency.max(1) {
+        let mut sender = messenger(dir.path(), &format!("sender-{i}"), &seeds)?;
+        let mut receiver = messenger(dir.path(), &format!("receiver-{i}"), &seeds)?;
+        sender.nodes().await?;
+        receiver.nodes().await?;
+        pairs.push((sender, receiver));
+    }
+    let (pairs, quiet) = exchange(pairs, args.seconds).await;
+    let quiet_json = phase_json("quiet", &quiet);
+
+    let until = Instant::now() + Duration::from_secs(args.seconds);
+    let tallies = attacks::Tallies::default();
+    let victim = pairs.first().map(|p| p.1.home.account_id()).context("no pairs")?;
+    let rogue = allium_node::keys::load_or_create(&net.nodes[0].dir)?.0;
+    let mut attackers = tokio::task::JoinSet::new();
+    attackers.spawn(attacks::slowloris(list.clone(), 40, until, tallies.clone()));
+    attackers.spawn(attacks::relay_loops(list.clone(), 20, until, tallies.clone()));
+    attackers.spawn(attacks::big_pages(list.clone(), 5, until, tallies.clone()));
+    attackers.spawn(attacks::inbox_flood(list.clone(), victim, 10, until, tallies.clone()));
+    attackers.spawn(attacks::junk_announces(
+        net.seed.address.clone(),
+        20,
+        until,
+        tallies.clone(),
+    ));
+    attackers.spawn(attacks::rogue_node(list.clone(), rogue, 10, until, tallies.clone()));
+    let (pairs, attacked) = exchange(pairs, args.seconds).await;
+    while attackers.join_next().await.is_some() {}
+    let attacked_json = phase_json("under attack", &attacked);
+    let mut got = serde_json::Map::new();
+    for (name, tally) in tallies.snapshot() {
+        println!("attack {name}: {} requests, answers {:?}", tally.sent, tally.statuses);
+        got.insert(name.to_owned(), json!({"sent": tally.sent, "statuses": tally.statuses}));
+    }
+    println!(
+        "{}",
+        json!({"scenario": "hostile", "nodes": net.nodes.len(), "pairs": pairs.len(), "seconds": args.seconds,
+               "quiet": quiet_json, "under_attack": attacked_json, "attacks": got})
+    );
+    Ok(())
+}
+
+/// One swarm of two nodes that compare digests every 2 s.
+const CONVERGE_CONFIG: &str = "[seed_mode]\nmin_swarm_size = 2\ntarget_swarm_size = 2\nmax_swarm_size = 2\n\
+[timing]\nanti_entropy_interval_ms = 2000\n[limits]\nmax_mailbox_messages = 1000000\n";
+
+async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
+    use allium_node::storage::{NewMessage, StorageLimits, Store};
+    let total = args.messages.max(1000);
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let limits = StorageLimits {
+        max_mailbox_bytes: u64::MAX,
+        max_mailbox_messages: u64::MAX,
+        max_total_bytes: u64::MAX,
+    };
+    // Written beside the running nodes (SQLite serialises the writers), so
+    // neither restarts and asks for a full sync.
+    let started = Instant::now();
+    for (i, node) in net.nodes.iter().take(2).enumerate() {
+        let mut store = Store::open(node.dir.join("messages.db"), limits)?;
+        for chunk in (0..total as u64).collect::<Vec<_>>().chunks(10_000) {
+            let batch: Vec<NewMessage> = chunk
+                .iter()
+                .filter(|n| i == 0 || *n % 1000 != 999)
+                .map(|n| {
+                    let mut key = [0u8; 32];
+                    key[..2].copy_from_slice(&((n % 1000) as u16).to_le_bytes());
+                    let mut data = vec![0u8; 100];
+                    data[..8].copy_from_slice(&n.to_le_bytes());
+                    NewMessage::new(
+                        AccountId::from_x25519(key),
+                        Namespace::DEFAULT,
+                        now,
+                        now + 3_600_000,
+                        data,
+                    )
+                })
+                .collect();
+            store.insert_batch(&batch, now)?;
+        }
+        drop(store);
+    }
+    println!(
+        "wrote {total} messages (and {} on the second node) in {:.1}s",
+        total - total / 1000,
+        started.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    let gauge = |address: String, name: &'static str| {
+        let http = http.clone();
+        async move {
+            let text = http
+                .get(format!("http://{address}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+        }
+    };
+    let (a, b) = (net.nodes[0].address.clone(), net.nodes[1].address.clone());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds.max(60));
+    loop {
+        let held = gauge(b.clone(), "allium_messages").await.unwrap_or(0);
+        if held >= total as u64 || Instant::now() > deadline {
+            println!(
+                "second node holds {held} of {total} after {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let converged = started.elapsed().as_secs_f64();
+    let pushed_to_b = gauge(b.clone(), "allium_replicated_in_total").await.unwrap_or(0);
+    let buckets = gauge(a.clone(), "allium_anti_entropy_buckets_pushed_total")
+        .await
+        .unwrap_or(0)
+        + gauge(b.clone(), "allium_anti_entropy_buckets_pushed_total")
+            .await
+            .unwrap_or(0);
+    let copies = gauge(a, "allium_replicated_out_total").await.unwrap_or(0)
+        + gauge(b, "allium_replicated_out_total").await.unwrap_or(0);
+    println!(
+        "repair: {buckets} buckets compared different, {copies} pushes confirmed, {pushed_to_b} new messages stored"
+    );
+    println!(
+        "{}",
+        json!({"scenario": "converge", "messages": total, "missing": total / 1000, "seconds_to_converge": converged,
+               "differing_buckets": buckets, "pushes_confirmed": copies, "new_on_second": pushed_to_b})
+    );
+    Ok(())
 }
