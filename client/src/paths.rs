@@ -306,10 +306,11 @@ pub async fn request(
         content_type: "application/octet-stream",
         body: built.body,
         timeout,
+        max_reply: onion::MAX_ENCODED_RESPONSE,
     };
     let reply = transport.post(Peer::Guard, post).await.map_err(|e| match e {
         SendError::Timeout => PathFailure::new("the path timed out"),
-        SendError::Unreachable(_) => PathFailure {
+        SendError::Refused | SendError::Unreachable(_) => PathFailure {
             reason: "guard unreachable".into(),
             dead: Some(guard.ed25519.0),
             fatal: false,
@@ -319,7 +320,9 @@ pub async fn request(
             dead: None,
             fatal: true,
         },
-        SendError::Broken(_) | SendError::Invalid(_) => PathFailure::new("the answer broke off"),
+        SendError::TooLarge(_) | SendError::Broken(_) | SendError::Invalid(_) => {
+            PathFailure::new("the answer broke off")
+        }
     })?;
     let (status, bytes) = (reply.status, reply.body);
     if status != 200 {
