@@ -324,16 +324,16 @@ impl Messenger {
             Ok((status, body, _)) => format!("refused with {status}: {}", body["message"].as_str().unwrap_or("")),
             Err(e) => e.to_string(),
         };
-        self.home.outbox_mark_attempt(item.id, &error)?;
+        self.home.outbox_mark_attempt(item.id, &error, now_ms())?;
         Ok(Delivery::Pending(error))
     }
 
-    /// Retries every message still in the outbox; reports those whose time
-    /// to live ran out (removed, never silently).
+    /// Retries every message in the outbox whose next attempt is due;
+    /// reports those whose time to live ran out (removed, never silently).
     pub async fn flush_outbox(&mut self) -> Result<(Vec<(OutboxItem, Delivery)>, Vec<OutboxItem>)> {
         let expired = self.home.outbox_expired(now_ms())?;
         let mut results = Vec::new();
-        for item in self.home.outbox_pending()? {
+        for item in self.home.outbox_due(now_ms())? {
             let delivery = self.deliver(item.clone()).await?;
             results.push((item, delivery));
         }
