@@ -24,7 +24,8 @@ const DEFAULT_SEEDS: &str = include_str!("../../seed-nodes.toml");
 pub const EXIT_OK: i32 = 0;
 /// Exit status: nothing found, or a message not delivered yet.
 pub const EXIT_NOTHING: i32 = 1;
-/// Exit status: usage or any other error.
+/// Exit status: usage or any other error, including a message the swarm
+/// refused for good.
 pub const EXIT_ERROR: i32 = 2;
 
 /// Allium: an onion-routed, end-to-end encrypted messenger with no phone
@@ -34,7 +35,7 @@ pub const EXIT_ERROR: i32 = 2;
     name = "allium",
     version,
     about,
-    after_help = "Exit status: 0 ok; 1 nothing found or message not delivered yet (it stays in the outbox); 2 usage or other error."
+    after_help = "Exit status: 0 ok; 1 nothing found or message not delivered yet (it stays in the outbox); 2 usage or other error, or a message the network refused for good (it left the outbox)."
 )]
 pub struct Cli {
     /// Directory holding the identity and its database.
@@ -378,6 +379,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     );
                     Ok(EXIT_NOTHING)
                 }
+                Delivery::Failed(error) => {
+                    report_failed(json, &to, &error, false);
+                    Ok(EXIT_ERROR)
+                }
             }
         }
         Command::Inbox => {
@@ -506,19 +511,38 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let waiting = m.paths().map_or(0, crate::paths::Paths::waiting);
+            let replaced = m.guard_replacements()?;
+            let replaced_json: Vec<serde_json::Value> = replaced
+                .iter()
+                .map(|(path, at)| json!({"path": path, "at_ms": at}))
+                .collect();
             emit(
                 json,
                 json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "epoch": sourced.list.epoch,
                        "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths,
-                       "tor": tor}),
+                       "paths_waiting_for_a_guard": waiting, "guard_replacements": replaced_json,
+                       "clock_offset_ms": m.clock_offset_ms(), "tor": tor}),
                 || {
                     format!(
-                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}\ntor: {tor}",
+                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}{}\n\
+                         new guards in the last 24 h: {}\nclock offset: {} ms\ntor: {tor}",
                         sourced.list.nodes.len(),
                         sourced.list.epoch,
                         sourced.source,
                         seed_addresses.join(", "),
-                        paths.iter().map(|p| p.join(" -> ")).collect::<Vec<_>>().join(" | ")
+                        paths.iter().map(|p| p.join(" -> ")).collect::<Vec<_>>().join(" | "),
+                        if waiting > 0 {
+                            format!(" ({waiting} waiting for a new guard)")
+                        } else {
+                            String::new()
+                        },
+                        replaced
+                            .iter()
+                            .map(|(path, at)| format!("path {path} at {}", fmt_time(*at)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        m.clock_offset_ms()
                     )
                 },
             );
@@ -531,12 +555,14 @@ async fn flush_outbox(m: &mut Messenger, json: bool) {
     match m.flush_outbox().await {
         Ok((results, expired)) => {
             for (item, delivery) in results {
-                if let Delivery::Stored(hash) = delivery {
-                    emit(
+                match delivery {
+                    Delivery::Stored(hash) => emit(
                         json,
                         json!({"to": item.to.to_string(), "hash": hash, "status": "stored", "from_outbox": true}),
                         || format!("delivered from the outbox: {hash}"),
-                    );
+                    ),
+                    Delivery::Failed(error) => report_failed(json, &item.to, &error, true),
+                    Delivery::Pending(_) => {}
                 }
             }
             for item in expired {
@@ -547,6 +573,23 @@ async fn flush_outbox(m: &mut Messenger, json: bool) {
             }
         }
         Err(e) => eprintln!("allium: could not retry the outbox: {}", escape(&e.to_string())),
+    }
+}
+
+/// Reports a message the swarm refused for good: on stderr always, and as
+/// a `{"status": "failed"}` line on stdout with `--json`.
+fn report_failed(json: bool, to: &AccountId, error: &str, from_outbox: bool) {
+    eprintln!(
+        "allium: the network refused the message to {to} ({}); no retry can change that, so it was removed \
+         from the outbox and not sent",
+        escape(error)
+    );
+    if json {
+        emit(
+            true,
+            json!({"to": to.to_string(), "status": "failed", "error": error, "from_outbox": from_outbox}),
+            String::new,
+        );
     }
 }
 

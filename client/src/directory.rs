@@ -45,6 +45,7 @@ pub async fn fetch(transport: &Transport, address: &str) -> std::result::Result<
         content_type: "application/json",
         body,
         timeout: FETCH_TIMEOUT,
+        max_reply: crate::transport::MAX_REPLY,
     };
     let reply = transport.post(Peer::Seed, post).await?;
     if !(200..300).contains(&reply.status) {

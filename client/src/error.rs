@@ -27,6 +27,16 @@ pub enum Error {
     /// The network has too few nodes to build onion paths.
     #[error("cannot build an onion path: {0}")]
     NoPath(String),
+    /// No guard of this client can be used (both unreachable, or gone from
+    /// the node list) and no new one may be chosen yet: picking fresh
+    /// guards whenever the old ones fail would let whoever makes them fail
+    /// choose the client's guards.
+    #[error("{0}")]
+    GuardsDown(String),
+    /// The client's clock is further from the network's than it will
+    /// correct by itself.
+    #[error("{0}")]
+    Clock(String),
     /// A request through the network failed after every retry.
     #[error("network: {0}")]
     Network(String),

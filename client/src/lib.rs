@@ -4,7 +4,9 @@
 //!
 //! - [`cli`]: the `allium` commands.
 //! - [`directory`], [`paths`], [`messenger`]: the signed node list, onion
-//!   paths, and sending/receiving through them.
+//!   paths, and sending/receiving through them; [`guards`] bounds how often
+//!   a path gets a new guard, [`confirm`] decides when a store is done, and
+//!   [`clock`] keeps the client's timestamps within the nodes' window.
 //! - [`display`]: text from the network made safe for a terminal.
 //! - [`transport`], [`config`]: how requests leave the machine (directly,
 //!   or through Tor with the `tor` cargo feature) and the optional config
@@ -20,10 +22,14 @@
 //! a clock.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod confirm;
 pub mod directory;
 pub mod display;
+pub mod doubts;
 pub mod error;
+pub mod guards;
 pub mod home;
 pub mod messenger;
 pub mod paths;
@@ -31,9 +37,24 @@ pub mod transport;
 
 pub use error::{Error, Result};
 
-/// The wall clock in Unix milliseconds.
+/// **Test hook**: an environment variable that shifts this process's
+/// wall clock ([`now_ms`]) by that many milliseconds (an integer, negative
+/// for behind), so tests can run a client whose clock is wrong. Read here
+/// and nowhere else; unset, or not an integer, it shifts nothing.
+pub const CLOCK_SKEW_ENV: &str = "ALLIUM_CLOCK_SKEW_MS";
+
+/// The wall clock in Unix milliseconds (shifted by [`CLOCK_SKEW_ENV`] if
+/// set). Timestamps sent to nodes add the [`clock::Clock`] offset to it.
 pub fn now_ms() -> u64 {
+    static SKEW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let skew = *SKEW.get_or_init(|| {
+        std::env::var(CLOCK_SKEW_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0)
+    });
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .saturating_add_signed(skew)
 }

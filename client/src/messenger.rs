@@ -4,10 +4,13 @@
 //! Every request goes through a 3-relay onion path to a member of the
 //! account's swarm (computed from the signed node list). A request that
 //! fails is retried on another member and another path; a 421 refreshes the
-//! node list from the seeds first. An outgoing message is written to the
-//! outbox before it is sent and leaves it only when a swarm node confirmed
-//! the store, so nothing is lost if the network or the process fails.
+//! node list from the seeds first, and a 406 corrects the client's clock
+//! ([`crate::clock`]). An outgoing message is written to the outbox before
+//! it is sent and leaves it only when two members of the recipient's swarm
+//! confirmed the store with their signatures ([`crate::confirm`]), so
+//! nothing is lost if the network, a node or the process fails.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use allium_common::content::{Content, Kind};
@@ -18,23 +21,30 @@ use allium_common::seeds::Seed;
 use allium_common::{AccountId, envelope, sodium};
 use serde_json::Value;
 
+use crate::clock::{self, Clock};
+use crate::confirm::{Tally, Verdict};
 use crate::directory::{self, Sourced};
+use crate::doubts::Doubts;
 use crate::error::{Error, Result};
+use crate::guards::{self, GuardBudget};
 use crate::home::{Home, OutboxItem};
 use crate::now_ms;
-use crate::paths::{self, Paths};
+use crate::paths::{self, Blame, Paths};
 use crate::transport::Transport;
 
 /// Time to live of a sent message: the longest a node keeps one.
 pub const MESSAGE_TTL_MS: u64 = rpc::MAX_TTL_MS;
 /// How long `watch` asks a node to hold each retrieve.
 pub const WATCH_WAIT_MS: u64 = 20_000;
-/// Where the paths are saved in the home's settings.
-const PATHS_META: &str = "onion_paths";
+/// Where the paths are saved in the home's settings (Ed25519 keys, hex,
+/// path by path: [`Paths::to_keys`]).
+pub const PATHS_META: &str = "onion_paths";
 /// Attempts (member × path) per request before giving up.
 const ATTEMPTS: usize = 8;
 /// Timeout of a request that does not long-poll.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Members asked in turn for one delivery, until enough confirmed.
+const STORE_ROUNDS: usize = 3;
 
 /// The retrieve cursor of one node: each node orders messages by its own
 /// arrival order, so a hash is only a position on the node that returned it.
@@ -81,10 +91,13 @@ enum Item {
 /// What became of a message handed to the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// A swarm node confirmed it (the hash).
+    /// Enough swarm members confirmed it (the hash).
     Stored(String),
-    /// Still in the outbox; the error of the last attempt.
+    /// Still in the outbox; why the last attempt did not finish.
     Pending(String),
+    /// The swarm refused it in a way no retry can mend (why); it was
+    /// removed from the outbox.
+    Failed(String),
 }
 
 /// A client session: home, trusted seeds, network state.
@@ -96,23 +109,60 @@ pub struct Messenger {
     transport: Transport,
     nodes: Option<Sourced>,
     paths: Option<Paths>,
-    /// Nodes that failed this session: not chosen as destinations, and
-    /// paths through them are rebuilt.
-    suspects: std::collections::HashSet<[u8; 32]>,
+    /// Nodes that failed this session, and how surely: chosen last as
+    /// destinations, never as middles or exits of rebuilt paths. Never a
+    /// reason to change a guard.
+    doubts: Doubts,
+    /// The offset from the local clock to the network's.
+    clock: Clock,
+}
+
+/// The saved guard-replacement budget.
+fn load_budget(home: &Home, now_ms: u64) -> Result<GuardBudget> {
+    Ok(home
+        .meta(guards::META_KEY)?
+        .map(|text| GuardBudget::parse(&text, paths::PATHS, now_ms))
+        .unwrap_or_default())
+}
+
+/// Saves the paths (so later runs keep the same guards).
+fn save_paths(home: &mut Home, paths: &Paths) -> Result<()> {
+    let keys = serde_json::to_string(&paths.to_keys()).unwrap_or_default();
+    Ok(home.set_meta(PATHS_META, &keys)?)
 }
 
 impl Messenger {
     /// A session over `home` trusting `seeds`, reaching the network
     /// through `transport`.
     pub fn new(home: Home, seeds: Vec<Seed>, transport: Transport) -> Self {
+        // A setting that cannot be read is no offset: the first signed
+        // request corrects it.
+        let clock = home
+            .meta(clock::META_KEY)
+            .ok()
+            .flatten()
+            .map(|text| Clock::parse(&text))
+            .unwrap_or_default();
         Self {
             home,
             seeds,
             transport,
             nodes: None,
             paths: None,
-            suspects: Default::default(),
+            doubts: Doubts::default(),
+            clock,
         }
+    }
+
+    /// The correction applied to the local clock, ms (for `allium nodes`).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.clock.offset_ms()
+    }
+
+    /// The network's time as this client believes it, Unix ms: the local
+    /// clock corrected by what the nodes said about it.
+    pub fn network_now(&self) -> u64 {
+        self.clock.network_ms(now_ms())
     }
 
     /// The node list in use: the cache if fresh; else a refresh from a
@@ -127,9 +177,10 @@ impl Messenger {
                 },
                 None => directory::refresh(&self.transport, &mut self.home, &self.seeds).await?,
             };
-            let paths = self.saved_paths(&sourced.list)?;
+            let paths = self.saved_paths(&sourced.list, true)?;
+            save_paths(&mut self.home, &paths)?;
             self.nodes = Some(sourced);
-            self.set_paths(paths)?;
+            self.paths = Some(paths);
         }
         self.nodes
             .as_ref()
@@ -137,24 +188,22 @@ impl Messenger {
     }
 
     /// The saved paths over `list` (see [`Paths::follow`]), or new ones if
-    /// none are saved.
-    fn saved_paths(&self, list: &allium_common::node_list::NodeList) -> Result<Paths> {
-        let saved: Option<Vec<Vec<String>>> = self
+    /// none are saved. A path whose guard left the list gets a new guard
+    /// only if `replace` and the budget allows (the budget is saved).
+    fn saved_paths(&mut self, list: &allium_common::node_list::NodeList, replace: bool) -> Result<Paths> {
+        let keys: Vec<Vec<String>> = self
             .home
             .meta(PATHS_META)?
-            .and_then(|text| serde_json::from_str(&text).ok());
-        match saved {
-            Some(keys) => Paths::follow(list, &keys),
-            None => Paths::build(list),
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        if !replace {
+            return Paths::follow(list, &keys, None);
         }
-    }
-
-    /// Installs and saves the paths.
-    fn set_paths(&mut self, paths: Paths) -> Result<()> {
-        self.home
-            .set_meta(PATHS_META, &serde_json::to_string(&paths.to_keys()).unwrap_or_default())?;
-        self.paths = Some(paths);
-        Ok(())
+        let now = now_ms();
+        let mut budget = load_budget(&self.home, now)?;
+        let paths = Paths::follow(list, &keys, Some((&mut budget, now)))?;
+        self.home.set_meta(guards::META_KEY, &budget.to_text())?;
+        Ok(paths)
     }
 
     /// Asks a random node of a stale list for the current one, through one
@@ -163,9 +212,11 @@ impl Messenger {
     /// signed it.
     async fn refresh_through_onion(&mut self, stale: &Sourced) -> Option<Sourced> {
         let trusted: Vec<[u8; 32]> = self.seeds.iter().map(|s| s.ed25519).collect();
-        let paths = self.saved_paths(&stale.list).ok()?;
+        let paths = self.saved_paths(&stale.list, false).ok()?;
         let destination = directory::pick(&stale.list.nodes)?.clone();
-        let (_, path) = paths.for_destination(&stale.list, &destination).ok()?;
+        let (_, path) = paths
+            .for_destination(&stale.list, &destination, None, &self.doubts.doubted())
+            .ok()?;
         let request = serde_json::json!({"method": "node_list"});
         let (status, body) = paths::request(&self.transport, &path, &destination, &request, REQUEST_TIMEOUT)
             .await
@@ -192,44 +243,116 @@ impl Messenger {
         self.paths.as_ref()
     }
 
+    /// The guard replacements of the last day: (path, Unix ms) (for
+    /// `allium nodes`).
+    pub fn guard_replacements(&self) -> Result<Vec<(usize, u64)>> {
+        Ok(load_budget(&self.home, now_ms())?.replacements())
+    }
+
     /// Refreshes the node list from the seeds, keeping the paths (and so
     /// the guards) that the new list still allows.
     async fn refresh_nodes(&mut self) -> Result<()> {
         let sourced = directory::refresh(&self.transport, &mut self.home, &self.seeds).await?;
-        let paths = match &self.paths {
-            Some(current) => Paths::follow(&sourced.list, &current.to_keys())?,
+        let now = now_ms();
+        let mut budget = load_budget(&self.home, now)?;
+        let paths = match self.paths.take() {
+            Some(mut current) => {
+                current.refollow(&sourced.list, &mut budget, now)?;
+                current
+            }
             None => Paths::build(&sourced.list)?,
         };
+        self.home.set_meta(guards::META_KEY, &budget.to_text())?;
+        save_paths(&mut self.home, &paths)?;
         self.nodes = Some(sourced);
-        self.set_paths(paths)
+        self.paths = Some(paths);
+        Ok(())
     }
 
-    /// Sends `request` to a member of `account`'s swarm through an onion
-    /// path, retrying on other members and paths. Returns the status, body
-    /// and the member that answered.
+    /// The members of `account`'s swarm in the current node list.
+    fn swarm_members(&self, account: &AccountId) -> Result<Vec<NodeEntry>> {
+        let sourced = self
+            .nodes
+            .as_ref()
+            .ok_or_else(|| Error::NoNodeList("not loaded".into()))?;
+        let swarm = sourced
+            .list
+            .swarm_ring()
+            .swarm_of(account)
+            .ok_or_else(|| Error::NoNodeList("the node list has no swarms".into()))?;
+        Ok(sourced.list.swarm_members(swarm).cloned().collect())
+    }
+
+    /// Why no request can leave: no guard is usable and none may be
+    /// replaced yet.
+    fn guards_down(&self) -> Error {
+        let now = now_ms();
+        let next = load_budget(&self.home, now)
+            .map(|b| (0..paths::PATHS).map(|i| b.next_allowed(i, now)).min().unwrap_or(now))
+            .unwrap_or(now);
+        let why = if next > now {
+            format!(
+                "and no new guard may be chosen for another {} min (at most {} new guards per path in 24 hours, \
+                 so that nodes that fail on purpose cannot choose this client's guards)",
+                (next - now).div_ceil(60_000),
+                guards::MAX_REPLACEMENTS
+            )
+        } else {
+            "and a new guard is chosen only when the network is evidently up (a guard refused the \
+             connection, or another guard answered)"
+                .to_owned()
+        };
+        Error::GuardsDown(format!(
+            "cannot reach the network: neither of this client's guards can be used (unreachable, or gone \
+             from the node list), {why}; check the network connection and try again later"
+        ))
+    }
+
+    /// Sends a request to a member of `account`'s swarm through an onion
+    /// path, retrying on other members and paths. `request` makes the
+    /// request for a member at a network time (ms). The first attempt goes
+    /// to `prefer` if it is a member; members in `avoid` are not asked (an
+    /// error says so when no other is left). Returns the status, body and
+    /// the member that answered.
+    ///
+    /// A `421` refreshes the node list once. A `406 clock_skew` corrects
+    /// the clock by the skew the node reported and retries once, on
+    /// another member if there is one; the new offset is kept (and saved)
+    /// only if that retry is not refused for skew too. Path failures are
+    /// handled as [`crate::paths`] describes: only a guard that cannot be
+    /// connected to is replaced, within the budget.
     async fn call(
         &mut self,
         account: &AccountId,
-        request: &(dyn Fn(&Home, &NodeEntry) -> Result<Value> + Sync),
+        request: &(dyn Fn(&Home, &NodeEntry, u64) -> Result<Value> + Sync),
         timeout: Duration,
         prefer: Option<[u8; 32]>,
+        avoid: &HashSet<[u8; 32]>,
     ) -> Result<(u16, Value, NodeEntry)> {
         let mut last_error = String::from("no attempt made");
         let mut refreshed = false;
+        // The clock before a tentative correction, while one is tried.
+        let mut clock_before: Option<Clock> = None;
+        // Members not to ask again in this call.
+        let mut skipped: HashSet<[u8; 32]> = HashSet::new();
+        let mut failed_slot = None;
         for attempt in 0..ATTEMPTS {
-            let sourced = self.nodes().await?.clone();
-            let swarm = sourced
-                .list
-                .swarm_ring()
-                .swarm_of(account)
-                .ok_or_else(|| Error::NoNodeList("the node list has no swarms".into()))?;
-            let all: Vec<NodeEntry> = sourced.list.swarm_members(swarm).cloned().collect();
-            let healthy: Vec<NodeEntry> = all
-                .iter()
-                .filter(|m| !self.suspects.contains(&m.ed25519.0))
+            let list = self.nodes().await?.list.clone();
+            let all = self.swarm_members(account)?;
+            let excluded: HashSet<[u8; 32]> = avoid.union(&skipped).copied().collect();
+            // Looking for another member than those in `avoid`: only one
+            // that has not failed in this command.
+            let members: Vec<NodeEntry> = self
+                .doubts
+                .candidates(&all, &excluded, !avoid.is_empty())
+                .into_iter()
                 .cloned()
                 .collect();
-            let members = if healthy.is_empty() { all } else { healthy };
+            if members.is_empty() {
+                return Err(Error::Network(format!(
+                    "no other member of the swarm left to ask ({last_error})"
+                )));
+            }
             // The first attempt goes to the preferred member if it is one
             // (paging stays on the node whose cursor it follows).
             let preferred = prefer
@@ -239,33 +362,103 @@ impl Messenger {
                 .or_else(|| directory::pick(&members))
                 .cloned()
                 .ok_or_else(|| Error::NoPath("empty swarm".into()))?;
+            let paths = self.paths.as_ref().ok_or_else(|| Error::NoPath("no paths".into()))?;
+            if !paths.has_live_guard() {
+                return Err(self.guards_down());
+            }
+            let (index, path) = match paths.for_destination(&list, &destination, failed_slot, &self.doubts.doubted()) {
+                Ok(found) => found,
+                Err(Error::NoPath(reason)) => {
+                    // No route to this member (it is the only usable guard):
+                    // another member may have one.
+                    skipped.insert(destination.ed25519.0);
+                    last_error = reason;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let guard = path.relays.first().map(|g| g.ed25519.0).unwrap_or_default();
+            let body = request(&self.home, &destination, self.network_now())?;
+            let outcome = paths::request(&self.transport, &path, &destination, &body, timeout).await;
             let paths = self.paths.as_mut().ok_or_else(|| Error::NoPath("no paths".into()))?;
-            let (index, path) = paths.for_destination(&sourced.list, &destination)?;
-            let body = request(&self.home, &destination)?;
-            match paths::request(&self.transport, &path, &destination, &body, timeout).await {
+            match outcome {
                 Ok((421, _)) if !refreshed => {
+                    paths.answered(&guard);
                     refreshed = true;
                     last_error = "the node list was out of date".into();
                     self.refresh_nodes().await?;
                 }
                 Ok((status, body)) => {
+                    paths.answered(&guard);
                     if let Some(i) = index {
                         paths.succeeded(i);
                     }
+                    let skew = clock::reported_skew(status, &body);
+                    match (skew, clock_before) {
+                        (Some(skew), None) => {
+                            tracing::info!(
+                                skew_ms = skew,
+                                "a swarm node says this clock is off; correcting it and retrying"
+                            );
+                            clock_before = Some(self.clock);
+                            self.clock = self.clock.corrected(skew)?;
+                            skipped.insert(destination.ed25519.0);
+                            last_error = "the request's time was refused".into();
+                            continue;
+                        }
+                        // A second member refuses the corrected time too:
+                        // keep the saved offset (one of them is wrong).
+                        (Some(_), Some(before)) => self.clock = before,
+                        (None, Some(_)) => self.home.set_meta(clock::META_KEY, &self.clock.to_text())?,
+                        (None, None) => {}
+                    }
                     return Ok((status, body, destination));
                 }
-                Err(failure) if failure.fatal => return Err(Error::Tor(failure.reason)),
                 Err(failure) => {
                     tracing::debug!(error = %failure.reason, "onion request failed; retrying");
-                    last_error = failure.reason;
-                    let mut changed = index.is_some_and(|i| paths.failed(i, &sourced.list));
-                    if let Some(dead) = failure.dead {
-                        self.suspects.insert(dead);
-                        changed |= paths.replace_containing(&dead, &sourced.list, &self.suspects);
-                    }
+                    last_error = failure.reason.clone();
+                    let changed = match failure.blame {
+                        Blame::Tor => return Err(Error::Tor(failure.reason)),
+                        Blame::Guard { certain } => {
+                            let now = now_ms();
+                            let mut budget = load_budget(&self.home, now)?;
+                            let replaced =
+                                paths.guard_failed(&guard, certain, &list, &mut budget, now, &self.doubts.doubted());
+                            if replaced {
+                                self.home.set_meta(guards::META_KEY, &budget.to_text())?;
+                            }
+                            replaced
+                        }
+                        Blame::Hop(hop) => {
+                            paths.answered(&guard);
+                            self.doubts.named(&[hop]);
+                            failed_slot = index;
+                            index.is_some_and(|i| paths.hop_failed(i, &[hop], &list, &self.doubts.doubted()))
+                        }
+                        Blame::Beyond(hops) => {
+                            // Any of them may hang: each is doubted, and
+                            // the path is counted, not rebuilt at once (a
+                            // hung destination would otherwise churn
+                            // healthy paths onto hung relays).
+                            paths.answered(&guard);
+                            self.doubts.named(&hops);
+                            failed_slot = index;
+                            index.is_some_and(|i| paths.hop_failed(i, &[], &list, &self.doubts.doubted()))
+                        }
+                        Blame::Path { answered } => {
+                            if answered {
+                                paths.answered(&guard);
+                            }
+                            // Nothing says where it failed: the destination
+                            // is doubted (the swarm has other members), the
+                            // path is counted.
+                            self.doubts.add(destination.ed25519.0, 1);
+                            failed_slot = index;
+                            index.is_some_and(|i| paths.hop_failed(i, &[], &list, &self.doubts.doubted()))
+                        }
+                    };
                     if changed {
-                        let keys = serde_json::to_string(&paths.to_keys()).unwrap_or_default();
-                        self.home.set_meta(PATHS_META, &keys)?;
+                        save_paths(&mut self.home, paths)?;
                     }
                 }
             }
@@ -278,7 +471,7 @@ impl Messenger {
     /// Seals `text` to `to`, keeps it in the outbox, and tries to store it.
     pub async fn send(&mut self, to: AccountId, text: &str) -> Result<Delivery> {
         let now = now_ms();
-        let content = Content::text(text, now);
+        let content = Content::text(text, self.network_now());
         let data = envelope::seal(self.home.identity(), &to, &content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
         let id = self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?;
@@ -291,49 +484,76 @@ impl Messenger {
         self.deliver(item).await
     }
 
+    /// Stores an outbox item in its recipient's swarm until enough
+    /// distinct members confirmed it ([`Tally`]), asking up to
+    /// [`STORE_ROUNDS`] members in turn; confirmations add up across them.
+    /// A refusal no retry can mend (400, 401, 413) from as many distinct
+    /// members removes the item. Anything else leaves it in the outbox,
+    /// due again after the backoff.
     async fn deliver(&mut self, item: OutboxItem) -> Result<Delivery> {
-        let now = now_ms();
+        let to = item.to;
+        // The hash every confirmation must sign: computed here, not taken
+        // from the node.
+        let hash = rpc::message_hash(&to, Namespace::DEFAULT, &item.data);
         // The node checks the timestamp against its clock, so a retried
         // message is stored with the time of this attempt and what is left
         // of its life.
         let remaining = item
             .expires_ms()
-            .saturating_sub(now)
+            .saturating_sub(now_ms())
             .clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
-        let store = Call::Store(StoreParams {
-            pubkey: item.to,
-            namespace: Namespace::DEFAULT,
-            timestamp: now,
-            ttl: remaining,
-            data: Base64Bytes(item.data.clone()),
-            pubkey_ed25519: None,
-            signature: None,
-        });
-        let store = store.to_json();
-        let outcome = self
-            .call(&item.to, &|_, _| Ok(store.clone()), REQUEST_TIMEOUT, None)
-            .await;
-        let error = match outcome {
-            Ok((200, body, _)) => match body["hash"].as_str() {
-                Some(hash) => {
-                    self.home.outbox_confirm(item.id, hash)?;
-                    return Ok(Delivery::Stored(hash.to_owned()));
-                }
-                None => "the node's answer had no hash".to_owned(),
-            },
-            Ok((status, body, _)) => format!("refused with {status}: {}", body["message"].as_str().unwrap_or("")),
-            Err(e) => e.to_string(),
+        let data = Base64Bytes(item.data.clone());
+        let make = move |_: &Home, _: &NodeEntry, now: u64| -> Result<Value> {
+            Ok(Call::Store(StoreParams {
+                pubkey: to,
+                namespace: Namespace::DEFAULT,
+                timestamp: now,
+                ttl: remaining,
+                data: data.clone(),
+                pubkey_ed25519: None,
+                signature: None,
+            })
+            .to_json())
         };
-        self.home.outbox_mark_attempt(item.id, &error)?;
-        Ok(Delivery::Pending(error))
+        let mut asked: HashSet<[u8; 32]> = HashSet::new();
+        let mut tally = Tally::new(&hash);
+        let mut problem = String::from("no attempt made");
+        for _ in 0..STORE_ROUNDS {
+            let (status, body, node) = match self.call(&to, &make, REQUEST_TIMEOUT, None, &asked).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    // After an answer, what it lacked says more than why no
+                    // other member could be asked.
+                    if asked.is_empty() {
+                        problem = e.to_string();
+                    }
+                    break;
+                }
+            };
+            asked.insert(node.ed25519.0);
+            let members = self.swarm_members(&to)?;
+            match tally.add(&node.ed25519.0, status, &body, &members) {
+                Verdict::Stored => {
+                    self.home.outbox_confirm(item.id, &hash)?;
+                    return Ok(Delivery::Stored(hash));
+                }
+                Verdict::Refused(why) => {
+                    self.home.outbox_fail(item.id, &why)?;
+                    return Ok(Delivery::Failed(why));
+                }
+                Verdict::Open(why) => problem = why,
+            }
+        }
+        self.home.outbox_mark_attempt(item.id, &problem, now_ms())?;
+        Ok(Delivery::Pending(problem))
     }
 
-    /// Retries every message still in the outbox; reports those whose time
-    /// to live ran out (removed, never silently).
+    /// Retries every message in the outbox whose next attempt is due;
+    /// reports those whose time to live ran out (removed, never silently).
     pub async fn flush_outbox(&mut self) -> Result<(Vec<(OutboxItem, Delivery)>, Vec<OutboxItem>)> {
         let expired = self.home.outbox_expired(now_ms())?;
         let mut results = Vec::new();
-        for item in self.home.outbox_pending()? {
+        for item in self.home.outbox_due(now_ms())? {
             let delivery = self.deliver(item.clone()).await?;
             results.push((item, delivery));
         }
@@ -354,8 +574,7 @@ impl Messenger {
         loop {
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
             // The request names the cursor of whichever member it goes to.
-            let make = |home: &Home, node: &NodeEntry| -> Result<Value> {
-                let ts = now_ms();
+            let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
                 let identity = home.identity();
                 Ok(Call::Retrieve(RetrieveParams {
                     pubkey: me,
@@ -370,7 +589,7 @@ impl Messenger {
                 })
                 .to_json())
             };
-            let (status, body, node) = self.call(&me, &make, timeout, paging_on).await?;
+            let (status, body, node) = self.call(&me, &make, timeout, paging_on, &HashSet::new()).await?;
             if status != 200 {
                 return Err(Error::Network(format!(
                     "the swarm refused to list the inbox ({status}: {})",

@@ -3,8 +3,22 @@
 //! The client keeps two paths of three relays (guard, middle, exit) with
 //! different guards; a request picks one and appends its destination. No
 //! path holds two nodes of one /16 (IPv4) or /32 (IPv6), so one operator's
-//! network cannot see both ends. A path that fails three times in a row is
-//! replaced.
+//! network cannot see both ends.
+//!
+//! **Guards stay.** The guard is the only node that sees the client's
+//! address, so a new guard is one more node that learns it, and a client
+//! that picks new guards whenever something fails can be steered onto a
+//! guard an attacker runs. So failures of the later hops (a relay's error,
+//! a timeout of the whole path, an answer that does not decrypt) rebuild
+//! the path's middle and exit around the same guard: at once when a relay
+//! names a hop of the path it could not reach, else after
+//! [`MAX_FAILURES`] in a row. A path gets a new guard only when the guard
+//! itself fails: the client cannot connect to it (and the network is
+//! evidently up: the guard's host refused the connection, or the other
+//! guard answered in this session), or it left the node list; and then
+//! only as far as the [`GuardBudget`] allows. With the budget spent,
+//! requests use the other path's guard; with no usable guard at all they
+//! fail with [`Error::GuardsDown`] rather than pick a fresh one.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -16,13 +30,15 @@ use allium_common::sodium::{self, random_index};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::guards::GuardBudget;
 use crate::transport::{Peer, Post, SendError, Transport};
 
 /// Relays per path (guard, middle, exit); the destination is a fourth hop.
 pub const RELAYS: usize = 3;
 /// Paths kept at once.
 pub const PATHS: usize = 2;
-/// Failures in a row after which a path is rebuilt.
+/// Failures in a row (not blamed on a named hop) after which a path's
+/// middle and exit are replaced.
 pub const MAX_FAILURES: u32 = 3;
 
 /// One path of relays.
@@ -33,10 +49,91 @@ pub struct Path {
     failures: u32,
 }
 
-/// The client's paths.
+impl Path {
+    fn new(relays: Vec<NodeEntry>) -> Self {
+        Self { relays, failures: 0 }
+    }
+
+    fn guard(&self) -> Option<&NodeEntry> {
+        self.relays.first()
+    }
+
+    fn guard_key(&self) -> Option<[u8; 32]> {
+        self.guard().map(|g| g.ed25519.0)
+    }
+}
+
+/// One of the [`PATHS`] places for a path.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// A path in use.
+    Ready(Path),
+    /// The path's guard left the node list and no new guard was allowed
+    /// (the budget is spent, or no node fits): the saved keys are kept, so
+    /// the guard is used again if it comes back, and a new one is chosen
+    /// once the budget allows.
+    Waiting(Vec<String>),
+}
+
+impl Slot {
+    fn ready(&self) -> Option<&Path> {
+        match self {
+            Self::Ready(p) => Some(p),
+            Self::Waiting(_) => None,
+        }
+    }
+
+    /// The guard's key, whether the slot is ready or waiting for it.
+    fn guard_key(&self) -> Option<[u8; 32]> {
+        match self {
+            Self::Ready(p) => p.guard_key(),
+            Self::Waiting(keys) => keys
+                .first()
+                .and_then(|k| allium_common::encoding::hex_array::<32>(k).ok()),
+        }
+    }
+}
+
+/// The client's paths, and what this session learnt about their guards.
 #[derive(Debug, Default)]
 pub struct Paths {
-    paths: Vec<Path>,
+    slots: Vec<Slot>,
+    /// Guards the client could not connect to in this session: not used
+    /// again until the next run.
+    down: HashSet<[u8; 32]>,
+    /// Guards that answered in this session (so the network is up).
+    answered: HashSet<[u8; 32]>,
+}
+
+/// Who a failed request points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blame {
+    /// The client could not connect to the guard. `certain` when the
+    /// guard's host refused the connection: it answered, so the network
+    /// is up and nothing listens there.
+    Guard {
+        /// The host refused (not a timeout or a missing route).
+        certain: bool,
+    },
+    /// A relay answered that it could not reach the next hop (502), or
+    /// the exit that the destination did not answer in time (504): that
+    /// hop (a middle, the exit, or the destination).
+    Hop([u8; 32]),
+    /// A relay before the exit answered that the next hop did not answer
+    /// in time (504): that hop or one after it hangs. Every relay waits as
+    /// long for the next, so the first to give up is the earliest (in
+    /// practice the guard), not the one next to the hung node: the hops
+    /// from the named one to the destination, none of them for sure.
+    Beyond(Vec<[u8; 32]>),
+    /// The path as a whole: it timed out, the answer broke off or did not
+    /// decrypt, or a relay's error named no hop of the path. `answered`
+    /// when the guard did answer.
+    Path {
+        /// The guard answered (the failure is further on).
+        answered: bool,
+    },
+    /// Tor is not usable: no other path can help.
+    Tor,
 }
 
 /// Why a request did not get an answer from its destination.
@@ -44,20 +141,21 @@ pub struct Paths {
 pub struct PathFailure {
     /// What happened, for people.
     pub reason: String,
-    /// The hop that is probably down, when the failure says: the guard if
-    /// it could not be reached, else the hop after the relay that reported.
-    pub dead: Option<[u8; 32]>,
-    /// No other path can help (Tor is not usable).
-    pub fatal: bool,
+    /// Who it points at.
+    pub blame: Blame,
 }
 
 impl PathFailure {
-    fn new(reason: impl Into<String>) -> Self {
+    fn new(reason: impl Into<String>, blame: Blame) -> Self {
         Self {
             reason: reason.into(),
-            dead: None,
-            fatal: false,
+            blame,
         }
+    }
+
+    /// No other path can help (Tor is not usable).
+    pub fn fatal(&self) -> bool {
+        self.blame == Blame::Tor
     }
 }
 
@@ -80,17 +178,6 @@ fn subnet_key(address: &str) -> String {
     }
 }
 
-/// The guards of `paths`, leaving out path `except`.
-fn guards_of(paths: &[Path], except: Option<usize>) -> HashSet<[u8; 32]> {
-    paths
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| Some(*j) != except)
-        .filter_map(|(_, p)| p.relays.first())
-        .map(|g| g.ed25519.0)
-        .collect()
-}
-
 /// `nodes` in random order (Fisher-Yates with libsodium's randomness).
 fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry> {
     let mut nodes: Vec<&NodeEntry> = nodes.collect();
@@ -101,22 +188,42 @@ fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry
 }
 
 /// Picks `RELAYS` relays at random, none in `excluded` (keys) and no two
-/// sharing a subnet key, with a guard not in `guards_in_use`.
-fn build_path(list: &NodeList, excluded: &HashSet<[u8; 32]>, guards_in_use: &HashSet<[u8; 32]>) -> Option<Path> {
-    let guard = shuffled(list.nodes.iter())
+/// sharing a subnet key, with a guard not in `guards_in_use`; nodes in
+/// `disfavoured` only where nothing else fits.
+fn build_path(
+    list: &NodeList,
+    excluded: &HashSet<[u8; 32]>,
+    guards_in_use: &HashSet<[u8; 32]>,
+    disfavoured: &HashSet<[u8; 32]>,
+) -> Option<Path> {
+    let mut guards = shuffled(
+        list.nodes
+            .iter()
+            .filter(|n| !excluded.contains(&n.ed25519.0) && !guards_in_use.contains(&n.ed25519.0)),
+    );
+    guards.sort_by_key(|n| disfavoured.contains(&n.ed25519.0));
+    // Try every eligible guard: one in a crowded subnet may not complete.
+    guards
         .into_iter()
-        .find(|n| !excluded.contains(&n.ed25519.0) && !guards_in_use.contains(&n.ed25519.0))?;
-    path_from_guard(list, guard, excluded)
+        .find_map(|guard| path_from_guard(list, guard, excluded, disfavoured))
 }
 
 /// A path that starts at `guard`, completed with random relays in other
-/// subnets, none in `excluded`.
-fn path_from_guard(list: &NodeList, guard: &NodeEntry, excluded: &HashSet<[u8; 32]>) -> Option<Path> {
-    let candidates = shuffled(
+/// subnets, none in `excluded`, nodes in `disfavoured` only where nothing
+/// else fits.
+fn path_from_guard(
+    list: &NodeList,
+    guard: &NodeEntry,
+    excluded: &HashSet<[u8; 32]>,
+    disfavoured: &HashSet<[u8; 32]>,
+) -> Option<Path> {
+    let mut candidates = shuffled(
         list.nodes
             .iter()
             .filter(|n| n.ed25519 != guard.ed25519 && !excluded.contains(&n.ed25519.0)),
     );
+    // A stable sort: still random within each group.
+    candidates.sort_by_key(|n| disfavoured.contains(&n.ed25519.0));
     let mut relays = vec![guard.clone()];
     let mut subnets: HashSet<String> = [subnet_key(&guard.address)].into();
     for node in candidates {
@@ -127,148 +234,290 @@ fn path_from_guard(list: &NodeList, guard: &NodeEntry, excluded: &HashSet<[u8; 3
             relays.push(node.clone());
         }
     }
-    (relays.len() == RELAYS).then_some(Path { relays, failures: 0 })
+    (relays.len() == RELAYS).then(|| Path::new(relays))
+}
+
+/// Whether `relays` still make a valid path: the right length, no node
+/// twice, no two in one subnet.
+fn well_formed(relays: &[NodeEntry]) -> bool {
+    let keys: HashSet<[u8; 32]> = relays.iter().map(|r| r.ed25519.0).collect();
+    let subnets: HashSet<String> = relays.iter().map(|r| subnet_key(&r.address)).collect();
+    relays.len() == RELAYS && keys.len() == RELAYS && subnets.len() == RELAYS
+}
+
+fn too_few(list: &NodeList) -> Error {
+    Error::NoPath(format!(
+        "{} nodes are listed; {PATHS} paths of {RELAYS} relays in distinct subnets with distinct guards need more",
+        list.nodes.len()
+    ))
 }
 
 impl Paths {
-    /// Builds the paths from a node list.
+    /// New paths over a node list (a client's first: no guard is being
+    /// replaced, so the budget is not involved).
     pub fn build(list: &NodeList) -> Result<Self> {
+        Self::follow(list, &[], None)
+    }
+
+    /// The guards of every slot, ready or waiting, except slot `except`.
+    fn guards_in_use(&self, except: Option<usize>) -> HashSet<[u8; 32]> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| Some(*j) != except)
+            .filter_map(|(_, s)| s.guard_key())
+            .collect()
+    }
+
+    /// The paths named by `keys` (saved, or in use) over a newer `list`,
+    /// changing as little as possible: a path whose relays are all still
+    /// listed stays as it is; one that lost a middle or exit is rebuilt
+    /// around its guard; one whose guard left the list gets a new guard if
+    /// `budget` (with the local time) allows it, and waits otherwise (and
+    /// always without a budget). A slot with no saved path at all (a
+    /// client's first run) gets a new one. So a node-list refresh never
+    /// shows this client's address to a new node while its guards are
+    /// listed.
+    pub fn follow(list: &NodeList, keys: &[Vec<String>], mut budget: Option<(&mut GuardBudget, u64)>) -> Result<Self> {
+        let find = |k: &String| {
+            allium_common::encoding::hex_array::<32>(k)
+                .ok()
+                .and_then(|k| list.find(&k).cloned())
+        };
         let mut paths = Self::default();
-        for _ in 0..PATHS {
-            paths.add(list)?;
+        for i in 0..PATHS {
+            let in_use = paths.guards_in_use(None);
+            let saved = keys.get(i).filter(|k| !k.is_empty());
+            let slot = match saved {
+                // Nothing saved: a first path, not a replacement.
+                None => Slot::Ready(
+                    build_path(list, &HashSet::new(), &in_use, &HashSet::new()).ok_or_else(|| too_few(list))?,
+                ),
+                Some(saved) => {
+                    let guard = saved.first().and_then(find).filter(|g| !in_use.contains(&g.ed25519.0));
+                    match guard {
+                        Some(guard) => {
+                            let relays: Option<Vec<NodeEntry>> = saved.iter().map(find).collect();
+                            match relays.filter(|r| well_formed(r)) {
+                                Some(relays) => Slot::Ready(Path::new(relays)),
+                                None => path_from_guard(list, &guard, &HashSet::new(), &HashSet::new())
+                                    .map_or_else(|| Slot::Waiting(saved.clone()), Slot::Ready),
+                            }
+                        }
+                        None => {
+                            let mut slot = Slot::Waiting(saved.clone());
+                            if let Some((b, now)) = budget.as_mut()
+                                && b.allows(i, *now)
+                                && let Some(p) = build_path(list, &HashSet::new(), &in_use, &HashSet::new())
+                            {
+                                b.record(i, *now);
+                                tracing::info!(path = i, "a guard left the node list; the path got a new guard");
+                                slot = Slot::Ready(p);
+                            }
+                            slot
+                        }
+                    }
+                }
+            };
+            paths.slots.push(slot);
         }
         Ok(paths)
     }
 
-    fn add(&mut self, list: &NodeList) -> Result<()> {
-        let guards = guards_of(&self.paths, None);
-        let path = build_path(list, &HashSet::new(), &guards).ok_or_else(|| {
-            Error::NoPath(format!(
-                "{} nodes are listed; {PATHS} paths of {RELAYS} relays in distinct subnets with distinct guards need more",
-                list.nodes.len()
-            ))
-        })?;
-        self.paths.push(path);
+    /// [`Paths::follow`] of these paths over a newer `list`, keeping what
+    /// this session learnt about the guards.
+    pub fn refollow(&mut self, list: &NodeList, budget: &mut GuardBudget, now_ms: u64) -> Result<()> {
+        let followed = Self::follow(list, &self.to_keys(), Some((budget, now_ms)))?;
+        self.slots = followed.slots;
         Ok(())
     }
 
-    /// A path for a request to `destination`: a random one of the kept
-    /// paths that does not contain it, or else a one-off path that avoids
-    /// it and starts at one of the kept guards (the two guards are distinct,
-    /// so one of them is not the destination): a one-off path never shows
-    /// the client's address to a new node.
-    pub fn for_destination(&self, list: &NodeList, destination: &NodeEntry) -> Result<(Option<usize>, Path)> {
-        let usable: Vec<usize> = (0..self.paths.len())
-            .filter(|&i| self.paths[i].relays.iter().all(|r| r.ed25519 != destination.ed25519))
-            .collect();
-        if !usable.is_empty() {
-            let i = usable[random_index(usable.len())];
-            return Ok((Some(i), self.paths[i].clone()));
+    /// The slots whose path is ready and whose guard is not known to be
+    /// down.
+    fn live(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i]
+                    .ready()
+                    .and_then(Path::guard_key)
+                    .is_some_and(|g| !self.down.contains(&g))
+            })
+            .collect()
+    }
+
+    /// Whether some path has a guard that is not known to be down.
+    pub fn has_live_guard(&self) -> bool {
+        !self.live().is_empty()
+    }
+
+    /// A path for a request to `destination`: a random one of the live
+    /// kept paths that does not contain it (other than `avoid_slot`, the
+    /// path that just failed, if there is another), or else a one-off path
+    /// that avoids it and starts at one of the live kept guards, with
+    /// middle and exit outside `avoid` where the network allows: a one-off
+    /// path never shows the client's address to a new node.
+    pub fn for_destination(
+        &self,
+        list: &NodeList,
+        destination: &NodeEntry,
+        avoid_slot: Option<usize>,
+        avoid: &HashSet<[u8; 32]>,
+    ) -> Result<(Option<usize>, Path)> {
+        let live = self.live();
+        if live.is_empty() {
+            return Err(Error::GuardsDown("no guard of this client is usable".into()));
         }
-        let excluded: HashSet<[u8; 32]> = [destination.ed25519.0].into();
-        let guards: Vec<&NodeEntry> = self
-            .paths
+        let usable: Vec<usize> = live
             .iter()
-            .filter_map(|p| p.relays.first())
+            .copied()
+            .filter(|&i| {
+                self.slots[i]
+                    .ready()
+                    .is_some_and(|p| p.relays.iter().all(|r| r.ed25519 != destination.ed25519))
+            })
+            .collect();
+        let preferred: Vec<usize> = usable.iter().copied().filter(|&i| Some(i) != avoid_slot).collect();
+        let pool = if preferred.is_empty() { &usable } else { &preferred };
+        if let Some(&i) = pool.get(random_index(pool.len()))
+            && let Some(path) = self.slots[i].ready()
+        {
+            return Ok((Some(i), path.clone()));
+        }
+        let guards: Vec<&NodeEntry> = live
+            .iter()
+            .filter_map(|&i| self.slots[i].ready().and_then(Path::guard))
             .filter(|g| g.ed25519 != destination.ed25519)
             .collect();
-        let one_off = match guards.get(random_index(guards.len())) {
-            Some(guard) => path_from_guard(list, guard, &excluded),
-            // No kept paths at all (not built yet): any guard.
-            None => build_path(list, &excluded, &HashSet::new()),
-        };
-        one_off
+        let excluded: HashSet<[u8; 32]> = [destination.ed25519.0].into();
+        guards
+            .get(random_index(guards.len()))
+            .and_then(|guard| path_from_guard(list, guard, &excluded, avoid))
             .map(|p| (None, p))
             .ok_or_else(|| Error::NoPath("too few nodes to route around the destination".into()))
     }
 
-    /// Records a failure of kept path `i`; rebuilds it after
-    /// [`MAX_FAILURES`] in a row. Returns whether it was rebuilt.
-    pub fn failed(&mut self, i: usize, list: &NodeList) -> bool {
-        let Some(path) = self.paths.get_mut(i) else {
+    /// The guard `guard` could not be connected to. It is not used again
+    /// in this session; its path gets a new guard if the network is
+    /// evidently up (`certain`: the guard's host refused; or another guard
+    /// answered in this session) and `budget` allows one at `now_ms` (the
+    /// replacement is recorded in it). The new path avoids the nodes in
+    /// `avoid` where the network allows. Returns whether a guard was
+    /// replaced.
+    pub fn guard_failed(
+        &mut self,
+        guard: &[u8; 32],
+        certain: bool,
+        list: &NodeList,
+        budget: &mut GuardBudget,
+        now_ms: u64,
+        avoid: &HashSet<[u8; 32]>,
+    ) -> bool {
+        self.down.insert(*guard);
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.ready().and_then(Path::guard_key).as_ref() == Some(guard))
+        else {
+            return false;
+        };
+        let online = certain || self.answered.iter().any(|g| g != guard);
+        if !online {
+            tracing::debug!(
+                path = i,
+                "guard unreachable and no other answered; keeping it (the network may be down)"
+            );
+            return false;
+        }
+        if !budget.allows(i, now_ms) {
+            tracing::info!(
+                path = i,
+                "guard unreachable; the guard-replacement budget is spent, so it is kept"
+            );
+            return false;
+        }
+        match build_path(list, &self.down, &self.guards_in_use(Some(i)), avoid) {
+            Some(path) => {
+                budget.record(i, now_ms);
+                tracing::info!(path = i, "guard unreachable; the path got a new guard");
+                self.slots[i] = Slot::Ready(path);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A request through kept path `i` failed further on than its guard;
+    /// `named` are hops known to be down (a relay could not reach them),
+    /// if any. The guard stays: a path with a named middle or exit gets a
+    /// new middle and exit at once, avoiding the named nodes; any other
+    /// after [`MAX_FAILURES`] failures in a row. The new relays are chosen
+    /// outside `avoid` and the old ones where the network allows. Returns
+    /// whether the path changed.
+    pub fn hop_failed(&mut self, i: usize, named: &[[u8; 32]], list: &NodeList, avoid: &HashSet<[u8; 32]>) -> bool {
+        let Some(Slot::Ready(path)) = self.slots.get_mut(i) else {
             return false;
         };
         path.failures += 1;
-        if path.failures < MAX_FAILURES {
+        let named: Vec<[u8; 32]> = named
+            .iter()
+            .filter(|h| path.relays.iter().skip(1).any(|r| &r.ed25519.0 == *h))
+            .copied()
+            .collect();
+        if named.is_empty() && path.failures < MAX_FAILURES {
             return false;
         }
-        let old = self.paths.remove(i);
-        let guards = guards_of(&self.paths, None);
-        // Avoid the failed path's nodes if the network is big enough.
-        let avoid: HashSet<[u8; 32]> = old.relays.iter().map(|r| r.ed25519.0).collect();
-        let rebuilt = build_path(list, &avoid, &guards).or_else(|| build_path(list, &HashSet::new(), &guards));
-        self.paths.insert(i.min(self.paths.len()), rebuilt.unwrap_or(old));
-        true
-    }
-
-    /// Rebuilds at once every kept path that goes through `dead`, avoiding
-    /// the nodes in `avoid`. Returns whether a path changed.
-    pub fn replace_containing(&mut self, dead: &[u8; 32], list: &NodeList, avoid: &HashSet<[u8; 32]>) -> bool {
-        let mut changed = false;
-        for i in 0..self.paths.len() {
-            if self.paths[i].relays.iter().all(|r| &r.ed25519.0 != dead) {
-                continue;
+        let Some(guard) = path.guard().cloned() else {
+            return false;
+        };
+        let mut disfavoured = avoid.clone();
+        disfavoured.extend(path.relays.iter().skip(1).map(|r| r.ed25519.0));
+        let excluded: HashSet<[u8; 32]> = named.into_iter().collect();
+        match path_from_guard(list, &guard, &excluded, &disfavoured) {
+            Some(rebuilt) => {
+                *path = rebuilt;
+                true
             }
-            let guards = guards_of(&self.paths, Some(i));
-            if let Some(p) = build_path(list, avoid, &guards) {
-                self.paths[i] = p;
-                changed = true;
+            None => {
+                path.failures = 0;
+                false
             }
         }
-        changed
+    }
+
+    /// Records that guard `guard` answered (the network is up).
+    pub fn answered(&mut self, guard: &[u8; 32]) {
+        self.answered.insert(*guard);
     }
 
     /// Records a success of kept path `i`.
     pub fn succeeded(&mut self, i: usize) {
-        if let Some(p) = self.paths.get_mut(i) {
+        if let Some(Slot::Ready(p)) = self.slots.get_mut(i) {
             p.failures = 0;
         }
     }
 
     /// The relays' Ed25519 keys, hex, path by path (what is saved so a
     /// client keeps its guards across runs instead of exposing new ones
-    /// every time).
+    /// every time); a waiting path keeps the keys it had.
     pub fn to_keys(&self) -> Vec<Vec<String>> {
-        self.paths
+        self.slots
             .iter()
-            .map(|p| p.relays.iter().map(|r| hex::encode(r.ed25519.0)).collect())
+            .map(|s| match s {
+                Slot::Ready(p) => p.relays.iter().map(|r| hex::encode(r.ed25519.0)).collect(),
+                Slot::Waiting(keys) => keys.clone(),
+            })
             .collect()
     }
 
-    /// The paths named by `keys` (saved, or in use) over a newer `list`,
-    /// changing as little as possible: a path whose relays are all still
-    /// listed stays as it is; one that lost a relay is rebuilt around its
-    /// guard if the guard is still listed; only a path whose guard is gone
-    /// gets a new guard. So a node-list refresh (after a 421, or a stale
-    /// cache) never shows this client's address to a new node while its
-    /// guards are alive. Falls back to [`Paths::build`] for what is missing.
-    pub fn follow(list: &NodeList, keys: &[Vec<String>]) -> Result<Self> {
-        let find = |k: &String| {
-            allium_common::encoding::hex_array::<32>(k)
-                .ok()
-                .and_then(|k| list.find(&k).cloned())
-        };
-        let mut kept = Self::default();
-        for path in keys.iter().take(PATHS) {
-            let in_use = guards_of(&kept.paths, None);
-            let Some(guard) = path.first().and_then(find).filter(|g| !in_use.contains(&g.ed25519.0)) else {
-                continue;
-            };
-            let relays: Option<Vec<NodeEntry>> = path.iter().map(find).collect();
-            match relays.filter(|r| r.len() == RELAYS) {
-                Some(relays) => kept.paths.push(Path { relays, failures: 0 }),
-                None => kept.paths.extend(path_from_guard(list, &guard, &HashSet::new())),
-            }
-        }
-        while kept.paths.len() < PATHS {
-            kept.add(list)?;
-        }
-        Ok(kept)
+    /// The paths in use, in slot order (for `allium nodes`).
+    pub fn paths(&self) -> Vec<&Path> {
+        self.slots.iter().filter_map(Slot::ready).collect()
     }
 
-    /// The kept paths (for `allium nodes`).
-    pub fn paths(&self) -> &[Path] {
-        &self.paths
+    /// How many paths wait for a guard (theirs left the node list and the
+    /// budget allowed no new one).
+    pub fn waiting(&self) -> usize {
+        self.slots.iter().filter(|s| s.ready().is_none()).count()
     }
 }
 
@@ -297,51 +546,59 @@ pub async fn request(
             nonce: sodium::random_array(),
         })
         .collect();
-    let built =
-        onion::build_request(&hops, request, &secrets).map_err(|e| PathFailure::new(format!("cannot build: {e}")))?;
-    let guard = path.relays.first().ok_or_else(|| PathFailure::new("empty path"))?;
+    let built = onion::build_request(&hops, request, &secrets)
+        .map_err(|e| PathFailure::new(format!("cannot build: {e}"), Blame::Path { answered: false }))?;
+    let guard = path
+        .relays
+        .first()
+        .ok_or_else(|| PathFailure::new("empty path", Blame::Path { answered: false }))?;
     let post = Post {
         address: &guard.address,
         path: "/onion_req/v2",
         content_type: "application/octet-stream",
         body: built.body,
         timeout,
+        max_reply: onion::MAX_ENCODED_RESPONSE,
     };
     let reply = transport.post(Peer::Guard, post).await.map_err(|e| match e {
-        SendError::Timeout => PathFailure::new("the path timed out"),
-        SendError::Unreachable(_) => PathFailure {
-            reason: "guard unreachable".into(),
-            dead: Some(guard.ed25519.0),
-            fatal: false,
-        },
-        SendError::Tor(reason) => PathFailure {
-            reason,
-            dead: None,
-            fatal: true,
-        },
-        SendError::Broken(_) | SendError::Invalid(_) => PathFailure::new("the answer broke off"),
+        SendError::Timeout => PathFailure::new("the path timed out", Blame::Path { answered: false }),
+        SendError::Refused => PathFailure::new("the guard refused the connection", Blame::Guard { certain: true }),
+        SendError::Unreachable(_) => PathFailure::new("guard unreachable", Blame::Guard { certain: false }),
+        SendError::Tor(reason) => PathFailure::new(reason, Blame::Tor),
+        SendError::TooLarge(_) | SendError::Broken(_) | SendError::Invalid(_) => {
+            PathFailure::new("the answer broke off", Blame::Path { answered: false })
+        }
     })?;
     let (status, bytes) = (reply.status, reply.body);
     if status != 200 {
         // A relay's plain error names the relay that could not go on; the
-        // hop after it is the one that is down.
+        // hop after it is the one that is down. The first relay named can
+        // be the guard, never the hop named: no relay can blame the guard.
         let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let reason = error["message"]
             .as_str()
             .map_or_else(|| format!("HTTP {status}"), str::to_owned);
-        let dead = error["details"]["relay"]
+        let next = error["details"]["relay"]
             .as_str()
             .and_then(|r| allium_common::encoding::hex_array::<32>(r).ok())
             .and_then(|relay| hops.iter().position(|h| h.ed25519 == relay))
-            .and_then(|i| hops.get(i + 1))
-            .map(|h| h.ed25519);
-        return Err(PathFailure {
-            reason,
-            dead,
-            fatal: false,
-        });
+            .map(|i| i + 1)
+            .filter(|&i| i < hops.len());
+        let blame = match (status, next) {
+            (502, Some(i)) => hops
+                .get(i)
+                .map_or(Blame::Path { answered: true }, |h| Blame::Hop(h.ed25519)),
+            // The exit's wait for the destination: only it can hang.
+            (504, Some(i)) if i + 1 == hops.len() => hops
+                .get(i)
+                .map_or(Blame::Path { answered: true }, |h| Blame::Hop(h.ed25519)),
+            (504, Some(i)) => Blame::Beyond(hops.iter().skip(i).map(|h| h.ed25519).collect()),
+            _ => Blame::Path { answered: true },
+        };
+        return Err(PathFailure::new(reason, blame));
     }
-    onion::decrypt_response(&built.response_key, &bytes).map_err(|e| PathFailure::new(format!("bad answer: {e}")))
+    onion::decrypt_response(&built.response_key, &bytes)
+        .map_err(|e| PathFailure::new(format!("bad answer: {e}"), Blame::Path { answered: true }))
 }
 
 /// Whether `ip` belongs to a listed node (used in tests and diagnostics).
@@ -357,6 +614,9 @@ mod tests {
     use allium_common::encoding::Hex32;
 
     use super::*;
+    use crate::guards::MAX_REPLACEMENTS;
+
+    const NOW: u64 = 1_700_000_000_000;
 
     fn list(addresses: &[&str]) -> NodeList {
         let seed = Identity::from_ed25519_seed(&[0xee; 32]);
@@ -377,22 +637,32 @@ mod tests {
         NodeList::sign(1, nodes, &seed).unwrap()
     }
 
+    /// `n` nodes, each in its own /16.
+    fn network(n: usize) -> (Vec<String>, NodeList) {
+        let addrs: Vec<String> = (1..=n).map(|i| format!("10.{i}.0.1:1")).collect();
+        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let l = list(&refs);
+        (addrs, l)
+    }
+
+    fn guards(p: &Paths) -> Vec<[u8; 32]> {
+        p.paths().iter().map(|path| path.relays[0].ed25519.0).collect()
+    }
+
+    fn keys_of(path: &Path) -> Vec<[u8; 32]> {
+        path.relays.iter().map(|r| r.ed25519.0).collect()
+    }
+
     #[test]
     fn paths_have_distinct_guards_and_subnets() {
-        let l = list(&[
-            "10.1.0.1:1",
-            "10.2.0.1:1",
-            "10.3.0.1:1",
-            "10.4.0.1:1",
-            "10.5.0.1:1",
-            "10.6.0.1:1",
-        ]);
+        let (_, l) = network(6);
         for _ in 0..50 {
             let p = Paths::build(&l).unwrap();
-            assert_ne!(p.paths[0].relays[0].ed25519, p.paths[1].relays[0].ed25519);
+            assert_eq!(p.paths().len(), PATHS);
+            let g = guards(&p);
+            assert_ne!(g[0], g[1]);
             for path in p.paths() {
-                let subnets: HashSet<String> = path.relays.iter().map(|r| subnet_key(&r.address)).collect();
-                assert_eq!(subnets.len(), RELAYS);
+                assert!(well_formed(&path.relays));
             }
         }
     }
@@ -410,8 +680,9 @@ mod tests {
 
     /// Nodes `i` of `addresses` for every `i` not in `gone`, with the same
     /// keys as in the full list.
-    fn list_without(addresses: &[&str], gone: &[usize]) -> NodeList {
-        let full = list(addresses);
+    fn list_without(addresses: &[String], gone: &[usize]) -> NodeList {
+        let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let full = list(&refs);
         let nodes = full
             .nodes
             .into_iter()
@@ -422,75 +693,91 @@ mod tests {
         NodeList::sign(2, nodes, &Identity::from_ed25519_seed(&[0xee; 32])).unwrap()
     }
 
-    fn guards(p: &Paths) -> Vec<[u8; 32]> {
-        p.paths().iter().map(|path| path.relays[0].ed25519.0).collect()
+    fn index(l: &NodeList, k: &[u8; 32]) -> usize {
+        l.nodes.iter().position(|n| &n.ed25519.0 == k).unwrap()
     }
 
     #[test]
     fn following_a_new_list_keeps_guards_that_are_still_listed() {
-        let addrs: Vec<String> = (1..=10).map(|i| format!("10.{i}.0.1:1")).collect();
-        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-        let full = list(&refs);
+        let (addrs, full) = network(10);
         for _ in 0..20 {
             let p = Paths::build(&full).unwrap();
             // Same list (e.g. a 421 refresh that changed nothing): identical.
-            let same = Paths::follow(&full, &p.to_keys()).unwrap();
+            let same = Paths::follow(&full, &p.to_keys(), None).unwrap();
             assert_eq!(same.to_keys(), p.to_keys());
             // A non-guard relay of path 0 left (one that is not path 1's
             // guard either): both paths keep their guards.
-            let index = |k: &[u8; 32]| full.nodes.iter().position(|n| &n.ed25519.0 == k).unwrap();
-            let Some(gone) = p.paths[0].relays[1..]
-                .iter()
-                .find(|r| r.ed25519 != p.paths[1].relays[0].ed25519)
-            else {
+            let Some(gone) = p.paths()[0].relays[1..].iter().find(|r| r.ed25519.0 != guards(&p)[1]) else {
                 continue;
             };
-            let middle = index(&gone.ed25519.0);
-            let smaller = list_without(&refs, &[middle]);
-            let followed = Paths::follow(&smaller, &p.to_keys()).unwrap();
+            let smaller = list_without(&addrs, &[index(&full, &gone.ed25519.0)]);
+            let mut budget = GuardBudget::default();
+            let followed = Paths::follow(&smaller, &p.to_keys(), Some((&mut budget, NOW))).unwrap();
             assert_eq!(guards(&followed), guards(&p));
-            assert!(
-                followed.paths[0]
-                    .relays
-                    .iter()
-                    .all(|r| smaller.find(&r.ed25519.0).is_some())
-            );
-            let subnets: HashSet<String> = followed.paths[0]
-                .relays
-                .iter()
-                .map(|r| subnet_key(&r.address))
-                .collect();
-            assert_eq!(subnets.len(), RELAYS);
-            // Path 1's guard left: only it changes guard.
-            let guard1 = index(&p.paths[1].relays[0].ed25519.0);
-            let without_guard = list_without(&refs, &[guard1]);
-            let followed = Paths::follow(&without_guard, &p.to_keys()).unwrap();
+            assert!(budget.replacements().is_empty(), "no guard was replaced");
+            let path0 = followed.paths()[0];
+            assert!(path0.relays.iter().all(|r| smaller.find(&r.ed25519.0).is_some()));
+            assert!(well_formed(&path0.relays));
+            // Path 1's guard left: only it changes guard, and it is counted.
+            let without_guard = list_without(&addrs, &[index(&full, &guards(&p)[1])]);
+            let followed = Paths::follow(&without_guard, &p.to_keys(), Some((&mut budget, NOW))).unwrap();
             let g = guards(&followed);
             assert_eq!(g[0], guards(&p)[0]);
             assert_ne!(g[1], guards(&p)[1]);
             assert_ne!(g[0], g[1]);
+            assert_eq!(budget.replacements(), vec![(1, NOW)]);
         }
-        // Keys that name nothing: fresh paths.
-        let junk = vec![vec!["00".to_owned()], vec![]];
-        assert_eq!(Paths::follow(&full, &junk).unwrap().paths().len(), PATHS);
+        // Nothing saved: fresh paths, not counted as replacements.
+        let mut budget = GuardBudget::default();
+        let fresh = Paths::follow(&full, &[vec![], vec![]], Some((&mut budget, NOW))).unwrap();
+        assert_eq!(fresh.paths().len(), PATHS);
+        assert!(budget.replacements().is_empty());
+    }
+
+    #[test]
+    fn a_guard_that_left_the_list_waits_when_the_budget_is_spent_and_comes_back() {
+        let (addrs, full) = network(10);
+        let p = Paths::build(&full).unwrap();
+        let (g0, g1) = (guards(&p)[0], guards(&p)[1]);
+        let without = list_without(&addrs, &[index(&full, &g0)]);
+        let mut spent = GuardBudget::default();
+        spent.record(0, NOW - 2);
+        spent.record(0, NOW - 1);
+        let followed = Paths::follow(&without, &p.to_keys(), Some((&mut spent, NOW))).unwrap();
+        assert_eq!(guards(&followed), vec![g1], "no new guard for path 0");
+        assert_eq!(followed.waiting(), 1);
+        assert_eq!(followed.to_keys()[0], p.to_keys()[0], "its keys are kept");
+        // Without a budget at all (a read-only follow), the same.
+        let read_only = Paths::follow(&without, &p.to_keys(), None).unwrap();
+        assert_eq!(read_only.waiting(), 1);
+        // Requests go through the remaining guard.
+        let dest = without.nodes.iter().find(|n| n.ed25519.0 != g1).unwrap();
+        let (_, path) = followed.for_destination(&without, dest, None, &HashSet::new()).unwrap();
+        assert_eq!(path.relays[0].ed25519.0, g1);
+        // The guard comes back: the waiting path uses it again.
+        let back = Paths::follow(&full, &followed.to_keys(), Some((&mut spent, NOW))).unwrap();
+        assert_eq!(guards(&back), vec![g0, g1]);
+        // A day later the budget allows a new guard.
+        let later = NOW + crate::guards::WINDOW_MS;
+        let replaced = Paths::follow(&without, &followed.to_keys(), Some((&mut spent, later))).unwrap();
+        assert_eq!(replaced.waiting(), 0);
+        assert!(!guards(&replaced).contains(&g0) && guards(&replaced).contains(&g1));
     }
 
     #[test]
     fn a_one_off_path_starts_at_a_kept_guard() {
-        let addrs: Vec<String> = (1..=8).map(|i| format!("10.{i}.0.1:1")).collect();
-        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-        let l = list(&refs);
+        let (_, l) = network(8);
         for _ in 0..50 {
             let p = Paths::build(&l).unwrap();
             let kept = guards(&p);
             // A destination on both kept paths forces a one-off path.
-            let shared = p.paths[0]
+            let shared = p.paths()[0]
                 .relays
                 .iter()
-                .find(|r| p.paths[1].relays.iter().any(|s| s.ed25519 == r.ed25519))
+                .find(|r| p.paths()[1].relays.iter().any(|s| s.ed25519 == r.ed25519))
                 .cloned();
-            let destination = shared.unwrap_or_else(|| p.paths[0].relays[0].clone());
-            let (index, path) = p.for_destination(&l, &destination).unwrap();
+            let destination = shared.unwrap_or_else(|| p.paths()[0].relays[0].clone());
+            let (index, path) = p.for_destination(&l, &destination, None, &HashSet::new()).unwrap();
             assert!(path.relays.iter().all(|r| r.ed25519 != destination.ed25519));
             assert!(
                 kept.contains(&path.relays[0].ed25519.0),
@@ -503,16 +790,223 @@ mod tests {
     }
 
     #[test]
-    fn three_failures_rebuild_a_path_and_destination_is_avoided() {
-        let addrs: Vec<String> = (1..=8).map(|i| format!("10.{i}.0.1:1")).collect();
-        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
-        let l = list(&refs);
+    fn failures_after_the_guard_rebuild_the_path_around_it() {
+        let (_, l) = network(10);
+        for _ in 0..20 {
+            let mut p = Paths::build(&l).unwrap();
+            let before = guards(&p);
+            let old = keys_of(p.paths()[0]);
+            let none = HashSet::new();
+            // Unexplained failures: the third rebuilds middle and exit.
+            assert!(!p.hop_failed(0, &[], &l, &none));
+            assert!(!p.hop_failed(0, &[], &l, &none));
+            assert!(p.hop_failed(0, &[], &l, &none), "the third failure rebuilds");
+            assert_eq!(guards(&p), before, "the guards stay");
+            let new = keys_of(p.paths()[0]);
+            assert!(new[1..].iter().all(|k| !old[1..].contains(k)), "new middle and exit");
+            // A relay named the exit: rebuilt at once, around the guard,
+            // without the exit.
+            let exit = p.paths()[0].relays[2].ed25519.0;
+            assert!(p.hop_failed(0, &[exit], &l, &[exit].into()));
+            assert_eq!(guards(&p), before);
+            assert!(!keys_of(p.paths()[0]).contains(&exit));
+            assert!(well_formed(&p.paths()[0].relays));
+            // A named destination (not on the path) is only counted.
+            let outside = l
+                .nodes
+                .iter()
+                .find(|n| !keys_of(p.paths()[0]).contains(&n.ed25519.0))
+                .unwrap();
+            assert!(!p.hop_failed(0, &[outside.ed25519.0], &l, &none));
+            // A success resets the count.
+            p.succeeded(0);
+            assert!(!p.hop_failed(0, &[], &l, &none));
+            assert!(!p.hop_failed(0, &[], &l, &none));
+            assert_eq!(guards(&p), before);
+        }
+    }
+
+    /// Whatever a middle, exit or destination reports, and however often
+    /// the path fails after its guard, no guard changes: a hostile hop
+    /// cannot make the client show its address to a new node. (Before,
+    /// three failures or one relay report gave the path a random new
+    /// guard, and a report naming a node rebuilt every path through it,
+    /// including one it was the guard of.)
+    #[test]
+    fn no_report_from_a_later_hop_changes_a_guard() {
+        let (_, l) = network(12);
+        for round in 0..20 {
+            let mut p = Paths::build(&l).unwrap();
+            let before = guards(&p);
+            let mut suspects = HashSet::new();
+            for step in 0..60 {
+                let slot = (round + step) % PATHS;
+                // Name every kind of node in turn: the other path's guard,
+                // this path's guard, its middle and exit, and strangers.
+                let named = match step % 5 {
+                    0 => Some(before[(slot + 1) % PATHS]),
+                    1 => Some(before[slot]),
+                    2 => p.paths()[slot].relays.get(1).map(|r| r.ed25519.0),
+                    3 => Some(l.nodes[step % l.nodes.len()].ed25519.0),
+                    _ => None,
+                };
+                suspects.extend(named);
+                let named: Vec<[u8; 32]> = match step % 7 {
+                    // A timeout report names a run of hops.
+                    6 => p.paths()[slot]
+                        .relays
+                        .iter()
+                        .map(|r| r.ed25519.0)
+                        .chain(named)
+                        .collect(),
+                    _ => named.into_iter().collect(),
+                };
+                p.hop_failed(slot, &named, &l, &suspects);
+                assert_eq!(guards(&p), before, "round {round} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_guard_that_refuses_is_replaced_at_most_twice_a_day_per_path() {
+        let (_, l) = network(12);
         let mut p = Paths::build(&l).unwrap();
-        assert!(!p.failed(0, &l));
-        assert!(!p.failed(0, &l));
-        assert!(p.failed(0, &l), "the third failure rebuilds");
-        let dest = p.paths[0].relays[1].clone();
-        let (_, path) = p.for_destination(&l, &dest).unwrap();
-        assert!(path.relays.iter().all(|r| r.ed25519 != dest.ed25519));
+        let mut budget = GuardBudget::default();
+        let none = HashSet::new();
+        let g1 = guards(&p)[1];
+        let mut seen = vec![guards(&p)[0]];
+        for n in 0..MAX_REPLACEMENTS {
+            let g0 = guards(&p)[0];
+            assert!(p.guard_failed(&g0, true, &l, &mut budget, NOW + n as u64, &none));
+            let new = guards(&p)[0];
+            assert!(!seen.contains(&new), "a node that failed is not chosen again");
+            assert_eq!(guards(&p)[1], g1, "the other path keeps its guard");
+            seen.push(new);
+        }
+        // The budget is spent: the guard stays (down for this session) and
+        // requests go through the other guard.
+        let g0 = guards(&p)[0];
+        assert!(!p.guard_failed(&g0, true, &l, &mut budget, NOW + 10, &none));
+        assert_eq!(guards(&p), vec![g0, g1]);
+        assert!(p.has_live_guard());
+        for dest in &l.nodes {
+            if dest.ed25519.0 == g1 {
+                continue;
+            }
+            let (_, path) = p.for_destination(&l, dest, None, &none).unwrap();
+            assert_eq!(path.relays[0].ed25519.0, g1, "only the live guard is used");
+        }
+        // Path 1's guard goes down too, with its budget spent: no new guard,
+        // and a clear error instead of a fresh one.
+        budget.record(1, NOW);
+        budget.record(1, NOW + 1);
+        assert!(!p.guard_failed(&g1, true, &l, &mut budget, NOW + 11, &none));
+        assert_eq!(guards(&p), vec![g0, g1]);
+        assert!(!p.has_live_guard());
+        let e = p.for_destination(&l, &l.nodes[0], None, &none).unwrap_err();
+        assert!(matches!(e, Error::GuardsDown(_)), "{e}");
+        // A day later path 0 may get a new guard again.
+        let later = NOW + crate::guards::WINDOW_MS + 1;
+        assert!(p.guard_failed(&g0, true, &l, &mut budget, later, &none));
+        assert!(p.has_live_guard());
+    }
+
+    #[test]
+    fn an_unreachable_guard_is_replaced_only_when_the_network_is_up() {
+        let (_, l) = network(10);
+        let mut p = Paths::build(&l).unwrap();
+        let (g0, g1) = (guards(&p)[0], guards(&p)[1]);
+        let mut budget = GuardBudget::default();
+        let none = HashSet::new();
+        // A timeout or no route, and nothing answered: maybe we are
+        // offline. The guard is not used again in this run, but kept.
+        assert!(!p.guard_failed(&g0, false, &l, &mut budget, NOW, &none));
+        assert_eq!(guards(&p), vec![g0, g1]);
+        assert!(budget.replacements().is_empty());
+        // The guard answering itself is no evidence about it.
+        p.answered(&g0);
+        assert!(!p.guard_failed(&g0, false, &l, &mut budget, NOW, &none));
+        // The other guard answered: the network is up, so g0 is at fault.
+        p.answered(&g1);
+        assert!(p.guard_failed(&g0, false, &l, &mut budget, NOW, &none));
+        assert_ne!(guards(&p)[0], g0);
+        assert_eq!(budget.replacements(), vec![(0, NOW)]);
+    }
+
+    /// A fake guard that answers every request with `status` and `body`.
+    async fn fake_guard(status: u16, body: String) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65536];
+                let _ = stream.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
+            }
+        });
+        address
+    }
+
+    fn path_at(l: &NodeList, guard_address: &str) -> (Path, NodeEntry) {
+        let mut relays: Vec<NodeEntry> = l.nodes[..RELAYS].to_vec();
+        relays[0].address = guard_address.to_owned();
+        (Path::new(relays), l.nodes[RELAYS].clone())
+    }
+
+    async fn blame_of(transport: &Transport, path: &Path, destination: &NodeEntry) -> Blame {
+        let body = serde_json::json!({"method": "info"});
+        request(transport, path, destination, &body, Duration::from_secs(30))
+            .await
+            .unwrap_err()
+            .blame
+    }
+
+    #[tokio::test]
+    async fn failures_are_blamed_on_the_right_hop() {
+        let (_, l) = network(5);
+        let transport = Transport::direct().unwrap();
+        let key = |i: usize| hex::encode(l.nodes[i].ed25519.0);
+        // Nothing listens: the guard itself failed, for certain.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let (path, dest) = path_at(&l, &closed);
+        assert_eq!(blame_of(&transport, &path, &dest).await, Blame::Guard { certain: true });
+        let k = |i: usize| l.nodes[i].ed25519.0;
+        // A relay reports that it could not reach the next hop (502): that
+        // hop; that the next hop did not answer in time (504): that hop or
+        // any after it.
+        let cases = [
+            (502, key(0), Blame::Hop(k(1))),
+            (502, key(1), Blame::Hop(k(2))),
+            (502, key(2), Blame::Hop(dest.ed25519.0)),
+            (504, key(0), Blame::Beyond(vec![k(1), k(2), k(3)])),
+            (504, key(1), Blame::Beyond(vec![k(2), k(3)])),
+            (504, key(2), Blame::Hop(k(3))),
+            // The destination names itself (nobody after it), a stranger
+            // is named, or another status: the path as a whole. Never the
+            // guard.
+            (502, key(3), Blame::Path { answered: true }),
+            (504, key(4), Blame::Path { answered: true }),
+            (502, "zz".to_owned(), Blame::Path { answered: true }),
+            (400, key(0), Blame::Path { answered: true }),
+        ];
+        for (status, relay, blame) in cases {
+            let body = serde_json::json!({"error": "bad_gateway", "message": "m", "details": {"relay": relay}});
+            let guard = fake_guard(status, body.to_string()).await;
+            let (path, dest) = path_at(&l, &guard);
+            assert_eq!(blame_of(&transport, &path, &dest).await, blame, "{status} {relay}");
+        }
+        // An answer that does not decrypt: the path, past the guard.
+        let guard = fake_guard(200, "bm90IGEgYm94".to_owned()).await;
+        let (path, dest) = path_at(&l, &guard);
+        assert_eq!(blame_of(&transport, &path, &dest).await, Blame::Path { answered: true });
     }
 }

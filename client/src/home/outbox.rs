@@ -1,13 +1,16 @@
-//! The outbox: messages waiting for a swarm node to confirm the store.
+//! The outbox: messages waiting for the swarm to confirm the store.
 //!
 //! A message enters the outbox, already sealed, before the first attempt to
 //! send it, so a crash or a network failure never loses it. Each failed
-//! attempt is recorded ([`Home::outbox_mark_attempt`]); a confirmed store
-//! moves it into the history in one transaction
-//! ([`Home::outbox_confirm`]). A message whose TTL passes before any node
-//! confirms it can no longer be delivered: [`Home::outbox_expired`] removes
-//! it and hands it back so the caller reports it as failed. Nothing leaves
-//! the outbox any other way.
+//! attempt is recorded ([`Home::outbox_mark_attempt`]) with the time of the
+//! next one: [`retry_delay`] backs off from [`FIRST_RETRY_MS`], doubling to
+//! [`MAX_RETRY_MS`], so a message the network keeps refusing does not cost
+//! every command a round of requests; [`Home::outbox_due`] lists what is
+//! due. A confirmed store moves it into the history in one transaction
+//! ([`Home::outbox_confirm`]). It leaves the outbox without being delivered
+//! in two ways only, and both hand it back so the caller reports it as
+//! failed: its TTL passed ([`Home::outbox_expired`]), or the swarm refused
+//! it in a way no retry can mend ([`Home::outbox_fail`]).
 
 use allium_common::AccountId;
 use allium_common::rpc::{MAX_DATA_LEN, MAX_TTL_MS, MIN_TTL_MS};
@@ -21,6 +24,17 @@ use super::{Home, check_hash, parse_account, to_i64};
 pub const MAX_OUTBOX: usize = 10_000;
 /// Longest `last_error` kept, in bytes (longer ones are cut).
 pub const MAX_LAST_ERROR_LEN: usize = 1_000;
+/// Wait after the first failed attempt, ms.
+pub const FIRST_RETRY_MS: u64 = 10_000;
+/// Longest wait between attempts, ms (the doubling stops here).
+pub const MAX_RETRY_MS: u64 = 60 * 60 * 1000;
+
+/// How long to wait after failed attempt number `attempts` (1 for the
+/// first): [`FIRST_RETRY_MS`] doubling each time, at most [`MAX_RETRY_MS`].
+pub fn retry_delay(attempts: u32) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY_MS.saturating_mul(1 << doublings).min(MAX_RETRY_MS)
+}
 
 /// A message waiting in the outbox.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,6 +55,8 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When the next attempt is due, Unix ms (0: at once).
+    pub next_attempt_ms: u64,
 }
 
 impl OutboxItem {
@@ -62,11 +78,13 @@ impl std::fmt::Debug for OutboxItem {
             .field("created_ms", &self.created_ms)
             .field("attempts", &self.attempts)
             .field("last_error", &self.last_error)
+            .field("next_attempt_ms", &self.next_attempt_ms)
             .finish()
     }
 }
 
-const SELECT: &str = "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error FROM outbox";
+const SELECT: &str =
+    "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error, next_attempt_ms FROM outbox";
 
 struct RawItem {
     id: i64,
@@ -77,6 +95,7 @@ struct RawItem {
     created_ms: i64,
     attempts: i64,
     last_error: Option<String>,
+    next_attempt_ms: i64,
 }
 
 impl RawItem {
@@ -90,6 +109,7 @@ impl RawItem {
             created_ms: r.get(5)?,
             attempts: r.get(6)?,
             last_error: r.get(7)?,
+            next_attempt_ms: r.get(8)?,
         })
     }
 }
@@ -168,18 +188,64 @@ impl Home {
             .collect()
     }
 
-    /// Records a failed attempt to send item `id` and why (cut to
-    /// [`MAX_LAST_ERROR_LEN`] bytes; it must not contain secrets). Returns
-    /// whether the item exists.
-    pub fn outbox_mark_attempt(&mut self, id: i64, error: &str) -> Result<bool> {
-        let changed = self
+    /// The queued messages whose next attempt is due at `now_ms`, oldest
+    /// first (call [`Home::outbox_expired`] first).
+    pub fn outbox_due(&self, now_ms: u64) -> Result<Vec<OutboxItem>> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let raw: rusqlite::Result<Vec<RawItem>> = self
             .conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-                params![id, truncate(error, MAX_LAST_ERROR_LEN)],
-            )
-            .map_err(self.db_err("recording a send attempt"))?;
-        Ok(changed > 0)
+            .prepare_cached(&format!("{SELECT} WHERE next_attempt_ms <= ?1 ORDER BY id"))
+            .and_then(|mut stmt| stmt.query_map([now], RawItem::from_row)?.collect());
+        raw.map_err(self.db_err("reading the outbox"))?
+            .into_iter()
+            .map(|r| self.decode_item(r))
+            .collect()
+    }
+
+    /// Records a failed attempt at `now_ms` to send item `id` and why (cut
+    /// to [`MAX_LAST_ERROR_LEN`] bytes; it must not contain secrets); the
+    /// next attempt is due [`retry_delay`] later. Returns whether the item
+    /// exists.
+    pub fn outbox_mark_attempt(&mut self, id: i64, error: &str, now_ms: u64) -> Result<bool> {
+        const OP: &str = "recording a send attempt";
+        let tx = self.immediate_tx(OP)?;
+        let attempts: Option<i64> = tx
+            .query_row("SELECT attempts FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.db_err(OP))?;
+        let Some(attempts) = attempts else {
+            return Ok(false);
+        };
+        let attempts = u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX);
+        let next = to_i64("retry time", now_ms.saturating_add(retry_delay(attempts)))?;
+        tx.execute(
+            "UPDATE outbox SET attempts = ?2, last_error = ?3, next_attempt_ms = ?4 WHERE id = ?1",
+            params![id, attempts, truncate(error, MAX_LAST_ERROR_LEN), next],
+        )
+        .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(true)
+    }
+
+    /// Removes item `id` for good: the swarm refused it in a way no retry
+    /// can mend. Returns it (with `error` as its last error) so the caller
+    /// reports it as failed, or `None` if there is no such item.
+    pub fn outbox_fail(&mut self, id: i64, error: &str) -> Result<Option<OutboxItem>> {
+        const OP: &str = "removing a refused message";
+        let tx = self.immediate_tx(OP)?;
+        let raw = tx
+            .query_row(&format!("{SELECT} WHERE id = ?1"), [id], RawItem::from_row)
+            .optional()
+            .map_err(self.db_err(OP))?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let mut item = self.decode_item(raw)?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
+            .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        item.last_error = Some(truncate(error, MAX_LAST_ERROR_LEN).to_owned());
+        Ok(Some(item))
     }
 
     /// A swarm node confirmed storing item `id` under `hash`: moves it into
@@ -248,6 +314,7 @@ impl Home {
             created_ms: num("created_ms", r.created_ms)?,
             attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
             last_error: r.last_error,
+            next_attempt_ms: num("next_attempt_ms", r.next_attempt_ms)?,
         })
     }
 }
@@ -265,9 +332,15 @@ mod tests {
         let id = home.outbox_add(account(2), vec![1, 2, 3], "hello", TTL, 1_000).unwrap();
         let other = home.outbox_add(account(3), vec![4], "other", TTL, 1_001).unwrap();
         assert!(other > id);
-        assert!(home.outbox_mark_attempt(id, "guard 1.2.3.4 unreachable").unwrap());
-        assert!(home.outbox_mark_attempt(id, &"é".repeat(MAX_LAST_ERROR_LEN)).unwrap());
-        assert!(!home.outbox_mark_attempt(999, "x").unwrap());
+        assert!(
+            home.outbox_mark_attempt(id, "guard 1.2.3.4 unreachable", 1_500)
+                .unwrap()
+        );
+        assert!(
+            home.outbox_mark_attempt(id, &"é".repeat(MAX_LAST_ERROR_LEN), 1_600)
+                .unwrap()
+        );
+        assert!(!home.outbox_mark_attempt(999, "x", 1_600).unwrap());
         let pending = home.outbox_pending().unwrap();
         assert_eq!(pending.len(), 2);
         let first = &pending[0];
@@ -297,6 +370,62 @@ mod tests {
         // Ids are never reused.
         let next = home.outbox_add(account(2), vec![5], "again", TTL, 2_000).unwrap();
         assert!(next > other);
+    }
+
+    #[test]
+    fn retries_back_off_from_ten_seconds_to_an_hour() {
+        assert_eq!(retry_delay(0), FIRST_RETRY_MS);
+        assert_eq!(retry_delay(1), 10_000);
+        assert_eq!(retry_delay(2), 20_000);
+        assert_eq!(retry_delay(3), 40_000);
+        assert_eq!(retry_delay(9), 2_560_000);
+        assert_eq!(retry_delay(10), MAX_RETRY_MS);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY_MS);
+    }
+
+    #[test]
+    fn only_due_items_are_retried() {
+        let (_dir, mut home) = temp_home(1);
+        let a = home.outbox_add(account(2), vec![1], "a", TTL, 1_000).unwrap();
+        let b = home.outbox_add(account(2), vec![2], "b", TTL, 1_000).unwrap();
+        let ids = |items: Vec<OutboxItem>| items.iter().map(|i| i.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(home.outbox_due(1_000).unwrap()),
+            [a, b],
+            "new items are due at once"
+        );
+        // A fails at 2 000: due again 10 s later, then 20 s after the next.
+        home.outbox_mark_attempt(a, "no swarm node answered", 2_000).unwrap();
+        assert_eq!(ids(home.outbox_due(2_000).unwrap()), [b]);
+        assert_eq!(ids(home.outbox_due(11_999).unwrap()), [b]);
+        assert_eq!(ids(home.outbox_due(12_000).unwrap()), [a, b]);
+        home.outbox_mark_attempt(a, "still nothing", 12_000).unwrap();
+        assert_eq!(ids(home.outbox_due(31_999).unwrap()), [b]);
+        let due = home.outbox_due(32_000).unwrap();
+        assert_eq!(ids(due.clone()), [a, b]);
+        assert_eq!((due[0].attempts, due[0].next_attempt_ms), (2, 32_000));
+        assert_eq!(due[0].last_error.as_deref(), Some("still nothing"));
+        // Everything is still pending, due or not.
+        assert_eq!(ids(home.outbox_pending().unwrap()), [a, b]);
+    }
+
+    #[test]
+    fn a_permanent_refusal_removes_the_item_and_hands_it_back() {
+        let (_dir, mut home) = temp_home(1);
+        let a = home.outbox_add(account(2), vec![1], "refused", TTL, 1_000).unwrap();
+        let b = home.outbox_add(account(2), vec![2], "kept", TTL, 1_000).unwrap();
+        let failed = home.outbox_fail(a, "refused with 413: too large").unwrap().unwrap();
+        assert_eq!((failed.id, failed.body.as_str()), (a, "refused"));
+        assert_eq!(failed.last_error.as_deref(), Some("refused with 413: too large"));
+        assert_eq!(home.outbox_fail(a, "again").unwrap(), None, "reported once");
+        assert_eq!(
+            home.outbox_pending().unwrap().iter().map(|i| i.id).collect::<Vec<_>>(),
+            [b]
+        );
+        assert!(
+            home.history(None, 10).unwrap().is_empty(),
+            "a refused message was not sent"
+        );
     }
 
     #[test]

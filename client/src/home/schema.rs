@@ -89,8 +89,17 @@ CREATE TABLE node_list (
 );
 ";
 
+/// Version 2: the outbox backs off.
+///
+/// - `outbox.next_attempt_ms`: when the next attempt to send is due (local
+///   clock, Unix ms); items queued before this version are due at once.
+const V2: &str = "
+ALTER TABLE outbox ADD COLUMN next_attempt_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_due ON outbox (next_attempt_ms, id);
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {
@@ -267,6 +276,36 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_version_1_outbox_item_is_due_at_once_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allium.db");
+        {
+            // A database as version 1 left it, with one queued message.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = 1; PRAGMA application_id = {APPLICATION_ID};"
+            ))
+            .unwrap();
+            conn.execute(
+                "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms, attempts)
+                 VALUES (?1, x'00', 'old', 60000, 5, 60005, 3)",
+                ["05".repeat(33)],
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+        let (attempts, next): (i64, i64) = conn
+            .query_row("SELECT attempts, next_attempt_ms FROM outbox", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((attempts, next), (3, 0));
     }
 
     #[test]

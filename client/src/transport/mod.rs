@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 #[cfg(feature = "tor")]
 mod tor;
 
-/// The most a reply body may hold (the largest onion response is far
-/// smaller; this only stops a broken peer from filling memory).
+/// The most a reply body may hold unless a request says less (a node list
+/// from a seed; an onion answer is bounded by
+/// [`allium_common::onion::MAX_ENCODED_RESPONSE`]). Bodies are counted as
+/// they stream in, so a peer that sends more is cut off there, and one that
+/// announces more is refused before its body is read.
 pub const MAX_REPLY: usize = 16 * 1024 * 1024;
 
 /// An HTTP answer.
@@ -37,6 +40,13 @@ pub enum SendError {
     /// The peer could not be reached.
     #[error("unreachable ({0})")]
     Unreachable(String),
+    /// The peer's host refused the connection: it is up, but nothing
+    /// listens there (the node is down).
+    #[error("connection refused")]
+    Refused,
+    /// The answer announced or sent more than the request allows (bytes).
+    #[error("the answer is over {0} bytes")]
+    TooLarge(usize),
     /// The answer broke off or was not HTTP.
     #[error("the answer broke off ({0})")]
     Broken(String),
@@ -147,6 +157,23 @@ pub struct Post<'a> {
     pub body: Vec<u8>,
     /// Covers the request, not a Tor bootstrap (which has its own limit).
     pub timeout: Duration,
+    /// The largest answer body taken, bytes (at most [`MAX_REPLY`]).
+    pub max_reply: usize,
+}
+
+impl Post<'_> {
+    /// The body limit of this request.
+    pub fn limit(&self) -> usize {
+        self.max_reply.min(MAX_REPLY)
+    }
+}
+
+/// Refuses an announced body length over `limit` before anything is read.
+pub(crate) fn check_announced(length: Option<u64>, limit: usize) -> std::result::Result<(), SendError> {
+    match length {
+        Some(len) if usize::try_from(len).map_or(true, |len| len > limit) => Err(SendError::TooLarge(limit)),
+        _ => Ok(()),
+    }
 }
 
 fn direct_client() -> Result<reqwest::Client> {
@@ -163,16 +190,22 @@ fn direct_client() -> Result<reqwest::Client> {
 }
 
 async fn post_direct(http: &reqwest::Client, post: Post<'_>) -> std::result::Result<Reply, SendError> {
+    let limit = post.limit();
     let classify = |e: reqwest::Error| {
-        if e.is_timeout() {
+        if e.is_connect() {
+            if refused(&e) {
+                SendError::Refused
+            } else {
+                SendError::Unreachable("connection failed or no route".into())
+            }
+        } else if e.is_timeout() {
             SendError::Timeout
-        } else if e.is_connect() {
-            SendError::Unreachable("connection refused or no route".into())
         } else {
             SendError::Broken("request failed".into())
         }
     };
-    let response = http
+    let deadline = tokio::time::Instant::now() + post.timeout;
+    let mut response = http
         .post(format!("http://{}{}", post.address, post.path))
         .header(reqwest::header::CONTENT_TYPE, post.content_type)
         .body(post.body)
@@ -181,14 +214,33 @@ async fn post_direct(http: &reqwest::Client, post: Post<'_>) -> std::result::Res
         .await
         .map_err(classify)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(classify)?;
-    if body.len() > MAX_REPLY {
-        return Err(SendError::Broken(format!("answer over {MAX_REPLY} bytes")));
+    check_announced(response.content_length(), limit)?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .map_err(|_| SendError::Timeout)?
+            .map_err(classify)?;
+        let Some(chunk) = chunk else { break };
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(SendError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok(Reply {
-        status,
-        body: body.to_vec(),
-    })
+    Ok(Reply { status, body })
+}
+
+/// Whether a connection error was the peer's host refusing (a reset to
+/// the connection attempt), as opposed to a timeout or no route.
+fn refused(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Splits `host:port` (IPv6 hosts in brackets).
@@ -201,6 +253,62 @@ pub fn split_address(address: &str) -> std::result::Result<(String, u16), SendEr
         return Err(bad());
     }
     Ok((host.to_owned(), port))
+}
+
+/// A local HTTP server for the transport tests: answers every request
+/// with raw bytes and then holds the connection open (as a peer that
+/// never finishes would).
+#[cfg(test)]
+pub(crate) mod test_server {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Starts a server on 127.0.0.1:0 that writes `head` and then `body_len`
+    /// bytes of body in 64 KiB chunks (chunked encoding when `chunked`),
+    /// and never ends the body. Returns its address.
+    pub(crate) async fn serve(head: String, body_len: usize, chunked: bool) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let head = head.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let mut sent = 0;
+                    while sent < body_len {
+                        let n = (body_len - sent).min(65536);
+                        let chunk = vec![b'x'; n];
+                        let ok = if chunked {
+                            stream.write_all(format!("{n:x}\r\n").as_bytes()).await.is_ok()
+                                && stream.write_all(&chunk).await.is_ok()
+                                && stream.write_all(b"\r\n").await.is_ok()
+                        } else {
+                            stream.write_all(&chunk).await.is_ok()
+                        };
+                        if !ok {
+                            return;
+                        }
+                        sent += n;
+                    }
+                    // Hold the connection open, the body unfinished.
+                    let _ = stream.read(&mut buf).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                });
+            }
+        });
+        address
+    }
+
+    /// A head announcing `len` bytes of body.
+    pub(crate) fn announcing(len: usize) -> String {
+        format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {len}\r\n\r\n")
+    }
+
+    /// A head for a chunked body of unannounced length.
+    pub(crate) fn chunked() -> String {
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +333,63 @@ mod tests {
         for bad in ["127.0.0.3", ":80", "host:port", "host:70000"] {
             assert!(split_address(bad).is_err(), "{bad}");
         }
+    }
+
+    fn post_to(address: &str, limit: usize) -> Post<'_> {
+        Post {
+            address,
+            path: "/",
+            content_type: "text/plain",
+            body: b"hi".to_vec(),
+            // Long: the limit, not the deadline, must end these requests.
+            timeout: Duration::from_secs(60),
+            max_reply: limit,
+        }
+    }
+
+    /// A peer announcing more than the limit is refused before any of the
+    /// body is read (here it sends none and keeps the connection open:
+    /// before, the client waited for the whole body until its deadline).
+    #[tokio::test]
+    async fn an_announced_answer_over_the_limit_is_refused_at_once() {
+        let http = direct_client().unwrap();
+        let address = test_server::serve(test_server::announcing(MAX_REPLY + 1), 0, false).await;
+        let e = post_direct(&http, post_to(&address, MAX_REPLY)).await.unwrap_err();
+        assert_eq!(e, SendError::TooLarge(MAX_REPLY));
+        // A request may ask for less than MAX_REPLY, never more.
+        let address = test_server::serve(test_server::announcing(1001), 0, false).await;
+        let e = post_direct(&http, post_to(&address, 1000)).await.unwrap_err();
+        assert_eq!(e, SendError::TooLarge(1000));
+        assert_eq!(post_to(&address, usize::MAX).limit(), MAX_REPLY);
+    }
+
+    /// A peer that streams more than the limit without announcing a length
+    /// is cut off as soon as it passes it, without waiting for an end that
+    /// never comes.
+    #[tokio::test]
+    async fn a_streamed_answer_is_cut_off_once_past_the_limit() {
+        let http = direct_client().unwrap();
+        let address = test_server::serve(test_server::chunked(), MAX_REPLY + 65536, true).await;
+        let e = post_direct(&http, post_to(&address, MAX_REPLY)).await.unwrap_err();
+        assert_eq!(e, SendError::TooLarge(MAX_REPLY));
+        // A peer that lies with a small Content-Length is held to it by
+        // HTTP itself; one that sends exactly the limit is answered.
+        let address = test_server::serve(test_server::announcing(5000), 5000, false).await;
+        let reply = post_direct(&http, post_to(&address, 5000)).await.unwrap();
+        assert_eq!((reply.status, reply.body.len()), (200, 5000));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_apart() {
+        let http = direct_client().unwrap();
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        assert_eq!(
+            post_direct(&http, post_to(&closed, 1000)).await.unwrap_err(),
+            SendError::Refused
+        );
     }
 
     #[cfg(not(feature = "tor"))]

@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{Mutex, OnceCell};
 use tor_rtcompat::PreferredRuntime;
 
-use super::{MAX_REPLY, Peer, Post, Reply, SendError, TorOptions, split_address};
+use super::{Peer, Post, Reply, SendError, TorOptions, check_announced, split_address};
 use crate::config::{ClientConfig, TorNetwork};
 use crate::error::{Error, Result};
 
@@ -79,12 +79,14 @@ impl TorLink {
     /// still open; a kept connection that fails is replaced once.
     pub(crate) async fn post(&self, peer: Peer, post: Post<'_>) -> std::result::Result<Reply, SendError> {
         let client = self.client().await?;
+        let limit = post.limit();
         let Post {
             address,
             path,
             content_type,
             body,
             timeout,
+            ..
         } = post;
         let key = (peer, address.to_owned());
         let (isolation, kept) = {
@@ -102,12 +104,12 @@ impl TorLink {
         let body = Bytes::from(body);
         let attempt = async {
             if let Some(sender) = kept
-                && let Ok(done) = exchange(sender, address, path, content_type, body.clone()).await
+                && let Ok(done) = exchange(sender, address, path, content_type, body.clone(), limit).await
             {
                 return Ok(done);
             }
             let sender = connect(&client, isolation, address).await?;
-            exchange(sender, address, path, content_type, body).await
+            exchange(sender, address, path, content_type, body, limit).await
         };
         let (reply, sender) = tokio::time::timeout(timeout, attempt)
             .await
@@ -265,12 +267,16 @@ async fn connect(
 }
 
 /// One request and its answer on `sender`; gives the sender back for reuse.
+/// An answer that announces more than `limit` bytes is refused before its
+/// body is read, and one that sends more is cut off as soon as it passes
+/// the limit (the connection is then dropped, not reused).
 async fn exchange(
     mut sender: SendRequest<Full<Bytes>>,
     address: &str,
     path: &str,
     content_type: &str,
     body: Bytes,
+    limit: usize,
 ) -> std::result::Result<(Reply, SendRequest<Full<Bytes>>), SendError> {
     let broken = |e: hyper::Error| SendError::Broken(e.to_string());
     sender.ready().await.map_err(broken)?;
@@ -281,11 +287,13 @@ async fn exchange(
         .map_err(|e| SendError::Broken(format!("cannot build the request: {e}")))?;
     let response = sender.send_request(request).await.map_err(broken)?;
     let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_REPLY)
-        .collect()
-        .await
-        .map_err(|e| SendError::Broken(e.to_string()))?
-        .to_bytes();
+    let announced = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    check_announced(announced, limit)?;
+    let body = read_limited(response.into_body(), limit).await?;
     Ok((
         Reply {
             status,
@@ -293,6 +301,19 @@ async fn exchange(
         },
         sender,
     ))
+}
+
+/// Reads `body` frame by frame, stopping as soon as it passes `limit`.
+async fn read_limited<B>(body: B, limit: usize) -> std::result::Result<Bytes, SendError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(SendError::TooLarge(limit)),
+        Err(e) => Err(SendError::Broken(e.to_string())),
+    }
 }
 
 /// The bootstrap progress line on stderr: rewritten in place on a terminal,
@@ -339,5 +360,52 @@ impl Progress {
         } else {
             writeln!(err, "tor: {message}")
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::transport::{MAX_REPLY, test_server};
+
+    /// An HTTP/1.1 sender over a plain TCP connection to `address`: the
+    /// same `exchange` runs on it as on a Tor stream.
+    async fn sender_to(address: &str) -> SendRequest<Full<Bytes>> {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        sender
+    }
+
+    /// `exchange` with `address`, or `None` if it did not finish within a
+    /// minute (the peer never ends its body: only the limit can end it).
+    async fn exchange_with(address: &str, limit: usize) -> Option<std::result::Result<Reply, SendError>> {
+        let sender = sender_to(address).await;
+        let attempt = exchange(sender, address, "/", "text/plain", Bytes::from_static(b"hi"), limit);
+        tokio::time::timeout(Duration::from_secs(60), attempt)
+            .await
+            .ok()
+            .map(|r| r.map(|(reply, _)| reply))
+    }
+
+    #[tokio::test]
+    async fn an_announced_answer_over_the_limit_is_refused_at_once() {
+        let address = test_server::serve(test_server::announcing(MAX_REPLY + 1), 0, false).await;
+        let outcome = exchange_with(&address, MAX_REPLY).await;
+        assert_eq!(outcome, Some(Err(SendError::TooLarge(MAX_REPLY))));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_cut_off_once_past_the_limit() {
+        let address = test_server::serve(test_server::chunked(), MAX_REPLY + 65536, true).await;
+        let outcome = exchange_with(&address, MAX_REPLY).await;
+        assert_eq!(outcome, Some(Err(SendError::TooLarge(MAX_REPLY))));
+        let address = test_server::serve(test_server::announcing(5000), 5000, false).await;
+        let reply = exchange_with(&address, 5000).await.unwrap().unwrap();
+        assert_eq!((reply.status, reply.body.len()), (200, 5000));
     }
 }
