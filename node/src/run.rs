@@ -63,10 +63,16 @@ pub async fn serve(
     };
     let storage = StorageHandle::open(config.data_dir.join("messages.db"), limits, HandleConfig::default())?;
     write_node_info(&config, &identity, created)?;
+    // Peers close a keep-alive connection idle for the header timeout, so
+    // ours let theirs go a little before that; and enough of them stay open
+    // per peer that a busy relay link does not open (and leave in
+    // TIME_WAIT) a connection per request — half of what a peer lets one
+    // node's address hold.
+    let idle = Duration::from_millis(config.limits.header_timeout_ms.saturating_sub(2000).max(1000));
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
-        .pool_max_idle_per_host(32)
-        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(config.limits.max_connections_per_node_ip / 2)
+        .pool_idle_timeout(idle)
         .local_address(config.outbound_address())
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
