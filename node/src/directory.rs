@@ -15,6 +15,8 @@ use allium_common::node_list::{NodeEntry, NodeList, NodeListError};
 use allium_common::rpc::{GetSwarmResult, SwarmNode};
 use allium_common::swarm::{SwarmId, SwarmRing};
 
+use crate::state::now_ms;
+
 /// One verified node list with the lookups derived from it.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -136,7 +138,9 @@ pub struct Directory {
     me: [u8; 32],
     trusted_seeds: Vec<[u8; 32]>,
     current: RwLock<Option<Arc<Snapshot>>>,
-    previous: Mutex<VecDeque<(Arc<Snapshot>, Instant)>>,
+    /// Replaced snapshots, newest first, with when they were replaced
+    /// (monotonic, and Unix ms).
+    previous: Mutex<VecDeque<(Arc<Snapshot>, Instant, u64)>>,
     /// How long a replaced snapshot still counts for who held what.
     previous_for: Duration,
 }
@@ -155,25 +159,38 @@ impl Directory {
         }
     }
 
-    /// The current snapshot and those replaced within `previous_for`.
-    fn recent(&self) -> Vec<Arc<Snapshot>> {
-        let mut all: Vec<Arc<Snapshot>> = self.current().into_iter().collect();
+    /// The current snapshot (until `u64::MAX`) and those replaced within
+    /// `previous_for` (until when they were replaced, Unix ms).
+    fn recent(&self) -> Vec<(Arc<Snapshot>, u64)> {
+        let mut all: Vec<(Arc<Snapshot>, u64)> = self.current().into_iter().map(|s| (s, u64::MAX)).collect();
         let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
-        previous.retain(|(_, replaced)| replaced.elapsed() < self.previous_for);
-        all.extend(previous.iter().map(|(s, _)| Arc::clone(s)));
+        previous.retain(|(_, replaced, _)| replaced.elapsed() < self.previous_for);
+        all.extend(previous.iter().map(|(s, _, until)| (Arc::clone(s), *until)));
         all
     }
 
     /// Whether `node` is listed now or was in a recently replaced list.
     pub fn recently_listed(&self, node: &[u8; 32]) -> bool {
-        self.recent().iter().any(|s| s.list.find(node).is_some())
+        self.recent().iter().any(|(s, _)| s.list.find(node).is_some())
+    }
+
+    /// Until when (Unix ms) `node` held `account`'s messages by right:
+    /// `u64::MAX` if it is a member of the account's swarm now, the time it
+    /// stopped being one under a recently replaced list (it may still hand
+    /// over what it held then), `None` if neither.
+    pub fn held_until(&self, node: &[u8; 32], account: &AccountId) -> Option<u64> {
+        self.recent()
+            .into_iter()
+            .filter(|(s, _)| s.holds(node, account))
+            .map(|(_, until)| until)
+            .max()
     }
 
     /// Whether `node` holds `account`'s messages by right: it is a member
     /// of the account's swarm now, or was under a recently replaced list
     /// (and so may hand them over).
     pub fn holds_by_right(&self, node: &[u8; 32], account: &AccountId) -> bool {
-        self.recent().iter().any(|s| s.holds(node, account))
+        self.held_until(node, account).is_some()
     }
 
     /// The snapshot in force, if any.
@@ -205,7 +222,7 @@ impl Directory {
         };
         if let Some(replaced) = current.replace(next) {
             let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
-            previous.push_front((replaced, Instant::now()));
+            previous.push_front((replaced, Instant::now(), now_ms()));
             previous.truncate(MAX_PREVIOUS);
         }
         Ok(change)
@@ -286,6 +303,16 @@ mod tests {
         )
         .unwrap();
         assert!(dir.holds_by_right(&entry(2, 0).ed25519.0, &account), "previous member");
+        let until = dir.held_until(&entry(2, 0).ed25519.0, &account).unwrap();
+        assert!(
+            until < u64::MAX && until > 1_700_000_000_000,
+            "until the list changed: {until}"
+        );
+        assert_eq!(
+            dir.held_until(&entry(1, 0).ed25519.0, &account),
+            Some(u64::MAX),
+            "a member now"
+        );
         assert!(!dir.holds_by_right(&entry(3, 0).ed25519.0, &account), "never a member");
         assert!(dir.recently_listed(&entry(2, 0).ed25519.0));
     }

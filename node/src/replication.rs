@@ -678,9 +678,10 @@ pub(crate) async fn push_wanted(
 ///
 /// A push is taken only from a node that holds those messages by right:
 /// for each message, the sender must be a member of the account's swarm in
-/// the node list in force or in one of the lists replaced recently (a
-/// hand-over after a change), and the account must map to this node's
-/// swarm. Anything else is not stored and not confirmed.
+/// the node list in force, or have been one under a list replaced recently
+/// (a hand-over after a change) and the message must be older than that
+/// change; and the account must map to this node's swarm. Anything else is
+/// not stored and not confirmed.
 pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Result<PushResponse, ApiError> {
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
     // Not in a swarm yet (e.g. just joined and the list is on its way): the
@@ -709,7 +710,11 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
     let latest_expiry = now.saturating_add(MAX_TTL_MS + MAX_CLOCK_SKEW_MS);
     let (accepted, refused): (Vec<PushedMessage>, Vec<PushedMessage>) = request.messages.into_iter().partition(|m| {
         snap.is_mine(&m.pubkey)
-            && node.directory.holds_by_right(&sender, &m.pubkey)
+            // A former member hands over only what it held when it left.
+            && node
+                .directory
+                .held_until(&sender, &m.pubkey)
+                .is_some_and(|until| m.timestamp <= until.saturating_add(MAX_CLOCK_SKEW_MS))
             && m.data.0.len() <= MAX_DATA_LEN
             && m.expiry > now
             && m.expiry <= latest_expiry
