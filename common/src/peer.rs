@@ -51,7 +51,7 @@ pub const FORWARD_DOMAIN: &[u8] = b"allium-forward-v1\0";
 /// Domain separator of push signatures.
 pub const PUSH_DOMAIN: &[u8] = b"allium-push-v1\0";
 /// Most messages in one push.
-pub const MAX_PUSH_MESSAGES: usize = 8;
+pub const MAX_PUSH_MESSAGES: usize = 64;
 /// Largest push body a node reads.
 pub const MAX_PUSH_BODY: usize = 1024 * 1024;
 

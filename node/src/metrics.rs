@@ -106,6 +106,9 @@ pub struct Gauges {
     pub connections_open: u64,
     /// HTTP connections refused (over a cap) since start.
     pub connections_refused: u64,
+    /// Node-to-node requests refused since start: the peer's budget was
+    /// spent.
+    pub peer_budget_refused: u64,
     /// Seed mode: announces waiting for their first probe.
     pub seed_pending: u64,
     /// Seed mode: nodes known (listed, or waiting under the per-IP cap).
@@ -153,7 +156,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 27] = [
+        let series: [(&str, &str, &str, u64); 28] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -310,6 +313,12 @@ impl Metrics {
                 "counter",
                 "HTTP connections closed at once: the node or the peer's address held its share.",
                 gauges.connections_refused,
+            ),
+            (
+                "allium_peer_budget_refused_total",
+                "counter",
+                "Relays, pushes and control requests from a node refused with 429: that node's budget was spent.",
+                gauges.peer_budget_refused,
             ),
         ];
         for (name, kind, help, value) in series {

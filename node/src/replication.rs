@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use allium_common::encoding::{Base64Bytes, Hex32};
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::{
-    DeletionProof, ForwardRequest, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage, SyncRequest,
-    forward_signed_bytes, push_signed_bytes, sync_signed_bytes,
+    DeletionProof, ForwardRequest, MAX_PUSH_BODY, MAX_PUSH_MESSAGES, PushRequest, PushResponse, PushedMessage,
+    SyncRequest, forward_signed_bytes, push_signed_bytes, sync_signed_bytes,
 };
 use allium_common::rpc::{
     ErrorCode, MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_TTL_MS, Namespace, SwarmConfirmation, check_clock,
@@ -64,6 +64,17 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// waiting for it this long (its copies go through the retry queue), so a
 /// hung peer costs one store 2 s, not every store until the seed drops it.
 const STALL_FOR: Duration = Duration::from_secs(30);
+/// Pushes per second the queue sends one peer at most: a quarter of the
+/// default per-peer push budget (`pushes_per_second_per_peer`), so a
+/// hand-over or repair never spends the budget the peer's live stores
+/// need, and never gets the 429s that would send it into backoff.
+const QUEUE_PUSHES_PER_SECOND: u32 = 50;
+/// What a push body may hold, leaving room under [`MAX_PUSH_BODY`] for the
+/// request's envelope.
+const PUSH_BODY_BUDGET: usize = MAX_PUSH_BODY - 64 * 1024;
+/// Bytes a pushed message adds to a push body beside its base64 data (keys,
+/// signature, numbers and JSON punctuation), rounded up.
+const PUSHED_MESSAGE_OVERHEAD: usize = 512;
 /// Messages read from storage per hand-over page.
 const HAND_OVER_PAGE: usize = 256;
 /// Largest answer to a push, sync or forwarded request (confirmations, and
@@ -77,6 +88,15 @@ enum Job {
     Push { peer: [u8; 32], messages: Vec<NewMessage> },
     /// Pass on an owner-signed request.
     Forward { peer: [u8; 32], request: Value },
+}
+
+impl Job {
+    /// The node the job is for.
+    fn peer(&self) -> [u8; 32] {
+        match self {
+            Self::Push { peer, .. } | Self::Forward { peer, .. } => *peer,
+        }
+    }
 }
 
 /// A delivery with its retry state.
@@ -222,14 +242,15 @@ impl Replicator {
         }
     }
 
-    /// Queues `messages` for `peer`, [`MAX_PUSH_MESSAGES`] per push.
+    /// Queues `messages` for `peer` in as few pushes as fit
+    /// ([`push_batches`]).
     async fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
-        for chunk in messages.chunks(MAX_PUSH_MESSAGES) {
+        for batch in push_batches(messages) {
             self.enqueue(
                 node,
                 Job::Push {
                     peer,
-                    messages: chunk.to_vec(),
+                    messages: batch.to_vec(),
                 },
             )
             .await;
@@ -287,6 +308,27 @@ impl From<CallError> for PushError {
             other => Self::Call(other),
         }
     }
+}
+
+/// Splits `messages` into pushes of at most [`MAX_PUSH_MESSAGES`] whose
+/// bodies stay under [`PUSH_BODY_BUDGET`] (estimated from the data's base64
+/// length plus [`PUSHED_MESSAGE_OVERHEAD`]). A message too large for any
+/// push alone still gets one of its own; the receiver's limits decide.
+fn push_batches(messages: &[NewMessage]) -> Vec<&[NewMessage]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, m) in messages.iter().enumerate() {
+        let size = m.data.len().div_ceil(3) * 4 + PUSHED_MESSAGE_OVERHEAD;
+        if i > start && (i - start == MAX_PUSH_MESSAGES || bytes + size > PUSH_BODY_BUDGET) {
+            batches.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    batches
 }
 
 /// The signed call that pushes `messages` to `peer`.
@@ -426,26 +468,40 @@ pub async fn receive_forward(node: &Node, headers: &HeaderMap, body: &[u8]) -> R
 /// backoff, and new ones taken only while fewer than [`CAPACITY`] are held.
 pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
     let mut in_flight: JoinSet<(Delivery, Result<(), PushError>)> = JoinSet::new();
-    // Deliveries backing off, by when they are due.
-    let mut backing_off: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    // Deliveries waiting for their time (a backoff, or their peer's pace),
+    // by when they are due.
+    let mut due_at: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut waiting: HashMap<u64, Delivery> = HashMap::new();
+    let mut pacer = Pacer::new(QUEUE_PUSHES_PER_SECOND);
     let mut serial = 0u64;
     let mut open = true;
     loop {
         let held = in_flight.len() + waiting.len();
         let room = in_flight.len() < MAX_IN_FLIGHT;
-        let next_due = backing_off.peek().map(|Reverse((due, _))| *due);
+        let next_due = due_at.peek().map(|Reverse((due, _))| *due);
+        // Every delivery gets a slot in its peer's pace, after its backoff
+        // if it is a retry; it is sent at that slot.
+        let mut schedule = |delivery: Delivery, earliest: Instant, in_flight: &mut JoinSet<_>| {
+            let slot = pacer.reserve(delivery.job.peer(), earliest);
+            if slot <= Instant::now() {
+                let node = Arc::clone(&node);
+                in_flight.spawn(async move { attempt(node, delivery).await });
+            } else {
+                serial += 1;
+                due_at.push(Reverse((slot, serial)));
+                waiting.insert(serial, delivery);
+            }
+        };
         tokio::select! {
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 let Ok((delivery, result)) = joined else { continue };
                 if let Some(retry) = settle(&node, delivery, result) {
-                    serial += 1;
-                    backing_off.push(Reverse((Instant::now() + retry.backoff(), serial)));
-                    waiting.insert(serial, Delivery { attempt: retry.attempt + 1, ..retry });
+                    let earliest = Instant::now() + retry.backoff();
+                    schedule(Delivery { attempt: retry.attempt + 1, ..retry }, earliest, &mut in_flight);
                 }
             }
             () = sleep_until(next_due), if room && next_due.is_some() => {
-                if let Some(Reverse((_, id))) = backing_off.pop()
+                if let Some(Reverse((_, id))) = due_at.pop()
                     && let Some(delivery) = waiting.remove(&id)
                 {
                     let node = Arc::clone(&node);
@@ -455,8 +511,7 @@ pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
             received = rx.recv(), if open && room && held < CAPACITY => match received {
                 Some(delivery) => {
                     node.metrics.replication_queue.fetch_sub(1, Ordering::Relaxed);
-                    let node = Arc::clone(&node);
-                    in_flight.spawn(async move { attempt(node, delivery).await });
+                    schedule(delivery, Instant::now(), &mut in_flight);
                 }
                 None => open = false,
             },
@@ -465,6 +520,35 @@ pub async fn run_queue(node: Arc<Node>, mut rx: mpsc::Receiver<Delivery>) {
         node.metrics
             .replication_backing_off
             .store(waiting.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Spreads the queue's deliveries to each peer at most `per_second` apart.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    /// Each peer's next free slot.
+    next: HashMap<[u8; 32], Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: HashMap::new(),
+        }
+    }
+
+    /// Books `peer`'s first free slot at or after `earliest`.
+    fn reserve(&mut self, peer: [u8; 32], earliest: Instant) -> Instant {
+        if self.next.len() >= allium_common::node_list::MAX_NODES {
+            let now = Instant::now();
+            self.next.retain(|_, next| *next > now);
+        }
+        let next = self.next.entry(peer).or_insert(earliest);
+        let slot = (*next).max(earliest);
+        *next = slot + self.interval;
+        slot
     }
 }
 
@@ -862,4 +946,70 @@ pub(crate) fn fresh_and_for_me(node: &Node, to: Hex32, sent: u64) -> Result<(), 
 
 fn unauthorized(why: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, why.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: u64, len: usize) -> NewMessage {
+        NewMessage::new(
+            allium_common::AccountId::from_x25519([7; 32]),
+            Namespace::DEFAULT,
+            1_800_000_000_000 + n,
+            1_800_000_600_000,
+            vec![0; len],
+        )
+    }
+
+    #[test]
+    fn pushes_are_filled_up_to_the_count_and_the_body_budget() {
+        let small: Vec<NewMessage> = (0..200).map(|n| message(n, 100)).collect();
+        let sizes: Vec<usize> = push_batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![64, 64, 64, 8]);
+
+        let large: Vec<NewMessage> = (0..20).map(|n| message(n, MAX_DATA_LEN)).collect();
+        let batches = push_batches(&large);
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 20, "nothing lost");
+        for batch in &batches {
+            let body = serde_json::to_vec(&PushRequest {
+                to: Hex32([1; 32]),
+                sent: 1_800_000_000_000,
+                messages: batch
+                    .iter()
+                    .map(|m| PushedMessage {
+                        pubkey: m.account,
+                        namespace: m.namespace,
+                        timestamp: m.timestamp_ms,
+                        expiry: m.expiry_ms,
+                        data: Base64Bytes(m.data.clone()),
+                        pubkey_ed25519: Some(Hex32([2; 32])),
+                        signature: Some(allium_common::encoding::Sig64([3; 64])),
+                    })
+                    .collect(),
+            })
+            .unwrap();
+            assert!(
+                body.len() <= MAX_PUSH_BODY,
+                "{} messages make {} bytes",
+                batch.len(),
+                body.len()
+            );
+        }
+        assert!(batches[0].len() >= 8, "eight of the largest fit in one push");
+        assert!(push_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_pacer_spaces_each_peer_and_leaves_others_alone() {
+        let mut pacer = Pacer::new(50);
+        let t0 = Instant::now();
+        let slots: Vec<Duration> = (0..4).map(|_| pacer.reserve([1; 32], t0) - t0).collect();
+        assert_eq!(slots, [0, 20, 40, 60].map(Duration::from_millis));
+        assert_eq!(pacer.reserve([2; 32], t0), t0, "another peer is not held back");
+        // A retry due later than the peer's next slot goes at its own time.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(pacer.reserve([1; 32], later), later);
+        assert_eq!(pacer.reserve([1; 32], t0) - t0, Duration::from_millis(5020));
+    }
 }

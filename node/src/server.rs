@@ -243,6 +243,7 @@ async fn metrics(State(node): Shared) -> Response {
         bytes: stats.bytes,
         connections_open: node.connections.open() as u64,
         connections_refused: node.connections.refused(),
+        peer_budget_refused: node.peers.refused(),
         seed_pending: node.registry.as_ref().map_or(0, |r| r.pending() as u64),
         seed_known: node.registry.as_ref().map_or(0, |r| r.known() as u64),
         seed_full: node.registry.as_ref().map_or(0, |r| r.full() as u64),

@@ -909,3 +909,69 @@ async fn a_swarm_member_holds_ciphertext_and_the_recipient_only() {
     }
     assert_eq!(holders, 5, "every member holds the recipient's mailbox key");
 }
+
+/// A node that joins a swarm whose member holds 40,000 messages gets every
+/// one of them by hand-over within two minutes, and the hand-over never
+/// meets a 429. Before, the member sent 8-message pushes as fast as 16 in
+/// flight allowed, overran the joiner's per-peer push budget (200/s), and
+/// most pushes were refused, backed off and after 10 attempts given up:
+/// two minutes after joining, the joiner held 24,000 to 39,000 of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_hand_over_loses_nothing() {
+    use allium_node::storage::{NewMessage, StorageLimits, Store};
+    const MESSAGES: u64 = 40_000;
+    let mut net = TestNet::start_with(
+        2,
+        "[seed_mode]\nmin_swarm_size = 2\ntarget_swarm_size = 3\nmax_swarm_size = 3\n\
+         [limits]\nmax_mailbox_messages = 100000\n",
+    )
+    .await
+    .unwrap();
+    let holder = &net.net.nodes[0];
+    let now = allium_tests::hostile::now_ms();
+    let limits = StorageLimits {
+        max_mailbox_bytes: u64::MAX,
+        max_mailbox_messages: u64::MAX,
+        max_total_bytes: u64::MAX,
+    };
+    let mut store = Store::open(holder.dir.join("messages.db"), limits).unwrap();
+    let messages: Vec<NewMessage> = (0..MESSAGES)
+        .map(|n| {
+            let mut key = [0u8; 32];
+            key[..2].copy_from_slice(&((n % 500) as u16).to_le_bytes());
+            NewMessage::new(
+                allium_common::AccountId::from_x25519(key),
+                allium_common::rpc::Namespace::DEFAULT,
+                now,
+                now + 3_600_000,
+                n.to_le_bytes().to_vec(),
+            )
+        })
+        .collect();
+    for chunk in messages.chunks(1000) {
+        store.insert_batch(chunk, now).unwrap();
+    }
+    drop(store);
+    let joiner = net.net.add_node(Duration::from_secs(30)).await.unwrap();
+    net.net.wait_until_formed(Duration::from_secs(60)).await.unwrap();
+    let address = net.net.nodes[joiner].address.clone();
+    let list = node_list(&net).await;
+    assert_eq!(list.swarm_ring().ids().len(), 1, "the joiner is in the holder's swarm");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = net.metric(&address, "allium_messages").await.unwrap_or(0);
+        if held >= MESSAGES {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the joiner holds {held} of {MESSAGES}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        net.metric(&address, "allium_peer_budget_refused_total").await,
+        Some(0),
+        "the hand-over kept within the joiner's budget"
+    );
+}

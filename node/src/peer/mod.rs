@@ -11,6 +11,7 @@
 pub mod outbound;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,8 @@ pub struct Peers {
     push_budget: RateLimiter<[u8; 32]>,
     control_budget: RateLimiter<[u8; 32]>,
     seen: Mutex<HashMap<[u8; 64], u64>>,
+    /// Requests refused because their peer's budget was spent.
+    refused: AtomicU64,
 }
 
 impl Peers {
@@ -97,7 +100,13 @@ impl Peers {
             push_budget: limiter(budgets.pushes_per_second),
             control_budget: limiter(budgets.control_per_second),
             seen: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Requests refused so far because their peer's budget was spent.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Makes a call (see [`outbound::call`]).
@@ -121,6 +130,7 @@ impl Peers {
         if limiter.allow(peer, Instant::now()) {
             Ok(())
         } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             Err(ApiError::new(
                 ErrorCode::RateLimited,
                 "this peer's budget for such requests is spent; slow down",
