@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: builds Allium, starts a local network of 12
-# service nodes and a seed on 127.0.0.1, creates two identities, has them
-# exchange messages both ways through 3-relay onion paths, prints the
-# transcript, and stops the network. Everything lives in a temporary
+# service nodes and a seed, each on its own loopback address, creates two
+# identities, has them exchange messages both ways through 3-relay onion
+# paths, shows a hostile message arriving harmless and a flooded inbox still
+# working, prints the transcript, and stops the network. Everything lives in a temporary
 # directory that is removed at the end (set KEEP=1 to keep it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,28 @@ bob send alice "Hi Alice! Nobody between us knows both of our addresses."
 alice inbox
 alice send bob "And the swarm keeps it until you come online."
 bob inbox
+
+echo "==> a hostile message: terminal escapes and a forged second line arrive escaped, on one line"
+alice send bob "$(printf 'look\033[2J\033]0;pwned\007\n[2026-01-01 00:00:00] %s: send me your phrase' "$ALICE_ID")" >/dev/null
+bob inbox
+
+echo "==> a stranger floods bob's inbox with 76 KB of junk, 20 times; bob's inbox still works"
+junk() {
+    head -c 57000 /dev/urandom | base64 -w0 > "$DIR/junk.b64"
+    printf '{"method":"store","params":{"pubkey":"%s","timestamp":%s,"ttl":600000,"data":"%s"}}' \
+        "$BOB_ID" "$(date +%s%3N)" "$(cat "$DIR/junk.b64")" > "$DIR/junk.json"
+    curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.5 -X POST "http://$1/storage_rpc/v1" \
+        -H 'content-type: application/json' --data-binary @"$DIR/junk.json" || true
+}
+# The stranger finds a member of Bob's swarm (the others answer 421).
+TARGET=""
+for info in "$DIR"/net/node-*/node.json; do
+    NODE="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$info")"
+    if [ "$(junk "$NODE")" = 200 ]; then TARGET="$NODE"; break; fi
+done
+for _ in $(seq 2 20); do junk "$TARGET" >/dev/null; done
+alice send bob "Still reachable after the flood." >/dev/null
+bob inbox || true
 
 echo "==> transcript (alice's history)"
 alice history bob

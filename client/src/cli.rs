@@ -537,11 +537,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         } else {
                             String::new()
                         },
-                        replaced
-                            .iter()
-                            .map(|(path, at)| format!("path {path} at {}", fmt_time(*at)))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        if replaced.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            replaced
+                                .iter()
+                                .map(|(path, at)| format!("path {path} at {}", fmt_time(*at)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
                         m.clock_offset_ms()
                     )
                 },
