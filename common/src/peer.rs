@@ -293,6 +293,21 @@ impl SwarmDigest {
         Some(bucket_index(&bytes))
     }
 
+    /// The first two base64 characters every hash in `bucket` starts
+    /// with (its 12 bits are exactly two base64 digits); `None` out of
+    /// range.
+    pub fn bucket_prefix(bucket: usize) -> Option<String> {
+        if bucket >= DIGEST_BUCKETS {
+            return None;
+        }
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        Some(
+            [ALPHABET[bucket >> 6] as char, ALPHABET[bucket & 63] as char]
+                .iter()
+                .collect(),
+        )
+    }
+
     /// Adds one message hash; a string that is not a message hash is
     /// ignored (it could not be pushed either).
     pub fn add(&mut self, hash: &str) {
@@ -342,13 +357,85 @@ pub struct DigestRequest {
 /// The answer to a digest request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestResponse {
-    /// Buckets that differed (their messages are being pushed).
+    /// Buckets that differed: the sender follows up with a
+    /// [`ReconcileRequest`] listing what it holds in them.
     pub differing: Vec<usize>,
 }
 
 /// The bytes a node signs to send a digest.
 pub fn digest_signed_bytes(body: &[u8]) -> Vec<u8> {
     [DIGEST_DOMAIN, body].concat()
+}
+
+/// Domain separator of reconcile-request signatures.
+pub const RECONCILE_DOMAIN: &[u8] = b"allium-reconcile-v1\0";
+/// Most hashes one [`ReconcileRequest`] lists (512 KiB of hashes, about
+/// 700 KB of JSON).
+pub const MAX_RECONCILE_HASHES: usize = 16_384;
+/// Largest reconcile body a node reads.
+pub const MAX_RECONCILE_BODY: usize = 1024 * 1024;
+
+/// The body of `POST /swarm/v1/reconcile`: after a digest exchange, the
+/// hashes the sender holds in some of the buckets that differed. The peer
+/// pushes back its messages in those buckets that are not listed, so a
+/// repair moves what is missing, not whole buckets. Signed like a push,
+/// with [`RECONCILE_DOMAIN`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileRequest {
+    /// The receiving node's Ed25519 key.
+    pub to: Hex32,
+    /// When the sender signed it, Unix ms.
+    pub sent: u64,
+    /// The buckets and what the sender holds in each.
+    pub buckets: Vec<BucketHashes>,
+}
+
+/// The hashes a node holds in one digest bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketHashes {
+    /// The bucket (below [`DIGEST_BUCKETS`]).
+    pub bucket: u16,
+    /// The raw 32-byte hashes, concatenated. A bucket with more than fit
+    /// lists only some: the peer then pushes a few the sender already has,
+    /// which costs bytes, never correctness.
+    pub hashes: Base64Bytes,
+}
+
+impl ReconcileRequest {
+    /// Checks the request's shape: buckets in range and not repeated, whole
+    /// 32-byte hashes, at most [`MAX_RECONCILE_HASHES`] of them.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let mut seen = vec![false; DIGEST_BUCKETS];
+        let mut total = 0usize;
+        for b in &self.buckets {
+            let Some(slot) = seen.get_mut(usize::from(b.bucket)) else {
+                return Err("a bucket is out of range");
+            };
+            if std::mem::replace(slot, true) {
+                return Err("a bucket is listed twice");
+            }
+            if b.hashes.0.len() % 32 != 0 {
+                return Err("hashes are 32 bytes each");
+            }
+            total += b.hashes.0.len() / 32;
+        }
+        if total > MAX_RECONCILE_HASHES {
+            return Err("too many hashes");
+        }
+        Ok(())
+    }
+}
+
+/// The answer to a reconcile request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileResponse {
+    /// Messages the receiver queued for the sender.
+    pub pushing: u64,
+}
+
+/// The bytes a node signs to send a reconcile request.
+pub fn reconcile_signed_bytes(body: &[u8]) -> Vec<u8> {
+    [RECONCILE_DOMAIN, body].concat()
 }
 
 #[cfg(test)]
@@ -360,6 +447,49 @@ mod tests {
         (0..n)
             .map(|i| message_hash(&AccountId::from_x25519([7; 32]), Namespace(0), &[i]))
             .collect()
+    }
+
+    #[test]
+    fn a_bucket_prefix_starts_exactly_the_hashes_of_its_bucket() {
+        for h in hashes(200) {
+            let bucket = SwarmDigest::bucket_of(&h).unwrap();
+            assert!(
+                h.starts_with(&SwarmDigest::bucket_prefix(bucket).unwrap()),
+                "{h} in {bucket}"
+            );
+            for other in [bucket.wrapping_sub(1), bucket + 1] {
+                if let Some(prefix) = SwarmDigest::bucket_prefix(other) {
+                    assert!(!h.starts_with(&prefix));
+                }
+            }
+        }
+        assert_eq!(SwarmDigest::bucket_prefix(0).as_deref(), Some("AA"));
+        assert_eq!(SwarmDigest::bucket_prefix(DIGEST_BUCKETS - 1).as_deref(), Some("//"));
+        assert_eq!(SwarmDigest::bucket_prefix(DIGEST_BUCKETS), None);
+    }
+
+    #[test]
+    fn a_reconcile_request_is_checked_for_shape() {
+        let request = |buckets: Vec<(u16, usize)>| ReconcileRequest {
+            to: Hex32([1; 32]),
+            sent: 0,
+            buckets: buckets
+                .into_iter()
+                .map(|(bucket, len)| BucketHashes {
+                    bucket,
+                    hashes: Base64Bytes(vec![0; len]),
+                })
+                .collect(),
+        };
+        assert!(request(vec![(0, 64), (4095, 0)]).check().is_ok());
+        assert!(request(vec![(4096, 32)]).check().is_err(), "out of range");
+        assert!(request(vec![(7, 32), (7, 32)]).check().is_err(), "twice");
+        assert!(request(vec![(7, 33)]).check().is_err(), "partial hash");
+        assert!(request(vec![(7, 32 * MAX_RECONCILE_HASHES)]).check().is_ok());
+        assert!(
+            request(vec![(7, 32 * MAX_RECONCILE_HASHES), (8, 32)]).check().is_err(),
+            "too many"
+        );
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! Node-to-node bodies (push and its answer, sync, digest, forward) from
-//! arbitrary bytes: decoding never panics, checking a pushed message's
-//! owner signature never panics, and comparing any decoded digest with a
-//! real one never panics either (a peer's digest may have any number of
-//! buckets).
+//! Node-to-node bodies (push and its answer, sync, digest, reconcile,
+//! forward) from arbitrary bytes: decoding never panics, checking a pushed
+//! message's owner signature never panics, comparing any decoded digest
+//! with a real one never panics either (a peer's digest may have any number
+//! of buckets), and neither does checking a reconcile's shape and turning
+//! its buckets into prefixes.
 #![no_main]
 
-use allium_common::peer::{DigestRequest, ForwardRequest, PushRequest, PushResponse, SwarmDigest, SyncRequest};
+use allium_common::peer::{
+    DigestRequest, ForwardRequest, PushRequest, PushResponse, ReconcileRequest, SwarmDigest, SyncRequest,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +31,13 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = own.differing(&request.digest);
         let _ = request.digest.differing(&own);
+    }
+    if let Ok(request) = serde_json::from_slice::<ReconcileRequest>(data) {
+        if request.check().is_ok() {
+            for bucket in &request.buckets {
+                let _ = SwarmDigest::bucket_prefix(usize::from(bucket.bucket));
+                let _ = bucket.hashes.0.chunks_exact(32).count();
+            }
+        }
     }
 });

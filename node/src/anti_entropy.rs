@@ -6,24 +6,34 @@
 //! retries died never learns of that store. So every
 //! `anti_entropy_interval_ms` (±25 %) a node sends a [`SwarmDigest`] of the
 //! live messages it holds for its swarm to one random swarm peer; the peer
-//! compares it with its own and pushes back its messages in the buckets that
-//! differ. Each round repairs one direction (what the sender lacks); the
-//! peer repairs the other in its own rounds. Tombstones keep deleted
-//! messages from coming back this way.
+//! compares it with its own and answers the buckets that differ. The node
+//! then lists the hashes it holds in those buckets ([`ReconcileRequest`]),
+//! and the peer pushes back the messages it holds there that are not
+//! listed: a repair moves what is missing, not whole buckets. Each round
+//! repairs one direction (what the sender lacks); the peer repairs the
+//! other in its own rounds. Tombstones keep deleted messages from coming
+//! back this way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use allium_common::peer::{DigestRequest, DigestResponse, SwarmDigest, digest_signed_bytes};
+use std::collections::HashSet;
+
+use allium_common::encoding::Base64Bytes;
+use allium_common::node_list::NodeEntry;
+use allium_common::peer::{
+    BucketHashes, DIGEST_BUCKETS, DigestRequest, DigestResponse, MAX_PUSH_MESSAGES, MAX_RECONCILE_HASHES,
+    ReconcileRequest, ReconcileResponse, SwarmDigest, digest_signed_bytes, reconcile_signed_bytes,
+};
 use allium_common::rpc::ErrorCode;
 use axum::http::HeaderMap;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api_error::ApiError;
 use crate::directory::Snapshot;
 use crate::metrics::Metrics;
 use crate::peer::{Call, Peers};
-use crate::replication::{fresh_and_for_me, push_wanted, same_swarm_sender, swarm_peers};
+use crate::replication::{fresh_and_for_me, same_swarm_sender, swarm_peers};
 use crate::state::{Node, now_ms};
 use crate::storage::StorageError;
 
@@ -31,6 +41,16 @@ use crate::storage::StorageError;
 const DIGEST_PAGE: usize = 1024;
 /// Largest answer to a digest (a list of at most 4,096 bucket numbers).
 const MAX_DIGEST_ANSWER: usize = 64 * 1024;
+/// Hashes of one bucket a node reads at most when answering a reconcile:
+/// a bucket holds 1/4,096 of the swarm's messages, about 244 in a store of
+/// a million.
+const BUCKET_READ_LIMIT: usize = 4 * MAX_RECONCILE_HASHES;
+/// Messages one reconcile pushes at most (their hashes are held in memory
+/// until pushed); the rest waits for a later round.
+const MAX_PUSHED_PER_RECONCILE: usize = 65_536;
+/// How often, and how long apart, a round asks a busy peer again.
+const BUSY_RETRIES: u32 = 20;
+const BUSY_WAIT: Duration = Duration::from_millis(500);
 
 /// State of the digest exchange.
 #[derive(Debug)]
@@ -88,8 +108,9 @@ pub async fn run(node: Arc<Node>) {
     }
 }
 
-/// One round: digest to one random peer. Returns the buckets it reported
-/// as different (being pushed to this node).
+/// One round: digest to one random peer, then what this node holds in the
+/// buckets that differ. Returns those buckets (the peer pushes this node
+/// what it lacks in them).
 pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
     let snap = node.directory.current().ok_or("no node list yet")?;
     let peers = swarm_peers(node, &snap);
@@ -103,74 +124,230 @@ pub async fn round(node: &Arc<Node>) -> Result<Vec<usize>, String> {
         digest,
     })
     .map_err(|e| e.to_string())?;
-    let call = Call {
-        address: peer.address.clone(),
-        path: "/swarm/v1/digest",
-        headers: Peers::signed_headers(&node.identity, &digest_signed_bytes(&body)),
-        content_type: "application/json",
+    let answer: DigestResponse = call_peer(
+        node,
+        peer,
+        "/swarm/v1/digest",
+        digest_signed_bytes,
         body,
-        deadline: node.config.hop_timeout(),
-        max_answer: MAX_DIGEST_ANSWER,
-    };
-    let response = node
-        .peers
-        .call(call)
-        .await
-        .map_err(|e| format!("{}: {e}", peer.address))?;
-    if !response.is_success() {
-        return Err(format!("{}: answered {}", peer.address, response.status));
-    }
-    let answer: DigestResponse = response.parse().map_err(|e| e.to_string())?;
+        MAX_DIGEST_ANSWER,
+    )
+    .await?
+    .parse()
+    .map_err(|e| e.to_string())?;
     Metrics::inc(&node.metrics.anti_entropy_rounds);
     if !answer.differing.is_empty() {
-        tracing::info!(peer = %peer.address, buckets = answer.differing.len(), "anti-entropy: a peer is pushing what this node lacks");
+        let pushing = reconcile(node, &snap, peer, &answer.differing).await?;
+        if pushing > 0 {
+            tracing::info!(peer = %peer.address, buckets = answer.differing.len(), messages = pushing, "anti-entropy: a peer is pushing what this node lacks");
+        }
     }
     Ok(answer.differing)
 }
 
+/// Tells `peer` what this node holds in the `differing` buckets, in
+/// requests of at most [`MAX_RECONCILE_HASHES`] hashes; returns how many
+/// messages the peer said it is pushing back.
+async fn reconcile(node: &Arc<Node>, snap: &Snapshot, peer: &NodeEntry, differing: &[usize]) -> Result<u64, String> {
+    let mine = snap.my_swarm.ok_or("not in a swarm")?;
+    let now = now_ms();
+    let (mut batch, mut listed, mut pushing) = (Vec::new(), 0, 0);
+    for &bucket in differing.iter().take(DIGEST_BUCKETS) {
+        let Some(prefix) = SwarmDigest::bucket_prefix(bucket) else {
+            continue;
+        };
+        let rows = node
+            .storage
+            .hashes_with_prefix(prefix, now, MAX_RECONCILE_HASHES)
+            .await
+            .map_err(|e| e.to_string())?;
+        let hashes: Vec<u8> = rows
+            .iter()
+            .filter(|(account, _)| snap.swarm_of(account) == Some(mine))
+            .filter_map(|(_, hash)| raw_hash(hash))
+            .flatten()
+            .collect();
+        let count = hashes.len() / 32;
+        if listed + count > MAX_RECONCILE_HASHES && !batch.is_empty() {
+            pushing += send_reconcile(node, peer, std::mem::take(&mut batch)).await?;
+            listed = 0;
+        }
+        listed += count;
+        batch.push(BucketHashes {
+            bucket: u16::try_from(bucket).map_err(|_| "bucket out of range")?,
+            hashes: Base64Bytes(hashes),
+        });
+    }
+    if !batch.is_empty() {
+        pushing += send_reconcile(node, peer, batch).await?;
+    }
+    Ok(pushing)
+}
+
+/// Sends one reconcile request, waiting while the peer is busy with
+/// another (429) up to [`BUSY_RETRIES`] times.
+async fn send_reconcile(node: &Arc<Node>, peer: &NodeEntry, buckets: Vec<BucketHashes>) -> Result<u64, String> {
+    for _ in 0..BUSY_RETRIES {
+        let body = serde_json::to_vec(&ReconcileRequest {
+            to: peer.ed25519,
+            sent: now_ms(),
+            buckets: buckets.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        match call_peer(node, peer, "/swarm/v1/reconcile", reconcile_signed_bytes, body, 1024).await {
+            Ok(answer) => {
+                let answer: ReconcileResponse = answer.parse().map_err(|e| e.to_string())?;
+                return Ok(answer.pushing);
+            }
+            Err(CallOutcome::Busy) => tokio::time::sleep(BUSY_WAIT).await,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!("{}: busy; the rest waits for the next round", peer.address))
+}
+
+/// Why a call to a peer did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum CallOutcome {
+    #[error("busy (429)")]
+    Busy,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<CallOutcome> for String {
+    fn from(e: CallOutcome) -> Self {
+        e.to_string()
+    }
+}
+
+/// A signed control call to `peer`; a 2xx answer, or why not.
+async fn call_peer(
+    node: &Node,
+    peer: &NodeEntry,
+    path: &'static str,
+    signed: fn(&[u8]) -> Vec<u8>,
+    body: Vec<u8>,
+    max_answer: usize,
+) -> Result<crate::peer::Answer, CallOutcome> {
+    let call = Call {
+        address: peer.address.clone(),
+        path,
+        headers: Peers::signed_headers(&node.identity, &signed(&body)),
+        content_type: "application/json",
+        body,
+        deadline: node.config.hop_timeout(),
+        max_answer,
+    };
+    let answer = node
+        .peers
+        .call(call)
+        .await
+        .map_err(|e| CallOutcome::Failed(format!("{}: {e}", peer.address)))?;
+    match answer.status {
+        429 => Err(CallOutcome::Busy),
+        _ if answer.is_success() => Ok(answer),
+        status => Err(CallOutcome::Failed(format!("{}: answered {status}", peer.address))),
+    }
+}
+
+/// The 32 raw bytes of a base64 message hash.
+fn raw_hash(hash: &str) -> Option<[u8; 32]> {
+    allium_common::encoding::from_base64(hash).ok()?.try_into().ok()
+}
+
 /// Handles `POST /swarm/v1/digest` from a member of this node's swarm:
-/// compares digests and pushes the sender this node's messages in the
-/// buckets that differ.
+/// compares digests and answers the buckets that differ.
 pub async fn receive(node: &Arc<Node>, headers: &HeaderMap, body: &[u8]) -> Result<DigestResponse, ApiError> {
     let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
-    let (sender, signature) = same_swarm_sender(node, &snap, headers, &digest_signed_bytes(body))?;
-    let Some(mine) = snap.my_swarm else {
-        return Err(ApiError::not_ready());
-    };
+    let (_, signature) = same_swarm_sender(node, &snap, headers, &digest_signed_bytes(body))?;
     let request: DigestRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed digest request: {e}")))?;
     fresh_and_for_me(node, request.to, request.sent)?;
     node.peers.first_time(&signature, now_ms())?;
-    let Ok(busy) = Arc::clone(&node.anti_entropy.answering).try_acquire_owned() else {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "already comparing a digest; try again later",
-        ));
-    };
-    let own = digest_of(node, &snap).await.map_err(|e| {
-        tracing::warn!(error = %e, "anti-entropy: cannot read the store");
-        ApiError::new(ErrorCode::Internal, "cannot read the message store")
-    })?;
+    let _busy = busy_or_429(node)?;
+    let own = digest_of(node, &snap).await.map_err(store_failed)?;
     let differing = own.differing(&request.digest);
-    if !differing.is_empty() {
-        node.metrics
-            .anti_entropy_buckets_pushed
-            .fetch_add(differing.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let mut buckets = vec![false; allium_common::peer::DIGEST_BUCKETS];
-        for &b in &differing {
-            if let Some(slot) = buckets.get_mut(b) {
-                *slot = true;
-            }
+    node.metrics
+        .anti_entropy_buckets_differing
+        .fetch_add(differing.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(DigestResponse { differing })
+}
+
+/// Handles `POST /swarm/v1/reconcile` from a member of this node's swarm:
+/// queues for it this node's messages of the swarm in the listed buckets
+/// that it did not list.
+pub async fn receive_reconcile(
+    node: &Arc<Node>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ReconcileResponse, ApiError> {
+    let snap = node.directory.current().ok_or_else(ApiError::not_ready)?;
+    let (sender, signature) = same_swarm_sender(node, &snap, headers, &reconcile_signed_bytes(body))?;
+    let Some(mine) = snap.my_swarm else {
+        return Err(ApiError::not_ready());
+    };
+    let request: ReconcileRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed reconcile request: {e}")))?;
+    request
+        .check()
+        .map_err(|why| ApiError::new(ErrorCode::BadRequest, format!("malformed reconcile request: {why}")))?;
+    fresh_and_for_me(node, request.to, request.sent)?;
+    node.peers.first_time(&signature, now_ms())?;
+    let busy = busy_or_429(node)?;
+    let now = now_ms();
+    let mut lacking = Vec::new();
+    for listed in &request.buckets {
+        if lacking.len() >= MAX_PUSHED_PER_RECONCILE {
+            break;
         }
-        let wanted = move |account: &allium_common::AccountId, hash: &str| {
-            snap.swarm_of(account) == Some(mine)
-                && SwarmDigest::bucket_of(hash).is_some_and(|b| buckets.get(b).copied().unwrap_or(false))
+        let Some(prefix) = SwarmDigest::bucket_prefix(usize::from(listed.bucket)) else {
+            continue;
         };
+        let has: HashSet<&[u8]> = listed.hashes.0.chunks_exact(32).collect();
+        let rows = node
+            .storage
+            .hashes_with_prefix(prefix, now, BUCKET_READ_LIMIT)
+            .await
+            .map_err(store_failed)?;
+        lacking.extend(rows.into_iter().filter_map(|(account, hash)| {
+            let raw = raw_hash(&hash)?;
+            (snap.swarm_of(&account) == Some(mine) && !has.contains(&raw[..])).then_some(hash)
+        }));
+        lacking.truncate(MAX_PUSHED_PER_RECONCILE);
+    }
+    let pushing = lacking.len() as u64;
+    node.metrics
+        .anti_entropy_messages_pushed
+        .fetch_add(pushing, std::sync::atomic::Ordering::Relaxed);
+    if !lacking.is_empty() {
+        // Read and queued a push at a time; the queue's room bounds memory.
         let node = Arc::clone(node);
         tokio::spawn(async move {
-            push_wanted(node, sender, wanted).await;
+            for hashes in lacking.chunks(MAX_PUSH_MESSAGES) {
+                match node.storage.messages_with_hashes(hashes.to_vec(), now_ms()).await {
+                    Ok(messages) => node.replicator.enqueue_push(&node, sender, &messages).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "anti-entropy push stopped: storage failure");
+                        break;
+                    }
+                }
+            }
             drop(busy);
         });
     }
-    Ok(DigestResponse { differing })
+    Ok(ReconcileResponse { pushing })
+}
+
+/// The right to compare or reconcile now, or a 429: one at a time, since
+/// each reads the store at length.
+fn busy_or_429(node: &Node) -> Result<OwnedSemaphorePermit, ApiError> {
+    Arc::clone(&node.anti_entropy.answering)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::new(ErrorCode::RateLimited, "comparing with another peer; try again later"))
+}
+
+fn store_failed(e: StorageError) -> ApiError {
+    tracing::warn!(error = %e, "anti-entropy: cannot read the store");
+    ApiError::new(ErrorCode::Internal, "cannot read the message store")
 }

@@ -49,9 +49,11 @@ pub struct Metrics {
     pub replication_backing_off: AtomicU64,
     /// Digests this node sent to a swarm peer and got an answer for.
     pub anti_entropy_rounds: AtomicU64,
-    /// Digest buckets that differed from a peer's, whose messages this node
-    /// pushed to it.
-    pub anti_entropy_buckets_pushed: AtomicU64,
+    /// Digest buckets that differed from a peer's, in digests this node
+    /// answered.
+    pub anti_entropy_buckets_differing: AtomicU64,
+    /// Messages a peer's reconcile showed it lacked, queued for it.
+    pub anti_entropy_messages_pushed: AtomicU64,
     /// Synchronous pushes (a store waiting for a peer) that timed out.
     pub replication_sync_timeouts: AtomicU64,
     /// Synchronous pushes skipped because the peer recently timed out
@@ -84,7 +86,8 @@ impl Default for Metrics {
             replication_lag_ms: AtomicU64::new(0),
             replication_backing_off: AtomicU64::new(0),
             anti_entropy_rounds: AtomicU64::new(0),
-            anti_entropy_buckets_pushed: AtomicU64::new(0),
+            anti_entropy_buckets_differing: AtomicU64::new(0),
+            anti_entropy_messages_pushed: AtomicU64::new(0),
             replication_sync_timeouts: AtomicU64::new(0),
             replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
@@ -156,7 +159,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 28] = [
+        let series: [(&str, &str, &str, u64); 29] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -230,10 +233,16 @@ impl Metrics {
                 self.anti_entropy_rounds.load(Ordering::Relaxed),
             ),
             (
-                "allium_anti_entropy_buckets_pushed_total",
+                "allium_anti_entropy_buckets_differing_total",
                 "counter",
-                "Digest buckets that differed from a peer's, pushed to it.",
-                self.anti_entropy_buckets_pushed.load(Ordering::Relaxed),
+                "Digest buckets that differed from a peer's, in digests this node answered.",
+                self.anti_entropy_buckets_differing.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_anti_entropy_messages_pushed_total",
+                "counter",
+                "Messages a peer's reconcile showed it lacked, queued for it.",
+                self.anti_entropy_messages_pushed.load(Ordering::Relaxed),
             ),
             (
                 "allium_replication_sync_timeouts_total",

@@ -36,7 +36,7 @@ use allium_common::rpc::{
 };
 use axum::http::HeaderMap;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::api_error::ApiError;
@@ -50,6 +50,10 @@ use crate::storage::{Inserted, NewMessage, OwnerSig};
 
 /// Deliveries the queue holds at most (waiting, in flight and backing off).
 pub const CAPACITY: usize = 8192;
+/// KiB of messages the queue holds at most, whoever queued them (64 MiB):
+/// a hand-over of large messages waits for room rather than holding a copy
+/// of the store in memory.
+const MAX_QUEUED_KIB: u32 = 64 * 1024;
 /// Deliveries handed over but not yet taken by the queue.
 const CHANNEL: usize = 1024;
 /// Deliveries in flight at once from the queue.
@@ -97,6 +101,21 @@ impl Job {
             Self::Push { peer, .. } | Self::Forward { peer, .. } => *peer,
         }
     }
+
+    /// What the job holds in memory, in KiB (at least 1), as counted
+    /// against [`MAX_QUEUED_KIB`].
+    fn kib(&self) -> u32 {
+        let bytes = match self {
+            Self::Push { messages, .. } => messages
+                .iter()
+                .map(|m| m.data.len() + PUSHED_MESSAGE_OVERHEAD)
+                .sum::<usize>(),
+            Self::Forward { request, .. } => request.to_string().len(),
+        };
+        u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, MAX_QUEUED_KIB)
+    }
 }
 
 /// A delivery with its retry state.
@@ -106,6 +125,9 @@ pub struct Delivery {
     attempt: u32,
     /// When the delivery was first queued (for the lag gauge).
     since: Instant,
+    /// Its share of [`MAX_QUEUED_KIB`], given back when it is dropped
+    /// (delivered, given up, or its peer left).
+    _room: OwnedSemaphorePermit,
 }
 
 impl Delivery {
@@ -128,6 +150,8 @@ impl Delivery {
 #[derive(Debug)]
 pub struct Replicator {
     queue: mpsc::Sender<Delivery>,
+    /// KiB of deliveries the queue may hold ([`MAX_QUEUED_KIB`]).
+    room: Arc<Semaphore>,
     /// Peers that timed out a synchronous push, and until when stores do
     /// not wait for them. At most one entry per swarm peer.
     stalled: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
@@ -140,6 +164,7 @@ impl Replicator {
         (
             Self {
                 queue,
+                room: Arc::new(Semaphore::new(MAX_QUEUED_KIB as usize)),
                 stalled: std::sync::Mutex::new(HashMap::new()),
             },
             rx,
@@ -244,7 +269,7 @@ impl Replicator {
 
     /// Queues `messages` for `peer` in as few pushes as fit
     /// ([`push_batches`]).
-    async fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
+    pub(crate) async fn enqueue_push(&self, node: &Node, peer: [u8; 32], messages: &[NewMessage]) {
         for batch in push_batches(messages) {
             self.enqueue(
                 node,
@@ -257,13 +282,18 @@ impl Replicator {
         }
     }
 
-    /// Queues a delivery, waiting for room if the queue is full (never
-    /// dropping it); only a node shutting down loses what it queues.
+    /// Queues a delivery, waiting for room if the queue is full, by count
+    /// or by bytes (never dropping it); only a node shutting down loses
+    /// what it queues.
     async fn enqueue(&self, node: &Node, job: Job) {
+        let Ok(room) = Arc::clone(&self.room).acquire_many_owned(job.kib()).await else {
+            return; // Closed: never, the semaphore lives as long as the queue.
+        };
         let delivery = Delivery {
             job,
             attempt: 0,
             since: Instant::now(),
+            _room: room,
         };
         node.metrics.replication_queue.fetch_add(1, Ordering::Relaxed);
         if self.queue.send(delivery).await.is_err() {
@@ -742,19 +772,6 @@ impl<F: Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static> Li
                 None
             }
         }
-    }
-}
-
-/// Queues, for `peer`, every live message this node holds that `wanted`
-/// (account, hash) picks: the repair half of anti-entropy.
-pub(crate) async fn push_wanted(
-    node: Arc<Node>,
-    peer: [u8; 32],
-    wanted: impl Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static,
-) {
-    let mut pages = LivePages::new(wanted, "anti-entropy push");
-    while let Some(messages) = pages.next(&node).await {
-        node.replicator.enqueue_push(&node, peer, &messages).await;
     }
 }
 

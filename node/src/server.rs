@@ -7,7 +7,8 @@
 //! | `POST /swarm/v1/push` | replication from swarm peers |
 //! | `POST /swarm/v1/sync` | a (re)started swarm peer asks for the swarm's messages |
 //! | `POST /swarm/v1/forward` | a swarm peer passes on an owner's delete or expire |
-//! | `POST /swarm/v1/digest` | a swarm peer's digest; what it lacks is pushed back |
+//! | `POST /swarm/v1/digest` | a swarm peer's digest; the buckets that differ |
+//! | `POST /swarm/v1/reconcile` | what a swarm peer holds in those buckets; what it lacks is pushed back |
 //! | `POST /probe/v1` | a seed's reachability challenge |
 //! | `POST /seed/v1/announce` | seed mode: a node registers |
 //! | `GET /health` | liveness and whether the node is listed |
@@ -24,7 +25,7 @@ use std::time::Instant;
 use allium_common::announce::{ProbeRequest, ProbeResponse, probe_signed_bytes};
 use allium_common::encoding::Sig64;
 use allium_common::onion::MAX_ONION_BODY;
-use allium_common::peer::MAX_PUSH_BODY;
+use allium_common::peer::{MAX_PUSH_BODY, MAX_RECONCILE_BODY};
 use allium_common::rpc::{ErrorCode, MAX_REQUEST_BODY};
 use axum::Router;
 use axum::body::Bytes;
@@ -63,6 +64,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(
             "/swarm/v1/digest",
             post(digest).layer(DefaultBodyLimit::max(MAX_DIGEST_BODY)),
+        )
+        .route(
+            "/swarm/v1/reconcile",
+            post(reconcile).layer(DefaultBodyLimit::max(MAX_RECONCILE_BODY)),
         )
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
@@ -190,6 +195,13 @@ const MAX_DIGEST_BODY: usize = 256 * 1024;
 
 async fn digest(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
     match anti_entropy::receive(&node, &headers, &body).await {
+        Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn reconcile(State(node): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    match anti_entropy::receive_reconcile(&node, &headers, &body).await {
         Ok(answer) => json_response(200, &serde_json::to_value(answer).unwrap_or_default()),
         Err(e) => error_response(&e),
     }

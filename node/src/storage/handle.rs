@@ -431,6 +431,30 @@ impl StorageHandle {
             .await
     }
 
+    /// Account and hash of up to `limit` live messages whose hash starts
+    /// with `prefix` (a digest bucket's, see `SwarmDigest::bucket_prefix`),
+    /// read through the hash index.
+    pub async fn hashes_with_prefix(
+        &self,
+        prefix: String,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(AccountId, String)>> {
+        self.inner
+            .readers
+            .read(move |conn| store::hashes_with_prefix(conn, &prefix, now_ms, limit))
+            .await
+    }
+
+    /// The live messages among `hashes`, data included (missing and
+    /// expired ones are left out).
+    pub async fn messages_with_hashes(&self, hashes: Vec<String>, now_ms: u64) -> Result<Vec<NewMessage>> {
+        self.inner
+            .readers
+            .read(move |conn| store::messages_with_hashes(conn, &hashes, now_ms))
+            .await
+    }
+
     /// Messages and data bytes in the whole store.
     pub async fn stats(&self) -> Result<Stats> {
         self.inner.readers.read(store::stats).await

@@ -744,6 +744,64 @@ pub(crate) fn live_hashes(conn: &Connection, after_seq: u64, now_ms: u64, page_s
     Ok(HashPage { rows: out, next })
 }
 
+/// See [`StorageHandle::hashes_with_prefix`].
+pub(crate) fn hashes_with_prefix(
+    conn: &Connection,
+    prefix: &str,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<(AccountId, String)>> {
+    const OP: &str = "reading a digest bucket";
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    // Base64 digits are all below '~', so this range is exactly the
+    // prefix, read through the hash index.
+    let end = format!("{prefix}~");
+    let mut stmt = conn
+        .prepare_cached("SELECT account, hash FROM messages WHERE hash >= ?1 AND hash < ?2 AND expiry_ms > ?3 LIMIT ?4")
+        .map_err(StorageError::sql(OP))?;
+    let mut rows = stmt
+        .query(params![prefix, end, now, i64::try_from(limit).unwrap_or(i64::MAX)])
+        .map_err(StorageError::sql(OP))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
+        out.push((
+            AccountId::from_x25519(row.get(0).map_err(StorageError::sql(OP))?),
+            row.get(1).map_err(StorageError::sql(OP))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// See [`StorageHandle::messages_with_hashes`].
+pub(crate) fn messages_with_hashes(conn: &Connection, hashes: &[String], now_ms: u64) -> Result<Vec<NewMessage>> {
+    const OP: &str = "reading messages by hash";
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT account, namespace, hash, timestamp_ms, expiry_ms, data, owner_sig \
+             FROM messages WHERE hash = ?1 AND expiry_ms > ?2",
+        )
+        .map_err(StorageError::sql(OP))?;
+    let mut out = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        let mut rows = stmt.query(params![hash, now]).map_err(StorageError::sql(OP))?;
+        let Some(row) = rows.next().map_err(StorageError::sql(OP))? else {
+            continue;
+        };
+        let owner_sig: Option<Vec<u8>> = row.get(6).map_err(StorageError::sql(OP))?;
+        out.push(NewMessage {
+            account: AccountId::from_x25519(row.get(0).map_err(StorageError::sql(OP))?),
+            namespace: to_namespace(row.get(1).map_err(StorageError::sql(OP))?)?,
+            hash: row.get(2).map_err(StorageError::sql(OP))?,
+            timestamp_ms: to_u64("timestamp_ms", row.get(3).map_err(StorageError::sql(OP))?)?,
+            expiry_ms: to_u64("expiry_ms", row.get(4).map_err(StorageError::sql(OP))?)?,
+            data: row.get(5).map_err(StorageError::sql(OP))?,
+            owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
+        });
+    }
+    Ok(out)
+}
+
 /// See [`Store::live_page`]. Reads the metadata of a page first and the
 /// data only of rows that pass the filter, in one read transaction.
 pub(crate) fn live_page(

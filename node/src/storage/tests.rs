@@ -825,6 +825,61 @@ fn for_each_live_gives_every_live_message_of_matching_accounts() {
     );
 }
 
+#[test]
+fn a_digest_bucket_is_read_through_the_hash_index_and_holds_exactly_its_live_messages() {
+    use allium_common::peer::SwarmDigest;
+    let dir = TempDir::new().unwrap();
+    let mut store = open(&dir);
+    let live: Vec<NewMessage> = (0..20_000)
+        .map(|i| msg(acct((i % 7) as u8), 0, i, NOW + HOUR))
+        .collect();
+    let expired: Vec<NewMessage> = (20_000..30_000).map(|i| msg(acct(1), 0, i, NOW + 1)).collect();
+    let all: Vec<NewMessage> = live.iter().chain(&expired).cloned().collect();
+    for chunk in all.chunks(1000) {
+        store.insert_batch(chunk, NOW).unwrap();
+    }
+    let later = NOW + 2;
+    // A bucket that also holds an expired message.
+    let bucket = SwarmDigest::bucket_of(&expired[0].hash).unwrap();
+    let prefix = SwarmDigest::bucket_prefix(bucket).unwrap();
+    let mut want: Vec<&NewMessage> = live
+        .iter()
+        .filter(|m| SwarmDigest::bucket_of(&m.hash) == Some(bucket))
+        .collect();
+    want.sort_by(|a, b| a.hash.cmp(&b.hash));
+    let mut hashes = store::hashes_with_prefix(store.connection(), &prefix, later, 1000).unwrap();
+    hashes.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        hashes,
+        want.iter().map(|m| (m.account, m.hash.clone())).collect::<Vec<_>>(),
+        "the live messages of the bucket"
+    );
+    // By hash: data and all; unknown and expired hashes are left out.
+    let mut asked: Vec<String> = want.iter().map(|m| m.hash.clone()).collect();
+    asked.push(expired[0].hash.clone());
+    assert!(want.len() >= 2, "a bucket of 20,000 holds about 5");
+    asked.push("not a hash".into());
+    let got = store::messages_with_hashes(store.connection(), &asked, later).unwrap();
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+    assert_eq!(
+        store::hashes_with_prefix(store.connection(), &prefix, later, 1)
+            .unwrap()
+            .len(),
+        1,
+        "limited"
+    );
+    // Through the index, not a scan of the table.
+    let plan: String = store
+        .connection()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT account, hash FROM messages WHERE hash >= ?1 AND hash < ?2 AND expiry_ms > ?3 LIMIT ?4",
+            rusqlite::params![prefix, format!("{prefix}~"), 0, 10],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("USING INDEX"), "{plan}");
+}
+
 /// Caps the database at its current size plus `extra_pages`, so SQLite
 /// answers SQLITE_FULL as on a full disk.
 pub(super) fn limit_file_size(store: &Store, extra_pages: i64) {

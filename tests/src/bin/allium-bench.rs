@@ -744,7 +744,7 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::node_list::N
 
 /// One swarm of two nodes that compare digests every 2 s.
 const CONVERGE_CONFIG: &str = "[seed_mode]\nmin_swarm_size = 2\ntarget_swarm_size = 2\nmax_swarm_size = 2\n\
-[timing]\nanti_entropy_interval_ms = 2000\n[limits]\nmax_mailbox_messages = 1000000\n";
+drop_after_failures = 100000\n[timing]\nanti_entropy_interval_ms = 2000\n[limits]\nmax_mailbox_messages = 1000000\n";
 
 async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     use allium_node::storage::{NewMessage, StorageLimits, Store};
@@ -759,12 +759,29 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         max_mailbox_messages: u64::MAX,
         max_total_bytes: u64::MAX,
     };
-    // Written beside the running nodes (SQLite serialises the writers), so
-    // neither restarts and asks for a full sync.
+    // Written beside the nodes, which are stopped (SIGSTOP) meanwhile: so
+    // neither restarts and asks for a full sync, and no anti-entropy round
+    // sees the stores half written. The seed keeps them listed
+    // (`drop_after_failures`).
+    let signal = |sig: &str| {
+        for node in net.nodes.iter().take(2) {
+            if let Some(pid) = node.pid() {
+                let _ = std::process::Command::new("kill")
+                    .args([sig, &pid.to_string()])
+                    .status();
+            }
+        }
+    };
+    signal("-STOP");
     let started = Instant::now();
-    for (i, node) in net.nodes.iter().take(2).enumerate() {
-        let mut store = Store::open(node.dir.join("messages.db"), limits)?;
-        for chunk in (0..total as u64).collect::<Vec<_>>().chunks(10_000) {
+    let mut stores = net
+        .nodes
+        .iter()
+        .take(2)
+        .map(|node| Store::open(node.dir.join("messages.db"), limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    for chunk in (0..total as u64).collect::<Vec<_>>().chunks(2_000) {
+        for (i, store) in stores.iter_mut().enumerate() {
             let batch: Vec<NewMessage> = chunk
                 .iter()
                 .filter(|n| i == 0 || *n % 1000 != 999)
@@ -784,8 +801,9 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
                 .collect();
             store.insert_batch(&batch, now)?;
         }
-        drop(store);
     }
+    drop(stores);
+    signal("-CONT");
     println!(
         "wrote {total} messages (and {} on the second node) in {:.1}s",
         total - total / 1000,
@@ -823,21 +841,25 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     }
     let converged = started.elapsed().as_secs_f64();
     let pushed_to_b = gauge(b.clone(), "allium_replicated_in_total").await.unwrap_or(0);
-    let buckets = gauge(a.clone(), "allium_anti_entropy_buckets_pushed_total")
+    let buckets = gauge(a.clone(), "allium_anti_entropy_buckets_differing_total")
         .await
         .unwrap_or(0)
-        + gauge(b.clone(), "allium_anti_entropy_buckets_pushed_total")
+        + gauge(b.clone(), "allium_anti_entropy_buckets_differing_total")
             .await
             .unwrap_or(0);
-    let copies = gauge(a, "allium_replicated_out_total").await.unwrap_or(0)
-        + gauge(b, "allium_replicated_out_total").await.unwrap_or(0);
+    let copies = gauge(a.clone(), "allium_replicated_out_total").await.unwrap_or(0)
+        + gauge(b.clone(), "allium_replicated_out_total").await.unwrap_or(0);
+    let moved = gauge(a, "allium_anti_entropy_messages_pushed_total").await.unwrap_or(0)
+        + gauge(b, "allium_anti_entropy_messages_pushed_total").await.unwrap_or(0);
     println!(
-        "repair: {buckets} buckets compared different, {copies} pushes confirmed, {pushed_to_b} new messages stored"
+        "repair: {buckets} buckets compared different, {moved} messages pushed in {copies} pushes, \
+         {pushed_to_b} new messages stored on the second"
     );
     println!(
         "{}",
         json!({"scenario": "converge", "messages": total, "missing": total / 1000, "seconds_to_converge": converged,
-               "differing_buckets": buckets, "pushes_confirmed": copies, "new_on_second": pushed_to_b})
+               "differing_buckets": buckets, "messages_pushed": moved, "pushes_confirmed": copies,
+               "new_on_second": pushed_to_b})
     );
     Ok(())
 }
