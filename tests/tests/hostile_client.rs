@@ -104,6 +104,15 @@ async fn forced_guard_rotation_is_refused() {
     let nodes = last_line(&alice.run(&["--json", "nodes"]));
     assert_eq!(nodes["guard_replacements"], serde_json::json!([]), "{nodes}");
 
+    // The middles and exits come back (same address and key), so the only
+    // dead node is the next one killed: a replacement guard is never one
+    // of them (which the client cannot know, and would replace again).
+    for node in &dead {
+        net.net
+            .restart(net.index_of(node).unwrap(), Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
     // The guard of path 0 dies: it is replaced (the host refuses the
     // connection, so the network is up), and path 1 keeps its guard.
     let dead = before[0].clone();
