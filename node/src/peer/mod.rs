@@ -371,6 +371,39 @@ mod tests {
         assert!(at_b.relayed_by(&b, Some(&snap), &headers(too_far), body, NOW).is_err());
     }
 
+    proptest::proptest! {
+        /// Relay headers from anyone: any value in any of the four headers
+        /// (printable, as HTTP allows) never panics, and only the exact
+        /// headers the relay made are taken.
+        #[test]
+        fn relay_headers_are_taken_only_exactly_as_made(
+            replace in proptest::collection::vec(proptest::option::of("[ -~]{0,80}"), 4)
+        ) {
+            let ((a, a_entry), (b, b_entry)) = (node(1), node(2));
+            let seed = Identity::from_ed25519_seed(&[9; 32]);
+            let snap = Snapshot::new(NodeList::sign(1, vec![a_entry, b_entry.clone()], &seed).unwrap(), b.ed25519_pk());
+            let body = b"onion";
+            let made = peers().relay_headers(&a, &b_entry, 2, body, NOW).unwrap();
+            let mut sent = made.clone();
+            for (slot, value) in sent.iter_mut().zip(&replace) {
+                if let Some(value) = value {
+                    slot.1 = value.trim().to_owned();
+                }
+            }
+            let got = peers().relayed_by(&b, Some(&snap), &headers(sent.clone()), body, NOW);
+            // The same node and MAC, and the same numbers ("+2" is 2).
+            let same = sent[0] == made[0]
+                && sent[3] == made[3]
+                && sent[1].1.parse::<u8>().ok() == Some(2)
+                && sent[2].1.parse::<u64>().ok() == Some(NOW);
+            if same {
+                proptest::prop_assert!(matches!(got, Ok(Some(_))));
+            } else {
+                proptest::prop_assert!(got.is_err(), "{sent:?} was taken");
+            }
+        }
+    }
+
     #[test]
     fn a_signed_request_is_taken_once() {
         let p = peers();
