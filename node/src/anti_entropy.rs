@@ -32,7 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::api_error::ApiError;
 use crate::directory::Snapshot;
 use crate::metrics::Metrics;
-use crate::peer::{Call, Peers};
+use crate::peer::Peers;
 use crate::replication::{fresh_and_for_me, same_swarm_sender, swarm_peers};
 use crate::state::{Node, now_ms};
 use crate::storage::StorageError;
@@ -230,15 +230,15 @@ async fn call_peer(
     body: Vec<u8>,
     max_answer: usize,
 ) -> Result<crate::peer::Answer, CallOutcome> {
-    let call = Call {
-        address: peer.address.clone(),
+    let call = Peers::signed_call(
+        &node.identity,
+        peer,
         path,
-        headers: Peers::signed_headers(&node.identity, &signed(&body)),
-        content_type: "application/json",
+        signed,
         body,
-        deadline: node.config.hop_timeout(),
+        node.config.hop_timeout(),
         max_answer,
-    };
+    );
     let answer = node
         .peers
         .call(call)

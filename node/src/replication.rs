@@ -380,15 +380,15 @@ fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: D
             .collect(),
     };
     let body = serde_json::to_vec(&request).unwrap_or_default();
-    Call {
-        address: peer.address.clone(),
-        path: "/swarm/v1/push",
-        headers: Peers::signed_headers(&node.identity, &push_signed_bytes(&body)),
-        content_type: "application/json",
+    Peers::signed_call(
+        &node.identity,
+        peer,
+        "/swarm/v1/push",
+        push_signed_bytes,
         body,
         deadline,
-        max_answer: MAX_PUSH_ANSWER,
-    }
+        MAX_PUSH_ANSWER,
+    )
 }
 
 /// Sends a push and reads the peer's confirmations.
@@ -418,15 +418,15 @@ async fn send_forward(node: &Node, peer: &NodeEntry, request: &Value) -> Result<
         request: request.clone(),
     })
     .unwrap_or_default();
-    let call = Call {
-        address: peer.address.clone(),
-        path: "/swarm/v1/forward",
-        headers: Peers::signed_headers(&node.identity, &forward_signed_bytes(&body)),
-        content_type: "application/json",
+    let call = Peers::signed_call(
+        &node.identity,
+        peer,
+        "/swarm/v1/forward",
+        forward_signed_bytes,
         body,
-        deadline: node.config.hop_timeout(),
-        max_answer: MAX_PUSH_ANSWER,
-    };
+        node.config.hop_timeout(),
+        MAX_PUSH_ANSWER,
+    );
     let answer = node.peers.call(call).await?;
     // Retried until the peer has applied it: any answer but a success may
     // change (a peer without the list yet, a busy peer, a budget spent),
@@ -907,15 +907,15 @@ pub async fn request_sync(node: Arc<Node>) {
             sent: now_ms(),
         })
         .unwrap_or_default();
-        let call = Call {
-            address: peer.address.clone(),
-            path: "/swarm/v1/sync",
-            headers: Peers::signed_headers(&node.identity, &sync_signed_bytes(&body)),
-            content_type: "application/json",
+        let call = Peers::signed_call(
+            &node.identity,
+            &peer,
+            "/swarm/v1/sync",
+            sync_signed_bytes,
             body,
-            deadline: node.config.hop_timeout(),
-            max_answer: MAX_PUSH_ANSWER,
-        };
+            node.config.hop_timeout(),
+            MAX_PUSH_ANSWER,
+        );
         match node.peers.call(call).await {
             Ok(answer) if answer.is_success() => {}
             _ => tracing::debug!(peer = %peer.address, "sync request not accepted"),

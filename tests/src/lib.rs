@@ -113,15 +113,21 @@ impl TestNet {
 
     /// A counter from a node's `/metrics`.
     pub async fn metric(&self, address: &str, name: &str) -> Option<u64> {
-        let text = reqwest::get(format!("http://{address}/metrics"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        metric(address, name).await
     }
+}
+
+/// A counter or gauge (without labels) from the `/metrics` of the node at
+/// `address`.
+pub async fn metric(address: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// One `allium` user.

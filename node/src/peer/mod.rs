@@ -255,6 +255,28 @@ impl Peers {
         }
     }
 
+    /// A JSON call to `peer` that `me` signs: the signature headers cover
+    /// `signed(&body)` (the body behind its domain separator).
+    pub fn signed_call(
+        me: &Identity,
+        peer: &NodeEntry,
+        path: &'static str,
+        signed: fn(&[u8]) -> Vec<u8>,
+        body: Vec<u8>,
+        deadline: Duration,
+        max_answer: usize,
+    ) -> Call {
+        Call {
+            address: peer.address.clone(),
+            path,
+            headers: Self::signed_headers(me, &signed(&body)),
+            content_type: "application/json",
+            body,
+            deadline,
+            max_answer,
+        }
+    }
+
     /// Headers that sign `body` as this node with `domain` prepended.
     pub fn signed_headers(me: &Identity, signed: &[u8]) -> Vec<(&'static str, String)> {
         vec![

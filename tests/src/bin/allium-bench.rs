@@ -809,22 +809,7 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         total - total / 1000,
         started.elapsed().as_secs_f64()
     );
-    let http = reqwest::Client::new();
-    let gauge = |address: String, name: &'static str| {
-        let http = http.clone();
-        async move {
-            let text = http
-                .get(format!("http://{address}/metrics"))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
-        }
-    };
+    let gauge = |address: String, name: &'static str| async move { allium_tests::metric(&address, name).await };
     let (a, b) = (net.nodes[0].address.clone(), net.nodes[1].address.clone());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds.max(60));
