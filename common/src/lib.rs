@@ -14,6 +14,7 @@
 
 pub mod address;
 pub mod announce;
+pub mod consensus;
 pub mod content;
 pub mod encoding;
 pub mod envelope;

@@ -1,0 +1,281 @@
+//! Unit tests of votes, the computation and the document.
+
+use super::*;
+use crate::Identity;
+use crate::encoding::Hex32;
+
+const PERIOD_MS: u64 = 1000;
+const PERIOD: u64 = 1_700_000_000;
+
+fn seed(i: u8) -> Identity {
+    Identity::from_ed25519_seed(&[0xe0 + i; 32])
+}
+
+fn seeds(n: u8) -> Vec<[u8; 32]> {
+    (0..n).map(|i| *seed(i).ed25519_pk()).collect()
+}
+
+fn node(i: u8, host: &str, swarm: Option<u64>, first_seen: u64) -> VoteEntry {
+    let id = Identity::from_ed25519_seed(&[i; 32]);
+    VoteEntry {
+        ed25519: Hex32(*id.ed25519_pk()),
+        x25519: Hex32(*id.x25519_pk()),
+        address: format!("{host}:{}", 20000 + u16::from(i)),
+        version: "0.1.0".into(),
+        swarm_id: swarm,
+        first_seen,
+    }
+}
+
+fn key(i: u8) -> [u8; 32] {
+    *Identity::from_ed25519_seed(&[i; 32]).ed25519_pk()
+}
+
+fn vote(by: u8, nodes: Vec<VoteEntry>) -> Vote {
+    Vote::sign(
+        PERIOD,
+        PERIOD_MS,
+        PERIOD * PERIOD_MS - 500,
+        SUPPORTED_METHODS.to_vec(),
+        ConsensusParams::default(),
+        nodes,
+        &seed(by),
+    )
+    .unwrap()
+}
+
+fn schedule() -> Schedule {
+    Schedule::new(PERIOD_MS)
+}
+
+fn signed(mut c: Consensus, by: &[u8]) -> Consensus {
+    let digest = c.digest();
+    for i in by {
+        c.add_signature(Consensus::signature_by(&seed(*i), &digest));
+    }
+    c
+}
+
+fn now() -> u64 {
+    PERIOD * PERIOD_MS + 10
+}
+
+#[test]
+fn a_node_needs_more_than_half_of_the_configured_seeds() {
+    let (a, b, c) = (
+        node(1, "10.1.0.1", None, 5),
+        node(2, "10.2.0.1", None, 5),
+        node(3, "10.3.0.1", None, 5),
+    );
+    let votes = vec![
+        vote(0, vec![a.clone(), b.clone(), c]),
+        vote(1, vec![a.clone(), b]),
+        vote(2, vec![a]),
+    ];
+    let consensus = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    let listed: Vec<[u8; 32]> = consensus.nodes.iter().map(|n| n.ed25519.0).collect();
+    assert!(listed.contains(&key(1)) && listed.contains(&key(2)));
+    assert!(!listed.contains(&key(3)), "one seed of three is not a majority");
+    // Of five configured seeds, two votes are not enough, whatever they say.
+    let e = compute(&votes[..2], &seeds(5), &schedule(), PERIOD).unwrap_err();
+    assert_eq!(
+        e,
+        ComputeError::TooFewVotes {
+            period: PERIOD,
+            have: 2,
+            needed: 3,
+            seeds: 5
+        }
+    );
+    // Three of five voted, but a node listed by two of them is not in.
+    let votes5 = vec![
+        vote(0, vec![node(1, "10.1.0.1", None, 5)]),
+        vote(1, vec![node(1, "10.1.0.1", None, 5)]),
+        vote(2, vec![]),
+    ];
+    assert!(
+        compute(&votes5, &seeds(5), &schedule(), PERIOD)
+            .unwrap()
+            .nodes
+            .is_empty()
+    );
+}
+
+#[test]
+fn votes_of_others_periods_and_equivocating_seeds_do_not_count() {
+    let a = node(1, "10.1.0.1", None, 5);
+    let mut late = vote(2, vec![a.clone()]);
+    late.period += 1;
+    let stranger = Vote::sign(
+        PERIOD,
+        PERIOD_MS,
+        0,
+        vec![1],
+        ConsensusParams::default(),
+        vec![a.clone()],
+        &seed(9),
+    )
+    .unwrap();
+    let votes = vec![vote(0, vec![a.clone()]), late, stranger];
+    assert!(matches!(
+        compute(&votes, &seeds(3), &schedule(), PERIOD),
+        Err(ComputeError::TooFewVotes { have: 1, .. })
+    ));
+    // Seed 1 signed two different votes: it counts for neither.
+    let votes = vec![
+        vote(0, vec![a.clone()]),
+        vote(1, vec![a.clone()]),
+        vote(1, vec![]),
+        vote(2, vec![]),
+    ];
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    assert!(
+        c.nodes.is_empty(),
+        "only seed 0 lists the node among the votes that count"
+    );
+}
+
+#[test]
+fn the_method_is_the_highest_more_than_two_thirds_support() {
+    let mut votes: Vec<Vote> = (0..3).map(|i| vote(i, vec![])).collect();
+    votes[2].methods = vec![99];
+    assert_eq!(
+        compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap_err(),
+        ComputeError::NoCommonMethod {
+            period: PERIOD,
+            voters: 3
+        },
+        "two of three is not more than two thirds"
+    );
+    votes[2].methods = vec![1, 99];
+    assert_eq!(compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap().method, 1);
+}
+
+#[test]
+fn parameters_and_times_are_medians_and_the_schedule() {
+    let mut votes: Vec<Vote> = (0..3).map(|i| vote(i, vec![])).collect();
+    votes[0].params.min_swarm_size = 1;
+    votes[1].params.min_swarm_size = 3;
+    votes[2].params.target_swarm_size = 9;
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    assert_eq!(c.params.min_swarm_size, 3);
+    assert_eq!(c.params.target_swarm_size, 7);
+    assert_eq!(
+        (c.valid_after, c.fresh_until, c.valid_until),
+        (PERIOD * 1000, PERIOD * 1000 + 1000, PERIOD * 1000 + 3000)
+    );
+}
+
+#[test]
+fn at_most_two_nodes_per_host_the_earliest_seen() {
+    let nodes = vec![
+        node(1, "10.9.0.1", None, 30),
+        node(2, "10.9.0.1", None, 10),
+        node(3, "10.9.0.1", None, 20),
+        node(4, "10.9.0.2", None, 40),
+    ];
+    let votes: Vec<Vote> = (0..3).map(|i| vote(i, nodes.clone())).collect();
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    assert_eq!(c.nodes.len(), 3);
+    assert!(c.find(&key(1)).is_none(), "the third on 10.9.0.1, seen last, waits");
+}
+
+#[test]
+fn swarms_stick_and_the_descriptor_is_the_majoritys() {
+    let params = ConsensusParams {
+        min_swarm_size: 1,
+        target_swarm_size: 1,
+        max_swarm_size: 1,
+    };
+    let mut votes: Vec<Vote> = (0..3)
+        .map(|i| {
+            vote(
+                i,
+                vec![
+                    node(1, "10.1.0.1", Some(500), 5),
+                    node(2, "10.2.0.1", Some(u64::MAX / 2), 5),
+                ],
+            )
+        })
+        .collect();
+    // One seed saw node 2 move to another address, and missed node 1's swarm.
+    votes[0].nodes[1].address = "10.7.0.1:1".into();
+    votes[0].nodes[0].swarm_id = None;
+    for v in &mut votes {
+        v.params = params;
+    }
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    assert_eq!(c.find(&key(1)).unwrap().swarm_id, 500);
+    assert_eq!(c.find(&key(2)).unwrap().swarm_id, u64::MAX / 2);
+    assert_eq!(c.find(&key(2)).unwrap().address, "10.2.0.1:20002");
+}
+
+#[test]
+fn a_consensus_needs_a_majority_of_signatures_and_a_plausible_time() {
+    let votes: Vec<Vote> = (0..3).map(|i| vote(i, vec![node(1, "10.1.0.1", None, 5)])).collect();
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    let trusted = seeds(3);
+    let decode = |c: &Consensus| Consensus::decode(&c.encode()).unwrap();
+    let one = signed(c.clone(), &[0]);
+    assert_eq!(
+        decode(&one).verify(&trusted, now()).unwrap_err(),
+        ConsensusError::TooFewSignatures {
+            period: PERIOD,
+            valid: 1,
+            needed: 2,
+            seeds: 3
+        }
+    );
+    // The same signature twice is one seed.
+    let mut doubled = one.clone();
+    doubled.signatures.push(doubled.signatures[0].clone());
+    assert!(Consensus::decode(&doubled.encode()).is_err(), "a seed signs once");
+    // A stranger's signature does not count.
+    let mut with_stranger = one.clone();
+    with_stranger.add_signature(Consensus::signature_by(&seed(9), &c.digest()));
+    assert!(decode(&with_stranger).verify(&trusted, now()).is_err());
+    let two = signed(c.clone(), &[0, 2]);
+    assert_eq!(decode(&two).verify(&trusted, now()).unwrap(), two);
+    // Altered after signing: no signature holds.
+    let mut moved = two.clone();
+    moved.nodes[0].swarm_id ^= 1;
+    assert!(matches!(
+        decode(&moved).verify(&trusted, now()),
+        Err(ConsensusError::TooFewSignatures { valid: 0, .. })
+    ));
+    let late = c.valid_until + MAX_LATE_MS + 1;
+    assert!(matches!(
+        decode(&two).verify(&trusted, late),
+        Err(ConsensusError::Expired { .. })
+    ));
+    let early = c.valid_after - MAX_EARLY_MS - 1;
+    assert!(matches!(
+        decode(&two).verify(&trusted, early),
+        Err(ConsensusError::NotYetValid { .. })
+    ));
+    assert!(
+        decode(&two).verify(&[], now()).is_err(),
+        "no trusted seed, no consensus"
+    );
+}
+
+#[test]
+fn a_vote_verifies_only_from_a_trusted_seed_unaltered() {
+    let v = vote(1, vec![node(1, "10.1.0.1", Some(3), 5)]);
+    let decoded = Vote::decode(&v.encode()).unwrap();
+    assert_eq!(decoded, v);
+    assert!(decoded.verify(&seeds(3)).is_ok());
+    assert!(decoded.verify(&seeds(1)).is_err(), "seed 1 is not trusted");
+    let mut altered = v.clone();
+    altered.nodes[0].first_seen += 1;
+    assert!(altered.verify(&seeds(3)).is_err());
+    let mut unsorted = vote(1, vec![node(1, "10.1.0.1", None, 5), node(2, "10.2.0.1", None, 5)]);
+    unsorted.nodes.swap(0, 1);
+    assert!(matches!(
+        Vote::decode(&unsorted.encode()),
+        Err(ConsensusError::Order(1))
+    ));
+    let mut no_methods = v;
+    no_methods.methods.clear();
+    assert!(Vote::decode(&no_methods.encode()).is_err());
+}
