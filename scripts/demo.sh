@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command: builds Allium, starts a local network of 12
-# service nodes and a seed, each on its own loopback address, creates two
+# service nodes and three seeds, each on its own loopback address, creates two
 # identities, has them exchange messages both ways through 3-relay onion
 # paths, shows a hostile message arriving harmless and a flooded inbox still
 # working, prints the transcript, and stops the network. Everything lives in a temporary
@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "==> starting a local network: 1 seed + $NODES nodes"
+echo "==> starting a local network: 3 seeds that vote on one consensus + $NODES nodes"
 "$BIN/allium-node" devnet --nodes "$NODES" --dir "$DIR/net" >"$DIR/devnet.log" 2>&1 &
 DEVNET_PID=$!
 for _ in $(seq 1 600); do

@@ -492,7 +492,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let home = Home::open(&home_dir)?;
             let seeds = load_seeds(cli.seeds.as_deref())?;
             let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
-            let mut m = net.messenger_with(home, seeds)?;
+            let seed_keys: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
+            let mut m = net.messenger_with(home, seeds.clone())?;
             // Which connections go through Tor (seed fetches, or seeds and guards).
             let tor = match net.config.route {
                 Route::Direct => "off",
@@ -502,6 +503,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let sourced = m.nodes().await?.clone();
             let swarms = sourced.list.swarm_ring().ids().len();
             let age_s = crate::now_ms().saturating_sub(sourced.fetched_ms) / 1000;
+            // Which seeds signed it, by address.
+            let signed_by: Vec<String> = sourced
+                .list
+                .valid_signers(&seed_keys)
+                .iter()
+                .filter_map(|k| seeds.iter().find(|s| s.ed25519 == *k).map(|s| s.address.clone()))
+                .collect();
             let paths: Vec<Vec<String>> = m
                 .paths()
                 .map(|p| {
@@ -519,16 +527,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .collect();
             emit(
                 json,
-                json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "epoch": sourced.list.epoch,
+                json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "period": sourced.list.period,
+                       "valid_after_ms": sourced.list.valid_after, "signed_by": signed_by,
                        "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths,
                        "paths_waiting_for_a_guard": waiting, "guard_replacements": replaced_json,
                        "clock_offset_ms": m.clock_offset_ms(), "tor": tor}),
                 || {
                     format!(
-                        "{} nodes in {swarms} swarms, epoch {}, fetched {age_s}s ago from {}\nseeds: {}\npaths: {}{}\n\
+                        "{} nodes in {swarms} swarms, consensus period {} (signed by {} of {} seeds: {}), fetched {age_s}s ago from {}\nseeds: {}\npaths: {}{}\n\
                          new guards in the last 24 h: {}\nclock offset: {} ms\ntor: {tor}",
                         sourced.list.nodes.len(),
-                        sourced.list.epoch,
+                        sourced.list.period,
+                        signed_by.len(),
+                        seed_addresses.len(),
+                        signed_by.join(", "),
                         sourced.source,
                         seed_addresses.join(", "),
                         paths.iter().map(|p| p.join(" -> ")).collect::<Vec<_>>().join(" | "),

@@ -190,7 +190,7 @@ impl Messenger {
     /// The saved paths over `list` (see [`Paths::follow`]), or new ones if
     /// none are saved. A path whose guard left the list gets a new guard
     /// only if `replace` and the budget allows (the budget is saved).
-    fn saved_paths(&mut self, list: &allium_common::node_list::NodeList, replace: bool) -> Result<Paths> {
+    fn saved_paths(&mut self, list: &allium_common::consensus::Consensus, replace: bool) -> Result<Paths> {
         let keys: Vec<Vec<String>> = self
             .home
             .meta(PATHS_META)?
@@ -208,10 +208,9 @@ impl Messenger {
 
     /// Asks a random node of a stale list for the current one, through one
     /// of the saved paths (so through the client's own guards: a refresh
-    /// shows its address to no new node); saves it if a trusted seed
-    /// signed it.
+    /// shows its address to no new node); saves it if a majority of the
+    /// trusted seeds signed it and it is not older than the stale one.
     async fn refresh_through_onion(&mut self, stale: &Sourced) -> Option<Sourced> {
-        let trusted: Vec<[u8; 32]> = self.seeds.iter().map(|s| s.ed25519).collect();
         let paths = self.saved_paths(&stale.list, false).ok()?;
         let destination = directory::pick(&stale.list.nodes)?.clone();
         let (_, path) = paths
@@ -221,12 +220,10 @@ impl Messenger {
         let (status, body) = paths::request(&self.transport, &path, &destination, &request, REQUEST_TIMEOUT)
             .await
             .ok()?;
-        let list = allium_common::node_list::NodeList::from_value(body)
+        let offered = allium_common::consensus::Consensus::from_value(body)
             .ok()
             .filter(|_| status == 200)?;
-        if list.verify(&trusted).is_err() || list.epoch < stale.list.epoch {
-            return None;
-        }
+        let list = directory::accept(offered, &self.seeds, Some(&stale.list), now_ms()).ok()?;
         let sourced = Sourced {
             list,
             fetched_ms: now_ms(),

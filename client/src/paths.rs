@@ -24,7 +24,8 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use allium_common::node_list::{NodeEntry, NodeList};
+use allium_common::consensus::Consensus;
+use allium_common::node_list::NodeEntry;
 use allium_common::onion::{self, Hop, LayerSecrets};
 use allium_common::sodium::{self, random_index};
 use serde_json::Value;
@@ -191,7 +192,7 @@ fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry
 /// sharing a subnet key, with a guard not in `guards_in_use`; nodes in
 /// `disfavoured` only where nothing else fits.
 fn build_path(
-    list: &NodeList,
+    list: &Consensus,
     excluded: &HashSet<[u8; 32]>,
     guards_in_use: &HashSet<[u8; 32]>,
     disfavoured: &HashSet<[u8; 32]>,
@@ -212,7 +213,7 @@ fn build_path(
 /// subnets, none in `excluded`, nodes in `disfavoured` only where nothing
 /// else fits.
 fn path_from_guard(
-    list: &NodeList,
+    list: &Consensus,
     guard: &NodeEntry,
     excluded: &HashSet<[u8; 32]>,
     disfavoured: &HashSet<[u8; 32]>,
@@ -245,7 +246,7 @@ fn well_formed(relays: &[NodeEntry]) -> bool {
     relays.len() == RELAYS && keys.len() == RELAYS && subnets.len() == RELAYS
 }
 
-fn too_few(list: &NodeList) -> Error {
+fn too_few(list: &Consensus) -> Error {
     Error::NoPath(format!(
         "{} nodes are listed; {PATHS} paths of {RELAYS} relays in distinct subnets with distinct guards need more",
         list.nodes.len()
@@ -255,7 +256,7 @@ fn too_few(list: &NodeList) -> Error {
 impl Paths {
     /// New paths over a node list (a client's first: no guard is being
     /// replaced, so the budget is not involved).
-    pub fn build(list: &NodeList) -> Result<Self> {
+    pub fn build(list: &Consensus) -> Result<Self> {
         Self::follow(list, &[], None)
     }
 
@@ -278,7 +279,7 @@ impl Paths {
     /// client's first run) gets a new one. So a node-list refresh never
     /// shows this client's address to a new node while its guards are
     /// listed.
-    pub fn follow(list: &NodeList, keys: &[Vec<String>], mut budget: Option<(&mut GuardBudget, u64)>) -> Result<Self> {
+    pub fn follow(list: &Consensus, keys: &[Vec<String>], mut budget: Option<(&mut GuardBudget, u64)>) -> Result<Self> {
         let find = |k: &String| {
             allium_common::encoding::hex_array::<32>(k)
                 .ok()
@@ -326,7 +327,7 @@ impl Paths {
 
     /// [`Paths::follow`] of these paths over a newer `list`, keeping what
     /// this session learnt about the guards.
-    pub fn refollow(&mut self, list: &NodeList, budget: &mut GuardBudget, now_ms: u64) -> Result<()> {
+    pub fn refollow(&mut self, list: &Consensus, budget: &mut GuardBudget, now_ms: u64) -> Result<()> {
         let followed = Self::follow(list, &self.to_keys(), Some((budget, now_ms)))?;
         self.slots = followed.slots;
         Ok(())
@@ -358,7 +359,7 @@ impl Paths {
     /// path never shows the client's address to a new node.
     pub fn for_destination(
         &self,
-        list: &NodeList,
+        list: &Consensus,
         destination: &NodeEntry,
         avoid_slot: Option<usize>,
         avoid: &HashSet<[u8; 32]>,
@@ -407,7 +408,7 @@ impl Paths {
         &mut self,
         guard: &[u8; 32],
         certain: bool,
-        list: &NodeList,
+        list: &Consensus,
         budget: &mut GuardBudget,
         now_ms: u64,
         avoid: &HashSet<[u8; 32]>,
@@ -453,7 +454,7 @@ impl Paths {
     /// after [`MAX_FAILURES`] failures in a row. The new relays are chosen
     /// outside `avoid` and the old ones where the network allows. Returns
     /// whether the path changed.
-    pub fn hop_failed(&mut self, i: usize, named: &[[u8; 32]], list: &NodeList, avoid: &HashSet<[u8; 32]>) -> bool {
+    pub fn hop_failed(&mut self, i: usize, named: &[[u8; 32]], list: &Consensus, avoid: &HashSet<[u8; 32]>) -> bool {
         let Some(Slot::Ready(path)) = self.slots.get_mut(i) else {
             return false;
         };
@@ -602,7 +603,7 @@ pub async fn request(
 }
 
 /// Whether `ip` belongs to a listed node (used in tests and diagnostics).
-pub fn is_node_ip(list: &NodeList, ip: IpAddr) -> bool {
+pub fn is_node_ip(list: &Consensus, ip: IpAddr) -> bool {
     list.nodes
         .iter()
         .any(|n| n.address.parse::<SocketAddr>().is_ok_and(|a| a.ip() == ip))
@@ -611,6 +612,7 @@ pub fn is_node_ip(list: &NodeList, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use allium_common::Identity;
+    use allium_common::consensus::Schedule;
     use allium_common::encoding::Hex32;
 
     use super::*;
@@ -618,7 +620,7 @@ mod tests {
 
     const NOW: u64 = 1_700_000_000_000;
 
-    fn list(addresses: &[&str]) -> NodeList {
+    fn list(addresses: &[&str]) -> Consensus {
         let seed = Identity::from_ed25519_seed(&[0xee; 32]);
         let nodes = addresses
             .iter()
@@ -634,11 +636,11 @@ mod tests {
                 }
             })
             .collect();
-        NodeList::sign(1, nodes, &seed).unwrap()
+        Consensus::assemble(&Schedule::new(60_000), 1, nodes, &[&seed]).unwrap()
     }
 
     /// `n` nodes, each in its own /16.
-    fn network(n: usize) -> (Vec<String>, NodeList) {
+    fn network(n: usize) -> (Vec<String>, Consensus) {
         let addrs: Vec<String> = (1..=n).map(|i| format!("10.{i}.0.1:1")).collect();
         let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let l = list(&refs);
@@ -680,7 +682,7 @@ mod tests {
 
     /// Nodes `i` of `addresses` for every `i` not in `gone`, with the same
     /// keys as in the full list.
-    fn list_without(addresses: &[String], gone: &[usize]) -> NodeList {
+    fn list_without(addresses: &[String], gone: &[usize]) -> Consensus {
         let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
         let full = list(&refs);
         let nodes = full
@@ -690,10 +692,16 @@ mod tests {
             .filter(|(i, _)| !gone.contains(i))
             .map(|(_, n)| n)
             .collect();
-        NodeList::sign(2, nodes, &Identity::from_ed25519_seed(&[0xee; 32])).unwrap()
+        Consensus::assemble(
+            &Schedule::new(60_000),
+            2,
+            nodes,
+            &[&Identity::from_ed25519_seed(&[0xee; 32])],
+        )
+        .unwrap()
     }
 
-    fn index(l: &NodeList, k: &[u8; 32]) -> usize {
+    fn index(l: &Consensus, k: &[u8; 32]) -> usize {
         l.nodes.iter().position(|n| &n.ed25519.0 == k).unwrap()
     }
 
@@ -953,7 +961,7 @@ mod tests {
         address
     }
 
-    fn path_at(l: &NodeList, guard_address: &str) -> (Path, NodeEntry) {
+    fn path_at(l: &Consensus, guard_address: &str) -> (Path, NodeEntry) {
         let mut relays: Vec<NodeEntry> = l.nodes[..RELAYS].to_vec();
         relays[0].address = guard_address.to_owned();
         (Path::new(relays), l.nodes[RELAYS].clone())

@@ -1,10 +1,10 @@
 //! The crate-wide error: one variant per module, each carrying that module's
 //! own error type so a caller can match on exactly what went wrong.
 
+use crate::consensus::ConsensusError;
 use crate::envelope::EnvelopeError;
 use crate::identity::AccountIdError;
 use crate::mnemonic::MnemonicError;
-use crate::node_list::NodeListError;
 use crate::onion::OnionError;
 use crate::rpc::RpcError;
 
@@ -24,9 +24,9 @@ pub enum Error {
     /// An onion layer could not be built or peeled.
     #[error("onion: {0}")]
     Onion(#[from] OnionError),
-    /// A node-list snapshot is malformed or not trusted.
-    #[error("node list: {0}")]
-    NodeList(#[from] NodeListError),
+    /// A vote or consensus is malformed or not trusted.
+    #[error("consensus: {0}")]
+    Consensus(#[from] ConsensusError),
     /// An RPC request is malformed or fails validation.
     #[error("rpc: {0}")]
     Rpc(#[from] RpcError),

@@ -5,7 +5,6 @@
 use allium_common::content::Content;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::envelope::{self, EnvelopeError};
-use allium_common::node_list::{NodeEntry, NodeList};
 use allium_common::rpc::{self, Call, Namespace, Request};
 use allium_common::seeds::{self, Seed};
 use allium_common::{AccountId, Identity};
@@ -125,34 +124,6 @@ proptest! {
                 Request::Batch(cs) | Request::Sequence(cs) => cs.iter().try_for_each(|c| c.validate(0)),
             };
         }
-    }
-
-    #[test]
-    fn node_list_round_trip(swarms in proptest::collection::vec(0u64..u64::MAX, 1..12), epoch in any::<u64>(), port in 1u16..) {
-        let nodes: Vec<NodeEntry> = swarms
-            .iter()
-            .enumerate()
-            .map(|(i, &swarm_id)| {
-                let id = identity(i as u8 + 1);
-                NodeEntry {
-                    ed25519: Hex32(*id.ed25519_pk()),
-                    x25519: Hex32(*id.x25519_pk()),
-                    address: format!("node{i}.example:{port}"),
-                    swarm_id,
-                    version: "1.2.3".into(),
-                }
-            })
-            .collect();
-        let seed = identity(200);
-        let list = NodeList::sign(epoch, nodes, &seed).unwrap();
-        let decoded = NodeList::decode(&list.encode()).unwrap();
-        prop_assert_eq!(&decoded, &list);
-        prop_assert!(decoded.verify(&[*seed.ed25519_pk()]).is_ok());
-    }
-
-    #[test]
-    fn node_list_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let _ = NodeList::decode(&bytes);
     }
 
     #[test]

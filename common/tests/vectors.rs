@@ -9,11 +9,11 @@
 
 use std::path::PathBuf;
 
+use allium_common::consensus::{Consensus, ConsensusParams, Schedule, Vote, VoteEntry, compute};
 use allium_common::content::Content;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
 use allium_common::mnemonic;
-use allium_common::node_list::{NodeEntry, NodeList};
 use allium_common::rpc::{self, Namespace};
 use allium_common::swarm::{SwarmRing, swarm_space_position};
 use allium_common::{AccountId, Identity};
@@ -192,45 +192,86 @@ fn rpc_vectors_match() {
     check_or_write("rpc.json", &rpc_vectors());
 }
 
-/// A signed node list with three nodes in two swarms.
-fn node_list_vectors() -> Value {
-    let seed = Identity::from_ed25519_seed(&seed32(0xee));
-    let nodes: Vec<NodeEntry> = [(1u8, 1u64 << 62), (2, 1 << 62), (3, 3 << 62)]
+/// Three seeds vote on four nodes for one period; the consensus lists the
+/// three that a majority saw, and two seeds sign it.
+fn consensus_vectors() -> Value {
+    let seeds: Vec<Identity> = [0xe1u8, 0xe2, 0xe3]
         .iter()
-        .map(|&(s, swarm_id)| {
-            let id = Identity::from_ed25519_seed(&seed32(s));
-            NodeEntry {
-                ed25519: Hex32(*id.ed25519_pk()),
-                x25519: Hex32(*id.x25519_pk()),
-                address: format!("127.0.0.1:{}", 22_000 + u16::from(s)),
-                swarm_id,
-                version: "0.1.0".into(),
-            }
+        .map(|&b| Identity::from_ed25519_seed(&seed32(b)))
+        .collect();
+    let keys: Vec<[u8; 32]> = seeds.iter().map(|s| *s.ed25519_pk()).collect();
+    let entry = |s: u8, swarm_id: Option<u64>| {
+        let id = Identity::from_ed25519_seed(&seed32(s));
+        VoteEntry {
+            ed25519: Hex32(*id.ed25519_pk()),
+            x25519: Hex32(*id.x25519_pk()),
+            address: format!("198.51.{s}.1:{}", 22_000 + u16::from(s)),
+            version: "0.1.0".into(),
+            swarm_id,
+            first_seen: 1_700_000_000_000 + u64::from(s),
+        }
+    };
+    let schedule = Schedule::new(300_000);
+    let period = 5_666_667;
+    let views: [&[(u8, Option<u64>)]; 3] = [
+        &[(1, Some(1 << 62)), (2, Some(1 << 62)), (3, None), (4, None)],
+        &[(1, Some(1 << 62)), (2, Some(1 << 62)), (3, None)],
+        &[(1, Some(1 << 62)), (2, None)],
+    ];
+    let votes: Vec<Vote> = views
+        .iter()
+        .zip(&seeds)
+        .map(|(view, seed)| {
+            let nodes = view.iter().map(|&(s, swarm)| entry(s, swarm)).collect();
+            let published = schedule.vote_at(period);
+            Vote::sign(
+                period,
+                300_000,
+                published,
+                vec![1],
+                ConsensusParams::default(),
+                nodes,
+                seed,
+            )
+            .unwrap()
         })
         .collect();
-    let list = NodeList::sign(42, nodes, &seed).unwrap();
-    list.verify(&[*seed.ed25519_pk()]).unwrap();
+    let mut consensus = compute(&votes, &keys, &schedule, period).unwrap();
+    let digest = consensus.digest();
+    for seed in [&seeds[0], &seeds[2]] {
+        consensus.add_signature(Consensus::signature_by(seed, &digest));
+    }
     json!({
-        "seed_ed25519_seed": to_hex(&seed32(0xee)),
-        "signed_bytes_hex": to_hex(&NodeList::signed_bytes(list.epoch, &list.nodes)),
-        "node_list": serde_json::to_value(&list).unwrap(),
+        "seed_ed25519_seeds": (["e1", "e2", "e3"].map(|b| b.repeat(32))),
+        "votes": votes.iter().map(|v| json!({
+            "signed_bytes_hex": to_hex(&v.signed_bytes()),
+            "vote": serde_json::to_value(v).unwrap(),
+        })).collect::<Vec<_>>(),
+        "consensus_signed_bytes_hex": to_hex(&consensus.signed_bytes()),
+        "consensus_digest_hex": to_hex(&digest),
+        "consensus": serde_json::to_value(&consensus).unwrap(),
     })
 }
 
 #[test]
-fn node_list_vectors_match() {
-    check_or_write("node_list.json", &node_list_vectors());
+fn consensus_vectors_match() {
+    check_or_write("consensus.json", &consensus_vectors());
 }
 
 #[test]
-fn stored_node_list_verifies_and_a_flipped_bit_does_not() {
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("node_list.json")).unwrap()).unwrap();
-    let seed = Identity::from_ed25519_seed(&seed32(0xee));
-    let list = NodeList::from_value(file["node_list"].clone()).unwrap();
-    assert_eq!(list.verify(&[*seed.ed25519_pk()]), Ok(()));
-    let mut tampered = list.clone();
-    tampered.signature.0[10] ^= 1;
-    assert!(tampered.verify(&[*seed.ed25519_pk()]).is_err());
+fn stored_consensus_verifies_and_a_flipped_bit_does_not() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("consensus.json")).unwrap()).unwrap();
+    let keys: Vec<[u8; 32]> = [0xe1u8, 0xe2, 0xe3]
+        .iter()
+        .map(|&b| *Identity::from_ed25519_seed(&seed32(b)).ed25519_pk())
+        .collect();
+    let consensus = Consensus::from_value(file["consensus"].clone()).unwrap();
+    let now = 5_666_667 * 300_000;
+    assert!(consensus.clone().verify(&keys, now).is_ok());
+    let mut tampered = file["consensus"].clone();
+    tampered["nodes"][0]["swarm_id"] = json!(1);
+    let tampered = Consensus::from_value(tampered).unwrap();
+    assert!(tampered.verify(&keys, now).is_err());
 }
 
 /// Swarm mapping for a few accounts on a fixed ring.

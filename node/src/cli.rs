@@ -64,6 +64,9 @@ pub struct DevnetArgs {
     /// Number of service nodes.
     #[arg(long, default_value_t = 12)]
     pub nodes: usize,
+    /// Number of seeds (they vote; the consensus needs more than half).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
     /// Directory for every node's data, logs and the seed file.
     #[arg(long)]
     pub dir: PathBuf,

@@ -106,6 +106,9 @@ pub struct Timing {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeedMode {
+    /// Length of a consensus period: seeds vote, and a new consensus comes
+    /// out, once per period (all seeds of a network must use the same).
+    pub period_ms: u64,
     /// How often every registered node is probed.
     pub probe_interval_ms: u64,
     /// Consecutive failed probes after which a node is dropped.
@@ -116,6 +119,10 @@ pub struct SeedMode {
     pub target_swarm_size: usize,
     /// Largest swarm.
     pub max_swarm_size: usize,
+    /// Added to this seed's clock for everything it does in the consensus
+    /// (voting times, periods, checks). Only for testing what a seed with
+    /// a wrong clock does to the network; leave it at 0.
+    pub clock_offset_ms: i64,
     /// List loopback, private and other non-public addresses (a local
     /// network only; a public seed must not, or anyone could point its
     /// probes at hosts inside its own network).
@@ -178,11 +185,13 @@ impl Default for Timing {
 impl Default for SeedMode {
     fn default() -> Self {
         Self {
+            period_ms: 300_000,
             probe_interval_ms: 10_000,
             drop_after_failures: 3,
             min_swarm_size: 5,
             target_swarm_size: 7,
             max_swarm_size: 10,
+            clock_offset_ms: 0,
             allow_private_addresses: false,
         }
     }

@@ -1,13 +1,14 @@
 //! Local networks of real node processes: `allium-node devnet`, and the
 //! harness the multi-process tests use ([`LocalNet`]).
 //!
-//! One seed and N service nodes run from this same binary, each on its own
+//! Seeds and N service nodes run from this same binary, each on its own
 //! loopback address ([`seed_ip`], [`node_ip`]: every node in its own /16, as
 //! on the real internet, so the per-address rules of the seeds, the nodes
 //! and the client's paths run here too) with a free port (the node binds
 //! port 0 and writes the port it got to `DATA_DIR/node.json`) and its own
-//! data directory under `DIR`. `DIR/seed-nodes.toml` names the seed for
-//! clients. Nothing listens on 127.0.0.1, which stays free for clients and
+//! data directory under `DIR`. `DIR/seed-nodes.toml` names the seeds for
+//! clients, nodes and the seeds themselves (which vote together: to learn
+//! their ports they start once alone, then again with that file). Nothing listens on 127.0.0.1, which stays free for clients and
 //! for a private Tor network (docs/tor.md).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -26,11 +27,11 @@ use crate::run::{NODE_INFO_FILE, shutdown_signal};
 /// Timers for a local network: fast, so it forms and follows changes in
 /// about a second.
 pub const LOCAL_CONFIG: &str = "[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
-[seed_mode]\nprobe_interval_ms = 1000\ndrop_after_failures = 2\nallow_private_addresses = true\n";
+[seed_mode]\nperiod_ms = 1000\nprobe_interval_ms = 1000\ndrop_after_failures = 2\nallow_private_addresses = true\n";
 
-/// The seed's loopback address.
-pub const fn seed_ip() -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1))
+/// The loopback address of seed `i` (127.1.0.1, 127.1.0.2, …).
+pub fn seed_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 1, 0, u8::try_from(1 + i).unwrap_or(u8::MAX)))
 }
 
 /// The loopback address of service node `i`: `127.(2 + i mod 250).(i / 250).1`,
@@ -66,8 +67,8 @@ pub struct LocalNet {
     pub dir: PathBuf,
     /// The seed file clients should use.
     pub seed_file: PathBuf,
-    /// The seed.
-    pub seed: NodeProc,
+    /// The seeds.
+    pub seeds: Vec<NodeProc>,
     /// The service nodes.
     pub nodes: Vec<NodeProc>,
     exe: PathBuf,
@@ -75,12 +76,24 @@ pub struct LocalNet {
 }
 
 impl LocalNet {
-    /// Starts a seed and `n` nodes of binary `exe` under `dir`. `extra_config`
-    /// is appended to the nodes' config file (TOML). Does not wait for the
-    /// network to form: see [`LocalNet::wait_until_formed`].
+    /// Starts one seed and `n` nodes of binary `exe` under `dir`.
+    /// `extra_config` is appended to the nodes' config file (TOML). Does
+    /// not wait for the network to form: see [`LocalNet::wait_until_formed`].
     pub async fn start(
         exe: &Path,
         dir: &Path,
+        n: usize,
+        extra_config: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Self::start_with_seeds(exe, dir, 1, n, extra_config, timeout).await
+    }
+
+    /// Starts `seeds` seeds and `n` nodes; see [`LocalNet::start`].
+    pub async fn start_with_seeds(
+        exe: &Path,
+        dir: &Path,
+        seeds: usize,
         n: usize,
         extra_config: &str,
         timeout: Duration,
@@ -90,17 +103,45 @@ impl LocalNet {
         std::fs::write(&config, merged_config(extra_config)?)
             .with_context(|| format!("cannot write {}", config.display()))?;
         let deadline = Instant::now() + timeout;
-        let mut seed = NodeProc::new("seed", dir.join("seed"), seed_ip(), vec!["--seed".into()]);
-        seed.spawn(exe, &config)?;
-        seed.wait_for_info(deadline).await?;
         let seed_file = dir.join("seed-nodes.toml");
-        let entry = Seed {
-            address: seed.address.clone(),
-            ed25519: seed.ed25519,
-        };
-        std::fs::write(&seed_file, seeds::render(std::slice::from_ref(&entry)))
-            .with_context(|| format!("cannot write {}", seed_file.display()))?;
         let seed_arg = seed_file.to_string_lossy().into_owned();
+        let mut seed_procs = Vec::with_capacity(seeds.max(1));
+        for i in 0..seeds.max(1) {
+            let name = if seeds <= 1 {
+                "seed".to_owned()
+            } else {
+                format!("seed-{i}")
+            };
+            let mut seed = NodeProc::new(&name, dir.join(&name), seed_ip(i), vec!["--seed".into()]);
+            seed.spawn(exe, &config)?;
+            seed_procs.push(seed);
+        }
+        for seed in &mut seed_procs {
+            seed.wait_for_info(deadline).await?;
+        }
+        let entries: Vec<Seed> = seed_procs
+            .iter()
+            .map(|s| Seed {
+                address: s.address.clone(),
+                ed25519: s.ed25519,
+            })
+            .collect();
+        std::fs::write(&seed_file, seeds::render(&entries))
+            .with_context(|| format!("cannot write {}", seed_file.display()))?;
+        if seed_procs.len() > 1 {
+            // Now that every seed's address is known, start them again
+            // with the file that makes them vote together.
+            for seed in &mut seed_procs {
+                seed.terminate().await?;
+                // What a seed alone signed is not the network's consensus.
+                let _ = std::fs::remove_file(seed.dir.join("consensus.json"));
+                seed.extra = vec!["--seed".into(), "--seed-file".into(), seed_arg.clone()];
+                seed.spawn(exe, &config)?;
+            }
+            for seed in &mut seed_procs {
+                seed.wait_for_info(deadline).await?;
+            }
+        }
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let name = format!("node-{i:02}");
@@ -119,32 +160,51 @@ impl LocalNet {
         Ok(Self {
             dir: dir.to_path_buf(),
             seed_file,
-            seed,
+            seeds: seed_procs,
             nodes,
             exe: exe.to_path_buf(),
             config,
         })
     }
 
-    /// Waits until the seed lists exactly the running nodes and every
-    /// running node follows that list; returns its epoch.
+    /// The first seed.
+    pub fn seed(&self) -> &NodeProc {
+        &self.seeds[0]
+    }
+
+    /// The address of a running seed.
+    fn running_seed(&self) -> Option<&NodeProc> {
+        self.seeds.iter().find(|s| s.child.is_some())
+    }
+
+    /// Waits until the seeds' consensus lists exactly the running nodes and
+    /// every running seed and node follows that network (the same nodes in
+    /// the same swarms); returns its period.
     pub async fn wait_until_formed(&self, timeout: Duration) -> anyhow::Result<u64> {
         let deadline = Instant::now() + timeout;
         let http = reqwest::Client::new();
         let running: Vec<&NodeProc> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        let seeds: Vec<&NodeProc> = self.seeds.iter().filter(|n| n.child.is_some()).collect();
         loop {
-            if let Some(list) = fetch_node_list(&http, &self.seed.address).await
+            if let Some(seed) = self.running_seed()
+                && let Some(list) = fetch_node_list(&http, &seed.address).await
                 && list.nodes.len() == running.len()
                 && running.iter().all(|n| list.find(&n.ed25519).is_some())
             {
-                let mut following = 0;
-                for node in &running {
-                    if epoch_of(&http, &node.address).await == Some(list.epoch) {
+                // The seed just asked is in sync by definition (asking it
+                // again would spend a tight per-address budget twice).
+                let mut following = 1;
+                let others = seeds.iter().filter(|s| s.address != seed.address);
+                for proc in running.iter().chain(others) {
+                    if fetch_node_list(&http, &proc.address)
+                        .await
+                        .is_some_and(|l| l.same_network(&list))
+                    {
                         following += 1;
                     }
                 }
-                if following == running.len() {
-                    return Ok(list.epoch);
+                if following == running.len() + seeds.len() {
+                    return Ok(list.period);
                 }
             }
             if Instant::now() > deadline {
@@ -152,6 +212,31 @@ impl LocalNet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// SIGKILLs seed `i`.
+    pub async fn kill_seed(&mut self, i: usize) {
+        if let Some(seed) = self.seeds.get_mut(i)
+            && let Some(mut child) = seed.child.take()
+        {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts seed `i` again with the same data directory and
+    /// `extra_config` laid over the network's config (a seed that differs
+    /// from the others: another clock, other probe rules).
+    pub async fn restart_seed_with(&mut self, i: usize, extra_config: &str, timeout: Duration) -> anyhow::Result<()> {
+        let base = std::fs::read_to_string(&self.config).context("the network's config")?;
+        let config = self.dir.join(format!("seed-{i}.toml"));
+        std::fs::write(&config, merge_over(&base, extra_config)?)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let seed = self.seeds.get_mut(i).context("no such seed")?;
+        if seed.child.is_some() {
+            seed.terminate().await?;
+        }
+        seed.spawn(&self.exe, &config)?;
+        seed.wait_for_info(Instant::now() + timeout).await
     }
 
     /// SIGKILLs node `i` (no clean shutdown: the crash case).
@@ -178,9 +263,22 @@ impl LocalNet {
     /// Starts one more service node on `ip` (which other nodes may share);
     /// returns its index.
     pub async fn add_node_at(&mut self, ip: IpAddr, timeout: Duration) -> anyhow::Result<usize> {
+        let seed_file = self.seed_file.clone();
+        self.add_node_with_seeds(ip, &seed_file, timeout).await
+    }
+
+    /// Starts one more service node on `ip` that trusts and asks the seeds
+    /// of `seed_file` (another view of the seeds than the network's);
+    /// returns its index.
+    pub async fn add_node_with_seeds(
+        &mut self,
+        ip: IpAddr,
+        seed_file: &Path,
+        timeout: Duration,
+    ) -> anyhow::Result<usize> {
         let i = self.nodes.len();
         let name = format!("node-{i:02}");
-        let seed_arg = self.seed_file.to_string_lossy().into_owned();
+        let seed_arg = seed_file.to_string_lossy().into_owned();
         let mut node = NodeProc::new(&name, self.dir.join(&name), ip, vec!["--seed-file".into(), seed_arg]);
         node.spawn(&self.exe, &self.config)?;
         node.wait_for_info(Instant::now() + timeout).await?;
@@ -190,20 +288,13 @@ impl LocalNet {
 
     /// Stops node `i` with SIGTERM and returns its exit status.
     pub async fn terminate(&mut self, i: usize) -> anyhow::Result<std::process::ExitStatus> {
-        let node = self.nodes.get_mut(i).context("no such node")?;
-        let mut child = node.child.take().context("not running")?;
-        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)?;
-        }
-        Ok(tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .context("did not stop")??)
+        self.nodes.get_mut(i).context("no such node")?.terminate().await
     }
 
     /// SIGTERM to every process, then SIGKILL to any still running after
     /// 10 s.
     pub async fn stop(&mut self) {
-        let all = std::iter::once(&mut self.seed).chain(self.nodes.iter_mut());
+        let all = self.seeds.iter_mut().chain(self.nodes.iter_mut());
         let mut children: Vec<Child> = all.filter_map(|n| n.child.take()).collect();
         for child in &children {
             if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
@@ -232,6 +323,17 @@ impl NodeProc {
             extra,
             listen: std::net::SocketAddr::new(ip, 0),
         }
+    }
+
+    /// Stops the process with SIGTERM and returns its exit status.
+    pub async fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("not running")?;
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)?;
+        }
+        Ok(tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .context("did not stop")??)
     }
 
     /// Whether the process is running (as far as this harness knows).
@@ -311,6 +413,11 @@ impl NodeProc {
 
 /// [`LOCAL_CONFIG`] with `extra` laid over it, table by table.
 fn merged_config(extra: &str) -> anyhow::Result<String> {
+    merge_over(LOCAL_CONFIG, extra)
+}
+
+/// The TOML `base` with `extra` laid over it, table by table.
+fn merge_over(base: &str, extra: &str) -> anyhow::Result<String> {
     fn merge(base: &mut toml::Table, over: toml::Table) {
         for (key, value) in over {
             match (base.get_mut(&key), value) {
@@ -321,14 +428,9 @@ fn merged_config(extra: &str) -> anyhow::Result<String> {
             }
         }
     }
-    let mut base: toml::Table = LOCAL_CONFIG.parse().context("built-in local config")?;
+    let mut base: toml::Table = base.parse().context("base config is not valid TOML")?;
     merge(&mut base, extra.parse().context("extra node config is not valid TOML")?);
     Ok(toml::to_string(&base)?)
-}
-
-async fn epoch_of(http: &reqwest::Client, address: &str) -> Option<u64> {
-    let response = http.get(format!("http://{address}/health")).send().await.ok()?;
-    response.json::<Value>().await.ok()?["epoch"].as_u64()
 }
 
 /// `allium-node devnet`: runs until Ctrl-C or SIGTERM.
@@ -336,12 +438,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let mut net = LocalNet::start(&exe, &args.dir, args.nodes, "", timeout).await?;
+    let mut net = LocalNet::start_with_seeds(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?;
     let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
-        Ok(epoch) => {
+        Ok(period) => {
             println!(
-                "ready: {} nodes, epoch {epoch}, in {:.1}s",
+                "ready: {} seeds, {} nodes, consensus period {period}, in {:.1}s",
+                net.seeds.len(),
                 args.nodes,
                 started.elapsed().as_secs_f64()
             );

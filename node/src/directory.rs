@@ -1,8 +1,10 @@
 //! The node's view of the network: the newest verified node list, which
 //! swarm this node is in, and who its swarm peers are.
 //!
-//! A snapshot is installed only if a trusted seed signed it and its epoch
-//! is newer than the one held, so a replayed old list is ignored.
+//! A consensus is installed only if more than half of the trusted seeds
+//! signed it and its period is newer than the one held, so a replayed old
+//! consensus is ignored; a second, different consensus for the period held
+//! is refused and reported (only seeds that sign twice can make one).
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -10,8 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use allium_common::AccountId;
+use allium_common::consensus::{Consensus, ConsensusError, UnverifiedConsensus};
 use allium_common::encoding::Hex32;
-use allium_common::node_list::{NodeEntry, NodeList, NodeListError};
+use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{GetSwarmResult, SwarmNode};
 use allium_common::swarm::{SwarmId, SwarmRing};
 
@@ -20,8 +23,8 @@ use crate::state::now_ms;
 /// One verified node list with the lookups derived from it.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The list as the seed signed it.
-    pub list: NodeList,
+    /// The consensus as the seeds signed it.
+    pub list: Consensus,
     /// Its swarm ids.
     pub ring: SwarmRing,
     /// This node's swarm, if it is listed.
@@ -33,7 +36,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The snapshot of `list` as seen by node `me`.
-    pub(crate) fn new(list: NodeList, me: &[u8; 32]) -> Self {
+    pub(crate) fn new(list: Consensus, me: &[u8; 32]) -> Self {
         let ring = list.swarm_ring();
         let my_swarm = list.find(me).map(|n| n.swarm_id);
         let node_ips = list
@@ -97,10 +100,10 @@ pub struct Change {
     pub old: Option<Arc<Snapshot>>,
     /// The snapshot installed.
     pub new: Arc<Snapshot>,
-    /// Epoch before (None on the first snapshot).
-    pub old_epoch: Option<u64>,
-    /// Epoch now.
-    pub new_epoch: u64,
+    /// Period before (None on the first snapshot).
+    pub old_period: Option<u64>,
+    /// Period now.
+    pub new_period: u64,
     /// This node's swarm before and after.
     pub old_swarm: Option<SwarmId>,
     /// This node's swarm now.
@@ -108,22 +111,34 @@ pub struct Change {
     /// Nodes (Ed25519) whose swarm membership is new: they joined the
     /// network or moved to another swarm. Messages must be handed to them.
     pub newcomers: BTreeSet<Hex32>,
+    /// Whether any node or swarm differs from the consensus replaced (a
+    /// new period with the same network changes nothing to hand over).
+    pub network_changed: bool,
 }
 
 /// Why a snapshot was not installed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InstallError {
-    /// Malformed or not signed by a trusted seed.
+    /// Malformed, not signed by a majority of the trusted seeds, or out
+    /// of its time.
     #[error(transparent)]
-    Invalid(#[from] NodeListError),
-    /// Not newer than the snapshot held.
-    #[error("epoch {got} is not newer than {held}")]
+    Invalid(#[from] ConsensusError),
+    /// Not newer than the consensus held.
+    #[error("period {got} is not newer than {held}")]
     Stale {
-        /// The offered epoch.
+        /// The offered period.
         got: u64,
-        /// The epoch held.
+        /// The period held.
         held: u64,
+    },
+    /// A different consensus for the period held: seeds signed two.
+    #[error("a second, different consensus for period {period} (digest {digest}); keeping the first")]
+    Conflict {
+        /// The period.
+        period: u64,
+        /// The digest of the refused one, hex.
+        digest: String,
     },
 }
 
@@ -198,29 +213,54 @@ impl Directory {
         self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Verifies and installs a snapshot if it is newer.
-    pub fn install(&self, list: NodeList) -> Result<Change, InstallError> {
-        list.verify(&self.trusted_seeds)?;
+    /// Verifies (at `now`, Unix ms) and installs a consensus if it is
+    /// newer than the one held.
+    pub fn install(&self, offered: UnverifiedConsensus, now: u64) -> Result<Change, InstallError> {
+        if let Some(held) = self.current() {
+            let held = &held.list;
+            if offered.period() == held.period && offered.digest() != held.digest() {
+                // Check the signatures before crying wolf: anyone can send junk.
+                let list = offered.verify(&self.trusted_seeds, now)?;
+                return Err(InstallError::Conflict {
+                    period: list.period,
+                    digest: hex::encode(list.digest()),
+                });
+            }
+            if offered.period() <= held.period {
+                return Err(InstallError::Stale {
+                    got: offered.period(),
+                    held: held.period,
+                });
+            }
+        }
+        let list = offered.verify(&self.trusted_seeds, now)?;
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(held) = current.as_ref()
-            && list.epoch <= held.list.epoch
+            && list.period <= held.list.period
         {
             return Err(InstallError::Stale {
-                got: list.epoch,
-                held: held.list.epoch,
+                got: list.period,
+                held: held.list.period,
             });
         }
+        let network_changed = current.as_ref().is_none_or(|held| !held.list.same_network(&list));
         let next = Arc::new(Snapshot::new(list, &self.me));
         let change = Change {
             old: current.clone(),
             new: Arc::clone(&next),
-            old_epoch: current.as_ref().map(|s| s.list.epoch),
-            new_epoch: next.list.epoch,
+            old_period: current.as_ref().map(|s| s.list.period),
+            new_period: next.list.period,
             old_swarm: current.as_ref().and_then(|s| s.my_swarm),
             new_swarm: next.my_swarm,
             newcomers: newcomers(current.as_deref(), &next),
+            network_changed,
         };
-        if let Some(replaced) = current.replace(next) {
+        // A new period of the same network replaces the old one outright:
+        // what counts as "recently replaced" is a change of membership,
+        // however many periods ago it was.
+        if let Some(replaced) = current.replace(next)
+            && network_changed
+        {
             let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
             previous.push_front((replaced, Instant::now(), now_ms()));
             previous.truncate(MAX_PREVIOUS);
@@ -246,6 +286,8 @@ fn newcomers(old: Option<&Snapshot>, new: &Snapshot) -> BTreeSet<Hex32> {
 mod tests {
     use allium_common::Identity;
 
+    use allium_common::consensus::Schedule;
+
     use super::*;
 
     fn entry(seed: u8, swarm_id: u64) -> NodeEntry {
@@ -263,22 +305,43 @@ mod tests {
         Identity::from_ed25519_seed(&[0xee; 32])
     }
 
+    const PERIOD_MS: u64 = 60_000;
+
+    /// A consensus for `period` signed by `by`, off the wire.
+    fn signed(period: u64, nodes: Vec<NodeEntry>, by: &Identity) -> UnverifiedConsensus {
+        let c = Consensus::assemble(&Schedule::new(PERIOD_MS), period, nodes, &[by]).unwrap();
+        Consensus::decode(&c.encode()).unwrap()
+    }
+
+    fn list(period: u64, nodes: Vec<NodeEntry>) -> UnverifiedConsensus {
+        signed(period, nodes, &seed())
+    }
+
+    /// A period in 2023, and a time within the next one.
+    const P: u64 = 28_333_333;
+    const NOW: u64 = (P + 2) * PERIOD_MS;
+
     #[test]
     fn installs_newer_trusted_lists_only() {
         let me = entry(1, 100).ed25519.0;
         let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
-        let first = NodeList::sign(1, vec![entry(1, 100), entry(2, 100)], &seed()).unwrap();
-        let change = dir.install(first.clone()).unwrap();
+        let first = list(P + 1, vec![entry(1, 100), entry(2, 100)]);
+        let change = dir.install(first.clone(), NOW).unwrap();
         assert_eq!(change.new_swarm, Some(100));
         assert_eq!(change.newcomers.len(), 2);
         assert!(matches!(
-            dir.install(first),
-            Err(InstallError::Stale { got: 1, held: 1 })
+            dir.install(first, NOW),
+            Err(InstallError::Stale { got, held }) if got == P + 1 && held == P + 1
         ));
         let rogue = Identity::from_ed25519_seed(&[0xdd; 32]);
-        let forged = NodeList::sign(9, vec![entry(1, 5)], &rogue).unwrap();
-        assert!(matches!(dir.install(forged), Err(InstallError::Invalid(_))));
-        assert_eq!(dir.current().unwrap().list.epoch, 1);
+        let forged = signed(P + 9, vec![entry(1, 5)], &rogue);
+        assert!(matches!(dir.install(forged, NOW), Err(InstallError::Invalid(_))));
+        // A second consensus for the period held, signed by the trusted
+        // seed: refused and reported, the first is kept.
+        let second = list(P + 1, vec![entry(1, 100)]);
+        assert!(matches!(dir.install(second, NOW), Err(InstallError::Conflict { period, .. }) if period == P + 1));
+        assert_eq!(dir.current().unwrap().list.period, P + 1);
+        assert_eq!(dir.current().unwrap().list.nodes.len(), 2);
     }
 
     #[test]
@@ -287,21 +350,34 @@ mod tests {
         let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
         let account = AccountId::from_x25519([0; 32]);
         // One swarm: everyone holds every account.
-        dir.install(NodeList::sign(1, vec![entry(1, 100), entry(2, 100)], &seed()).unwrap())
+        dir.install(list(P + 1, vec![entry(1, 100), entry(2, 100)]), NOW)
             .unwrap();
         assert!(dir.holds_by_right(&entry(2, 0).ed25519.0, &account));
         assert!(!dir.holds_by_right(&entry(3, 0).ed25519.0, &account), "not listed");
         // Node 2 moves to another swarm that does not hold the account
         // (position 0 is nearer to swarm 100): it still may hand over.
         dir.install(
-            NodeList::sign(
-                2,
+            list(
+                P + 2,
                 vec![entry(1, 100), entry(2, u64::MAX / 2), entry(3, u64::MAX / 2)],
-                &seed(),
-            )
-            .unwrap(),
+            ),
+            NOW,
         )
         .unwrap();
+        // Many periods of the same network later, node 2 still may hand
+        // over: only a change of membership counts as a replacement.
+        for p in 3..(3 + 2 * MAX_PREVIOUS as u64) {
+            let change = dir
+                .install(
+                    list(
+                        P + p,
+                        vec![entry(1, 100), entry(2, u64::MAX / 2), entry(3, u64::MAX / 2)],
+                    ),
+                    NOW + p * PERIOD_MS,
+                )
+                .unwrap();
+            assert!(!change.network_changed);
+        }
         assert!(dir.holds_by_right(&entry(2, 0).ed25519.0, &account), "previous member");
         let until = dir.held_until(&entry(2, 0).ed25519.0, &account).unwrap();
         assert!(
@@ -321,16 +397,12 @@ mod tests {
     fn newcomers_are_joiners_and_movers() {
         let me = entry(1, 100).ed25519.0;
         let dir = Directory::new(me, vec![*seed().ed25519_pk()], Duration::from_secs(60));
-        dir.install(NodeList::sign(1, vec![entry(1, 100), entry(2, 100), entry(3, 200)], &seed()).unwrap())
+        dir.install(list(P + 1, vec![entry(1, 100), entry(2, 100), entry(3, 200)]), NOW)
             .unwrap();
         let change = dir
             .install(
-                NodeList::sign(
-                    2,
-                    vec![entry(1, 100), entry(2, 200), entry(3, 200), entry(4, 100)],
-                    &seed(),
-                )
-                .unwrap(),
+                list(P + 2, vec![entry(1, 100), entry(2, 200), entry(3, 200), entry(4, 100)]),
+                NOW,
             )
             .unwrap();
         let expected: BTreeSet<Hex32> = [entry(2, 0).ed25519, entry(4, 0).ed25519].into();

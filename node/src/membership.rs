@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allium_common::announce::Announce;
-use allium_common::node_list::{MAX_ENCODED_LEN, NodeList};
+use allium_common::consensus::{Consensus, UnverifiedConsensus};
+use allium_common::node_list::MAX_ENCODED_LEN;
 use allium_common::seeds::Seed;
 use serde_json::{Value, json};
 
@@ -67,37 +68,51 @@ async fn announce(node: &Node, seeds: &[Seed]) {
     }
 }
 
-/// Fetches the list from every seed and installs the newest valid one.
+/// Fetches the consensus from every seed and installs the newest that a
+/// majority of the seeds signed.
 pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
     for seed in seeds {
-        let Some(list) = fetch_node_list(node.peers.http(), &seed.address).await else {
+        let Some(list) = fetch_consensus(node.peers.http(), &seed.address).await else {
             continue;
         };
-        match node.directory.install(list) {
+        match node.directory.install(list, now_ms()) {
             Ok(change) => {
                 // First time in a swarm since this process started: ask the
                 // peers for what was stored while this node was away.
                 if change.new_swarm.is_some() && change.old_swarm.is_none() {
                     tokio::spawn(replication::request_sync(Arc::clone(node)));
                 }
+                if !change.network_changed {
+                    tracing::debug!(
+                        period = change.new_period,
+                        "installed a consensus; the network is unchanged"
+                    );
+                    continue;
+                }
                 tracing::info!(
-                    epoch = change.new_epoch,
+                    period = change.new_period,
                     swarm = ?change.new_swarm,
                     newcomers = change.newcomers.len(),
-                    "installed node list"
+                    "installed a consensus"
                 );
                 tokio::spawn(replication::hand_over(Arc::clone(node), change));
             }
             Err(InstallError::Stale { .. }) => {}
-            Err(e) => tracing::warn!(seed = %seed.address, error = %e, "refused a node list"),
+            Err(e @ InstallError::Conflict { .. }) => {
+                node.metrics
+                    .consensus_conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(seed = %seed.address, error = %e, "two consensuses for one period: seeds signed twice");
+            }
+            Err(e) => tracing::warn!(seed = %seed.address, error = %e, "refused a consensus"),
         }
     }
 }
 
-/// `node_list` from one node or seed (the whole exchange within 5 s, at
-/// most a node list's largest size read); `None` if unreachable or
-/// malformed.
-pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<NodeList> {
+/// `node_list` (the consensus) from one node or seed (the whole exchange
+/// within 5 s, at most a consensus's largest size read), not yet verified;
+/// `None` if unreachable or malformed.
+pub async fn fetch_consensus(http: &reqwest::Client, address: &str) -> Option<UnverifiedConsensus> {
     let call = Call {
         address: address.to_owned(),
         path: "/storage_rpc/v1",
@@ -109,5 +124,13 @@ pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<No
     };
     let answer = outbound::call(http, call).await.ok().filter(Answer::is_success)?;
     let value: Value = answer.parse().ok()?;
-    NodeList::from_value(value).ok()
+    Consensus::from_value(value).ok()
+}
+
+/// The consensus a node or seed serves, without checking its signatures:
+/// for harnesses and tools that look at what a peer says.
+pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<Consensus> {
+    fetch_consensus(http, address)
+        .await
+        .map(UnverifiedConsensus::into_unchecked)
 }

@@ -69,6 +69,8 @@ pub struct Metrics {
     /// Requests from addresses that are not listed nodes, i.e. from
     /// clients (a client's onion requests reach only its guards).
     pub client_requests: AtomicU64,
+    /// Second, different consensuses for a period held (seeds signed two).
+    pub consensus_conflicts: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -94,6 +96,7 @@ impl Default for Metrics {
             push_refused: AtomicU64::new(0),
             deletions_learned: AtomicU64::new(0),
             client_requests: AtomicU64::new(0),
+            consensus_conflicts: AtomicU64::new(0),
         }
     }
 }
@@ -122,6 +125,18 @@ pub struct Gauges {
     pub storage_full: bool,
     /// Messages evicted from full inboxes since start.
     pub evicted: u64,
+    /// Period of the consensus in force (0: none yet).
+    pub consensus_period: u64,
+    /// Seconds since the consensus in force became valid.
+    pub consensus_age_s: u64,
+    /// Seed signatures the consensus in force carries.
+    pub consensus_signatures: u64,
+    /// Seed mode: votes of other seeds taken since start.
+    pub seed_votes_received: u64,
+    /// Seed mode: periods with no consensus computed since start.
+    pub seed_failed_periods: u64,
+    /// Seed mode: documents of other seeds that differed from this seed's.
+    pub seed_disagreements: u64,
 }
 
 impl Metrics {
@@ -159,7 +174,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 29] = [
+        let series: [(&str, &str, &str, u64); 36] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -304,6 +319,48 @@ impl Metrics {
                 "gauge",
                 "Seed: known nodes that said they are full at their last probe.",
                 gauges.seed_full,
+            ),
+            (
+                "allium_consensus_period",
+                "gauge",
+                "Period of the consensus in force (0: none yet).",
+                gauges.consensus_period,
+            ),
+            (
+                "allium_consensus_age_seconds",
+                "gauge",
+                "Seconds since the consensus in force became valid.",
+                gauges.consensus_age_s,
+            ),
+            (
+                "allium_consensus_signatures",
+                "gauge",
+                "Seed signatures the consensus in force carries.",
+                gauges.consensus_signatures,
+            ),
+            (
+                "allium_consensus_conflicts_total",
+                "counter",
+                "Second, different consensuses offered for a period held: seeds signed two.",
+                self.consensus_conflicts.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_seed_votes_received_total",
+                "counter",
+                "Seed: votes of other seeds taken.",
+                gauges.seed_votes_received,
+            ),
+            (
+                "allium_seed_failed_periods_total",
+                "counter",
+                "Seed: periods for which no consensus could be computed (too few votes, no common method).",
+                gauges.seed_failed_periods,
+            ),
+            (
+                "allium_seed_disagreements_total",
+                "counter",
+                "Seed: documents of other seeds that differed from this seed's.",
+                gauges.seed_disagreements,
             ),
             (
                 "allium_storage_full",

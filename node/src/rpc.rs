@@ -235,12 +235,12 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
             ed25519: allium_common::encoding::Hex32(*node.identity.ed25519_pk()),
             x25519: allium_common::encoding::Hex32(*node.identity.x25519_pk()),
             swarm_id: snapshot.as_ref().and_then(|s| s.my_swarm),
-            epoch: snapshot.as_ref().map(|s| s.list.epoch),
+            period: snapshot.as_ref().map(|s| s.list.period),
             timestamp: now,
         })),
         Call::NodeList(_) => {
-            let list = match (&node.registry, snapshot) {
-                (Some(registry), _) => registry.snapshot(),
+            let list = match (node.voting(), snapshot) {
+                (Some(voting), _) => voting.current(),
                 (None, Some(snap)) => Some(snap.list.clone()),
                 (None, None) => None,
             };

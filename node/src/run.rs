@@ -15,7 +15,9 @@ use crate::config::NodeConfig;
 use crate::directory::Directory;
 use crate::error::{Error, Result};
 use crate::replication::{self, Replicator};
+use crate::seed::voting::Voting;
 use crate::seed::{self, Registry};
+use crate::state::SeedRole;
 use crate::state::{Node, now_ms};
 use crate::storage::{HandleConfig, StorageHandle, StorageLimits};
 use crate::{anti_entropy, keys, listener, membership, server};
@@ -52,10 +54,6 @@ pub async fn serve(
     }
     let (identity, created) = keys::load_or_create(&config.data_dir)?;
     let seeds = load_seeds(config.seed_file.as_deref())?;
-    let mut trusted: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
-    if config.seed {
-        trusted.push(*identity.ed25519_pk());
-    }
     let limits = StorageLimits {
         max_mailbox_bytes: config.limits.max_mailbox_bytes,
         max_mailbox_messages: config.limits.max_mailbox_messages,
@@ -76,10 +74,25 @@ pub async fn serve(
         .local_address(config.outbound_address())
         .build()
         .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
-    let registry = config
-        .seed
-        .then(|| Registry::open(&config.data_dir, &config.seed_mode))
-        .transpose()?;
+    let seed = if config.seed {
+        Some(SeedRole {
+            registry: Registry::open(&config.data_dir, &config.seed_mode)?,
+            voting: Voting::open(
+                &config.data_dir,
+                *identity.ed25519_pk(),
+                seeds.clone(),
+                &config.seed_mode,
+            )?,
+        })
+    } else {
+        None
+    };
+    // A seed trusts the seeds it votes with (itself alone without a seed
+    // file); a node, those of its seed file.
+    let trusted: Vec<[u8; 32]> = match &seed {
+        Some(role) => role.voting.keys().to_vec(),
+        None => seeds.iter().map(|s| s.ed25519).collect(),
+    };
     let directory = Directory::new(
         *identity.ed25519_pk(),
         trusted,
@@ -93,9 +106,7 @@ pub async fn serve(
         new_key = created,
         "node starting"
     );
-    let node = Arc::new(Node::new(
-        identity, config, storage, directory, http, replicator, registry,
-    ));
+    let node = Arc::new(Node::new(identity, config, storage, directory, http, replicator, seed));
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(replication::run_queue(Arc::clone(&node), queue));
@@ -104,6 +115,7 @@ pub async fn serve(
     tasks.spawn(wake_long_polls(Arc::clone(&node)));
     if node.config.seed {
         tasks.spawn(seed::run_prober(Arc::clone(&node)));
+        tasks.spawn(seed::voting::run(Arc::clone(&node)));
     } else {
         tasks.spawn(membership::run(Arc::clone(&node), seeds));
     }

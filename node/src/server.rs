@@ -11,6 +11,8 @@
 //! | `POST /swarm/v1/reconcile` | what a swarm peer holds in those buckets; what it lacks is pushed back |
 //! | `POST /probe/v1` | a seed's reachability challenge |
 //! | `POST /seed/v1/announce` | seed mode: a node registers |
+//! | `POST /seed/v1/vote` | seed mode: this seed's vote for a period |
+//! | `POST /seed/v1/consensus` | seed mode: this seed's consensus for a period, with the signatures it holds |
 //! | `GET /health` | liveness and whether the node is listed |
 //! | `GET /metrics` | Prometheus text |
 //!
@@ -71,6 +73,11 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
+        .route("/seed/v1/vote", post(seed_vote).layer(DefaultBodyLimit::max(1024)))
+        .route(
+            "/seed/v1/consensus",
+            post(seed_consensus).layer(DefaultBodyLimit::max(1024)),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics));
     let router = if node.config.access_log {
@@ -236,31 +243,86 @@ async fn announce(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr
     }
 }
 
+/// The voting and the period a seed-to-seed request asks for.
+fn period_asked<'a>(node: &'a Node, body: &[u8]) -> Result<(&'a seed::voting::Voting, u64), ApiError> {
+    let voting = node
+        .voting()
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "this node is not a seed"))?;
+    let request = serde_json::from_slice::<seed::voting::PeriodRequest>(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))?;
+    Ok((voting, request.period))
+}
+
+async fn seed_vote(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
+    let answer = period_asked(&node, &body).and_then(|(voting, period)| {
+        voting
+            .vote(period)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no vote for that period"))
+    });
+    match answer {
+        Ok(vote) => json_response(200, &serde_json::to_value(vote).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn seed_consensus(State(node): Shared, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+    if let Some(refused) = rate_limited(&node, peer.ip()) {
+        return refused;
+    }
+    let answer = period_asked(&node, &body).and_then(|(voting, period)| {
+        voting
+            .computed(period)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no consensus for that period"))
+    });
+    match answer {
+        Ok(doc) => json_response(200, &serde_json::to_value(doc).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
 async fn health(State(node): Shared) -> Response {
     let snap = node.directory.current();
     let body = json!({
         "status": "ok",
         "ed25519": node.id_hex(),
-        "seed": node.registry.is_some(),
-        "epoch": snap.as_ref().map(|s| s.list.epoch),
+        "seed": node.seed.is_some(),
+        "period": snap.as_ref().map(|s| s.list.period),
         "swarm_id": snap.as_ref().and_then(|s| s.my_swarm),
     });
     json_response(200, &body)
 }
 
+/// A seed's voting counter (0 on a node that is not a seed).
+fn seed_counter(node: &Node, which: fn(&seed::voting::VotingStats) -> &std::sync::atomic::AtomicU64) -> u64 {
+    node.voting()
+        .map_or(0, |v| which(&v.stats).load(std::sync::atomic::Ordering::Relaxed))
+}
+
 async fn metrics(State(node): Shared) -> Response {
     let stats = node.storage.stats().await.unwrap_or_default();
+    let snap = node.directory.current();
     let text = node.metrics.render(Gauges {
         messages: stats.messages,
         bytes: stats.bytes,
         connections_open: node.connections.open() as u64,
         connections_refused: node.connections.refused(),
         peer_budget_refused: node.peers.refused(),
-        seed_pending: node.registry.as_ref().map_or(0, |r| r.pending() as u64),
-        seed_known: node.registry.as_ref().map_or(0, |r| r.known() as u64),
-        seed_full: node.registry.as_ref().map_or(0, |r| r.full() as u64),
+        seed_pending: node.registry().map_or(0, |r| r.pending() as u64),
+        seed_known: node.registry().map_or(0, |r| r.known() as u64),
+        seed_full: node.registry().map_or(0, |r| r.full() as u64),
         storage_full: node.storage.is_full(),
         evicted: crate::storage::evicted(),
+        consensus_period: snap.as_ref().map_or(0, |s| s.list.period),
+        consensus_age_s: snap
+            .as_ref()
+            .map_or(0, |s| crate::state::now_ms().saturating_sub(s.list.valid_after) / 1000),
+        consensus_signatures: snap.as_ref().map_or(0, |s| s.list.signatures.len() as u64),
+        seed_votes_received: seed_counter(&node, |s| &s.votes_received),
+        seed_failed_periods: seed_counter(&node, |s| &s.failed_periods),
+        seed_disagreements: seed_counter(&node, |s| &s.disagreements),
     });
     (
         StatusCode::OK,

@@ -46,15 +46,34 @@ pub struct Node {
     pub peers: crate::peer::Peers,
     /// Swarm replication.
     pub replicator: Replicator,
-    /// The registry, when this node is a seed.
-    pub registry: Option<Registry>,
+    /// The registry and the voting, when this node is a seed.
+    pub seed: Option<SeedRole>,
     /// Digest comparisons with swarm peers.
     pub anti_entropy: crate::anti_entropy::AntiEntropy,
     /// Open connections per address.
     pub connections: Arc<crate::listener::ConnectionTable>,
 }
 
+/// What a seed has beyond a node.
+#[derive(Debug)]
+pub struct SeedRole {
+    /// The nodes this seed measures.
+    pub registry: Registry,
+    /// Its part in the consensus.
+    pub voting: crate::seed::voting::Voting,
+}
+
 impl Node {
+    /// The registry, when this node is a seed.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.seed.as_ref().map(|s| &s.registry)
+    }
+
+    /// The seed's voting, when this node is a seed.
+    pub fn voting(&self) -> Option<&crate::seed::voting::Voting> {
+        self.seed.as_ref().map(|s| &s.voting)
+    }
+
     /// Builds the shared state.
     pub fn new(
         identity: Identity,
@@ -63,7 +82,7 @@ impl Node {
         directory: Directory,
         http: reqwest::Client,
         replicator: Replicator,
-        registry: Option<Registry>,
+        seed: Option<SeedRole>,
     ) -> Self {
         let limits = &config.limits;
         let ip_limiter = RateLimiter::new(
@@ -91,7 +110,7 @@ impl Node {
             mailbox_bytes_limiter,
             peers,
             replicator,
-            registry,
+            seed,
             anti_entropy: crate::anti_entropy::AntiEntropy::default(),
             connections,
         }

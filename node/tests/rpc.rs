@@ -147,13 +147,20 @@ async fn storage_rpc_conformance() {
     assert_eq!(info["ed25519"], hex::encode(members[0].ed25519.0));
     let list = net.node_list().await;
     let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.net.seed_file).unwrap()).unwrap();
-    list.verify(&[seeds[0].ed25519]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    allium_common::consensus::UnverifiedConsensus::from(list.clone())
+        .verify(&[seeds[0].ed25519], now)
+        .unwrap();
     let (_, from_node) = net.rpc(&a, &json!({"method": "node_list"})).await;
     assert_eq!(
-        from_node["epoch"],
-        json!(list.epoch),
-        "nodes serve the list they follow"
+        from_node["nodes"],
+        json!(list.nodes),
+        "nodes serve the consensus they follow"
     );
+    assert!(from_node["period"].as_u64().unwrap() >= list.period);
 
     // batch runs everything; sequence stops at the first failure.
     let batch = json!({"method": "batch", "params": {"requests": [{"method": "info"}, forged, {"method": "info"}]}});
@@ -299,7 +306,7 @@ async fn clients_over_their_rate_get_429() {
         .unwrap();
     let mut refused = 0;
     for _ in 0..12 {
-        let (status, body) = post_json(&client, &net.net.seed.address, &json!({"method": "info"})).await;
+        let (status, body) = post_json(&client, &net.net.seed().address, &json!({"method": "info"})).await;
         if status == 429 {
             assert_eq!(body["error"], "rate_limited");
             refused += 1;

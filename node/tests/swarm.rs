@@ -140,7 +140,7 @@ async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
     let dir = tempfile::tempdir().unwrap();
     let forged_seeds = dir.path().join("seeds.toml");
     let wrong = allium_common::seeds::Seed {
-        address: net.net.seed.address.clone(),
+        address: net.net.seed().address.clone(),
         ed25519: [0x42; 32],
     };
     std::fs::write(&forged_seeds, allium_common::seeds::render(&[wrong])).unwrap();
@@ -165,7 +165,7 @@ async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
     }
     assert!(listed, "the seed lists the new node");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // ...but the node refuses every list, because it does not trust the signer.
+    // ...but the node refuses every consensus: no seed it trusts signed one.
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/node.json")).unwrap()).unwrap();
     let address = info["address"].as_str().unwrap();
@@ -178,9 +178,12 @@ async fn a_node_refuses_a_list_signed_by_an_untrusted_seed() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health["epoch"], Value::Null, "{health}");
+    assert_eq!(health["period"], Value::Null, "{health}");
     let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
-    assert!(log.contains("not a trusted seed"), "the refusal is logged: {log}");
+    assert!(
+        log.contains("0 valid signatures of trusted seeds, 1 of 1 are needed"),
+        "the refusal is logged: {log}"
+    );
     child.kill().await.unwrap();
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use allium_common::Identity;
-use allium_common::node_list::NodeList;
+use allium_common::consensus::Consensus;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::hostile::{connect_from, now_ms, onion, post_from, retrieve_request, send_post_headers, store_request};
@@ -60,7 +60,7 @@ where
 /// Slowloris: keeps up to `per_node` connections to every node open from
 /// 127.0.0.5, each sending request headers and then a byte of body a
 /// second, reconnecting those the node closes.
-pub async fn slowloris(list: NodeList, per_node: usize, until: Instant, tallies: Tallies) {
+pub async fn slowloris(list: Consensus, per_node: usize, until: Instant, tallies: Tallies) {
     let mut held: Vec<(String, tokio::net::TcpStream)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < until {
@@ -95,7 +95,7 @@ pub async fn slowloris(list: NodeList, per_node: usize, until: Instant, tallies:
 
 /// Relay loops: onions naming two nodes in turn 30 times, `per_second`
 /// from 127.0.0.6.
-pub async fn relay_loops(list: NodeList, per_second: u32, until: Instant, tallies: Tallies) {
+pub async fn relay_loops(list: Consensus, per_second: u32, until: Instant, tallies: Tallies) {
     let info = serde_json::json!({"method": "info"});
     let mut i = 0usize;
     every(Duration::from_secs(1) / per_second.max(1), until, || {
@@ -121,7 +121,7 @@ pub async fn relay_loops(list: NodeList, per_second: u32, until: Instant, tallie
 
 /// Big pages: an attacker fills its own mailbox with 76 KB messages, then
 /// asks for it in batches of 20 retrieves, `per_second`, from 127.0.0.7.
-pub async fn big_pages(list: NodeList, per_second: u32, until: Instant, tallies: Tallies) {
+pub async fn big_pages(list: Consensus, per_second: u32, until: Instant, tallies: Tallies) {
     let me = Identity::from_ed25519_seed(&[0xa7; 32]);
     let Some(swarm) = list.swarm_ring().swarm_of(&me.account_id()) else {
         return;
@@ -153,7 +153,7 @@ pub async fn big_pages(list: NodeList, per_second: u32, until: Instant, tallies:
 /// Inbox flood: 76 KB messages into `victim`'s inbox, `per_second`, from
 /// 127.0.0.8, on a random member of its swarm each time.
 pub async fn inbox_flood(
-    list: NodeList,
+    list: Consensus,
     victim: allium_common::AccountId,
     per_second: u32,
     until: Instant,
@@ -205,7 +205,7 @@ pub async fn junk_announces(seed: String, per_second: u32, until: Instant, talli
 /// A taken-over node (its key, read from its data directory) replays one
 /// signed sync to a swarm peer and pushes into mailboxes outside its swarm,
 /// `per_second` each.
-pub async fn rogue_node(list: NodeList, rogue: Identity, per_second: u32, until: Instant, tallies: Tallies) {
+pub async fn rogue_node(list: Consensus, rogue: Identity, per_second: u32, until: Instant, tallies: Tallies) {
     let Some(me) = list.find(rogue.ed25519_pk()).cloned() else {
         return;
     };

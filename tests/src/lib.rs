@@ -17,6 +17,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod attacks;
+pub mod fake;
 pub mod hostile;
 pub mod tor;
 
@@ -60,11 +61,17 @@ impl TestNet {
     /// [`TestNet::start`] with `extra_config` (TOML) laid over every
     /// node's config, e.g. another listen address.
     pub async fn start_with(n: usize, extra_config: &str) -> anyhow::Result<Self> {
+        Self::start_with_seeds(1, n, extra_config).await
+    }
+
+    /// [`TestNet::start_with`] with `seeds` seeds that vote together.
+    pub async fn start_with_seeds(seeds: usize, n: usize, extra_config: &str) -> anyhow::Result<Self> {
         let bins = bin_dir()?;
         let dir = tempfile::tempdir()?;
-        let net = LocalNet::start(
+        let net = LocalNet::start_with_seeds(
             &bins.join("allium-node"),
             &dir.path().join("net"),
+            seeds,
             n,
             extra_config,
             FORM_TIMEOUT,

@@ -140,7 +140,7 @@ async fn delivery_survives_a_dead_guard_and_a_dead_swarm_minority() {
         assert_eq!(out.last().unwrap()["status"], "stored");
     }
     // Kill two members of Bob's swarm (a minority of at least five).
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed.address)
+    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed().address)
         .await
         .unwrap();
     let b_account: allium_common::AccountId = b_id.parse().unwrap();
@@ -242,7 +242,7 @@ async fn a_stale_node_list_is_refreshed_through_the_saved_guards() {
     {
         let mut home = allium_client::home::Home::open(&alice.home).unwrap();
         let (list, _, source) = home.load_node_list().unwrap().unwrap();
-        home.save_node_list(&list, 0, &source).unwrap();
+        home.save_node_list(&list.into_unchecked(), 0, &source).unwrap();
     }
     let second = ok(&alice.run(&["--json", "nodes"]));
     assert!(

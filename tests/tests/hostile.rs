@@ -108,7 +108,7 @@ async fn total(net: &TestNet, metric: &str) -> u64 {
 async fn relay_loops_and_self_forwards_are_refused() {
     use allium_common::peer::MAX_RELAYS;
     let net = TestNet::start(4).await.unwrap();
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed.address)
+    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed().address)
         .await
         .unwrap();
     let (a, b, destination) = (&list.nodes[0], &list.nodes[1], &list.nodes[2]);
@@ -154,8 +154,8 @@ async fn relay_loops_and_self_forwards_are_refused() {
 }
 
 /// The node list, from the seed.
-async fn node_list(net: &TestNet) -> allium_common::node_list::NodeList {
-    allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed.address)
+async fn node_list(net: &TestNet) -> allium_common::consensus::Consensus {
+    allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed().address)
         .await
         .unwrap()
 }
@@ -378,7 +378,7 @@ async fn escape_sequences_in_a_message_are_shown_harmlessly() {
 async fn announce(net: &TestNet, from: &str, identity: &allium_common::Identity, address: &str) -> u16 {
     let record = allium_common::announce::Announce::sign(identity, address, "0.1.0", allium_tests::hostile::now_ms());
     let body = serde_json::to_vec(&record).unwrap();
-    post_from(from, &net.net.seed.address, "/seed/v1/announce", body)
+    post_from(from, &net.net.seed().address, "/seed/v1/announce", body)
         .await
         .map_or(0, |(status, _)| status)
 }
@@ -409,7 +409,7 @@ async fn registry_junk_is_refused_or_kept_apart() {
         let status = announce(&net, &from, &junk, &format!("127.98.{}.1:9", i % 200)).await;
         assert_eq!(status, 200, "announce {i}");
     }
-    let seed = net.net.seed.address.clone();
+    let seed = net.net.seed().address.clone();
     let pending = net.metric(&seed, "allium_seed_pending").await.unwrap();
     assert!(pending <= 1024, "{pending} announces pending");
     assert_eq!(node_list(&net).await.nodes.len(), 3, "no junk listed");
@@ -438,7 +438,7 @@ async fn at_most_two_nodes_per_address_are_listed() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let known = net
-            .metric(&net.net.seed.address, "allium_seed_known")
+            .metric(&net.net.seed().address, "allium_seed_known")
             .await
             .unwrap_or(0);
         if known == 6 || std::time::Instant::now() > deadline {
@@ -737,7 +737,7 @@ async fn a_full_node_says_so_serves_reads_and_recovers_without_a_restart() {
         "reads are still served"
     );
     assert_eq!(net.metric(&node, "allium_storage_full").await, Some(1));
-    let seed = net.net.seed.address.clone();
+    let seed = net.net.seed().address.clone();
     eventually(|| async { net.metric(&seed, "allium_seed_full_nodes").await.unwrap_or(0) >= 1 }).await;
     // The messages expire after 10 s and are swept: the node stores again.
     eventually(|| async { rpc(&node, &store(99)).await.0 == 200 }).await;

@@ -22,8 +22,8 @@ async fn node_list_through_a_tor_exit_and_a_message_end_to_end() {
     let tor_dir = tempfile::tempdir().unwrap();
     let tor = PrivateTor::start(tor_dir.path()).unwrap();
     let net = TestNet::start_with(6, "access_log = true\n").await.unwrap();
-    let seed: SocketAddrV4 = net.net.seed.address.parse().unwrap();
-    let seed_log = net.net.seed.dir.join("node.log");
+    let seed: SocketAddrV4 = net.net.seed().address.parse().unwrap();
+    let seed_log = net.net.seed().dir.join("node.log");
 
     // Bob: node list from the seed through Tor (--tor); his guards see him.
     let mut bob = net.client("bob");

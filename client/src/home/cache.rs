@@ -10,7 +10,8 @@
 //! checks only that it parses. The caller verifies the signature against
 //! its trusted seeds, as it does for a freshly fetched list.
 
-use allium_common::node_list::{MAX_ENCODED_LEN, NodeList};
+use allium_common::consensus::{Consensus, UnverifiedConsensus};
+use allium_common::node_list::MAX_ENCODED_LEN;
 use rusqlite::{OptionalExtension, params};
 
 use super::error::{HomeError, Result, echo};
@@ -70,7 +71,7 @@ impl Home {
 
     /// Replaces the cached node list. `source` says where it came from
     /// (a seed's address, say; at most [`MAX_SOURCE_LEN`] bytes).
-    pub fn save_node_list(&mut self, list: &NodeList, fetched_ms: u64, source: &str) -> Result<()> {
+    pub fn save_node_list(&mut self, list: &Consensus, fetched_ms: u64, source: &str) -> Result<()> {
         if source.len() > MAX_SOURCE_LEN {
             return Err(HomeError::InvalidArgument {
                 what: "node list source",
@@ -95,11 +96,11 @@ impl Home {
         Ok(())
     }
 
-    /// The cached node list with when (Unix ms) and where it was fetched,
-    /// if any. Not verified: the caller checks the signature. A cached list
+    /// The cached consensus with when (Unix ms) and where it was fetched,
+    /// if any. Not verified: the caller checks the signatures. A cached list
     /// that no longer parses (written by another version, or edited) is
     /// treated as absent, with a warning, so the client fetches a new one.
-    pub fn load_node_list(&self) -> Result<Option<(NodeList, u64, String)>> {
+    pub fn load_node_list(&self) -> Result<Option<(UnverifiedConsensus, u64, String)>> {
         let row: Option<(String, i64, String)> = self
             .conn
             .query_row("SELECT json, fetched_ms, source FROM node_list WHERE id = 0", [], |r| {
@@ -114,7 +115,7 @@ impl Home {
             tracing::warn!(path = %self.db_path.display(), len = json.len(), "cached node list too large; ignoring it");
             return Ok(None);
         }
-        match serde_json::from_str::<NodeList>(&json) {
+        match Consensus::decode(json.as_bytes()) {
             Ok(list) => Ok(Some((list, u64::try_from(fetched).unwrap_or(0), source))),
             Err(e) => {
                 let path = self.db_path.display();
@@ -128,6 +129,7 @@ impl Home {
 #[cfg(test)]
 mod tests {
     use allium_common::Identity;
+    use allium_common::consensus::Schedule;
     use allium_common::encoding::Hex32;
     use allium_common::node_list::NodeEntry;
 
@@ -175,7 +177,7 @@ mod tests {
         assert_eq!(usize::try_from(count).unwrap(), MAX_CURSORS);
     }
 
-    fn sample_list() -> NodeList {
+    fn sample_list() -> Consensus {
         let seed = Identity::from_ed25519_seed(&[0x51; 32]);
         let nodes = (1u8..=3)
             .map(|i| {
@@ -189,7 +191,7 @@ mod tests {
                 }
             })
             .collect();
-        NodeList::sign(7, nodes, &seed).unwrap()
+        Consensus::assemble(&Schedule::new(60_000), 7, nodes, &[&seed]).unwrap()
     }
 
     #[test]
@@ -203,13 +205,13 @@ mod tests {
         drop(home);
         let mut home = Home::open(&path).unwrap();
         let (loaded, fetched, source) = home.load_node_list().unwrap().unwrap();
-        assert_eq!(loaded, list);
+        assert_eq!(loaded.into_unchecked(), list);
         assert_eq!((fetched, source.as_str()), (1_700_000_000_000, "127.0.0.1:22000"));
         // A newer list replaces it.
         let mut newer = list.clone();
-        newer.epoch = 8;
+        newer.period = 8;
         home.save_node_list(&newer, 1_700_000_001_000, "node").unwrap();
-        assert_eq!(home.load_node_list().unwrap().unwrap().0.epoch, 8);
+        assert_eq!(home.load_node_list().unwrap().unwrap().0.period(), 8);
         assert!(home.save_node_list(&newer, 1, &"s".repeat(MAX_SOURCE_LEN + 1)).is_err());
     }
 
@@ -218,7 +220,7 @@ mod tests {
         let (_dir, mut home) = temp_home(1);
         home.save_node_list(&sample_list(), 1, "seed").unwrap();
         home.conn
-            .execute("UPDATE node_list SET json = '{\"epoch\": \"x\"}'", [])
+            .execute("UPDATE node_list SET json = '{\"period\": \"x\"}'", [])
             .unwrap();
         assert!(home.load_node_list().unwrap().is_none());
     }

@@ -283,10 +283,46 @@ impl Consensus {
             .and_then(|i| self.nodes.get(i))
     }
 
+    /// A consensus of `nodes` for `period` of `schedule`, signed by
+    /// `seeds`, made without votes: for fixtures, tests and tools. Sorts the
+    /// nodes and checks the shape.
+    pub fn assemble(
+        schedule: &super::Schedule,
+        period: u64,
+        mut nodes: Vec<NodeEntry>,
+        seeds: &[&Identity],
+    ) -> Result<Self, ConsensusError> {
+        nodes.sort_by_key(|n| n.ed25519);
+        let mut c = Self {
+            method: super::SUPPORTED_METHODS[0],
+            period,
+            valid_after: schedule.valid_after(period),
+            fresh_until: schedule.fresh_until(period),
+            valid_until: schedule.valid_until(period),
+            params: ConsensusParams::default(),
+            nodes,
+            signatures: Vec::new(),
+        };
+        c.check_shape()?;
+        let digest = c.digest();
+        for seed in seeds {
+            c.add_signature(Self::signature_by(seed, &digest));
+        }
+        Ok(c)
+    }
+
     /// Whether the two documents list the same nodes in the same swarms
     /// (periods and signatures aside).
     pub fn same_network(&self, other: &Self) -> bool {
         self.nodes == other.nodes
+    }
+}
+
+impl From<Consensus> for UnverifiedConsensus {
+    /// A document to check again (a verified one passes again, unless it
+    /// expired meanwhile).
+    fn from(c: Consensus) -> Self {
+        Self(c)
     }
 }
 

@@ -26,12 +26,13 @@ pub use signing::{
 };
 
 /// The version of the protocol this code speaks, reported by `info`.
-/// Version 2 (this one) added signing times to `delete` and `expire`, the
-/// message hash to the `store` signature, bounded `retrieve` pages, relay
-/// MACs and hop counts, and the receiver to every signed peer request; see
+/// Version 2 added signing times to `delete` and `expire`, the message hash
+/// to the `store` signature, bounded `retrieve` pages, relay MACs and hop
+/// counts, and the receiver to every signed peer request; version 3 (this
+/// one) replaced the single-seed node list by the seeds' consensus. See
 /// `docs/protocol.md` for what changed. Nodes of different versions do not
 /// interoperate.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 use serde::{Deserialize, Serialize};
 

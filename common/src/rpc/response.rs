@@ -99,9 +99,9 @@ pub struct InfoResult {
     /// The node's swarm, if it has one yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm_id: Option<u64>,
-    /// Epoch of the node list the node follows, if it has one yet.
+    /// Period of the consensus the node follows, if it has one yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<u64>,
+    pub period: Option<u64>,
     /// The node's clock, Unix ms (lets a client measure its own skew).
     pub timestamp: u64,
 }

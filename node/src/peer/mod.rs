@@ -295,8 +295,8 @@ fn unauthorized(why: &str) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use allium_common::consensus::{Consensus, Schedule};
     use allium_common::encoding::Hex32;
-    use allium_common::node_list::NodeList;
     use axum::http::HeaderValue;
 
     use super::*;
@@ -338,7 +338,13 @@ mod tests {
     fn a_relay_mac_proves_the_sender_and_its_hop_count() {
         let ((a, a_entry), (b, b_entry), (c, c_entry)) = (node(1), node(2), node(3));
         let seed = Identity::from_ed25519_seed(&[9; 32]);
-        let list = NodeList::sign(1, vec![a_entry.clone(), b_entry.clone()], &seed).unwrap();
+        let list = Consensus::assemble(
+            &Schedule::new(60_000),
+            1,
+            vec![a_entry.clone(), b_entry.clone()],
+            &[&seed],
+        )
+        .unwrap();
         let snap = Snapshot::new(list, b.ed25519_pk());
         let (at_a, at_b) = (peers(), peers());
         let body = b"onion";
@@ -375,7 +381,13 @@ mod tests {
                 .is_err()
         );
         let c_snap = Snapshot::new(
-            NodeList::sign(1, vec![a_entry.clone(), c_entry.clone()], &seed).unwrap(),
+            Consensus::assemble(
+                &Schedule::new(60_000),
+                1,
+                vec![a_entry.clone(), c_entry.clone()],
+                &[&seed],
+            )
+            .unwrap(),
             c.ed25519_pk(),
         );
         assert!(
@@ -403,7 +415,7 @@ mod tests {
         ) {
             let ((a, a_entry), (b, b_entry)) = (node(1), node(2));
             let seed = Identity::from_ed25519_seed(&[9; 32]);
-            let snap = Snapshot::new(NodeList::sign(1, vec![a_entry, b_entry.clone()], &seed).unwrap(), b.ed25519_pk());
+            let snap = Snapshot::new(Consensus::assemble(&Schedule::new(60_000), 1, vec![a_entry, b_entry.clone()], &[&seed]).unwrap(), b.ed25519_pk());
             let body = b"onion";
             let made = peers().relay_headers(&a, &b_entry, 2, body, NOW).unwrap();
             let mut sent = made.clone();

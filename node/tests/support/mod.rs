@@ -4,8 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use allium_common::consensus::Consensus;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
-use allium_common::node_list::{NodeEntry, NodeList};
+use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
 use allium_common::{AccountId, Identity};
 use allium_node::devnet::LocalNet;
@@ -83,10 +84,12 @@ impl Net {
     }
 
     /// The current signed node list (from the seed).
-    pub async fn node_list(&self) -> NodeList {
-        let (status, body) = self.rpc(&self.net.seed.address, &json!({"method": "node_list"})).await;
+    pub async fn node_list(&self) -> Consensus {
+        let (status, body) = self
+            .rpc(&self.net.seed().address, &json!({"method": "node_list"}))
+            .await;
         assert_eq!(status, 200, "{body}");
-        NodeList::from_value(body).unwrap()
+        Consensus::from_value(body).unwrap().into_unchecked()
     }
 
     /// POSTs a JSON-RPC body to a node.

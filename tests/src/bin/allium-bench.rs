@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut net = LocalNet::start(&exe, dir.path(), args.nodes.max(1), extra, Duration::from_secs(60)).await?;
     net.wait_until_formed(Duration::from_secs(60)).await?;
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed.address)
+    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed().address)
         .await
         .context("no node list")?;
     let pids: Vec<(String, u32)> = list
@@ -695,7 +695,7 @@ fn phase_json(name: &str, p: &Phase) -> serde_json::Value {
            "p50_ms": percentile(&p.latencies_us, 0.5), "p99_ms": percentile(&p.latencies_us, 0.99)})
 }
 
-async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::node_list::NodeList) -> anyhow::Result<()> {
+async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::consensus::Consensus) -> anyhow::Result<()> {
     use allium_tests::attacks;
     let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
     let dir = tempfile::tempdir()?;
@@ -720,7 +720,7 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::node_list::N
     attackers.spawn(attacks::big_pages(list.clone(), 5, until, tallies.clone()));
     attackers.spawn(attacks::inbox_flood(list.clone(), victim, 10, until, tallies.clone()));
     attackers.spawn(attacks::junk_announces(
-        net.seed.address.clone(),
+        net.seed().address.clone(),
         20,
         until,
         tallies.clone(),

@@ -1,12 +1,12 @@
-//! Seed mode: the registry of service nodes and the signed node list.
+//! Seed mode: the registry of service nodes, and (in [`voting`]) the
+//! seed's part in the consensus.
 //!
 //! A node announces itself (signed record, [`allium_common::announce`]). The
 //! seed probes the announced address with a fresh challenge; only a node
-//! that answers correctly is listed. Every probe round re-probes all known
-//! nodes and drops those that failed `drop_after_failures` times in a row.
-//! Whenever the set of listed nodes (or an address) changes, swarm ids are
-//! re-assigned ([`allium_common::swarm::assign`]: stable, deterministic) and
-//! a new snapshot is signed with a larger epoch.
+//! that answers correctly is in the seed's vote. Every probe round
+//! re-probes all known nodes and drops those that failed
+//! `drop_after_failures` times in a row. What the network uses is not this
+//! registry but the consensus computed from the votes of all seeds.
 //!
 //! Junk cannot crowd the registry:
 //! - addresses follow one strict grammar ([`allium_common::address`]) and,
@@ -23,9 +23,11 @@
 //!
 //! The registry is saved to `DATA_DIR/registry.json` after every change
 //! (written to a temporary file, synced, renamed, and the directory synced)
-//! so a restarted seed keeps its swarm assignment and its epochs keep
-//! growing. A registry file that cannot be read is an error at start-up,
-//! never a silent fresh start (which would reassign every swarm).
+//! so a restarted seed remembers how long it has known each node. A
+//! registry file that cannot be read is an error at start-up, never a
+//! silent fresh start.
+
+pub mod voting;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -35,13 +37,11 @@ use std::time::{Duration, Instant};
 
 use allium_common::address::{NodeAddress, is_non_public};
 use allium_common::announce::{Announce, ProbeRequest, ProbeResponse, probe_signed_bytes};
+use allium_common::consensus::{Consensus, VoteEntry};
 use allium_common::encoding::Hex32;
-use allium_common::identity::{self, Identity};
-use allium_common::node_list::NodeList;
+use allium_common::identity;
 use allium_common::rpc::ErrorCode;
 use allium_common::sodium;
-use allium_common::swarm::SwarmId;
-use allium_common::swarm::assign::{AssignParams, assign};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -98,19 +98,17 @@ struct Pending {
     since: u64,
 }
 
-/// What is saved to disk.
+/// What is saved to disk (files of earlier versions also held an epoch
+/// and a swarm assignment: both are ignored now).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
-    epoch: u64,
     nodes: BTreeMap<Hex32, Registered>,
-    assignment: BTreeMap<Hex32, SwarmId>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     saved: Saved,
     pending: HashMap<Hex32, Pending>,
-    snapshot: Option<NodeList>,
 }
 
 /// The outcome of one probe.
@@ -127,7 +125,6 @@ pub enum Probed {
 #[derive(Debug)]
 pub struct Registry {
     state: Mutex<State>,
-    params: AssignParams,
     drop_after: u32,
     allow_private: bool,
     path: PathBuf,
@@ -151,30 +148,18 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved::default(),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let params = AssignParams {
-            min_size: settings.min_swarm_size,
-            target_size: settings.target_swarm_size,
-            max_size: settings.max_swarm_size,
-        };
         let per_minute = f64::from(ANNOUNCES_PER_MINUTE) / 60.0;
         Ok(Self {
             state: Mutex::new(State {
                 saved,
                 pending: HashMap::new(),
-                snapshot: None,
             }),
-            params,
             drop_after: settings.drop_after_failures.max(1),
             allow_private: settings.allow_private_addresses,
             path,
             announcers: RateLimiter::new(per_minute, ANNOUNCES_PER_MINUTE, MAX_ANNOUNCERS),
             announce_probes: Arc::new(Semaphore::new(ANNOUNCE_PROBES)),
         })
-    }
-
-    /// The newest signed snapshot.
-    pub fn snapshot(&self) -> Option<NodeList> {
-        self.lock().snapshot.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -301,48 +286,32 @@ impl Registry {
             .collect()
     }
 
-    /// Re-assigns swarms and signs a new snapshot if anything changed (or
-    /// if there is no snapshot yet); returns the new snapshot.
-    pub fn rebuild(&self, seed: &Identity) -> Option<NodeList> {
-        let mut state = self.lock();
-        let live = Self::listable(&state.saved);
-        let previous: BTreeMap<[u8; 32], SwarmId> = state.saved.assignment.iter().map(|(k, v)| (k.0, *v)).collect();
-        let assignment = assign(&previous, &live, &self.params);
-        let entries: Vec<_> = assignment
-            .iter()
-            .filter_map(|(k, swarm)| state.saved.nodes.get(&Hex32(*k)).map(|n| n.record.as_entry(*swarm)))
-            .collect();
-        let unchanged = state.snapshot.as_ref().is_some_and(|s| {
-            let mut sorted = entries.clone();
-            sorted.sort_by_key(|e| e.ed25519);
-            s.nodes == sorted
-        });
-        if unchanged {
-            return None;
-        }
-        // Epochs grow by at least one and never fall behind the clock, so
-        // they keep growing across restarts even if the file was lost.
-        let epoch = (state.saved.epoch + 1).max(now_ms());
-        match NodeList::sign(epoch, entries, seed) {
-            Ok(list) => {
-                state.saved.epoch = epoch;
-                state.saved.assignment = assignment.into_iter().map(|(k, v)| (Hex32(k), v)).collect();
-                tracing::info!(
-                    epoch,
-                    nodes = list.nodes.len(),
-                    swarms = list.swarm_ring().ids().len(),
-                    "new node list"
-                );
-                state.snapshot = Some(list.clone());
-                if let Err(e) = self.save(&state.saved) {
-                    tracing::error!(error = %e, path = %self.path.display(), "cannot save the registry");
-                }
-                Some(list)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot sign the node list");
-                None
-            }
+    /// What this seed votes: the nodes it may list, each with its swarm in
+    /// `previous` (the newest consensus the seed holds) and when the seed
+    /// first reached it.
+    pub fn vote_entries(&self, previous: Option<&Consensus>) -> Vec<VoteEntry> {
+        let state = self.lock();
+        Self::listable(&state.saved)
+            .into_iter()
+            .filter_map(|key| {
+                let node = state.saved.nodes.get(&Hex32(key))?;
+                Some(VoteEntry {
+                    ed25519: node.record.ed25519,
+                    x25519: node.record.x25519,
+                    address: node.record.address.clone(),
+                    version: node.record.version.clone(),
+                    swarm_id: previous.and_then(|c| c.find(&key)).map(|n| n.swarm_id),
+                    first_seen: node.first_seen,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves the registry, logging a failure (the next change tries again).
+    fn persist(&self) {
+        let state = self.lock();
+        if let Err(e) = self.save(&state.saved) {
+            tracing::error!(error = %e, path = %self.path.display(), "cannot save the registry");
         }
     }
 
@@ -405,7 +374,7 @@ impl Registry {
 /// probes it at once if it is new (so a fresh network forms in seconds),
 /// as long as few such probes are running; otherwise the next round does.
 pub async fn announce(node: Arc<Node>, from: IpAddr, body: &[u8]) -> Result<(), ApiError> {
-    let Some(registry) = node.registry.as_ref() else {
+    let Some(registry) = node.registry() else {
         return Err(ApiError::new(ErrorCode::NotFound, "this node is not a seed"));
     };
     if !registry.announcers.allow(&from, Instant::now()) {
@@ -430,7 +399,7 @@ pub async fn announce(node: Arc<Node>, from: IpAddr, body: &[u8]) -> Result<(), 
 }
 
 async fn probe_one(node: &Node, key: Hex32) {
-    let Some(registry) = node.registry.as_ref() else {
+    let Some(registry) = node.registry() else {
         return;
     };
     let Some(address) = registry.address_of(&key) else {
@@ -438,17 +407,7 @@ async fn probe_one(node: &Node, key: Hex32) {
     };
     let probed = probe(node.peers.http(), node.identity.ed25519_pk(), &key.0, &address).await;
     if registry.probe_result(key, probed, now_ms()) {
-        publish(node, registry);
-    }
-}
-
-/// Rebuilds the snapshot and, if it changed, follows it locally too (so
-/// the seed knows which addresses are nodes, and `/health` shows the epoch).
-fn publish(node: &Node, registry: &Registry) {
-    if let Some(list) = registry.rebuild(&node.identity)
-        && let Err(e) = node.directory.install(list)
-    {
-        tracing::warn!(error = %e, "the seed refused its own node list");
+        registry.persist();
     }
 }
 
@@ -487,10 +446,9 @@ pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], addr
 /// A round ends at its deadline: probes still running are abandoned and
 /// count for nothing.
 pub async fn run_prober(node: Arc<Node>) {
-    let Some(registry) = node.registry.as_ref() else {
+    let Some(registry) = node.registry() else {
         return;
     };
-    registry.rebuild(&node.identity);
     let interval = Duration::from_millis(node.config.seed_mode.probe_interval_ms.max(100));
     let round_deadline = interval.max(PROBE_TIMEOUT * 2);
     loop {
@@ -518,7 +476,7 @@ pub async fn run_prober(node: Arc<Node>) {
             tracing::warn!("probe round cut off at its deadline; unfinished probes count for nothing");
         }
         if changed {
-            publish(&node, registry);
+            registry.persist();
         }
     }
 }
@@ -526,6 +484,8 @@ pub async fn run_prober(node: Arc<Node>) {
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
+
+    use allium_common::Identity;
 
     use super::*;
 
@@ -550,7 +510,6 @@ mod tests {
     fn at_most_two_nodes_per_ip_are_listed_the_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::open(dir.path(), &settings(false)).unwrap();
-        let seed = Identity::from_ed25519_seed(&[0xee; 32]);
         for (i, seed_byte) in [1u8, 2, 3].into_iter().enumerate() {
             let r = record(seed_byte, &format!("203.0.114.9:{}", 1000 + i));
             assert!(registry.announce(r.clone(), NOW).unwrap());
@@ -560,10 +519,10 @@ mod tests {
         let other = record(4, "203.0.114.10:1000");
         registry.announce(other.clone(), NOW).unwrap();
         registry.probe_result(other.ed25519, Probed::Answered(ip(114, 10), false), NOW + 9);
-        let list = registry.rebuild(&seed).unwrap();
-        assert_eq!(list.nodes.len(), 3, "two on 203.0.114.9, one on 203.0.114.10");
+        let vote = registry.vote_entries(None);
+        assert_eq!(vote.len(), 3, "two on 203.0.114.9, one on 203.0.114.10");
         let third = record(3, "203.0.114.9:1002").ed25519;
-        assert!(list.find(&third.0).is_none(), "the newest on a full IP waits");
+        assert!(vote.iter().all(|e| e.ed25519 != third), "the newest on a full IP waits");
         assert_eq!(registry.known(), 4);
     }
 
@@ -620,18 +579,16 @@ mod tests {
     #[test]
     fn the_registry_survives_a_restart_and_a_corrupt_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let seed = Identity::from_ed25519_seed(&[0xee; 32]);
         let registry = Registry::open(dir.path(), &settings(true)).unwrap();
         let r = record(1, "127.5.0.1:9");
         registry.announce(r.clone(), NOW).unwrap();
         registry.probe_result(r.ed25519, Probed::Answered(ip(1, 1), false), NOW);
-        let first = registry.rebuild(&seed).unwrap();
+        registry.persist();
+        let first = registry.vote_entries(None);
         drop(registry);
         let reopened = Registry::open(dir.path(), &settings(true)).unwrap();
         assert_eq!(reopened.known(), 1);
-        let again = reopened.rebuild(&seed).unwrap();
-        assert_eq!(again.nodes, first.nodes, "the same assignment");
-        assert!(again.epoch > first.epoch);
+        assert_eq!(reopened.vote_entries(None), first, "first seen kept");
         assert!(!dir.path().join("registry.json.tmp").exists());
         std::fs::write(dir.path().join("registry.json"), b"{\"epoch\": 3, \"nodes\": [").unwrap();
         let e = Registry::open(dir.path(), &settings(true)).unwrap_err().to_string();

@@ -1,0 +1,257 @@
+//! The consensus across real processes: three seeds that vote, nodes on
+//! their own loopback addresses, and the `allium` CLI.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use allium_common::consensus::{Consensus, Schedule};
+use allium_common::seeds::{self, Seed};
+use allium_node::membership::fetch_node_list;
+use allium_tests::fake::serve_fixed;
+use allium_tests::hostile::now_ms;
+use allium_tests::{Client, TestNet, stderr};
+use serde_json::Value;
+
+/// The devnet's period (`[seed_mode] period_ms`).
+const PERIOD_MS: u64 = 1000;
+
+fn ok(out: &std::process::Output) -> Vec<Value> {
+    assert_eq!(out.status.code(), Some(0), "command failed: {}", stderr(out));
+    Client::json_lines(out)
+}
+
+async fn consensus_of(address: &str) -> Option<Consensus> {
+    fetch_node_list(&reqwest::Client::new(), address).await
+}
+
+/// Waits until `check` holds for the consensus `address` serves.
+async fn wait_for(address: &str, within: Duration, check: impl Fn(&Consensus) -> bool) -> Consensus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(c) = consensus_of(address).await
+            && check(&c)
+        {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no such consensus at {address} in {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn seed_keys(net: &TestNet) -> Vec<[u8; 32]> {
+    net.net.seeds.iter().map(|s| s.ed25519).collect()
+}
+
+/// Seed `i`'s identity, read from its key file.
+fn seed_identity(net: &TestNet, i: usize) -> allium_common::Identity {
+    allium_node::keys::load_or_create(&net.net.seeds[i].dir).unwrap().0
+}
+
+/// A seed file with the network's seed keys, at other addresses.
+fn seed_file_at(net: &TestNet, name: &str, addresses: &[String]) -> std::path::PathBuf {
+    let entries: Vec<Seed> = net
+        .net
+        .seeds
+        .iter()
+        .zip(addresses)
+        .map(|(s, address)| Seed {
+            address: address.clone(),
+            ed25519: s.ed25519,
+        })
+        .collect();
+    let path = net.path(name);
+    std::fs::write(&path, seeds::render(&entries)).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_keeps_working_with_one_seed_killed() {
+    let mut net = TestNet::start_with_seeds(3, 5, "").await.unwrap();
+    let keys = seed_keys(&net);
+    let node = net.net.nodes[0].address.clone();
+    // Every seed signs the one consensus the nodes follow.
+    let all = wait_for(&node, Duration::from_secs(10), |c| c.valid_signers(&keys).len() == 3).await;
+    assert_eq!(all.nodes.len(), 5);
+
+    net.net.kill_seed(2).await;
+    // A node that joins now is listed by the two seeds left, and the
+    // network follows consensuses they alone sign.
+    let joined = net.net.add_node(Duration::from_secs(30)).await.unwrap();
+    net.net.wait_until_formed(Duration::from_secs(60)).await.unwrap();
+    let joined_key = net.net.nodes[joined].ed25519;
+    let after = wait_for(&node, Duration::from_secs(10), |c| {
+        c.period > all.period && c.valid_signers(&keys).len() == 2 && c.find(&joined_key).is_some()
+    })
+    .await;
+    assert_eq!(after.nodes.len(), 6);
+
+    // And people can still talk.
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    alice.init();
+    let (b_id, _) = bob.init();
+    ok(&alice.run(&["send", &b_id, "two seeds are enough"]));
+    let got = ok(&bob.run(&["--json", "inbox"]));
+    assert_eq!(got[0]["body"], "two seeds are enough");
+    let nodes = ok(&bob.run(&["--json", "nodes"]));
+    assert_eq!(nodes[0]["signed_by"].as_array().unwrap().len(), 2, "{nodes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_with_a_wrong_clock_or_its_own_registry_moves_nobody() {
+    let mut net = TestNet::start_with_seeds(3, 5, "").await.unwrap();
+    let keys = seed_keys(&net);
+    let node = net.net.nodes[0].address.clone();
+    let network = wait_for(&node, Duration::from_secs(10), |c| c.valid_signers(&keys).len() == 3).await;
+    let schedule = Schedule::new(PERIOD_MS);
+
+    // Seed 1's clock runs ten minutes fast: it votes alone for periods
+    // nobody else is in, so it signs nothing the nodes can use, and the
+    // nodes neither jump ahead with it nor stop following the others.
+    net.net
+        .restart_seed_with(1, "[seed_mode]\nclock_offset_ms = 600000\n", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut last = network.period;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(PERIOD_MS)).await;
+        let c = consensus_of(&node).await.unwrap();
+        let real = schedule.period_at(now_ms());
+        assert!(c.period <= real + 1, "period {} while the real one is {real}", c.period);
+        assert!(c.same_network(&network), "the network did not move");
+        last = c.period;
+    }
+    assert!(
+        last >= network.period + 3,
+        "the nodes kept following: {} -> {last}",
+        network.period
+    );
+
+    // Seed 1 back to the right time; seed 2 now refuses every node on a
+    // private address, so its registry is empty: a minority view that
+    // makes nobody flip.
+    net.net.restart_seed_with(1, "", Duration::from_secs(30)).await.unwrap();
+    // (Wait until it signs again: with one seed silent and another seeing
+    // no node, no node would have a majority, by design.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while consensus_of(&node)
+        .await
+        .is_none_or(|c| c.valid_signers(&keys).len() < 3)
+    {
+        if Instant::now() > deadline {
+            for seed in &net.net.seeds {
+                let log = std::fs::read_to_string(seed.dir.join("node.log")).unwrap();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!("=== {}\n{}", seed.name, tail.join("\n"));
+            }
+            panic!("seed 1 does not sign again");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    net.net
+        .restart_seed_with(
+            2,
+            "[seed_mode]\nallow_private_addresses = false\n",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(PERIOD_MS)).await;
+        let c = consensus_of(&node).await.unwrap();
+        let show = |c: &Consensus| -> Vec<(String, String, u64)> {
+            c.nodes
+                .iter()
+                .map(|n| (hex::encode(&n.ed25519.0[..4]), n.address.clone(), n.swarm_id))
+                .collect()
+        };
+        assert!(
+            c.same_network(&network),
+            "a flip at period {}: {:?} became {:?}",
+            c.period,
+            show(&network),
+            show(&c)
+        );
+        assert!(c.valid_signers(&keys).len() >= 2);
+    }
+    let end = consensus_of(&node).await.unwrap();
+    assert!(end.period > last, "the nodes kept following");
+    // Seed 2 really did vote for no node.
+    let asked = serde_json::to_vec(&serde_json::json!({"period": end.period})).unwrap();
+    let (status, vote) =
+        allium_tests::hostile::post_from("127.0.0.1", &net.net.seeds[2].address, "/seed/v1/vote", asked)
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    let vote: Value = serde_json::from_slice(&vote).unwrap();
+    assert_eq!(vote["nodes"].as_array().unwrap().len(), 0, "{vote}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consensus_signed_by_one_seed_of_three_is_refused_by_nodes_and_the_cli() {
+    let mut net = TestNet::start_with_seeds(3, 5, "").await.unwrap();
+    let keys = seed_keys(&net);
+    let real = wait_for(&net.net.nodes[0].address, Duration::from_secs(10), |c| {
+        c.valid_signers(&keys).len() == 3
+    })
+    .await;
+    // Seed 0's key, stolen: a consensus far ahead that moves every node
+    // into one swarm, signed by it alone.
+    let mut moved = real.nodes.clone();
+    for n in &mut moved {
+        n.swarm_id = 7;
+    }
+    let forged_period = real.period + 100;
+    let forged = Consensus::assemble(
+        &Schedule::new(PERIOD_MS),
+        forged_period,
+        moved,
+        &[&seed_identity(&net, 0)],
+    )
+    .unwrap();
+    let fake = serve_fixed(forged.encode()).await.unwrap();
+
+    // A node that asks the fake seed (in seed 0's place) and the two real
+    // ones follows the real network.
+    let addresses = vec![
+        fake.address.clone(),
+        net.net.seeds[1].address.clone(),
+        net.net.seeds[2].address.clone(),
+    ];
+    let file = seed_file_at(&net, "one-fake-seed.toml", &addresses);
+    let i = net
+        .net
+        .add_node_with_seeds(allium_node::devnet::node_ip(40), &file, Duration::from_secs(30))
+        .await
+        .unwrap();
+    net.net.wait_until_formed(Duration::from_secs(60)).await.unwrap();
+    let followed = consensus_of(&net.net.nodes[i].address).await.unwrap();
+    assert!(followed.period < forged_period);
+    assert!(followed.valid_signers(&keys).len() >= 2);
+    let log = std::fs::read_to_string(net.net.nodes[i].dir.join("node.log")).unwrap();
+    assert!(
+        log.contains("refused a consensus") && log.contains("1 valid signatures of trusted seeds, 2 of 3 are needed"),
+        "the node says why:\n{log}"
+    );
+
+    // A client whose seeds all answer with the forged document has no
+    // consensus to use, and says why.
+    let only_fake = seed_file_at(
+        &net,
+        "all-fake.toml",
+        &[fake.address.clone(), fake.address.clone(), fake.address.clone()],
+    );
+    let mut carol = net.client("carol");
+    carol.seeds = only_fake;
+    carol.init();
+    let out = carol.run(&["--json", "nodes"]);
+    assert_ne!(out.status.code(), Some(0), "the forged consensus was used");
+    assert!(
+        stderr(&out).contains("2 of 3 are needed"),
+        "the CLI says why: {}",
+        stderr(&out)
+    );
+}
