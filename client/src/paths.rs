@@ -179,12 +179,10 @@ fn subnet_key(address: &str) -> String {
     }
 }
 
-/// `nodes` in random order (Fisher-Yates with libsodium's randomness).
+/// `nodes` in random order.
 fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry> {
     let mut nodes: Vec<&NodeEntry> = nodes.collect();
-    for i in (1..nodes.len()).rev() {
-        nodes.swap(i, random_index(i + 1));
-    }
+    allium_common::sodium::shuffle(&mut nodes);
     nodes
 }
 

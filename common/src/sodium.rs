@@ -63,6 +63,13 @@ pub fn random_index(n: usize) -> usize {
     usize::try_from(r % n.max(1) as u64).unwrap_or(0)
 }
 
+/// Puts `items` in random order (Fisher-Yates with libsodium's randomness).
+pub fn shuffle<T>(items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, random_index(i + 1));
+    }
+}
+
 /// Ed25519 key pair from a 32-byte seed: (public key, secret key = seed ‖ pk).
 pub fn sign_seed_keypair(seed: &[u8; 32]) -> ([u8; 32], Secret64) {
     init();

@@ -1,9 +1,11 @@
 //! Property tests of the consensus: its computation does not depend on the
-//! order the votes arrived in, and votes and documents round-trip.
+//! order the votes arrived in; votes, documents and diffs round-trip.
 #![allow(clippy::unwrap_used)]
 
 use allium_common::Identity;
-use allium_common::consensus::{Consensus, ConsensusParams, SUPPORTED_METHODS, Schedule, Vote, VoteEntry, compute};
+use allium_common::consensus::{
+    Consensus, ConsensusDiff, ConsensusParams, SUPPORTED_METHODS, Schedule, Vote, VoteEntry, compute,
+};
 use allium_common::encoding::Hex32;
 use proptest::prelude::*;
 
@@ -111,8 +113,23 @@ proptest! {
     }
 
     #[test]
+    fn a_diff_applied_to_its_base_gives_the_new_document(
+        before in proptest::collection::vec(view(), 3..4),
+        after in proptest::collection::vec(view(), 3..4),
+        period in 1u64..1_000_000,
+    ) {
+        let seeds: Vec<[u8; 32]> = (0..3).map(|i| *seed(i).ed25519_pk()).collect();
+        let schedule = Schedule::new(PERIOD_MS);
+        let base = compute(&votes_from(&before, period), &seeds, &schedule, period).unwrap();
+        let next = compute(&votes_from(&after, period + 1), &seeds, &schedule, period + 1).unwrap();
+        let diff = ConsensusDiff::decode(&next.diff_from(&base).encode()).unwrap();
+        prop_assert_eq!(diff.apply(&base).unwrap().into_unchecked(), next);
+    }
+
+    #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = Vote::decode(&bytes);
         let _ = Consensus::decode(&bytes);
+        let _ = ConsensusDiff::decode(&bytes);
     }
 }

@@ -1,8 +1,8 @@
-//! Decoding and verifying a consensus or a vote from arbitrary bytes never
-//! panics.
+//! Decoding and verifying a consensus, a vote or a diff from arbitrary
+//! bytes never panics.
 #![no_main]
 
-use allium_common::consensus::{Consensus, Vote};
+use allium_common::consensus::{Consensus, ConsensusDiff, Vote};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,5 +12,17 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(vote) = Vote::decode(data) {
         let _ = vote.verify(&[[0x42; 32]]);
+    }
+    if let Ok(diff) = ConsensusDiff::decode(data) {
+        // Applied to an empty base of its own period and digest claim.
+        let base = Consensus::assemble(
+            &allium_common::consensus::Schedule::new(1000),
+            diff.from_period,
+            Vec::new(),
+            &[],
+        );
+        if let Ok(base) = base {
+            let _ = diff.apply(&base);
+        }
     }
 });

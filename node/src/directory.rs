@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use allium_common::AccountId;
-use allium_common::consensus::{Consensus, ConsensusError, UnverifiedConsensus};
+use allium_common::consensus::{Consensus, ConsensusDiff, ConsensusError, UnverifiedConsensus};
 use allium_common::encoding::Hex32;
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{GetSwarmResult, SwarmNode};
@@ -144,6 +144,8 @@ pub enum InstallError {
 
 /// Most replaced snapshots kept.
 const MAX_PREVIOUS: usize = 8;
+/// Most recent documents kept to answer diffs from (one per period).
+const MAX_RECENT_DOCUMENTS: usize = 4;
 
 /// The shared, swappable current snapshot, and the ones it replaced
 /// recently (a node that held an account's messages under an earlier list
@@ -158,6 +160,9 @@ pub struct Directory {
     previous: Mutex<VecDeque<(Arc<Snapshot>, Instant, u64)>>,
     /// How long a replaced snapshot still counts for who held what.
     previous_for: Duration,
+    /// The documents installed last, newest first (diffs are made from
+    /// them to the current one).
+    recent: Mutex<VecDeque<Arc<Snapshot>>>,
 }
 
 impl Directory {
@@ -171,6 +176,7 @@ impl Directory {
             current: RwLock::new(None),
             previous: Mutex::new(VecDeque::new()),
             previous_for,
+            recent: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -208,6 +214,15 @@ impl Directory {
         self.held_until(node, account).is_some()
     }
 
+    /// The difference from the document of `period` (if still held) to
+    /// the current one.
+    pub fn diff_since(&self, period: u64) -> Option<ConsensusDiff> {
+        let current = self.current()?;
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let base = recent.iter().find(|s| s.list.period == period)?;
+        Some(current.list.diff_from(&base.list))
+    }
+
     /// The snapshot in force, if any.
     pub fn current(&self) -> Option<Arc<Snapshot>> {
         self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
@@ -233,7 +248,8 @@ impl Directory {
                 });
             }
         }
-        let list = offered.verify(&self.trusted_seeds, now)?;
+        let held = self.current();
+        let list = offered.verify_after(&self.trusted_seeds, now, held.as_ref().map(|h| &h.list))?;
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(held) = current.as_ref()
             && list.period <= held.list.period
@@ -255,6 +271,11 @@ impl Directory {
             newcomers: newcomers(current.as_deref(), &next),
             network_changed,
         };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.push_front(Arc::clone(&next));
+            recent.truncate(MAX_RECENT_DOCUMENTS);
+        }
         // A new period of the same network replaces the old one outright:
         // what counts as "recently replaced" is a change of membership,
         // however many periods ago it was.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use allium_common::announce::Announce;
-use allium_common::consensus::{Consensus, UnverifiedConsensus};
+use allium_common::consensus::{Consensus, ConsensusDiff, UnverifiedConsensus};
 use allium_common::node_list::MAX_ENCODED_LEN;
 use allium_common::seeds::Seed;
 use serde_json::{Value, json};
@@ -68,34 +68,58 @@ async fn announce(node: &Node, seeds: &[Seed]) {
     }
 }
 
-/// Fetches the consensus from every seed and installs the newest that a
-/// majority of the seeds signed.
+/// Installs the next consensus, if one is out: nothing is fetched before
+/// the held one's `fresh_until` (unless this node is not listed yet);
+/// then the seeds are asked in random order for the difference from the
+/// held period (or the whole document), until one gives a newer consensus.
 pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
-    for seed in seeds {
-        let Some(list) = fetch_consensus(node.peers.http(), &seed.address).await else {
-            continue;
+    let held = node.directory.current();
+    if let Some(h) = &held
+        && h.my_swarm.is_some()
+        && now_ms() < h.list.fresh_until
+    {
+        return;
+    }
+    let mut order: Vec<&Seed> = seeds.iter().collect();
+    allium_common::sodium::shuffle(&mut order);
+    for seed in order {
+        let since = held.as_ref().map(|h| h.list.period);
+        let offered = match fetch_since(node.peers.http(), &seed.address, since).await {
+            Some(Fetched::Full(full)) => full,
+            Some(Fetched::Diff(diff)) => match held.as_ref().map(|h| diff.apply(&h.list)) {
+                Some(Ok(rebuilt)) => rebuilt,
+                _ => {
+                    tracing::debug!(seed = %seed.address, "a consensus diff did not apply; fetching the whole document");
+                    let Some(Fetched::Full(full)) = fetch_since(node.peers.http(), &seed.address, None).await else {
+                        continue;
+                    };
+                    full
+                }
+            },
+            None => continue,
         };
-        match node.directory.install(list, now_ms()) {
+        match node.directory.install(offered, now_ms()) {
             Ok(change) => {
                 // First time in a swarm since this process started: ask the
                 // peers for what was stored while this node was away.
                 if change.new_swarm.is_some() && change.old_swarm.is_none() {
                     tokio::spawn(replication::request_sync(Arc::clone(node)));
                 }
-                if !change.network_changed {
+                if change.network_changed {
+                    tracing::info!(
+                        period = change.new_period,
+                        swarm = ?change.new_swarm,
+                        newcomers = change.newcomers.len(),
+                        "installed a consensus"
+                    );
+                    tokio::spawn(replication::hand_over(Arc::clone(node), change));
+                } else {
                     tracing::debug!(
                         period = change.new_period,
                         "installed a consensus; the network is unchanged"
                     );
-                    continue;
                 }
-                tracing::info!(
-                    period = change.new_period,
-                    swarm = ?change.new_swarm,
-                    newcomers = change.newcomers.len(),
-                    "installed a consensus"
-                );
-                tokio::spawn(replication::hand_over(Arc::clone(node), change));
+                return;
             }
             Err(InstallError::Stale { .. }) => {}
             Err(e @ InstallError::Conflict { .. }) => {
@@ -109,22 +133,48 @@ pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
     }
 }
 
-/// `node_list` (the consensus) from one node or seed (the whole exchange
-/// within 5 s, at most a consensus's largest size read), not yet verified;
-/// `None` if unreachable or malformed.
-pub async fn fetch_consensus(http: &reqwest::Client, address: &str) -> Option<UnverifiedConsensus> {
+/// What `node_list` answered.
+enum Fetched {
+    /// The whole consensus.
+    Full(UnverifiedConsensus),
+    /// The difference from the period asked about.
+    Diff(ConsensusDiff),
+}
+
+/// `node_list` from one node or seed, as a diff from `since` if the peer
+/// can make one (the whole exchange within 5 s, at most a consensus's
+/// largest size read); `None` if unreachable or malformed.
+async fn fetch_since(http: &reqwest::Client, address: &str, since: Option<u64>) -> Option<Fetched> {
+    let request = match since {
+        Some(period) => json!({"method": "node_list", "params": {"since_period": period}}),
+        None => json!({"method": "node_list"}),
+    };
     let call = Call {
         address: address.to_owned(),
         path: "/storage_rpc/v1",
         headers: Vec::new(),
         content_type: "application/json",
-        body: json!({"method": "node_list"}).to_string().into_bytes(),
+        body: request.to_string().into_bytes(),
         deadline: SEED_TIMEOUT,
         max_answer: MAX_ENCODED_LEN,
     };
     let answer = outbound::call(http, call).await.ok().filter(Answer::is_success)?;
     let value: Value = answer.parse().ok()?;
-    Consensus::from_value(value).ok()
+    if value.get("from_period").is_some() {
+        serde_json::from_value(value).ok().map(Fetched::Diff)
+    } else {
+        Consensus::from_value(value).ok().map(Fetched::Full)
+    }
+}
+
+/// `node_list` (the consensus) from one node or seed (the whole exchange
+/// within 5 s, at most a consensus's largest size read), not yet verified;
+/// `None` if unreachable or malformed.
+pub async fn fetch_consensus(http: &reqwest::Client, address: &str) -> Option<UnverifiedConsensus> {
+    match fetch_since(http, address, None).await? {
+        Fetched::Full(full) => Some(full),
+        Fetched::Diff(_) => None,
+    }
 }
 
 /// The consensus a node or seed serves, without checking its signatures:

@@ -238,7 +238,15 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
             period: snapshot.as_ref().map(|s| s.list.period),
             timestamp: now,
         })),
-        Call::NodeList(_) => {
+        Call::NodeList(params) => {
+            // A diff from the asker's period, if this node still has that
+            // document and the asker would not get the same one again.
+            if let Some(since) = params.since_period
+                && snapshot.as_ref().is_some_and(|s| s.list.period > since)
+                && let Some(diff) = node.directory.diff_since(since)
+            {
+                return Ok(to_value(&diff));
+            }
             let list = match (node.voting(), snapshot) {
                 (Some(voting), _) => voting.current(),
                 (None, Some(snap)) => Some(snap.list.clone()),

@@ -14,6 +14,9 @@ use allium_common::consensus::{Consensus, UnverifiedConsensus};
 use allium_common::node_list::MAX_ENCODED_LEN;
 use rusqlite::{OptionalExtension, params};
 
+/// Meta key: the digest of the consensus saved last (hex).
+const CHECKED_DIGEST_META: &str = "node_list_checked_digest";
+
 use super::error::{HomeError, Result, echo};
 use super::{Home, check_hash, to_i64};
 
@@ -70,7 +73,9 @@ impl Home {
     }
 
     /// Replaces the cached node list. `source` says where it came from
-    /// (a seed's address, say; at most [`MAX_SOURCE_LEN`] bytes).
+    /// (a seed's address, say; at most [`MAX_SOURCE_LEN`] bytes). Only a
+    /// verified consensus can be saved, and its digest is remembered as
+    /// checked (see [`Home::checked_digest`]).
     pub fn save_node_list(&mut self, list: &Consensus, fetched_ms: u64, source: &str) -> Result<()> {
         if source.len() > MAX_SOURCE_LEN {
             return Err(HomeError::InvalidArgument {
@@ -93,7 +98,14 @@ impl Home {
                 params![json, fetched, source],
             )
             .map_err(self.db_err("saving the node list"))?;
-        Ok(())
+        self.set_meta(CHECKED_DIGEST_META, &hex::encode(list.digest()))
+    }
+
+    /// The digest of the last consensus saved, whose keys this client
+    /// checked when it verified it: loading that document again needs its
+    /// signatures checked, not every node's keys.
+    pub fn checked_digest(&self) -> Result<Option<String>> {
+        self.meta(CHECKED_DIGEST_META)
     }
 
     /// The cached consensus with when (Unix ms) and where it was fetched,

@@ -232,7 +232,23 @@ impl Consensus {
         check_sorted(self.signatures.iter().map(|s| &s.seed.0))?;
         check_sorted(self.nodes.iter().map(|n| &n.ed25519.0))?;
         self.nodes.iter().enumerate().try_for_each(|(index, n)| {
-            n.check_alone()
+            n.check_fields()
+                .map_err(|reason| ConsensusError::BadNode { index, reason })
+        })
+    }
+
+    /// Checks that every X25519 key belongs to its Ed25519 key, except for
+    /// entries `known` (a verified consensus) already lists with the same
+    /// pair: those were checked when it was.
+    fn check_keys(&self, known: Option<&Self>) -> Result<(), ConsensusError> {
+        self.nodes.iter().enumerate().try_for_each(|(index, n)| {
+            if known
+                .and_then(|k| k.find(&n.ed25519.0))
+                .is_some_and(|k| k.x25519 == n.x25519)
+            {
+                return Ok(());
+            }
+            n.check_key()
                 .map_err(|reason| ConsensusError::BadNode { index, reason })
         })
     }
@@ -304,6 +320,7 @@ impl Consensus {
             signatures: Vec::new(),
         };
         c.check_shape()?;
+        c.check_keys(None)?;
         let digest = c.digest();
         for seed in seeds {
             c.add_signature(Self::signature_by(seed, &digest));
@@ -337,10 +354,23 @@ impl UnverifiedConsensus {
         self.0.digest()
     }
 
-    /// Checks that more than half of `seeds` signed it and that `now` (Unix
+    /// Checks that more than half of `seeds` signed it, that `now` (Unix
     /// ms) is within its validity, give or take [`MAX_EARLY_MS`] before and
-    /// [`MAX_LATE_MS`] after.
+    /// [`MAX_LATE_MS`] after, and that every node's keys belong together.
     pub fn verify(self, seeds: &[[u8; 32]], now: u64) -> Result<Consensus, ConsensusError> {
+        self.verify_after(seeds, now, None)
+    }
+
+    /// [`UnverifiedConsensus::verify`], checking the keys only of nodes
+    /// that `known` (a consensus verified before) does not list with the
+    /// same keys: following the network from period to period costs what
+    /// changed, not the whole list.
+    pub fn verify_after(
+        self,
+        seeds: &[[u8; 32]],
+        now: u64,
+        known: Option<&Consensus>,
+    ) -> Result<Consensus, ConsensusError> {
         let c = self.0;
         let valid = c.valid_signers(seeds).len();
         let needed = threshold(seeds.len());
@@ -366,6 +396,7 @@ impl UnverifiedConsensus {
                 now,
             });
         }
+        c.check_keys(known)?;
         Ok(c)
     }
 

@@ -18,6 +18,7 @@
 //! Pure code: no I/O, and time is passed in.
 
 mod compute;
+mod diff;
 mod document;
 mod schedule;
 mod vote;
@@ -26,6 +27,7 @@ mod vote;
 mod tests;
 
 pub use compute::{ComputeError, compute};
+pub use diff::ConsensusDiff;
 pub use document::{Consensus, ConsensusParams, SeedSignature, UnverifiedConsensus};
 pub use schedule::{Schedule, VALID_PERIODS};
 pub use vote::{Vote, VoteEntry};

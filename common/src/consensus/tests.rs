@@ -279,3 +279,105 @@ fn a_vote_verifies_only_from_a_trusted_seed_unaltered() {
     no_methods.methods.clear();
     assert!(Vote::decode(&no_methods.encode()).is_err());
 }
+
+#[test]
+fn a_diff_rebuilds_the_next_document_and_nothing_else() {
+    let base_votes: Vec<Vote> = (0..3)
+        .map(|i| {
+            vote(
+                i,
+                vec![
+                    node(1, "10.1.0.1", None, 5),
+                    node(2, "10.2.0.1", None, 5),
+                    node(3, "10.3.0.1", None, 5),
+                ],
+            )
+        })
+        .collect();
+    let base = signed(compute(&base_votes, &seeds(3), &schedule(), PERIOD).unwrap(), &[0, 1]);
+    // Next period: node 2 gone, node 4 new, node 3 moved.
+    let mut next_nodes = vec![
+        node(1, "10.1.0.1", None, 5),
+        node(3, "10.3.0.9", None, 5),
+        node(4, "10.4.0.1", None, 5),
+    ];
+    for n in &mut next_nodes {
+        n.swarm_id = base.find(&n.ed25519.0).map(|e| e.swarm_id);
+    }
+    let next_votes: Vec<Vote> = (0..3)
+        .map(|i| {
+            let mut v = vote(i, next_nodes.clone());
+            v.period = PERIOD + 1;
+            Vote::sign(
+                v.period,
+                v.period_ms,
+                v.published,
+                v.methods,
+                v.params,
+                v.nodes,
+                &seed(i),
+            )
+            .unwrap()
+        })
+        .collect();
+    let next = signed(
+        compute(&next_votes, &seeds(3), &schedule(), PERIOD + 1).unwrap(),
+        &[1, 2],
+    );
+    let diff = next.diff_from(&base);
+    assert_eq!(diff.removed, vec![Hex32(key(2))]);
+    assert_eq!(diff.upserted.len(), 2, "node 3 changed, node 4 is new: {diff:?}");
+    let decoded = ConsensusDiff::decode(&diff.encode()).unwrap();
+    let rebuilt = decoded
+        .apply(&base)
+        .unwrap()
+        .verify_after(&seeds(3), now(), Some(&base))
+        .unwrap();
+    assert_eq!(rebuilt, next);
+    // A diff does not apply to another base...
+    assert!(diff.apply(&next).is_err());
+    // ...and a doctored one fails verification: the signatures cover the
+    // next document's digest.
+    let mut doctored = diff.clone();
+    doctored.upserted[0].swarm_id ^= 1;
+    assert!(doctored.apply(&base).unwrap().verify(&seeds(3), now()).is_err());
+    // Unchanged network: the diff carries no node.
+    let same = signed(
+        Consensus {
+            period: PERIOD + 1,
+            ..base.clone()
+        },
+        &[0, 1],
+    );
+    let empty = same.diff_from(&base);
+    assert!(empty.removed.is_empty() && empty.upserted.is_empty());
+}
+
+#[test]
+fn incremental_verification_still_checks_new_keys() {
+    let id = Identity::from_ed25519_seed(&[7; 32]);
+    let other = Identity::from_ed25519_seed(&[8; 32]);
+    let good = crate::node_list::NodeEntry {
+        ed25519: Hex32(*id.ed25519_pk()),
+        x25519: Hex32(*id.x25519_pk()),
+        address: "10.7.0.1:1".into(),
+        swarm_id: 1,
+        version: "0.1.0".into(),
+    };
+    let known = Consensus::assemble(&schedule(), PERIOD, vec![good.clone()], &[&seed(0), &seed(1)]).unwrap();
+    // The same node with a foreign X25519 key: the pair is new, so it is checked.
+    let mut bad = good;
+    bad.x25519 = Hex32(*other.x25519_pk());
+    let mut forged = known.clone();
+    forged.period += 1;
+    forged.nodes = vec![bad];
+    forged.signatures.clear();
+    let digest = forged.digest();
+    forged.add_signature(Consensus::signature_by(&seed(0), &digest));
+    forged.add_signature(Consensus::signature_by(&seed(1), &digest));
+    let offered = Consensus::decode(&forged.encode()).unwrap();
+    assert!(matches!(
+        offered.verify_after(&seeds(3), now(), Some(&known)),
+        Err(ConsensusError::BadNode { index: 0, .. })
+    ));
+}

@@ -129,9 +129,15 @@ pub struct GetSwarmParams {
     pub pubkey: AccountId,
 }
 
-/// `node_list`: the current signed node list.
+/// `node_list`: the consensus the node follows. With `since_period`, the
+/// answer may instead be the difference from that period's consensus
+/// (`docs/protocol.md` §7.4), when the node still holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeListParams {}
+pub struct NodeListParams {
+    /// The period of the consensus the asker holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_period: Option<u64>,
+}
 
 /// One RPC call (anything but `batch`/`sequence`).
 #[derive(Debug, Clone, PartialEq, Eq)]
