@@ -129,6 +129,7 @@ mod tests {
             address: format!("10.{n}.0.1:1"),
             swarm_id: 7,
             version: "0.1.0".into(),
+            guard: true,
         };
         (id, entry)
     }

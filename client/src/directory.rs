@@ -211,6 +211,7 @@ mod tests {
             address: format!("10.{i}.0.1:1"),
             swarm_id,
             version: "0.1.0".into(),
+            guard: true,
         }
     }
 

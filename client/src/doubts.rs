@@ -92,6 +92,7 @@ mod tests {
             address: format!("10.{n}.0.1:1"),
             swarm_id: 1,
             version: "0.1.0".into(),
+            guard: true,
         }
     }
 

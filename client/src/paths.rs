@@ -195,10 +195,12 @@ fn build_path(
     guards_in_use: &HashSet<[u8; 32]>,
     disfavoured: &HashSet<[u8; 32]>,
 ) -> Option<Path> {
+    // Only nodes the consensus flags as guards: known long enough to a
+    // majority of the seeds, so a fresh Sybil cannot become anyone's guard.
     let mut guards = shuffled(
         list.nodes
             .iter()
-            .filter(|n| !excluded.contains(&n.ed25519.0) && !guards_in_use.contains(&n.ed25519.0)),
+            .filter(|n| n.guard && !excluded.contains(&n.ed25519.0) && !guards_in_use.contains(&n.ed25519.0)),
     );
     guards.sort_by_key(|n| disfavoured.contains(&n.ed25519.0));
     // Try every eligible guard: one in a crowded subnet may not complete.
@@ -631,6 +633,7 @@ mod tests {
                     address: (*a).to_owned(),
                     swarm_id: 1,
                     version: "0.1.0".into(),
+                    guard: true,
                 }
             })
             .collect();
@@ -1014,5 +1017,24 @@ mod tests {
         let guard = fake_guard(200, "bm90IGEgYm94".to_owned()).await;
         let (path, dest) = path_at(&l, &guard);
         assert_eq!(blame_of(&transport, &path, &dest).await, Blame::Path { answered: true });
+    }
+
+    #[test]
+    fn guards_are_only_nodes_the_consensus_flags() {
+        let (_, full) = network(12);
+        let mut l = full.clone();
+        // Only four nodes are guards; the rest are new.
+        for (i, n) in l.nodes.iter_mut().enumerate() {
+            n.guard = i % 3 == 0;
+        }
+        for _ in 0..50 {
+            let paths = Paths::build(&l).unwrap();
+            for p in paths.paths() {
+                assert!(p.relays[0].guard, "an unflagged guard: {}", p.relays[0].address);
+            }
+        }
+        // No flagged node at all: no path, and the error says so.
+        l.nodes.iter_mut().for_each(|n| n.guard = false);
+        assert!(Paths::build(&l).is_err());
     }
 }

@@ -141,6 +141,7 @@ impl Announce {
             address: self.address.clone(),
             swarm_id: if swarm_id == INVALID_SWARM_ID { 0 } else { swarm_id },
             version: self.version.clone(),
+            guard: false,
         }
     }
 }

@@ -3,8 +3,12 @@
 //! JSON shape (kept exactly; other implementations rely on it):
 //!
 //! ```json
-//! {"ed25519": hex, "x25519": hex, "address": "host:port", "swarm_id": 42, "version": "0.1.0"}
+//! {"ed25519": hex, "x25519": hex, "address": "host:port", "swarm_id": 42, "version": "0.1.0",
+//!  "guard": true}
 //! ```
+//!
+//! `guard` (absent when false) is the consensus's flag for nodes clients
+//! may choose as guards.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +38,9 @@ pub struct NodeEntry {
     pub swarm_id: SwarmId,
     /// Software version, `x.y.z`.
     pub version: String,
+    /// Known long enough to a majority of the seeds to be a guard.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guard: bool,
 }
 
 impl NodeEntry {
@@ -83,6 +90,7 @@ mod tests {
             address: format!("127.0.0.1:{}", 20000 + u16::from(seed)),
             swarm_id,
             version: "0.1.0".into(),
+            guard: false,
         }
     }
 

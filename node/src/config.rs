@@ -119,6 +119,12 @@ pub struct SeedMode {
     pub target_swarm_size: usize,
     /// Largest swarm.
     pub max_swarm_size: usize,
+    /// How long a majority of the seeds must have known a node before it
+    /// is in the consensus (this seed's vote on it; the consensus takes
+    /// the median).
+    pub probation_ms: u64,
+    /// How long before a node is flagged as a guard (voted likewise).
+    pub guard_after_ms: u64,
     /// Added to this seed's clock for everything it does in the consensus
     /// (voting times, periods, checks). Only for testing what a seed with
     /// a wrong clock does to the network; leave it at 0.
@@ -191,6 +197,8 @@ impl Default for SeedMode {
             min_swarm_size: 5,
             target_swarm_size: 7,
             max_swarm_size: 10,
+            probation_ms: allium_common::consensus::DEFAULT_PROBATION_MS,
+            guard_after_ms: allium_common::consensus::DEFAULT_GUARD_AFTER_MS,
             clock_offset_ms: 0,
             allow_private_addresses: false,
         }

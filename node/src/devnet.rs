@@ -27,7 +27,7 @@ use crate::run::{NODE_INFO_FILE, shutdown_signal};
 /// Timers for a local network: fast, so it forms and follows changes in
 /// about a second.
 pub const LOCAL_CONFIG: &str = "[timing]\nnode_list_refresh_ms = 500\nannounce_interval_ms = 5000\n\
-[seed_mode]\nperiod_ms = 1000\nprobe_interval_ms = 1000\ndrop_after_failures = 2\nallow_private_addresses = true\n";
+[seed_mode]\nperiod_ms = 1000\nprobation_ms = 0\nguard_after_ms = 0\nprobe_interval_ms = 1000\ndrop_after_failures = 2\nallow_private_addresses = true\n";
 
 /// The loopback address of seed `i` (127.1.0.1, 127.1.0.2, …).
 pub fn seed_ip(i: usize) -> IpAddr {

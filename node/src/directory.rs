@@ -319,6 +319,7 @@ mod tests {
             address: format!("127.0.0.1:{}", 30000 + u16::from(seed)),
             swarm_id,
             version: "0.1.0".into(),
+            guard: false,
         }
     }
 

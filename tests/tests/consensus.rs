@@ -265,3 +265,52 @@ async fn a_consensus_signed_by_one_seed_of_three_is_refused_by_nodes_and_the_cli
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_waits_out_its_probation_and_is_no_ones_guard_until_it_earns_it() {
+    let mut net = TestNet::start_with_seeds(3, 5, "[seed_mode]\nprobation_ms = 3000\nguard_after_ms = 12000\n")
+        .await
+        .unwrap();
+    let seed0 = net.net.seeds[0].address.clone();
+    wait_for(&seed0, Duration::from_secs(30), |c| c.nodes.iter().all(|n| n.guard)).await;
+
+    let started = now_ms();
+    let i = net.net.add_node(Duration::from_secs(30)).await.unwrap();
+    let key = net.net.nodes[i].ed25519;
+    let address = net.net.nodes[i].address.clone();
+    // Not listed (so no swarm traffic, no relaying) before a majority of
+    // the seeds has known it for the probation...
+    let first = wait_for(&seed0, Duration::from_secs(30), |c| c.find(&key).is_some()).await;
+    assert!(
+        first.valid_after >= started + 3000,
+        "listed at {} though started at {started}",
+        first.valid_after
+    );
+    // ...and then not a guard: clients starting now never pick it.
+    assert!(!first.find(&key).unwrap().guard);
+    net.net.wait_until_formed(Duration::from_secs(30)).await.unwrap();
+    for name in ["carol", "dave", "erin"] {
+        let client = net.client(name);
+        client.init();
+        let nodes = ok(&client.run(&["--json", "nodes"]));
+        let listed = nodes[0]["nodes"].as_u64().unwrap();
+        let guards: Vec<&str> = nodes[0]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[0].as_str().unwrap())
+            .collect();
+        if listed == 6 {
+            assert!(
+                !guards.contains(&address.as_str()),
+                "{name} took the new node as a guard"
+            );
+        }
+    }
+    // Later it earns the flag.
+    let earned = wait_for(&seed0, Duration::from_secs(30), |c| {
+        c.find(&key).is_some_and(|n| n.guard)
+    })
+    .await;
+    assert!(earned.valid_after >= started + 12_000);
+}

@@ -200,6 +200,7 @@ mod tests {
                     address: format!("127.0.0.1:{}", 22000 + u16::from(i)),
                     swarm_id: u64::from(i) << 60,
                     version: "0.1.0".into(),
+                    guard: true,
                 }
             })
             .collect();

@@ -13,7 +13,10 @@
 //!    (not of the voters) list it. Its address, version and X25519 key are
 //!    the combination most voters saw (ties: the smallest); its first-seen
 //!    time is the low median; its previous swarm is the value most voters
-//!    gave, "none" included (ties: none, then the smallest id).
+//!    gave, "none" included (ties: none, then the smallest id). It is
+//!    listed only once its first-seen time is `probation_ms` before the
+//!    period starts, and flagged `guard` once it is `guard_after_ms`
+//!    before (roles are earned, in the seeds' own measurements).
 //! 5. At most [`MAX_PER_HOST`] nodes per host (IP address or DNS name),
 //!    those seen first (earliest median first-seen, then smallest key).
 //! 6. Swarms: [`assign`] from the previous swarms, so assignments are
@@ -119,10 +122,13 @@ pub fn compute(
             voters: votes.len(),
         })?;
     let median_of = |f: fn(&ConsensusParams) -> u32| low_median(votes.iter().map(|v| f(&v.params)).collect());
+    let median_ms = |f: fn(&ConsensusParams) -> u64| low_median(votes.iter().map(|v| f(&v.params)).collect());
     let params = ConsensusParams {
         min_swarm_size: median_of(|p| p.min_swarm_size).unwrap_or_default(),
         target_swarm_size: median_of(|p| p.target_swarm_size).unwrap_or_default(),
         max_swarm_size: median_of(|p| p.max_swarm_size).unwrap_or_default(),
+        probation_ms: median_ms(|p| p.probation_ms).unwrap_or_default(),
+        guard_after_ms: median_ms(|p| p.guard_after_ms).unwrap_or_default(),
     };
 
     // Every listing of every node, by key.
@@ -137,6 +143,7 @@ pub fn compute(
         first_seen: u64,
         previous: Option<SwarmId>,
     }
+    let starts = schedule.valid_after(period);
     let agreed: BTreeMap<[u8; 32], Agreed<'_>> = listings
         .into_iter()
         .filter(|(_, ls)| ls.len() >= needed)
@@ -156,6 +163,7 @@ pub fn compute(
                 },
             ))
         })
+        .filter(|(_, a)| starts.saturating_sub(a.first_seen) >= params.probation_ms)
         .collect();
 
     // At most MAX_PER_HOST per host, those seen first.
@@ -183,7 +191,12 @@ pub fn compute(
     let assignment = assign(&previous, &live, &params.assign_params());
     let nodes = assignment
         .iter()
-        .filter_map(|(key, swarm)| Some(agreed.get(key)?.entry.as_entry(*swarm)))
+        .filter_map(|(key, swarm)| {
+            let a = agreed.get(key)?;
+            let mut entry = a.entry.as_entry(*swarm);
+            entry.guard = starts.saturating_sub(a.first_seen) >= params.guard_after_ms;
+            Some(entry)
+        })
         .collect();
     Ok(Consensus {
         method,

@@ -17,9 +17,11 @@
 //! method u32 BE ‖ period u64 BE
 //! valid_after u64 BE ‖ fresh_until u64 BE ‖ valid_until u64 BE
 //! min_swarm_size u32 BE ‖ target_swarm_size u32 BE ‖ max_swarm_size u32 BE
+//! probation_ms u64 BE ‖ guard_after_ms u64 BE
 //! count u32 BE
 //! per node, ascending by ed25519:
-//!   ed25519 (32) ‖ x25519 (32) ‖ swarm_id u64 BE ‖ len u8 ‖ address ‖ len u8 ‖ version
+//!   ed25519 (32) ‖ x25519 (32) ‖ swarm_id u64 BE ‖ flags u8 (bit 0: guard)
+//!   ‖ len u8 ‖ address ‖ len u8 ‖ version
 //! ```
 //!
 //! and a seed's signature is Ed25519 over `"allium-consensus-sig-v1" 0x00 ‖
@@ -42,6 +44,10 @@ pub const CONSENSUS_DOMAIN: &[u8; 20] = b"allium-consensus-v1\0";
 pub const SIGNATURE_DOMAIN: &[u8; 24] = b"allium-consensus-sig-v1\0";
 /// Largest swarm size a network may use.
 pub const MAX_SWARM_SIZE: u32 = 1000;
+/// Default probation: three periods of five minutes.
+pub const DEFAULT_PROBATION_MS: u64 = 15 * 60 * 1000;
+/// Default age of a guard: about eight days, as Tor asks of its guards.
+pub const DEFAULT_GUARD_AFTER_MS: u64 = 8 * 24 * 60 * 60 * 1000;
 
 /// Network parameters the seeds vote on; the consensus holds their medians.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,6 +59,12 @@ pub struct ConsensusParams {
     pub target_swarm_size: u32,
     /// Most members of a swarm.
     pub max_swarm_size: u32,
+    /// How long a majority of the seeds must have known a node before it
+    /// is listed (and so stores messages for a swarm or relays), ms.
+    pub probation_ms: u64,
+    /// How long a majority of the seeds must have known a node before
+    /// clients may choose it as a guard, ms.
+    pub guard_after_ms: u64,
 }
 
 impl ConsensusParams {
@@ -68,6 +80,9 @@ impl ConsensusParams {
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         for n in [self.min_swarm_size, self.target_swarm_size, self.max_swarm_size] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        for n in [self.probation_ms, self.guard_after_ms] {
             out.extend_from_slice(&n.to_be_bytes());
         }
     }
@@ -95,6 +110,8 @@ impl Default for ConsensusParams {
             min_swarm_size: size(p.min_size),
             target_swarm_size: size(p.target_size),
             max_swarm_size: size(p.max_size),
+            probation_ms: DEFAULT_PROBATION_MS,
+            guard_after_ms: DEFAULT_GUARD_AFTER_MS,
         }
     }
 }

@@ -28,7 +28,9 @@ mod tests;
 
 pub use compute::{ComputeError, compute};
 pub use diff::ConsensusDiff;
-pub use document::{Consensus, ConsensusParams, SeedSignature, UnverifiedConsensus};
+pub use document::{
+    Consensus, ConsensusParams, DEFAULT_GUARD_AFTER_MS, DEFAULT_PROBATION_MS, SeedSignature, UnverifiedConsensus,
+};
 pub use schedule::{Schedule, VALID_PERIODS};
 pub use vote::{Vote, VoteEntry};
 
@@ -150,12 +152,13 @@ pub(crate) mod wire {
         out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
     }
 
-    /// One consensus entry: `ed25519 ‖ x25519 ‖ swarm_id u64 BE ‖ address ‖
-    /// version`, strings as [`short_str`].
+    /// One consensus entry: `ed25519 ‖ x25519 ‖ swarm_id u64 BE ‖ flags u8
+    /// ‖ address ‖ version`, strings as [`short_str`], flags bit 0 = guard.
     pub fn entry(out: &mut Vec<u8>, n: &NodeEntry) {
         out.extend_from_slice(&n.ed25519.0);
         out.extend_from_slice(&n.x25519.0);
         out.extend_from_slice(&n.swarm_id.to_be_bytes());
+        out.push(u8::from(n.guard));
         short_str(out, &n.address);
         short_str(out, &n.version);
     }

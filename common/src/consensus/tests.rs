@@ -186,6 +186,7 @@ fn swarms_stick_and_the_descriptor_is_the_majoritys() {
         min_swarm_size: 1,
         target_swarm_size: 1,
         max_swarm_size: 1,
+        ..ConsensusParams::default()
     };
     let mut votes: Vec<Vote> = (0..3)
         .map(|i| {
@@ -363,6 +364,7 @@ fn incremental_verification_still_checks_new_keys() {
         address: "10.7.0.1:1".into(),
         swarm_id: 1,
         version: "0.1.0".into(),
+        guard: false,
     };
     let known = Consensus::assemble(&schedule(), PERIOD, vec![good.clone()], &[&seed(0), &seed(1)]).unwrap();
     // The same node with a foreign X25519 key: the pair is new, so it is checked.
@@ -380,4 +382,46 @@ fn incremental_verification_still_checks_new_keys() {
         offered.verify_after(&seeds(3), now(), Some(&known)),
         Err(ConsensusError::BadNode { index: 0, .. })
     ));
+}
+
+#[test]
+fn roles_are_earned_probation_then_guard() {
+    let starts = schedule().valid_after(PERIOD);
+    let mut votes: Vec<Vote> = (0..3)
+        .map(|i| {
+            vote(
+                i,
+                vec![
+                    // Known for a day, for an hour, for a minute.
+                    node(1, "10.1.0.1", None, starts - 86_400_000),
+                    node(2, "10.2.0.1", None, starts - 3_600_000),
+                    node(3, "10.3.0.1", None, starts - 60_000),
+                ],
+            )
+        })
+        .collect();
+    for v in &mut votes {
+        v.params.probation_ms = 600_000;
+        v.params.guard_after_ms = 7_200_000;
+    }
+    let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
+    assert!(c.find(&key(3)).is_none(), "a node known for a minute is on probation");
+    assert!(c.find(&key(1)).unwrap().guard, "a day: a guard");
+    assert!(!c.find(&key(2)).unwrap().guard, "an hour: listed, not a guard");
+    // The flag is signed: clearing it breaks every signature.
+    let signed_c = signed(c, &[0, 1]);
+    let mut demoted = signed_c.clone();
+    demoted.nodes.iter_mut().for_each(|n| n.guard = false);
+    assert!(
+        Consensus::decode(&demoted.encode())
+            .unwrap()
+            .verify(&seeds(3), now())
+            .is_err()
+    );
+    assert!(
+        Consensus::decode(&signed_c.encode())
+            .unwrap()
+            .verify(&seeds(3), now())
+            .is_ok()
+    );
 }

@@ -18,6 +18,7 @@
 //! period u64 BE ‖ period_ms u64 BE ‖ published u64 BE
 //! methods: count u8 ‖ each u32 BE
 //! min_swarm_size u32 BE ‖ target_swarm_size u32 BE ‖ max_swarm_size u32 BE
+//! probation_ms u64 BE ‖ guard_after_ms u64 BE
 //! seed (32)
 //! count u32 BE
 //! per node, ascending by ed25519:
@@ -89,6 +90,7 @@ impl VoteEntry {
             address: self.address.clone(),
             swarm_id,
             version: self.version.clone(),
+            guard: false,
         }
     }
 }

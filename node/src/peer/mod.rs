@@ -309,6 +309,7 @@ mod tests {
             address: format!("127.{seed}.0.1:1"),
             swarm_id: 1,
             version: "0.1.0".into(),
+            guard: false,
         };
         (id, entry)
     }

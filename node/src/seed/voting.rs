@@ -123,6 +123,8 @@ impl Voting {
             min_swarm_size: u32::try_from(settings.min_swarm_size).unwrap_or(u32::MAX),
             target_swarm_size: u32::try_from(settings.target_swarm_size).unwrap_or(u32::MAX),
             max_swarm_size: u32::try_from(settings.max_swarm_size).unwrap_or(u32::MAX),
+            probation_ms: settings.probation_ms,
+            guard_after_ms: settings.guard_after_ms,
         };
         Ok(Self {
             me,
