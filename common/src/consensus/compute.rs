@@ -205,6 +205,7 @@ pub fn compute(
         fresh_until: schedule.fresh_until(period),
         valid_until: schedule.valid_until(period),
         params,
+        voters: votes.iter().map(|v| v.seed).collect(),
         nodes,
         signatures: Vec::new(),
     })

@@ -40,6 +40,8 @@ pub struct ConsensusDiff {
     pub valid_until: u64,
     /// The new document's parameters.
     pub params: ConsensusParams,
+    /// The new document's voters.
+    pub voters: Vec<Hex32>,
     /// Keys of nodes no longer listed, ascending.
     pub removed: Vec<Hex32>,
     /// Entries new or changed, ascending by key.
@@ -72,6 +74,7 @@ impl Consensus {
             fresh_until: self.fresh_until,
             valid_until: self.valid_until,
             params: self.params,
+            voters: self.voters.clone(),
             removed,
             upserted,
             signatures: self.signatures.clone(),
@@ -132,6 +135,7 @@ impl ConsensusDiff {
             fresh_until: self.fresh_until,
             valid_until: self.valid_until,
             params: self.params,
+            voters: self.voters.clone(),
             nodes,
             signatures: self.signatures.clone(),
         };

@@ -4,7 +4,9 @@
 //!
 //! ```json
 //! {"method": 1, "period": 7, "valid_after": ms, "fresh_until": ms, "valid_until": ms,
-//!  "params": {"min_swarm_size": 5, "target_swarm_size": 7, "max_swarm_size": 10},
+//!  "params": {"min_swarm_size": 5, "target_swarm_size": 7, "max_swarm_size": 10,
+//!             "probation_ms": 900000, "guard_after_ms": 691200000},
+//!  "voters": [hex],
 //!  "nodes": [{"ed25519": hex, "x25519": hex, "address": "host:port", "swarm_id": 42,
 //!  "version": "0.1.0"}],
 //!  "signatures": [{"seed": hex, "signature": base64}]}
@@ -18,6 +20,7 @@
 //! valid_after u64 BE ‖ fresh_until u64 BE ‖ valid_until u64 BE
 //! min_swarm_size u32 BE ‖ target_swarm_size u32 BE ‖ max_swarm_size u32 BE
 //! probation_ms u64 BE ‖ guard_after_ms u64 BE
+//! voters: count u32 BE ‖ seed key (32) each, ascending
 //! count u32 BE
 //! per node, ascending by ed25519:
 //!   ed25519 (32) ‖ x25519 (32) ‖ swarm_id u64 BE ‖ flags u8 (bit 0: guard)
@@ -144,6 +147,9 @@ pub struct Consensus {
     pub valid_until: u64,
     /// Network parameters (medians of the votes).
     pub params: ConsensusParams,
+    /// The seeds whose votes it was computed from, ascending (a seed that
+    /// computed another document can tell which votes it missed).
+    pub voters: Vec<Hex32>,
     /// The nodes, ascending by Ed25519 key.
     pub nodes: Vec<NodeEntry>,
     /// Seed signatures, ascending by seed key.
@@ -168,6 +174,10 @@ impl Consensus {
             out.extend_from_slice(&n.to_be_bytes());
         }
         self.params.encode(&mut out);
+        count(&mut out, self.voters.len());
+        for v in &self.voters {
+            out.extend_from_slice(&v.0);
+        }
         count(&mut out, self.nodes.len());
         for n in &self.nodes {
             entry(&mut out, n);
@@ -246,6 +256,13 @@ impl Consensus {
             ));
         }
         self.params.check()?;
+        if self.voters.len() > MAX_SEEDS {
+            return Err(ConsensusError::BadField(format!(
+                "{} voters, more than {MAX_SEEDS}",
+                self.voters.len()
+            )));
+        }
+        check_sorted(self.voters.iter().map(|v| &v.0))?;
         check_sorted(self.signatures.iter().map(|s| &s.seed.0))?;
         check_sorted(self.nodes.iter().map(|n| &n.ed25519.0))?;
         self.nodes.iter().enumerate().try_for_each(|(index, n)| {
@@ -326,6 +343,9 @@ impl Consensus {
         seeds: &[&Identity],
     ) -> Result<Self, ConsensusError> {
         nodes.sort_by_key(|n| n.ed25519);
+        let mut voters: Vec<Hex32> = seeds.iter().map(|s| Hex32(*s.ed25519_pk())).collect();
+        voters.sort_unstable();
+        voters.dedup();
         let mut c = Self {
             method: super::SUPPORTED_METHODS[0],
             period,
@@ -333,6 +353,7 @@ impl Consensus {
             fresh_until: schedule.fresh_until(period),
             valid_until: schedule.valid_until(period),
             params: ConsensusParams::default(),
+            voters,
             nodes,
             signatures: Vec::new(),
         };
@@ -369,6 +390,11 @@ impl UnverifiedConsensus {
     /// The digest of what it claims (to notice two documents for one period).
     pub fn digest(&self) -> [u8; 32] {
         self.0.digest()
+    }
+
+    /// The seeds whose votes it claims to be computed from.
+    pub fn voters(&self) -> &[Hex32] {
+        &self.0.voters
     }
 
     /// Checks that more than half of `seeds` signed it, that `now` (Unix

@@ -76,6 +76,13 @@ fn a_node_needs_more_than_half_of_the_configured_seeds() {
     let listed: Vec<[u8; 32]> = consensus.nodes.iter().map(|n| n.ed25519.0).collect();
     assert!(listed.contains(&key(1)) && listed.contains(&key(2)));
     assert!(!listed.contains(&key(3)), "one seed of three is not a majority");
+    let mut voters = seeds(3);
+    voters.sort_unstable();
+    assert_eq!(consensus.voters.iter().map(|v| v.0).collect::<Vec<_>>(), voters);
+    // Computed from two votes of three, it says which two.
+    let two = compute(&votes[1..], &seeds(3), &schedule(), PERIOD).unwrap();
+    assert_eq!(two.voters.len(), 2);
+    assert!(two.voters.iter().all(|v| v.0 != *seed(0).ed25519_pk()));
     // Of five configured seeds, two votes are not enough, whatever they say.
     let e = compute(&votes[..2], &seeds(5), &schedule(), PERIOD).unwrap_err();
     assert_eq!(

@@ -241,7 +241,12 @@ impl Voting {
             return;
         }
         let theirs = offered.digest();
-        let ours = self.lock().computed.get(&period).map(Consensus::digest);
+        let (ours, our_voters) = {
+            let state = self.lock();
+            let mine = state.computed.get(&period);
+            (mine.map(Consensus::digest), mine.map(|c| self.names(&c.voters)))
+        };
+        let their_voters = self.names(offered.voters());
         if ours == Some(theirs) {
             let doc = offered.into_unchecked();
             let mut state = self.lock();
@@ -264,8 +269,10 @@ impl Voting {
                     seed = from,
                     ours = ?ours.map(|d| hex::encode(&d[..8])),
                     theirs = %hex::encode(&theirs[..8]),
+                    our_votes_from = ?our_voters,
+                    their_votes_from = ?their_voters,
                     "this seed is out of agreement: a majority signed another consensus; following it \
-                     (check this seed's clock, its votes and its probes)"
+                     (different votes: compare who voted; the same votes: check this seed's method and version)"
                 );
                 self.install(node, majority);
             }
@@ -274,6 +281,8 @@ impl Voting {
                 seed = from,
                 ours = ?ours.map(|d| hex::encode(&d[..8])),
                 theirs = %hex::encode(&theirs[..8]),
+                our_votes_from = ?our_voters,
+                their_votes_from = ?their_voters,
                 "another seed computed a different consensus (different votes or method)"
             ),
         }
@@ -311,6 +320,18 @@ impl Voting {
         if let Err(e) = node.directory.install(consensus.into(), self.now()) {
             tracing::debug!(error = %e, "the seed's directory did not take the consensus");
         }
+    }
+
+    /// Seed keys by address (the key in hex if it is not a configured seed).
+    fn names(&self, keys: &[allium_common::encoding::Hex32]) -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                self.seeds
+                    .iter()
+                    .find(|s| s.ed25519 == k.0)
+                    .map_or_else(|| hex::encode(k.0), |s| s.address.clone())
+            })
+            .collect()
     }
 
     /// The other seeds.
@@ -351,6 +372,26 @@ async fn ask(node: &Node, seed: &Seed, path: &'static str, period: u64) -> Optio
     };
     let answer = outbound::call(node.peers.http(), call).await.ok()?;
     answer.is_success().then_some(answer.body)
+}
+
+/// Asks `seeds` at once, each `POST path {"period": period}`; the answers
+/// that came, or `None` if `until` came first.
+async fn ask_all<'a>(
+    node: &Node,
+    voting: &Voting,
+    seeds: Vec<&'a Seed>,
+    path: &'static str,
+    period: u64,
+    until: u64,
+) -> Option<Vec<(&'a Seed, Vec<u8>)>> {
+    let fetches = seeds
+        .into_iter()
+        .map(|seed| async move { Some((seed, ask(node, seed, path, period).await?)) });
+    let round = tokio::time::timeout(
+        Duration::from_millis(until.saturating_sub(voting.now())),
+        futures_util::future::join_all(fetches),
+    );
+    Some(round.await.ok()?.into_iter().flatten().collect())
 }
 
 async fn sleep_until(voting: &Voting, at: u64) {
@@ -412,17 +453,11 @@ async fn collect_votes(node: &Node, voting: &Voting, period: u64) {
         if missing.is_empty() {
             return;
         }
-        let fetches = missing.iter().map(|seed| async move {
-            let body = ask(node, seed, "/seed/v1/vote", period).await?;
-            Some((seed, Vote::decode(&body)))
-        });
-        let round = tokio::time::timeout(
-            Duration::from_millis(until.saturating_sub(voting.now())),
-            futures_util::future::join_all(fetches),
-        );
-        let Ok(results) = round.await else { return };
-        for (seed, decoded) in results.into_iter().flatten() {
-            let taken = decoded
+        let Some(answers) = ask_all(node, voting, missing, "/seed/v1/vote", period, until).await else {
+            return;
+        };
+        for (seed, body) in answers {
+            let taken = Vote::decode(&body)
                 .map_err(|e| e.to_string())
                 .and_then(|v| voting.take_vote(v, period));
             if let Err(e) = taken {
@@ -446,17 +481,12 @@ async fn collect_signatures(node: &Node, voting: &Voting, period: u64, until: u6
         if complete || (following && voting.computed(period).is_none()) {
             return;
         }
-        let fetches = voting.others().map(|seed| async move {
-            let body = ask(node, seed, "/seed/v1/consensus", period).await?;
-            Some((seed, Consensus::decode(&body)))
-        });
-        let round = tokio::time::timeout(
-            Duration::from_millis(until.saturating_sub(voting.now())),
-            futures_util::future::join_all(fetches),
-        );
-        let Ok(results) = round.await else { return };
-        for (seed, decoded) in results.into_iter().flatten() {
-            match decoded {
+        let others = voting.others().collect();
+        let Some(answers) = ask_all(node, voting, others, "/seed/v1/consensus", period, until).await else {
+            return;
+        };
+        for (seed, body) in answers {
+            match Consensus::decode(&body) {
                 Ok(doc) => voting.merge(node, &seed.address, doc, period),
                 Err(e) => tracing::warn!(seed = %seed.address, period, error = %e, "refused a seed's consensus"),
             }
