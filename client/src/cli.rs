@@ -519,6 +519,22 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         .collect()
                 })
                 .unwrap_or_default();
+            // Whether the consensus flags each path's guard as a guard (a
+            // guard chosen earlier may have lost the flag since).
+            let guards_flagged: Vec<bool> = m
+                .paths()
+                .map(|p| {
+                    p.paths()
+                        .iter()
+                        .map(|path| {
+                            path.relays
+                                .first()
+                                .and_then(|g| sourced.list.find(&g.ed25519.0))
+                                .is_some_and(|n| n.guard)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let waiting = m.paths().map_or(0, crate::paths::Paths::waiting);
             let replaced = m.guard_replacements()?;
             let replaced_json: Vec<serde_json::Value> = replaced
@@ -530,11 +546,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 json!({"nodes": sourced.list.nodes.len(), "swarms": swarms, "period": sourced.list.period,
                        "valid_after_ms": sourced.list.valid_after, "signed_by": signed_by,
                        "age_secs": age_s, "source": sourced.source, "seeds": seed_addresses, "paths": paths,
-                       "paths_waiting_for_a_guard": waiting, "guard_replacements": replaced_json,
+                       "guards_flagged": guards_flagged, "paths_waiting_for_a_guard": waiting, "guard_replacements": replaced_json,
                        "clock_offset_ms": m.clock_offset_ms(), "tor": tor}),
                 || {
                     format!(
-                        "{} nodes in {swarms} swarms, consensus period {} (signed by {} of {} seeds: {}), fetched {age_s}s ago from {}\nseeds: {}\npaths: {}{}\n\
+                        "{} nodes in {swarms} swarms, consensus period {} (signed by {} of {} seeds: {}), fetched {age_s}s ago from {}\nseeds: {}\npaths: {}{}\nguards flagged by the consensus: {}\n\
                          new guards in the last 24 h: {}\nclock offset: {} ms\ntor: {tor}",
                         sourced.list.nodes.len(),
                         sourced.list.period,
@@ -549,6 +565,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         } else {
                             String::new()
                         },
+                        guards_flagged
+                            .iter()
+                            .map(|f| if *f { "yes" } else { "no" })
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         if replaced.is_empty() {
                             "none".to_owned()
                         } else {

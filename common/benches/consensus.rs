@@ -106,6 +106,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify_a_vote", |b| {
         b.iter(|| black_box(&next_votes[0]).verify(&keys).unwrap())
     });
+    g.bench_function("verify_a_vote_after_the_current_consensus", |b| {
+        b.iter(|| black_box(&next_votes[0]).verify_after(&keys, Some(&base)).unwrap())
+    });
     g.bench_function("decode", |b| b.iter(|| Consensus::decode(black_box(&encoded)).unwrap()));
     let decoded = Consensus::decode(&encoded).unwrap();
     g.bench_function("verify_full", |b| {

@@ -117,6 +117,7 @@ async fn the_network_keeps_working_with_one_seed_killed() {
     assert_eq!(got[0]["body"], "two seeds are enough");
     let nodes = ok(&bob.run(&["--json", "nodes"]));
     assert_eq!(nodes[0]["signed_by"].as_array().unwrap().len(), 2, "{nodes:?}");
+    assert_eq!(nodes[0]["guards_flagged"], serde_json::json!([true, true]), "{nodes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

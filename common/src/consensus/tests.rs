@@ -432,3 +432,20 @@ fn roles_are_earned_probation_then_guard() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_vote_with_a_foreign_x25519_key_is_refused_even_incrementally() {
+    let good = node(1, "10.1.0.1", None, 5);
+    let known = Consensus::assemble(&schedule(), PERIOD, vec![good.as_entry(3)], &[&seed(0), &seed(1)]).unwrap();
+    let mut v = vote(2, vec![good]);
+    assert!(v.verify_after(&seeds(3), Some(&known)).is_ok());
+    v.nodes[0].x25519 = node(2, "10.2.0.1", None, 5).x25519;
+    v.signature = crate::encoding::Sig64(seed(2).sign(&v.signed_bytes()));
+    let decoded = Vote::decode(&v.encode()).unwrap();
+    for known in [None, Some(&known)] {
+        assert!(matches!(
+            decoded.verify_after(&seeds(3), known),
+            Err(ConsensusError::BadNode { index: 0, .. })
+        ));
+    }
+}

@@ -119,6 +119,11 @@ impl Vote {
             signature: Sig64([0; 64]),
         };
         vote.check_shape()?;
+        vote.nodes.iter().enumerate().try_for_each(|(index, n)| {
+            n.as_entry(0)
+                .check_key()
+                .map_err(|reason| ConsensusError::BadNode { index, reason })
+        })?;
         vote.signature = Sig64(seed.sign(&vote.signed_bytes()));
         Ok(vote)
     }
@@ -183,7 +188,7 @@ impl Vote {
         self.nodes.iter().enumerate().try_for_each(|(index, n)| {
             // The swarm id is not the vote's to check: a seed may hold none.
             n.as_entry(0)
-                .check_alone()
+                .check_fields()
                 .map_err(|reason| ConsensusError::BadNode { index, reason })
         })
     }
@@ -191,6 +196,12 @@ impl Vote {
     /// Checks that one of `seeds` made this vote and that its signature
     /// verifies.
     pub fn verify(&self, seeds: &[[u8; 32]]) -> Result<(), ConsensusError> {
+        self.verify_after(seeds, None)
+    }
+
+    /// [`Vote::verify`], checking the keys only of nodes that `known` (a
+    /// verified consensus) does not list with the same keys.
+    pub fn verify_after(&self, seeds: &[[u8; 32]], known: Option<&super::Consensus>) -> Result<(), ConsensusError> {
         let bad = |reason| ConsensusError::BadVote {
             seed: hex::encode(self.seed.0),
             period: self.period,
@@ -200,10 +211,19 @@ impl Vote {
             return Err(bad("not a trusted seed"));
         }
         self.check_shape()?;
-        if identity::verify(&self.seed.0, &self.signed_bytes(), &self.signature.0) {
-            Ok(())
-        } else {
-            Err(bad("the signature does not verify"))
+        if !identity::verify(&self.seed.0, &self.signed_bytes(), &self.signature.0) {
+            return Err(bad("the signature does not verify"));
         }
+        self.nodes.iter().enumerate().try_for_each(|(index, n)| {
+            if known
+                .and_then(|k| k.find(&n.ed25519.0))
+                .is_some_and(|k| k.x25519 == n.x25519)
+            {
+                return Ok(());
+            }
+            n.as_entry(0)
+                .check_key()
+                .map_err(|reason| ConsensusError::BadNode { index, reason })
+        })
     }
 }

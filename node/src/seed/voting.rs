@@ -200,7 +200,9 @@ impl Voting {
         if vote.period != period {
             return Err(format!("a vote for period {} when {period} was asked", vote.period));
         }
-        vote.verify(&self.keys).map_err(|e| e.to_string())?;
+        // Keys the current consensus lists were checked when it was.
+        vote.verify_after(&self.keys, self.current().as_ref())
+            .map_err(|e| e.to_string())?;
         self.lock().votes.entry(period).or_default().insert(vote.seed.0, vote);
         self.stats.votes_received.fetch_add(1, Ordering::Relaxed);
         Ok(())
