@@ -167,20 +167,11 @@ async fn fetch_since(http: &reqwest::Client, address: &str, since: Option<u64>) 
     }
 }
 
-/// `node_list` (the consensus) from one node or seed (the whole exchange
-/// within 5 s, at most a consensus's largest size read), not yet verified;
-/// `None` if unreachable or malformed.
-pub async fn fetch_consensus(http: &reqwest::Client, address: &str) -> Option<UnverifiedConsensus> {
-    match fetch_since(http, address, None).await? {
-        Fetched::Full(full) => Some(full),
-        Fetched::Diff(_) => None,
-    }
-}
-
 /// The consensus a node or seed serves, without checking its signatures:
 /// for harnesses and tools that look at what a peer says.
 pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<Consensus> {
-    fetch_consensus(http, address)
-        .await
-        .map(UnverifiedConsensus::into_unchecked)
+    match fetch_since(http, address, None).await? {
+        Fetched::Full(full) => Some(full.into_unchecked()),
+        Fetched::Diff(_) => None,
+    }
 }

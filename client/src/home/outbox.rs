@@ -233,14 +233,9 @@ impl Home {
     pub fn outbox_fail(&mut self, id: i64, error: &str) -> Result<Option<OutboxItem>> {
         const OP: &str = "removing a refused message";
         let tx = self.immediate_tx(OP)?;
-        let raw = tx
-            .query_row(&format!("{SELECT} WHERE id = ?1"), [id], RawItem::from_row)
-            .optional()
-            .map_err(self.db_err(OP))?;
-        let Some(raw) = raw else {
+        let Some(mut item) = self.item_in(&tx, id, OP)? else {
             return Ok(None);
         };
-        let mut item = self.decode_item(raw)?;
         tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
             .map_err(self.db_err(OP))?;
         tx.commit().map_err(self.db_err(OP))?;
@@ -256,14 +251,9 @@ impl Home {
         check_hash(hash)?;
         const OP: &str = "confirming a sent message";
         let tx = self.immediate_tx(OP)?;
-        let raw = tx
-            .query_row(&format!("{SELECT} WHERE id = ?1"), [id], RawItem::from_row)
-            .optional()
-            .map_err(self.db_err(OP))?;
-        let Some(raw) = raw else {
+        let Some(item) = self.item_in(&tx, id, OP)? else {
             return Ok(None);
         };
-        let item = self.decode_item(raw)?;
         let created = to_i64("created timestamp", item.created_ms)?;
         history::insert(&tx, Direction::Outgoing, hash, &item.to, created, None, &item.body)
             .map_err(self.db_err(OP))?;
@@ -299,6 +289,15 @@ impl Home {
             .map_err(self.db_err(OP))?;
         tx.commit().map_err(self.db_err(OP))?;
         Ok(items)
+    }
+
+    /// Item `id`, read inside `tx`, if there is one.
+    fn item_in(&self, tx: &rusqlite::Transaction<'_>, id: i64, op: &'static str) -> Result<Option<OutboxItem>> {
+        tx.query_row(&format!("{SELECT} WHERE id = ?1"), [id], RawItem::from_row)
+            .optional()
+            .map_err(self.db_err(op))?
+            .map(|raw| self.decode_item(raw))
+            .transpose()
     }
 
     fn decode_item(&self, r: RawItem) -> Result<OutboxItem> {

@@ -264,29 +264,24 @@ impl Voting {
             return;
         }
         self.stats.disagreements.fetch_add(1, Ordering::Relaxed);
-        match offered.verify(&self.keys, self.now()) {
-            Ok(majority) => {
-                tracing::warn!(
-                    period,
-                    seed = from,
-                    ours = ?ours.map(|d| hex::encode(&d[..8])),
-                    theirs = %hex::encode(&theirs[..8]),
-                    our_votes_from = ?our_voters,
-                    their_votes_from = ?their_voters,
-                    "this seed is out of agreement: a majority signed another consensus; following it \
-                     (different votes: compare who voted; the same votes: check this seed's method and version)"
-                );
-                self.install(node, majority);
-            }
-            Err(_) => tracing::warn!(
-                period,
-                seed = from,
-                ours = ?ours.map(|d| hex::encode(&d[..8])),
-                theirs = %hex::encode(&theirs[..8]),
-                our_votes_from = ?our_voters,
-                their_votes_from = ?their_voters,
-                "another seed computed a different consensus (different votes or method)"
-            ),
+        let majority = offered.verify(&self.keys, self.now()).ok();
+        let what = if majority.is_some() {
+            "this seed is out of agreement: a majority signed another consensus; following it \
+             (different votes: compare who voted; the same votes: check this seed's method and version)"
+        } else {
+            "another seed computed a different consensus (different votes or method)"
+        };
+        tracing::warn!(
+            period,
+            seed = from,
+            ours = ?ours.map(|d| hex::encode(&d[..8])),
+            theirs = %hex::encode(&theirs[..8]),
+            our_votes_from = ?our_voters,
+            their_votes_from = ?their_voters,
+            "{what}"
+        );
+        if let Some(majority) = majority {
+            self.install(node, majority);
         }
     }
 
