@@ -4,6 +4,7 @@
 //! tor = true                     # fetch the node list from seeds through Tor
 //! tor_all = false                # also reach the guard nodes through Tor
 //! tor_bootstrap_timeout_secs = 120
+//! plaintext_links = false        # debugging only: plain HTTP to nodes that also set it
 //!
 //! # Only for a private Tor network (tests, labs); without this section the
 //! # public Tor network is used.
@@ -51,6 +52,9 @@ pub struct ClientConfig {
     pub bootstrap_timeout: Duration,
     /// A private Tor network instead of the public one.
     pub tor_network: Option<TorNetwork>,
+    /// Plain HTTP to seeds and guards instead of TLS: for debugging a
+    /// network whose nodes set `plaintext_links` too, never otherwise.
+    pub plaintext_links: bool,
 }
 
 /// A private Tor network: its directory authorities and the caches a client
@@ -84,6 +88,7 @@ impl Default for ClientConfig {
             route: Route::Direct,
             bootstrap_timeout: DEFAULT_BOOTSTRAP_TIMEOUT,
             tor_network: None,
+            plaintext_links: false,
         }
     }
 }
@@ -97,6 +102,8 @@ struct RawConfig {
     tor_all: bool,
     tor_bootstrap_timeout_secs: Option<u64>,
     tor_network: Option<RawNetwork>,
+    #[serde(default)]
+    plaintext_links: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +162,7 @@ impl ClientConfig {
             route,
             bootstrap_timeout,
             tor_network,
+            plaintext_links: raw.plaintext_links,
         })
     }
 

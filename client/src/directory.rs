@@ -38,11 +38,13 @@ pub struct Sourced {
     pub source: String,
 }
 
-/// Fetches `node_list` from a seed (through Tor if the transport says so).
-pub async fn fetch(transport: &Transport, address: &str) -> std::result::Result<UnverifiedConsensus, SendError> {
+/// Fetches `node_list` from a seed (through Tor if the transport says so),
+/// over TLS pinned to the seed's key.
+pub async fn fetch(transport: &Transport, seed: &Seed) -> std::result::Result<UnverifiedConsensus, SendError> {
     let body = json!({"method": "node_list"}).to_string().into_bytes();
     let post = Post {
-        address,
+        address: &seed.address,
+        pin: seed.ed25519,
         path: "/storage_rpc/v1",
         content_type: "application/json",
         body,
@@ -93,7 +95,7 @@ pub async fn from_seeds(transport: &Transport, seeds: &[Seed], held: Option<&Con
     let mut accepted: Vec<(Consensus, String)> = Vec::new();
     let mut problems = Vec::new();
     for seed in seeds {
-        match fetch(transport, &seed.address).await {
+        match fetch(transport, seed).await {
             Ok(offered) => match accept(offered, seeds, held, now) {
                 Ok(list) => accepted.push((list, seed.address.clone())),
                 Err(e) => problems.push(format!("{}: {e}", seed.address)),

@@ -555,6 +555,7 @@ pub async fn request(
         .ok_or_else(|| PathFailure::new("empty path", Blame::Path { answered: false }))?;
     let post = Post {
         address: &guard.address,
+        pin: guard.ed25519.0,
         path: "/onion_req/v2",
         content_type: "application/octet-stream",
         body: built.body,
@@ -979,7 +980,8 @@ mod tests {
     #[tokio::test]
     async fn failures_are_blamed_on_the_right_hop() {
         let (_, l) = network(5);
-        let transport = Transport::direct().unwrap();
+        // The fake guards speak plain HTTP: blame, not TLS, is tested here.
+        let transport = Transport::direct_with(true).unwrap();
         let key = |i: usize| hex::encode(l.nodes[i].ed25519.0);
         // Nothing listens: the guard itself failed, for certain.
         let closed = {

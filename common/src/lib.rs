@@ -28,6 +28,7 @@ pub mod rpc;
 pub mod seeds;
 pub mod sodium;
 pub mod swarm;
+pub mod tls;
 
 pub use error::{Error, Result};
 pub use identity::{AccountId, Identity};

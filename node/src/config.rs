@@ -30,6 +30,11 @@ pub struct NodeConfig {
     /// Log every HTTP request with the peer's address and port (target
     /// `allium_node::access`). Off by default: it records client addresses.
     pub access_log: bool,
+    /// Serve and call plain HTTP instead of TLS. For debugging only (to
+    /// read traffic in a capture): anyone on the path then reads which
+    /// accounts receive messages, and every node and client of the network
+    /// must be set the same way.
+    pub plaintext_links: bool,
     /// Request, connection and storage limits.
     pub limits: Limits,
     /// Timers.
@@ -144,6 +149,7 @@ impl Default for NodeConfig {
             seed_file: None,
             seed: false,
             access_log: false,
+            plaintext_links: false,
             limits: Limits::default(),
             timing: Timing::default(),
             seed_mode: SeedMode::default(),

@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 
 use crate::cli::DevnetArgs;
 use crate::membership::fetch_node_list;
+use crate::peer::{LinkSettings, Links};
 use crate::run::{NODE_INFO_FILE, shutdown_signal};
 
 /// Timers for a local network: fast, so it forms and follows changes in
@@ -73,6 +74,7 @@ pub struct LocalNet {
     pub nodes: Vec<NodeProc>,
     exe: PathBuf,
     config: PathBuf,
+    links: Links,
 }
 
 impl LocalNet {
@@ -100,8 +102,11 @@ impl LocalNet {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let config = dir.join("local-node.toml");
-        std::fs::write(&config, merged_config(extra_config)?)
-            .with_context(|| format!("cannot write {}", config.display()))?;
+        let merged = merged_config(extra_config)?;
+        let plaintext = toml::from_str::<crate::config::NodeConfig>(&merged)
+            .context("the node config is invalid")?
+            .plaintext_links;
+        std::fs::write(&config, merged).with_context(|| format!("cannot write {}", config.display()))?;
         let deadline = Instant::now() + timeout;
         let seed_file = dir.join("seed-nodes.toml");
         let seed_arg = seed_file.to_string_lossy().into_owned();
@@ -164,7 +169,18 @@ impl LocalNet {
             nodes,
             exe: exe.to_path_buf(),
             config,
+            links: if plaintext {
+                Links::plaintext(LinkSettings::default()).map_err(anyhow::Error::msg)?
+            } else {
+                Links::anonymous()
+            },
         })
+    }
+
+    /// Links for looking at the network (unpinned; plain HTTP when the
+    /// nodes are set so).
+    pub fn links(&self) -> &Links {
+        &self.links
     }
 
     /// The first seed.
@@ -182,12 +198,12 @@ impl LocalNet {
     /// the same swarms); returns its period.
     pub async fn wait_until_formed(&self, timeout: Duration) -> anyhow::Result<u64> {
         let deadline = Instant::now() + timeout;
-        let http = reqwest::Client::new();
+        let http = &self.links;
         let running: Vec<&NodeProc> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
         let seeds: Vec<&NodeProc> = self.seeds.iter().filter(|n| n.child.is_some()).collect();
         loop {
             if let Some(seed) = self.running_seed()
-                && let Some(list) = fetch_node_list(&http, &seed.address).await
+                && let Some(list) = fetch_node_list(http, &seed.address).await
                 && list.nodes.len() == running.len()
                 && running.iter().all(|n| list.find(&n.ed25519).is_some())
             {
@@ -196,7 +212,7 @@ impl LocalNet {
                 let mut following = 1;
                 let others = seeds.iter().filter(|s| s.address != seed.address);
                 for proc in running.iter().chain(others) {
-                    if fetch_node_list(&http, &proc.address)
+                    if fetch_node_list(http, &proc.address)
                         .await
                         .is_some_and(|l| l.same_network(&list))
                     {

@@ -17,11 +17,14 @@
 //! - **Writes** that make no progress for `write_stall_ms` (a peer that
 //!   does not read its answer) end the connection ([`StallGuard`]).
 //!
-//! Handlers see the peer's address as axum's `ConnectInfo<SocketAddr>`.
+//! - **TLS handshakes** must finish within `header_timeout_ms` too.
+//!
+//! Handlers see the peer's address as axum's `ConnectInfo<SocketAddr>` and
+//! what its TLS handshake proved as a [`LinkPeer`].
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,7 +37,7 @@ use axum::extract::ConnectInfo;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -174,17 +177,53 @@ impl Drop for Slot {
     }
 }
 
+/// Who is at the other end of a connection, as its TLS handshake proved.
+/// Every request carries it as an extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPeer {
+    /// Plain HTTP (`plaintext_links`): nothing is proved.
+    Plaintext,
+    /// TLS without a certificate: a client.
+    Anonymous,
+    /// TLS with a certificate carrying this Ed25519 key, whose handshake
+    /// signature verified.
+    Key([u8; 32]),
+}
+
+impl std::fmt::Display for LinkPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plaintext => f.write_str("plaintext"),
+            Self::Anonymous => f.write_str("no certificate"),
+            Self::Key(key) => f.write_str(&hex::encode(key)),
+        }
+    }
+}
+
+impl LinkPeer {
+    fn of(connection: &rustls::ServerConnection) -> Self {
+        connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| allium_common::tls::peer_key(cert).ok())
+            .map_or(Self::Anonymous, Self::Key)
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets open
-/// connections finish their request (at most 30 s). `is_node` says whether
-/// an address belongs to a listed node.
+/// connections finish their request (at most 30 s). With `tls`, every
+/// connection is TLS, its handshake due within the header timeout.
+/// `is_node` says whether an address belongs to a listed node.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     table: Arc<ConnectionTable>,
     is_node: impl Fn(IpAddr) -> bool,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = table.limits();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -209,20 +248,26 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let body_timeout = limits.body_timeout;
-        let service = app.clone().map_request(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
-        });
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .keep_alive(true);
-        let io = TokioIo::new(StallGuard::new(stream, limits.write_stall));
-        let connection = graceful.watch(http.serve_connection(io, TowerToHyperService::new(service)));
+        let stream = StallGuard::new(stream, limits.write_stall);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        // The handshake runs in the connection's own task, so a slow one
+        // holds its slot, never the accept loop.
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::trace!(error = %e, "connection ended with an error");
+            match acceptor {
+                None => serve_connection(stream, peer, LinkPeer::Plaintext, app, limits, watcher).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls)) => {
+                            let link = LinkPeer::of(tls.get_ref().1);
+                            serve_connection(tls, peer, link, app, limits, watcher).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });
@@ -232,6 +277,33 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one accepted (and, with TLS, handshaken) connection.
+async fn serve_connection<S>(
+    io: S,
+    peer: SocketAddr,
+    link: LinkPeer,
+    app: Router,
+    limits: ListenerLimits,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let body_timeout = limits.body_timeout;
+    let service = app.map_request(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(link);
+        request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let connection = watcher.watch(http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)));
+    if let Err(e) = connection.await {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
 }
 
 /// A request body that fails once `timeout` has passed since it was made

@@ -15,6 +15,7 @@ use allium_common::seeds::Seed;
 use serde_json::{Value, json};
 
 use crate::directory::InstallError;
+use crate::peer::Links;
 use crate::peer::outbound::{self, Answer, Call};
 use crate::replication;
 use crate::state::{Node, VERSION, now_ms};
@@ -53,6 +54,7 @@ async fn announce(node: &Node, seeds: &[Seed]) {
     for seed in seeds {
         let call = Call {
             address: seed.address.clone(),
+            pin: Some(seed.ed25519),
             path: "/seed/v1/announce",
             headers: Vec::new(),
             content_type: "application/json",
@@ -84,13 +86,15 @@ pub async fn refresh(node: &Arc<Node>, seeds: &[Seed]) {
     allium_common::sodium::shuffle(&mut order);
     for seed in order {
         let since = held.as_ref().map(|h| h.list.period);
-        let offered = match fetch_since(node.peers.http(), &seed.address, since).await {
+        let offered = match fetch_since(node.peers.links(), Some(&seed.ed25519), &seed.address, since).await {
             Some(Fetched::Full(full)) => full,
             Some(Fetched::Diff(diff)) => match held.as_ref().map(|h| diff.apply(&h.list)) {
                 Some(Ok(rebuilt)) => rebuilt,
                 _ => {
                     tracing::debug!(seed = %seed.address, "a consensus diff did not apply; fetching the whole document");
-                    let Some(Fetched::Full(full)) = fetch_since(node.peers.http(), &seed.address, None).await else {
+                    let Some(Fetched::Full(full)) =
+                        fetch_since(node.peers.links(), Some(&seed.ed25519), &seed.address, None).await
+                    else {
                         continue;
                     };
                     full
@@ -144,13 +148,14 @@ enum Fetched {
 /// `node_list` from one node or seed, as a diff from `since` if the peer
 /// can make one (the whole exchange within 5 s, at most a consensus's
 /// largest size read); `None` if unreachable or malformed.
-async fn fetch_since(http: &reqwest::Client, address: &str, since: Option<u64>) -> Option<Fetched> {
+async fn fetch_since(links: &Links, pin: Option<&[u8; 32]>, address: &str, since: Option<u64>) -> Option<Fetched> {
     let request = match since {
         Some(period) => json!({"method": "node_list", "params": {"since_period": period}}),
         None => json!({"method": "node_list"}),
     };
     let call = Call {
         address: address.to_owned(),
+        pin: pin.copied(),
         path: "/storage_rpc/v1",
         headers: Vec::new(),
         content_type: "application/json",
@@ -158,7 +163,7 @@ async fn fetch_since(http: &reqwest::Client, address: &str, since: Option<u64>) 
         deadline: SEED_TIMEOUT,
         max_answer: MAX_ENCODED_LEN,
     };
-    let answer = outbound::call(http, call).await.ok().filter(Answer::is_success)?;
+    let answer = outbound::call(links, call).await.ok().filter(Answer::is_success)?;
     let value: Value = answer.parse().ok()?;
     if value.get("from_period").is_some() {
         serde_json::from_value(value).ok().map(Fetched::Diff)
@@ -167,10 +172,11 @@ async fn fetch_since(http: &reqwest::Client, address: &str, since: Option<u64>) 
     }
 }
 
-/// The consensus a node or seed serves, without checking its signatures:
-/// for harnesses and tools that look at what a peer says.
-pub async fn fetch_node_list(http: &reqwest::Client, address: &str) -> Option<Consensus> {
-    match fetch_since(http, address, None).await? {
+/// The consensus a node or seed serves, without checking its signatures
+/// or the key it answers with: for harnesses and tools that look at what
+/// a peer says.
+pub async fn fetch_node_list(links: &Links, address: &str) -> Option<Consensus> {
+    match fetch_since(links, None, address, None).await? {
         Fetched::Full(full) => Some(full.into_unchecked()),
         Fetched::Diff(_) => None,
     }

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub onion_rejected: AtomicU64,
     /// Relays that failed because the next hop did not answer.
     pub relay_failures: AtomicU64,
+    /// Node-to-node requests refused because the caller's TLS certificate
+    /// is missing, not a consensus member's, or another node's than named.
+    pub link_refused: AtomicU64,
     /// Messages accepted from clients.
     pub stored_messages: AtomicU64,
     /// Messages accepted from swarm peers.
@@ -80,6 +83,7 @@ impl Default for Metrics {
             relayed_hops: AtomicU64::new(0),
             onion_final: AtomicU64::new(0),
             onion_rejected: AtomicU64::new(0),
+            link_refused: AtomicU64::new(0),
             relay_failures: AtomicU64::new(0),
             stored_messages: AtomicU64::new(0),
             replicated_in: AtomicU64::new(0),
@@ -174,7 +178,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 36] = [
+        let series: [(&str, &str, &str, u64); 37] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -198,6 +202,12 @@ impl Metrics {
                 "counter",
                 "Onion layers refused.",
                 self.onion_rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_link_refused_total",
+                "counter",
+                "Node-to-node requests refused for the caller's TLS certificate.",
+                self.link_refused.load(Ordering::Relaxed),
             ),
             (
                 "allium_relay_failures_total",

@@ -126,6 +126,7 @@ async fn forward(node: &Node, next: &[u8; 32], hops: u8, body: Vec<u8>) -> Relay
     };
     let call = Call {
         address: entry.address.clone(),
+        pin: Some(entry.ed25519.0),
         path: "/onion_req/v2",
         headers,
         content_type: "application/octet-stream",

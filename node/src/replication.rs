@@ -43,7 +43,7 @@ use crate::api_error::ApiError;
 use crate::directory::{Change, Snapshot};
 use crate::metrics::Metrics;
 use crate::peer::outbound::{self, Call, CallError};
-use crate::peer::{Budget, Peers};
+use crate::peer::{Budget, Links, Peers};
 use crate::rpc::confirmation;
 use crate::state::{Node, now_ms};
 use crate::storage::{Inserted, NewMessage, OwnerSig};
@@ -197,9 +197,9 @@ impl Replicator {
         }
         let mut tasks = JoinSet::new();
         for peer in peers {
-            let http = node.peers.http().clone();
+            let links = Arc::clone(node.peers.links());
             let call = push_call(node, &peer, &messages, SYNC_TIMEOUT);
-            tasks.spawn(async move { (peer, send_push(&http, call).await) });
+            tasks.spawn(async move { (peer, send_push(&links, call).await) });
         }
         let mut confirmations = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {
@@ -392,8 +392,8 @@ fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: D
 }
 
 /// Sends a push and reads the peer's confirmations.
-async fn send_push(http: &reqwest::Client, call: Call) -> Result<PushResponse, PushError> {
-    let answer = outbound::call(http, call).await?;
+async fn send_push(links: &Links, call: Call) -> Result<PushResponse, PushError> {
+    let answer = outbound::call(links, call).await?;
     if !answer.is_success() {
         return Err(PushError::Status(answer.status));
     }
@@ -602,7 +602,7 @@ async fn attempt(node: Arc<Node>, delivery: Delivery) -> (Delivery, Result<(), P
         (_, None) => Err(PushError::UnknownPeer),
         (Job::Push { messages, .. }, Some(peer)) => {
             let call = push_call(&node, &peer, messages, node.config.hop_timeout());
-            match send_push(node.peers.http(), call).await {
+            match send_push(node.peers.links(), call).await {
                 Ok(mut answer) => {
                     learn_deletions(&node, std::mem::take(&mut answer.deleted)).await;
                     complete(answer, messages.len()).map(drop)

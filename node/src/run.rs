@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allium_common::seeds::{self, Seed};
+use allium_common::tls::{self, LinkCert};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::config::NodeConfig;
 use crate::directory::Directory;
 use crate::error::{Error, Result};
+use crate::peer::{LinkSettings, Links};
 use crate::replication::{self, Replicator};
 use crate::seed::voting::Voting;
 use crate::seed::{self, Registry};
@@ -67,13 +69,20 @@ pub async fn serve(
     // TIME_WAIT) a connection per request — half of what a peer lets one
     // node's address hold.
     let idle = Duration::from_millis(config.limits.header_timeout_ms.saturating_sub(2000).max(1000));
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .pool_max_idle_per_host(config.limits.max_connections_per_node_ip / 2)
-        .pool_idle_timeout(idle)
-        .local_address(config.outbound_address())
-        .build()
-        .map_err(|e| Error::config(format!("HTTP client: {e}")))?;
+    let settings = LinkSettings {
+        connect_timeout: Duration::from_secs(3),
+        max_idle_per_peer: config.limits.max_connections_per_node_ip / 2,
+        idle_timeout: idle,
+        local_address: config.outbound_address(),
+    };
+    let link_cert = LinkCert::new(&identity).map_err(|e| Error::config(e.to_string()))?;
+    let (links, tls) = if config.plaintext_links {
+        tracing::warn!("plaintext_links is set: links are NOT encrypted (debugging only)");
+        (Links::plaintext(settings).map_err(Error::config)?, None)
+    } else {
+        let tls = tls::server_config(&link_cert).map_err(|e| Error::config(e.to_string()))?;
+        (Links::tls(settings, link_cert), Some(Arc::new(tls)))
+    };
     let seed = if config.seed {
         Some(SeedRole {
             registry: Registry::open(&config.data_dir, &config.seed_mode)?,
@@ -106,7 +115,7 @@ pub async fn serve(
         new_key = created,
         "node starting"
     );
-    let node = Arc::new(Node::new(identity, config, storage, directory, http, replicator, seed));
+    let node = Arc::new(Node::new(identity, config, storage, directory, links, replicator, seed));
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(replication::run_queue(Arc::clone(&node), queue));
@@ -132,6 +141,7 @@ pub async fn serve(
     let peers = Arc::clone(&node);
     let result = listener::serve(
         listener,
+        tls,
         app,
         Arc::clone(&node.connections),
         move |ip| peers.is_node_ip(ip),

@@ -27,19 +27,22 @@ use std::time::Instant;
 use allium_common::announce::{ProbeRequest, ProbeResponse, probe_signed_bytes};
 use allium_common::encoding::Sig64;
 use allium_common::onion::MAX_ONION_BODY;
-use allium_common::peer::{MAX_PUSH_BODY, MAX_RECONCILE_BODY};
+use allium_common::peer::{MAX_PUSH_BODY, MAX_RECONCILE_BODY, NODE_HEADER};
 use allium_common::rpc::{ErrorCode, MAX_REQUEST_BODY};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::api_error::ApiError;
+use crate::listener::LinkPeer;
 use crate::metrics::{Gauges, Metrics};
-use crate::peer::Budget;
+use crate::peer::{self, Budget};
 use crate::rpc::{self, Origin};
 use crate::state::{Node, now_ms};
 use crate::{anti_entropy, relay, replication, seed};
@@ -55,22 +58,11 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route(
             "/onion_req/v2",
-            post(onion_req).layer(DefaultBodyLimit::max(MAX_ONION_BODY)),
+            post(onion_req)
+                .layer(DefaultBodyLimit::max(MAX_ONION_BODY))
+                .layer(from_fn_with_state(Arc::clone(&node), relay_link)),
         )
-        .route("/swarm/v1/push", post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)))
-        .route("/swarm/v1/sync", post(sync).layer(DefaultBodyLimit::max(1024)))
-        .route(
-            "/swarm/v1/forward",
-            post(forward).layer(DefaultBodyLimit::max(MAX_REQUEST_BODY)),
-        )
-        .route(
-            "/swarm/v1/digest",
-            post(digest).layer(DefaultBodyLimit::max(MAX_DIGEST_BODY)),
-        )
-        .route(
-            "/swarm/v1/reconcile",
-            post(reconcile).layer(DefaultBodyLimit::max(MAX_RECONCILE_BODY)),
-        )
+        .merge(swarm_routes(Arc::clone(&node)))
         .route("/probe/v1", post(probe).layer(DefaultBodyLimit::max(1024)))
         .route("/seed/v1/announce", post(announce).layer(DefaultBodyLimit::max(4096)))
         .route("/seed/v1/vote", post(seed_vote).layer(DefaultBodyLimit::max(1024)))
@@ -86,6 +78,60 @@ pub fn router(node: Arc<Node>) -> Router {
         router
     };
     router.with_state(node)
+}
+
+/// The node-to-node routes: only consensus members, over a link whose
+/// certificate proves which one ([`peer::check_link`]), reach them.
+fn swarm_routes(node: Arc<Node>) -> Router<Arc<Node>> {
+    Router::new()
+        .route("/swarm/v1/push", post(push).layer(DefaultBodyLimit::max(MAX_PUSH_BODY)))
+        .route("/swarm/v1/sync", post(sync).layer(DefaultBodyLimit::max(1024)))
+        .route(
+            "/swarm/v1/forward",
+            post(forward).layer(DefaultBodyLimit::max(MAX_REQUEST_BODY)),
+        )
+        .route(
+            "/swarm/v1/digest",
+            post(digest).layer(DefaultBodyLimit::max(MAX_DIGEST_BODY)),
+        )
+        .route(
+            "/swarm/v1/reconcile",
+            post(reconcile).layer(DefaultBodyLimit::max(MAX_RECONCILE_BODY)),
+        )
+        .route_layer(from_fn_with_state(node, member_link))
+}
+
+/// Refuses a node-to-node request before its body is read unless the
+/// caller's certificate is a consensus member's.
+async fn member_link(State(node): Shared, request: Request, next: Next) -> Response {
+    match checked_link(&node, &request, true) {
+        Ok(()) => next.run(request).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Refuses a relayed onion request whose relay is not the node its
+/// certificate proves (clients, who name no node, pass).
+async fn relay_link(State(node): Shared, request: Request, next: Next) -> Response {
+    match checked_link(&node, &request, false) {
+        Ok(()) => next.run(request).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn checked_link(node: &Node, request: &Request, members_only: bool) -> Result<(), ApiError> {
+    let link = request
+        .extensions()
+        .get::<LinkPeer>()
+        .copied()
+        .unwrap_or(LinkPeer::Anonymous);
+    let claimed = request.headers().get(NODE_HEADER).map(HeaderValue::as_bytes);
+    let result = peer::check_link(link, claimed, node.directory.current().as_deref(), members_only);
+    if let Err(e) = &result {
+        Metrics::inc(&node.metrics.link_refused);
+        tracing::debug!(path = request.uri().path(), caller = %link, reason = %e.body()["message"], "refused by the link check");
+    }
+    result
 }
 
 /// One log line per request (only with `access_log = true`).

@@ -80,7 +80,7 @@ impl Node {
         config: NodeConfig,
         storage: StorageHandle,
         directory: Directory,
-        http: reqwest::Client,
+        links: crate::peer::Links,
         replicator: Replicator,
         seed: Option<SeedRole>,
     ) -> Self {
@@ -97,7 +97,7 @@ impl Node {
             RateLimiter::new(f64::from(bytes_per_minute) / 60.0, bytes_per_minute, MAX_RATE_KEYS);
         let waiters = Waiters::new(limits.max_long_polls);
         let connections = crate::listener::ConnectionTable::new(config.listener_limits());
-        let peers = crate::peer::Peers::new(http, config.peer_budgets());
+        let peers = crate::peer::Peers::new(links, config.peer_budgets());
         Self {
             identity,
             config,

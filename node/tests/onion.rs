@@ -34,7 +34,7 @@ fn build(path: &[&NodeEntry], request: &Value) -> OnionRequest {
 
 async fn send(http: &reqwest::Client, guard: &NodeEntry, body: Vec<u8>) -> (u16, Vec<u8>) {
     let r = http
-        .post(format!("http://{}/onion_req/v2", guard.address))
+        .post(format!("https://{}/onion_req/v2", guard.address))
         .body(body)
         .timeout(Duration::from_secs(60))
         .send()
@@ -109,7 +109,7 @@ async fn four_hop_paths_deliver_and_fail_cleanly() {
     // A malformed layer: 400 with a reason, and the node keeps serving.
     let garbage = net
         .http
-        .post(format!("http://{}/onion_req/v2", path[0].address))
+        .post(format!("https://{}/onion_req/v2", path[0].address))
         .body(vec![0xff; 300])
         .send()
         .await

@@ -102,7 +102,7 @@ async fn storage_rpc_conformance() {
     assert_eq!(net.rpc(&a, &json!({"method": "steal", "params": {}})).await.0, 400);
     let junk = net
         .http
-        .post(format!("http://{a}/storage_rpc/v1"))
+        .post(format!("https://{a}/storage_rpc/v1"))
         .body("{not json")
         .send()
         .await
@@ -110,7 +110,7 @@ async fn storage_rpc_conformance() {
     assert_eq!(junk.status().as_u16(), 400);
     let huge = net
         .http
-        .post(format!("http://{a}/storage_rpc/v1"))
+        .post(format!("https://{a}/storage_rpc/v1"))
         .body(vec![b' '; 200_000])
         .send()
         .await
@@ -300,10 +300,13 @@ async fn clients_over_their_rate_get_429() {
     // The seed counts requests per client IP; 127.0.0.1 is also the node's
     // IP here, and listed nodes are exempt, so ask the seed about an
     // address it cannot exempt: use the IPv4 loopback alias 127.0.0.2.
-    let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-        .build()
-        .unwrap();
+    let client = allium_node::peer::links::unpinned_client(
+        allium_node::peer::LinkSettings {
+            local_address: Some(std::net::IpAddr::from([127, 0, 0, 2])),
+            ..Default::default()
+        },
+        None,
+    );
     let mut refused = 0;
     for _ in 0..12 {
         let (status, body) = post_json(&client, &net.net.seed().address, &json!({"method": "info"})).await;

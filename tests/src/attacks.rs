@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use allium_common::Identity;
 use allium_common::consensus::Consensus;
+use allium_node::peer::{LinkSettings, Links};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::hostile::{connect_from, now_ms, onion, post_from, retrieve_request, send_post_headers, store_request};
@@ -61,7 +62,7 @@ where
 /// 127.0.0.5, each sending request headers and then a byte of body a
 /// second, reconnecting those the node closes.
 pub async fn slowloris(list: Consensus, per_node: usize, until: Instant, tallies: Tallies) {
-    let mut held: Vec<(String, tokio::net::TcpStream)> = Vec::new();
+    let mut held: Vec<(String, crate::hostile::Conn)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < until {
         tick.tick().await;
@@ -223,11 +224,15 @@ pub async fn rogue_node(list: Consensus, rogue: Identity, per_second: u32, until
     let sync = peer.as_ref().map(|p| {
         let body = serde_json::json!({"to": hex::encode(p.ed25519.0), "sent": now_ms()}).to_string();
         let (node, signature) = sign(allium_common::peer::SYNC_DOMAIN, body.as_bytes());
-        (p.address.clone(), body, node, signature)
+        (p.address.clone(), p.ed25519.0, body, node, signature)
     });
-    let http = reqwest::Client::new();
+    // The rogue calls as the member it is: over TLS with its own certificate.
+    let Ok(cert) = allium_common::tls::LinkCert::new(&rogue) else {
+        return;
+    };
+    let links = Arc::new(Links::tls(LinkSettings::default(), cert));
     every(Duration::from_secs(1) / per_second.max(1), until, || {
-        let http = http.clone();
+        let links = Arc::clone(&links);
         let sync = sync.clone();
         let push = outsider.as_ref().map(|o| {
             // A mailbox of the outsider's swarm, which the rogue does not hold.
@@ -246,7 +251,7 @@ pub async fn rogue_node(list: Consensus, rogue: Identity, per_second: u32, until
             })
             .to_string();
             let (node, signature) = sign(allium_common::peer::PUSH_DOMAIN, body.as_bytes());
-            (o.address.clone(), body, node, signature)
+            (o.address.clone(), o.ed25519.0, body, node, signature)
         });
         let tallies = tallies.clone();
         async move {
@@ -254,11 +259,13 @@ pub async fn rogue_node(list: Consensus, rogue: Identity, per_second: u32, until
                 ("replayed_sync", "/swarm/v1/sync", sync),
                 ("foreign_push", "/swarm/v1/push", push),
             ] {
-                let Some((address, body, node, signature)) = call else {
+                let Some((address, pin, body, node, signature)) = call else {
                     continue;
                 };
-                let answer = http
-                    .post(format!("http://{address}{path}"))
+                let Ok(request) = links.post(Some(&pin), &address, path) else {
+                    continue;
+                };
+                let answer = request
                     .header("x-allium-node", node)
                     .header("x-allium-signature", signature)
                     .header("content-type", "application/json")

@@ -1,7 +1,9 @@
-//! A fake peer: an HTTP server on 127.0.0.1 that answers every request
+//! A fake peer: an HTTPS server on 127.0.0.1 that answers every request
 //! with the same JSON body (a seed that serves a forged or replayed
-//! consensus, say).
+//! consensus, say), with the TLS certificate of a key it was given (a
+//! stolen one: without it, no Allium peer gets past the TLS pin).
 
+use allium_common::Identity;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -20,14 +22,21 @@ impl Drop for FixedServer {
     }
 }
 
-/// Starts a server that answers every request with `200` and `body`.
-pub async fn serve_fixed(body: Vec<u8>) -> anyhow::Result<FixedServer> {
+/// Starts a server, TLS as `key`, that answers every request with `200`
+/// and `body`.
+pub async fn serve_fixed(key: &Identity, body: Vec<u8>) -> anyhow::Result<FixedServer> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
+    let tls = allium_common::tls::server_config(&allium_common::tls::LinkCert::new(key)?)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
     let task = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = listener.accept().await {
             let body = body.clone();
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
                 // Read the request: headers, then Content-Length bytes.
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];

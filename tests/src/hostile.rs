@@ -7,10 +7,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
 
-/// A TCP connection to `target` whose source address is `from` (another
+/// A connection to a node, TLS over TCP.
+pub type Conn = TlsStream<TcpStream>;
+
+/// A TLS connection (unpinned, no certificate) to `target` whose source address is `from` (another
 /// loopback address than the nodes', so per-address rules see a stranger).
-pub async fn connect_from(from: &str, target: &str) -> anyhow::Result<TcpStream> {
+pub async fn connect_from(from: &str, target: &str) -> anyhow::Result<Conn> {
     let from: IpAddr = from.parse().context("source address")?;
     let target: SocketAddr = target.parse().context("target address")?;
     let socket = if from.is_ipv4() {
@@ -19,13 +23,18 @@ pub async fn connect_from(from: &str, target: &str) -> anyhow::Result<TcpStream>
         TcpSocket::new_v6()?
     };
     socket.bind(SocketAddr::new(from, 0))?;
-    Ok(socket.connect(target).await?)
+    let tcp = socket.connect(target).await?;
+    let config = allium_common::tls::client_config(None, None)?;
+    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await?)
 }
 
 /// Whether the peer has closed (or reset) `stream` within `within`: a read
 /// returns end of file or an error. Bytes the peer sent first (an error
 /// answer) are read and skipped.
-pub async fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
+pub async fn closed_by_peer(stream: &mut Conn, within: Duration) -> bool {
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -39,7 +48,7 @@ pub async fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
 
 /// Sends the headers of a `POST path` announcing a `len`-byte body, and no
 /// body.
-pub async fn send_post_headers(stream: &mut TcpStream, host: &str, path: &str, len: usize) -> std::io::Result<()> {
+pub async fn send_post_headers(stream: &mut Conn, host: &str, path: &str, len: usize) -> std::io::Result<()> {
     let head = format!(
         "POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
     );
@@ -90,13 +99,18 @@ pub fn onion(
     build_request(&hops, request, &secrets).expect("onion request")
 }
 
-/// POSTs `body` to `http://{target}{path}` from the loopback address
-/// `from`; returns the status and body (`None` on a transport failure).
+/// POSTs `body` to `https://{target}{path}` (a stranger: no certificate)
+/// from the loopback address `from`; returns the status and body (`None`
+/// on a transport failure).
 pub async fn post_from(from: &str, target: &str, path: &str, body: Vec<u8>) -> Option<(u16, Vec<u8>)> {
     let ip: IpAddr = from.parse().ok()?;
-    let http = reqwest::Client::builder().local_address(ip).build().ok()?;
+    let settings = allium_node::peer::LinkSettings {
+        local_address: Some(ip),
+        ..Default::default()
+    };
+    let http = allium_node::peer::links::unpinned_client(settings, None);
     let response = http
-        .post(format!("http://{target}{path}"))
+        .post(format!("https://{target}{path}"))
         .body(body)
         .timeout(Duration::from_secs(60))
         .send()

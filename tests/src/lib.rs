@@ -127,7 +127,9 @@ impl TestNet {
 /// A counter or gauge (without labels) from the `/metrics` of the node at
 /// `address`.
 pub async fn metric(address: &str, name: &str) -> Option<u64> {
-    let text = reqwest::get(format!("http://{address}/metrics"))
+    let text = allium_node::peer::links::unpinned_client(Default::default(), None)
+        .get(format!("https://{address}/metrics"))
+        .send()
         .await
         .ok()?
         .text()

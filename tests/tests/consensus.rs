@@ -21,7 +21,7 @@ fn ok(out: &std::process::Output) -> Vec<Value> {
 }
 
 async fn consensus_of(address: &str) -> Option<Consensus> {
-    fetch_node_list(&reqwest::Client::new(), address).await
+    fetch_node_list(&allium_node::peer::Links::anonymous(), address).await
 }
 
 /// Waits until `check` holds for the consensus `address` serves.
@@ -223,7 +223,8 @@ async fn a_consensus_signed_by_one_seed_of_three_is_refused_by_nodes_and_the_cli
         &[&seed_identity(&net, 0)],
     )
     .unwrap();
-    let fake = serve_fixed(forged.encode()).await.unwrap();
+    // It answers as seed 0 (TLS with the stolen key too).
+    let fake = serve_fixed(&seed_identity(&net, 0), forged.encode()).await.unwrap();
 
     // A node that asks the fake seed (in seed 0's place) and the two real
     // ones follows the real network.

@@ -140,7 +140,7 @@ async fn delivery_survives_a_dead_guard_and_a_dead_swarm_minority() {
         assert_eq!(out.last().unwrap()["status"], "stored");
     }
     // Kill two members of Bob's swarm (a minority of at least five).
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed().address)
+    let list = allium_node::membership::fetch_node_list(net.net.links(), &net.net.seed().address)
         .await
         .unwrap();
     let b_account: allium_common::AccountId = b_id.parse().unwrap();

@@ -174,7 +174,7 @@ async fn one_confirmation_is_not_enough() {
     .unwrap();
     let alice = net.client("alice");
     alice.init();
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.net.seed().address)
+    let list = allium_node::membership::fetch_node_list(net.net.links(), &net.net.seed().address)
         .await
         .unwrap();
     // A recipient in a swarm of at most six (the smaller swarm if they

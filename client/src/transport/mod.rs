@@ -5,7 +5,14 @@
 //! fetches) and guards (the first hop of every onion request). The
 //! [`Route`] decides which of them are reached through Tor. Everything else
 //! (onion layers, node-list verification) is the same on every route.
+//!
+//! Every connection is TLS 1.3 pinned to the key the peer must hold: a
+//! seed's from the seed file, a guard's from the consensus
+//! ([`allium_common::tls`]). Plain HTTP only with the debugging option
+//! `plaintext_links`.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config::{ClientConfig, Route};
@@ -71,7 +78,7 @@ pub enum Peer {
 #[derive(Debug)]
 pub struct Transport {
     route: Route,
-    direct: reqwest::Client,
+    direct: Direct,
     #[cfg(feature = "tor")]
     tor: Option<tor::TorLink>,
 }
@@ -88,9 +95,14 @@ pub struct TorOptions {
 impl Transport {
     /// Direct connections only.
     pub fn direct() -> Result<Self> {
+        Self::direct_with(false)
+    }
+
+    /// Direct connections, in plain HTTP if `plaintext` (debugging only).
+    pub fn direct_with(plaintext: bool) -> Result<Self> {
         Ok(Self {
             route: Route::Direct,
-            direct: direct_client()?,
+            direct: Direct::new(plaintext)?,
             #[cfg(feature = "tor")]
             tor: None,
         })
@@ -101,13 +113,13 @@ impl Transport {
     /// cache and direct guards never waits for Tor.
     pub fn new(config: &ClientConfig, options: &TorOptions) -> Result<Self> {
         if config.route == Route::Direct {
-            return Self::direct();
+            return Self::direct_with(config.plaintext_links);
         }
         #[cfg(feature = "tor")]
         {
             Ok(Self {
                 route: config.route,
-                direct: direct_client()?,
+                direct: Direct::new(config.plaintext_links)?,
                 tor: Some(tor::TorLink::new(config, options)?),
             })
         }
@@ -140,15 +152,18 @@ impl Transport {
             return tor.post(peer, post).await;
         }
         let _ = peer;
-        post_direct(&self.direct, post).await
+        let (http, scheme) = self.direct.client(&post.pin)?;
+        post_direct(&http, scheme, post).await
     }
 }
 
-/// An HTTP POST to `http://{address}{path}`.
+/// An HTTPS POST to `https://{address}{path}`.
 #[derive(Debug, Clone)]
 pub struct Post<'a> {
     /// `host:port`.
     pub address: &'a str,
+    /// The Ed25519 key the peer's TLS certificate must carry.
+    pub pin: [u8; 32],
     /// The path, e.g. `/storage_rpc/v1`.
     pub path: &'a str,
     /// The body's media type.
@@ -176,20 +191,72 @@ pub(crate) fn check_announced(length: Option<u64>, limit: usize) -> std::result:
     }
 }
 
-fn direct_client() -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+/// Most pinned clients kept (a client talks to a few seeds and guards).
+const MAX_PINNED: usize = 256;
+
+/// Direct connections: one HTTP client per pinned key, so a kept
+/// connection is only reused for the key it was verified against.
+#[derive(Debug)]
+struct Direct {
+    plain: Option<reqwest::Client>,
+    pinned: Mutex<HashMap<[u8; 32], reqwest::Client>>,
+}
+
+impl Direct {
+    fn new(plaintext: bool) -> Result<Self> {
+        let plain = if plaintext {
+            Some(
+                builder()
+                    .build()
+                    .map_err(|e| Error::Network(format!("HTTP client: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            plain,
+            pinned: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client for a peer holding `pin`, and the URL scheme.
+    fn client(&self, pin: &[u8; 32]) -> std::result::Result<(reqwest::Client, &'static str), SendError> {
+        if let Some(plain) = &self.plain {
+            return Ok((plain.clone(), "http"));
+        }
+        let mut pinned = self.pinned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = pinned.get(pin) {
+            return Ok((client.clone(), "https"));
+        }
+        let tls =
+            allium_common::tls::client_config(Some(*pin), None).map_err(|e| SendError::Unreachable(e.to_string()))?;
+        let client = builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| SendError::Unreachable(format!("HTTP client: {e}")))?;
+        if pinned.len() >= MAX_PINNED {
+            pinned.clear();
+        }
+        pinned.insert(*pin, client.clone());
+        Ok((client, "https"))
+    }
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    allium_common::tls::install_default_provider();
+    let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
     // Tests bind the client to its own loopback address (e.g. 127.0.0.2)
     // so nodes can tell its connections from each other's.
-    if let Some(ip) = std::env::var("ALLIUM_LOCAL_ADDRESS")
+    match std::env::var("ALLIUM_LOCAL_ADDRESS")
         .ok()
         .and_then(|a| a.parse::<std::net::IpAddr>().ok())
     {
-        builder = builder.local_address(ip);
+        Some(ip) => builder.local_address(ip),
+        None => builder,
     }
-    builder.build().map_err(|e| Error::Network(format!("HTTP client: {e}")))
 }
 
-async fn post_direct(http: &reqwest::Client, post: Post<'_>) -> std::result::Result<Reply, SendError> {
+async fn post_direct(http: &reqwest::Client, scheme: &str, post: Post<'_>) -> std::result::Result<Reply, SendError> {
     let limit = post.limit();
     let classify = |e: reqwest::Error| {
         if e.is_connect() {
@@ -206,7 +273,7 @@ async fn post_direct(http: &reqwest::Client, post: Post<'_>) -> std::result::Res
     };
     let deadline = tokio::time::Instant::now() + post.timeout;
     let mut response = http
-        .post(format!("http://{}{}", post.address, post.path))
+        .post(format!("{scheme}://{}{}", post.address, post.path))
         .header(reqwest::header::CONTENT_TYPE, post.content_type)
         .body(post.body)
         .timeout(post.timeout)
@@ -338,6 +405,7 @@ mod tests {
     fn post_to(address: &str, limit: usize) -> Post<'_> {
         Post {
             address,
+            pin: [0; 32],
             path: "/",
             content_type: "text/plain",
             body: b"hi".to_vec(),
@@ -352,13 +420,15 @@ mod tests {
     /// before, the client waited for the whole body until its deadline).
     #[tokio::test]
     async fn an_announced_answer_over_the_limit_is_refused_at_once() {
-        let http = direct_client().unwrap();
+        let http = builder().build().unwrap();
         let address = test_server::serve(test_server::announcing(MAX_REPLY + 1), 0, false).await;
-        let e = post_direct(&http, post_to(&address, MAX_REPLY)).await.unwrap_err();
+        let e = post_direct(&http, "http", post_to(&address, MAX_REPLY))
+            .await
+            .unwrap_err();
         assert_eq!(e, SendError::TooLarge(MAX_REPLY));
         // A request may ask for less than MAX_REPLY, never more.
         let address = test_server::serve(test_server::announcing(1001), 0, false).await;
-        let e = post_direct(&http, post_to(&address, 1000)).await.unwrap_err();
+        let e = post_direct(&http, "http", post_to(&address, 1000)).await.unwrap_err();
         assert_eq!(e, SendError::TooLarge(1000));
         assert_eq!(post_to(&address, usize::MAX).limit(), MAX_REPLY);
     }
@@ -368,26 +438,28 @@ mod tests {
     /// never comes.
     #[tokio::test]
     async fn a_streamed_answer_is_cut_off_once_past_the_limit() {
-        let http = direct_client().unwrap();
+        let http = builder().build().unwrap();
         let address = test_server::serve(test_server::chunked(), MAX_REPLY + 65536, true).await;
-        let e = post_direct(&http, post_to(&address, MAX_REPLY)).await.unwrap_err();
+        let e = post_direct(&http, "http", post_to(&address, MAX_REPLY))
+            .await
+            .unwrap_err();
         assert_eq!(e, SendError::TooLarge(MAX_REPLY));
         // A peer that lies with a small Content-Length is held to it by
         // HTTP itself; one that sends exactly the limit is answered.
         let address = test_server::serve(test_server::announcing(5000), 5000, false).await;
-        let reply = post_direct(&http, post_to(&address, 5000)).await.unwrap();
+        let reply = post_direct(&http, "http", post_to(&address, 5000)).await.unwrap();
         assert_eq!((reply.status, reply.body.len()), (200, 5000));
     }
 
     #[tokio::test]
     async fn a_refused_connection_is_told_apart() {
-        let http = direct_client().unwrap();
+        let http = builder().build().unwrap();
         let closed = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().to_string()
         };
         assert_eq!(
-            post_direct(&http, post_to(&closed, 1000)).await.unwrap_err(),
+            post_direct(&http, "http", post_to(&closed, 1000)).await.unwrap_err(),
             SendError::Refused
         );
     }

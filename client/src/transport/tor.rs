@@ -6,7 +6,8 @@
 //! requests to two seeds, or to a seed and a guard, never share a circuit
 //! (an exit cannot link them), while repeated requests to one peer reuse
 //! one circuit and one kept-alive HTTP connection, closed after a minute
-//! unused.
+//! unused. Inside the Tor stream the connection is TLS pinned to the
+//! peer's key, as a direct one is, so the exit sees nothing but sizes.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -44,7 +45,9 @@ struct Kept {
     last_used: Instant,
 }
 
-type KeptMap = Arc<Mutex<HashMap<(Peer, String), Kept>>>;
+/// Kept connections by peer kind, address and pinned key.
+type KeptTable = Mutex<HashMap<(Peer, String, [u8; 32]), Kept>>;
+type KeptMap = Arc<KeptTable>;
 
 /// A lazily bootstrapped Tor client and the connections made through it.
 pub(crate) struct TorLink {
@@ -53,6 +56,7 @@ pub(crate) struct TorLink {
     progress: bool,
     client: OnceCell<std::result::Result<Client, String>>,
     kept: KeptMap,
+    plaintext: bool,
 }
 
 impl std::fmt::Debug for TorLink {
@@ -72,6 +76,7 @@ impl TorLink {
             progress: options.progress,
             client: OnceCell::new(),
             kept: Arc::new(Mutex::new(HashMap::new())),
+            plaintext: config.plaintext_links,
         })
     }
 
@@ -82,13 +87,14 @@ impl TorLink {
         let limit = post.limit();
         let Post {
             address,
+            pin,
             path,
             content_type,
             body,
             timeout,
             ..
         } = post;
-        let key = (peer, address.to_owned());
+        let key = (peer, address.to_owned(), pin);
         let (isolation, kept) = {
             let mut kept = self.kept.lock().await;
             if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
@@ -108,7 +114,8 @@ impl TorLink {
             {
                 return Ok(done);
             }
-            let sender = connect(&client, isolation, address).await?;
+            let tls = (!self.plaintext).then_some(&pin);
+            let sender = connect(&client, isolation, address, tls).await?;
             exchange(sender, address, path, content_type, body, limit).await
         };
         let (reply, sender) = tokio::time::timeout(timeout, attempt)
@@ -140,7 +147,7 @@ impl TorLink {
 
 /// Drops the senders of connections idle for [`KEEP_IDLE`] (hyper then
 /// closes the connection and arti the stream); ends with the link.
-async fn close_idle(kept: std::sync::Weak<Mutex<HashMap<(Peer, String), Kept>>>) {
+async fn close_idle(kept: std::sync::Weak<KeptTable>) {
     loop {
         tokio::time::sleep(KEEP_IDLE / 4).await;
         let Some(kept) = kept.upgrade() else {
@@ -241,12 +248,17 @@ async fn bootstrap(config: TorClientConfig, limit: Duration, progress: bool) -> 
     }
 }
 
-/// Opens a stream to `address` on the circuit of `isolation` and starts
-/// HTTP/1.1 on it.
+/// A byte stream HTTP runs on: a Tor stream, or TLS inside one.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
+/// Opens a stream to `address` on the circuit of `isolation`, starts TLS
+/// pinned to `pin` on it (plain with `None`), then HTTP/1.1.
 async fn connect(
     client: &Client,
     isolation: IsolationToken,
     address: &str,
+    pin: Option<&[u8; 32]>,
 ) -> std::result::Result<SendRequest<Full<Bytes>>, SendError> {
     let (host, port) = split_address(address)?;
     let mut prefs = StreamPrefs::new();
@@ -255,6 +267,21 @@ async fn connect(
         .connect_with_prefs((host.as_str(), port), &prefs)
         .await
         .map_err(|e| SendError::Unreachable(format!("through Tor: {e}")))?;
+    let stream: Box<dyn Stream> = match pin {
+        None => Box::new(stream),
+        Some(pin) => {
+            let config = allium_common::tls::client_config(Some(*pin), None)
+                .map_err(|e| SendError::Unreachable(e.to_string()))?;
+            // SNI is off and the key pinned: the name is never sent or checked.
+            let name = rustls::pki_types::ServerName::try_from("allium.invalid")
+                .map_err(|e| SendError::Unreachable(e.to_string()))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, stream)
+                .await
+                .map_err(|e| SendError::Unreachable(format!("TLS through Tor: {e}")))?;
+            Box::new(tls)
+        }
+    };
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| SendError::Broken(e.to_string()))?;

@@ -32,7 +32,7 @@ pub use signing::{
 /// one) replaced the single-seed node list by the seeds' consensus. See
 /// `docs/protocol.md` for what changed. Nodes of different versions do not
 /// interoperate.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 use serde::{Deserialize, Serialize};
 

@@ -8,11 +8,12 @@
 //! signature over its body. An address proves nothing: a client that
 //! shares an IP with a node is a client.
 
+pub mod links;
 pub mod outbound;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use allium_common::Identity;
@@ -28,7 +29,9 @@ use axum::http::HeaderMap;
 
 use crate::api_error::ApiError;
 use crate::directory::Snapshot;
+use crate::listener::LinkPeer;
 use crate::ratelimit::RateLimiter;
+pub use links::{LinkSettings, Links};
 pub use outbound::{Answer, Call, CallError};
 
 /// Most link keys kept (more than any node list holds).
@@ -73,8 +76,8 @@ pub enum Budget {
 /// The node's side of node-to-node traffic.
 #[derive(Debug)]
 pub struct Peers {
-    http: reqwest::Client,
-    links: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    links: Arc<Links>,
+    link_keys: Mutex<HashMap<[u8; 32], [u8; 32]>>,
     relay_budget: RateLimiter<[u8; 32]>,
     push_budget: RateLimiter<[u8; 32]>,
     control_budget: RateLimiter<[u8; 32]>,
@@ -84,8 +87,8 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Peers reached with `http`, within `budgets`.
-    pub fn new(http: reqwest::Client, budgets: PeerBudgets) -> Self {
+    /// Peers reached over `links`, within `budgets`.
+    pub fn new(links: Links, budgets: PeerBudgets) -> Self {
         let limiter = |per_second: u32| {
             RateLimiter::new(
                 f64::from(per_second),
@@ -94,8 +97,8 @@ impl Peers {
             )
         };
         Self {
-            http,
-            links: Mutex::new(HashMap::new()),
+            links: Arc::new(links),
+            link_keys: Mutex::new(HashMap::new()),
             relay_budget: limiter(budgets.relays_per_second),
             push_budget: limiter(budgets.pushes_per_second),
             control_budget: limiter(budgets.control_per_second),
@@ -111,12 +114,12 @@ impl Peers {
 
     /// Makes a call (see [`outbound::call`]).
     pub async fn call(&self, call: Call) -> Result<Answer, CallError> {
-        outbound::call(&self.http, call).await
+        outbound::call(&self.links, call).await
     }
 
-    /// The HTTP client (for calls to addresses that are not nodes).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The outbound links.
+    pub fn links(&self) -> &Arc<Links> {
+        &self.links
     }
 
     /// Takes one request of `kind` from `peer`'s budget; a 429 if it is
@@ -140,15 +143,15 @@ impl Peers {
 
     /// The key this node shares with `peer` (cached).
     fn link(&self, me: &Identity, peer: &NodeEntry) -> Option<[u8; 32]> {
-        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(key) = links.get(&peer.ed25519.0) {
+        let mut keys = self.link_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(key) = keys.get(&peer.ed25519.0) {
             return Some(*key);
         }
         let key = link_key(me.x25519_sk(), me.ed25519_pk(), &peer.x25519.0, &peer.ed25519.0).ok()?;
-        if links.len() >= MAX_LINK_KEYS {
-            links.clear();
+        if keys.len() >= MAX_LINK_KEYS {
+            keys.clear();
         }
-        links.insert(peer.ed25519.0, key);
+        keys.insert(peer.ed25519.0, key);
         Some(key)
     }
 
@@ -268,6 +271,7 @@ impl Peers {
     ) -> Call {
         Call {
             address: peer.address.clone(),
+            pin: Some(peer.ed25519.0),
             path,
             headers: Self::signed_headers(me, &signed(&body)),
             content_type: "application/json",
@@ -283,6 +287,40 @@ impl Peers {
             (NODE_HEADER, hex::encode(me.ed25519_pk())),
             (SIGNATURE_HEADER, to_base64(&me.sign(signed))),
         ]
+    }
+}
+
+/// Checks what a connection's TLS handshake proved against a request:
+/// the node a request names (`x-allium-node`, `claimed`) must be the key
+/// of the caller's certificate, and on node-to-node endpoints
+/// (`members_only`) that key must be in the consensus. A request that
+/// names no node on an endpoint open to clients is a client's. Plain-HTTP
+/// links (a debugging option) prove nothing and are let through to the
+/// signature and MAC checks.
+pub fn check_link(
+    link: LinkPeer,
+    claimed: Option<&[u8]>,
+    snap: Option<&Snapshot>,
+    members_only: bool,
+) -> Result<(), ApiError> {
+    let key = match link {
+        LinkPeer::Plaintext => return Ok(()),
+        LinkPeer::Anonymous if members_only || claimed.is_some() => {
+            return Err(unauthorized(
+                "node-to-node requests need the calling node's TLS certificate",
+            ));
+        }
+        LinkPeer::Anonymous => return Ok(()),
+        LinkPeer::Key(key) => key,
+    };
+    if members_only && snap.and_then(|s| s.list.find(&key)).is_none() {
+        return Err(unauthorized("the caller's TLS key is not in the consensus"));
+    }
+    match claimed {
+        Some(named) if encoding::hex_array::<32>(std::str::from_utf8(named).unwrap_or("")).ok() != Some(key) => Err(
+            unauthorized("the node named in x-allium-node is not the one the TLS certificate proves"),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -316,7 +354,7 @@ mod tests {
 
     fn peers() -> Peers {
         Peers::new(
-            reqwest::Client::new(),
+            Links::anonymous(),
             PeerBudgets {
                 relays_per_second: 1,
                 pushes_per_second: 1,
@@ -461,5 +499,32 @@ mod tests {
         assert!(p.spend(Budget::Relay, &[1; 32]).is_err());
         assert!(p.spend(Budget::Relay, &[2; 32]).is_ok());
         assert!(p.spend(Budget::Push, &[1; 32]).is_ok());
+    }
+
+    #[test]
+    fn the_link_must_prove_a_member_and_the_node_a_request_names() {
+        let ((a, a_entry), (b, b_entry), (stranger, _)) = (node(1), node(2), node(3));
+        let seed = Identity::from_ed25519_seed(&[9; 32]);
+        let list = Consensus::assemble(&Schedule::new(60_000), 1, vec![a_entry, b_entry], &[&seed]).unwrap();
+        let snap = Snapshot::new(list, b.ed25519_pk());
+        let check = |link, claimed: Option<&Identity>, members_only| {
+            let named = claimed.map(|id| hex::encode(id.ed25519_pk()));
+            check_link(link, named.as_deref().map(str::as_bytes), Some(&snap), members_only).is_ok()
+        };
+        let key = |id: &Identity| LinkPeer::Key(*id.ed25519_pk());
+        // Node-to-node endpoints: a member, as itself.
+        assert!(check(key(&a), Some(&a), true));
+        assert!(!check(key(&a), Some(&b), true), "another member's request");
+        assert!(!check(key(&stranger), Some(&stranger), true), "not in the consensus");
+        assert!(!check(LinkPeer::Anonymous, Some(&a), true), "no certificate");
+        assert!(!check(LinkPeer::Anonymous, None, true));
+        // Onion requests: clients (no name) pass; a relay must be who it says.
+        assert!(check(LinkPeer::Anonymous, None, false));
+        assert!(check(key(&stranger), None, false));
+        assert!(!check(LinkPeer::Anonymous, Some(&a), false));
+        assert!(!check(key(&b), Some(&a), false));
+        assert!(check(key(&a), Some(&a), false));
+        // Plain HTTP proves nothing and is left to the signatures.
+        assert!(check(LinkPeer::Plaintext, Some(&stranger), true));
     }
 }

@@ -4,11 +4,15 @@
 
 use std::time::Duration;
 
+use super::links::Links;
+
 /// One HTTP POST to another node or a seed.
 #[derive(Debug, Clone)]
 pub struct Call {
     /// `host:port`.
     pub address: String,
+    /// The key the peer must answer with (`None`: any, for tools only).
+    pub pin: Option<[u8; 32]>,
     /// The path, e.g. `/swarm/v1/push`.
     pub path: &'static str,
     /// Extra headers (authentication).
@@ -67,12 +71,19 @@ pub enum CallError {
     /// The answer is not what was asked for.
     #[error("the answer is malformed")]
     Malformed,
+    /// The peer's TLS certificate does not carry the key it must have.
+    #[error("the peer's TLS key is not the one it must have")]
+    WrongKey,
+    /// A node tried a call without the key the peer must have.
+    #[error("a node's call must name the key of its peer")]
+    Unpinned,
 }
 
-/// Makes `call` with `http`.
-pub async fn call(http: &reqwest::Client, call: Call) -> Result<Answer, CallError> {
+/// Makes `call` over `links`.
+pub async fn call(links: &Links, call: Call) -> Result<Answer, CallError> {
     let Call {
         address,
+        pin,
         path,
         headers,
         content_type,
@@ -81,15 +92,17 @@ pub async fn call(http: &reqwest::Client, call: Call) -> Result<Answer, CallErro
         max_answer,
     } = call;
     let exchange = async {
-        let mut request = http
-            .post(format!("http://{address}{path}"))
+        let mut request = links
+            .post(pin.as_ref(), &address, path)?
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
         let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
+            if wrong_key(&e) {
+                CallError::WrongKey
+            } else if e.is_connect() {
                 CallError::Unreachable
             } else {
                 CallError::Broken
@@ -112,6 +125,23 @@ pub async fn call(http: &reqwest::Client, call: Call) -> Result<Answer, CallErro
     tokio::time::timeout(deadline, exchange)
         .await
         .unwrap_or(Err(CallError::Timeout))
+}
+
+/// Whether a request failed because the server's certificate did not
+/// carry the pinned key.
+fn wrong_key(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        // An io::Error's source() skips the error it wraps: step into it.
+        source = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// Reads a response body, refusing more than `limit` bytes as soon as they

@@ -49,6 +49,7 @@ use tokio::task::JoinSet;
 use crate::api_error::ApiError;
 use crate::config::SeedMode;
 use crate::error::{Error, Result};
+use crate::peer::Links;
 use crate::peer::outbound::{self, Call};
 use crate::ratelimit::RateLimiter;
 use crate::state::{Node, now_ms};
@@ -405,7 +406,7 @@ async fn probe_one(node: &Node, key: Hex32) {
     let Some(address) = registry.address_of(&key) else {
         return;
     };
-    let probed = probe(node.peers.http(), node.identity.ed25519_pk(), &key.0, &address).await;
+    let probed = probe(node.peers.links(), node.identity.ed25519_pk(), &key.0, &address).await;
     if registry.probe_result(key, probed, now_ms()) {
         registry.persist();
     }
@@ -414,7 +415,7 @@ async fn probe_one(node: &Node, key: Hex32) {
 /// Sends a challenge to `address` and checks the answer is signed by `key`
 /// (the whole exchange within the probe timeout); says which IP address
 /// answered.
-pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], address: &str) -> Probed {
+pub async fn probe(links: &Links, seed: &[u8; 32], key: &[u8; 32], address: &str) -> Probed {
     let challenge: [u8; 32] = sodium::random_array();
     let request = ProbeRequest {
         challenge: Hex32(challenge),
@@ -422,6 +423,7 @@ pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], addr
     };
     let call = Call {
         address: address.to_owned(),
+        pin: Some(*key),
         path: "/probe/v1",
         headers: Vec::new(),
         content_type: "application/json",
@@ -429,7 +431,7 @@ pub async fn probe(http: &reqwest::Client, seed: &[u8; 32], key: &[u8; 32], addr
         deadline: PROBE_TIMEOUT,
         max_answer: 4096,
     };
-    let Ok(answer) = outbound::call(http, call).await else {
+    let Ok(answer) = outbound::call(links, call).await else {
         return Probed::Failed;
     };
     let (Ok(response), Some(remote)) = (answer.parse::<ProbeResponse>(), answer.remote) else {
@@ -462,9 +464,9 @@ pub async fn run_prober(node: Arc<Node>) {
                         changed |= registry.probe_result(k, probed, now_ms());
                     }
                 }
-                let http = node.peers.http().clone();
+                let links = Arc::clone(node.peers.links());
                 let seed = *node.identity.ed25519_pk();
-                probes.spawn(async move { (key, probe(&http, &seed, &key.0, &address).await) });
+                probes.spawn(async move { (key, probe(&links, &seed, &key.0, &address).await) });
             }
             while let Some(joined) = probes.join_next().await {
                 if let Ok((k, probed)) = joined {

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::SeedMode;
 use crate::error::{Error, Result};
-use crate::peer::outbound::{self, Call};
+use crate::peer::outbound::Call;
 use crate::state::{Node, now_ms};
 
 /// Deadline of one call to another seed.
@@ -360,6 +360,7 @@ fn save_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 async fn ask(node: &Node, seed: &Seed, path: &'static str, period: u64) -> Option<Vec<u8>> {
     let call = Call {
         address: seed.address.clone(),
+        pin: Some(seed.ed25519),
         path,
         headers: Vec::new(),
         content_type: "application/json",
@@ -367,7 +368,7 @@ async fn ask(node: &Node, seed: &Seed, path: &'static str, period: u64) -> Optio
         deadline: SEED_CALL_TIMEOUT,
         max_answer: MAX_ENCODED_LEN,
     };
-    let answer = outbound::call(node.peers.http(), call).await.ok()?;
+    let answer = node.peers.call(call).await.ok()?;
     answer.is_success().then_some(answer.body)
 }
 

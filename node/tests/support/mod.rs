@@ -42,7 +42,7 @@ impl Net {
         net.wait_until_formed(FORM_TIMEOUT).await.unwrap();
         Self {
             net,
-            http: reqwest::Client::new(),
+            http: allium_node::peer::links::unpinned_client(Default::default(), None),
             _dir: dir,
         }
     }
@@ -70,7 +70,7 @@ impl Net {
     pub async fn metric(&self, address: &str, name: &str) -> u64 {
         let text = self
             .http
-            .get(format!("http://{address}/metrics"))
+            .get(format!("https://{address}/metrics"))
             .send()
             .await
             .unwrap()
@@ -129,7 +129,7 @@ impl Drop for Net {
 /// POSTs JSON to `/storage_rpc/v1`.
 pub async fn post_json(http: &reqwest::Client, address: &str, body: &Value) -> (u16, Value) {
     let response = http
-        .post(format!("http://{address}/storage_rpc/v1"))
+        .post(format!("https://{address}/storage_rpc/v1"))
         .json(body)
         .timeout(Duration::from_secs(40))
         .send()

@@ -64,6 +64,10 @@ struct Args {
         default_value = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\nrequests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n"
     )]
     extra_config: String,
+    /// Plain HTTP on every link (the nodes' and clients' debugging option
+    /// `plaintext_links`), to compare with TLS.
+    #[arg(long)]
+    plaintext: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -98,6 +102,7 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    PLAINTEXT.store(args.plaintext, Ordering::Relaxed);
     let exe = match &args.node_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("allium-node"),
@@ -116,9 +121,15 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Converge => CONVERGE_CONFIG,
         _ => args.extra_config.as_str(),
     };
-    let mut net = LocalNet::start(&exe, dir.path(), args.nodes.max(1), extra, Duration::from_secs(60)).await?;
+    // A top-level key goes before the tables.
+    let extra = if args.plaintext {
+        format!("plaintext_links = true\n{extra}")
+    } else {
+        extra.to_owned()
+    };
+    let mut net = LocalNet::start(&exe, dir.path(), args.nodes.max(1), &extra, Duration::from_secs(60)).await?;
     net.wait_until_formed(Duration::from_secs(60)).await?;
-    let list = allium_node::membership::fetch_node_list(&reqwest::Client::new(), &net.seed().address)
+    let list = allium_node::membership::fetch_node_list(net.links(), &net.seed().address)
         .await
         .context("no node list")?;
     let pids: Vec<(String, u32)> = list
@@ -247,10 +258,8 @@ fn report(name: &str, ok: u64, failed: u64, elapsed: Duration, latencies: &[u64]
 }
 
 async fn store(args: &Args, node: &NodeEntry) -> anyhow::Result<f64> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    let url = format!("http://{}/storage_rpc/v1", node.address);
+    let (http, scheme) = tool_http(args);
+    let url = format!("{scheme}://{}/storage_rpc/v1", node.address);
     let batch = args.batch.clamp(1, 20);
     let (ok, failed, elapsed, lat) = drive(args, move |i| {
         let (http, url) = (http.clone(), url.clone());
@@ -304,10 +313,8 @@ async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
             x25519: dest.x25519.0,
         },
     ]);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    let url = format!("http://{}/onion_req/v2", guard.address);
+    let (http, scheme) = tool_http(args);
+    let url = format!("{scheme}://{}/onion_req/v2", guard.address);
     let (ok, failed, elapsed, lat) = drive(args, move |_| {
         let (http, url, path) = (http.clone(), url.clone(), Arc::clone(&path));
         async move {
@@ -336,6 +343,25 @@ async fn relay(args: &Args, nodes: &[NodeEntry]) -> anyhow::Result<()> {
         2.0 * ok as f64 / elapsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// An HTTP client for driving load straight at nodes (a stranger's:
+/// unpinned TLS, or plain HTTP with `--plaintext`), and the URL scheme.
+fn tool_http(args: &Args) -> (reqwest::Client, &'static str) {
+    let settings = allium_node::peer::LinkSettings {
+        max_idle_per_peer: args.concurrency,
+        ..Default::default()
+    };
+    if args.plaintext {
+        allium_common::tls::install_default_provider();
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .build()
+            .unwrap_or_default();
+        (http, "http")
+    } else {
+        (allium_node::peer::links::unpinned_client(settings, None), "https")
+    }
 }
 
 /// The pid a node wrote into its info file.
@@ -397,8 +423,17 @@ fn messenger(
     name: &str,
     seeds: &[allium_common::seeds::Seed],
 ) -> anyhow::Result<allium_client::messenger::Messenger> {
-    messenger_over(dir, name, seeds, allium_client::transport::Transport::direct()?)
+    let plaintext = PLAINTEXT.load(Ordering::Relaxed);
+    messenger_over(
+        dir,
+        name,
+        seeds,
+        allium_client::transport::Transport::direct_with(plaintext)?,
+    )
 }
+
+/// `--plaintext`, for the clients the scenarios make.
+static PLAINTEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn messenger_over(
     dir: &std::path::Path,
@@ -525,7 +560,7 @@ async fn tor(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     let tor_net = allium_tests::tor::PrivateTor::start(tor_dir.path())?;
     println!("private Tor network ready in {:.1}s", started.elapsed().as_secs_f64());
     let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
-    let seed = seeds[0].address.clone();
+    let seed = seeds[0].clone();
     let dir = tempfile::tempdir()?;
     let config = |extra: &str| ClientConfig::parse(&tor_net.client_config(extra)).map_err(anyhow::Error::msg);
     let options = |name: &str| TorOptions {
