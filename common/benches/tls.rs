@@ -1,0 +1,68 @@
+//! TLS on the links: a whole handshake between two in-memory rustls
+//! endpoints with Allium's configurations, and reading the key out of a
+//! certificate.
+//!
+//! Run: `cargo bench -p allium-common --bench tls`. Results are in
+//! `docs/benchmarks.md`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::Arc;
+
+use allium_common::Identity;
+use allium_common::tls::{LinkCert, client_config, peer_key, server_config};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+
+/// Runs one handshake to the end; panics if it fails (a broken setup).
+fn handshake(client: &Arc<rustls::ClientConfig>, server: &Arc<rustls::ServerConfig>) {
+    let name = ServerName::try_from("allium.invalid").unwrap();
+    let mut c = ClientConnection::new(Arc::clone(client), name).unwrap();
+    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+    let mut buf = Vec::with_capacity(8192);
+    while c.is_handshaking() || s.is_handshaking() {
+        buf.clear();
+        while c.wants_write() {
+            c.write_tls(&mut buf).unwrap();
+        }
+        let mut slice = buf.as_slice();
+        while !slice.is_empty() {
+            s.read_tls(&mut slice).unwrap();
+        }
+        s.process_new_packets().unwrap();
+        buf.clear();
+        while s.wants_write() {
+            s.write_tls(&mut buf).unwrap();
+        }
+        let mut slice = buf.as_slice();
+        while !slice.is_empty() {
+            c.read_tls(&mut slice).unwrap();
+        }
+        c.process_new_packets().unwrap();
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let server_id = Identity::from_ed25519_seed(&[1; 32]);
+    let caller_id = Identity::from_ed25519_seed(&[2; 32]);
+    let server_cert = LinkCert::new(&server_id).unwrap();
+    let caller_cert = LinkCert::new(&caller_id).unwrap();
+    let server = Arc::new(server_config(&server_cert).unwrap());
+    let pin = Some(*server_id.ed25519_pk());
+    let mutual = Arc::new(client_config(pin, Some(&caller_cert)).unwrap());
+    let anonymous = Arc::new(client_config(pin, None).unwrap());
+    handshake(&mutual, &server);
+    c.bench_function("tls handshake, mutual (node to node)", |b| {
+        b.iter(|| handshake(&mutual, &server));
+    });
+    c.bench_function("tls handshake, no client certificate (client to guard)", |b| {
+        b.iter(|| handshake(&anonymous, &server));
+    });
+    let der = server_cert.der().to_vec();
+    c.bench_function("peer_key of a link certificate", |b| {
+        b.iter(|| peer_key(std::hint::black_box(&der)).unwrap());
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
