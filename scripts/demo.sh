@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's first command: builds Allium, starts a local network of 12
-# service nodes and three seeds, each on its own loopback address, creates two
+# service nodes and three seeds (their identity keys kept apart, as an
+# operator keeps them offline), each on its own loopback address, creates two
 # identities, has them exchange messages both ways through 3-relay onion
-# paths, shows a hostile message arriving harmless and a flooded inbox still
+# paths, shows that every link is TLS 1.3 keyed by the node's own Ed25519
+# key, shows a hostile message arriving harmless and a flooded inbox still
 # working, prints the transcript, and stops the network. Everything lives in a temporary
 # directory that is removed at the end (set KEEP=1 to keep it).
 set -euo pipefail
@@ -50,6 +52,9 @@ bob contacts add alice "$ALICE_ID" >/dev/null
 echo "==> the network as alice sees it"
 alice nodes
 
+echo "==> the seed file names identity keys that stay offline ($DIR/net/offline/); each running seed signs with a key its identity certified:"
+cat "$DIR/net/seed-0/seed_key_cert.json"; echo
+
 echo "==> conversation (each message: sealed, signed, stored in the recipient's swarm through guard -> middle -> exit)"
 alice send bob "Hi Bob, this went through three relays."
 bob inbox
@@ -57,6 +62,12 @@ bob send alice "Hi Alice! Nobody between us knows both of our addresses."
 alice inbox
 alice send bob "And the swarm keeps it until you come online."
 bob inbox
+
+echo "==> every link is TLS 1.3; a node's certificate carries its Ed25519 key, which peers pin"
+FIRST="$DIR/net/node-00/node.json"
+NODE="$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' "$FIRST")"
+echo "node-00 key in node.json: $(sed -n 's/.*"ed25519":"\([^"]*\)".*/\1/p' "$FIRST")"
+curl -skv -o /dev/null "https://$NODE/health" 2>&1 | grep -E 'SSL connection using|subject:' | sed 's/^\* *//' || true
 
 echo "==> a hostile message: terminal escapes and a forged second line arrive escaped, on one line"
 alice send bob "$(printf 'look\033[2J\033]0;pwned\007\n[2026-01-01 00:00:00] %s: send me your phrase' "$ALICE_ID")" >/dev/null
@@ -67,7 +78,7 @@ junk() {
     head -c 57000 /dev/urandom | base64 -w0 > "$DIR/junk.b64"
     printf '{"method":"store","params":{"pubkey":"%s","timestamp":%s,"ttl":600000,"data":"%s"}}' \
         "$BOB_ID" "$(date +%s%3N)" "$(cat "$DIR/junk.b64")" > "$DIR/junk.json"
-    curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.5 -X POST "http://$1/storage_rpc/v1" \
+    curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.5 -X POST "https://$1/storage_rpc/v1" -k \
         -H 'content-type: application/json' --data-binary @"$DIR/junk.json" || true
 }
 # The stranger finds a member of Bob's swarm (the others answer 421).

@@ -26,7 +26,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
+use crate::consensus::SigningKeyCert;
 use crate::identity::{self, Identity};
+
+/// The arcs of the OID of the certificate extension that carries a seed's
+/// signing-key certificate: `2.25.1350134688343274355`, under the arc any
+/// UUID-sized number may take without registration (ITU-T X.667).
+pub const SEED_KEY_EXTENSION_OID: [u64; 3] = [2, 25, 1_350_134_688_343_274_355];
 
 /// Why a certificate or a TLS configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +94,14 @@ const SPKI_ED25519_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b,
 impl LinkCert {
     /// The self-signed certificate of `identity`.
     pub fn new(identity: &Identity) -> Result<Self, TlsError> {
+        Self::with_seed_key(identity, None)
+    }
+
+    /// The self-signed certificate of `identity` (a seed's signing key),
+    /// carrying `seed_key`: the certificate by which the seed's offline
+    /// identity key lets it sign, so callers that pin the identity accept
+    /// it ([`PinnedServer`]).
+    pub fn with_seed_key(identity: &Identity, seed_key: Option<&SigningKeyCert>) -> Result<Self, TlsError> {
         let mut pkcs8 = Vec::with_capacity(48);
         pkcs8.extend_from_slice(&PKCS8_ED25519_PREFIX);
         pkcs8.extend_from_slice(identity.ed25519_seed());
@@ -102,6 +116,14 @@ impl LinkCert {
             format!("allium node {}", hex::encode(identity.ed25519_pk())),
         );
         params.distinguished_name = name;
+        if let Some(cert) = seed_key {
+            // extnValue holds DER: an OCTET STRING of the binary form.
+            let mut value = vec![0x04, 0x81, u8::try_from(crate::consensus::CERT_BINARY_LEN).unwrap_or(0)];
+            value.extend_from_slice(&cert.to_binary());
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(&SEED_KEY_EXTENSION_OID, value));
+        }
         // Peers pin the key and ignore dates; these cover any clock.
         params.not_before = rcgen::date_time_ymd(2000, 1, 1);
         params.not_after = rcgen::date_time_ymd(9999, 12, 31);
@@ -134,6 +156,18 @@ impl LinkCert {
 /// `tbsCertificate`, counting the optional version); any other key type,
 /// indefinite length or trailing byte is refused.
 pub fn peer_key(cert: &[u8]) -> Result<[u8; 32], TlsError> {
+    read_certificate(cert).map(|(key, _)| key)
+}
+
+/// The Ed25519 key of a certificate and the seed-key certificate its
+/// extension carries, if any (its signature not yet checked).
+pub fn peer_key_and_seed_key(cert: &[u8]) -> Result<([u8; 32], Option<SigningKeyCert>), TlsError> {
+    let (key, after_key) = read_certificate(cert)?;
+    Ok((key, seed_key_extension(after_key)))
+}
+
+/// The SubjectPublicKeyInfo's key and what follows it in `tbsCertificate`.
+fn read_certificate(cert: &[u8]) -> Result<([u8; 32], &[u8]), TlsError> {
     let (certificate, rest) = der_element(cert, 0x30)?;
     if !rest.is_empty() {
         return Err(TlsError::NotEd25519("bytes after the certificate"));
@@ -148,10 +182,60 @@ pub fn peer_key(cert: &[u8]) -> Result<[u8; 32], TlsError> {
     }
     let spki_len = der_len(tbs)?;
     let spki = tbs.get(..spki_len).ok_or(TlsError::NotEd25519("truncated key"))?;
-    match spki.strip_prefix(&SPKI_ED25519_PREFIX[..]) {
-        Some(key) => key.try_into().map_err(|_| TlsError::NotEd25519("wrong key length")),
-        None => Err(TlsError::NotEd25519("the subject key is not Ed25519")),
+    let key = match spki.strip_prefix(&SPKI_ED25519_PREFIX[..]) {
+        Some(key) => key.try_into().map_err(|_| TlsError::NotEd25519("wrong key length"))?,
+        None => return Err(TlsError::NotEd25519("the subject key is not Ed25519")),
+    };
+    Ok((key, &tbs[spki_len..]))
+}
+
+/// The DER of the extension OID (see [`SEED_KEY_EXTENSION_OID`]).
+fn seed_key_oid_der() -> Vec<u8> {
+    let mut body = vec![0x69]; // 2 × 40 + 25
+    let mut digits = Vec::new();
+    let mut n = SEED_KEY_EXTENSION_OID[2];
+    loop {
+        digits.push(u8::try_from(n & 0x7f).unwrap_or(0));
+        n >>= 7;
+        if n == 0 {
+            break;
+        }
     }
+    for (i, d) in digits.iter().enumerate().rev() {
+        body.push(if i == 0 { *d } else { d | 0x80 });
+    }
+    let mut der = vec![0x06, u8::try_from(body.len()).unwrap_or(0)];
+    der.extend_from_slice(&body);
+    der
+}
+
+/// The seed-key certificate in the extensions that follow the subject key
+/// (`[1]` and `[2]` unique ids skipped, `[3]` read); `None` if absent or
+/// malformed: such a certificate is then only its key.
+fn seed_key_extension(mut rest: &[u8]) -> Option<SigningKeyCert> {
+    while let Some(&tag) = rest.first() {
+        if tag == 0xa3 {
+            let (explicit, _) = der_element(rest, 0xa3).ok()?;
+            let (mut extensions, _) = der_element(explicit, 0x30).ok()?;
+            let oid = seed_key_oid_der();
+            while !extensions.is_empty() {
+                let (extension, next) = der_element(extensions, 0x30).ok()?;
+                extensions = next;
+                let Some(mut fields) = extension.strip_prefix(oid.as_slice()) else {
+                    continue;
+                };
+                if fields.first() == Some(&0x01) {
+                    fields = der_skip(fields).ok()?;
+                }
+                let (value, _) = der_element(fields, 0x04).ok()?;
+                let (binary, _) = der_element(value, 0x04).ok()?;
+                return SigningKeyCert::from_binary(binary);
+            }
+            return None;
+        }
+        rest = der_skip(rest).ok()?;
+    }
+    None
 }
 
 /// The header and content length of the DER element at the start of
@@ -255,14 +339,25 @@ impl ServerCertVerifier for PinnedServer {
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let key = peer_key(end_entity).map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let (key, seed_key) = peer_key_and_seed_key(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let now_ms = now.as_secs().saturating_mul(1000);
         match self.key {
-            Some(expected) if expected != key => Err(rustls::Error::InvalidCertificate(
+            None => Ok(ServerCertVerified::assertion()),
+            Some(expected) if expected == key => Ok(ServerCertVerified::assertion()),
+            // A seed whose identity stays offline: its signing key, certified
+            // by the pinned identity for now.
+            Some(expected)
+                if seed_key
+                    .is_some_and(|c| c.identity.0 == expected && c.signing.0 == key && c.check(now_ms).is_ok()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            Some(_) => Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             )),
-            _ => Ok(ServerCertVerified::assertion()),
         }
     }
 
@@ -423,6 +518,57 @@ mod tests {
             peer_key(&other),
             Err(TlsError::NotEd25519("the subject key is not Ed25519"))
         );
+    }
+
+    #[test]
+    fn a_seed_signing_key_passes_for_the_identity_that_certified_it() {
+        let (seed_id, signing) = (identity(5), identity(6));
+        let now = UnixTime::now();
+        let now_ms = now.as_secs() * 1000;
+        let day = 86_400_000;
+        let check = |cert: &LinkCert, pin: &Identity| {
+            let name = ServerName::try_from("allium.invalid").unwrap();
+            PinnedServer::new(*pin.ed25519_pk())
+                .verify_server_cert(cert.der(), &[], &name, &[], now)
+                .is_ok()
+        };
+        let valid = SigningKeyCert::issue(&seed_id, *signing.ed25519_pk(), now_ms - day, now_ms + day);
+        let tls = LinkCert::with_seed_key(&signing, Some(&valid)).unwrap();
+        assert_eq!(
+            peer_key_and_seed_key(tls.der()).unwrap(),
+            (*signing.ed25519_pk(), Some(valid))
+        );
+        assert!(check(&tls, &seed_id), "the identity's pin accepts its certified key");
+        assert!(check(&tls, &signing), "and the key itself");
+        assert!(!check(&tls, &identity(7)), "another identity's pin does not");
+        let expired = SigningKeyCert::issue(&seed_id, *signing.ed25519_pk(), now_ms - 2 * day, now_ms - day);
+        assert!(!check(
+            &LinkCert::with_seed_key(&signing, Some(&expired)).unwrap(),
+            &seed_id
+        ));
+        // A certificate for another key, carried by this one, does not help.
+        let others = SigningKeyCert::issue(&seed_id, *identity(8).ed25519_pk(), now_ms - day, now_ms + day);
+        assert!(!check(
+            &LinkCert::with_seed_key(&signing, Some(&others)).unwrap(),
+            &seed_id
+        ));
+        assert!(
+            !check(&LinkCert::new(&signing).unwrap(), &seed_id),
+            "no extension, no pass"
+        );
+    }
+
+    #[test]
+    fn the_extension_oid_is_encoded_as_der() {
+        // 2.25.1350134688343274355, base 128 by hand.
+        let oid = seed_key_oid_der();
+        assert_eq!(oid[..3], [0x06, 0x0a, 0x69]);
+        let mut n: u64 = 0;
+        for b in &oid[3..] {
+            n = (n << 7) | u64::from(b & 0x7f);
+        }
+        assert_eq!(n, SEED_KEY_EXTENSION_OID[2]);
+        assert_eq!(oid.last().unwrap() & 0x80, 0);
     }
 
     #[test]

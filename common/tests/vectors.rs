@@ -9,7 +9,9 @@
 
 use std::path::PathBuf;
 
-use allium_common::consensus::{Consensus, ConsensusParams, Schedule, Vote, VoteEntry, compute};
+use allium_common::consensus::{
+    Consensus, ConsensusParams, Schedule, SeedKey, SigningKeyCert, Vote, VoteEntry, compute,
+};
 use allium_common::content::Content;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
@@ -247,7 +249,30 @@ fn consensus_vectors() -> Value {
     for seed in [&seeds[0], &seeds[2]] {
         consensus.add_signature(Consensus::signature_by(seed, &digest));
     }
+    // Seed e2 keeps its identity offline: signing key e4…e4, certified for
+    // 90 days from a day before the period.
+    let signing = Identity::from_ed25519_seed(&seed32(0xe4));
+    let valid_after = period * 300_000;
+    let cert = SigningKeyCert::issue(
+        &seeds[1],
+        *signing.ed25519_pk(),
+        valid_after - 86_400_000,
+        valid_after + 89 * 86_400_000,
+    );
+    consensus.add_signature(Consensus::signature_by(
+        SeedKey {
+            key: &signing,
+            cert: Some(&cert),
+        },
+        &digest,
+    ));
     json!({
+        "seed_key_cert": {
+            "signing_ed25519_seed": "e4".repeat(32),
+            "cert": serde_json::to_value(&cert).unwrap(),
+            "signed_bytes_hex": to_hex(&cert.signed_bytes()),
+            "binary_hex": to_hex(&cert.to_binary()),
+        },
         "seed_ed25519_seeds": (["e1", "e2", "e3"].map(|b| b.repeat(32))),
         "votes": votes.iter().map(|v| json!({
             "signed_bytes_hex": to_hex(&v.signed_bytes()),
@@ -273,6 +298,11 @@ fn stored_consensus_verifies_and_a_flipped_bit_does_not() {
         .collect();
     let consensus = Consensus::from_value(file["consensus"].clone()).unwrap();
     let now = 5_666_767 * 300_000;
+    assert_eq!(
+        consensus.clone().into_unchecked().valid_signers(&keys).len(),
+        3,
+        "two identities and one certified key"
+    );
     assert!(consensus.clone().verify(&keys, now).is_ok());
     let mut tampered = file["consensus"].clone();
     tampered["nodes"][0]["swarm_id"] = json!(1);

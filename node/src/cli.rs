@@ -33,6 +33,35 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Seed identity keys kept offline (docs/node.md, "Seed keys").
+    #[command(subcommand)]
+    SeedKey(SeedKeyCommand),
+}
+
+/// `allium-node seed-key ...`: run on the offline machine.
+#[derive(Debug, Subcommand)]
+pub enum SeedKeyCommand {
+    /// Make a seed identity key file (mode 0600; keep it offline) and print
+    /// its public key, the one `seed-nodes.toml` names.
+    New {
+        /// Where to write the key; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Certify a running seed's signing key (`allium-node id` on the seed)
+    /// with an identity key; prints the certificate, which goes into the
+    /// seed's DATA_DIR/seed_key_cert.json.
+    Certify {
+        /// The identity key file.
+        #[arg(long)]
+        identity: PathBuf,
+        /// The seed's signing key, 64 hex characters.
+        #[arg(long)]
+        signing: String,
+        /// Days the certificate is valid from now (at most 366).
+        #[arg(long, default_value_t = 90)]
+        days: u64,
+    },
 }
 
 /// Flags of `run`; each overrides the config file.
@@ -73,6 +102,11 @@ pub struct DevnetArgs {
     /// Seconds to wait for the network to form.
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
+    /// Seeds sign with their node keys as identities, instead of with
+    /// signing keys that identity keys (made in DIR/offline/, as an operator
+    /// keeps them offline) certify.
+    #[arg(long)]
+    pub online_seed_keys: bool,
 }
 
 impl RunArgs {

@@ -100,6 +100,35 @@ impl LocalNet {
         extra_config: &str,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        Self::launch(exe, dir, seeds, n, extra_config, timeout, false).await
+    }
+
+    /// [`LocalNet::start_with_seeds`], the seeds' identity keys kept apart
+    /// as an operator keeps them offline: each is made in `DIR/offline/`,
+    /// certifies its seed's node key for 30 days
+    /// (`DATA_DIR/seed_key_cert.json`), and is the key the seed file names.
+    /// The seeds' [`NodeProc::ed25519`] stays their signing key.
+    pub async fn start_with_offline_seed_keys(
+        exe: &Path,
+        dir: &Path,
+        seeds: usize,
+        n: usize,
+        extra_config: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Self::launch(exe, dir, seeds, n, extra_config, timeout, true).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch(
+        exe: &Path,
+        dir: &Path,
+        seeds: usize,
+        n: usize,
+        extra_config: &str,
+        timeout: Duration,
+        offline_seed_keys: bool,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let config = dir.join("local-node.toml");
         let merged = merged_config(extra_config)?;
@@ -124,16 +153,21 @@ impl LocalNet {
         for seed in &mut seed_procs {
             seed.wait_for_info(deadline).await?;
         }
-        let entries: Vec<Seed> = seed_procs
-            .iter()
-            .map(|s| Seed {
-                address: s.address.clone(),
-                ed25519: s.ed25519,
-            })
-            .collect();
+        let mut entries = Vec::with_capacity(seed_procs.len());
+        for seed in &seed_procs {
+            let ed25519 = if offline_seed_keys {
+                certify_offline(&dir.join("offline"), seed)?
+            } else {
+                seed.ed25519
+            };
+            entries.push(Seed {
+                address: seed.address.clone(),
+                ed25519,
+            });
+        }
         std::fs::write(&seed_file, seeds::render(&entries))
             .with_context(|| format!("cannot write {}", seed_file.display()))?;
-        if seed_procs.len() > 1 {
+        if seed_procs.len() > 1 || offline_seed_keys {
             // Now that every seed's address is known, start them again
             // with the file that makes them vote together.
             for seed in &mut seed_procs {
@@ -432,6 +466,19 @@ fn merged_config(extra: &str) -> anyhow::Result<String> {
     merge_over(LOCAL_CONFIG, extra)
 }
 
+/// Makes an identity key for `seed` in `offline` and certifies the seed's
+/// node key with it; returns the identity's public key.
+fn certify_offline(offline: &Path, seed: &NodeProc) -> anyhow::Result<[u8; 32]> {
+    std::fs::create_dir_all(offline).with_context(|| format!("cannot create {}", offline.display()))?;
+    let key_file = offline.join(format!("{}.key", seed.name));
+    let identity = crate::keys::create_key_file(&key_file)?;
+    let cert = crate::keys::certify(&key_file, seed.ed25519, crate::state::now_ms(), 30)?;
+    let path = seed.dir.join(crate::keys::SEED_CERT_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&cert)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(*identity.ed25519_pk())
+}
+
 /// The TOML `base` with `extra` laid over it, table by table.
 fn merge_over(base: &str, extra: &str) -> anyhow::Result<String> {
     fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -454,7 +501,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let mut net = LocalNet::start_with_seeds(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?;
+    let mut net = if args.online_seed_keys {
+        LocalNet::start_with_seeds(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?
+    } else {
+        LocalNet::start_with_offline_seed_keys(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?
+    };
     let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
         Ok(period) => {
@@ -465,6 +516,12 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("seed file: {}", net.seed_file.display());
+            if !args.online_seed_keys {
+                println!(
+                    "seed identity keys (an operator keeps them offline): {}/offline/",
+                    net.dir.display()
+                );
+            }
             println!("point a client at it: allium --seeds {} ...", net.seed_file.display());
             println!("logs: {}/*/node.log; Ctrl-C stops the network", net.dir.display());
             shutdown_signal().await;

@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use allium_node::cli::{Cli, Command};
+use allium_node::cli::{Cli, Command, SeedKeyCommand};
 use allium_node::config::NodeConfig;
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +31,19 @@ fn main() -> anyhow::Result<()> {
         Command::Id { data_dir } => {
             let (identity, _) = allium_node::keys::load_or_create(&data_dir)?;
             println!("{}", hex::encode(identity.ed25519_pk()));
+        }
+        Command::SeedKey(SeedKeyCommand::New { out }) => {
+            let identity = allium_node::keys::create_key_file(&out)?;
+            println!("{}", hex::encode(identity.ed25519_pk()));
+        }
+        Command::SeedKey(SeedKeyCommand::Certify {
+            identity,
+            signing,
+            days,
+        }) => {
+            let signing = allium_common::encoding::hex_array::<32>(signing.trim()).context("--signing")?;
+            let cert = allium_node::keys::certify(&identity, signing, allium_node::state::now_ms(), days)?;
+            println!("{}", serde_json::to_string_pretty(&cert)?);
         }
     }
     Ok(())

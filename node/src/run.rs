@@ -75,7 +75,14 @@ pub async fn serve(
         idle_timeout: idle,
         local_address: config.outbound_address(),
     };
-    let link_cert = LinkCert::new(&identity).map_err(|e| Error::config(e.to_string()))?;
+    // A seed whose identity key stays offline signs (and shows TLS peers)
+    // its node key under the identity's certificate.
+    let seed_cert = if config.seed {
+        keys::load_seed_cert(&config.data_dir, identity.ed25519_pk(), now_ms())?
+    } else {
+        None
+    };
+    let link_cert = LinkCert::with_seed_key(&identity, seed_cert.as_ref()).map_err(|e| Error::config(e.to_string()))?;
     let (links, tls) = if config.plaintext_links {
         tracing::warn!("plaintext_links is set: links are NOT encrypted (debugging only)");
         (Links::plaintext(settings).map_err(Error::config)?, None)
@@ -88,7 +95,8 @@ pub async fn serve(
             registry: Registry::open(&config.data_dir, &config.seed_mode)?,
             voting: Voting::open(
                 &config.data_dir,
-                *identity.ed25519_pk(),
+                seed_cert.as_ref().map_or(*identity.ed25519_pk(), |c| c.identity.0),
+                seed_cert.clone(),
                 seeds.clone(),
                 &config.seed_mode,
             )?,

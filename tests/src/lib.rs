@@ -66,17 +66,25 @@ impl TestNet {
 
     /// [`TestNet::start_with`] with `seeds` seeds that vote together.
     pub async fn start_with_seeds(seeds: usize, n: usize, extra_config: &str) -> anyhow::Result<Self> {
+        Self::launch(seeds, n, extra_config, false).await
+    }
+
+    /// [`TestNet::start_with_seeds`], the seeds signing with keys that
+    /// offline identity keys certify (see
+    /// [`LocalNet::start_with_offline_seed_keys`]).
+    pub async fn start_with_offline_seed_keys(seeds: usize, n: usize) -> anyhow::Result<Self> {
+        Self::launch(seeds, n, "", true).await
+    }
+
+    async fn launch(seeds: usize, n: usize, extra_config: &str, offline_seed_keys: bool) -> anyhow::Result<Self> {
         let bins = bin_dir()?;
         let dir = tempfile::tempdir()?;
-        let net = LocalNet::start_with_seeds(
-            &bins.join("allium-node"),
-            &dir.path().join("net"),
-            seeds,
-            n,
-            extra_config,
-            FORM_TIMEOUT,
-        )
-        .await?;
+        let (exe, net_dir) = (bins.join("allium-node"), dir.path().join("net"));
+        let net = if offline_seed_keys {
+            LocalNet::start_with_offline_seed_keys(&exe, &net_dir, seeds, n, extra_config, FORM_TIMEOUT).await?
+        } else {
+            LocalNet::start_with_seeds(&exe, &net_dir, seeds, n, extra_config, FORM_TIMEOUT).await?
+        };
         net.wait_until_formed(FORM_TIMEOUT).await?;
         Ok(Self { net, bins, dir })
     }

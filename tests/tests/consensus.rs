@@ -316,3 +316,80 @@ async fn a_new_node_waits_out_its_probation_and_is_no_ones_guard_until_it_earns_
     .await;
     assert!(earned.valid_after >= started + 12_000);
 }
+
+/// Seeds whose identity keys stay offline (each signs with a node key its
+/// identity certified): the network forms, every consensus signature
+/// counts for an identity in the seed file, a client pins those identities
+/// over TLS and talks; what the signing keys sign without their
+/// certificates counts for nothing; and a seed whose certificate has
+/// expired does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_sign_with_certified_keys_while_their_identities_stay_offline() {
+    let net = TestNet::start_with_offline_seed_keys(3, 5).await.unwrap();
+    let file = seeds::parse(&std::fs::read_to_string(&net.net.seed_file).unwrap()).unwrap();
+    let identities: Vec<[u8; 32]> = file.iter().map(|s| s.ed25519).collect();
+    let signing = seed_keys(&net);
+    assert!(
+        identities.iter().all(|i| !signing.contains(i)),
+        "the seed file names identities, not the running seeds' keys"
+    );
+    let doc = wait_for(&net.net.seeds[0].address, Duration::from_secs(10), |c| {
+        c.valid_signers(&identities).len() == 3
+    })
+    .await;
+    assert!(
+        doc.signatures.iter().all(|s| s.cert.is_some()),
+        "every signature carries its certificate"
+    );
+    assert!(
+        doc.valid_signers(&signing).is_empty(),
+        "signing keys are nobody's identity"
+    );
+
+    // A client that knows only the identities fetches (TLS to each seed's
+    // signing key, certified in its TLS certificate) and sends.
+    let (alice, bob) = (net.client("alice"), net.client("bob"));
+    alice.init();
+    let (bob_id, _) = bob.init();
+    ok(&alice.run(&["send", &bob_id, "signed by keys that were never online"]));
+    let got = ok(&bob.run(&["--json", "inbox"]));
+    assert_eq!(got[0]["body"], "signed by keys that were never online");
+
+    // The running seeds' keys alone, without certificates: refused.
+    let stolen: Vec<allium_common::Identity> = (0..3).map(|i| seed_identity(&net, i)).collect();
+    let forged = Consensus::assemble(
+        &Schedule::new(PERIOD_MS),
+        doc.period + 100,
+        doc.nodes.clone(),
+        &stolen.iter().collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(forged.valid_signers(&identities).is_empty());
+
+    // An expired certificate stops the seed at start.
+    let seed = &net.net.seeds[2];
+    let offline = net.net.dir.join("offline").join(format!("{}.key", seed.name));
+    let day = 86_400_000;
+    let expired = allium_node::keys::certify(&offline, seed.ed25519, now_ms() - 40 * day, 30).unwrap();
+    let data = net.path("expired-seed");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(seed.dir.join("node_key"), data.join("node_key")).unwrap();
+    std::fs::write(
+        data.join(allium_node::keys::SEED_CERT_FILE),
+        serde_json::to_string(&expired).unwrap(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(allium_tests::bin_dir().unwrap().join("allium-node"))
+        .args(["run", "--seed", "--listen", "127.1.0.9:0", "--data-dir"])
+        .arg(&data)
+        .arg("--seed-file")
+        .arg(&net.net.seed_file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the signing key has expired"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -9,7 +9,7 @@
 //!  "voters": [hex],
 //!  "nodes": [{"ed25519": hex, "x25519": hex, "address": "host:port", "swarm_id": 42,
 //!  "version": "0.1.0"}],
-//!  "signatures": [{"seed": hex, "signature": base64}]}
+//!  "signatures": [{"seed": hex, "signature": base64, "cert"?: {...}}]}
 //! ```
 //!
 //! Every seed signs the same digest, `BLAKE2b-256` of the canonical bytes:
@@ -32,10 +32,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::seed_key::{SeedKey, SigningKeyCert, signed_for};
 use super::wire::{count, entry};
 use super::{ConsensusError, MAX_EARLY_MS, MAX_ENCODED_LEN, MAX_LATE_MS, MAX_SEEDS, check_sorted, threshold};
 use crate::encoding::{Hex32, Sig64};
-use crate::identity::{self, Identity};
+use crate::identity::Identity;
 use crate::node_list::{MAX_NODES, NodeEntry};
 use crate::sodium;
 use crate::swarm::assign::AssignParams;
@@ -123,10 +124,15 @@ impl Default for ConsensusParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedSignature {
-    /// The seed's key.
+    /// The seed's identity key.
     pub seed: Hex32,
-    /// Ed25519 over [`SIGNATURE_DOMAIN`] ‖ digest.
+    /// Ed25519 over [`SIGNATURE_DOMAIN`] ‖ digest, by the identity or by
+    /// the signing key `cert` certifies.
     pub signature: Sig64,
+    /// The identity's certificate for the key that signed (absent: the
+    /// identity signed). It must cover the document's `valid_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<SigningKeyCert>,
 }
 
 /// A consensus whose signatures a majority of trusted seeds made and whose
@@ -195,19 +201,25 @@ impl Consensus {
     }
 
     /// This seed's signature over `digest` (the digest of this document).
-    pub fn signature_by(seed: &Identity, digest: &[u8; 32]) -> SeedSignature {
+    pub fn signature_by<'a>(seed: impl Into<SeedKey<'a>>, digest: &[u8; 32]) -> SeedSignature {
+        let seed = seed.into();
         SeedSignature {
-            seed: Hex32(*seed.ed25519_pk()),
-            signature: Sig64(seed.sign(&Self::signature_message(digest))),
+            seed: Hex32(seed.identity()),
+            signature: seed.sign(&Self::signature_message(digest)),
+            cert: seed.cert.cloned(),
         }
     }
 
-    /// Whether `signature` is `signature.seed`'s over `digest`.
-    pub fn signature_verifies(signature: &SeedSignature, digest: &[u8; 32]) -> bool {
-        identity::verify(
+    /// Whether `signature` is `signature.seed`'s over `digest`, for a
+    /// document valid from `valid_after` (which a certified signing key
+    /// must cover).
+    pub fn signature_verifies(signature: &SeedSignature, digest: &[u8; 32], valid_after: u64) -> bool {
+        signed_for(
             &signature.seed.0,
+            signature.cert.as_ref(),
             &Self::signature_message(digest),
             &signature.signature.0,
+            valid_after,
         )
     }
 
@@ -226,7 +238,7 @@ impl Consensus {
         let mut signers: Vec<[u8; 32]> = self
             .signatures
             .iter()
-            .filter(|s| seeds.contains(&s.seed.0) && Self::signature_verifies(s, &digest))
+            .filter(|s| seeds.contains(&s.seed.0) && Self::signature_verifies(s, &digest, self.valid_after))
             .map(|s| s.seed.0)
             .collect();
         signers.sort_unstable();
@@ -361,7 +373,7 @@ impl Consensus {
         c.check_keys(None)?;
         let digest = c.digest();
         for seed in seeds {
-            c.add_signature(Self::signature_by(seed, &digest));
+            c.add_signature(Self::signature_by(*seed, &digest));
         }
         Ok(c)
     }

@@ -21,6 +21,7 @@ mod compute;
 mod diff;
 mod document;
 mod schedule;
+mod seed_key;
 mod vote;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use document::{
     Consensus, ConsensusParams, DEFAULT_GUARD_AFTER_MS, DEFAULT_PROBATION_MS, SeedSignature, UnverifiedConsensus,
 };
 pub use schedule::{Schedule, VALID_PERIODS};
+pub use seed_key::{CERT_BINARY_LEN, MAX_CERT_LIFETIME_MS, SEED_KEY_DOMAIN, SeedKey, SigningKeyCert, signed_for};
 pub use vote::{Vote, VoteEntry};
 
 /// Consensus methods this code can compute, oldest first. A vote lists the
@@ -98,6 +100,14 @@ pub enum ConsensusError {
         seed: String,
         /// Its period.
         period: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A seed's signing-key certificate does not hold.
+    #[error("signing key of seed {seed}: {reason}")]
+    BadSeedKey {
+        /// The identity the certificate names.
+        seed: String,
         /// What is wrong.
         reason: &'static str,
     },

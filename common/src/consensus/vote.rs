@@ -28,10 +28,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::seed_key::{SeedKey, SigningKeyCert, signed_for};
 use super::wire::{count, short_str};
 use super::{ConsensusError, ConsensusParams, MAX_ENCODED_LEN, check_sorted};
 use crate::encoding::{Hex32, Sig64};
-use crate::identity::{self, Identity};
 use crate::node_list::{MAX_NODES, NodeEntry};
 use crate::swarm::SwarmId;
 
@@ -73,12 +73,17 @@ pub struct Vote {
     pub methods: Vec<u32>,
     /// Network parameters the seed proposes.
     pub params: ConsensusParams,
-    /// The voting seed's key.
+    /// The voting seed's identity key.
     pub seed: Hex32,
     /// The nodes, ascending by Ed25519 key.
     pub nodes: Vec<VoteEntry>,
-    /// The seed's signature over [`Vote::signed_bytes`].
+    /// The seed's signature over [`Vote::signed_bytes`]: by the identity,
+    /// or by the signing key `cert` certifies.
     pub signature: Sig64,
+    /// The identity's certificate for the key that signed (absent: the
+    /// identity signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<SigningKeyCert>,
 }
 
 impl VoteEntry {
@@ -98,15 +103,16 @@ impl VoteEntry {
 impl Vote {
     /// Signs a vote: sorts the nodes and checks the shape.
     #[allow(clippy::too_many_arguments)]
-    pub fn sign(
+    pub fn sign<'a>(
         period: u64,
         period_ms: u64,
         published: u64,
         methods: Vec<u32>,
         params: ConsensusParams,
         mut nodes: Vec<VoteEntry>,
-        seed: &Identity,
+        seed: impl Into<SeedKey<'a>>,
     ) -> Result<Self, ConsensusError> {
+        let seed = seed.into();
         nodes.sort_by_key(|n| n.ed25519);
         let mut vote = Self {
             period,
@@ -114,9 +120,10 @@ impl Vote {
             published,
             methods,
             params,
-            seed: Hex32(*seed.ed25519_pk()),
+            seed: Hex32(seed.identity()),
             nodes,
             signature: Sig64([0; 64]),
+            cert: seed.cert.cloned(),
         };
         vote.check_shape()?;
         vote.nodes.iter().enumerate().try_for_each(|(index, n)| {
@@ -124,7 +131,7 @@ impl Vote {
                 .check_key()
                 .map_err(|reason| ConsensusError::BadNode { index, reason })
         })?;
-        vote.signature = Sig64(seed.sign(&vote.signed_bytes()));
+        vote.signature = seed.sign(&vote.signed_bytes());
         Ok(vote)
     }
 
@@ -211,7 +218,19 @@ impl Vote {
             return Err(bad("not a trusted seed"));
         }
         self.check_shape()?;
-        if !identity::verify(&self.seed.0, &self.signed_bytes(), &self.signature.0) {
+        if let Some(cert) = &self.cert {
+            if cert.identity != self.seed {
+                return Err(bad("its key certificate is another seed's"));
+            }
+            cert.check(self.published)?;
+        }
+        if !signed_for(
+            &self.seed.0,
+            self.cert.as_ref(),
+            &self.signed_bytes(),
+            &self.signature.0,
+            self.published,
+        ) {
             return Err(bad("the signature does not verify"));
         }
         self.nodes.iter().enumerate().try_for_each(|(index, n)| {

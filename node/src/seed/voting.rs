@@ -27,7 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use allium_common::consensus::{
-    Consensus, ConsensusParams, SUPPORTED_METHODS, Schedule, UnverifiedConsensus, Vote, compute, threshold,
+    Consensus, ConsensusParams, SUPPORTED_METHODS, Schedule, SeedKey, SigningKeyCert, UnverifiedConsensus, Vote,
+    compute, threshold,
 };
 use allium_common::node_list::MAX_ENCODED_LEN;
 use allium_common::seeds::Seed;
@@ -76,6 +77,7 @@ pub struct VotingStats {
 #[derive(Debug)]
 pub struct Voting {
     me: [u8; 32],
+    cert: Option<SigningKeyCert>,
     seeds: Vec<Seed>,
     keys: Vec<[u8; 32]>,
     schedule: Schedule,
@@ -90,8 +92,16 @@ pub struct Voting {
 impl Voting {
     /// The voting state of seed `me` among `seeds` (the seed file; empty:
     /// a network with this seed alone), with the consensus saved in
-    /// `data_dir` if it still verifies.
-    pub fn open(data_dir: &Path, me: [u8; 32], seeds: Vec<Seed>, settings: &SeedMode) -> Result<Self> {
+    /// `data_dir` if it still verifies. `me` is the seed's identity: its
+    /// node key, or the identity `cert` names (the node key then signs for
+    /// it under that certificate).
+    pub fn open(
+        data_dir: &Path,
+        me: [u8; 32],
+        cert: Option<SigningKeyCert>,
+        seeds: Vec<Seed>,
+        settings: &SeedMode,
+    ) -> Result<Self> {
         let seeds = if seeds.is_empty() {
             vec![Seed {
                 address: String::new(),
@@ -128,6 +138,7 @@ impl Voting {
         };
         Ok(Self {
             me,
+            cert,
             seeds,
             keys,
             schedule: Schedule::new(settings.period_ms),
@@ -171,6 +182,15 @@ impl Voting {
         self.lock().computed.get(&period).cloned()
     }
 
+    /// What this seed signs with: the node key, under the certificate if
+    /// the identity is kept offline.
+    fn signer<'a>(&'a self, node: &'a Node) -> SeedKey<'a> {
+        SeedKey {
+            key: &node.identity,
+            cert: self.cert.as_ref(),
+        }
+    }
+
     /// Makes and keeps this seed's vote for `period`.
     fn make_vote(&self, node: &Node, period: u64) -> Result<(), String> {
         let Some(registry) = node.registry() else {
@@ -184,7 +204,7 @@ impl Voting {
             SUPPORTED_METHODS.to_vec(),
             self.params,
             entries,
-            &node.identity,
+            self.signer(node),
         )
         .map_err(|e| e.to_string())?;
         let mut state = self.lock();
@@ -222,7 +242,7 @@ impl Voting {
             .unwrap_or_default();
         let mut consensus = compute(&votes, &self.keys, &self.schedule, period).map_err(|e| e.to_string())?;
         let digest = consensus.digest();
-        consensus.add_signature(Consensus::signature_by(&node.identity, &digest));
+        consensus.add_signature(Consensus::signature_by(self.signer(node), &digest));
         tracing::debug!(
             period,
             votes = votes.len(),
@@ -254,7 +274,9 @@ impl Voting {
             let mut state = self.lock();
             if let Some(mine) = state.computed.get_mut(&period) {
                 for signature in doc.signatures {
-                    if self.keys.contains(&signature.seed.0) && Consensus::signature_verifies(&signature, &theirs) {
+                    if self.keys.contains(&signature.seed.0)
+                        && Consensus::signature_verifies(&signature, &theirs, doc.valid_after)
+                    {
                         mine.add_signature(signature);
                     }
                 }
