@@ -12,33 +12,30 @@ use allium_common::Identity;
 use allium_common::tls::{LinkCert, client_config, peer_key, server_config};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, ServerConnection};
+use rustls::{ClientConnection, Connection, ServerConnection};
+
+/// Moves what `from` has to send into `to`, and lets `to` process it.
+fn pump(from: &mut Connection, to: &mut Connection, buf: &mut Vec<u8>) {
+    buf.clear();
+    while from.wants_write() {
+        from.write_tls(buf).unwrap();
+    }
+    let mut slice = buf.as_slice();
+    while !slice.is_empty() {
+        to.read_tls(&mut slice).unwrap();
+    }
+    to.process_new_packets().unwrap();
+}
 
 /// Runs one handshake to the end; panics if it fails (a broken setup).
 fn handshake(client: &Arc<rustls::ClientConfig>, server: &Arc<rustls::ServerConfig>) {
     let name = ServerName::try_from("allium.invalid").unwrap();
-    let mut c = ClientConnection::new(Arc::clone(client), name).unwrap();
-    let mut s = ServerConnection::new(Arc::clone(server)).unwrap();
+    let mut c = Connection::Client(ClientConnection::new(Arc::clone(client), name).unwrap());
+    let mut s = Connection::Server(ServerConnection::new(Arc::clone(server)).unwrap());
     let mut buf = Vec::with_capacity(8192);
     while c.is_handshaking() || s.is_handshaking() {
-        buf.clear();
-        while c.wants_write() {
-            c.write_tls(&mut buf).unwrap();
-        }
-        let mut slice = buf.as_slice();
-        while !slice.is_empty() {
-            s.read_tls(&mut slice).unwrap();
-        }
-        s.process_new_packets().unwrap();
-        buf.clear();
-        while s.wants_write() {
-            s.write_tls(&mut buf).unwrap();
-        }
-        let mut slice = buf.as_slice();
-        while !slice.is_empty() {
-            c.read_tls(&mut slice).unwrap();
-        }
-        c.process_new_packets().unwrap();
+        pump(&mut c, &mut s, &mut buf);
+        pump(&mut s, &mut c, &mut buf);
     }
 }
 

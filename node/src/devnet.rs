@@ -44,6 +44,19 @@ pub fn node_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, high, mid, 1))
 }
 
+/// Where a [`LocalNet`]'s seed identities are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedKeys {
+    /// Each seed's node key is its identity (the seed file names it).
+    Online,
+    /// Each seed's identity key is made in `DIR/offline/`, as an operator
+    /// keeps it offline, and certifies the seed's node key for 30 days
+    /// (`DATA_DIR/seed_key_cert.json`); the seed file names the
+    /// identities, while the seeds' [`NodeProc::ed25519`] stay their
+    /// signing keys.
+    Offline,
+}
+
 /// A node process of a [`LocalNet`].
 #[derive(Debug)]
 pub struct NodeProc {
@@ -100,35 +113,22 @@ impl LocalNet {
         extra_config: &str,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        Self::launch(exe, dir, seeds, n, extra_config, timeout, false).await
+        Self::start_with_seed_keys(exe, dir, seeds, n, extra_config, timeout, SeedKeys::Online).await
     }
 
-    /// [`LocalNet::start_with_seeds`], the seeds' identity keys kept apart
-    /// as an operator keeps them offline: each is made in `DIR/offline/`,
-    /// certifies its seed's node key for 30 days
-    /// (`DATA_DIR/seed_key_cert.json`), and is the key the seed file names.
-    /// The seeds' [`NodeProc::ed25519`] stays their signing key.
-    pub async fn start_with_offline_seed_keys(
-        exe: &Path,
-        dir: &Path,
-        seeds: usize,
-        n: usize,
-        extra_config: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        Self::launch(exe, dir, seeds, n, extra_config, timeout, true).await
-    }
-
+    /// [`LocalNet::start_with_seeds`], with the seeds' identity keys
+    /// online or kept apart (see [`SeedKeys`]).
     #[allow(clippy::too_many_arguments)]
-    async fn launch(
+    pub async fn start_with_seed_keys(
         exe: &Path,
         dir: &Path,
         seeds: usize,
         n: usize,
         extra_config: &str,
         timeout: Duration,
-        offline_seed_keys: bool,
+        keys: SeedKeys,
     ) -> anyhow::Result<Self> {
+        let offline_seed_keys = keys == SeedKeys::Offline;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let config = dir.join("local-node.toml");
         let merged = merged_config(extra_config)?;
@@ -501,11 +501,12 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the allium-node binary")?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    let mut net = if args.online_seed_keys {
-        LocalNet::start_with_seeds(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?
+    let keys = if args.online_seed_keys {
+        SeedKeys::Online
     } else {
-        LocalNet::start_with_offline_seed_keys(&exe, &args.dir, args.seeds, args.nodes, "", timeout).await?
+        SeedKeys::Offline
     };
+    let mut net = LocalNet::start_with_seed_keys(&exe, &args.dir, args.seeds, args.nodes, "", timeout, keys).await?;
     let formed = net.wait_until_formed(timeout.saturating_sub(started.elapsed())).await;
     match formed {
         Ok(period) => {

@@ -259,3 +259,35 @@ pub async fn rpc(node: &str, request: &serde_json::Value) -> (u16, serde_json::V
         None => (0, serde_json::Value::Null),
     }
 }
+
+/// POSTs `body` to `address`'s `path` signed as `signer` (the node headers
+/// and its signature over `domain ‖ body`), over a TLS link that presents
+/// `link`'s certificate (`None`: none, as a client connects); returns the
+/// status and the JSON answer.
+///
+/// # Panics
+/// If the request cannot be made at all.
+#[allow(clippy::unwrap_used)]
+pub async fn post_signed_over(
+    link: Option<&allium_common::Identity>,
+    signer: &allium_common::Identity,
+    address: &str,
+    path: &str,
+    domain: &[u8],
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = serde_json::to_vec(body).unwrap();
+    let signature = signer.sign(&[domain, &body].concat());
+    let cert = link.map(|id| allium_common::tls::LinkCert::new(id).unwrap());
+    let response = allium_node::peer::links::unpinned_client(Default::default(), cert.as_ref())
+        .post(format!("https://{address}{path}"))
+        .header("x-allium-node", hex::encode(signer.ed25519_pk()))
+        .header("x-allium-signature", allium_common::encoding::to_base64(&signature))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use allium_node::devnet::LocalNet;
+use allium_node::devnet::{LocalNet, SeedKeys};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -71,7 +71,7 @@ impl TestNet {
 
     /// [`TestNet::start_with_seeds`], the seeds signing with keys that
     /// offline identity keys certify (see
-    /// [`LocalNet::start_with_offline_seed_keys`]).
+    /// [`allium_node::devnet::SeedKeys::Offline`]).
     pub async fn start_with_offline_seed_keys(seeds: usize, n: usize) -> anyhow::Result<Self> {
         Self::launch(seeds, n, "", true).await
     }
@@ -80,11 +80,12 @@ impl TestNet {
         let bins = bin_dir()?;
         let dir = tempfile::tempdir()?;
         let (exe, net_dir) = (bins.join("allium-node"), dir.path().join("net"));
-        let net = if offline_seed_keys {
-            LocalNet::start_with_offline_seed_keys(&exe, &net_dir, seeds, n, extra_config, FORM_TIMEOUT).await?
+        let keys = if offline_seed_keys {
+            SeedKeys::Offline
         } else {
-            LocalNet::start_with_seeds(&exe, &net_dir, seeds, n, extra_config, FORM_TIMEOUT).await?
+            SeedKeys::Online
         };
+        let net = LocalNet::start_with_seed_keys(&exe, &net_dir, seeds, n, extra_config, FORM_TIMEOUT, keys).await?;
         net.wait_until_formed(FORM_TIMEOUT).await?;
         Ok(Self { net, bins, dir })
     }

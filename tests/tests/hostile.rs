@@ -170,7 +170,8 @@ fn key_of(net: &TestNet, address: &str) -> allium_common::Identity {
     allium_node::keys::load_or_create(&net.net.nodes[i].dir).unwrap().0
 }
 
-/// POSTs a body signed as `by` (node headers) to `to`'s `path`.
+/// POSTs a body signed as `by` (node headers) to `to`'s `path`, over TLS
+/// as `by`, the member it claims to be.
 async fn post_signed(
     by: &allium_common::Identity,
     to: &str,
@@ -178,21 +179,7 @@ async fn post_signed(
     domain: &[u8],
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let body = serde_json::to_vec(body).unwrap();
-    let signature = by.sign(&[domain, &body].concat());
-    // Over TLS as `by`, the member it claims to be.
-    let cert = allium_common::tls::LinkCert::new(by).unwrap();
-    let response = allium_node::peer::links::unpinned_client(Default::default(), Some(&cert))
-        .post(format!("https://{to}{path}"))
-        .header("x-allium-node", hex::encode(by.ed25519_pk()))
-        .header("x-allium-signature", allium_common::encoding::to_base64(&signature))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    allium_tests::hostile::post_signed_over(Some(by), by, to, path, domain, body).await
 }
 
 /// A listed node that is not a member of an account's swarm pushes a

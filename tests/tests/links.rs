@@ -13,9 +13,9 @@ use allium_common::Identity;
 use allium_common::node_list::NodeEntry;
 use allium_common::peer::SYNC_DOMAIN;
 use allium_common::seeds::Seed;
-use allium_common::tls::LinkCert;
 use allium_node::membership::fetch_node_list;
 use allium_node::peer::links::unpinned_client;
+use allium_tests::hostile::post_signed_over;
 use allium_tests::{Client, TestNet, stderr};
 use serde_json::Value;
 
@@ -26,20 +26,8 @@ fn now_ms() -> u64 {
 /// A sync request to `to` signed by `signer`, over a TLS link as `link`
 /// (`None`: no certificate, as a client connects).
 async fn sync_over(link: Option<&Identity>, signer: &Identity, to: &NodeEntry) -> (u16, Value) {
-    let body = serde_json::json!({"to": hex::encode(to.ed25519.0), "sent": now_ms()}).to_string();
-    let signature = signer.sign(&[SYNC_DOMAIN, body.as_bytes()].concat());
-    let cert = link.map(|id| LinkCert::new(id).unwrap());
-    let response = unpinned_client(Default::default(), cert.as_ref())
-        .post(format!("https://{}/swarm/v1/sync", to.address))
-        .header("x-allium-node", hex::encode(signer.ed25519_pk()))
-        .header("x-allium-signature", allium_common::encoding::to_base64(&signature))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    let body = serde_json::json!({"to": hex::encode(to.ed25519.0), "sent": now_ms()});
+    post_signed_over(link, signer, &to.address, "/swarm/v1/sync", SYNC_DOMAIN, &body).await
 }
 
 /// The node key of the node with Ed25519 key `key`.
