@@ -160,25 +160,6 @@ impl PathFailure {
     }
 }
 
-/// The /16 (IPv4) or /32 (IPv6) of a node's address: nodes with the same
-/// key must not share a path, so one operator's network cannot see both
-/// ends of it. Loopback is no exception: a local network gives each node
-/// its own 127.x address, so the rule runs in tests too.
-fn subnet_key(address: &str) -> String {
-    match address.parse::<SocketAddr>() {
-        Ok(SocketAddr::V4(a)) => {
-            let o = a.ip().octets();
-            format!("{}.{}", o[0], o[1])
-        }
-        Ok(SocketAddr::V6(a)) => {
-            let s = a.ip().segments();
-            format!("{:x}:{:x}", s[0], s[1])
-        }
-        // A host name: its name stands for its network.
-        Err(_) => address.rsplit_once(':').map_or(address, |(h, _)| h).to_owned(),
-    }
-}
-
 /// `nodes` in random order.
 fn shuffled<'a>(nodes: impl Iterator<Item = &'a NodeEntry>) -> Vec<&'a NodeEntry> {
     let mut nodes: Vec<&NodeEntry> = nodes.collect();
@@ -226,12 +207,12 @@ fn path_from_guard(
     // A stable sort: still random within each group.
     candidates.sort_by_key(|n| disfavoured.contains(&n.ed25519.0));
     let mut relays = vec![guard.clone()];
-    let mut subnets: HashSet<String> = [subnet_key(&guard.address)].into();
+    let mut subnets: HashSet<String> = [allium_common::address::subnet(&guard.address)].into();
     for node in candidates {
         if relays.len() == RELAYS {
             break;
         }
-        if subnets.insert(subnet_key(&node.address)) {
+        if subnets.insert(allium_common::address::subnet(&node.address)) {
             relays.push(node.clone());
         }
     }
@@ -242,7 +223,10 @@ fn path_from_guard(
 /// twice, no two in one subnet.
 fn well_formed(relays: &[NodeEntry]) -> bool {
     let keys: HashSet<[u8; 32]> = relays.iter().map(|r| r.ed25519.0).collect();
-    let subnets: HashSet<String> = relays.iter().map(|r| subnet_key(&r.address)).collect();
+    let subnets: HashSet<String> = relays
+        .iter()
+        .map(|r| allium_common::address::subnet(&r.address))
+        .collect();
     relays.len() == RELAYS && keys.len() == RELAYS && subnets.len() == RELAYS
 }
 

@@ -32,7 +32,7 @@ fn entries(n: usize, salt: u8) -> Vec<VoteEntry> {
                 ed25519: Hex32(*id.ed25519_pk()),
                 x25519: Hex32(*id.x25519_pk()),
                 // Distinct /16s and hosts, like a real network.
-                address: format!("{}.{}.{}.1:22021", 11 + i / 65536 % 200, i / 256 % 256, i % 256),
+                address: format!("{}.{}.0.1:22021", 11 + i / 256 % 200, i % 256),
                 version: "0.1.0".into(),
                 swarm_id: None,
                 first_seen: 1_700_000_000_000 + i as u64,

@@ -202,6 +202,24 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
+/// The network an address stands for, as the diversity rules count it:
+/// the /16 of an IPv4 address, the /32 of an IPv6 address, or the host
+/// name itself. No two relays of a path, and no two members of a swarm,
+/// share one.
+pub fn subnet(address: &str) -> String {
+    match address.parse::<std::net::SocketAddr>() {
+        Ok(std::net::SocketAddr::V4(a)) => {
+            let o = a.ip().octets();
+            format!("{}.{}", o[0], o[1])
+        }
+        Ok(std::net::SocketAddr::V6(a)) => {
+            let s = a.ip().segments();
+            format!("{:x}:{:x}", s[0], s[1])
+        }
+        Err(_) => address.rsplit_once(':').map_or(address, |(h, _)| h).to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use allium_common::consensus::{
-    Consensus, ConsensusParams, Schedule, SeedKey, SigningKeyCert, Vote, VoteEntry, compute,
+    Consensus, ConsensusParams, Schedule, SeedKey, SigningKeyCert, Vote, VoteEntry, compute, random,
 };
 use allium_common::content::Content;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
@@ -207,7 +207,8 @@ fn consensus_vectors() -> Value {
         VoteEntry {
             ed25519: Hex32(*id.ed25519_pk()),
             x25519: Hex32(*id.x25519_pk()),
-            address: format!("198.51.{s}.1:{}", 22_000 + u16::from(s)),
+            // Each in a /16 of its own, as a swarm needs.
+            address: format!("198.{}.0.1:{}", 50 + u16::from(s), 22_000 + u16::from(s)),
             version: "0.1.0".into(),
             swarm_id,
             // Node 1 has been known for about eleven days (a guard), the
@@ -229,7 +230,8 @@ fn consensus_vectors() -> Value {
     let votes: Vec<Vote> = views
         .iter()
         .zip(&seeds)
-        .map(|(view, seed)| {
+        .zip(0u8..)
+        .map(|((view, seed), i)| {
             let nodes = view.iter().map(|&(s, swarm)| entry(s, swarm)).collect();
             let published = schedule.vote_at(period);
             Vote::sign(
@@ -242,6 +244,9 @@ fn consensus_vectors() -> Value {
                 seed,
             )
             .unwrap()
+            // Commit a0…, a1…, a2… and reveal b0…, b1…, b2… (no earlier
+            // consensus recorded a commit to them: they do not count).
+            .with_shared_random(random::commit_of(&seed32(0xa0 + i)), Some(seed32(0xb0 + i)), seed)
         })
         .collect();
     let mut consensus = compute(&votes, &keys, &schedule, period).unwrap();

@@ -393,3 +393,48 @@ async fn seeds_sign_with_certified_keys_while_their_identities_stay_offline() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A swarm holds at most one node per /16: a new node from node-00's /16
+/// cannot join the one swarm a small network has, so it is left out of the
+/// consensus (it stores and relays nothing), while the others stay put.
+/// (Before the rule it joined that swarm at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_from_one_16_never_shares_a_swarm() {
+    let mut net = TestNet::start_with_seeds(3, 5, "").await.unwrap();
+    let seed0 = net.net.seeds[0].address.clone();
+    let before = consensus_of(&seed0).await.unwrap();
+    let neighbour_ip: std::net::IpAddr = "127.2.9.1".parse().unwrap();
+    assert_eq!(
+        allium_common::address::subnet(&format!("{neighbour_ip}:1")),
+        allium_common::address::subnet(&net.net.nodes[0].address),
+        "the newcomer shares node-00's /16"
+    );
+    let i = net
+        .net
+        .add_node_at(neighbour_ip, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let newcomer = net.net.nodes[i].ed25519;
+    // The seeds know it (it announced and answers probes) ...
+    let later = wait_for(&seed0, Duration::from_secs(20), |c| c.period >= before.period + 4).await;
+    // The seeds run their commit-reveal: every vote's commit is recorded
+    // and the shared value moves on.
+    assert_eq!(later.commits.len(), 3);
+    assert_ne!(later.srv, before.srv);
+    // ... but no consensus lists it, and nobody else moved.
+    assert!(
+        later.find(&newcomer).is_none(),
+        "a second node of 127.2/16 in the only swarm"
+    );
+    for n in &before.nodes {
+        assert_eq!(later.find(&n.ed25519.0).map(|e| e.swarm_id), Some(n.swarm_id));
+    }
+    let mut subnets = std::collections::BTreeSet::new();
+    for n in &later.nodes {
+        assert!(
+            subnets.insert((n.swarm_id, allium_common::address::subnet(&n.address))),
+            "two nodes of one /16 in swarm {}",
+            n.swarm_id
+        );
+    }
+}

@@ -418,10 +418,17 @@ async fn registry_junk_is_refused_or_kept_apart() {
 
 /// At most two listed nodes per IP address: a third node on one address
 /// answers its probes but is not listed. Before, every node on one address
-/// was listed, so one server could pose as any number of nodes.
+/// was listed, so one server could pose as any number of nodes. (Swarms of
+/// one here, so that the two it may list are not also kept apart by the
+/// one-node-per-/16 rule of a swarm.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_two_nodes_per_address_are_listed() {
-    let mut net = TestNet::start(3).await.unwrap();
+    let mut net = TestNet::start_with(
+        3,
+        "[seed_mode]\nmin_swarm_size = 1\ntarget_swarm_size = 1\nmax_swarm_size = 2\n",
+    )
+    .await
+    .unwrap();
     let shared: std::net::IpAddr = "127.50.0.1".parse().unwrap();
     for _ in 0..3 {
         net.net.add_node_at(shared, Duration::from_secs(30)).await.unwrap();

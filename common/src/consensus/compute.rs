@@ -19,15 +19,21 @@
 //!    before (roles are earned, in the seeds' own measurements).
 //! 5. At most [`MAX_PER_HOST`] nodes per host (IP address or DNS name),
 //!    those seen first (earliest median first-seen, then smallest key).
-//! 6. Swarms: [`assign`] from the previous swarms, so assignments are
-//!    sticky and new nodes fill the smallest swarms.
+//! 6. Swarms: [`assign_grouped`] from the previous swarms, so assignments
+//!    are sticky and new nodes fill the smallest swarms, run on each
+//!    node's [`rank`] (a hash of the period's shared random value and its
+//!    key) instead of its key, and with no two members of a swarm in one
+//!    subnet ([`subnet`]: /16, /32 or host name); a node no swarm can take
+//!    is left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::random::{commits, rank, shared_random};
 use super::{Consensus, ConsensusParams, MAX_PER_HOST, SUPPORTED_METHODS, Schedule, Vote, VoteEntry, threshold};
-use crate::address::NodeAddress;
+use crate::address::{NodeAddress, subnet};
+use crate::encoding::Hex32;
 use crate::swarm::SwarmId;
-use crate::swarm::assign::assign;
+use crate::swarm::assign::assign_grouped;
 
 /// Why no consensus could be computed for a period.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,12 +98,27 @@ fn usable<'a>(votes: &'a [Vote], seeds: &[[u8; 32]], schedule: &Schedule, period
 }
 
 /// Computes the consensus for `period` from `votes` (already verified),
-/// with `seeds` the configured seed keys. The result carries no signature.
+/// with `seeds` the configured seed keys, as if no consensus came before
+/// (the shared random value then has no earlier reveals: for tests and
+/// tools). The result carries no signature.
 pub fn compute(
     votes: &[Vote],
     seeds: &[[u8; 32]],
     schedule: &Schedule,
     period: u64,
+) -> Result<Consensus, ComputeError> {
+    compute_after(votes, seeds, schedule, period, None)
+}
+
+/// [`compute`] after the consensus `previous` (the one the seed holds),
+/// whose commits this period's reveals are checked against
+/// ([`super::random`]).
+pub fn compute_after(
+    votes: &[Vote],
+    seeds: &[[u8; 32]],
+    schedule: &Schedule,
+    period: u64,
+    previous: Option<&Consensus>,
 ) -> Result<Consensus, ComputeError> {
     let mut distinct: Vec<[u8; 32]> = seeds.to_vec();
     distinct.sort_unstable();
@@ -184,11 +205,25 @@ pub fn compute(
         })
         .collect();
 
-    let previous: BTreeMap<[u8; 32], SwarmId> = live
+    // Placement runs on ranks, not keys: where a new node lands (and which
+    // member a swarm gives up) follows from the shared random value, which
+    // nobody knew when the node registered.
+    let srv = shared_random(period, &votes, previous);
+    let by_rank: BTreeMap<[u8; 32], [u8; 32]> = live.iter().map(|k| (rank(&srv, k), *k)).collect();
+    let ranked_live: BTreeSet<[u8; 32]> = by_rank.keys().copied().collect();
+    let ranked_previous: BTreeMap<[u8; 32], SwarmId> = by_rank
         .iter()
-        .filter_map(|k| Some((*k, agreed.get(k)?.previous?)))
+        .filter_map(|(r, k)| Some((*r, agreed.get(k)?.previous?)))
         .collect();
-    let assignment = assign(&previous, &live, &params.assign_params());
+    let groups: BTreeMap<[u8; 32], String> = by_rank
+        .iter()
+        .filter_map(|(r, k)| Some((*r, subnet(&agreed.get(k)?.entry.address))))
+        .collect();
+    let assignment: BTreeMap<[u8; 32], SwarmId> =
+        assign_grouped(&ranked_previous, &ranked_live, &groups, &params.assign_params())
+            .into_iter()
+            .filter_map(|(r, swarm)| Some((*by_rank.get(&r)?, swarm)))
+            .collect();
     let nodes = assignment
         .iter()
         .filter_map(|(key, swarm)| {
@@ -206,6 +241,8 @@ pub fn compute(
         valid_until: schedule.valid_until(period),
         params,
         voters: votes.iter().map(|v| v.seed).collect(),
+        srv: Hex32(srv),
+        commits: commits(&votes),
         nodes,
         signatures: Vec::new(),
     })

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::random::SeedCommit;
 use super::{Consensus, ConsensusError, ConsensusParams, MAX_ENCODED_LEN, SeedSignature, UnverifiedConsensus};
 use crate::encoding::Hex32;
 use crate::node_list::{MAX_NODES, NodeEntry};
@@ -42,6 +43,10 @@ pub struct ConsensusDiff {
     pub params: ConsensusParams,
     /// The new document's voters.
     pub voters: Vec<Hex32>,
+    /// The new document's shared random value.
+    pub srv: Hex32,
+    /// The new document's commits.
+    pub commits: Vec<SeedCommit>,
     /// Keys of nodes no longer listed, ascending.
     pub removed: Vec<Hex32>,
     /// Entries new or changed, ascending by key.
@@ -75,6 +80,8 @@ impl Consensus {
             valid_until: self.valid_until,
             params: self.params,
             voters: self.voters.clone(),
+            srv: self.srv,
+            commits: self.commits.clone(),
             removed,
             upserted,
             signatures: self.signatures.clone(),
@@ -136,6 +143,8 @@ impl ConsensusDiff {
             valid_until: self.valid_until,
             params: self.params,
             voters: self.voters.clone(),
+            srv: self.srv,
+            commits: self.commits.clone(),
             nodes,
             signatures: self.signatures.clone(),
         };

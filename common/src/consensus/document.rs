@@ -6,7 +6,7 @@
 //! {"method": 1, "period": 7, "valid_after": ms, "fresh_until": ms, "valid_until": ms,
 //!  "params": {"min_swarm_size": 5, "target_swarm_size": 7, "max_swarm_size": 10,
 //!             "probation_ms": 900000, "guard_after_ms": 691200000},
-//!  "voters": [hex],
+//!  "voters": [hex], "srv": hex, "commits": [{"seed": hex, "commit": hex}],
 //!  "nodes": [{"ed25519": hex, "x25519": hex, "address": "host:port", "swarm_id": 42,
 //!  "version": "0.1.0"}],
 //!  "signatures": [{"seed": hex, "signature": base64, "cert"?: {...}}]}
@@ -21,6 +21,7 @@
 //! min_swarm_size u32 BE ‖ target_swarm_size u32 BE ‖ max_swarm_size u32 BE
 //! probation_ms u64 BE ‖ guard_after_ms u64 BE
 //! voters: count u32 BE ‖ seed key (32) each, ascending
+//! srv (32) ‖ commits: count u32 BE ‖ (seed (32) ‖ commit (32)) each, ascending
 //! count u32 BE
 //! per node, ascending by ed25519:
 //!   ed25519 (32) ‖ x25519 (32) ‖ swarm_id u64 BE ‖ flags u8 (bit 0: guard)
@@ -32,6 +33,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::random::SeedCommit;
 use super::seed_key::{SeedKey, SigningKeyCert, signed_for};
 use super::wire::{count, entry};
 use super::{ConsensusError, MAX_EARLY_MS, MAX_ENCODED_LEN, MAX_LATE_MS, MAX_SEEDS, check_sorted, threshold};
@@ -156,6 +158,11 @@ pub struct Consensus {
     /// The seeds whose votes it was computed from, ascending (a seed that
     /// computed another document can tell which votes it missed).
     pub voters: Vec<Hex32>,
+    /// The shared random value of this period ([`super::random`]).
+    pub srv: Hex32,
+    /// The counted votes' commits, ascending by seed: the next period's
+    /// reveals are checked against them.
+    pub commits: Vec<SeedCommit>,
     /// The nodes, ascending by Ed25519 key.
     pub nodes: Vec<NodeEntry>,
     /// Seed signatures, ascending by seed key.
@@ -183,6 +190,12 @@ impl Consensus {
         count(&mut out, self.voters.len());
         for v in &self.voters {
             out.extend_from_slice(&v.0);
+        }
+        out.extend_from_slice(&self.srv.0);
+        count(&mut out, self.commits.len());
+        for c in &self.commits {
+            out.extend_from_slice(&c.seed.0);
+            out.extend_from_slice(&c.commit.0);
         }
         count(&mut out, self.nodes.len());
         for n in &self.nodes {
@@ -274,7 +287,14 @@ impl Consensus {
                 self.voters.len()
             )));
         }
+        if self.commits.len() > MAX_SEEDS {
+            return Err(ConsensusError::BadField(format!(
+                "{} commits, more than {MAX_SEEDS}",
+                self.commits.len()
+            )));
+        }
         check_sorted(self.voters.iter().map(|v| &v.0))?;
+        check_sorted(self.commits.iter().map(|c| &c.seed.0))?;
         check_sorted(self.signatures.iter().map(|s| &s.seed.0))?;
         check_sorted(self.nodes.iter().map(|n| &n.ed25519.0))?;
         self.nodes.iter().enumerate().try_for_each(|(index, n)| {
@@ -366,6 +386,8 @@ impl Consensus {
             valid_until: schedule.valid_until(period),
             params: ConsensusParams::default(),
             voters,
+            srv: Hex32([0; 32]),
+            commits: Vec::new(),
             nodes,
             signatures: Vec::new(),
         };

@@ -20,6 +20,7 @@
 mod compute;
 mod diff;
 mod document;
+pub mod random;
 mod schedule;
 mod seed_key;
 mod vote;
@@ -27,7 +28,7 @@ mod vote;
 #[cfg(test)]
 mod tests;
 
-pub use compute::{ComputeError, compute};
+pub use compute::{ComputeError, compute, compute_after};
 pub use diff::ConsensusDiff;
 pub use document::{
     Consensus, ConsensusParams, DEFAULT_GUARD_AFTER_MS, DEFAULT_PROBATION_MS, SeedSignature, UnverifiedConsensus,

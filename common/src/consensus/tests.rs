@@ -174,17 +174,24 @@ fn parameters_and_times_are_medians_and_the_schedule() {
 }
 
 #[test]
-fn at_most_two_nodes_per_host_the_earliest_seen() {
+fn at_most_two_nodes_per_host_the_earliest_seen_and_one_per_subnet_in_a_swarm() {
     let nodes = vec![
         node(1, "10.9.0.1", None, 30),
         node(2, "10.9.0.1", None, 10),
         node(3, "10.9.0.1", None, 20),
-        node(4, "10.9.0.2", None, 40),
+        node(4, "10.8.0.2", None, 40),
     ];
     let votes: Vec<Vote> = (0..3).map(|i| vote(i, nodes.clone())).collect();
     let c = compute(&votes, &seeds(3), &schedule(), PERIOD).unwrap();
-    assert_eq!(c.nodes.len(), 3);
     assert!(c.find(&key(1)).is_none(), "the third on 10.9.0.1, seen last, waits");
+    // A network this small is one swarm, which takes one node of 10.9/16.
+    assert!(c.find(&key(4)).is_some());
+    assert_eq!(
+        [2, 3].iter().filter(|i| c.find(&key(**i)).is_some()).count(),
+        1,
+        "one of the two allowed on 10.9.0.1: a swarm holds one node per /16"
+    );
+    assert_eq!(c.nodes.len(), 2);
 }
 
 #[test]
@@ -448,4 +455,104 @@ fn a_vote_with_a_foreign_x25519_key_is_refused_even_incrementally() {
             Err(ConsensusError::BadNode { index: 0, .. })
         ));
     }
+}
+
+/// Votes of seeds 0..3 for `period` on `nodes`, each committing to
+/// `0x70 + i` and revealing `reveals[i]`.
+fn votes_with_random(period: u64, nodes: &[VoteEntry], reveals: [Option<[u8; 32]>; 3]) -> Vec<Vote> {
+    (0..3u8)
+        .map(|i| {
+            Vote::sign(
+                period,
+                PERIOD_MS,
+                period * PERIOD_MS - 500,
+                SUPPORTED_METHODS.to_vec(),
+                ConsensusParams::default(),
+                nodes.to_vec(),
+                &seed(i),
+            )
+            .unwrap()
+            .with_shared_random(random::commit_of(&[0x70 + i; 32]), reveals[usize::from(i)], &seed(i))
+        })
+        .collect()
+}
+
+#[test]
+fn the_shared_random_value_takes_only_reveals_of_recorded_commits() {
+    let r = |i: u8| Some([0x70 + i; 32]);
+    let previous = compute(
+        &votes_with_random(PERIOD - 1, &[], [None; 3]),
+        &seeds(3),
+        &schedule(),
+        PERIOD - 1,
+    )
+    .unwrap();
+    assert_eq!(previous.commits.len(), 3, "the counted votes' commits are recorded");
+    let srv = |reveals: [Option<[u8; 32]>; 3]| {
+        let votes = votes_with_random(PERIOD, &[], reveals);
+        let c = compute_after(&votes, &seeds(3), &schedule(), PERIOD, Some(&previous)).unwrap();
+        // The order votes arrive in changes nothing.
+        let reversed: Vec<Vote> = votes.into_iter().rev().collect();
+        let again = compute_after(&reversed, &seeds(3), &schedule(), PERIOD, Some(&previous)).unwrap();
+        assert_eq!(c.srv, again.srv);
+        c.srv
+    };
+    let all = srv([r(0), r(1), r(2)]);
+    let withheld = srv([None, r(1), r(2)]);
+    assert_ne!(all, withheld, "each reveal that counts changes the value");
+    assert_ne!(withheld, srv([None, None, None]));
+    assert_eq!(
+        srv([Some([0; 32]), r(1), r(2)]),
+        withheld,
+        "a reveal that does not match its recorded commit counts for nothing"
+    );
+    assert_eq!(
+        srv([r(1), r(0), r(2)]),
+        srv([None, None, r(2)]),
+        "nor does another seed's value"
+    );
+    // Without the consensus before, no reveal counts.
+    let alone = compute(
+        &votes_with_random(PERIOD, &[], [r(0), r(1), r(2)]),
+        &seeds(3),
+        &schedule(),
+        PERIOD,
+    )
+    .unwrap();
+    assert_ne!(alone.srv, all);
+}
+
+#[test]
+fn where_new_nodes_land_follows_the_shared_random_value() {
+    // Two swarms (5 and 6 members, target 7) and three new nodes: the
+    // first new nodes in rank order fill the smaller swarm first.
+    let a = 1u64 << 62;
+    let b = 3u64 << 62;
+    let mut nodes: Vec<VoteEntry> = (1..=5).map(|i| node(i, &format!("10.{i}.0.1"), Some(a), 0)).collect();
+    nodes.extend((6..=11).map(|i| node(i, &format!("10.{i}.0.1"), Some(b), 0)));
+    nodes.extend((12..=14).map(|i| node(i, &format!("10.{i}.0.1"), None, 0)));
+    let mut previous = compute(
+        &votes_with_random(PERIOD - 1, &[], [None; 3]),
+        &seeds(3),
+        &schedule(),
+        PERIOD - 1,
+    )
+    .unwrap();
+    let mut landed: std::collections::BTreeSet<u64> = std::collections::BTreeSet::new();
+    for s in 0..16u8 {
+        previous.srv = Hex32([s; 32]);
+        let c = compute_after(
+            &votes_with_random(PERIOD, &nodes, [None; 3]),
+            &seeds(3),
+            &schedule(),
+            PERIOD,
+            Some(&previous),
+        )
+        .unwrap();
+        // The established nodes stay where they were.
+        assert!((1..=5).all(|i| c.find(&key(i)).unwrap().swarm_id == a));
+        assert!((6..=11).all(|i| c.find(&key(i)).unwrap().swarm_id == b));
+        landed.insert(c.find(&key(12)).unwrap().swarm_id);
+    }
+    assert_eq!(landed.len(), 2, "node 12's swarm is not fixed by its key");
 }

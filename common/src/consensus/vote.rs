@@ -73,6 +73,13 @@ pub struct Vote {
     pub methods: Vec<u32>,
     /// Network parameters the seed proposes.
     pub params: ConsensusParams,
+    /// Commit to the random value this seed reveals in its next vote
+    /// ([`super::random`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Hex32>,
+    /// The random value this seed committed to in its previous vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reveal: Option<Hex32>,
     /// The voting seed's identity key.
     pub seed: Hex32,
     /// The nodes, ascending by Ed25519 key.
@@ -120,6 +127,8 @@ impl Vote {
             published,
             methods,
             params,
+            commit: None,
+            reveal: None,
             seed: Hex32(seed.identity()),
             nodes,
             signature: Sig64([0; 64]),
@@ -135,6 +144,20 @@ impl Vote {
         Ok(vote)
     }
 
+    /// The vote with this seed's commit for the next period and its reveal
+    /// of the previous commit ([`super::random`]), signed again by `seed`.
+    pub fn with_shared_random<'a>(
+        mut self,
+        commit: [u8; 32],
+        reveal: Option<[u8; 32]>,
+        seed: impl Into<SeedKey<'a>>,
+    ) -> Self {
+        self.commit = Some(Hex32(commit));
+        self.reveal = reveal.map(Hex32);
+        self.signature = seed.into().sign(&self.signed_bytes());
+        self
+    }
+
     /// The canonical bytes the seed signs (see the module docs).
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.nodes.len() * 130);
@@ -147,6 +170,10 @@ impl Vote {
             out.extend_from_slice(&m.to_be_bytes());
         }
         self.params.encode(&mut out);
+        out.push(u8::from(self.commit.is_some()) | (u8::from(self.reveal.is_some()) << 1));
+        for value in [&self.commit, &self.reveal].into_iter().flatten() {
+            out.extend_from_slice(&value.0);
+        }
         out.extend_from_slice(&self.seed.0);
         count(&mut out, self.nodes.len());
         for n in &self.nodes {

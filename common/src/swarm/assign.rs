@@ -171,15 +171,32 @@ pub fn assign(
     live: &BTreeSet<NodeKey>,
     params: &AssignParams,
 ) -> BTreeMap<NodeKey, SwarmId> {
+    assign_grouped(previous, live, &BTreeMap::new(), params)
+}
+
+/// [`assign`] where no swarm may hold two nodes of one group (`groups`:
+/// a node's subnet; a node without a group is in a group of its own). A
+/// carried-over node whose swarm already holds its group (the lower key
+/// stays) joins the pool; every placement and every move picks, among the
+/// candidates the algorithm would pick from, the first that fits; a new
+/// swarm is made only if enough nodes of distinct groups can form it. A
+/// node that no swarm can take is left out of the result.
+pub fn assign_grouped(
+    previous: &BTreeMap<NodeKey, SwarmId>,
+    live: &BTreeSet<NodeKey>,
+    groups: &BTreeMap<NodeKey, String>,
+    params: &AssignParams,
+) -> BTreeMap<NodeKey, SwarmId> {
     let p = params.normalized();
     let mut layout = Layout {
         swarms: BTreeMap::new(),
         pool: BTreeSet::new(),
         p,
+        groups,
     };
     for key in live {
         match previous.get(key) {
-            Some(&id) if id != INVALID_SWARM_ID => layout.put(id, *key),
+            Some(&id) if id != INVALID_SWARM_ID && layout.fits(id, key) => layout.put(id, *key),
             _ => {
                 layout.pool.insert(*key);
             }
@@ -187,9 +204,20 @@ pub fn assign(
     }
     if live.len() < p.min_size {
         // Too few for a healthy swarm anywhere: keep them together where
-        // most of them already are, so the fewest nodes move.
+        // most of them already are, so the fewest nodes move (one per group).
         let id = layout.largest(|_| true).unwrap_or(FIRST_SWARM_ID);
-        return live.iter().map(|key| (*key, id)).collect();
+        let mut together = Layout {
+            swarms: BTreeMap::new(),
+            pool: BTreeSet::new(),
+            p,
+            groups,
+        };
+        for key in live {
+            if together.fits(id, key) {
+                together.put(id, *key);
+            }
+        }
+        return together.into_assignment();
     }
     layout.fill_below_target();
     layout.repair_starving();
@@ -245,14 +273,59 @@ pub fn new_swarm_id(ring: &SwarmRing) -> Option<SwarmId> {
 
 /// The assignment under construction.
 #[derive(Debug)]
-struct Layout {
+struct Layout<'g> {
     swarms: BTreeMap<SwarmId, BTreeSet<NodeKey>>,
     /// Live nodes that have no swarm yet.
     pool: BTreeSet<NodeKey>,
     p: AssignParams,
+    groups: &'g BTreeMap<NodeKey, String>,
 }
 
-impl Layout {
+impl Layout<'_> {
+    /// Whether `key` may join swarm `id`: no member there shares its group.
+    fn fits(&self, id: SwarmId, key: &NodeKey) -> bool {
+        let Some(group) = self.groups.get(key) else {
+            return true;
+        };
+        self.swarms
+            .get(&id)
+            .is_none_or(|members| members.iter().all(|m| self.groups.get(m) != Some(group)))
+    }
+
+    /// The smallest swarm `key` fits in whose size satisfies `ok` (ties:
+    /// lowest id).
+    fn smallest_for(&self, key: &NodeKey, ok: impl Fn(usize) -> bool) -> Option<SwarmId> {
+        self.swarms
+            .iter()
+            .filter(|(id, members)| ok(members.len()) && self.fits(**id, key))
+            .min_by_key(|(id, members)| (members.len(), **id))
+            .map(|(id, _)| *id)
+    }
+
+    /// Takes a node for swarm `to` (or, with `None`, for a new swarm
+    /// holding the groups `taken`) out of the largest swarm above `floor`
+    /// that has one that fits (its lowest-keyed such member); says which
+    /// swarm gave it.
+    fn take_for(&mut self, to: Option<SwarmId>, floor: usize, taken: &BTreeSet<String>) -> Option<(SwarmId, NodeKey)> {
+        let mut donors: Vec<(usize, SwarmId)> = self
+            .swarms
+            .iter()
+            .filter(|(id, members)| members.len() > floor && Some(**id) != to)
+            .map(|(id, members)| (members.len(), *id))
+            .collect();
+        donors.sort_by_key(|&(len, id)| (Reverse(len), id));
+        for (_, donor) in donors {
+            let found = self.swarms.get(&donor)?.iter().copied().find(|key| {
+                to.is_none_or(|to| self.fits(to, key)) && self.groups.get(key).is_none_or(|g| !taken.contains(g))
+            });
+            if let Some(key) = found {
+                self.swarms.get_mut(&donor)?.remove(&key);
+                return Some((donor, key));
+            }
+        }
+        None
+    }
+
     fn put(&mut self, id: SwarmId, key: NodeKey) {
         self.swarms.entry(id).or_default().insert(key);
     }
@@ -301,16 +374,11 @@ impl Layout {
             .sum()
     }
 
-    /// Takes the lowest-keyed member out of swarm `id`.
-    fn take_from(&mut self, id: SwarmId) -> Option<NodeKey> {
-        self.swarms.get_mut(&id)?.pop_first()
-    }
-
     /// Step 3: pool nodes fill the smallest swarms up to target.
     fn fill_below_target(&mut self) {
         let target = self.p.target_size;
         for key in std::mem::take(&mut self.pool) {
-            match self.smallest(|len| len < target) {
+            match self.smallest_for(&key, |len| len < target) {
                 Some(id) => self.put(id, key),
                 None => {
                     self.pool.insert(key);
@@ -363,7 +431,7 @@ impl Layout {
             }
             let members = self.swarms.remove(&victim).unwrap_or_default();
             for key in members {
-                match self.smallest(|len| len < max) {
+                match self.smallest_for(&key, |len| len < max) {
                     Some(id) => self.put(id, key),
                     None => {
                         self.pool.insert(key);
@@ -383,7 +451,7 @@ impl Layout {
             return false;
         }
         for _ in 0..deficit {
-            let Some(key) = self.largest(|len| len > floor).and_then(|donor| self.take_from(donor)) else {
+            let Some((_, key)) = self.take_for(Some(id), floor, &BTreeSet::new()) else {
                 return false;
             };
             self.put(id, key);
@@ -418,23 +486,43 @@ impl Layout {
             let Some(id) = new_swarm_id(&SwarmRing::new(self.swarms.keys().copied())) else {
                 return;
             };
+            // Pool nodes of distinct groups first.
             let mut members = BTreeSet::new();
-            while members.len() < size {
-                let Some(key) = self.pool.pop_first() else {
+            let mut taken: BTreeSet<String> = BTreeSet::new();
+            for key in self.pool.iter() {
+                if members.len() >= size {
                     break;
-                };
-                members.insert(key);
-            }
-            // Above-target members first: in the unforced case they suffice
-            // and every donor keeps `target`.
-            for floor in [p.target_size, p.min_size] {
-                while members.len() < size {
-                    let Some(key) = self.largest(|len| len > floor).and_then(|donor| self.take_from(donor)) else {
-                        break;
-                    };
-                    members.insert(key);
+                }
+                if self.groups.get(key).is_none_or(|g| taken.insert(g.clone())) {
+                    members.insert(*key);
                 }
             }
+            // Then above-target members: in the unforced case they suffice
+            // and every donor keeps `target`.
+            let mut moved: Vec<(SwarmId, NodeKey)> = Vec::new();
+            for floor in [p.target_size, p.min_size] {
+                while members.len() + moved.len() < size {
+                    let Some((donor, key)) = self.take_for(None, floor, &taken) else {
+                        break;
+                    };
+                    if let Some(g) = self.groups.get(&key) {
+                        taken.insert(g.clone());
+                    }
+                    moved.push((donor, key));
+                }
+            }
+            if members.len() + moved.len() < size {
+                // Nodes of distinct groups cannot make up a swarm: undo the
+                // moves and stop growing.
+                for (donor, key) in moved {
+                    self.put(donor, key);
+                }
+                return;
+            }
+            for key in &members {
+                self.pool.remove(key);
+            }
+            members.extend(moved.into_iter().map(|(_, key)| key));
             self.swarms.insert(id, members);
         }
     }
@@ -445,11 +533,13 @@ impl Layout {
         for key in std::mem::take(&mut self.pool) {
             // After `grow` there is always room; the fallbacks only keep
             // every live node assigned if that ever failed.
-            let id = self
-                .smallest(|len| len < max)
-                .or_else(|| self.smallest(|_| true))
-                .unwrap_or(FIRST_SWARM_ID);
-            self.put(id, key);
+            // A node of a group every swarm already holds is left out.
+            if let Some(id) = self
+                .smallest_for(&key, |len| len < max)
+                .or_else(|| self.smallest_for(&key, |_| true))
+            {
+                self.put(id, key);
+            }
         }
     }
 
@@ -890,6 +980,40 @@ mod tests {
             let out = assign(&prev, &live, &P);
             let check = invariants(&out, &live, &P);
             prop_assert!(check.is_ok(), "{:?}", check);
+        }
+
+        #[test]
+        fn no_swarm_holds_two_nodes_of_one_group(
+            steps in proptest::collection::vec(step(0.6), 1..60),
+            group_count in 1u64..40,
+        ) {
+            let (mut out, mut live, mut next) = (BTreeMap::new(), BTreeSet::new(), 0);
+            for s in &steps {
+                apply(&mut live, s, &mut next);
+                // Few groups: many nodes share one, as nodes of one /16 do.
+                let groups: BTreeMap<NodeKey, String> = live
+                    .iter()
+                    .map(|k| (*k, format!("g{}", u64::from_be_bytes(k[..8].try_into().unwrap()) % group_count)))
+                    .collect();
+                let new_out = assign_grouped(&out, &live, &groups, &P);
+                prop_assert!(new_out.keys().all(|k| live.contains(k)), "only live nodes");
+                prop_assert!(new_out.values().all(|id| *id != INVALID_SWARM_ID));
+                let mut seen: BTreeSet<(SwarmId, &String)> = BTreeSet::new();
+                for (k, id) in &new_out {
+                    prop_assert!(seen.insert((*id, &groups[k])), "two nodes of {} in swarm {id}", groups[k]);
+                }
+                // Whoever is left out could not join any swarm: every swarm
+                // holds its group, or is full.
+                let sizes = swarms(&new_out);
+                for k in live.iter().filter(|k| !new_out.contains_key(*k)) {
+                    prop_assert!(sizes.keys().all(|id| seen.contains(&(*id, &groups[k])) || sizes[id] >= P.max_size),
+                        "{} was left out though a swarm could take it", groups[k]);
+                }
+                // Distinct groups: exactly the plain assignment.
+                let own: BTreeMap<NodeKey, String> = live.iter().map(|k| (*k, hex::encode(k))).collect();
+                prop_assert_eq!(assign_grouped(&out, &live, &own, &P), assign(&out, &live, &P));
+                out = new_out;
+            }
         }
 
         #[test]

@@ -28,10 +28,11 @@ use std::time::Duration;
 
 use allium_common::consensus::{
     Consensus, ConsensusParams, SUPPORTED_METHODS, Schedule, SeedKey, SigningKeyCert, UnverifiedConsensus, Vote,
-    compute, threshold,
+    compute_after, random, threshold,
 };
 use allium_common::node_list::MAX_ENCODED_LEN;
 use allium_common::seeds::Seed;
+use allium_common::sodium;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SeedMode;
@@ -60,6 +61,10 @@ struct State {
     computed: BTreeMap<u64, Consensus>,
     /// The newest consensus a majority signed.
     current: Option<Consensus>,
+    /// The random values this seed committed to, by period; each is
+    /// revealed in the next period's vote (kept in memory only: after a
+    /// restart the seed's first vote reveals nothing).
+    reveals: BTreeMap<u64, [u8; 32]>,
 }
 
 /// Counters for `/metrics`.
@@ -197,6 +202,8 @@ impl Voting {
             return Err("not a seed".into());
         };
         let entries = registry.vote_entries(self.current().as_ref());
+        let reveal = sodium::random_array::<32>();
+        let earlier = self.lock().reveals.get(&period.saturating_sub(1)).copied();
         let vote = Vote::sign(
             period,
             self.schedule.period_ms(),
@@ -206,12 +213,20 @@ impl Voting {
             entries,
             self.signer(node),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_shared_random(random::commit_of(&reveal), earlier, self.signer(node));
         let mut state = self.lock();
+        if state.votes.get(&period).is_some_and(|v| v.contains_key(&self.me)) {
+            // One vote per period: a second, with another commit, would
+            // make the seed's votes for this period count for none.
+            return Ok(());
+        }
         state.votes.entry(period).or_default().insert(self.me, vote);
+        state.reveals.insert(period, reveal);
         let oldest = period.saturating_sub(KEEP_PERIODS);
         state.votes.retain(|p, _| *p > oldest);
         state.computed.retain(|p, _| *p > oldest);
+        state.reveals.retain(|p, _| *p > oldest);
         Ok(())
     }
 
@@ -240,7 +255,9 @@ impl Voting {
             .get(&period)
             .map(|v| v.values().cloned().collect())
             .unwrap_or_default();
-        let mut consensus = compute(&votes, &self.keys, &self.schedule, period).map_err(|e| e.to_string())?;
+        let previous = self.current();
+        let mut consensus =
+            compute_after(&votes, &self.keys, &self.schedule, period, previous.as_ref()).map_err(|e| e.to_string())?;
         let digest = consensus.digest();
         consensus.add_signature(Consensus::signature_by(self.signer(node), &digest));
         tracing::debug!(
