@@ -438,3 +438,86 @@ async fn a_second_node_from_one_16_never_shares_a_swarm() {
         );
     }
 }
+
+/// What a client's directory (the code `allium` runs) does with what
+/// seeds serve, against a real three-seed network: a genuine but older
+/// consensus, replayed by servers holding the seeds' keys, is refused once
+/// the client holds a newer one (and taken by a client that holds
+/// nothing, so it is the rollback that is refused); two documents for one
+/// period, each signed by a majority (stolen keys), are both refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_older_consensus_and_two_for_one_period_are_refused_by_the_client() {
+    use allium_client::directory::from_seeds;
+    use allium_client::transport::Transport;
+    let net = TestNet::start_with_seeds(3, 5, "").await.unwrap();
+    let keys = seed_keys(&net);
+    let seed0 = net.net.seeds[0].address.clone();
+    let old = wait_for(&seed0, Duration::from_secs(10), |c| c.valid_signers(&keys).len() == 3).await;
+    let new = wait_for(&seed0, Duration::from_secs(10), |c| {
+        c.period >= old.period + 2 && c.valid_signers(&keys).len() == 3
+    })
+    .await;
+    let stolen: Vec<allium_common::Identity> = (0..3).map(|i| seed_identity(&net, i)).collect();
+    let transport = Transport::direct().unwrap();
+    let file = seeds::parse(&std::fs::read_to_string(&net.net.seed_file).unwrap()).unwrap();
+
+    // Every seed address answers with the old document (TLS as the seed).
+    let mut replaying = Vec::new();
+    for id in &stolen {
+        replaying.push(serve_fixed(id, old.encode()).await.unwrap());
+    }
+    let at = |servers: &[allium_tests::fake::FixedServer]| -> Vec<Seed> {
+        file.iter()
+            .zip(servers)
+            .map(|(s, f)| Seed {
+                address: f.address.clone(),
+                ed25519: s.ed25519,
+            })
+            .collect()
+    };
+    let took = from_seeds(&transport, &at(&replaying), None).await.unwrap();
+    assert_eq!(
+        took.list.period, old.period,
+        "control: the replayed document is genuine"
+    );
+    let refused = from_seeds(&transport, &at(&replaying), Some(&new)).await.unwrap_err();
+    assert!(refused.to_string().contains("a rollback"), "{refused}");
+
+    // Seed 1's address serves a second document for the current period,
+    // signed with all three stolen keys; seeds 0 and 2 the genuine one.
+    let current = wait_for(&seed0, Duration::from_secs(10), |c| c.valid_signers(&keys).len() == 3).await;
+    let mut moved = current.nodes.clone();
+    for n in &mut moved {
+        n.swarm_id = 7;
+    }
+    let forged = Consensus::assemble(
+        &Schedule::new(PERIOD_MS),
+        current.period,
+        moved,
+        &stolen.iter().collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(forged.valid_signers(&keys).len() == 3 && forged.digest() != current.digest());
+    let split = vec![
+        serve_fixed(&stolen[0], current.encode()).await.unwrap(),
+        serve_fixed(&stolen[1], forged.encode()).await.unwrap(),
+        serve_fixed(&stolen[2], current.encode()).await.unwrap(),
+    ];
+    let refused = from_seeds(&transport, &at(&split), None).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("two different consensuses for period {}", current.period)),
+        "{refused}"
+    );
+    // A client that holds the genuine one refuses the twin too.
+    let twin_only = vec![
+        serve_fixed(&stolen[0], forged.encode()).await.unwrap(),
+        serve_fixed(&stolen[1], forged.encode()).await.unwrap(),
+        serve_fixed(&stolen[2], forged.encode()).await.unwrap(),
+    ];
+    let refused = from_seeds(&transport, &at(&twin_only), Some(&current))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("seeds signed twice"), "{refused}");
+}
