@@ -12,6 +12,7 @@
 //! All cryptographic primitives come from libsodium through [`sodium`], the
 //! only module with `unsafe` code.
 
+pub mod account;
 pub mod address;
 pub mod announce;
 pub mod consensus;

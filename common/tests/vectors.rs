@@ -348,3 +348,57 @@ fn swarm_vectors() -> Value {
 fn swarm_vectors_match() {
     check_or_write("swarm.json", &swarm_vectors());
 }
+
+/// An account state of two entries, sealed for namespace 3 (contacts) of
+/// the identity with seed `07…07`, with the nonce `24…24`.
+fn account_state_vectors() -> Value {
+    use allium_common::account::{AccountState, Stamp, sealed};
+    let identity = Identity::from_ed25519_seed(&seed32(0x07));
+    let mut state = AccountState::default();
+    let phone = Stamp {
+        at: 1_700_000_000_000,
+        device: [0x11; 16],
+    };
+    state.set("profile/name", json!("Ann"), phone);
+    state.set(
+        &format!(
+            "contact/{}/nickname",
+            Identity::from_ed25519_seed(&seed32(0x08)).account_id()
+        ),
+        json!("Bo"),
+        Stamp {
+            at: 1_700_000_000_500,
+            device: [0x22; 16],
+        },
+    );
+    let encoded = state.encode().unwrap();
+    let namespace = Namespace(3);
+    let sealed = sealed::seal_with_nonce(&identity, namespace, &encoded, &[0x24; 24]).unwrap();
+    json!({
+        "identity_ed25519_seed": "07".repeat(32),
+        "namespace": 3,
+        "state_key_hex": to_hex(&*sealed::state_key(&identity, namespace)),
+        "state": serde_json::to_value(&state).unwrap(),
+        "encoded_utf8": String::from_utf8(encoded).unwrap(),
+        "nonce_hex": "24".repeat(24),
+        "sealed_hex": to_hex(&sealed),
+    })
+}
+
+#[test]
+fn account_state_vectors_match() {
+    check_or_write("account_state.json", &account_state_vectors());
+}
+
+#[test]
+fn the_stored_sealed_state_opens_to_the_stored_encoding() {
+    use allium_common::account::{AccountState, sealed};
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_path("account_state.json")).unwrap()).unwrap();
+    let identity = Identity::from_ed25519_seed(&seed32(0x07));
+    let bytes = hex::decode(file["sealed_hex"].as_str().unwrap()).unwrap();
+    let opened = sealed::open(&identity, Namespace(3), &bytes).unwrap();
+    assert_eq!(&opened[..], file["encoded_utf8"].as_str().unwrap().as_bytes());
+    let state = AccountState::decode(&opened).unwrap();
+    assert_eq!(state.get("profile/name"), Some(&json!("Ann")));
+}
