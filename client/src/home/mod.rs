@@ -20,6 +20,7 @@
 //! one terminal, `allium send` in another): SQLite's WAL and a busy timeout
 //! serialise their writes, and every multi-step change is one transaction.
 
+mod account;
 mod cache;
 mod contacts;
 mod error;

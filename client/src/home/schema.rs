@@ -98,8 +98,22 @@ ALTER TABLE outbox ADD COLUMN next_attempt_ms INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outbox_due ON outbox (next_attempt_ms, id);
 ";
 
+/// Version 3: the account state the account's devices share
+/// (`docs/account-sync.md`).
+///
+/// - `account_state`: this device's merged state per namespace, encoded
+///   (`allium_common::account::AccountState`), and when a copy of it was
+///   last stored in the swarm (null: never).
+const V3: &str = "
+CREATE TABLE account_state (
+    namespace INTEGER PRIMARY KEY,
+    state     BLOB    NOT NULL,
+    stored_ms INTEGER
+);
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {
@@ -299,7 +313,7 @@ mod tests {
         }
         let conn = open(&path).unwrap();
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, current_version(), "upgraded through every migration");
         let (attempts, next): (i64, i64) = conn
             .query_row("SELECT attempts, next_attempt_ms FROM outbox", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
