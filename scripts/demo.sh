@@ -40,7 +40,7 @@ alice() { "$BIN/allium" --home "$DIR/alice" --seeds "$DIR/net/seed-nodes.toml" "
 bob() { "$BIN/allium" --home "$DIR/bob" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
 
 echo "==> two identities (no phone number, no e-mail: a recovery phrase each)"
-alice init >/dev/null
+ALICE_PHRASE="$(alice --json init | sed -n 's/.*"mnemonic":"\([^"]*\)".*/\1/p')"
 bob init >/dev/null
 ALICE_ID="$(alice id)"
 BOB_ID="$(bob id)"
@@ -90,6 +90,12 @@ done
 for _ in $(seq 2 20); do junk "$TARGET" >/dev/null; done
 alice send bob "Still reachable after the flood." >/dev/null
 bob inbox || true
+
+echo "==> alice sets a display name; a second device restored from her phrase alone gets it from her swarm"
+alice profile --name "Alice"
+alice2() { "$BIN/allium" --home "$DIR/alice2" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
+printf '%s\n' "$ALICE_PHRASE" | alice2 restore
+alice2 profile
 
 echo "==> transcript (alice's history)"
 alice history bob

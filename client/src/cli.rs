@@ -114,6 +114,13 @@ pub enum Command {
     Contacts(ContactsCommand),
     /// Show what this client knows of the network.
     Nodes,
+    /// Show or set this account's profile, shared by all its devices
+    /// (synced with the account's swarm first).
+    Profile {
+        /// Set the display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// `allium contacts ...`.
@@ -487,6 +494,28 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     }
                 }
             }
+        }
+        Command::Profile { name } => {
+            let home = Home::open(&home_dir)?;
+            let mut m = net.messenger(home)?;
+            if let Some(name) = &name {
+                crate::home::validate_name(name)?;
+                let value = serde_json::Value::String(name.clone());
+                m.edit_account_state(crate::sync::PROFILE, |state, stamp| {
+                    state.set(crate::sync::PROFILE_NAME, value, stamp);
+                })?;
+            }
+            let synced = m.sync_account().await?;
+            let profile = m.account_state(crate::sync::PROFILE)?;
+            let shown = profile
+                .get(crate::sync::PROFILE_NAME)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            emit(json, json!({"name": shown, "synced": synced}), || match &shown {
+                Some(n) => format!("Name: {}", crate::display::escape(n)),
+                None => "No name set (allium profile --name NAME)".to_owned(),
+            });
+            Ok(EXIT_OK)
         }
         Command::Nodes => {
             let home = Home::open(&home_dir)?;

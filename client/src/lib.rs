@@ -33,6 +33,7 @@ pub mod guards;
 pub mod home;
 pub mod messenger;
 pub mod paths;
+pub mod sync;
 pub mod transport;
 
 pub use error::{Error, Result};

@@ -42,7 +42,7 @@ pub const PATHS_META: &str = "onion_paths";
 /// Attempts (member × path) per request before giving up.
 const ATTEMPTS: usize = 8;
 /// Timeout of a request that does not long-poll.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Members asked in turn for one delivery, until enough confirmed.
 const STORE_ROUNDS: usize = 3;
 
@@ -318,7 +318,7 @@ impl Messenger {
     /// only if that retry is not refused for skew too. Path failures are
     /// handled as [`crate::paths`] describes: only a guard that cannot be
     /// connected to is replaced, within the budget.
-    async fn call(
+    pub(crate) async fn call(
         &mut self,
         account: &AccountId,
         request: &(dyn Fn(&Home, &NodeEntry, u64) -> Result<Value> + Sync),
