@@ -46,6 +46,30 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Members asked in turn for one delivery, until enough confirmed.
 const STORE_ROUNDS: usize = 3;
 
+/// An owner-signed `retrieve` of this account's `namespace` after
+/// `last_hash`, held up to `wait_ms` for something new.
+pub(crate) fn owner_retrieve(
+    home: &Home,
+    namespace: Namespace,
+    ts: u64,
+    last_hash: Option<String>,
+    wait_ms: Option<u64>,
+) -> Value {
+    let identity = home.identity();
+    Call::Retrieve(RetrieveParams {
+        pubkey: home.account_id(),
+        pubkey_ed25519: Hex32(*identity.ed25519_pk()),
+        namespace,
+        timestamp: ts,
+        signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(namespace, ts))),
+        last_hash,
+        max_count: None,
+        max_size: None,
+        wait_ms,
+    })
+    .to_json()
+}
+
 /// The retrieve cursor of one node: each node orders messages by its own
 /// arrival order, so a hash is only a position on the node that returned it.
 fn cursor_key(node: &NodeEntry) -> String {
@@ -572,19 +596,13 @@ impl Messenger {
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
             // The request names the cursor of whichever member it goes to.
             let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
-                let identity = home.identity();
-                Ok(Call::Retrieve(RetrieveParams {
-                    pubkey: me,
-                    pubkey_ed25519: Hex32(*identity.ed25519_pk()),
-                    namespace: Namespace::DEFAULT,
-                    timestamp: ts,
-                    signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(Namespace::DEFAULT, ts))),
-                    last_hash: home.cursor(&cursor_key(node))?,
-                    max_count: None,
-                    max_size: None,
-                    wait_ms: wait,
-                })
-                .to_json())
+                Ok(owner_retrieve(
+                    home,
+                    Namespace::DEFAULT,
+                    ts,
+                    home.cursor(&cursor_key(node))?,
+                    wait,
+                ))
             };
             let (status, body, node) = self.call(&me, &make, timeout, paging_on, &HashSet::new()).await?;
             if status != 200 {

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 use allium_common::account::{self, AccountState};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
 use allium_common::node_list::NodeEntry;
-use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
+use allium_common::rpc::{self, Call, Namespace, StoreParams};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::messenger::{Messenger, REQUEST_TIMEOUT};
+use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve};
 
 /// The profile's namespace.
 pub const PROFILE: Namespace = Namespace(2);
@@ -86,19 +86,7 @@ impl Messenger {
         for _ in 0..MAX_PAGES {
             let cursor = last_hash.clone();
             let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-                let identity = home.identity();
-                Ok(Call::Retrieve(RetrieveParams {
-                    pubkey: me,
-                    pubkey_ed25519: Hex32(*identity.ed25519_pk()),
-                    namespace,
-                    timestamp: ts,
-                    signature: Sig64(identity.sign(&rpc::retrieve_signed_bytes(namespace, ts))),
-                    last_hash: cursor.clone(),
-                    max_count: None,
-                    max_size: None,
-                    wait_ms: None,
-                })
-                .to_json())
+                Ok(owner_retrieve(home, namespace, ts, cursor.clone(), None))
             };
             let (status, body, node) = self.call_swarm(&me, &make, on).await?;
             if status != 200 {
