@@ -46,6 +46,15 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Members asked in turn for one delivery, until enough confirmed.
 const STORE_ROUNDS: usize = 3;
 
+/// The error for a swarm member's refusal (`status`, its `body`) of what
+/// `doing` names.
+pub(crate) fn swarm_refused(doing: &str, status: u16, body: &Value) -> Error {
+    Error::Network(format!(
+        "the swarm refused {doing} ({status}: {})",
+        body["message"].as_str().unwrap_or("")
+    ))
+}
+
 /// An owner-signed `retrieve` of this account's `namespace` after
 /// `last_hash`, held up to `wait_ms` for something new.
 pub(crate) fn owner_retrieve(
@@ -606,10 +615,7 @@ impl Messenger {
             };
             let (status, body, node) = self.call(&me, &make, timeout, paging_on, &HashSet::new()).await?;
             if status != 200 {
-                return Err(Error::Network(format!(
-                    "the swarm refused to list the inbox ({status}: {})",
-                    body["message"].as_str().unwrap_or("")
-                )));
+                return Err(swarm_refused("to list the inbox", status, &body));
             }
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve};
+use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve, swarm_refused};
 
 /// The profile's namespace.
 pub const PROFILE: Namespace = Namespace(2);
@@ -90,10 +90,7 @@ impl Messenger {
             };
             let (status, body, node) = self.call_swarm(&me, &make, on).await?;
             if status != 200 {
-                return Err(Error::Network(format!(
-                    "the swarm refused to list the account state ({status}: {})",
-                    body["message"].as_str().unwrap_or("")
-                )));
+                return Err(swarm_refused("to list the account state", status, &body));
             }
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {
@@ -158,10 +155,7 @@ impl Messenger {
         };
         let (status, body, _) = self.call_swarm(&me, &make, None).await?;
         if status != 200 {
-            return Err(Error::Network(format!(
-                "the swarm refused the account state ({status}: {})",
-                body["message"].as_str().unwrap_or("")
-            )));
+            return Err(swarm_refused("the account state", status, &body));
         }
         Ok(())
     }
