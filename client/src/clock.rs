@@ -49,6 +49,16 @@ impl Clock {
             .unwrap_or_default()
     }
 
+    /// The offset saved in `home` (none if unset or unreadable: the first
+    /// signed request corrects it).
+    pub fn saved(home: &crate::home::Home) -> Self {
+        home.meta(META_KEY)
+            .ok()
+            .flatten()
+            .map(|text| Self::parse(&text))
+            .unwrap_or_default()
+    }
+
     /// The form saved in the home.
     pub fn to_text(self) -> String {
         self.offset_ms.to_string()

@@ -40,6 +40,9 @@ pub enum Error {
     /// A request through the network failed after every retry.
     #[error("network: {0}")]
     Network(String),
+    /// `--offline` was given and the command needed the network.
+    #[error("offline (--offline): the network is not used; edits are kept and synced by a later command")]
+    Offline,
     /// The config file is missing or invalid.
     #[error("config file {path}: {reason}")]
     Config {

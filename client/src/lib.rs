@@ -21,6 +21,7 @@
 //! Unix milliseconds) wherever it matters, so behaviour is testable without
 //! a clock.
 
+pub mod book;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod guards;
 pub mod home;
 pub mod messenger;
 pub mod paths;
+pub mod requests;
 pub mod sync;
 pub mod transport;
 

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use allium_common::content::{Content, Kind};
+use allium_common::content::{Content, Kind, Profile, SentCopy};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
@@ -21,15 +21,17 @@ use allium_common::seeds::Seed;
 use allium_common::{AccountId, envelope, sodium};
 use serde_json::Value;
 
+use crate::book::{self, Book};
 use crate::clock::{self, Clock};
 use crate::confirm::{Tally, Verdict};
 use crate::directory::{self, Sourced};
 use crate::doubts::Doubts;
 use crate::error::{Error, Result};
 use crate::guards::{self, GuardBudget};
-use crate::home::{Home, OutboxItem};
+use crate::home::{Home, OutboxItem, validate_name};
 use crate::now_ms;
 use crate::paths::{self, Blame, Paths};
+use crate::sync;
 use crate::transport::Transport;
 
 /// Time to live of a sent message: the longest a node keeps one.
@@ -90,8 +92,11 @@ fn cursor_key(node: &NodeEntry) -> String {
 pub struct Received {
     /// The sender.
     pub from: AccountId,
-    /// The sender's contact name, if known.
+    /// The name shown for the sender: the nickname given here, else the
+    /// display name it announced (for a contact).
     pub from_name: Option<String>,
+    /// The display name the message carried, as the sender chose it.
+    pub display_name: Option<String>,
     /// The sender's timestamp, Unix ms.
     pub timestamp: u64,
     /// The text.
@@ -103,8 +108,19 @@ pub struct Received {
 /// What one pass over the inbox found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InboxPage {
-    /// New messages, oldest first.
+    /// New messages from contacts (and notes to self), oldest first.
     pub messages: Vec<Received>,
+    /// New messages from accounts that are not contacts: message
+    /// requests (`allium requests`), oldest first.
+    pub requests: Vec<Received>,
+    /// Accounts that accepted this account's message request.
+    pub accepted: Vec<AccountId>,
+    /// Copies of messages this account sent from another device, added to
+    /// the history (not shown as new).
+    pub synced: usize,
+    /// Messages from blocked accounts: dropped unseen and deleted from the
+    /// swarm.
+    pub dropped: usize,
     /// Items the swarm held that are not readable messages for this
     /// account (garbage, forgeries, messages sealed to someone else):
     /// skipped, and the cursor moved past them.
@@ -113,8 +129,17 @@ pub struct InboxPage {
 
 /// What a retrieved item turned out to be.
 enum Item {
-    /// A new text message.
+    /// A new text message from a contact.
     New(Received),
+    /// A new text message from someone else.
+    Request(Received),
+    /// The sender accepted this account's request.
+    Accepted(AccountId),
+    /// A copy of a message this account sent from another device,
+    /// recorded (true) or known already (false).
+    Synced(bool),
+    /// From a blocked account: to delete (its hash).
+    Dropped(String),
     /// Already seen, or a kind this client does not show.
     Nothing,
     /// Not a message this account can read.
@@ -148,6 +173,8 @@ pub struct Messenger {
     doubts: Doubts,
     /// The offset from the local clock to the network's.
     clock: Clock,
+    /// No request leaves ([`Error::Offline`]).
+    offline: bool,
 }
 
 /// The saved guard-replacement budget.
@@ -168,14 +195,7 @@ impl Messenger {
     /// A session over `home` trusting `seeds`, reaching the network
     /// through `transport`.
     pub fn new(home: Home, seeds: Vec<Seed>, transport: Transport) -> Self {
-        // A setting that cannot be read is no offset: the first signed
-        // request corrects it.
-        let clock = home
-            .meta(clock::META_KEY)
-            .ok()
-            .flatten()
-            .map(|text| Clock::parse(&text))
-            .unwrap_or_default();
+        let clock = Clock::saved(&home);
         Self {
             home,
             seeds,
@@ -184,7 +204,14 @@ impl Messenger {
             paths: None,
             doubts: Doubts::default(),
             clock,
+            offline: false,
         }
+    }
+
+    /// With `offline`, every operation that needs the network fails with
+    /// [`Error::Offline`] before anything leaves.
+    pub fn set_offline(&mut self, offline: bool) {
+        self.offline = offline;
     }
 
     /// The correction applied to the local clock, ms (for `allium nodes`).
@@ -201,6 +228,9 @@ impl Messenger {
     /// The node list in use: the cache if fresh; else a refresh from a
     /// random known node through an onion path; else the seeds.
     pub async fn nodes(&mut self) -> Result<&Sourced> {
+        if self.offline {
+            return Err(Error::Offline);
+        }
         if self.nodes.is_none() {
             let sourced = match directory::cached(&self.home, &self.seeds)? {
                 Some(c) if now_ms().saturating_sub(c.fetched_ms) < directory::FRESH_FOR_MS => c,
@@ -498,20 +528,92 @@ impl Messenger {
         )))
     }
 
-    /// Seals `text` to `to`, keeps it in the outbox, and tries to store it.
+    /// Seals `text` to `to` (with this account's display name), keeps it
+    /// in the outbox, and tries to store it; once stored, a copy sealed to
+    /// this account follows for its other devices. Sending to an account
+    /// makes it a contact whose messages reach the inbox.
     pub async fn send(&mut self, to: AccountId, text: &str) -> Result<Delivery> {
         let now = now_ms();
-        let content = Content::text(text, self.network_now());
+        let mut content = Content::text(text, self.network_now());
+        content.profile = self.own_profile()?;
         let data = envelope::seal(self.home.identity(), &to, &content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
         let id = self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?;
+        if to != self.home.account_id() {
+            self.approve(&to)?;
+        }
+        self.deliver_queued(id).await
+    }
+
+    /// Delivers outbox item `id` (with its copy, see
+    /// [`Messenger::deliver_with_copy`]).
+    pub(crate) async fn deliver_queued(&mut self, id: i64) -> Result<Delivery> {
         let item = self
             .home
             .outbox_pending()?
             .into_iter()
             .find(|i| i.id == id)
             .ok_or_else(|| Error::Usage("the message vanished from the outbox".into()))?;
-        self.deliver(item).await
+        self.deliver_with_copy(item).await
+    }
+
+    /// This account's profile as its messages carry it (the display name).
+    pub(crate) fn own_profile(&self) -> Result<Option<Profile>> {
+        let profile = self.home.account_state(sync::PROFILE)?.0;
+        Ok(profile
+            .get(sync::PROFILE_NAME)
+            .and_then(Value::as_str)
+            .map(|name| Profile {
+                name: Some(name.to_owned()),
+                avatar: None,
+            }))
+    }
+
+    /// Marks `account` approved (its messages reach the inbox), if it is
+    /// not yet.
+    pub fn approve(&mut self, account: &AccountId) -> Result<()> {
+        if self.book()?.is_approved(account) {
+            return Ok(());
+        }
+        self.edit_account_state(book::CONTACTS, |state, stamp| {
+            book::write(state, account, book::field::APPROVED, Some(Value::Bool(true)), stamp);
+        })
+    }
+
+    /// The contact book as this device holds it.
+    pub fn book(&self) -> Result<Book> {
+        Ok(Book::of(&self.home)?)
+    }
+
+    /// Delivers `item`; once a message (not itself a copy) to another
+    /// account is stored, queues and delivers its copy for this account's
+    /// other devices (left in the outbox if that does not finish now).
+    async fn deliver_with_copy(&mut self, item: OutboxItem) -> Result<Delivery> {
+        let delivery = self.deliver(item.clone()).await?;
+        if let Delivery::Stored(hash) = &delivery
+            && !item.control
+            && item.to != self.home.account_id()
+        {
+            let mut copy = Content::text(item.body.as_str(), item.created_ms);
+            copy.sent = Some(SentCopy {
+                to: item.to.to_string(),
+                hash: hash.clone(),
+            });
+            let me = self.home.account_id();
+            let data = envelope::seal(self.home.identity(), &me, &copy, &sodium::random_array())
+                .map_err(allium_common::Error::from)?;
+            let ttl = item
+                .expires_ms()
+                .saturating_sub(now_ms())
+                .clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
+            let id = self.home.outbox_add_control(me, data, ttl, item.created_ms)?;
+            if let Some(copy) = self.home.outbox_pending()?.into_iter().find(|i| i.id == id)
+                && let Delivery::Pending(why) = self.deliver(copy).await?
+            {
+                tracing::debug!(%why, "the copy for other devices stays in the outbox");
+            }
+        }
+        Ok(delivery)
     }
 
     /// Stores an outbox item in its recipient's swarm until enough
@@ -584,7 +686,7 @@ impl Messenger {
         let expired = self.home.outbox_expired(now_ms())?;
         let mut results = Vec::new();
         for item in self.home.outbox_due(now_ms())? {
-            let delivery = self.deliver(item.clone()).await?;
+            let delivery = self.deliver_with_copy(item.clone()).await?;
             results.push((item, delivery));
         }
         Ok((results, expired))
@@ -601,6 +703,7 @@ impl Messenger {
         // each node numbers its messages in its own order.
         let mut wait = wait_ms;
         let mut paging_on = None;
+        let mut to_delete = Vec::new();
         loop {
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
             // The request names the cursor of whichever member it goes to.
@@ -618,9 +721,20 @@ impl Messenger {
                 return Err(swarm_refused("to list the inbox", status, &body));
             }
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            let mut book = self.book()?;
             for m in &messages {
-                match self.open_message(m)? {
+                match self.open_message(m, &book)? {
                     Item::New(r) => found.messages.push(r),
+                    Item::Request(r) => found.requests.push(r),
+                    Item::Accepted(from) => {
+                        found.accepted.push(from);
+                        book = self.book()?;
+                    }
+                    Item::Synced(new) => found.synced += usize::from(new),
+                    Item::Dropped(hash) => {
+                        found.dropped += 1;
+                        to_delete.push(hash);
+                    }
                     Item::Nothing => {}
                     Item::Unreadable => found.unreadable += 1,
                 }
@@ -631,6 +745,12 @@ impl Messenger {
             // A page that moved the cursor nowhere ends the pass even if the
             // node says more: it cannot be read past.
             if body["more"] != Value::Bool(true) || messages.is_empty() {
+                if !to_delete.is_empty()
+                    && let Err(e) = self.delete_own(&to_delete).await
+                {
+                    // They are dropped again at the next read.
+                    tracing::debug!(error = %e, "messages from blocked accounts not deleted yet");
+                }
                 return Ok(found);
             }
             wait = None;
@@ -639,8 +759,9 @@ impl Messenger {
     }
 
     /// Opens one retrieved item. A forged, garbled or foreign item is
-    /// skipped, never fatal.
-    fn open_message(&mut self, m: &Value) -> Result<Item> {
+    /// skipped, never fatal. `book` decides whether a sender is blocked, a
+    /// contact or a stranger.
+    fn open_message(&mut self, m: &Value, book: &Book) -> Result<Item> {
         let (Some(hash), Some(data)) = (m["hash"].as_str(), m["data"].as_str()) else {
             return Ok(Item::Unreadable);
         };
@@ -654,22 +775,83 @@ impl Messenger {
                 return Ok(Item::Unreadable);
             }
         };
-        if opened.content.kind != Kind::Text {
-            return Ok(Item::Nothing);
+        let from = opened.sender;
+        let me = self.home.account_id();
+        if book.is_blocked(&from) && from != me {
+            return Ok(Item::Dropped(hash.to_owned()));
         }
-        let body = opened.content.body.unwrap_or_default();
-        if !self
-            .home
-            .record_incoming(hash, opened.sender, opened.content.ts, now_ms(), &body)?
+        let content = opened.content;
+        if from == me
+            && let Some(copy) = &content.sent
         {
+            return self.apply_sent_copy(copy, content.ts, content.body.as_deref().unwrap_or_default());
+        }
+        let display_name = content
+            .profile
+            .as_ref()
+            .and_then(|p| p.name.clone())
+            .filter(|n| validate_name(n).is_ok());
+        let approved = from == me || book.is_approved(&from);
+        if approved && from != me {
+            self.learn_display_name(book, &from, display_name.as_deref())?;
+        }
+        match content.kind {
+            Kind::Text => {}
+            Kind::Accept if from != me => {
+                if book.get(&from).is_some_and(|c| c.approved_me) {
+                    return Ok(Item::Nothing);
+                }
+                self.edit_account_state(book::CONTACTS, |state, stamp| {
+                    book::write(state, &from, book::field::APPROVED_ME, Some(Value::Bool(true)), stamp);
+                })?;
+                return Ok(Item::Accepted(from));
+            }
+            _ => return Ok(Item::Nothing),
+        }
+        let body = content.body.unwrap_or_default();
+        if !self.home.record_incoming(hash, from, content.ts, now_ms(), &body)? {
             return Ok(Item::Nothing);
         }
-        Ok(Item::New(Received {
-            from: opened.sender,
-            from_name: self.home.name_of(&opened.sender)?,
-            timestamp: opened.content.ts,
+        let received = Received {
+            from,
+            from_name: self.book()?.shown_name(&from).map(str::to_owned),
+            display_name,
+            timestamp: content.ts,
             body,
             hash: hash.to_owned(),
-        }))
+        };
+        Ok(if approved {
+            Item::New(received)
+        } else {
+            Item::Request(received)
+        })
     }
+
+    /// Keeps the display name an approved contact's message carried, if
+    /// it changed (synced to this account's other devices).
+    fn learn_display_name(&mut self, book: &Book, from: &AccountId, name: Option<&str>) -> Result<()> {
+        let Some(name) = name else {
+            return Ok(());
+        };
+        if book.get(from).and_then(|c| c.display_name.as_deref()) == Some(name) {
+            return Ok(());
+        }
+        self.edit_account_state(book::CONTACTS, |state, stamp| {
+            book::write(state, from, book::field::NAME, Some(Value::from(name)), stamp);
+        })
+    }
+
+    /// Records a message this account sent from another device.
+    fn apply_sent_copy(&mut self, copy: &SentCopy, sent_ts: u64, body: &str) -> Result<Item> {
+        let (Ok(to), true) = (copy.to.parse::<AccountId>(), is_hash(&copy.hash)) else {
+            return Ok(Item::Unreadable);
+        };
+        Ok(Item::Synced(self.home.record_outgoing(&copy.hash, to, sent_ts, body)?))
+    }
+}
+
+/// Whether `s` has the shape of a message hash (43 unpadded base64
+/// characters).
+fn is_hash(s: &str) -> bool {
+    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use allium_common::account::{self, AccountState};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
 use allium_common::node_list::NodeEntry;
-use allium_common::rpc::{self, Call, Namespace, StoreParams};
+use allium_common::rpc::{self, Call, DeleteParams, Namespace, StoreParams};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -26,20 +26,36 @@ pub const STATE_TTL_MS: u64 = rpc::MAX_TTL_MS;
 /// A copy older than this is stored again, so the state outlives its TTL
 /// while some device runs at least once per TTL.
 pub const RESTORE_AFTER_MS: u64 = STATE_TTL_MS / 2;
-/// Most pages of copies read per namespace.
+/// Most pages of copies read per namespace in one sync.
 const MAX_PAGES: usize = 8;
+/// Most copy hashes remembered per namespace for deleting once superseded
+/// (copies beyond it are left to expire).
+const MAX_SEEN_COPIES: usize = 256;
 
 /// What one sync did to one namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Synced {
     /// The namespace.
     pub namespace: i16,
-    /// Copies read from the swarm.
+    /// New copies read from the swarm.
     pub copies: usize,
     /// Copies that could not be opened (another account's, or damaged).
     pub unreadable: usize,
-    /// Whether the merged state was stored.
-    pub stored: bool,
+    /// Copies (pages) of the merged state stored.
+    pub stored: usize,
+    /// Older copies deleted because the stored ones hold all they held.
+    pub deleted: usize,
+}
+
+/// The retrieve cursor of `namespace` on `node`.
+fn cursor_key(namespace: Namespace, node: &NodeEntry) -> String {
+    format!("state{}:{}", namespace.0, hex::encode(node.ed25519.0))
+}
+
+/// The setting listing the copies of `namespace` this device read or
+/// stored and has not yet deleted.
+fn seen_key(namespace: Namespace) -> String {
+    format!("state_copies:{}", namespace.0)
 }
 
 impl Messenger {
@@ -59,34 +75,45 @@ impl Messenger {
 
     /// Edits this device's state of `namespace` with `edit` (given the
     /// stamp to write with); the change reaches the swarm at the next sync.
-    pub fn edit_account_state(
+    pub fn edit_account_state<T>(
         &mut self,
         namespace: Namespace,
-        edit: impl FnOnce(&mut AccountState, account::Stamp),
-    ) -> Result<()> {
+        edit: impl FnOnce(&mut AccountState, account::Stamp) -> T,
+    ) -> Result<T> {
         let now = self.network_now();
-        let stamp = self.home.stamp(now)?;
-        let (mut state, _) = self.home.account_state(namespace)?;
-        edit(&mut state, stamp);
-        self.home.save_account_state(namespace, &state, None)?;
-        Ok(())
+        Ok(self.home.edit_account_state(namespace, now, edit)?)
     }
 
+    /// Reads the copies of `namespace` stored since this device last
+    /// looked (a cursor per node; all of them on a node it has not read
+    /// from), merges them into this device's state, and stores the merged
+    /// state if this device edited it since it last stored it, or if the
+    /// newest copy is over [`RESTORE_AFTER_MS`] old. After a store, the
+    /// copies it supersedes (those read or stored before: the merged state
+    /// holds all they held) are deleted.
     async fn sync_namespace(&mut self, namespace: Namespace) -> Result<Synced> {
         let me = self.home.account_id();
         let mut report = Synced {
             namespace: namespace.0,
             ..Synced::default()
         };
-        // Every copy the swarm holds, merged.
+        let mut seen: Vec<String> = self
+            .home
+            .meta(&seen_key(namespace))?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
         let mut remote = AccountState::default();
         let mut newest_copy: u64 = 0;
-        let mut last_hash: Option<String> = None;
         let mut on: Option<[u8; 32]> = None;
         for _ in 0..MAX_PAGES {
-            let cursor = last_hash.clone();
-            let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-                Ok(owner_retrieve(home, namespace, ts, cursor.clone(), None))
+            let make = move |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
+                Ok(owner_retrieve(
+                    home,
+                    namespace,
+                    ts,
+                    home.cursor(&cursor_key(namespace, node))?,
+                    None,
+                ))
             };
             let (status, body, node) = self.call_swarm(&me, &make, on).await?;
             if status != 200 {
@@ -104,60 +131,117 @@ impl Messenger {
                     Some(state) => {
                         remote.merge(&state);
                         newest_copy = newest_copy.max(m["timestamp"].as_u64().unwrap_or(0));
+                        if let Some(hash) = m["hash"].as_str().filter(|h| !seen.iter().any(|s| s == h)) {
+                            seen.push(hash.to_owned());
+                        }
                     }
                     None => report.unreadable += 1,
                 }
             }
-            last_hash = messages.last().and_then(|m| m["hash"].as_str()).map(str::to_owned);
+            if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
+                self.home.set_cursor(&cursor_key(namespace, &node), last)?;
+            }
             if body["more"] != Value::Bool(true) || messages.is_empty() {
                 break;
             }
             on = Some(node.ed25519.0);
         }
-        let (local, _) = self.home.account_state(namespace)?;
+        let (local, stored_ms) = self.home.account_state(namespace)?;
+        let edited = stored_ms.is_none() && !local.is_empty();
         let mut merged = local;
         merged.merge(&remote);
         let now = self.network_now();
-        let lacking = merged != remote;
-        let aging = !merged.is_empty() && now.saturating_sub(newest_copy) > RESTORE_AFTER_MS;
-        let mut stored_ms = None;
-        if lacking || aging {
-            self.store_state(namespace, &merged).await?;
-            report.stored = true;
-            stored_ms = Some(now);
-        } else if newest_copy > 0 {
-            stored_ms = Some(newest_copy);
+        let last_copy = stored_ms.unwrap_or(0).max(newest_copy);
+        let aging = !merged.is_empty() && now.saturating_sub(last_copy) > RESTORE_AFTER_MS;
+        if edited || aging {
+            let stored = self.store_state(namespace, &merged).await?;
+            report.stored = stored.len();
+            let superseded: Vec<String> = seen.iter().filter(|h| !stored.contains(h)).cloned().collect();
+            if !superseded.is_empty() {
+                // Best effort: a copy left behind only costs a later read.
+                match self.delete_own(&superseded).await {
+                    Ok(deleted) => report.deleted = deleted,
+                    Err(e) => tracing::debug!(error = %e, "older account-state copies not deleted"),
+                }
+            }
+            seen = stored;
+            self.home.save_account_state(namespace, &merged, Some(now))?;
+        } else {
+            let known = (last_copy > 0).then_some(last_copy);
+            self.home.save_account_state(namespace, &merged, known.or(stored_ms))?;
         }
-        self.home.save_account_state(namespace, &merged, stored_ms)?;
+        let keep = seen.len().saturating_sub(MAX_SEEN_COPIES);
+        let text = serde_json::to_string(&seen[keep..]).unwrap_or_default();
+        self.home.set_meta(&seen_key(namespace), &text)?;
         Ok(report)
     }
 
-    /// Stores `state`, sealed and signed by the owner, in the own swarm.
-    async fn store_state(&mut self, namespace: Namespace, state: &AccountState) -> Result<()> {
+    /// Deletes this account's messages `hashes` from its swarm; returns
+    /// how many the node deleted.
+    pub(crate) async fn delete_own(&mut self, hashes: &[String]) -> Result<usize> {
         let me = self.home.account_id();
-        let encoded = state.encode().map_err(|e| Error::Network(e.to_string()))?;
-        let sealed =
-            account::seal(self.home.identity(), namespace, &encoded).map_err(|e| Error::Network(e.to_string()))?;
-        let hash = rpc::message_hash(&me, namespace, &sealed);
-        let data = Base64Bytes(sealed);
-        let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-            let identity = home.identity();
-            Ok(Call::Store(StoreParams {
-                pubkey: me,
-                namespace,
-                timestamp: ts,
-                ttl: STATE_TTL_MS,
-                data: data.clone(),
-                pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
-                signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(namespace, ts, &hash)))),
-            })
-            .to_json())
-        };
-        let (status, body, _) = self.call_swarm(&me, &make, None).await?;
-        if status != 200 {
-            return Err(swarm_refused("the account state", status, &body));
+        let mut deleted = 0;
+        for chunk in hashes.chunks(rpc::MAX_HASHES) {
+            let messages = chunk.to_vec();
+            let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
+                let identity = home.identity();
+                Ok(Call::Delete(DeleteParams {
+                    pubkey: me,
+                    pubkey_ed25519: Hex32(*identity.ed25519_pk()),
+                    signature: Sig64(identity.sign(&rpc::delete_signed_bytes(ts, &messages))),
+                    messages: messages.clone(),
+                    timestamp: ts,
+                })
+                .to_json())
+            };
+            let (status, body, _) = self.call_swarm(&me, &make, None).await?;
+            if status != 200 {
+                return Err(swarm_refused("to delete messages", status, &body));
+            }
+            deleted += body["deleted"].as_array().map_or(0, Vec::len);
         }
-        Ok(())
+        Ok(deleted)
+    }
+
+    /// Stores `state`, split in pages that each fit a message, sealed and
+    /// signed by the owner, in the own swarm; returns the pages' hashes.
+    async fn store_state(&mut self, namespace: Namespace, state: &AccountState) -> Result<Vec<String>> {
+        let me = self.home.account_id();
+        let pages = state
+            .split(account::sealed::MAX_STATE)
+            .map_err(|e| Error::Usage(format!("the account state cannot be stored: {e}")))?;
+        let mut hashes = Vec::new();
+        for page in pages {
+            let encoded = page.encode().map_err(|e| Error::Usage(e.to_string()))?;
+            let sealed = account::seal(self.home.identity(), namespace, &encoded)
+                .map_err(|e| Error::Usage(format!("the account state cannot be sealed: {e}")))?;
+            let hash = rpc::message_hash(&me, namespace, &sealed);
+            let data = Base64Bytes(sealed);
+            let signed_hash = hash.clone();
+            let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
+                let identity = home.identity();
+                Ok(Call::Store(StoreParams {
+                    pubkey: me,
+                    namespace,
+                    timestamp: ts,
+                    ttl: STATE_TTL_MS,
+                    data: data.clone(),
+                    pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
+                    signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(
+                        namespace,
+                        ts,
+                        &signed_hash,
+                    )))),
+                })
+                .to_json())
+            };
+            let (status, body, _) = self.call_swarm(&me, &make, None).await?;
+            if status != 200 {
+                return Err(swarm_refused("the account state", status, &body));
+            }
+            hashes.push(hash);
+        }
+        Ok(hashes)
     }
 
     async fn call_swarm(

@@ -27,6 +27,9 @@ pub enum Kind {
     Receipt,
     /// A profile update (`profile`).
     Profile,
+    /// The sender accepted the recipient's message request (`profile`
+    /// says who accepted).
+    Accept,
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -71,6 +74,16 @@ pub struct Profile {
     pub avatar: Option<Attachment>,
 }
 
+/// Marks a copy of a message its sender sent, sealed to the sender's own
+/// account for its other devices (`docs/account-sync.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentCopy {
+    /// The recipient's Account ID.
+    pub to: String,
+    /// The message's hash in the recipient's swarm.
+    pub hash: String,
+}
+
 /// The group a message belongs to (groups arrive in a later version; the
 /// field is reserved so that readers of v1 can already skip group traffic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +120,9 @@ pub struct Content {
     /// milliseconds after reading it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_after_ms: Option<u64>,
+    /// On a copy of a sent message: what it copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SentCopy>,
 }
 
 /// Why content bytes could not be read.
@@ -134,6 +150,7 @@ impl Content {
             profile: None,
             group: None,
             expire_after_ms: None,
+            sent: None,
         }
     }
 

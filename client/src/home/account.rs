@@ -56,6 +56,25 @@ impl Home {
         }
     }
 
+    /// Edits the state of `namespace` with `edit`, given the stamp of an
+    /// edit made now (`now_ms`, network time); saves it, as not yet stored
+    /// in the swarm, if it changed. Returns what `edit` returned.
+    pub fn edit_account_state<T>(
+        &mut self,
+        namespace: Namespace,
+        now_ms: u64,
+        edit: impl FnOnce(&mut AccountState, Stamp) -> T,
+    ) -> Result<T> {
+        let stamp = self.stamp(now_ms)?;
+        let (mut state, _) = self.account_state(namespace)?;
+        let before = state.clone();
+        let out = edit(&mut state, stamp);
+        if state != before {
+            self.save_account_state(namespace, &state, None)?;
+        }
+        Ok(out)
+    }
+
     /// Saves the state of `namespace`; `stored_ms` is when a copy of
     /// exactly this state was stored in the swarm (`None`: not yet).
     pub fn save_account_state(

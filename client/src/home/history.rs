@@ -148,35 +148,73 @@ impl Home {
 
     /// The last `limit` messages (with `with` only, if given), oldest first.
     pub fn history(&self, with: Option<&AccountId>, limit: usize) -> Result<Vec<HistoryEntry>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let db_err = self.db_err("reading the history");
-        // Newest `limit` first, then reversed.
-        let raw: rusqlite::Result<Vec<RawEntry>> = match with {
-            Some(peer) => self
-                .conn
-                .prepare_cached(
-                    "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
-                     WHERE peer = ?1 ORDER BY local_ms DESC, id DESC LIMIT ?2",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![peer.to_string(), limit], RawEntry::from_row)?
-                        .collect()
-                }),
-            None => self
-                .conn
-                .prepare_cached(
-                    "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
-                     ORDER BY local_ms DESC, id DESC LIMIT ?1",
-                )
-                .and_then(|mut stmt| stmt.query_map([limit], RawEntry::from_row)?.collect()),
-        };
-        let mut out = raw
-            .map_err(db_err)?
-            .into_iter()
-            .map(|r| self.decode(r))
-            .collect::<Result<Vec<_>>>()?;
+        self.history_where(with, limit, |_| true)
+    }
+
+    /// The last `limit` messages (with `with` only, if given) that `keep`
+    /// keeps, oldest first.
+    pub fn history_where(
+        &self,
+        with: Option<&AccountId>,
+        limit: usize,
+        keep: impl Fn(&HistoryEntry) -> bool,
+    ) -> Result<Vec<HistoryEntry>> {
+        const OP: &str = "reading the history";
+        // Newest first until `limit` are kept, then reversed.
+        let peer = with.map(ToString::to_string);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
+                 WHERE ?1 IS NULL OR peer = ?1 ORDER BY local_ms DESC, id DESC",
+            )
+            .map_err(self.db_err(OP))?;
+        let rows = stmt.query_map([peer], RawEntry::from_row).map_err(self.db_err(OP))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if out.len() >= limit {
+                break;
+            }
+            let entry = self.decode(row.map_err(self.db_err(OP))?)?;
+            if keep(&entry) {
+                out.push(entry);
+            }
+        }
         out.reverse();
         Ok(out)
+    }
+
+    /// Every account this one received a message from.
+    pub fn incoming_peers(&self) -> Result<Vec<AccountId>> {
+        const OP: &str = "listing senders";
+        let peers: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT DISTINCT peer FROM history WHERE direction = 0 ORDER BY peer")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .map_err(self.db_err(OP))?;
+        peers.iter().map(|p| parse_account(self, "history entry", p)).collect()
+    }
+
+    /// Deletes the messages received from `peer` that it sent (by its
+    /// clock) at or before `up_to_ms`; returns their hashes.
+    pub fn forget_incoming(&mut self, peer: &AccountId, up_to_ms: u64) -> Result<Vec<String>> {
+        const OP: &str = "deleting received messages";
+        let up_to = i64::try_from(up_to_ms).unwrap_or(i64::MAX);
+        let tx = self.immediate_tx(OP)?;
+        let hashes: Vec<String> = tx
+            .prepare_cached("SELECT hash FROM history WHERE direction = 0 AND peer = ?1 AND sent_ms <= ?2")
+            .and_then(|mut stmt| {
+                stmt.query_map(params![peer.to_string(), up_to], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(self.db_err(OP))?;
+        tx.execute(
+            "DELETE FROM history WHERE direction = 0 AND peer = ?1 AND sent_ms <= ?2",
+            params![peer.to_string(), up_to],
+        )
+        .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(hashes)
     }
 
     fn decode(&self, r: RawEntry) -> Result<HistoryEntry> {
@@ -224,6 +262,28 @@ mod tests {
         assert!(home.record_outgoing("h1", account(2), 90, "hi").unwrap());
         assert!(!home.record_outgoing("h1", account(2), 90, "hi").unwrap());
         assert_eq!(home.history(None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn filtered_history_keeps_the_limit_and_forgetting_takes_only_older_incoming() {
+        let (_dir, mut home) = temp_home(1);
+        home.record_incoming("h1", account(2), 100, 100, "a").unwrap();
+        home.record_incoming("h2", account(3), 110, 110, "b").unwrap();
+        home.record_incoming("h3", account(2), 120, 120, "c").unwrap();
+        home.record_outgoing("h4", account(2), 130, "d").unwrap();
+        home.record_incoming("h5", account(3), 140, 140, "e").unwrap();
+        let from_3 = home.history_where(None, 10, |e| e.peer == account(3)).unwrap();
+        assert_eq!(from_3.iter().map(|e| e.hash.as_str()).collect::<Vec<_>>(), ["h2", "h5"]);
+        let last = home.history_where(None, 1, |e| e.peer == account(3)).unwrap();
+        assert_eq!(last[0].hash, "h5", "the limit counts kept entries");
+        assert_eq!(home.incoming_peers().unwrap(), {
+            let mut v = vec![account(2), account(3)];
+            v.sort_by_key(ToString::to_string);
+            v
+        });
+        assert_eq!(home.forget_incoming(&account(2), 110).unwrap(), ["h1"]);
+        let left: Vec<String> = home.history(None, 10).unwrap().into_iter().map(|e| e.hash).collect();
+        assert_eq!(left, ["h2", "h3", "h4", "h5"], "later and outgoing messages stay");
     }
 
     #[test]

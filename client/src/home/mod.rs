@@ -4,7 +4,8 @@
 //! ```text
 //! HOME/               mode 0700
 //!   identity.key      mode 0600: the Ed25519 seed, 64 hex characters + "\n"
-//!   allium.db         mode 0600: SQLite (WAL) with contacts, history, outbox,
+//!   allium.db         mode 0600: SQLite (WAL) with the account state (profile,
+//!                     contacts), history, outbox,
 //!                     retrieve cursors, the cached node list and settings
 //! ```
 //!
@@ -22,10 +23,10 @@
 
 mod account;
 mod cache;
-mod contacts;
 mod error;
 mod history;
 mod keyfile;
+mod names;
 mod outbox;
 mod schema;
 
@@ -37,10 +38,10 @@ use allium_common::{AccountId, Identity};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use cache::{MAX_CURSOR_KEY_LEN, MAX_CURSORS, MAX_SOURCE_LEN};
-pub use contacts::{Contact, MAX_CONTACT_NAME_CHARS, MAX_CONTACTS, validate_name};
 pub use error::{ECHO_MAX, HomeError, Result};
 pub use history::{Direction, HistoryEntry, MAX_BODY_LEN};
 pub use keyfile::KEY_FILE;
+pub use names::{MAX_CONTACT_NAME_CHARS, MAX_CONTACTS, validate_name};
 pub use outbox::{MAX_LAST_ERROR_LEN, MAX_OUTBOX, OutboxItem};
 pub use schema::{APPLICATION_ID, MIGRATIONS, current_version};
 

@@ -57,6 +57,10 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
     /// When the next attempt is due, Unix ms (0: at once).
     pub next_attempt_ms: u64,
+    /// A message that is not a text in a conversation (a copy of a sent
+    /// message for this account's other devices, an acceptance, a
+    /// receipt): confirming it records no history, and its `body` is empty.
+    pub control: bool,
 }
 
 impl OutboxItem {
@@ -79,12 +83,13 @@ impl std::fmt::Debug for OutboxItem {
             .field("attempts", &self.attempts)
             .field("last_error", &self.last_error)
             .field("next_attempt_ms", &self.next_attempt_ms)
+            .field("control", &self.control)
             .finish()
     }
 }
 
 const SELECT: &str =
-    "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error, next_attempt_ms FROM outbox";
+    "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error, next_attempt_ms, control FROM outbox";
 
 struct RawItem {
     id: i64,
@@ -96,6 +101,7 @@ struct RawItem {
     attempts: i64,
     last_error: Option<String>,
     next_attempt_ms: i64,
+    control: bool,
 }
 
 impl RawItem {
@@ -110,6 +116,7 @@ impl RawItem {
             attempts: r.get(6)?,
             last_error: r.get(7)?,
             next_attempt_ms: r.get(8)?,
+            control: r.get(9)?,
         })
     }
 }
@@ -139,6 +146,30 @@ impl Home {
         ttl_ms: u64,
         created_ms: u64,
     ) -> Result<i64> {
+        self.outbox_insert(to, envelope_data, body, ttl_ms, created_ms, false)
+    }
+
+    /// Queues a control message for `to` (see [`OutboxItem::control`]).
+    /// Refused like [`Home::outbox_add`].
+    pub fn outbox_add_control(
+        &mut self,
+        to: AccountId,
+        envelope_data: Vec<u8>,
+        ttl_ms: u64,
+        created_ms: u64,
+    ) -> Result<i64> {
+        self.outbox_insert(to, envelope_data, "", ttl_ms, created_ms, true)
+    }
+
+    fn outbox_insert(
+        &mut self,
+        to: AccountId,
+        envelope_data: Vec<u8>,
+        body: &str,
+        ttl_ms: u64,
+        created_ms: u64,
+        control: bool,
+    ) -> Result<i64> {
         if envelope_data.len() > MAX_DATA_LEN {
             return Err(HomeError::DataTooLarge {
                 len: envelope_data.len(),
@@ -165,9 +196,9 @@ impl Home {
             return Err(HomeError::OutboxFull { limit: MAX_OUTBOX });
         }
         tx.execute(
-            "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![to.to_string(), envelope_data, body, ttl, created, expires],
+            "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms, control)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![to.to_string(), envelope_data, body, ttl, created, expires, control],
         )
         .map_err(self.db_err(OP))?;
         let id = tx.last_insert_rowid();
@@ -245,8 +276,9 @@ impl Home {
 
     /// A swarm node confirmed storing item `id` under `hash`: moves it into
     /// the history as outgoing (sent at its `created_ms`), in one
-    /// transaction. Returns the history entry, or `None` if there is no
-    /// such item (confirmed already, say).
+    /// transaction (a control message just leaves the outbox). Returns the
+    /// history entry, or `None` if there is no such item (confirmed
+    /// already, say) or it was a control message.
     pub fn outbox_confirm(&mut self, id: i64, hash: &str) -> Result<Option<HistoryEntry>> {
         check_hash(hash)?;
         const OP: &str = "confirming a sent message";
@@ -254,6 +286,12 @@ impl Home {
         let Some(item) = self.item_in(&tx, id, OP)? else {
             return Ok(None);
         };
+        if item.control {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
+                .map_err(self.db_err(OP))?;
+            tx.commit().map_err(self.db_err(OP))?;
+            return Ok(None);
+        }
         let created = to_i64("created timestamp", item.created_ms)?;
         history::insert(&tx, Direction::Outgoing, hash, &item.to, created, None, &item.body)
             .map_err(self.db_err(OP))?;
@@ -314,6 +352,7 @@ impl Home {
             attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
             last_error: r.last_error,
             next_attempt_ms: num("next_attempt_ms", r.next_attempt_ms)?,
+            control: r.control,
         })
     }
 }
@@ -324,6 +363,19 @@ mod tests {
     use super::*;
 
     const TTL: u64 = 60_000;
+
+    #[test]
+    fn a_confirmed_control_message_leaves_the_outbox_without_a_history_entry() {
+        let (_dir, mut home) = temp_home(1);
+        let id = home.outbox_add_control(account(2), vec![1, 2], TTL, 1_000).unwrap();
+        let item = home.outbox_pending().unwrap().pop().unwrap();
+        assert!(item.control);
+        assert_eq!(item.to, account(2));
+        let hash = "A".repeat(43);
+        assert_eq!(home.outbox_confirm(id, &hash).unwrap(), None);
+        assert!(home.outbox_pending().unwrap().is_empty());
+        assert!(home.history(None, 10).unwrap().is_empty());
+    }
 
     #[test]
     fn add_attempt_confirm_moves_into_history() {

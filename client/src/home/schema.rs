@@ -112,8 +112,36 @@ CREATE TABLE account_state (
 );
 ";
 
+/// Version 4: contacts live in the shared state, and the outbox holds
+/// control messages (`docs/account-sync.md`).
+///
+/// - The `contacts` table moves into the contacts' namespace (3) of
+///   `account_state`: each contact becomes a nickname and an approval,
+///   stamped now by device 0 (so any edit another device made since wins),
+///   merged into whatever that namespace held; then the table is dropped.
+/// - `outbox.control`: 1 for a message that is not a text in a
+///   conversation (a copy of a sent message for this account's other
+///   devices, an acceptance, a receipt); confirming it records no history.
+const V4: &str = "
+CREATE TEMP TABLE moved (key TEXT PRIMARY KEY, entry TEXT NOT NULL);
+INSERT INTO moved (key, entry)
+    SELECT key, value FROM account_state, json_each(CAST(state AS TEXT)) WHERE namespace = 3;
+INSERT OR IGNORE INTO moved (key, entry)
+    SELECT 'contact/' || lower(account_id) || '/' || field,
+           json_object('stamp', json_object('at', CAST(unixepoch('subsec') * 1000 AS INTEGER),
+                                            'device', '00000000000000000000000000000000'),
+                       'value', CASE field WHEN 'nickname' THEN name ELSE json('true') END)
+    FROM contacts, (SELECT 'nickname' AS field UNION ALL SELECT 'approved');
+INSERT INTO account_state (namespace, state, stored_ms)
+    SELECT 3, CAST(json_group_object(key, json(entry)) AS BLOB), NULL FROM moved HAVING count(*) > 0
+    ON CONFLICT (namespace) DO UPDATE SET state = excluded.state, stored_ms = NULL;
+DROP TABLE moved;
+DROP TABLE contacts;
+ALTER TABLE outbox ADD COLUMN control INTEGER NOT NULL DEFAULT 0 CHECK (control IN (0, 1));
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {
@@ -320,6 +348,60 @@ mod tests {
             })
             .unwrap();
         assert_eq!((attempts, next), (3, 0));
+    }
+
+    #[test]
+    fn version_3_contacts_move_into_the_shared_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("allium.db");
+        let (bob, carol) = ("05".to_owned() + &"ab".repeat(32), "05".to_owned() + &"cd".repeat(32));
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [V1, V2, V3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = 3; PRAGMA application_id = {APPLICATION_ID};"
+            ))
+            .unwrap();
+            conn.execute("INSERT INTO contacts (name, account_id) VALUES ('Bob', ?1)", [&bob])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO contacts (name, account_id) VALUES ('carol \"c\"', ?1)",
+                [&carol],
+            )
+            .unwrap();
+            // Something another device synced before the upgrade stays.
+            let earlier = format!(
+                r#"{{"contact/{bob}/name":{{"stamp":{{"at":5,"device":"{}"}},"value":"Robert"}}}}"#,
+                "11".repeat(16)
+            );
+            conn.execute(
+                "INSERT INTO account_state (namespace, state, stored_ms) VALUES (3, ?1, 7)",
+                [earlier.into_bytes()],
+            )
+            .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT state FROM account_state WHERE namespace = 3", [], |r| r.get(0))
+            .unwrap();
+        let state = allium_common::account::AccountState::decode(&bytes).unwrap();
+        let get = |k: String| state.get(&k).cloned();
+        assert_eq!(get(format!("contact/{bob}/nickname")), Some(serde_json::json!("Bob")));
+        assert_eq!(get(format!("contact/{bob}/approved")), Some(serde_json::json!(true)));
+        assert_eq!(get(format!("contact/{bob}/name")), Some(serde_json::json!("Robert")));
+        assert_eq!(
+            get(format!("contact/{carol}/nickname")),
+            Some(serde_json::json!("carol \"c\"")),
+            "quotes survive the JSON"
+        );
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'contacts'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(tables, 0, "the table is gone");
     }
 
     #[test]

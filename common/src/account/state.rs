@@ -142,6 +142,41 @@ impl AccountState {
         self.entries.is_empty()
     }
 
+    /// Splits the state, in key order, into parts whose encodings are at
+    /// most `max_len` bytes each; merging the parts gives the state back.
+    /// A state that fits is one part (an empty state is none). Fails if a
+    /// single entry does not fit.
+    pub fn split(&self, max_len: usize) -> Result<Vec<Self>, StateError> {
+        self.check()?;
+        let mut parts = Vec::new();
+        let mut part = Self::default();
+        // `{}`, then `"key":entry` with a comma between entries.
+        let mut len = 2;
+        for (key, entry) in &self.entries {
+            let one = serde_json::to_string(key)
+                .map_err(|e| StateError::Malformed(e.to_string()))?
+                .len()
+                + 1
+                + serde_json::to_string(entry)
+                    .map_err(|e| StateError::Malformed(e.to_string()))?
+                    .len();
+            if 2 + one > max_len {
+                return Err(StateError::TooLarge(format!("the entry {key:?} alone is {one} bytes")));
+            }
+            let added = one + usize::from(!part.is_empty());
+            if len + added > max_len {
+                parts.push(std::mem::take(&mut part));
+                len = 2;
+            }
+            len += one + usize::from(!part.is_empty());
+            part.entries.insert(key.clone(), entry.clone());
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        Ok(parts)
+    }
+
     /// Canonical JSON (keys sorted).
     pub fn encode(&self) -> Result<Vec<u8>, StateError> {
         self.check()?;
@@ -274,6 +309,28 @@ mod tests {
             prop_assert_eq!(merged(&a, &a), a.clone());
             let ab = merged(&a, &b);
             prop_assert_eq!(merged(&ab, &b), ab.clone());
+        }
+
+        #[test]
+        fn split_parts_fit_and_merge_back(a in arb_state(), max in 60usize..400) {
+            match a.split(max) {
+                Ok(parts) => {
+                    let mut back = AccountState::default();
+                    for p in &parts {
+                        prop_assert!(!p.is_empty());
+                        let len = p.encode().unwrap().len();
+                        prop_assert!(len <= max, "a part of {} bytes", len);
+                        back.merge(p);
+                    }
+                    prop_assert_eq!(back, a);
+                }
+                Err(_) => {
+                    let too_big = a.entries.iter().any(|(k, e)| {
+                        serde_json::to_string(k).unwrap().len() + 3 + serde_json::to_string(e).unwrap().len() > max
+                    });
+                    prop_assert!(too_big);
+                }
+            }
         }
 
         #[test]

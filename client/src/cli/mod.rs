@@ -10,6 +10,11 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+mod account;
+
+pub use account::{ContactsCommand, RequestsCommand};
+
+use crate::book::Book;
 use crate::config::{self, ClientConfig, Route};
 use crate::display::escape;
 use crate::error::{Error, Result};
@@ -18,7 +23,7 @@ use crate::messenger::{Delivery, InboxPage, Messenger, WATCH_WAIT_MS};
 use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
-const DEFAULT_SEEDS: &str = include_str!("../../seed-nodes.toml");
+const DEFAULT_SEEDS: &str = include_str!("../../../seed-nodes.toml");
 
 /// Exit status: success.
 pub const EXIT_OK: i32 = 0;
@@ -55,6 +60,10 @@ pub struct Cli {
     /// machine's address.
     #[arg(long, global = true)]
     pub tor_all: bool,
+    /// Do not use the network: edits (contacts, profile) are kept here and
+    /// synced by a later command.
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// Config file (default: HOME/config.toml if it exists).
     #[arg(long, global = true, env = "ALLIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -109,9 +118,16 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Manage contacts.
+    /// Manage contacts (shared by all devices of the account).
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// Show message requests (messages from accounts that are not
+    /// contacts), or accept or decline one.
+    Requests {
+        /// What to do (nothing: list them).
+        #[command(subcommand)]
+        action: Option<RequestsCommand>,
+    },
     /// Show what this client knows of the network.
     Nodes,
     /// Show or set this account's profile, shared by all its devices
@@ -120,25 +136,6 @@ pub enum Command {
         /// Set the display name.
         #[arg(long)]
         name: Option<String>,
-    },
-}
-
-/// `allium contacts ...`.
-#[derive(Debug, Subcommand)]
-pub enum ContactsCommand {
-    /// Add a contact.
-    Add {
-        /// Name.
-        name: String,
-        /// Account ID.
-        account_id: String,
-    },
-    /// List contacts.
-    List,
-    /// Remove a contact.
-    Remove {
-        /// Name.
-        name: String,
     },
 }
 
@@ -183,6 +180,7 @@ struct NetOptions {
     config: ClientConfig,
     home_dir: PathBuf,
     json: bool,
+    offline: bool,
 }
 
 impl NetOptions {
@@ -198,6 +196,7 @@ impl NetOptions {
             config: config.with_flags(cli.tor, cli.tor_all),
             home_dir: home_dir.to_path_buf(),
             json: cli.json,
+            offline: cli.offline,
         })
     }
 
@@ -212,13 +211,15 @@ impl NetOptions {
             progress: !self.json,
         };
         let transport = Transport::new(&self.config, &options)?;
-        Ok(Messenger::new(home, seeds, transport))
+        let mut m = Messenger::new(home, seeds, transport);
+        m.set_offline(self.offline);
+        Ok(m)
     }
 }
 
 /// Resolves a contact name or an Account ID.
-fn recipient(home: &Home, to: &str) -> Result<AccountId> {
-    if let Some(id) = home.contact(to)? {
+fn recipient(book: &Book, to: &str) -> Result<AccountId> {
+    if let Some(id) = book.by_name(to) {
         return Ok(id);
     }
     if to.len() == allium_common::identity::ACCOUNT_ID_LEN || to.starts_with("05") {
@@ -331,13 +332,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
             match load_seeds(cli.seeds.as_deref()) {
                 Ok(seeds) => {
                     let mut m = net.messenger_with(home, seeds)?;
+                    account::sync_quietly(&mut m).await;
                     match m.inbox(None).await {
-                        Ok(messages) => print_received(json, &messages),
+                        Ok(page) => print_received(json, &page),
                         Err(e) => eprintln!(
                             "allium: restored, but could not fetch messages yet: {}",
                             escape(&e.to_string())
                         ),
                     }
+                    let name = m.account_state(crate::sync::PROFILE)?;
+                    let name = name.get(crate::sync::PROFILE_NAME).and_then(|v| v.as_str());
+                    let history = m.home.history(None, usize::MAX)?.len();
+                    account::restored_summary(&m.book()?, name, history, json);
                 }
                 Err(e) => eprintln!("allium: restored, but could not fetch messages: {e}"),
             }
@@ -351,7 +357,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Send { to, text } => {
             let home = Home::open(&home_dir)?;
-            let to = recipient(&home, &to)?;
+            let to = recipient(&Book::of(&home)?, &to)?;
             let size = allium_common::content::Content::text(text.as_str(), 0).to_bytes().len();
             if size > allium_common::envelope::MAX_CONTENT_LEN {
                 return Err(Error::Usage(format!(
@@ -396,13 +402,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let home = Home::open(&home_dir)?;
             let mut m = net.messenger(home)?;
             flush_outbox(&mut m, json).await;
+            account::sync_quietly(&mut m).await;
             let page = m.inbox(None).await?;
             print_received(json, &page);
-            Ok(if page.messages.is_empty() {
-                EXIT_NOTHING
-            } else {
-                EXIT_OK
-            })
+            Ok(
+                if page.messages.is_empty() && page.requests.is_empty() && page.accepted.is_empty() {
+                    EXIT_NOTHING
+                } else {
+                    EXIT_OK
+                },
+            )
         }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
@@ -418,10 +427,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 let wait = remaining_ms.map_or(WATCH_WAIT_MS, |r| {
                     u64::try_from(r).unwrap_or(WATCH_WAIT_MS).min(WATCH_WAIT_MS)
                 });
+                account::sync_quietly(&mut m).await;
                 match m.inbox(Some(wait.max(1))).await {
                     Ok(page) => {
                         print_received(json, &page);
-                        seen += page.messages.len();
+                        seen += page.messages.len() + page.requests.len();
                         if count.is_some_and(|c| seen >= c) {
                             return Ok(EXIT_OK);
                         }
@@ -437,10 +447,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::History { with, limit } => {
             let home = Home::open(&home_dir)?;
-            let peer = with.as_deref().map(|w| recipient(&home, w)).transpose()?;
-            let entries = home.history(peer.as_ref(), limit)?;
+            let book = Book::of(&home)?;
+            let me = home.account_id();
+            let peer = with.as_deref().map(|w| recipient(&book, w)).transpose()?;
+            // Waiting requests are in `allium requests`, blocked accounts
+            // nowhere, unless asked for by name.
+            let entries = home.history_where(peer.as_ref(), limit, |e| {
+                peer.is_some()
+                    || e.direction == Direction::Outgoing
+                    || e.peer == me
+                    || (book.is_approved(&e.peer) && !book.is_blocked(&e.peer))
+            })?;
             for e in &entries {
-                let name = home.name_of(&e.peer)?;
+                let name = book.shown_name(&e.peer).map(str::to_owned);
                 let direction = if e.direction == Direction::Incoming {
                     "from"
                 } else {
@@ -462,60 +481,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
             Ok(if entries.is_empty() { EXIT_NOTHING } else { EXIT_OK })
         }
         Command::Contacts(sub) => {
-            let mut home = Home::open(&home_dir)?;
-            match sub {
-                ContactsCommand::Add { name, account_id } => {
-                    let id = account_id
-                        .parse::<AccountId>()
-                        .map_err(|e| Error::Usage(format!("{account_id:?} is not a valid Account ID: {e}")))?;
-                    home.add_contact(&name, id)?;
-                    emit(json, json!({"added": name, "account_id": id.to_string()}), || {
-                        format!("added {name}")
-                    });
-                    Ok(EXIT_OK)
-                }
-                ContactsCommand::List => {
-                    let contacts = home.contacts()?;
-                    for c in &contacts {
-                        emit(
-                            json,
-                            json!({"name": c.name, "account_id": c.account_id.to_string()}),
-                            || format!("{}\t{}", escape(&c.name), c.account_id),
-                        );
-                    }
-                    Ok(if contacts.is_empty() { EXIT_NOTHING } else { EXIT_OK })
-                }
-                ContactsCommand::Remove { name } => {
-                    if home.remove_contact(&name)? {
-                        emit(json, json!({"removed": name}), || format!("removed {name}"));
-                        Ok(EXIT_OK)
-                    } else {
-                        Err(Error::Usage(format!("no contact named {name:?}")))
-                    }
-                }
-            }
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            account::contacts(&mut m, sub, json).await
+        }
+        Command::Requests { action } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            account::requests(&mut m, action, json).await
         }
         Command::Profile { name } => {
-            let home = Home::open(&home_dir)?;
-            let mut m = net.messenger(home)?;
-            if let Some(name) = &name {
-                crate::home::validate_name(name)?;
-                let value = serde_json::Value::String(name.clone());
-                m.edit_account_state(crate::sync::PROFILE, |state, stamp| {
-                    state.set(crate::sync::PROFILE_NAME, value, stamp);
-                })?;
-            }
-            let synced = m.sync_account().await?;
-            let profile = m.account_state(crate::sync::PROFILE)?;
-            let shown = profile
-                .get(crate::sync::PROFILE_NAME)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            emit(json, json!({"name": shown, "synced": synced}), || match &shown {
-                Some(n) => format!("Name: {}", crate::display::escape(n)),
-                None => "No name set (allium profile --name NAME)".to_owned(),
-            });
-            Ok(EXIT_OK)
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            account::profile(&mut m, name, json).await
         }
         Command::Nodes => {
             let home = Home::open(&home_dir)?;
@@ -621,6 +596,17 @@ async fn flush_outbox(m: &mut Messenger, json: bool) {
     match m.flush_outbox().await {
         Ok((results, expired)) => {
             for (item, delivery) in results {
+                if item.control {
+                    // Not a message the user wrote: a failure is noted, no more.
+                    if let Delivery::Failed(error) = delivery {
+                        eprintln!(
+                            "allium: a control message (copy for other devices, acceptance or receipt) to {} was refused: {}",
+                            item.to,
+                            escape(&error)
+                        );
+                    }
+                    continue;
+                }
                 match delivery {
                     Delivery::Stored(hash) => emit(
                         json,
@@ -631,7 +617,7 @@ async fn flush_outbox(m: &mut Messenger, json: bool) {
                     Delivery::Pending(_) => {}
                 }
             }
-            for item in expired {
+            for item in expired.iter().filter(|i| !i.control) {
                 eprintln!(
                     "allium: a message to {} could not be delivered before it expired and was dropped",
                     item.to
@@ -663,7 +649,8 @@ fn print_received(json: bool, page: &InboxPage) {
     for r in &page.messages {
         emit(
             json,
-            json!({"from": r.from.to_string(), "name": r.from_name, "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
+            json!({"from": r.from.to_string(), "name": r.from_name, "display_name": r.display_name,
+                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
             || {
                 format!(
                     "[{}] {}: {}",
@@ -673,6 +660,43 @@ fn print_received(json: bool, page: &InboxPage) {
                 )
             },
         );
+    }
+    for r in &page.requests {
+        emit(
+            json,
+            json!({"from": r.from.to_string(), "request": true, "display_name": r.display_name,
+                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
+            || {
+                let calls = r
+                    .display_name
+                    .as_deref()
+                    .map(|n| format!(" (calls themselves {})", escape(n)))
+                    .unwrap_or_default();
+                format!(
+                    "[{}] request from {}{calls}: {}",
+                    fmt_time(r.timestamp),
+                    r.from,
+                    escape(&r.body)
+                )
+            },
+        );
+    }
+    for from in &page.accepted {
+        emit(json, json!({"accepted_by": from.to_string()}), || {
+            format!("{from} accepted your message request")
+        });
+    }
+    if !page.requests.is_empty() && !json {
+        eprintln!("allium: message requests wait in `allium requests` until accepted");
+    }
+    if page.synced > 0 {
+        eprintln!(
+            "allium: {} message(s) sent from another device added to the history",
+            page.synced
+        );
+    }
+    if page.dropped > 0 {
+        eprintln!("allium: dropped {} message(s) from blocked accounts", page.dropped);
     }
     if page.unreadable > 0 {
         eprintln!(

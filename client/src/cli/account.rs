@@ -1,0 +1,251 @@
+//! The commands that read and edit what the account's devices share:
+//! `profile`, `contacts`, `requests`, and the sync that runs before the
+//! inbox is read.
+
+use allium_common::AccountId;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{EXIT_ERROR, EXIT_NOTHING, EXIT_OK, emit, fmt_time, recipient};
+use crate::book::{self, Book};
+use crate::display::escape;
+use crate::error::{Error, Result};
+use crate::messenger::{Delivery, Messenger};
+use crate::sync::{self, Synced};
+
+/// `allium contacts ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Add a contact: its messages reach the inbox.
+    Add {
+        /// Name.
+        name: String,
+        /// Account ID.
+        account_id: String,
+    },
+    /// List contacts (and blocked accounts).
+    List,
+    /// Remove a contact (its later messages are requests again).
+    Remove {
+        /// Name.
+        name: String,
+    },
+    /// Block an account: its messages are dropped unseen and deleted.
+    Block {
+        /// Contact name or Account ID.
+        who: String,
+    },
+    /// Unblock an account.
+    Unblock {
+        /// Contact name or Account ID.
+        who: String,
+    },
+}
+
+/// `allium requests ...`.
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Accept a request: the sender becomes a contact and is told so.
+    Accept {
+        /// The sender's Account ID.
+        account_id: String,
+        /// Save the sender under this name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Decline a request: its messages are deleted.
+    Decline {
+        /// The sender's Account ID.
+        account_id: String,
+        /// Also block the sender.
+        #[arg(long)]
+        block: bool,
+    },
+}
+
+/// Brings this device's account state and the swarm's copy together; a
+/// failure is reported and not fatal (the inbox can still be read).
+pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
+    match m.sync_account().await {
+        Ok(synced) => Some(synced),
+        Err(e) => {
+            eprintln!(
+                "allium: could not sync the account state with the swarm (kept here, tried again next time): {}",
+                escape(&e.to_string())
+            );
+            None
+        }
+    }
+}
+
+/// `allium profile [--name NAME]`.
+pub async fn profile(m: &mut Messenger, name: Option<String>, json: bool) -> Result<i32> {
+    if let Some(name) = &name {
+        crate::home::validate_name(name)?;
+        let value = serde_json::Value::String(name.clone());
+        m.edit_account_state(sync::PROFILE, |state, stamp| {
+            state.set(sync::PROFILE_NAME, value, stamp);
+        })?;
+    }
+    let synced = m.sync_account().await?;
+    let profile = m.account_state(sync::PROFILE)?;
+    let shown = profile
+        .get(sync::PROFILE_NAME)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    emit(json, json!({"name": shown, "synced": synced}), || match &shown {
+        Some(n) => format!("Name: {}", escape(n)),
+        None => "No name set (allium profile --name NAME)".to_owned(),
+    });
+    Ok(EXIT_OK)
+}
+
+/// `allium contacts ...`: edits are kept here at once and synced to the
+/// account's other devices now if the network can be reached, else at
+/// the next command that syncs.
+pub async fn contacts(m: &mut Messenger, sub: ContactsCommand, json: bool) -> Result<i32> {
+    match sub {
+        ContactsCommand::Add { name, account_id } => {
+            let id = parse_id(&account_id)?;
+            m.edit_account_state(book::CONTACTS, |state, stamp| book::add(state, &name, &id, stamp))??;
+            emit(json, json!({"added": name, "account_id": id.to_string()}), || {
+                format!("added {}", escape(&name))
+            });
+        }
+        ContactsCommand::List => {
+            let book = m.book()?;
+            let mut listed = 0;
+            for (id, c) in book.iter().filter(|(_, c)| c.is_listed()) {
+                listed += 1;
+                emit(
+                    json,
+                    json!({"name": c.nickname, "display_name": c.display_name, "account_id": id.to_string(),
+                           "approved": c.approved, "approved_me": c.approved_me, "blocked": c.blocked}),
+                    || {
+                        let mut line = format!("{}\t{id}", escape(c.shown_name().unwrap_or("-")));
+                        if let (Some(_), Some(d)) = (&c.nickname, &c.display_name) {
+                            line.push_str(&format!("\t(calls themselves {})", escape(d)));
+                        }
+                        if c.blocked {
+                            line.push_str("\tblocked");
+                        }
+                        line
+                    },
+                );
+            }
+            return Ok(if listed == 0 { EXIT_NOTHING } else { EXIT_OK });
+        }
+        ContactsCommand::Remove { name } => {
+            let removed = m.edit_account_state(book::CONTACTS, |state, stamp| book::remove(state, &name, stamp))?;
+            let Some(id) = removed else {
+                return Err(Error::Usage(format!("no contact named {:?}", escape(&name))));
+            };
+            emit(json, json!({"removed": name, "account_id": id.to_string()}), || {
+                format!("removed {}", escape(&name))
+            });
+        }
+        ContactsCommand::Block { who } => block(m, &who, true, json)?,
+        ContactsCommand::Unblock { who } => block(m, &who, false, json)?,
+    }
+    sync_quietly(m).await;
+    Ok(EXIT_OK)
+}
+
+fn block(m: &mut Messenger, who: &str, blocked: bool, json: bool) -> Result<()> {
+    let id = recipient(&m.book()?, who)?;
+    let changed = m.set_blocked(&id, blocked)?;
+    let verb = if blocked { "blocked" } else { "unblocked" };
+    emit(
+        json,
+        json!({"account_id": id.to_string(), "blocked": blocked, "changed": changed}),
+        || match changed {
+            true => format!("{verb} {id}"),
+            false => format!("{id} was already {verb}"),
+        },
+    );
+    Ok(())
+}
+
+/// `allium requests [accept|decline ...]`.
+pub async fn requests(m: &mut Messenger, sub: Option<RequestsCommand>, json: bool) -> Result<i32> {
+    match sub {
+        None => {
+            sync_quietly(m).await;
+            if let Err(e) = m.inbox(None).await {
+                eprintln!("allium: could not fetch new messages: {}", escape(&e.to_string()));
+            }
+            let requests = m.requests(20)?;
+            for r in &requests {
+                for e in &r.messages {
+                    emit(
+                        json,
+                        json!({"from": r.from.to_string(), "timestamp": e.sent_ts, "body": e.body, "hash": e.hash}),
+                        || format!("[{}] request from {}: {}", fmt_time(e.sent_ts), r.from, escape(&e.body)),
+                    );
+                }
+            }
+            if !requests.is_empty() && !json {
+                eprintln!(
+                    "allium: `allium requests accept ID [--name NAME]` or `allium requests decline ID [--block]`"
+                );
+            }
+            Ok(if requests.is_empty() { EXIT_NOTHING } else { EXIT_OK })
+        }
+        Some(RequestsCommand::Accept { account_id, name }) => {
+            let id = parse_id(&account_id)?;
+            let delivery = m.accept(id, name.as_deref()).await?;
+            sync_quietly(m).await;
+            let told = matches!(delivery, Delivery::Stored(_));
+            emit(json, json!({"accepted": id.to_string(), "told": told}), || {
+                if told {
+                    format!("accepted {id}; they were told")
+                } else {
+                    format!("accepted {id}; telling them is still in the outbox")
+                }
+            });
+            Ok(if matches!(delivery, Delivery::Failed(_)) {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            })
+        }
+        Some(RequestsCommand::Decline { account_id, block }) => {
+            let id = parse_id(&account_id)?;
+            let deleted = m.decline(id, block).await?;
+            sync_quietly(m).await;
+            emit(
+                json,
+                json!({"declined": id.to_string(), "deleted": deleted, "blocked": block}),
+                || {
+                    format!(
+                        "declined {id}: {deleted} message(s) deleted{}",
+                        if block { "; blocked" } else { "" }
+                    )
+                },
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn parse_id(text: &str) -> Result<AccountId> {
+    text.parse::<AccountId>()
+        .map_err(|e| Error::Usage(format!("{:?} is not a valid Account ID: {e}", escape(text))))
+}
+
+/// What a restore brought back, for `allium restore`.
+pub fn restored_summary(book: &Book, profile_name: Option<&str>, history: usize, json: bool) {
+    let contacts = book.iter().filter(|(_, c)| c.is_listed() && !c.blocked).count();
+    let blocked = book.iter().filter(|(_, c)| c.blocked).count();
+    emit(
+        json,
+        json!({"restored_profile_name": profile_name, "restored_contacts": contacts,
+               "restored_blocked": blocked, "restored_messages": history}),
+        || {
+            format!(
+                "Restored: name {}, {contacts} contact(s), {blocked} blocked, {history} message(s) in the history",
+                profile_name.map_or_else(|| "(none)".to_owned(), |n| escape(n).into_owned())
+            )
+        },
+    );
+}
