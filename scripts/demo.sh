@@ -48,6 +48,8 @@ echo "alice: $ALICE_ID"
 echo "bob:   $BOB_ID"
 alice contacts add bob "$BOB_ID" >/dev/null
 bob contacts add alice "$ALICE_ID" >/dev/null
+echo "==> alice picks a display name; it travels with her messages, and all her devices share it"
+alice profile --name "Alice"
 
 echo "==> the network as alice sees it"
 alice nodes
@@ -91,11 +93,40 @@ for _ in $(seq 2 20); do junk "$TARGET" >/dev/null; done
 alice send bob "Still reachable after the flood." >/dev/null
 bob inbox || true
 
-echo "==> alice sets a display name; a second device restored from her phrase alone gets it from her swarm"
-alice profile --name "Alice"
+echo "==> a stranger writes to bob: the message waits in bob's requests, not his inbox, until he accepts"
+carol() { "$BIN/allium" --home "$DIR/carol" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
+carol init >/dev/null
+CAROL_ID="$(carol id)"
+carol send "$BOB_ID" "Hi Bob, we met at the conference." >/dev/null
+bob inbox || true
+bob requests
+bob requests accept "$CAROL_ID" --name carol
+carol inbox || true
+
+echo "==> alice makes the conversation disappear 10 s after sending; bob's side follows"
+alice disappear bob after-send 10s
+bob inbox || true
+alice send bob "This line will be gone in 10 seconds." >/dev/null
+bob inbox || true
+sleep 11
+echo "bob's history with alice after 11 s:"
+bob history alice || echo "(nothing left)"
+alice disappear bob off >/dev/null
+
+echo "==> alice takes a message back: it leaves bob's devices and his swarm"
+OOPS="$(alice --json send bob "Oops, that was meant for someone else." | sed -n 's/.*"hash":"\([^"]*\)".*/\1/p')"
+bob inbox || true
+alice unsend "$OOPS"
+bob inbox || true
+alice send bob "See you tomorrow." >/dev/null
+bob send alice "See you!" >/dev/null
+alice inbox >/dev/null || true
+
+echo "==> alice's phone is lost: a new device restored from her phrase alone gets her name, contacts and both sides of the conversation"
 alice2() { "$BIN/allium" --home "$DIR/alice2" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
 printf '%s\n' "$ALICE_PHRASE" | alice2 restore
-alice2 profile
+alice2 contacts list
+alice2 history bob
 
 echo "==> transcript (alice's history)"
 alice history bob

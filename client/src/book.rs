@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use allium_common::AccountId;
 use allium_common::account::{AccountState, Stamp};
+use allium_common::content::Disappear;
 use serde_json::Value;
 
 use crate::home::{HomeError, MAX_CONTACTS, validate_name};
@@ -33,6 +34,9 @@ pub mod field {
     pub const BLOCKED: &str = "blocked";
     /// Requests from the contact up to this time (Unix ms) were declined.
     pub const DECLINED: &str = "declined";
+    /// The conversation's disappearing setting (`{"after": "send"|"read",
+    /// "ms": N}`; absent: off).
+    pub const DISAPPEARING: &str = "disappearing";
 }
 
 /// The state key of `field` of `account`.
@@ -56,6 +60,8 @@ pub struct Contact {
     pub blocked: bool,
     /// Requests from it up to this time were declined.
     pub declined_ms: Option<u64>,
+    /// Messages in the conversation disappear.
+    pub disappearing: Option<Disappear>,
 }
 
 impl Contact {
@@ -111,6 +117,11 @@ impl Book {
                 field::APPROVED_ME => contact.approved_me = flag,
                 field::BLOCKED => contact.blocked = flag,
                 field::DECLINED => contact.declined_ms = value.as_u64(),
+                field::DISAPPEARING => {
+                    contact.disappearing = serde_json::from_value(value.clone())
+                        .ok()
+                        .filter(|d: &Disappear| crate::disappear::in_bounds(d.ms));
+                }
                 _ => {}
             }
         }

@@ -21,17 +21,25 @@
 //! Unix milliseconds) wherever it matters, so behaviour is testable without
 //! a clock.
 
+// The futures of a round (sync, inbox, receipts, each through the onion
+// paths and, with the `tor` feature, Tor) nest deeper than the default
+// limit of 128 when their layout is computed.
+#![recursion_limit = "256"]
+
 pub mod book;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod confirm;
+pub mod conversation;
 pub mod directory;
+pub mod disappear;
 pub mod display;
 pub mod doubts;
 pub mod error;
 pub mod guards;
 pub mod home;
+pub mod incoming;
 pub mod messenger;
 pub mod paths;
 pub mod requests;

@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use allium_common::content::{Content, Kind, Profile, SentCopy};
-use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
+use allium_common::content::{Content, Disappear, DisappearAfter, Profile, SentCopy};
+use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
 use allium_common::seeds::Seed;
@@ -28,7 +28,7 @@ use crate::directory::{self, Sourced};
 use crate::doubts::Doubts;
 use crate::error::{Error, Result};
 use crate::guards::{self, GuardBudget};
-use crate::home::{Home, OutboxItem, validate_name};
+use crate::home::{Home, OutboxItem};
 use crate::now_ms;
 use crate::paths::{self, Blame, Paths};
 use crate::sync;
@@ -79,71 +79,6 @@ pub(crate) fn owner_retrieve(
         wait_ms,
     })
     .to_json()
-}
-
-/// The retrieve cursor of one node: each node orders messages by its own
-/// arrival order, so a hash is only a position on the node that returned it.
-fn cursor_key(node: &NodeEntry) -> String {
-    format!("inbox:{}", hex::encode(node.ed25519.0))
-}
-
-/// A message read from the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    /// The sender.
-    pub from: AccountId,
-    /// The name shown for the sender: the nickname given here, else the
-    /// display name it announced (for a contact).
-    pub from_name: Option<String>,
-    /// The display name the message carried, as the sender chose it.
-    pub display_name: Option<String>,
-    /// The sender's timestamp, Unix ms.
-    pub timestamp: u64,
-    /// The text.
-    pub body: String,
-    /// The message hash.
-    pub hash: String,
-}
-
-/// What one pass over the inbox found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct InboxPage {
-    /// New messages from contacts (and notes to self), oldest first.
-    pub messages: Vec<Received>,
-    /// New messages from accounts that are not contacts: message
-    /// requests (`allium requests`), oldest first.
-    pub requests: Vec<Received>,
-    /// Accounts that accepted this account's message request.
-    pub accepted: Vec<AccountId>,
-    /// Copies of messages this account sent from another device, added to
-    /// the history (not shown as new).
-    pub synced: usize,
-    /// Messages from blocked accounts: dropped unseen and deleted from the
-    /// swarm.
-    pub dropped: usize,
-    /// Items the swarm held that are not readable messages for this
-    /// account (garbage, forgeries, messages sealed to someone else):
-    /// skipped, and the cursor moved past them.
-    pub unreadable: usize,
-}
-
-/// What a retrieved item turned out to be.
-enum Item {
-    /// A new text message from a contact.
-    New(Received),
-    /// A new text message from someone else.
-    Request(Received),
-    /// The sender accepted this account's request.
-    Accepted(AccountId),
-    /// A copy of a message this account sent from another device,
-    /// recorded (true) or known already (false).
-    Synced(bool),
-    /// From a blocked account: to delete (its hash).
-    Dropped(String),
-    /// Already seen, or a kind this client does not show.
-    Nothing,
-    /// Not a message this account can read.
-    Unreadable,
 }
 
 /// What became of a message handed to the network.
@@ -532,13 +467,29 @@ impl Messenger {
     /// in the outbox, and tries to store it; once stored, a copy sealed to
     /// this account follows for its other devices. Sending to an account
     /// makes it a contact whose messages reach the inbox.
+    ///
+    /// In a conversation set to disappear, the message carries the rule;
+    /// after send it is stored for just that long, after read for the
+    /// usual time (the recipient shortens it once read), and this
+    /// account's copies disappear that long after sending either way.
     pub async fn send(&mut self, to: AccountId, text: &str) -> Result<Delivery> {
         let now = now_ms();
         let mut content = Content::text(text, self.network_now());
         content.profile = self.own_profile()?;
+        let rule = self.book()?.get(&to).and_then(|c| c.disappearing);
+        content.disappear = rule;
         let data = envelope::seal(self.home.identity(), &to, &content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
-        let id = self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?;
+        let id = match rule {
+            None => self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?,
+            Some(rule) => {
+                let ttl = match rule.after {
+                    DisappearAfter::Send => rule.ms,
+                    DisappearAfter::Read => MESSAGE_TTL_MS,
+                };
+                self.home.outbox_add_disappearing(to, data, text, ttl, now, rule.ms)?
+            }
+        };
         if to != self.home.account_id() {
             self.approve(&to)?;
         }
@@ -599,13 +550,20 @@ impl Messenger {
                 to: item.to.to_string(),
                 hash: hash.clone(),
             });
+            // The copies disappear when this device's entry does.
+            copy.disappear = item.disappear_ms.map(|ms| Disappear {
+                after: DisappearAfter::Send,
+                ms,
+            });
+            let ends = item
+                .disappear_ms
+                .map_or(item.expires_ms(), |d| item.created_ms.saturating_add(d));
             let me = self.home.account_id();
             let data = envelope::seal(self.home.identity(), &me, &copy, &sodium::random_array())
                 .map_err(allium_common::Error::from)?;
-            let ttl = item
-                .expires_ms()
-                .saturating_sub(now_ms())
-                .clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
+            let ttl = ends.saturating_sub(now_ms()).clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
+            self.home
+                .set_copy_hash(hash, &rpc::message_hash(&me, Namespace::DEFAULT, &data))?;
             let id = self.home.outbox_add_control(me, data, ttl, item.created_ms)?;
             if let Some(copy) = self.home.outbox_pending()?.into_iter().find(|i| i.id == id)
                 && let Delivery::Pending(why) = self.deliver(copy).await?
@@ -691,167 +649,4 @@ impl Messenger {
         }
         Ok((results, expired))
     }
-
-    /// Fetches new messages once (or, with `wait_ms`, waits for one),
-    /// page by page until the node has no more. The cursor is saved after
-    /// every page, so a failure later loses no progress; items that are not
-    /// readable messages are skipped and counted.
-    pub async fn inbox(&mut self, wait_ms: Option<u64>) -> Result<InboxPage> {
-        let me = self.home.account_id();
-        let mut found = InboxPage::default();
-        // Page through what the node holds; the cursor is per node because
-        // each node numbers its messages in its own order.
-        let mut wait = wait_ms;
-        let mut paging_on = None;
-        let mut to_delete = Vec::new();
-        loop {
-            let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
-            // The request names the cursor of whichever member it goes to.
-            let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
-                Ok(owner_retrieve(
-                    home,
-                    Namespace::DEFAULT,
-                    ts,
-                    home.cursor(&cursor_key(node))?,
-                    wait,
-                ))
-            };
-            let (status, body, node) = self.call(&me, &make, timeout, paging_on, &HashSet::new()).await?;
-            if status != 200 {
-                return Err(swarm_refused("to list the inbox", status, &body));
-            }
-            let messages = body["messages"].as_array().cloned().unwrap_or_default();
-            let mut book = self.book()?;
-            for m in &messages {
-                match self.open_message(m, &book)? {
-                    Item::New(r) => found.messages.push(r),
-                    Item::Request(r) => found.requests.push(r),
-                    Item::Accepted(from) => {
-                        found.accepted.push(from);
-                        book = self.book()?;
-                    }
-                    Item::Synced(new) => found.synced += usize::from(new),
-                    Item::Dropped(hash) => {
-                        found.dropped += 1;
-                        to_delete.push(hash);
-                    }
-                    Item::Nothing => {}
-                    Item::Unreadable => found.unreadable += 1,
-                }
-            }
-            if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
-                self.home.set_cursor(&cursor_key(&node), last)?;
-            }
-            // A page that moved the cursor nowhere ends the pass even if the
-            // node says more: it cannot be read past.
-            if body["more"] != Value::Bool(true) || messages.is_empty() {
-                if !to_delete.is_empty()
-                    && let Err(e) = self.delete_own(&to_delete).await
-                {
-                    // They are dropped again at the next read.
-                    tracing::debug!(error = %e, "messages from blocked accounts not deleted yet");
-                }
-                return Ok(found);
-            }
-            wait = None;
-            paging_on = Some(node.ed25519.0);
-        }
-    }
-
-    /// Opens one retrieved item. A forged, garbled or foreign item is
-    /// skipped, never fatal. `book` decides whether a sender is blocked, a
-    /// contact or a stranger.
-    fn open_message(&mut self, m: &Value, book: &Book) -> Result<Item> {
-        let (Some(hash), Some(data)) = (m["hash"].as_str(), m["data"].as_str()) else {
-            return Ok(Item::Unreadable);
-        };
-        let Ok(bytes) = from_base64(data) else {
-            return Ok(Item::Unreadable);
-        };
-        let opened = match envelope::open(self.home.identity(), &bytes) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::debug!(%hash, error = %e, "skipped a message that does not open");
-                return Ok(Item::Unreadable);
-            }
-        };
-        let from = opened.sender;
-        let me = self.home.account_id();
-        if book.is_blocked(&from) && from != me {
-            return Ok(Item::Dropped(hash.to_owned()));
-        }
-        let content = opened.content;
-        if from == me
-            && let Some(copy) = &content.sent
-        {
-            return self.apply_sent_copy(copy, content.ts, content.body.as_deref().unwrap_or_default());
-        }
-        let display_name = content
-            .profile
-            .as_ref()
-            .and_then(|p| p.name.clone())
-            .filter(|n| validate_name(n).is_ok());
-        let approved = from == me || book.is_approved(&from);
-        if approved && from != me {
-            self.learn_display_name(book, &from, display_name.as_deref())?;
-        }
-        match content.kind {
-            Kind::Text => {}
-            Kind::Accept if from != me => {
-                if book.get(&from).is_some_and(|c| c.approved_me) {
-                    return Ok(Item::Nothing);
-                }
-                self.edit_account_state(book::CONTACTS, |state, stamp| {
-                    book::write(state, &from, book::field::APPROVED_ME, Some(Value::Bool(true)), stamp);
-                })?;
-                return Ok(Item::Accepted(from));
-            }
-            _ => return Ok(Item::Nothing),
-        }
-        let body = content.body.unwrap_or_default();
-        if !self.home.record_incoming(hash, from, content.ts, now_ms(), &body)? {
-            return Ok(Item::Nothing);
-        }
-        let received = Received {
-            from,
-            from_name: self.book()?.shown_name(&from).map(str::to_owned),
-            display_name,
-            timestamp: content.ts,
-            body,
-            hash: hash.to_owned(),
-        };
-        Ok(if approved {
-            Item::New(received)
-        } else {
-            Item::Request(received)
-        })
-    }
-
-    /// Keeps the display name an approved contact's message carried, if
-    /// it changed (synced to this account's other devices).
-    fn learn_display_name(&mut self, book: &Book, from: &AccountId, name: Option<&str>) -> Result<()> {
-        let Some(name) = name else {
-            return Ok(());
-        };
-        if book.get(from).and_then(|c| c.display_name.as_deref()) == Some(name) {
-            return Ok(());
-        }
-        self.edit_account_state(book::CONTACTS, |state, stamp| {
-            book::write(state, from, book::field::NAME, Some(Value::from(name)), stamp);
-        })
-    }
-
-    /// Records a message this account sent from another device.
-    fn apply_sent_copy(&mut self, copy: &SentCopy, sent_ts: u64, body: &str) -> Result<Item> {
-        let (Ok(to), true) = (copy.to.parse::<AccountId>(), is_hash(&copy.hash)) else {
-            return Ok(Item::Unreadable);
-        };
-        Ok(Item::Synced(self.home.record_outgoing(&copy.hash, to, sent_ts, body)?))
-    }
-}
-
-/// Whether `s` has the shape of a message hash (43 unpadded base64
-/// characters).
-fn is_hash(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }

@@ -101,7 +101,7 @@ impl Messenger {
 
     /// Seals `content` to `to` and delivers it as a control message (no
     /// history entry, no copy for other devices).
-    pub(crate) async fn send_control(&mut self, to: AccountId, content: &Content) -> Result<Delivery> {
+    pub async fn send_control(&mut self, to: AccountId, content: &Content) -> Result<Delivery> {
         let data = envelope::seal(self.home.identity(), &to, content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
         let id = self.home.outbox_add_control(to, data, MESSAGE_TTL_MS, now_ms())?;

@@ -19,6 +19,8 @@ use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve, swarm_refused
 pub const PROFILE: Namespace = Namespace(2);
 /// The key of the display name.
 pub const PROFILE_NAME: &str = "profile/name";
+/// The setting that turns read receipts on (bool; off if absent).
+pub const READ_RECEIPTS: &str = "settings/read_receipts";
 /// The namespaces of the shared state: profile, contacts, conversations.
 pub const STATE_NAMESPACES: [Namespace; 3] = [Namespace(2), Namespace(3), Namespace(4)];
 /// How long a stored copy lives: the longest a node keeps anything.
@@ -244,7 +246,7 @@ impl Messenger {
         Ok(hashes)
     }
 
-    async fn call_swarm(
+    pub(crate) async fn call_swarm(
         &mut self,
         account: &allium_common::AccountId,
         make: &(dyn Fn(&Home, &NodeEntry, u64) -> Result<Value> + Sync),

@@ -30,6 +30,11 @@ pub enum Kind {
     /// The sender accepted the recipient's message request (`profile`
     /// says who accepted).
     Accept,
+    /// The sender changed the conversation's disappearing setting
+    /// (`disappear`; absent: off).
+    Disappear,
+    /// The sender takes back one of its messages (`unsend`).
+    Unsend,
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -60,7 +65,31 @@ pub struct Receipt {
     /// `delivered` or `read`.
     pub status: String,
     /// The sender timestamps (`ts`) of the messages acknowledged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timestamps: Vec<u64>,
+    /// The hashes of the messages acknowledged (in the receipt sender's
+    /// swarm, where they were stored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hashes: Vec<String>,
+}
+
+/// When a message disappears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisappearAfter {
+    /// `ms` after it was sent.
+    Send,
+    /// `ms` after the recipient read it.
+    Read,
+}
+
+/// A disappearing-messages setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disappear {
+    /// From when the time runs.
+    pub after: DisappearAfter,
+    /// How long, ms.
+    pub ms: u64,
 }
 
 /// A sender's self-chosen profile.
@@ -116,10 +145,13 @@ pub struct Content {
     /// The group this message belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupRef>,
-    /// Disappearing messages: the recipient deletes its copy this many
-    /// milliseconds after reading it.
+    /// Disappearing messages: when this message (on a text) disappears,
+    /// or the conversation's new setting (on [`Kind::Disappear`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expire_after_ms: Option<u64>,
+    pub disappear: Option<Disappear>,
+    /// For [`Kind::Unsend`]: the hash of the message taken back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsend: Option<String>,
     /// On a copy of a sent message: what it copies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent: Option<SentCopy>,
@@ -138,6 +170,15 @@ pub enum ContentError {
 }
 
 impl Content {
+    /// A message of `kind` with no fields but the time (Unix ms).
+    pub fn control(kind: Kind, ts: u64) -> Self {
+        Self {
+            kind,
+            body: None,
+            ..Self::text("", ts)
+        }
+    }
+
     /// A text message written at `ts` (Unix ms).
     pub fn text(body: impl Into<String>, ts: u64) -> Self {
         Self {
@@ -149,7 +190,8 @@ impl Content {
             receipt: None,
             profile: None,
             group: None,
-            expire_after_ms: None,
+            disappear: None,
+            unsend: None,
             sent: None,
         }
     }

@@ -58,7 +58,7 @@ proptest! {
     fn content_round_trip(body in proptest::option::of(".{0,200}"), ts in any::<u64>(), exp in proptest::option::of(any::<u64>())) {
         let mut c = Content::text("", ts);
         c.body = body;
-        c.expire_after_ms = exp;
+        c.disappear = exp.map(|ms| allium_common::content::Disappear { after: allium_common::content::DisappearAfter::Read, ms });
         prop_assert_eq!(Content::from_bytes(&c.to_bytes()).unwrap(), c);
     }
 

@@ -402,3 +402,90 @@ fn the_stored_sealed_state_opens_to_the_stored_encoding() {
     let state = AccountState::decode(&opened).unwrap();
     assert_eq!(state.get("profile/name"), Some(&json!("Ann")));
 }
+
+/// One content of each kind as the client writes it (text with a profile
+/// and a disappearing rule, the four control kinds, a copy of a sent
+/// message), and that copy sealed by the identity with seed `07…07` to
+/// itself with the ephemeral seed `e7…e7`.
+fn content_vectors() -> Value {
+    use allium_common::content::{Content, Disappear, DisappearAfter, Kind, Profile, Receipt, SentCopy};
+    use allium_common::envelope;
+    let ts = 1_700_000_000_000;
+    let hash = "XVNUpBFM0gOlFNgZtSP39mVbWASVbebdX3EzIjSaM7k".to_owned();
+    let me = Identity::from_ed25519_seed(&seed32(0x07));
+    let bob = Identity::from_ed25519_seed(&seed32(0x08)).account_id();
+    let mut text = Content::text("hi", ts);
+    text.profile = Some(Profile {
+        name: Some("Ann".into()),
+        avatar: None,
+    });
+    text.disappear = Some(Disappear {
+        after: DisappearAfter::Read,
+        ms: 86_400_000,
+    });
+    let accept = Content {
+        profile: text.profile.clone(),
+        ..Content::control(Kind::Accept, ts)
+    };
+    let disappear = Content {
+        disappear: Some(Disappear {
+            after: DisappearAfter::Send,
+            ms: 3_600_000,
+        }),
+        ..Content::control(Kind::Disappear, ts)
+    };
+    let receipt = Content {
+        receipt: Some(Receipt {
+            status: "read".into(),
+            timestamps: Vec::new(),
+            hashes: vec![hash.clone()],
+        }),
+        ..Content::control(Kind::Receipt, ts)
+    };
+    let unsend = Content {
+        unsend: Some(hash.clone()),
+        ..Content::control(Kind::Unsend, ts)
+    };
+    let mut copy = Content::text("hello bob", ts);
+    copy.sent = Some(SentCopy {
+        to: bob.to_string(),
+        hash,
+    });
+    let sealed = envelope::seal(&me, &me.account_id(), &copy, &seed32(0xe7)).unwrap();
+    let text_of = |c: &Content| String::from_utf8(c.to_bytes()).unwrap();
+    json!({
+        "text": text_of(&text),
+        "accept": text_of(&accept),
+        "disappear": text_of(&disappear),
+        "receipt": text_of(&receipt),
+        "unsend": text_of(&unsend),
+        "sent_copy": text_of(&copy),
+        "sent_copy_sender_ed25519_seed": "07".repeat(32),
+        "sent_copy_ephemeral_seed": "e7".repeat(32),
+        "sent_copy_envelope_hex": to_hex(&sealed),
+    })
+}
+
+#[test]
+fn content_vectors_match() {
+    check_or_write("content.json", &content_vectors());
+}
+
+#[test]
+fn stored_contents_read_back_byte_for_byte() {
+    use allium_common::content::Content;
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("content.json")).unwrap()).unwrap();
+    for kind in ["text", "accept", "disappear", "receipt", "unsend", "sent_copy"] {
+        let text = file[kind].as_str().unwrap();
+        let content = Content::from_bytes(text.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(content.to_bytes()).unwrap(), text, "{kind}");
+    }
+    let me = Identity::from_ed25519_seed(&seed32(0x07));
+    let sealed = hex::decode(file["sent_copy_envelope_hex"].as_str().unwrap()).unwrap();
+    let opened = allium_common::envelope::open(&me, &sealed).unwrap();
+    assert_eq!(opened.sender, me.account_id(), "a copy is from the account itself");
+    assert_eq!(
+        String::from_utf8(opened.content.to_bytes()).unwrap(),
+        file["sent_copy"].as_str().unwrap()
+    );
+}

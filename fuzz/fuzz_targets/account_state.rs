@@ -1,5 +1,6 @@
 //! Decoding an account state, and opening a sealed one, from arbitrary
-//! bytes never panics; what decodes encodes back and decodes the same.
+//! bytes never panics; what decodes encodes back and decodes the same,
+//! and split into pages of any size merges back to itself.
 #![no_main]
 
 use allium_common::Identity;
@@ -14,6 +15,15 @@ fuzz_target!(|data: &[u8]| {
         let mut merged = state.clone();
         merged.merge(&state);
         assert_eq!(merged, state);
+        let page_len = 64 + usize::from(data.first().copied().unwrap_or(0)) * 16;
+        if let Ok(pages) = state.split(page_len) {
+            let mut back = AccountState::default();
+            for page in &pages {
+                assert!(page.encode().expect("a page encodes").len() <= page_len);
+                back.merge(page);
+            }
+            assert_eq!(back, state);
+        }
     }
     let _ = sealed::open(&Identity::from_ed25519_seed(&[7; 32]), Namespace(3), data);
 });

@@ -81,7 +81,7 @@ async fn a_restore_brings_back_names_contacts_blocks_and_both_sides_of_a_convers
         net.client("mallory").init().0,
     );
     let bob = net.client("bob");
-    ok(&phone.run(&["--json", "profile", "--name", "Ann"]));
+    ok(&phone.run(&["--json", "profile", "--name", "Annabel Lee"]));
     lines(&phone.run(&["contacts", "add", "bob", &bob_id]));
     lines(&phone.run(&["contacts", "add", "carol", &carol_id]));
     lines(&phone.run(&["contacts", "block", &mallory_id]));
@@ -89,7 +89,7 @@ async fn a_restore_brings_back_names_contacts_blocks_and_both_sides_of_a_convers
     let got = lines(&bob.run(&["--json", "inbox"]));
     assert_eq!(bodies(&got), ["hello bob"]);
     assert_eq!(
-        got[0]["display_name"], "Ann",
+        got[0]["display_name"], "Annabel Lee",
         "the name travels with the message: {got:?}"
     );
     lines(&bob.run(&["send", &me, "hi ann"]));
@@ -100,7 +100,7 @@ async fn a_restore_brings_back_names_contacts_blocks_and_both_sides_of_a_convers
     let laptop = net.client("laptop");
     let restored = lines(&laptop.run_with_input(&["--json", "restore"], &phrase));
     let summary = restored.last().unwrap();
-    assert_eq!(summary["restored_profile_name"], "Ann", "{restored:?}");
+    assert_eq!(summary["restored_profile_name"], "Annabel Lee", "{restored:?}");
     assert_eq!(summary["restored_contacts"], 2, "{restored:?}");
     assert_eq!(summary["restored_blocked"], 1, "{restored:?}");
     assert_eq!(summary["restored_messages"], 2, "{restored:?}");
@@ -112,6 +112,26 @@ async fn a_restore_brings_back_names_contacts_blocks_and_both_sides_of_a_convers
     assert_eq!(book[&bob_id], (Value::from("bob"), false));
     assert_eq!(book[&carol_id], (Value::from("carol"), false));
     assert_eq!(book[&mallory_id], (Value::Null, true));
+
+    // What the swarm holds of the contacts: sealed pages. Carol never got a
+    // message, so neither her Account ID (as text or key) nor the name
+    // given to her may appear in any node's files.
+    let carol_key = hex::decode(&carol_id[2..]).unwrap();
+    for node in &net.net.nodes {
+        let mut bytes = Vec::new();
+        for file in ["messages.db", "messages.db-wal"] {
+            bytes.extend(std::fs::read(node.dir.join(file)).unwrap_or_default());
+        }
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !contains(carol_id.as_bytes()),
+            "{} holds a contact's Account ID",
+            node.name
+        );
+        assert!(!contains(&carol_key), "{} holds a contact's key", node.name);
+        assert!(!contains(b"\"carol\""), "{} holds a nickname", node.name);
+        assert!(!contains(b"Annabel Lee"), "{} holds the display name", node.name);
+    }
 }
 
 /// Two homes on one phrase used alternately converge: contacts added on
@@ -231,4 +251,163 @@ async fn requests_wait_until_accepted_and_blocked_senders_vanish() {
     let laptop = net.client("laptop");
     lines(&laptop.run_with_input(&["--json", "restore"], &phrase));
     assert!(contacts(&laptop)[&pest_id].1, "the block reached the restored device");
+}
+
+/// Polls `check` every 500 ms until it holds or `within` passes; returns
+/// whether it held.
+async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Whether any node of `net` holds message `hash` of `owner`'s mailbox.
+async fn swarm_holds(net: &TestNet, owner: &allium_common::Identity, hash: &str) -> bool {
+    for node in &net.net.nodes {
+        if allium_tests::hostile::retrieve_direct(owner, &node.address)
+            .await
+            .iter()
+            .any(|h| h == hash)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Two friends with each other as contacts: (net, alice, bob, alice's id,
+/// bob's id, bob's phrase).
+async fn friends() -> (TestNet, Client, Client, String, String, String) {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    let (alice_id, _) = alice.init();
+    let (bob_id, bob_phrase) = bob.init();
+    lines(&alice.run(&["contacts", "add", "bob", &bob_id]));
+    lines(&bob.run(&["contacts", "add", "alice", &alice_id]));
+    (net, alice, bob, alice_id, bob_id, bob_phrase)
+}
+
+/// A conversation set to disappear 10 s after sending, then 10 s after
+/// reading: the setting reaches the other side, and each message leaves
+/// both histories and the swarm when its time is up (an after-read
+/// message is kept in the swarm at full length until the recipient reads
+/// it, then shortened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disappearing_messages_leave_history_and_swarm_on_time() {
+    use allium_tests::hostile::identity_of;
+    let (net, alice, bob, _, _, bob_phrase) = friends().await;
+    let bob_key = identity_of(&bob_phrase);
+    let set = lines(&alice.run(&["--json", "disappear", "bob", "after-send", "10s"]));
+    assert_eq!(set[0]["told"], true, "{set:?}");
+    let got = lines(&bob.run(&["--json", "inbox"]));
+    assert!(
+        got.iter()
+            .any(|l| l["disappearing"]["after"] == "send" && l["disappearing"]["ms"] == 10_000),
+        "bob learns the setting: {got:?}"
+    );
+    let sent = lines(&alice.run(&["--json", "send", "bob", "this will vanish"]));
+    let hash = sent[0]["hash"].as_str().unwrap().to_owned();
+    let got = lines(&bob.run(&["--json", "inbox"]));
+    assert_eq!(bodies(&got), ["this will vanish"]);
+    assert!(got[0]["expires_ms"].as_u64().is_some(), "{got:?}");
+    assert!(swarm_holds(&net, &bob_key, &hash).await);
+    assert_eq!(
+        bodies(&lines(&alice.run(&["--json", "history", "bob"]))),
+        ["this will vanish"]
+    );
+    let gone = eventually(std::time::Duration::from_secs(30), || async {
+        Client::json_lines(&bob.run(&["--json", "history", "alice"])).is_empty()
+            && Client::json_lines(&alice.run(&["--json", "history", "bob"])).is_empty()
+            && !swarm_holds(&net, &bob_key, &hash).await
+    })
+    .await;
+    assert!(gone, "the after-send message is gone from both histories and the swarm");
+
+    // Bob's setting (after read) reaches Alice; her next message waits in
+    // the swarm until Bob reads it.
+    lines(&bob.run(&["--json", "disappear", "alice", "after-read", "10s"]));
+    lines(&alice.run(&["--json", "inbox"]));
+    let sent = lines(&alice.run(&["--json", "send", "bob", "read me once"]));
+    let hash = sent[0]["hash"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    assert!(
+        swarm_holds(&net, &bob_key, &hash).await,
+        "unread, it outlives its 10 s in the swarm"
+    );
+    assert_eq!(bodies(&lines(&bob.run(&["--json", "inbox"]))), ["read me once"]);
+    let gone = eventually(std::time::Duration::from_secs(30), || async {
+        Client::json_lines(&bob.run(&["--json", "history", "alice"])).is_empty()
+            && !swarm_holds(&net, &bob_key, &hash).await
+    })
+    .await;
+    assert!(
+        gone,
+        "once read, it is gone from the history and the swarm within its time"
+    );
+}
+
+/// A read receipt reaches the sender; unsend removes a message from both
+/// of the recipient's devices and from its swarm; wipe empties the
+/// account's swarm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_unsend_and_wipe() {
+    use allium_tests::hostile::identity_of;
+    let (net, alice, bob, _, _, bob_phrase) = friends().await;
+    let bob_key = identity_of(&bob_phrase);
+    let receipts = ok(&bob.run(&["--json", "profile", "--read-receipts", "on"]));
+    assert_eq!(receipts["read_receipts"], true);
+    lines(&alice.run(&["send", "bob", "did you read this?"]));
+    let sent = lines(&alice.run(&["--json", "history", "bob"]));
+    assert_eq!(sent[0]["receipt"], "none");
+    lines(&bob.run(&["--json", "inbox"]));
+    alice.run(&["--json", "inbox"]);
+    let sent = lines(&alice.run(&["--json", "history", "bob"]));
+    assert_eq!(sent[0]["receipt"], "read", "{sent:?}");
+
+    let bob2 = net.client("bob2");
+    lines(&bob2.run_with_input(&["--json", "restore"], &bob_phrase));
+    let oops = lines(&alice.run(&["--json", "send", "bob", "oops, wrong chat"]));
+    let hash = oops[0]["hash"].as_str().unwrap().to_owned();
+    assert_eq!(bodies(&lines(&bob2.run(&["--json", "inbox"]))), ["oops, wrong chat"]);
+    let undone = lines(&alice.run(&["--json", "unsend", &hash]));
+    assert_eq!(undone[0]["told"], true, "{undone:?}");
+    assert!(
+        !bodies(&lines(&alice.run(&["--json", "history", "bob"]))).contains(&"oops, wrong chat".to_owned()),
+        "gone from the sender's history"
+    );
+    for device in [&bob, &bob2] {
+        device.run(&["--json", "inbox"]);
+        let history = bodies(&Client::json_lines(&device.run(&["--json", "history", "alice"])));
+        assert!(!history.contains(&"oops, wrong chat".to_owned()), "{history:?}");
+    }
+    assert!(!swarm_holds(&net, &bob_key, &hash).await, "gone from the swarm");
+
+    let wiped = lines(&bob.run(&["--json", "wipe", "--yes"]));
+    assert_eq!(wiped[0]["wiped"], true);
+    for node in &net.net.nodes {
+        assert!(
+            allium_tests::hostile::retrieve_direct(&bob_key, &node.address)
+                .await
+                .is_empty(),
+            "{} still holds bob's mailbox",
+            node.address
+        );
+    }
+    let fresh = net.client("bob3");
+    let restored = lines(&fresh.run_with_input(&["--json", "restore"], &bob_phrase));
+    assert_eq!(restored.last().unwrap()["restored_contacts"], 0, "{restored:?}");
+    let refused = bob.run(&["wipe"]);
+    assert_eq!(refused.status.code(), Some(1), "without `yes` nothing happens");
 }

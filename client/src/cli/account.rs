@@ -79,12 +79,17 @@ pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
 }
 
 /// `allium profile [--name NAME]`.
-pub async fn profile(m: &mut Messenger, name: Option<String>, json: bool) -> Result<i32> {
+pub async fn profile(m: &mut Messenger, name: Option<String>, read_receipts: Option<bool>, json: bool) -> Result<i32> {
     if let Some(name) = &name {
         crate::home::validate_name(name)?;
         let value = serde_json::Value::String(name.clone());
         m.edit_account_state(sync::PROFILE, |state, stamp| {
             state.set(sync::PROFILE_NAME, value, stamp);
+        })?;
+    }
+    if let Some(on) = read_receipts {
+        m.edit_account_state(sync::PROFILE, |state, stamp| {
+            state.set(sync::READ_RECEIPTS, serde_json::Value::Bool(on), stamp);
         })?;
     }
     let synced = m.sync_account().await?;
@@ -93,10 +98,18 @@ pub async fn profile(m: &mut Messenger, name: Option<String>, json: bool) -> Res
         .get(sync::PROFILE_NAME)
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    emit(json, json!({"name": shown, "synced": synced}), || match &shown {
-        Some(n) => format!("Name: {}", escape(n)),
-        None => "No name set (allium profile --name NAME)".to_owned(),
-    });
+    let receipts = m.read_receipts()?;
+    emit(
+        json,
+        json!({"name": shown, "read_receipts": receipts, "synced": synced}),
+        || {
+            let name = match &shown {
+                Some(n) => format!("Name: {}", escape(n)),
+                None => "No name set (allium profile --name NAME)".to_owned(),
+            };
+            format!("{name}\nRead receipts: {}", if receipts { "on" } else { "off" })
+        },
+    );
     Ok(EXIT_OK)
 }
 

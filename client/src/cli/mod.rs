@@ -11,6 +11,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 mod account;
+mod conversation;
 
 pub use account::{ContactsCommand, RequestsCommand};
 
@@ -18,8 +19,9 @@ use crate::book::Book;
 use crate::config::{self, ClientConfig, Route};
 use crate::display::escape;
 use crate::error::{Error, Result};
-use crate::home::{Direction, Home, IdentitySource};
-use crate::messenger::{Delivery, InboxPage, Messenger, WATCH_WAIT_MS};
+use crate::home::{Direction, Home, IdentitySource, ReceiptLevel};
+use crate::incoming::InboxPage;
+use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
 use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
@@ -136,6 +138,32 @@ pub enum Command {
         /// Set the display name.
         #[arg(long)]
         name: Option<String>,
+        /// Send read receipts (on) or only delivery receipts (off).
+        #[arg(long, value_parser = ["on", "off"])]
+        read_receipts: Option<String>,
+    },
+    /// Make messages in a conversation disappear: `off`, `after-send
+    /// DURATION` or `after-read DURATION` (30s, 10m, 12h, 1d, 2w; at most
+    /// 2w). Both sides and all their devices follow the setting.
+    Disappear {
+        /// Contact name or Account ID.
+        with: String,
+        /// off, after-send or after-read.
+        mode: String,
+        /// How long (with after-send or after-read).
+        duration: Option<String>,
+    },
+    /// Take back a sent message: the recipient's devices delete it, and so
+    /// do this account's.
+    Unsend {
+        /// The message's hash (`allium history --json`).
+        hash: String,
+    },
+    /// Delete everything this account has on the network (asks first).
+    Wipe {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -405,13 +433,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             account::sync_quietly(&mut m).await;
             let page = m.inbox(None).await?;
             print_received(json, &page);
-            Ok(
-                if page.messages.is_empty() && page.requests.is_empty() && page.accepted.is_empty() {
-                    EXIT_NOTHING
-                } else {
-                    EXIT_OK
-                },
-            )
+            Ok(if page.shows_nothing() { EXIT_NOTHING } else { EXIT_OK })
         }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
@@ -446,7 +468,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::History { with, limit } => {
-            let home = Home::open(&home_dir)?;
+            let mut home = Home::open(&home_dir)?;
+            home.purge_expired(crate::clock::Clock::saved(&home).network_ms(crate::now_ms()))?;
             let book = Book::of(&home)?;
             let me = home.account_id();
             let peer = with.as_deref().map(|w| recipient(&book, w)).transpose()?;
@@ -465,12 +488,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 } else {
                     "to"
                 };
+                let receipt = (e.direction == Direction::Outgoing).then_some(e.receipt);
                 emit(
                     json,
-                    json!({"direction": direction, "peer": e.peer.to_string(), "name": name, "timestamp": e.sent_ts, "body": e.body, "hash": e.hash}),
+                    json!({"direction": direction, "peer": e.peer.to_string(), "name": name, "timestamp": e.sent_ts,
+                           "body": e.body, "hash": e.hash, "receipt": receipt, "expires_ms": e.expires_ms}),
                     || {
+                        let mut notes = String::new();
+                        match receipt {
+                            Some(ReceiptLevel::Read) => notes.push_str(" [read]"),
+                            Some(ReceiptLevel::Delivered) => notes.push_str(" [delivered]"),
+                            _ => {}
+                        }
+                        if let Some(at) = e.expires_ms {
+                            notes.push_str(&format!(" [disappears {}]", fmt_time(at)));
+                        }
                         format!(
-                            "[{}] {direction} {}: {}",
+                            "[{}] {direction} {}: {}{notes}",
                             fmt_time(e.sent_ts),
                             fmt_from(&e.peer, name.as_deref()),
                             escape(&e.body)
@@ -488,9 +522,21 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             account::requests(&mut m, action, json).await
         }
-        Command::Profile { name } => {
+        Command::Profile { name, read_receipts } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
-            account::profile(&mut m, name, json).await
+            account::profile(&mut m, name, read_receipts.map(|r| r == "on"), json).await
+        }
+        Command::Disappear { with, mode, duration } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            conversation::disappear(&mut m, &with, &mode, duration.as_deref(), json).await
+        }
+        Command::Unsend { hash } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            conversation::unsend(&mut m, &hash, json).await
+        }
+        Command::Wipe { yes } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            conversation::wipe(&mut m, yes, json).await
         }
         Command::Nodes => {
             let home = Home::open(&home_dir)?;
@@ -650,7 +696,7 @@ fn print_received(json: bool, page: &InboxPage) {
         emit(
             json,
             json!({"from": r.from.to_string(), "name": r.from_name, "display_name": r.display_name,
-                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
+                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash, "expires_ms": r.expires_ms}),
             || {
                 format!(
                     "[{}] {}: {}",
@@ -679,6 +725,19 @@ fn print_received(json: bool, page: &InboxPage) {
                     escape(&r.body)
                 )
             },
+        );
+    }
+    for (with, rule) in &page.disappearing {
+        emit(
+            json,
+            json!({"disappearing_set_by": with.to_string(), "disappearing": rule}),
+            || format!("{with} set messages to disappear: {}", conversation::describe(*rule)),
+        );
+    }
+    if page.unsent > 0 {
+        eprintln!(
+            "allium: {} message(s) taken back by their senders were deleted",
+            page.unsent
         );
     }
     for from in &page.accepted {

@@ -8,7 +8,7 @@
 
 use allium_common::AccountId;
 use allium_common::rpc::MAX_DATA_LEN;
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::error::{HomeError, Result};
 use super::{Home, check_hash, parse_account, to_i64};
@@ -51,6 +51,41 @@ pub struct HistoryEntry {
     pub received_ts: Option<u64>,
     /// The text.
     pub body: String,
+    /// When it disappears (network time, Unix ms), if it does.
+    pub expires_ms: Option<u64>,
+    /// For a sent message: what the recipient confirmed.
+    pub receipt: ReceiptLevel,
+}
+
+/// What the recipient of a sent message confirmed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptLevel {
+    /// Nothing (yet).
+    #[default]
+    None,
+    /// A device of the recipient fetched it.
+    Delivered,
+    /// The recipient read it.
+    Read,
+}
+
+impl ReceiptLevel {
+    fn from_sql(v: i64) -> Self {
+        match v {
+            1 => Self::Delivered,
+            2 => Self::Read,
+            _ => Self::None,
+        }
+    }
+
+    const fn to_sql(self) -> i64 {
+        match self {
+            Self::None => 0,
+            Self::Delivered => 1,
+            Self::Read => 2,
+        }
+    }
 }
 
 pub(crate) fn check_body(body: &str) -> Result<()> {
@@ -93,6 +128,9 @@ pub(crate) fn insert(
     Ok(inserted > 0)
 }
 
+/// The columns [`RawEntry::from_row`] reads, in order.
+const COLUMNS: &str = "direction, peer, hash, sent_ms, received_ms, body, expires_ms, receipt";
+
 /// A raw history row, before its Account ID and numbers are checked.
 struct RawEntry {
     direction: i64,
@@ -101,6 +139,8 @@ struct RawEntry {
     sent_ms: i64,
     received_ms: Option<i64>,
     body: String,
+    expires_ms: Option<i64>,
+    receipt: i64,
 }
 
 impl RawEntry {
@@ -112,6 +152,8 @@ impl RawEntry {
             sent_ms: r.get(3)?,
             received_ms: r.get(4)?,
             body: r.get(5)?,
+            expires_ms: r.get(6)?,
+            receipt: r.get(7)?,
         })
     }
 }
@@ -164,10 +206,9 @@ impl Home {
         let peer = with.map(ToString::to_string);
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT direction, peer, hash, sent_ms, received_ms, body FROM history
-                 WHERE ?1 IS NULL OR peer = ?1 ORDER BY local_ms DESC, id DESC",
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM history WHERE ?1 IS NULL OR peer = ?1 ORDER BY local_ms DESC, id DESC"
+            ))
             .map_err(self.db_err(OP))?;
         let rows = stmt.query_map([peer], RawEntry::from_row).map_err(self.db_err(OP))?;
         let mut out = Vec::new();
@@ -217,6 +258,102 @@ impl Home {
         Ok(hashes)
     }
 
+    /// Sets when the `direction` message `hash` disappears (network time);
+    /// an earlier time already set stays.
+    pub fn set_expiry(&mut self, direction: Direction, hash: &str, expires_ms: u64) -> Result<()> {
+        let at = to_i64("expiry", expires_ms)?;
+        self.conn
+            .execute(
+                "UPDATE history SET expires_ms = min(coalesce(expires_ms, ?3), ?3)
+                 WHERE hash = ?1 AND direction = ?2",
+                params![hash, direction.to_sql(), at],
+            )
+            .map_err(self.db_err("setting when a message disappears"))?;
+        Ok(())
+    }
+
+    /// Deletes the messages whose time ran out at `now_ms` (network time);
+    /// returns how many.
+    pub fn purge_expired(&mut self, now_ms: u64) -> Result<usize> {
+        let now = to_i64("time", now_ms)?;
+        self.conn
+            .execute("DELETE FROM history WHERE expires_ms <= ?1", [now])
+            .map_err(self.db_err("deleting disappeared messages"))
+    }
+
+    /// Records that `peer` confirmed the sent messages `hashes` up to
+    /// `level` (a lower level than known changes nothing). Returns how many
+    /// entries changed.
+    pub fn record_receipt(&mut self, peer: &AccountId, hashes: &[String], level: ReceiptLevel) -> Result<usize> {
+        const OP: &str = "recording a receipt";
+        let tx = self.immediate_tx(OP)?;
+        let mut changed = 0;
+        for hash in hashes {
+            changed += tx
+                .execute(
+                    "UPDATE history SET receipt = ?3 WHERE direction = 1 AND hash = ?1 AND peer = ?2 AND receipt < ?3",
+                    params![hash, peer.to_string(), level.to_sql()],
+                )
+                .map_err(self.db_err(OP))?;
+        }
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(changed)
+    }
+
+    /// Sets the hash of the copy of sent message `hash` in this account's
+    /// own swarm.
+    pub fn set_copy_hash(&mut self, hash: &str, copy_hash: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE history SET copy_hash = ?2 WHERE direction = 1 AND hash = ?1",
+                params![hash, copy_hash],
+            )
+            .map_err(self.db_err("recording a sent message's copy"))?;
+        Ok(())
+    }
+
+    /// Deletes the `direction` message `hash` exchanged with `peer`.
+    /// Returns whether there was one, and (for a sent message) the hash
+    /// of its copy in this account's swarm.
+    pub fn forget_message(
+        &mut self,
+        direction: Direction,
+        hash: &str,
+        peer: &AccountId,
+    ) -> Result<(bool, Option<String>)> {
+        const OP: &str = "deleting a message";
+        let tx = self.immediate_tx(OP)?;
+        let found: Option<Option<String>> = tx
+            .query_row(
+                "SELECT copy_hash FROM history WHERE direction = ?1 AND hash = ?2 AND peer = ?3",
+                params![direction.to_sql(), hash, peer.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err(OP))?;
+        tx.execute(
+            "DELETE FROM history WHERE direction = ?1 AND hash = ?2 AND peer = ?3",
+            params![direction.to_sql(), hash, peer.to_string()],
+        )
+        .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok((found.is_some(), found.flatten()))
+    }
+
+    /// The recipient of sent message `hash`, if this account sent one.
+    pub fn sent_to(&self, hash: &str) -> Result<Option<AccountId>> {
+        let peer: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT peer FROM history WHERE direction = 1 AND hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err("looking up a sent message"))?;
+        peer.map(|p| parse_account(self, "history entry", &p)).transpose()
+    }
+
     fn decode(&self, r: RawEntry) -> Result<HistoryEntry> {
         let direction = match r.direction {
             0 => Direction::Incoming,
@@ -231,6 +368,8 @@ impl Home {
             sent_ts: ts(r.sent_ms)?,
             received_ts: r.received_ms.map(ts).transpose()?,
             body: r.body,
+            expires_ms: r.expires_ms.map(ts).transpose()?,
+            receipt: ReceiptLevel::from_sql(r.receipt),
         })
     }
 }
@@ -256,6 +395,8 @@ mod tests {
                 sent_ts: 100,
                 received_ts: Some(150),
                 body: "hi".into(),
+                expires_ms: None,
+                receipt: ReceiptLevel::None,
             }
         );
         // A note to self: the same hash sent and received is two entries.
@@ -284,6 +425,32 @@ mod tests {
         assert_eq!(home.forget_incoming(&account(2), 110).unwrap(), ["h1"]);
         let left: Vec<String> = home.history(None, 10).unwrap().into_iter().map(|e| e.hash).collect();
         assert_eq!(left, ["h2", "h3", "h4", "h5"], "later and outgoing messages stay");
+    }
+
+    #[test]
+    fn only_the_sender_of_a_message_can_take_it_back() {
+        let (_dir, mut home) = temp_home(1);
+        home.record_incoming("h1", account(2), 100, 100, "mine to take back")
+            .unwrap();
+        assert_eq!(
+            home.forget_message(Direction::Incoming, "h1", &account(3)).unwrap(),
+            (false, None),
+            "another account names the hash"
+        );
+        assert_eq!(home.history(None, 10).unwrap().len(), 1, "the message stays");
+        assert_eq!(
+            home.forget_message(Direction::Incoming, "h1", &account(2)).unwrap(),
+            (true, None)
+        );
+        assert!(home.history(None, 10).unwrap().is_empty());
+        home.record_outgoing("h2", account(2), 100, "sent").unwrap();
+        home.set_copy_hash("h2", "c2").unwrap();
+        assert_eq!(home.sent_to("h2").unwrap(), Some(account(2)));
+        assert_eq!(
+            home.forget_message(Direction::Outgoing, "h2", &account(2)).unwrap(),
+            (true, Some("c2".to_owned())),
+            "a sent message goes with its copy's hash"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 pub use cache::{MAX_CURSOR_KEY_LEN, MAX_CURSORS, MAX_SOURCE_LEN};
 pub use error::{ECHO_MAX, HomeError, Result};
-pub use history::{Direction, HistoryEntry, MAX_BODY_LEN};
+pub use history::{Direction, HistoryEntry, MAX_BODY_LEN, ReceiptLevel};
 pub use keyfile::KEY_FILE;
 pub use names::{MAX_CONTACT_NAME_CHARS, MAX_CONTACTS, validate_name};
 pub use outbox::{MAX_LAST_ERROR_LEN, MAX_OUTBOX, OutboxItem};

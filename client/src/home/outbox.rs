@@ -61,6 +61,9 @@ pub struct OutboxItem {
     /// message for this account's other devices, an acceptance, a
     /// receipt): confirming it records no history, and its `body` is empty.
     pub control: bool,
+    /// For a disappearing message: how long after `created_ms` it
+    /// disappears.
+    pub disappear_ms: Option<u64>,
 }
 
 impl OutboxItem {
@@ -84,12 +87,12 @@ impl std::fmt::Debug for OutboxItem {
             .field("last_error", &self.last_error)
             .field("next_attempt_ms", &self.next_attempt_ms)
             .field("control", &self.control)
+            .field("disappear_ms", &self.disappear_ms)
             .finish()
     }
 }
 
-const SELECT: &str =
-    "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error, next_attempt_ms, control FROM outbox";
+const SELECT: &str = "SELECT id, recipient, data, body, ttl_ms, created_ms, attempts, last_error, next_attempt_ms, control, disappear_ms FROM outbox";
 
 struct RawItem {
     id: i64,
@@ -102,6 +105,7 @@ struct RawItem {
     last_error: Option<String>,
     next_attempt_ms: i64,
     control: bool,
+    disappear_ms: Option<i64>,
 }
 
 impl RawItem {
@@ -117,6 +121,7 @@ impl RawItem {
             last_error: r.get(7)?,
             next_attempt_ms: r.get(8)?,
             control: r.get(9)?,
+            disappear_ms: r.get(10)?,
         })
     }
 }
@@ -146,7 +151,21 @@ impl Home {
         ttl_ms: u64,
         created_ms: u64,
     ) -> Result<i64> {
-        self.outbox_insert(to, envelope_data, body, ttl_ms, created_ms, false)
+        self.outbox_insert(to, envelope_data, body, ttl_ms, created_ms, false, None)
+    }
+
+    /// Queues a disappearing message: like [`Home::outbox_add`], and its
+    /// history entry disappears `disappear_ms` after `created_ms`.
+    pub fn outbox_add_disappearing(
+        &mut self,
+        to: AccountId,
+        envelope_data: Vec<u8>,
+        body: &str,
+        ttl_ms: u64,
+        created_ms: u64,
+        disappear_ms: u64,
+    ) -> Result<i64> {
+        self.outbox_insert(to, envelope_data, body, ttl_ms, created_ms, false, Some(disappear_ms))
     }
 
     /// Queues a control message for `to` (see [`OutboxItem::control`]).
@@ -158,9 +177,10 @@ impl Home {
         ttl_ms: u64,
         created_ms: u64,
     ) -> Result<i64> {
-        self.outbox_insert(to, envelope_data, "", ttl_ms, created_ms, true)
+        self.outbox_insert(to, envelope_data, "", ttl_ms, created_ms, true, None)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn outbox_insert(
         &mut self,
         to: AccountId,
@@ -169,6 +189,7 @@ impl Home {
         ttl_ms: u64,
         created_ms: u64,
         control: bool,
+        disappear_ms: Option<u64>,
     ) -> Result<i64> {
         if envelope_data.len() > MAX_DATA_LEN {
             return Err(HomeError::DataTooLarge {
@@ -196,9 +217,18 @@ impl Home {
             return Err(HomeError::OutboxFull { limit: MAX_OUTBOX });
         }
         tx.execute(
-            "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms, control)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![to.to_string(), envelope_data, body, ttl, created, expires, control],
+            "INSERT INTO outbox (recipient, data, body, ttl_ms, created_ms, expires_ms, control, disappear_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                to.to_string(),
+                envelope_data,
+                body,
+                ttl,
+                created,
+                expires,
+                control,
+                disappear_ms.map(|d| to_i64("disappearing time", d)).transpose()?
+            ],
         )
         .map_err(self.db_err(OP))?;
         let id = tx.last_insert_rowid();
@@ -295,6 +325,16 @@ impl Home {
         let created = to_i64("created timestamp", item.created_ms)?;
         history::insert(&tx, Direction::Outgoing, hash, &item.to, created, None, &item.body)
             .map_err(self.db_err(OP))?;
+        let expires_ms = item
+            .disappear_ms
+            .map(|d| created.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)));
+        if let Some(at) = expires_ms {
+            tx.execute(
+                "UPDATE history SET expires_ms = ?3 WHERE hash = ?1 AND direction = ?2",
+                params![hash, 1, at],
+            )
+            .map_err(self.db_err(OP))?;
+        }
         tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
             .map_err(self.db_err(OP))?;
         tx.commit().map_err(self.db_err(OP))?;
@@ -305,6 +345,8 @@ impl Home {
             sent_ts: item.created_ms,
             received_ts: None,
             body: item.body,
+            expires_ms: expires_ms.and_then(|e| u64::try_from(e).ok()),
+            receipt: history::ReceiptLevel::None,
         }))
     }
 
@@ -353,6 +395,7 @@ impl Home {
             last_error: r.last_error,
             next_attempt_ms: num("next_attempt_ms", r.next_attempt_ms)?,
             control: r.control,
+            disappear_ms: r.disappear_ms.map(|d| num("disappear_ms", d)).transpose()?,
         })
     }
 }

@@ -140,8 +140,27 @@ DROP TABLE contacts;
 ALTER TABLE outbox ADD COLUMN control INTEGER NOT NULL DEFAULT 0 CHECK (control IN (0, 1));
 ";
 
+/// Version 5: disappearing messages, receipts and unsend
+/// (`docs/account-sync.md`).
+///
+/// - `history.expires_ms`: when the message disappears from the history
+///   (network time, Unix ms); null: it stays.
+/// - `history.receipt`: for a sent message, what the recipient confirmed:
+///   0 nothing, 1 delivered, 2 read.
+/// - `history.copy_hash`: for a sent message, the hash of its copy in this
+///   account's own swarm (deleted with it by `unsend`).
+/// - `outbox.disappear_ms`: a disappearing message's time, which its
+///   history entry gets when the store is confirmed.
+const V5: &str = "
+ALTER TABLE history ADD COLUMN expires_ms INTEGER;
+ALTER TABLE history ADD COLUMN receipt INTEGER NOT NULL DEFAULT 0 CHECK (receipt IN (0, 1, 2));
+ALTER TABLE history ADD COLUMN copy_hash TEXT;
+CREATE INDEX history_expiry ON history (expires_ms) WHERE expires_ms IS NOT NULL;
+ALTER TABLE outbox ADD COLUMN disappear_ms INTEGER;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {
