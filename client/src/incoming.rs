@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use allium_common::account::Stamp;
 use allium_common::content::{Content, Disappear, DisappearAfter, Kind, Receipt, SentCopy};
 use allium_common::encoding::from_base64;
 use allium_common::node_list::NodeEntry;
@@ -14,6 +15,7 @@ use allium_common::{AccountId, envelope};
 use serde_json::Value;
 
 use crate::book::{self, Book};
+use crate::convo::{self, Conversations};
 use crate::error::Result;
 use crate::home::{Direction, Home, ReceiptLevel, validate_name};
 use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve, swarm_refused};
@@ -70,6 +72,11 @@ pub struct InboxPage {
     pub unsent: usize,
     /// Sent messages whose receipt arrived.
     pub receipts: usize,
+    /// Contacts' messages another device of the account had shown
+    /// already: added to the history, not shown again.
+    pub read_elsewhere: usize,
+    /// Messages in muted conversations: added to the history, not shown.
+    pub muted: usize,
     /// Items the swarm held that are not readable messages for this
     /// account (garbage, forgeries, messages sealed to someone else):
     /// skipped, and the cursor moved past them.
@@ -102,6 +109,9 @@ enum Item {
     Unsent(Vec<String>),
     /// Receipts for this many sent messages.
     Receipts(usize),
+    /// A contact's message recorded but not shown: seen on another device
+    /// (true) or muted (false).
+    Quiet(bool),
     /// Already seen, or a kind this client does not show.
     Nothing,
     /// Not a message this account can read.
@@ -167,8 +177,10 @@ impl Messenger {
             }
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             let mut book = self.book()?;
+            let convos = Conversations::from_state(&self.home.account_state(convo::CONVERSATIONS)?.0);
+            let shown_before = found.messages.len();
             for m in &messages {
-                match self.open_message(m, &book, &mut chores)? {
+                match self.open_message(m, &book, &convos, &mut chores)? {
                     Item::New(r) => found.messages.push(r),
                     Item::Request(r) => found.requests.push(r),
                     Item::Accepted(from) => {
@@ -189,10 +201,13 @@ impl Messenger {
                         chores.delete.extend(hashes);
                     }
                     Item::Receipts(n) => found.receipts += n,
+                    Item::Quiet(true) => found.read_elsewhere += 1,
+                    Item::Quiet(false) => found.muted += 1,
                     Item::Nothing => {}
                     Item::Unreadable => found.unreadable += 1,
                 }
             }
+            self.mark_read(&found.messages[shown_before..])?;
             if let Some(last) = messages.last().and_then(|m| m["hash"].as_str()) {
                 self.home.set_cursor(&cursor_key(&node), last)?;
             }
@@ -233,6 +248,28 @@ impl Messenger {
         }
     }
 
+    /// Records in the shared conversation state that `shown` were seen, so
+    /// the account's other devices do not show them again.
+    fn mark_read(&mut self, shown: &[Received]) -> Result<()> {
+        let me = self.home.account_id();
+        // A sender's time is its claim: one dated ahead must not mark
+        // later messages read.
+        let now = self.network_now();
+        let mut newest: BTreeMap<AccountId, u64> = BTreeMap::new();
+        for r in shown.iter().filter(|r| r.from != me) {
+            let ts = newest.entry(r.from).or_default();
+            *ts = (*ts).max(r.timestamp.min(now));
+        }
+        if newest.is_empty() {
+            return Ok(());
+        }
+        self.edit_account_state(convo::CONVERSATIONS, |state, stamp| {
+            for (from, ts) in &newest {
+                convo::mark_read(state, from, *ts, stamp);
+            }
+        })
+    }
+
     /// Whether this account sends read receipts (a synced setting).
     pub fn read_receipts(&self) -> Result<bool> {
         let profile = self.home.account_state(sync::PROFILE)?.0;
@@ -245,7 +282,7 @@ impl Messenger {
     /// Opens one retrieved item. A forged, garbled or foreign item is
     /// skipped, never fatal. `book` decides whether a sender is blocked, a
     /// contact or a stranger.
-    fn open_message(&mut self, m: &Value, book: &Book, chores: &mut Chores) -> Result<Item> {
+    fn open_message(&mut self, m: &Value, book: &Book, convos: &Conversations, chores: &mut Chores) -> Result<Item> {
         let (Some(hash), Some(data)) = (m["hash"].as_str(), m["data"].as_str()) else {
             return Ok(Item::Unreadable);
         };
@@ -298,8 +335,12 @@ impl Messenger {
             self.home.set_expiry(Direction::Incoming, hash, at)?;
             chores.expire.entry(at).or_default().push(hash.to_owned());
         }
-        if approved && from != me {
+        let read_elsewhere = from != me && convos.was_read(&from, content.ts);
+        if approved && from != me && !read_elsewhere {
             chores.receipts.entry(from).or_default().push(hash.to_owned());
+        }
+        if approved && from != me && (read_elsewhere || convos.get(&from).muted) {
+            return Ok(Item::Quiet(read_elsewhere));
         }
         let received = Received {
             from,
@@ -360,17 +401,31 @@ impl Messenger {
     }
 
     /// A contact's new disappearing setting becomes this account's for
-    /// the conversation (on every device, through the synced state).
+    /// the conversation (on every device, through the synced state),
+    /// stamped with the time the contact made it: a setting older than the
+    /// one held (a message read again from another node, or one that
+    /// arrives late) changes nothing.
     fn apply_disappear(&mut self, book: &Book, from: AccountId, content: &Content) -> Result<Item> {
         let rule = content.disappear.filter(|d| crate::disappear::in_bounds(d.ms));
-        if book.get(&from).and_then(|c| c.disappearing) == rule {
+        let key = book::key(&from, book::field::DISAPPEARING);
+        let held = self.home.account_state(book::CONTACTS)?.0;
+        if !is_newer(held.entry(&key).map(|e| e.stamp.at), content.ts) {
             return Ok(Item::Nothing);
         }
+        let unchanged = book.get(&from).and_then(|c| c.disappearing) == rule;
         self.edit_account_state(book::CONTACTS, |state, stamp| {
             let value = rule.map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
-            book::write(state, &from, book::field::DISAPPEARING, value, stamp);
+            let made = Stamp {
+                at: content.ts,
+                device: stamp.device,
+            };
+            book::write(state, &from, book::field::DISAPPEARING, value, made);
         })?;
-        Ok(Item::Disappearing(from, rule))
+        Ok(if unchanged {
+            Item::Nothing
+        } else {
+            Item::Disappearing(from, rule)
+        })
     }
 
     fn apply_receipt(&mut self, from: AccountId, receipt: Option<&Receipt>) -> Result<Item> {
@@ -413,6 +468,12 @@ impl Messenger {
     }
 }
 
+/// Whether a setting made at `made_ms` is newer than the one held, last
+/// written at `held_ms` (none held: it is).
+fn is_newer(held_ms: Option<u64>, made_ms: u64) -> bool {
+    held_ms.is_none_or(|held| made_ms > held)
+}
+
 /// Whether `s` has the shape of a message hash (43 unpadded base64
 /// characters).
 pub(crate) fn is_hash(s: &str) -> bool {
@@ -422,6 +483,14 @@ pub(crate) fn is_hash(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_newer_setting_replaces_the_held_one() {
+        assert!(is_newer(None, 5));
+        assert!(is_newer(Some(4), 5));
+        assert!(!is_newer(Some(5), 5), "the same setting read again");
+        assert!(!is_newer(Some(9), 5), "an older one arriving late");
+    }
 
     #[test]
     fn a_sender_cannot_stretch_an_after_send_time_by_dating_ahead() {

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod confirm;
 pub mod conversation;
+pub mod convo;
 pub mod directory;
 pub mod disappear;
 pub mod display;

@@ -70,6 +70,20 @@ impl Messenger {
         Ok(out)
     }
 
+    /// Syncs the namespaces this device edited since it last stored them
+    /// (what an inbox round learnt: display names, read marks, settings),
+    /// so the account's other devices see it at their next round.
+    pub async fn sync_edited(&mut self) -> Result<Vec<Synced>> {
+        let mut out = Vec::new();
+        for namespace in STATE_NAMESPACES {
+            let (state, stored_ms) = self.home.account_state(namespace)?;
+            if stored_ms.is_none() && !state.is_empty() {
+                out.push(self.sync_namespace(namespace).await?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The state of `namespace` as this device holds it.
     pub fn account_state(&self, namespace: Namespace) -> Result<AccountState> {
         Ok(self.home.account_state(namespace)?.0)

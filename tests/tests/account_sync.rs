@@ -178,6 +178,44 @@ async fn two_devices_on_one_phrase_converge() {
     let history = lines(&laptop.run(&["--json", "history", "dan"]));
     assert_eq!(bodies(&history), ["from the phone"]);
     assert_eq!(history[0]["direction"], "to");
+
+    // A message the phone showed is not shown again on the laptop; a
+    // conversation muted on the laptop is quiet on the phone.
+    let (me, dan, eve) = (
+        lines(&phone.run(&["--json", "id"]))[0]["account_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        net.client("friend0"),
+        net.client("friend1"),
+    );
+    lines(&dan.run(&["send", &me, "hi from dan"]));
+    assert_eq!(bodies(&lines(&phone.run(&["--json", "inbox"]))), ["hi from dan"]);
+    let round = laptop.run(&["--json", "inbox"]);
+    assert_eq!(
+        round.status.code(),
+        Some(1),
+        "shown on the phone already: {}",
+        stderr(&round)
+    );
+    assert!(
+        stderr(&round).contains("already shown on another device"),
+        "{}",
+        stderr(&round)
+    );
+    assert_eq!(
+        bodies(&lines(&laptop.run(&["--json", "history", "dan"]))),
+        ["from the phone", "hi from dan"]
+    );
+    lines(&laptop.run(&["--json", "mute", "eve"]));
+    lines(&eve.run(&["send", &me, "hi from eve"]));
+    let round = phone.run(&["--json", "inbox"]);
+    assert_eq!(round.status.code(), Some(1), "muted: {}", stderr(&round));
+    assert!(stderr(&round).contains("muted"), "{}", stderr(&round));
+    assert_eq!(
+        bodies(&lines(&phone.run(&["--json", "history", "eve"]))),
+        ["hi from eve"]
+    );
 }
 
 /// A stranger's message waits in `requests`, not the inbox; accepting it

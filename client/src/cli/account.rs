@@ -78,6 +78,17 @@ pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
     }
 }
 
+/// Stores what this device edited since its last store (after an inbox
+/// round); a failure is reported and not fatal.
+pub async fn sync_edited_quietly(m: &mut Messenger) {
+    if let Err(e) = m.sync_edited().await {
+        eprintln!(
+            "allium: could not store the account state's changes yet (tried again next time): {}",
+            escape(&e.to_string())
+        );
+    }
+}
+
 /// `allium profile [--name NAME]`.
 pub async fn profile(m: &mut Messenger, name: Option<String>, read_receipts: Option<bool>, json: bool) -> Result<i32> {
     if let Some(name) = &name {

@@ -74,6 +74,19 @@ pub async fn disappear(m: &mut Messenger, who: &str, mode: &str, duration: Optio
     })
 }
 
+/// `allium mute WHO [--off]`.
+pub async fn mute(m: &mut Messenger, who: &str, muted: bool, json: bool) -> Result<i32> {
+    let with = recipient(&m.book()?, who)?;
+    m.edit_account_state(crate::convo::CONVERSATIONS, |state, stamp| {
+        crate::convo::set_muted(state, &with, muted, stamp);
+    })?;
+    super::account::sync_quietly(m).await;
+    emit(json, json!({"with": with.to_string(), "muted": muted}), || {
+        format!("{} {with}", if muted { "muted" } else { "unmuted" })
+    });
+    Ok(EXIT_OK)
+}
+
 /// `allium unsend HASH`.
 pub async fn unsend(m: &mut Messenger, hash: &str, json: bool) -> Result<i32> {
     let unsent = m.unsend(hash).await?;

@@ -153,6 +153,15 @@ pub enum Command {
         /// How long (with after-send or after-read).
         duration: Option<String>,
     },
+    /// Mute a conversation: its messages go to the history without being
+    /// shown by inbox and watch (on every device of the account).
+    Mute {
+        /// Contact name or Account ID.
+        with: String,
+        /// Unmute instead.
+        #[arg(long)]
+        off: bool,
+    },
     /// Take back a sent message: the recipient's devices delete it, and so
     /// do this account's.
     Unsend {
@@ -433,6 +442,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             account::sync_quietly(&mut m).await;
             let page = m.inbox(None).await?;
             print_received(json, &page);
+            account::sync_edited_quietly(&mut m).await;
             Ok(if page.shows_nothing() { EXIT_NOTHING } else { EXIT_OK })
         }
         Command::Watch { count, timeout_secs } => {
@@ -453,6 +463,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 match m.inbox(Some(wait.max(1))).await {
                     Ok(page) => {
                         print_received(json, &page);
+                        account::sync_edited_quietly(&mut m).await;
                         seen += page.messages.len() + page.requests.len();
                         if count.is_some_and(|c| seen >= c) {
                             return Ok(EXIT_OK);
@@ -529,6 +540,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Disappear { with, mode, duration } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             conversation::disappear(&mut m, &with, &mode, duration.as_deref(), json).await
+        }
+        Command::Mute { with, off } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            conversation::mute(&mut m, &with, !off, json).await
         }
         Command::Unsend { hash } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
@@ -732,6 +747,18 @@ fn print_received(json: bool, page: &InboxPage) {
             json,
             json!({"disappearing_set_by": with.to_string(), "disappearing": rule}),
             || format!("{with} set messages to disappear: {}", conversation::describe(*rule)),
+        );
+    }
+    if page.read_elsewhere > 0 {
+        eprintln!(
+            "allium: {} message(s) already shown on another device of this account added to the history",
+            page.read_elsewhere
+        );
+    }
+    if page.muted > 0 {
+        eprintln!(
+            "allium: {} message(s) in muted conversations added to the history",
+            page.muted
         );
     }
     if page.unsent > 0 {
