@@ -33,8 +33,7 @@ fn cursor_key(node: &NodeEntry) -> String {
 pub struct Received {
     /// The sender.
     pub from: AccountId,
-    /// The name shown for the sender: the nickname given here, else the
-    /// display name it announced (for a contact).
+    /// The nickname this account gave the sender, if any.
     pub from_name: Option<String>,
     /// The display name the message carried, as the sender chose it.
     pub display_name: Option<String>,
@@ -344,7 +343,7 @@ impl Messenger {
         }
         let received = Received {
             from,
-            from_name: self.book()?.shown_name(&from).map(str::to_owned),
+            from_name: book.get(&from).and_then(|c| c.nickname.clone()),
             display_name,
             timestamp: content.ts,
             body,

@@ -227,6 +227,23 @@ impl Client {
     }
 }
 
+/// JSON Lines of a command that must have succeeded (exit status 0).
+///
+/// # Panics
+/// If it did not, with its standard error.
+pub fn ok_lines(out: &Output) -> Vec<Value> {
+    assert_eq!(out.status.code(), Some(0), "command failed: {}", stderr(out));
+    Client::json_lines(out)
+}
+
+/// The `body` of every line that has one.
+pub fn bodies(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Text of a command's standard error (for assertion messages).
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -2,7 +2,7 @@
 //! (issue 11; `docs/account-sync.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use allium_tests::{Client, TestNet, stderr};
+use allium_tests::{Client, TestNet, bodies, ok_lines as lines, stderr};
 
 use serde_json::Value;
 
@@ -40,17 +40,7 @@ async fn a_profile_follows_the_account_to_a_restored_device() {
     );
 }
 
-fn lines(out: &std::process::Output) -> Vec<Value> {
-    assert_eq!(out.status.code(), Some(0), "command failed: {}", stderr(out));
-    Client::json_lines(out)
-}
 
-fn bodies(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| l["body"].as_str().map(str::to_owned))
-        .collect()
-}
 
 /// The contacts as `allium contacts list --json` shows them: Account ID →
 /// (name, blocked).

@@ -9,16 +9,12 @@ use allium_common::seeds::{self, Seed};
 use allium_node::membership::fetch_node_list;
 use allium_tests::fake::serve_fixed;
 use allium_tests::hostile::now_ms;
-use allium_tests::{Client, TestNet, stderr};
+use allium_tests::{TestNet, ok_lines as ok, stderr};
 use serde_json::Value;
 
 /// The devnet's period (`[seed_mode] period_ms`).
 const PERIOD_MS: u64 = 1000;
 
-fn ok(out: &std::process::Output) -> Vec<Value> {
-    assert_eq!(out.status.code(), Some(0), "command failed: {}", stderr(out));
-    Client::json_lines(out)
-}
 
 async fn consensus_of(address: &str) -> Option<Consensus> {
     fetch_node_list(&allium_node::peer::Links::anonymous(), address).await

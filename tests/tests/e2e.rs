@@ -5,20 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use allium_tests::{Client, TestNet, stderr};
+use allium_tests::{TestNet, bodies, ok_lines as ok, stderr};
 use serde_json::Value;
 
-fn ok(out: &std::process::Output) -> Vec<Value> {
-    assert_eq!(out.status.code(), Some(0), "command failed: {}", stderr(out));
-    Client::json_lines(out)
-}
 
-fn bodies(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| l["body"].as_str().map(str::to_owned))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_talk_and_only_guards_see_the_sender() {

@@ -299,8 +299,16 @@ fn fmt_time(ms: u64) -> String {
     )
 }
 
-fn fmt_from(from: &AccountId, name: Option<&str>) -> String {
-    name.map_or_else(|| from.to_string(), |n| escape(n).into_owned())
+/// How an account is named on a terminal: the nickname this account gave
+/// it; else the display name it chose, with the start of its Account ID
+/// (a chosen name proves nothing, so it never stands alone); else the
+/// Account ID.
+fn fmt_from(from: &AccountId, nickname: Option<&str>, display_name: Option<&str>) -> String {
+    match (nickname, display_name) {
+        (Some(n), _) => escape(n).into_owned(),
+        (None, Some(d)) => format!("{} ({}…)", escape(d), &from.to_string()[..10]),
+        (None, None) => from.to_string(),
+    }
 }
 
 /// Runs a parsed command; returns the exit status.
@@ -493,7 +501,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     || (book.is_approved(&e.peer) && !book.is_blocked(&e.peer))
             })?;
             for e in &entries {
-                let name = book.shown_name(&e.peer).map(str::to_owned);
+                let contact = book.get(&e.peer).cloned().unwrap_or_default();
+                let name = contact.shown_name().map(str::to_owned);
                 let direction = if e.direction == Direction::Incoming {
                     "from"
                 } else {
@@ -517,7 +526,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         format!(
                             "[{}] {direction} {}: {}{notes}",
                             fmt_time(e.sent_ts),
-                            fmt_from(&e.peer, name.as_deref()),
+                            fmt_from(&e.peer, contact.nickname.as_deref(), contact.display_name.as_deref()),
                             escape(&e.body)
                         )
                     },
@@ -716,7 +725,7 @@ fn print_received(json: bool, page: &InboxPage) {
                 format!(
                     "[{}] {}: {}",
                     fmt_time(r.timestamp),
-                    fmt_from(&r.from, r.from_name.as_deref()),
+                    fmt_from(&r.from, r.from_name.as_deref(), r.display_name.as_deref()),
                     escape(&r.body)
                 )
             },
@@ -795,6 +804,15 @@ fn print_received(json: bool, page: &InboxPage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chosen_name_never_stands_alone_but_a_nickname_does() {
+        let id = AccountId::from_x25519([0xab; 32]);
+        assert_eq!(fmt_from(&id, Some("bob"), Some("Robert")), "bob");
+        assert_eq!(fmt_from(&id, None, Some("Robert")), "Robert (05abababab…)");
+        assert_eq!(fmt_from(&id, None, Some("x\u{1b}[2J")), "x\\e[2J (05abababab…)");
+        assert_eq!(fmt_from(&id, None, None), id.to_string());
+    }
 
     #[test]
     fn times_are_utc_calendar_dates() {
