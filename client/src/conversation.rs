@@ -42,9 +42,11 @@ impl Messenger {
         self.send_control(with, &content).await
     }
 
-    /// Tells `to` that its messages `hashes` reached this account (and, at
-    /// [`ReceiptLevel::Read`], were read).
-    pub(crate) async fn send_receipt(&mut self, to: AccountId, hashes: Vec<String>, level: ReceiptLevel) -> Result<()> {
+    /// Queues a receipt telling `to` that its messages `hashes` reached
+    /// this account (and, at [`ReceiptLevel::Read`], were read); it leaves
+    /// with the next [`Messenger::flush_outbox`], so showing the messages
+    /// does not wait for it.
+    pub(crate) fn queue_receipt(&mut self, to: AccountId, hashes: &[String], level: ReceiptLevel) -> Result<()> {
         for chunk in hashes.chunks(MAX_RECEIPT_HASHES) {
             let mut content = Content::control(Kind::Receipt, self.network_now());
             content.receipt = Some(Receipt {
@@ -57,9 +59,7 @@ impl Messenger {
                 timestamps: Vec::new(),
                 hashes: chunk.to_vec(),
             });
-            if let Delivery::Failed(why) = self.send_control(to, &content).await? {
-                return Err(Error::Network(why));
-            }
+            self.queue_control(to, &content)?;
         }
         Ok(())
     }

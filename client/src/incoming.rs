@@ -45,6 +45,10 @@ pub struct Received {
     pub hash: String,
     /// When it disappears (network time, Unix ms), if it does.
     pub expires_ms: Option<u64>,
+    /// Another device of the account showed the conversation up to this
+    /// message's time already (a mark by sender time: messages that
+    /// arrive out of order may carry it wrongly, so it only marks them).
+    pub read_elsewhere: bool,
 }
 
 /// What one pass over the inbox found.
@@ -71,9 +75,6 @@ pub struct InboxPage {
     pub unsent: usize,
     /// Sent messages whose receipt arrived.
     pub receipts: usize,
-    /// Contacts' messages another device of the account had shown
-    /// already: added to the history, not shown again.
-    pub read_elsewhere: usize,
     /// Messages in muted conversations: added to the history, not shown.
     pub muted: usize,
     /// Items the swarm held that are not readable messages for this
@@ -108,9 +109,8 @@ enum Item {
     Unsent(Vec<String>),
     /// Receipts for this many sent messages.
     Receipts(usize),
-    /// A contact's message recorded but not shown: seen on another device
-    /// (true) or muted (false).
-    Quiet(bool),
+    /// A message in a muted conversation, recorded but not shown.
+    Muted,
     /// Already seen, or a kind this client does not show.
     Nothing,
     /// Not a message this account can read.
@@ -146,8 +146,9 @@ impl Messenger {
     /// every page, so a failure later loses no progress; items that are not
     /// readable messages are skipped and counted. Messages whose time ran
     /// out leave the history first; afterwards, what the pass asked for
-    /// is done in the swarm (best effort: deletions, shortened expiries,
-    /// receipts to contacts).
+    /// is done in the swarm (best effort: deletions, shortened expiries),
+    /// and receipts to contacts are queued in the outbox for the next
+    /// [`Messenger::flush_outbox`].
     pub async fn inbox(&mut self, wait_ms: Option<u64>) -> Result<InboxPage> {
         let me = self.home.account_id();
         let now = self.network_now();
@@ -157,7 +158,7 @@ impl Messenger {
         // Page through what the node holds; the cursor is per node because
         // each node numbers its messages in its own order.
         let mut wait = wait_ms;
-        let mut paging_on = None;
+        let mut paging_on = self.last_node("inbox");
         loop {
             let timeout = REQUEST_TIMEOUT + Duration::from_millis(wait.unwrap_or(0));
             // The request names the cursor of whichever member it goes to.
@@ -174,6 +175,7 @@ impl Messenger {
             if status != 200 {
                 return Err(swarm_refused("to list the inbox", status, &body));
             }
+            self.remember_node("inbox", &node)?;
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             let mut book = self.book()?;
             let convos = Conversations::from_state(&self.home.account_state(convo::CONVERSATIONS)?.0);
@@ -200,8 +202,7 @@ impl Messenger {
                         chores.delete.extend(hashes);
                     }
                     Item::Receipts(n) => found.receipts += n,
-                    Item::Quiet(true) => found.read_elsewhere += 1,
-                    Item::Quiet(false) => found.muted += 1,
+                    Item::Muted => found.muted += 1,
                     Item::Nothing => {}
                     Item::Unreadable => found.unreadable += 1,
                 }
@@ -241,14 +242,14 @@ impl Messenger {
             ReceiptLevel::Delivered
         };
         for (to, hashes) in chores.receipts {
-            if let Err(e) = self.send_receipt(to, hashes, level).await {
-                tracing::debug!(error = %e, "a receipt was not sent");
+            if let Err(e) = self.queue_receipt(to, &hashes, level) {
+                tracing::debug!(error = %e, "a receipt was not queued");
             }
         }
     }
 
     /// Records in the shared conversation state that `shown` were seen, so
-    /// the account's other devices do not show them again.
+    /// the account's other devices can mark them read.
     fn mark_read(&mut self, shown: &[Received]) -> Result<()> {
         let me = self.home.account_id();
         // A sender's time is its claim: one dated ahead must not mark
@@ -335,11 +336,14 @@ impl Messenger {
             chores.expire.entry(at).or_default().push(hash.to_owned());
         }
         let read_elsewhere = from != me && convos.was_read(&from, content.ts);
-        if approved && from != me && !read_elsewhere {
-            chores.receipts.entry(from).or_default().push(hash.to_owned());
-        }
-        if approved && from != me && (read_elsewhere || convos.get(&from).muted) {
-            return Ok(Item::Quiet(read_elsewhere));
+        if approved && from != me {
+            // The device that showed it first sent its receipt.
+            if !read_elsewhere {
+                chores.receipts.entry(from).or_default().push(hash.to_owned());
+            }
+            if convos.get(&from).muted {
+                return Ok(Item::Muted);
+            }
         }
         let received = Received {
             from,
@@ -349,6 +353,7 @@ impl Messenger {
             body,
             hash: hash.to_owned(),
             expires_ms,
+            read_elsewhere,
         };
         Ok(if approved {
             Item::New(received)

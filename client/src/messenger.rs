@@ -496,6 +496,28 @@ impl Messenger {
         self.deliver_queued(id).await
     }
 
+    /// The node a paged read of `what` last went to (saved in the home's
+    /// settings): asked first next time, since a node that has this
+    /// client's cursor answers only what is new, where another answers
+    /// everything it holds.
+    pub(crate) fn last_node(&self, what: &str) -> Option<[u8; 32]> {
+        self.home
+            .meta(&format!("last_node:{what}"))
+            .ok()
+            .flatten()
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    }
+
+    /// Remembers that a paged read of `what` went to `node`.
+    pub(crate) fn remember_node(&mut self, what: &str, node: &NodeEntry) -> Result<()> {
+        if self.last_node(what) != Some(node.ed25519.0) {
+            self.home
+                .set_meta(&format!("last_node:{what}"), &hex::encode(node.ed25519.0))?;
+        }
+        Ok(())
+    }
+
     /// Delivers outbox item `id` (with its copy, see
     /// [`Messenger::deliver_with_copy`]).
     pub(crate) async fn deliver_queued(&mut self, id: i64) -> Result<Delivery> {

@@ -102,9 +102,15 @@ impl Messenger {
     /// Seals `content` to `to` and delivers it as a control message (no
     /// history entry, no copy for other devices).
     pub async fn send_control(&mut self, to: AccountId, content: &Content) -> Result<Delivery> {
+        let id = self.queue_control(to, content)?;
+        self.deliver_queued(id).await
+    }
+
+    /// Seals `content` to `to` and queues it in the outbox as a control
+    /// message, for the next [`Messenger::flush_outbox`]; returns its id.
+    pub fn queue_control(&mut self, to: AccountId, content: &Content) -> Result<i64> {
         let data = envelope::seal(self.home.identity(), &to, content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
-        let id = self.home.outbox_add_control(to, data, MESSAGE_TTL_MS, now_ms())?;
-        self.deliver_queued(id).await
+        Ok(self.home.outbox_add_control(to, data, MESSAGE_TTL_MS, now_ms())?)
     }
 }

@@ -120,7 +120,8 @@ impl Messenger {
             .unwrap_or_default();
         let mut remote = AccountState::default();
         let mut newest_copy: u64 = 0;
-        let mut on: Option<[u8; 32]> = None;
+        let what = format!("state{}", namespace.0);
+        let mut on = self.last_node(&what);
         for _ in 0..MAX_PAGES {
             let make = move |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
                 Ok(owner_retrieve(
@@ -135,6 +136,7 @@ impl Messenger {
             if status != 200 {
                 return Err(swarm_refused("to list the account state", status, &body));
             }
+            self.remember_node(&what, &node)?;
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {
                 report.copies += 1;

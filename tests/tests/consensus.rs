@@ -15,7 +15,6 @@ use serde_json::Value;
 /// The devnet's period (`[seed_mode] period_ms`).
 const PERIOD_MS: u64 = 1000;
 
-
 async fn consensus_of(address: &str) -> Option<Consensus> {
     fetch_node_list(&allium_node::peer::Links::anonymous(), address).await
 }

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use allium_tests::{TestNet, bodies, ok_lines as ok, stderr};
 use serde_json::Value;
 
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_talk_and_only_guards_see_the_sender() {
     let net = TestNet::start_with(12, "access_log = true\n").await.unwrap();

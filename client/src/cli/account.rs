@@ -198,6 +198,7 @@ pub async fn requests(m: &mut Messenger, sub: Option<RequestsCommand>, json: boo
             if let Err(e) = m.inbox(None).await {
                 eprintln!("allium: could not fetch new messages: {}", escape(&e.to_string()));
             }
+            super::flush_outbox(m, json).await;
             let requests = m.requests(20)?;
             for r in &requests {
                 for e in &r.messages {

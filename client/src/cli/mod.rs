@@ -385,6 +385,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                             escape(&e.to_string())
                         ),
                     }
+                    flush_outbox(&mut m, json).await;
                     let name = m.account_state(crate::sync::PROFILE)?;
                     let name = name.get(crate::sync::PROFILE_NAME).and_then(|v| v.as_str());
                     let history = m.home.history(None, usize::MAX)?.len();
@@ -450,6 +451,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             account::sync_quietly(&mut m).await;
             let page = m.inbox(None).await?;
             print_received(json, &page);
+            // Receipts the round queued.
+            flush_outbox(&mut m, json).await;
             account::sync_edited_quietly(&mut m).await;
             Ok(if page.shows_nothing() { EXIT_NOTHING } else { EXIT_OK })
         }
@@ -662,7 +665,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-async fn flush_outbox(m: &mut Messenger, json: bool) {
+pub(crate) async fn flush_outbox(m: &mut Messenger, json: bool) {
     match m.flush_outbox().await {
         Ok((results, expired)) => {
             for (item, delivery) in results {
@@ -720,13 +723,19 @@ fn print_received(json: bool, page: &InboxPage) {
         emit(
             json,
             json!({"from": r.from.to_string(), "name": r.from_name, "display_name": r.display_name,
-                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash, "expires_ms": r.expires_ms}),
+                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash, "expires_ms": r.expires_ms,
+                   "read_elsewhere": r.read_elsewhere}),
             || {
                 format!(
-                    "[{}] {}: {}",
+                    "[{}] {}: {}{}",
                     fmt_time(r.timestamp),
                     fmt_from(&r.from, r.from_name.as_deref(), r.display_name.as_deref()),
-                    escape(&r.body)
+                    escape(&r.body),
+                    if r.read_elsewhere {
+                        " [read on another device]"
+                    } else {
+                        ""
+                    }
                 )
             },
         );
@@ -756,12 +765,6 @@ fn print_received(json: bool, page: &InboxPage) {
             json,
             json!({"disappearing_set_by": with.to_string(), "disappearing": rule}),
             || format!("{with} set messages to disappear: {}", conversation::describe(*rule)),
-        );
-    }
-    if page.read_elsewhere > 0 {
-        eprintln!(
-            "allium: {} message(s) already shown on another device of this account added to the history",
-            page.read_elsewhere
         );
     }
     if page.muted > 0 {

@@ -11,6 +11,8 @@
 //! allium-bench relay  --nodes 2 --seconds 10 --concurrency 64
 //! allium-bench rss    --nodes 1
 //! allium-bench hostile --nodes 12 --seconds 300 --concurrency 6
+//! allium-bench restore --nodes 5
+//! allium-bench sync-copy --nodes 5 --messages 200
 //! ```
 
 use std::path::PathBuf;
@@ -33,9 +35,10 @@ use serde_json::json;
 struct Args {
     /// What to measure.
     scenario: Scenario,
-    /// Service nodes in the network.
-    #[arg(long, default_value_t = 1)]
-    nodes: usize,
+    /// Service nodes in the network (default: 5, one swarm, for `restore`
+    /// and `sync-copy`; 1 for the others).
+    #[arg(long)]
+    nodes: Option<usize>,
     /// How long to drive load.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -49,7 +52,8 @@ struct Args {
     /// more sends `batch` requests of that many stores.
     #[arg(long, default_value_t = 1)]
     batch: u64,
-    /// Messages for the latency part of `e2e`.
+    /// Messages for the latency part of `e2e`, and of each kind in
+    /// `sync-copy`.
     #[arg(long, default_value_t = 1000)]
     messages: usize,
     /// The allium-node binary (default: next to this one).
@@ -58,7 +62,8 @@ struct Args {
     /// Node configuration laid over the local network's (TOML). The
     /// default lifts the per-address limits for the one-client `store` and
     /// `relay` scenarios, so they measure the node, not its rate limits;
-    /// `hostile` runs with the nodes' defaults whatever this says.
+    /// `hostile` runs with the nodes' defaults whatever this says, and
+    /// `converge`, `restore` and `sync-copy` with their own.
     #[arg(
         long,
         default_value = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\nrequests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n"
@@ -97,6 +102,23 @@ enum Scenario {
     /// until the second holds them all, and how many copies the repair
     /// moved.
     Converge,
+    /// Restoring an account from its phrase: an account with 1,000
+    /// contacts (its synced state, in pages) and 10,000 messages in its
+    /// mailbox (half received from contacts, half copies of sent ones) is
+    /// restored 3 times into fresh homes; each restore is timed (node
+    /// list, account-state sync, inbox pass) and checked (1,000 contacts,
+    /// 10,000 history entries), then the parts of an inbox pass are timed
+    /// apart (retrieves without onion, envelope opening, a contact-book
+    /// read, history inserts). The per-mailbox store limits are lifted to
+    /// fill the mailbox.
+    Restore,
+    /// The cost of the copy of a sent message for the sender's other
+    /// devices: `--messages` texts sent with `send` (message, then its copy
+    /// into the sender's own swarm) against as many of the same size sent
+    /// with `send_control` (the message alone), interleaved; round-trip
+    /// percentiles, and the bytes stored per message either way (read back
+    /// from the swarms).
+    SyncCopy,
 }
 
 #[tokio::main]
@@ -119,15 +141,20 @@ async fn main() -> anyhow::Result<()> {
     let extra = match args.scenario {
         Scenario::Hostile => "",
         Scenario::Converge => CONVERGE_CONFIG,
+        Scenario::Restore | Scenario::SyncCopy => ACCOUNT_SYNC_CONFIG,
         _ => args.extra_config.as_str(),
     };
+    let nodes = args.nodes.unwrap_or(match args.scenario {
+        Scenario::Restore | Scenario::SyncCopy => 5,
+        _ => 1,
+    });
     // A top-level key goes before the tables.
     let extra = if args.plaintext {
         format!("plaintext_links = true\n{extra}")
     } else {
         extra.to_owned()
     };
-    let mut net = LocalNet::start(&exe, dir.path(), args.nodes.max(1), &extra, Duration::from_secs(60)).await?;
+    let mut net = LocalNet::start(&exe, dir.path(), nodes.max(1), &extra, Duration::from_secs(60)).await?;
     net.wait_until_formed(Duration::from_secs(60)).await?;
     let list = allium_node::membership::fetch_node_list(net.links(), &net.seed().address)
         .await
@@ -146,6 +173,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Tor => tor(&args, &net).await,
         Scenario::Hostile => hostile(&args, &net, &list).await,
         Scenario::Converge => converge(&args, &net).await,
+        Scenario::Restore => restore(&args, &net, &list).await,
+        Scenario::SyncCopy => sync_copy(&args, &net, &list).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -465,6 +494,12 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     let mut alice = messenger(dir.path(), "alice", &seeds)?;
     let mut bob = messenger(dir.path(), "bob", &seeds)?;
     let bob_id = bob.home.account_id();
+    // A stranger's messages wait in `requests`, not the inbox: Bob takes
+    // Alice as a contact first. So each of Bob's inbox rounds also sends
+    // Alice a receipt, and `inbox` returns only once it is stored: the
+    // latency below includes that store. Every `send` also stores a copy
+    // in Alice's own swarm after the message (the round trip below).
+    bob.approve(&alice.home.account_id())?;
     alice.nodes().await?;
     bob.nodes().await?;
     let n = args.messages;
@@ -509,6 +544,8 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     );
 
     // Sustained rate: independent senders to one recipient for --seconds.
+    // Nobody reads Bob's inbox here, so the senders need no approval;
+    // each `send` is two stores (the message, then the sender's copy).
     let mut senders = Vec::new();
     for c in 0..args.concurrency {
         let mut m = messenger(dir.path(), &format!("sender-{c}"), &seeds)?;
@@ -738,6 +775,9 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
     for i in 0..args.concurrency.max(1) {
         let mut sender = messenger(dir.path(), &format!("sender-{i}"), &seeds)?;
         let mut receiver = messenger(dir.path(), &format!("receiver-{i}"), &seeds)?;
+        // The receiver reads `messages`: its sender must be a contact, or
+        // its texts would wait in `requests`.
+        receiver.approve(&sender.home.account_id())?;
         sender.nodes().await?;
         receiver.nodes().await?;
         pairs.push((sender, receiver));
@@ -880,6 +920,549 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         json!({"scenario": "converge", "messages": total, "missing": total / 1000, "seconds_to_converge": converged,
                "differing_buckets": buckets, "messages_pushed": moved, "pushes_confirmed": copies,
                "new_on_second": pushed_to_b})
+    );
+    Ok(())
+}
+
+/// Node limits for `restore` and `sync-copy`: the per-address limits
+/// lifted as by default, and the per-mailbox store rates and replication
+/// pushes too, so that the bench can fill one mailbox with 10,000 messages
+/// in seconds (and a long `sync-copy` is not refused).
+const ACCOUNT_SYNC_CONFIG: &str = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\n\
+requests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n\
+stores_per_minute_per_mailbox = 100000000\nstore_bytes_per_minute_per_mailbox = 4000000000\n\
+pushes_per_second_per_peer = 1000000\n";
+
+/// Contacts of the account `restore` restores.
+const RESTORE_CONTACTS: usize = 1_000;
+/// Messages in its mailbox: every other one received, the rest copies of
+/// sent ones.
+const RESTORE_MESSAGES: usize = 10_000;
+/// Contacts among them who wrote the received half.
+const RESTORE_SENDERS: usize = 10;
+/// Restores timed, each into a fresh home.
+const RESTORES: usize = 3;
+/// Concurrent batch requests filling the mailbox.
+const FILL_CONCURRENCY: usize = 8;
+
+/// The members of `account`'s swarm.
+fn swarm_of(list: &allium_common::consensus::Consensus, account: &AccountId) -> anyhow::Result<Vec<NodeEntry>> {
+    let swarm = list
+        .swarm_ring()
+        .swarm_of(account)
+        .context("the node list has no swarms")?;
+    Ok(list.swarm_members(swarm).cloned().collect())
+}
+
+/// POSTs `body` to a node's RPC endpoint `url`; its JSON answer, if 2xx.
+async fn rpc_direct(http: &reqwest::Client, url: &str, body: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let response = http.post(url).json(body).send().await?;
+    let status = response.status();
+    let value: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{url} answered {status}: {value}");
+    }
+    Ok(value)
+}
+
+/// A gauge or counter from the `/metrics` of the node at `address`.
+async fn gauge(http: &reqwest::Client, scheme: &str, address: &str, name: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{scheme}://{address}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A namespace-0 store of `data` into `to`'s mailbox (unsigned, as anyone
+/// may make), for an hour.
+fn store_json(to: &AccountId, data: &[u8]) -> serde_json::Value {
+    Call::Store(StoreParams {
+        pubkey: *to,
+        namespace: Namespace::DEFAULT,
+        timestamp: micros_now() / 1000,
+        ttl: 3_600_000,
+        data: Base64Bytes(data.to_vec()),
+        pubkey_ed25519: None,
+        signature: None,
+    })
+    .to_json()
+}
+
+/// Every message of `owner`'s `namespace` that the node at `url` holds,
+/// read with owner-signed retrieves straight to it (no onion), page by
+/// page: (hash, data).
+async fn retrieve_all(
+    http: &reqwest::Client,
+    url: &str,
+    owner: &allium_common::Identity,
+    namespace: Namespace,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    use allium_common::encoding::{Hex32, Sig64, from_base64};
+    use allium_common::rpc::{RetrieveParams, retrieve_signed_bytes};
+    let mut out = Vec::new();
+    let mut last: Option<String> = None;
+    loop {
+        let ts = micros_now() / 1000;
+        let request = Call::Retrieve(RetrieveParams {
+            pubkey: owner.account_id(),
+            pubkey_ed25519: Hex32(*owner.ed25519_pk()),
+            namespace,
+            timestamp: ts,
+            signature: Sig64(owner.sign(&retrieve_signed_bytes(namespace, ts))),
+            last_hash: last.clone(),
+            max_count: None,
+            max_size: None,
+            wait_ms: None,
+        })
+        .to_json();
+        let page = rpc_direct(http, url, &request).await?;
+        let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        for m in &messages {
+            let hash = m["hash"].as_str().context("a message without hash")?.to_owned();
+            let data = from_base64(m["data"].as_str().context("a message without data")?)?;
+            out.push((hash, data));
+        }
+        if page["more"] != serde_json::Value::Bool(true) || messages.is_empty() {
+            return Ok(out);
+        }
+        last = out.last().map(|(h, _)| h.clone());
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// One timed restore.
+#[derive(Debug, Clone, Copy)]
+struct RestoreRun {
+    nodes_s: f64,
+    sync_s: f64,
+    inbox_s: f64,
+    total_s: f64,
+}
+
+async fn restore(args: &Args, net: &LocalNet, list: &allium_common::consensus::Consensus) -> anyhow::Result<()> {
+    use allium_client::book;
+    use allium_client::home::{Home, IdentitySource};
+    use allium_client::messenger::Messenger;
+    use allium_common::content::{Content, SentCopy};
+    use allium_common::rpc::{MAX_SUBREQUESTS, message_hash};
+    use allium_common::{Identity, envelope};
+
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let transport = || allium_client::transport::Transport::direct_with(args.plaintext);
+    let seed: [u8; 32] = sodium::random_array();
+    let me = Identity::from_ed25519_seed(&seed);
+    let my_id = me.account_id();
+    let mut account = Messenger::new(
+        Home::create(&dir.path().join("account"), &seed, IdentitySource::Bip39)?,
+        seeds.clone(),
+        transport()?,
+    );
+    account.nodes().await?;
+
+    // The contacts: the first RESTORE_SENDERS write to the account.
+    let senders: Vec<Identity> = (0..RESTORE_SENDERS)
+        .map(|_| Identity::from_ed25519_seed(&sodium::random_array()))
+        .collect();
+    let contacts: Vec<AccountId> = (0..RESTORE_CONTACTS)
+        .map(|i| {
+            senders
+                .get(i)
+                .map_or_else(|| AccountId::from_x25519(sodium::random_array()), Identity::account_id)
+        })
+        .collect();
+    let t = Instant::now();
+    account.edit_account_state(book::CONTACTS, |state, stamp| {
+        contacts
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, id)| book::add(state, &format!("c{i}"), id, stamp))
+    })??;
+    let added_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let synced = account.sync_account().await?;
+    let first_sync_s = t.elapsed().as_secs_f64();
+    let pages: usize = synced.iter().map(|s| s.stored).sum();
+    let state_bytes = account.account_state(book::CONTACTS)?.encode()?.len();
+    println!(
+        "{RESTORE_CONTACTS} contacts added in {added_s:.2}s; the first sync stored their state \
+         ({state_bytes} bytes encoded) as {pages} page(s) in {first_sync_s:.2}s ({synced:?})"
+    );
+
+    // The mailbox: every other message from a contact, the rest copies of
+    // messages the account sent (sealed by itself to itself).
+    let t = Instant::now();
+    let now = account.network_now();
+    let mut envelopes = Vec::with_capacity(RESTORE_MESSAGES);
+    for i in 0..RESTORE_MESSAGES {
+        let ts = now.saturating_sub((RESTORE_MESSAGES - i) as u64 * 10);
+        let mut content = Content::text(
+            format!("restore bench message {i:05}: the quick brown fox jumps over the lazy dog"),
+            ts,
+        );
+        let sealed = if i % 2 == 0 {
+            envelope::seal(
+                &senders[(i / 2) % RESTORE_SENDERS],
+                &my_id,
+                &content,
+                &sodium::random_array(),
+            )
+        } else {
+            let to = contacts[(i / 2) % RESTORE_CONTACTS];
+            content.sent = Some(SentCopy {
+                to: to.to_string(),
+                hash: message_hash(&to, Namespace::DEFAULT, format!("bench {i}").as_bytes()),
+            });
+            envelope::seal(&me, &my_id, &content, &sodium::random_array())
+        };
+        envelopes.push(sealed?);
+    }
+    let envelope_bytes: usize = envelopes.iter().map(Vec::len).sum();
+    println!(
+        "sealed {RESTORE_MESSAGES} envelopes ({:.0} bytes each on average) in {:.2}s",
+        envelope_bytes as f64 / RESTORE_MESSAGES as f64,
+        t.elapsed().as_secs_f64()
+    );
+
+    // Stored straight into one member of the account's swarm, in batches;
+    // it replicates each to the others before it answers.
+    let members = swarm_of(list, &my_id)?;
+    let (http, scheme) = tool_http(args);
+    let url = format!("{scheme}://{}/storage_rpc/v1", members[0].address);
+    let mut held_before = Vec::new();
+    for m in &members {
+        held_before.push(gauge(&http, scheme, &m.address, "allium_messages").await.unwrap_or(0));
+    }
+    let t = Instant::now();
+    let envelopes = Arc::new(envelopes);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut fillers = tokio::task::JoinSet::new();
+    for _ in 0..FILL_CONCURRENCY {
+        let (http, url, envelopes, next) = (http.clone(), url.clone(), Arc::clone(&envelopes), Arc::clone(&next));
+        fillers.spawn(async move {
+            let mut fewest_confirmations = usize::MAX;
+            loop {
+                let start = next.fetch_add(1, Ordering::Relaxed) * MAX_SUBREQUESTS;
+                let Some(chunk) = envelopes.get(start..(start + MAX_SUBREQUESTS).min(envelopes.len())) else {
+                    break;
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                let requests: Vec<_> = chunk.iter().map(|d| store_json(&my_id, d)).collect();
+                let answer = rpc_direct(
+                    &http,
+                    &url,
+                    &json!({"method": "batch", "params": {"requests": requests}}),
+                )
+                .await?;
+                let results = answer["results"].as_array().context("a batch without results")?;
+                if results.len() != chunk.len() {
+                    bail!("a batch of {} stores got {} results", chunk.len(), results.len());
+                }
+                for r in results {
+                    if r["code"] != 200 {
+                        bail!("a store was refused: {r}");
+                    }
+                    let confirmed = r["body"]["swarm"].as_object().map_or(0, serde_json::Map::len);
+                    fewest_confirmations = fewest_confirmations.min(confirmed);
+                }
+            }
+            Ok(fewest_confirmations)
+        });
+    }
+    let mut fewest = usize::MAX;
+    while let Some(joined) = fillers.join_next().await {
+        fewest = fewest.min(joined??);
+    }
+    let fill_s = t.elapsed().as_secs_f64();
+    println!(
+        "stored {RESTORE_MESSAGES} messages into one member of the account's swarm of {} in {fill_s:.1}s \
+         ({:.0}/s, batches of {MAX_SUBREQUESTS}); every store confirmed by at least {fewest} member(s)",
+        members.len(),
+        RESTORE_MESSAGES as f64 / fill_s
+    );
+    // Replication settled: every member holds them.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (m, before) in members.iter().zip(&held_before) {
+        loop {
+            let held = gauge(&http, scheme, &m.address, "allium_messages").await.unwrap_or(0);
+            if held >= before + RESTORE_MESSAGES as u64 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} holds {held} messages, expected {}",
+                    m.address,
+                    before + RESTORE_MESSAGES as u64
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    println!("every member holds them after {:.1}s", t.elapsed().as_secs_f64());
+
+    // The restores: a fresh home from the same seed each time.
+    let mut runs = Vec::new();
+    let mut restored = None;
+    for r in 0..RESTORES {
+        let home = Home::create(&dir.path().join(format!("restore-{r}")), &seed, IdentitySource::Bip39)?;
+        let mut m = Messenger::new(home, seeds.clone(), transport()?);
+        let started = Instant::now();
+        m.nodes().await?;
+        let nodes_s = started.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let synced = m.sync_account().await?;
+        let sync_s = t.elapsed().as_secs_f64();
+        // Inbox passes until the history holds every message (one should
+        // do; the count between passes is not timed).
+        let (mut requests, mut inbox_s) = (0, 0.0);
+        let mut passes = Vec::new();
+        let mut entries = Vec::new();
+        while passes.len() < 5 {
+            let pass = Instant::now();
+            let page = m.inbox(None).await?;
+            let pass_s = pass.elapsed().as_secs_f64();
+            inbox_s += pass_s;
+            requests += page.requests.len();
+            passes.push(format!(
+                "{pass_s:.2}s: {} shown, {} requests, {} sent copies, {} unreadable",
+                page.messages.len(),
+                page.requests.len(),
+                page.synced,
+                page.unreadable
+            ));
+            entries = m.home.history(None, usize::MAX)?;
+            if entries.len() >= RESTORE_MESSAGES {
+                break;
+            }
+        }
+        let total_s = nodes_s + sync_s + inbox_s;
+        let book = m.book()?;
+        let known = book.iter().count();
+        let listed = book.iter().filter(|(_, c)| c.is_listed()).count();
+        let history = entries.len();
+        let received = entries
+            .iter()
+            .filter(|e| e.direction == allium_client::home::Direction::Incoming)
+            .count();
+        let copies_read: usize = synced.iter().map(|s| s.copies).sum();
+        println!(
+            "restore {}: {total_s:.2}s = node list {:.3}s + account sync {sync_s:.3}s ({copies_read} state copies read) \
+             + inbox {inbox_s:.2}s ({} pass(es): {}); book {known} accounts ({listed} listed), history {history} \
+             entries ({received} received)",
+            r + 1,
+            nodes_s,
+            passes.len(),
+            passes.join("; ")
+        );
+        if known != RESTORE_CONTACTS || listed != RESTORE_CONTACTS || history != RESTORE_MESSAGES || requests != 0 {
+            bail!(
+                "restore {} is incomplete: {known} accounts in the book ({listed} listed; expected {RESTORE_CONTACTS}), \
+                 {history} history entries (expected {RESTORE_MESSAGES}), {requests} as requests (expected 0)",
+                r + 1
+            );
+        }
+        runs.push(RestoreRun {
+            nodes_s,
+            sync_s,
+            inbox_s,
+            total_s,
+        });
+        restored = Some(m);
+    }
+    let restored = restored.context("no restore ran")?;
+    let column = |f: fn(&RestoreRun) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    let (totals, syncs, inboxes, lists) = (
+        column(|r| r.total_s),
+        column(|r| r.sync_s),
+        column(|r| r.inbox_s),
+        column(|r| r.nodes_s),
+    );
+    println!(
+        "restore, median of {RESTORES}: total {:.2}s (runs {totals:.2?}), account sync {:.3}s ({syncs:.3?}), \
+         inbox {:.2}s ({inboxes:.2?}), node list {:.3}s",
+        median(&totals),
+        median(&syncs),
+        median(&inboxes),
+        median(&lists)
+    );
+
+    // The parts of an inbox pass, timed apart.
+    let t = Instant::now();
+    let all = retrieve_all(&http, &url, &me, Namespace::DEFAULT).await?;
+    let retrieve_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut opened = 0;
+    for (_, data) in &all {
+        if envelope::open(&me, data).is_ok() {
+            opened += 1;
+        }
+    }
+    let open_s = t.elapsed().as_secs_f64();
+    const BOOK_READS: u32 = 50;
+    let t = Instant::now();
+    for _ in 0..BOOK_READS {
+        std::hint::black_box(restored.book()?);
+    }
+    let book_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(BOOK_READS);
+    let mut scratch = Home::create(
+        &dir.path().join("scratch"),
+        &sodium::random_array(),
+        IdentitySource::Bip39,
+    )?;
+    let t = Instant::now();
+    for i in 0..RESTORE_MESSAGES {
+        let hash = message_hash(&my_id, Namespace::DEFAULT, &i.to_le_bytes());
+        scratch.record_incoming(
+            &hash,
+            contacts[i % RESTORE_SENDERS],
+            micros_now() / 1000,
+            micros_now() / 1000,
+            "restore bench message",
+        )?;
+    }
+    let insert_s = t.elapsed().as_secs_f64();
+    println!(
+        "parts: {} messages retrieved straight from one node (no onion, {} pages) in {retrieve_s:.2}s; \
+         {opened} envelopes opened in {open_s:.2}s; one contact-book read (`Messenger::book`, {RESTORE_CONTACTS} \
+         contacts) {book_ms:.2} ms; {RESTORE_MESSAGES} history inserts one by one {insert_s:.2}s",
+        all.len(),
+        all.len().div_ceil(allium_common::rpc::MAX_RETRIEVE_COUNT)
+    );
+    println!(
+        "{}",
+        json!({"scenario": "restore", "nodes": net.nodes.len(), "swarm": members.len(), "contacts": RESTORE_CONTACTS,
+               "messages": RESTORE_MESSAGES, "state_bytes": state_bytes, "state_pages": pages,
+               "envelope_bytes_mean": envelope_bytes as f64 / RESTORE_MESSAGES as f64,
+               "total_s": totals, "sync_s": syncs, "inbox_s": inboxes, "node_list_s": lists,
+               "median_total_s": median(&totals), "median_sync_s": median(&syncs), "median_inbox_s": median(&inboxes),
+               "parts": {"retrieve_direct_s": retrieve_s, "open_s": open_s, "book_read_ms": book_ms,
+                         "history_inserts_s": insert_s}})
+    );
+    Ok(())
+}
+
+async fn sync_copy(args: &Args, net: &LocalNet, list: &allium_common::consensus::Consensus) -> anyhow::Result<()> {
+    use allium_client::messenger::Delivery;
+    use allium_common::content::Content;
+    use allium_common::envelope;
+
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let mut alice = messenger(dir.path(), "alice", &seeds)?;
+    let bob = messenger(dir.path(), "bob", &seeds)?;
+    let (alice_id, bob_id) = (alice.home.account_id(), bob.home.account_id());
+    alice.nodes().await?;
+    // Warm-up: paths, kept connections, Bob made a contact.
+    alice.send(bob_id, "warm-up").await?;
+    alice
+        .send_control(bob_id, &Content::text("warm-up", alice.network_now()))
+        .await?;
+    let n = args.messages.max(1);
+    let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let (mut with_copy, mut without) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut copy_failed, mut plain_failed) = (0, 0);
+    let started = Instant::now();
+    for i in 0..n {
+        // Same length either way; the order alternates.
+        let text = format!("{i:06}:{}", "x".repeat(64));
+        for copy in [i % 2 == 0, i % 2 == 1] {
+            let t = Instant::now();
+            let delivery = if copy {
+                alice.send(bob_id, &format!("send:{text}")).await?
+            } else {
+                let content = Content::text(format!("ctrl:{text}"), alice.network_now());
+                alice.send_control(bob_id, &content).await?
+            };
+            let us = micros(t);
+            match (copy, delivery) {
+                (true, Delivery::Stored(_)) => with_copy.push(us),
+                (true, _) => copy_failed += 1,
+                (false, Delivery::Stored(_)) => without.push(us),
+                (false, _) => plain_failed += 1,
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (copy50, copy99) = ms_percentiles(with_copy.clone());
+    let (plain50, plain99) = ms_percentiles(without.clone());
+    let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64 / 1000.0;
+    println!(
+        "send (message + copy): p50 {copy50:.2} ms, p99 {copy99:.2} ms, mean {:.2} ms over {}; {copy_failed} not stored",
+        mean(&with_copy),
+        with_copy.len()
+    );
+    println!(
+        "send_control (message alone): p50 {plain50:.2} ms, p99 {plain99:.2} ms, mean {:.2} ms over {}; {plain_failed} not stored",
+        mean(&without),
+        without.len()
+    );
+    println!(
+        "ratio send / send_control: p50 ×{:.2}, p99 ×{:.2}; extra per message p50 {:.2} ms ({elapsed:.1}s in all)",
+        copy50 / plain50.max(f64::EPSILON),
+        copy99 / plain99.max(f64::EPSILON),
+        copy50 - plain50
+    );
+
+    // What the swarms hold: Bob's mailbox (both kinds of message) and
+    // Alice's (the copies), read back and opened.
+    let (http, scheme) = tool_http(args);
+    let member = |id: &AccountId| -> anyhow::Result<String> {
+        let m = swarm_of(list, id)?;
+        Ok(format!(
+            "{scheme}://{}/storage_rpc/v1",
+            m.first().context("an empty swarm")?.address
+        ))
+    };
+    let (mut sent, mut control, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, data) in retrieve_all(&http, &member(&bob_id)?, bob.home.identity(), Namespace::DEFAULT).await? {
+        if let Ok(o) = envelope::open(bob.home.identity(), &data) {
+            match o.content.body.as_deref() {
+                Some(b) if b.starts_with("send:") => sent.push(data.len()),
+                Some(b) if b.starts_with("ctrl:") => control.push(data.len()),
+                _ => {}
+            }
+        }
+    }
+    for (_, data) in retrieve_all(&http, &member(&alice_id)?, alice.home.identity(), Namespace::DEFAULT).await? {
+        if let Ok(o) = envelope::open(alice.home.identity(), &data)
+            && o.content.sent.is_some()
+            && o.content.body.as_deref().is_some_and(|b| b.starts_with("send:"))
+        {
+            copies.push(data.len());
+        }
+    }
+    let avg = |v: &[usize]| v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+    let (sent_b, copy_b, control_b) = (avg(&sent), avg(&copies), avg(&control));
+    println!(
+        "stored: {} messages by send ({sent_b:.0} bytes each) and {} copies in the sender's swarm ({copy_b:.0} bytes each): \
+         {:.0} bytes per message; {} by send_control ({control_b:.0} bytes each)",
+        sent.len(),
+        copies.len(),
+        sent_b + copy_b,
+        control.len()
+    );
+    println!(
+        "{}",
+        json!({"scenario": "sync-copy", "nodes": net.nodes.len(), "messages": n,
+               "same_swarm": swarm_of(list, &alice_id)?.first().map(|m| m.ed25519.0) == swarm_of(list, &bob_id)?.first().map(|m| m.ed25519.0),
+               "send": {"p50_ms": copy50, "p99_ms": copy99, "mean_ms": mean(&with_copy), "failed": copy_failed,
+                        "message_bytes": sent_b, "copy_bytes": copy_b, "stored": sent.len(), "copies": copies.len()},
+               "send_control": {"p50_ms": plain50, "p99_ms": plain99, "mean_ms": mean(&without), "failed": plain_failed,
+                                "message_bytes": control_b, "stored": control.len()},
+               "ratio_p50": copy50 / plain50.max(f64::EPSILON), "ratio_p99": copy99 / plain99.max(f64::EPSILON)})
     );
     Ok(())
 }
