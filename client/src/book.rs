@@ -173,6 +173,11 @@ impl Book {
         self.get(account).is_some_and(|c| c.blocked)
     }
 
+    /// How many accounts `allium contacts list` shows.
+    pub fn listed(&self) -> usize {
+        self.contacts.values().filter(|c| c.is_listed()).count()
+    }
+
     /// Every account the book knows, by Account ID.
     pub fn iter(&self) -> impl Iterator<Item = (&AccountId, &Contact)> {
         self.contacts.iter()
@@ -195,7 +200,7 @@ pub fn add(state: &mut AccountState, name: &str, account: &AccountId, stamp: Sta
             name: existing,
         });
     }
-    if book.iter().filter(|(_, c)| c.is_listed()).count() >= MAX_CONTACTS {
+    if book.listed() >= MAX_CONTACTS {
         return Err(HomeError::TooManyContacts { limit: MAX_CONTACTS });
     }
     write(state, account, field::NICKNAME, Some(Value::from(name)), stamp);
@@ -326,6 +331,25 @@ mod tests {
             Some(account(2)),
             "the name is free again"
         );
+    }
+
+    #[test]
+    fn the_book_is_bounded() {
+        let mut s = AccountState::default();
+        // What `add` writes, without rebuilding the book each time.
+        for i in 0..MAX_CONTACTS - 1 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let id = AccountId::from_x25519(key);
+            write(&mut s, &id, field::NICKNAME, Some(json!(format!("c{i}"))), stamp(1, 1));
+            write(&mut s, &id, field::APPROVED, Some(json!(true)), stamp(1, 1));
+        }
+        add(&mut s, "the last one", &account(0xfe), stamp(2, 1)).unwrap();
+        assert!(matches!(
+            add(&mut s, "one more", &account(0xff), stamp(2, 1)),
+            Err(HomeError::TooManyContacts { limit: MAX_CONTACTS })
+        ));
+        assert!(s.encode().is_ok(), "a full book still fits the state's limits");
     }
 
     #[test]

@@ -318,7 +318,9 @@ impl Messenger {
         }
         match content.kind {
             Kind::Text => {}
-            Kind::Accept if from != me => return self.apply_accept(book, from),
+            // Only from an account this one wrote to (which approved it): a
+            // stranger's acceptance would only add keys to the synced state.
+            Kind::Accept if approved && from != me => return self.apply_accept(book, from),
             Kind::Disappear if approved && from != me => return self.apply_disappear(book, from, &content),
             Kind::Receipt if approved => return self.apply_receipt(from, content.receipt.as_ref()),
             Kind::Unsend => return self.apply_unsend(from, content.unsend.as_deref()),

@@ -545,7 +545,13 @@ impl Messenger {
     /// Marks `account` approved (its messages reach the inbox), if it is
     /// not yet.
     pub fn approve(&mut self, account: &AccountId) -> Result<()> {
-        if self.book()?.is_approved(account) {
+        let book = self.book()?;
+        if book.is_approved(account) {
+            return Ok(());
+        }
+        if book.listed() >= crate::home::MAX_CONTACTS {
+            // The synced state has a size limit; its messages stay requests.
+            tracing::warn!("the contact list is full; {account} is not made a contact");
             return Ok(());
         }
         self.edit_account_state(book::CONTACTS, |state, stamp| {

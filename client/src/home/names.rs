@@ -11,8 +11,11 @@ use super::error::{HomeError, Result, echo};
 
 /// Longest contact name, in characters.
 pub const MAX_CONTACT_NAME_CHARS: usize = 64;
-/// Most contacts an account keeps.
-pub const MAX_CONTACTS: usize = 5_000;
+/// Most contacts an account keeps: each takes up to six keys of the
+/// synced state, which holds at most 20,000
+/// (`allium_common::account::state::MAX_ENTRIES`), with room left for
+/// removals.
+pub const MAX_CONTACTS: usize = 2_500;
 
 /// Checks a contact name; the error says what is wrong.
 pub fn validate_name(name: &str) -> Result<()> {
