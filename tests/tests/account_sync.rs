@@ -242,6 +242,22 @@ async fn requests_wait_until_accepted_and_blocked_senders_vanish() {
         "the request was answered"
     );
 
+    // An acceptance nobody asked for changes nothing: it would only add
+    // keys to Alice's synced state.
+    lines(&pest.run(&["--json", "requests", "accept", &alice_id]));
+    let round = alice.run(&["--json", "inbox"]);
+    assert!(
+        !Client::json_lines(&round)
+            .iter()
+            .any(|l| l["accepted_by"] == pest_id.as_str()),
+        "{}",
+        String::from_utf8_lossy(&round.stdout)
+    );
+    assert!(
+        !contacts(&alice).contains_key(&pest_id),
+        "nothing about the pest is kept"
+    );
+
     lines(&pest.run(&["send", &alice_id, "buy now"]));
     lines(&alice.run(&["--json", "requests", "decline", &pest_id, "--block"]));
     assert_eq!(
