@@ -60,6 +60,15 @@ fn seen_key(namespace: Namespace) -> String {
     format!("state_copies:{}", namespace.0)
 }
 
+/// Whether a sync stores the merged state: when this device edited it
+/// since its last store, or when the newest copy stored (by any device, at
+/// `last_copy_ms`) is older than [`RESTORE_AFTER_MS`], so that the state
+/// outlives its TTL while some device syncs at least once per TTL. An
+/// empty state is never stored.
+pub fn must_store(edited: bool, empty: bool, last_copy_ms: u64, now_ms: u64) -> bool {
+    !empty && (edited || now_ms.saturating_sub(last_copy_ms) > RESTORE_AFTER_MS)
+}
+
 impl Messenger {
     /// Syncs every namespace of the shared state.
     pub async fn sync_account(&mut self) -> Result<Vec<Synced>> {
@@ -170,8 +179,7 @@ impl Messenger {
         merged.merge(&remote);
         let now = self.network_now();
         let last_copy = stored_ms.unwrap_or(0).max(newest_copy);
-        let aging = !merged.is_empty() && now.saturating_sub(last_copy) > RESTORE_AFTER_MS;
-        if edited || aging {
+        if must_store(edited, merged.is_empty(), last_copy, now) {
             let stored = self.store_state(namespace, &merged).await?;
             report.stored = stored.len();
             let superseded: Vec<String> = seen.iter().filter(|h| !stored.contains(h)).cloned().collect();
@@ -269,5 +277,29 @@ impl Messenger {
         prefer: Option<[u8; 32]>,
     ) -> Result<(u16, Value, NodeEntry)> {
         self.call(account, make, REQUEST_TIMEOUT, prefer, &HashSet::new()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_is_stored_when_edited_or_before_its_copy_expires() {
+        let day = 86_400_000;
+        let now = 100 * day;
+        assert!(must_store(true, false, now, now), "edited");
+        assert!(!must_store(false, false, now - day, now), "a fresh copy holds it");
+        assert!(!must_store(false, false, now - 7 * day, now), "seven days: not yet");
+        assert!(
+            must_store(false, false, now - 7 * day - 1, now),
+            "older than seven days"
+        );
+        assert!(must_store(false, false, 0, now), "never stored");
+        assert!(
+            now - 7 * day - 1 + STATE_TTL_MS > now,
+            "stored again while the copy still lives"
+        );
+        assert!(!must_store(true, true, 0, now), "nothing to store");
     }
 }
