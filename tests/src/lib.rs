@@ -136,8 +136,15 @@ impl TestNet {
 /// A counter or gauge (without labels) from the `/metrics` of the node at
 /// `address`.
 pub async fn metric(address: &str, name: &str) -> Option<u64> {
-    let text = allium_node::peer::links::unpinned_client(Default::default(), None)
-        .get(format!("https://{address}/metrics"))
+    let http = allium_node::peer::links::unpinned_client(Default::default(), None);
+    metric_over(&http, "https", address, name).await
+}
+
+/// [`metric`] through `http`, with `scheme` (`http` for nodes with
+/// `plaintext_links`).
+pub async fn metric_over(http: &reqwest::Client, scheme: &str, address: &str, name: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{scheme}://{address}/metrics"))
         .send()
         .await
         .ok()?

@@ -965,20 +965,6 @@ async fn rpc_direct(http: &reqwest::Client, url: &str, body: &serde_json::Value)
     Ok(value)
 }
 
-/// A gauge or counter from the `/metrics` of the node at `address`.
-async fn gauge(http: &reqwest::Client, scheme: &str, address: &str, name: &str) -> Option<u64> {
-    let text = http
-        .get(format!("{scheme}://{address}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 /// A namespace-0 store of `data` into `to`'s mailbox (unsigned, as anyone
 /// may make), for an hour.
 fn store_json(to: &AccountId, data: &[u8]) -> serde_json::Value {
@@ -1142,7 +1128,11 @@ async fn restore(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
     let url = format!("{scheme}://{}/storage_rpc/v1", members[0].address);
     let mut held_before = Vec::new();
     for m in &members {
-        held_before.push(gauge(&http, scheme, &m.address, "allium_messages").await.unwrap_or(0));
+        held_before.push(
+            allium_tests::metric_over(&http, scheme, &m.address, "allium_messages")
+                .await
+                .unwrap_or(0),
+        );
     }
     let t = Instant::now();
     let envelopes = Arc::new(envelopes);
@@ -1197,7 +1187,9 @@ async fn restore(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
     let deadline = Instant::now() + Duration::from_secs(120);
     for (m, before) in members.iter().zip(&held_before) {
         loop {
-            let held = gauge(&http, scheme, &m.address, "allium_messages").await.unwrap_or(0);
+            let held = allium_tests::metric_over(&http, scheme, &m.address, "allium_messages")
+                .await
+                .unwrap_or(0);
             if held >= before + RESTORE_MESSAGES as u64 {
                 break;
             }
