@@ -1,5 +1,9 @@
 //! `allium`: parses flags, sets up logging, and hands over to the library.
 
+// As in the library: a command's future (sync, inbox and receipts through
+// onion paths, and Tor with the `tor` feature) nests deeper than 128.
+#![recursion_limit = "256"]
+
 use std::io::IsTerminal as _;
 
 use clap::Parser as _;

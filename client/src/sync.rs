@@ -49,6 +49,9 @@ pub struct Synced {
     pub deleted: usize,
 }
 
+/// What [`Messenger::last_node`] calls the reads of the shared state.
+const LAST_NODE: &str = "state";
+
 /// The retrieve cursor of `namespace` on `node`.
 fn cursor_key(namespace: Namespace, node: &NodeEntry) -> String {
     format!("state{}:{}", namespace.0, hex::encode(node.ed25519.0))
@@ -71,12 +74,55 @@ pub fn must_store(edited: bool, empty: bool, last_copy_ms: u64, now_ms: u64) -> 
 
 impl Messenger {
     /// Syncs every namespace of the shared state.
+    ///
+    /// The first page of every namespace comes in one `batch` request, so
+    /// a sync that finds nothing new costs one request.
     pub async fn sync_account(&mut self) -> Result<Vec<Synced>> {
+        let firsts = self.first_pages().await?;
         let mut out = Vec::new();
-        for namespace in STATE_NAMESPACES {
-            out.push(self.sync_namespace(namespace).await?);
+        for (namespace, first) in STATE_NAMESPACES.into_iter().zip(firsts) {
+            out.push(self.sync_namespace(namespace, Some(first)).await?);
         }
         Ok(out)
+    }
+
+    /// The first page of copies of every namespace of the shared state
+    /// (from this device's cursors), read in one `batch` from one member;
+    /// each with the member that answered.
+    async fn first_pages(&mut self) -> Result<Vec<(Value, NodeEntry)>> {
+        let me = self.home.account_id();
+        let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
+            let calls = STATE_NAMESPACES
+                .iter()
+                .map(|&ns| Ok(owner_retrieve(home, ns, ts, home.cursor(&cursor_key(ns, node))?, None)))
+                .collect::<Result<Vec<Value>>>()?;
+            Ok(serde_json::json!({"method": "batch", "params": {"requests": calls}}))
+        };
+        let prefer = self.last_node(LAST_NODE);
+        let (status, body, node) = self.call_swarm(&me, &make, prefer).await?;
+        if status != 200 {
+            return Err(swarm_refused("to list the account state", status, &body));
+        }
+        self.remember_node(LAST_NODE, &node)?;
+        let results = body["results"].as_array().cloned().unwrap_or_default();
+        if results.len() != STATE_NAMESPACES.len() {
+            return Err(Error::Network(format!(
+                "a swarm member answered {} results to a batch of {}",
+                results.len(),
+                STATE_NAMESPACES.len()
+            )));
+        }
+        results
+            .into_iter()
+            .map(|r| match r["code"].as_u64() {
+                Some(200) => Ok((r["body"].clone(), node.clone())),
+                code => Err(swarm_refused(
+                    "to list the account state",
+                    code.and_then(|c| u16::try_from(c).ok()).unwrap_or(0),
+                    &r["body"],
+                )),
+            })
+            .collect()
     }
 
     /// Syncs the namespaces this device edited since it last stored them
@@ -87,7 +133,7 @@ impl Messenger {
         for namespace in STATE_NAMESPACES {
             let (state, stored_ms) = self.home.account_state(namespace)?;
             if stored_ms.is_none() && !state.is_empty() {
-                out.push(self.sync_namespace(namespace).await?);
+                out.push(self.sync_namespace(namespace, None).await?);
             }
         }
         Ok(out)
@@ -116,7 +162,10 @@ impl Messenger {
     /// newest copy is over [`RESTORE_AFTER_MS`] old. After a store, the
     /// copies it supersedes (those read or stored before: the merged state
     /// holds all they held) are deleted.
-    async fn sync_namespace(&mut self, namespace: Namespace) -> Result<Synced> {
+    ///
+    /// `first` is the first page if it was read already (with the member
+    /// that answered it).
+    async fn sync_namespace(&mut self, namespace: Namespace, first: Option<(Value, NodeEntry)>) -> Result<Synced> {
         let me = self.home.account_id();
         let mut report = Synced {
             namespace: namespace.0,
@@ -129,23 +178,29 @@ impl Messenger {
             .unwrap_or_default();
         let mut remote = AccountState::default();
         let mut newest_copy: u64 = 0;
-        let what = format!("state{}", namespace.0);
-        let mut on = self.last_node(&what);
+        let mut on = self.last_node(LAST_NODE);
+        let mut prefetched = first;
         for _ in 0..MAX_PAGES {
-            let make = move |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
-                Ok(owner_retrieve(
-                    home,
-                    namespace,
-                    ts,
-                    home.cursor(&cursor_key(namespace, node))?,
-                    None,
-                ))
+            let (body, node) = match prefetched.take() {
+                Some(page) => page,
+                None => {
+                    let make = move |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
+                        Ok(owner_retrieve(
+                            home,
+                            namespace,
+                            ts,
+                            home.cursor(&cursor_key(namespace, node))?,
+                            None,
+                        ))
+                    };
+                    let (status, body, node) = self.call_swarm(&me, &make, on).await?;
+                    if status != 200 {
+                        return Err(swarm_refused("to list the account state", status, &body));
+                    }
+                    self.remember_node(LAST_NODE, &node)?;
+                    (body, node)
+                }
             };
-            let (status, body, node) = self.call_swarm(&me, &make, on).await?;
-            if status != 200 {
-                return Err(swarm_refused("to list the account state", status, &body));
-            }
-            self.remember_node(&what, &node)?;
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
             for m in &messages {
                 report.copies += 1;
