@@ -79,7 +79,10 @@ pub async fn handle(node: &Node, body: &[u8], origin: Origin) -> Reply {
 
 async fn run_batch(node: &Node, calls: Vec<Call>, origin: Origin, stop_on_error: bool, name: &str) -> Reply {
     // The retrieves of a batch share one answer's worth of data.
-    let retrieves = calls.iter().filter(|c| matches!(c, Call::Retrieve(_))).count();
+    let retrieves = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Retrieve(_) | Call::RetrievePublic(_)))
+        .count();
     let share = MAX_RETRIEVE_SIZE / retrieves.max(1);
     let results: Vec<SubResult> = if stop_on_error {
         // `sequence`: in order, stopping at the first failure.
@@ -191,6 +194,26 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
                     .retrieve(p.pubkey, p.namespace, last, max_count, max_size, now_ms())
                     .await?;
             }
+            Ok(to_value(&RetrieveResult {
+                messages: found.messages,
+                more: found.more,
+            }))
+        }
+        Call::RetrievePublic(p) => {
+            // Anyone may ask, so no long-poll: a held request is the
+            // owner's to ask for.
+            let max_count = p
+                .max_count
+                .map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
+            let max_size = p
+                .max_size
+                .map_or(DEFAULT_RETRIEVE_SIZE, |s| usize::try_from(s).unwrap_or(usize::MAX))
+                .clamp(1, data_budget.max(1));
+            let last = p.last_hash.clone().filter(|h| !h.is_empty());
+            let found = node
+                .storage
+                .retrieve(p.pubkey, p.namespace, last, max_count, max_size, now)
+                .await?;
             Ok(to_value(&RetrieveResult {
                 messages: found.messages,
                 more: found.more,

@@ -317,3 +317,52 @@ async fn clients_over_their_rate_get_429() {
     }
     assert!(refused >= 6, "a burst of 5, then refusals; got {refused} refusals");
 }
+
+/// The published-keys namespace (−21): anyone reads it with
+/// `retrieve_public`, unsigned; only the owner's signed store writes it;
+/// no other namespace is read that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_keys_namespace_is_read_by_anyone_and_written_by_the_owner_only() {
+    use allium_common::encoding::Base64Bytes;
+    use allium_common::rpc::{RetrievePublicParams, StoreParams};
+    let net = Net::start(5).await;
+    let bob = identity(0xb0);
+    let node = net.swarm_of(&bob.account_id()).await[0].address.clone();
+    let ns = Namespace::PUBLIC_KEYS;
+    let data = b"a key bundle".to_vec();
+    let hash = rpc::message_hash(&bob.account_id(), ns, &data);
+    let ts = now_ms();
+    let mut params = StoreParams {
+        pubkey: bob.account_id(),
+        namespace: ns,
+        timestamp: ts,
+        ttl: DAY,
+        data: Base64Bytes(data),
+        pubkey_ed25519: None,
+        signature: None,
+    };
+    let (status, body) = net.rpc(&node, &Call::Store(params.clone()).to_json()).await;
+    assert_eq!(status, 401, "nobody but the owner writes it: {body}");
+    params.pubkey_ed25519 = Some(Hex32(*bob.ed25519_pk()));
+    params.signature = Some(Sig64(bob.sign(&rpc::store_signed_bytes(ns, ts, &hash))));
+    let (status, body) = net.rpc(&node, &Call::Store(params).to_json()).await;
+    assert_eq!(status, 200, "{body}");
+
+    let public = |namespace| {
+        Call::RetrievePublic(RetrievePublicParams {
+            pubkey: bob.account_id(),
+            namespace,
+            last_hash: None,
+            max_count: None,
+            max_size: None,
+        })
+        .to_json()
+    };
+    let (status, got) = net.rpc(&node, &public(ns)).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(hashes(&got), vec![hash], "read without a signature");
+    for private in [Namespace::DEFAULT, Namespace(2), Namespace(3)] {
+        let (status, body) = net.rpc(&node, &public(private)).await;
+        assert_eq!(status, 400, "namespace {} stays private: {body}", private.0);
+    }
+}

@@ -14,7 +14,7 @@ pub use error::{ErrorBody, ErrorCode, RpcError};
 pub use request::is_message_hash;
 pub use request::{
     Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request, RetrieveParams,
-    StoreParams,
+    RetrievePublicParams, StoreParams,
 };
 pub use response::{
     DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult, StoredMessage, SubResult,
@@ -32,7 +32,7 @@ pub use signing::{
 /// one) replaced the single-seed node list by the seeds' consensus. See
 /// `docs/protocol.md` for what changed. Nodes of different versions do not
 /// interoperate.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,15 @@ pub struct Namespace(pub i16);
 impl Namespace {
     /// The public inbox.
     pub const DEFAULT: Self = Self(0);
+    /// The account's published keys (envelope v2): written by the owner,
+    /// read by anyone (Session's number for its account keys).
+    pub const PUBLIC_KEYS: Self = Self(-21);
+
+    /// Whether anyone may read this namespace (`retrieve_public`); every
+    /// other one is read with the owner's signature only.
+    pub const fn is_public(self) -> bool {
+        self.0 == Self::PUBLIC_KEYS.0
+    }
 
     /// The namespace as it appears in signed strings and hashes: decimal,
     /// and the empty string for 0 (so pre-namespace signatures stay valid).

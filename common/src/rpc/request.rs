@@ -70,6 +70,25 @@ pub struct RetrieveParams {
     pub wait_ms: Option<u64>,
 }
 
+/// `retrieve_public`: read a public namespace of a mailbox, which anyone
+/// may read (and only the owner write): the account's published keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrievePublicParams {
+    /// The mailbox's Account ID.
+    pub pubkey: AccountId,
+    /// The namespace: one that [`Namespace::is_public`] says is public.
+    pub namespace: Namespace,
+    /// Return only messages stored after this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_hash: Option<String>,
+    /// Most messages to return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    /// Most bytes of `data` to return (at least one message is returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+}
+
 /// `delete`: remove named messages (signed by the owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteParams {
@@ -147,6 +166,8 @@ pub enum Call {
     Store(StoreParams),
     /// `retrieve`.
     Retrieve(RetrieveParams),
+    /// `retrieve_public`.
+    RetrievePublic(RetrievePublicParams),
     /// `delete`.
     Delete(DeleteParams),
     /// `delete_all`.
@@ -210,6 +231,7 @@ impl Call {
         match self {
             Self::Store(_) => "store",
             Self::Retrieve(_) => "retrieve",
+            Self::RetrievePublic(_) => "retrieve_public",
             Self::Delete(_) => "delete",
             Self::DeleteAll(_) => "delete_all",
             Self::Expire(_) => "expire",
@@ -224,6 +246,7 @@ impl Call {
         match self {
             Self::Store(p) => Some(&p.pubkey),
             Self::Retrieve(p) => Some(&p.pubkey),
+            Self::RetrievePublic(p) => Some(&p.pubkey),
             Self::Delete(p) => Some(&p.pubkey),
             Self::DeleteAll(p) => Some(&p.pubkey),
             Self::Expire(p) => Some(&p.pubkey),
@@ -235,6 +258,7 @@ impl Call {
         Ok(match method {
             "store" => Self::Store(params_of(method, params)?),
             "retrieve" => Self::Retrieve(params_of(method, params)?),
+            "retrieve_public" => Self::RetrievePublic(params_of(method, params)?),
             "delete" => Self::Delete(params_of(method, params)?),
             "delete_all" => Self::DeleteAll(params_of(method, params)?),
             "expire" => Self::Expire(params_of(method, params)?),
@@ -250,6 +274,7 @@ impl Call {
         match self {
             Self::Store(p) => to_value(p),
             Self::Retrieve(p) => to_value(p),
+            Self::RetrievePublic(p) => to_value(p),
             Self::Delete(p) => to_value(p),
             Self::DeleteAll(p) => to_value(p),
             Self::Expire(p) => to_value(p),
@@ -286,6 +311,7 @@ impl Call {
         match self {
             Self::Store(p) => p.validate(now_ms),
             Self::Retrieve(p) => p.validate(now_ms),
+            Self::RetrievePublic(p) => p.validate(),
             Self::Delete(p) => p.validate(now_ms, clock),
             Self::DeleteAll(p) => p.validate(now_ms, clock),
             Self::Expire(p) => p.validate(now_ms, clock),
@@ -397,6 +423,32 @@ impl StoreParams {
     }
 }
 
+impl RetrievePublicParams {
+    fn validate(&self) -> Result<(), RpcError> {
+        if !self.namespace.is_public() {
+            return Err(RpcError::InvalidParam {
+                param: "namespace",
+                reason: format!(
+                    "namespace {} is not public: reading it needs the owner's signed retrieve",
+                    self.namespace.0
+                ),
+            });
+        }
+        check_last_hash(self.last_hash.as_deref())
+    }
+}
+
+/// A `last_hash` is empty or a message hash.
+fn check_last_hash(last_hash: Option<&str>) -> Result<(), RpcError> {
+    match last_hash {
+        Some(h) if !h.is_empty() && !is_message_hash(h) => Err(RpcError::InvalidParam {
+            param: "last_hash",
+            reason: "not a message hash (43 base64 characters)".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl RetrieveParams {
     fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
         if let Some(wait) = self.wait_ms
@@ -407,15 +459,7 @@ impl RetrieveParams {
                 reason: format!("{wait} is more than the {MAX_WAIT_MS} ms a node waits"),
             });
         }
-        if let Some(h) = &self.last_hash
-            && !h.is_empty()
-            && !is_message_hash(h)
-        {
-            return Err(RpcError::InvalidParam {
-                param: "last_hash",
-                reason: "not a message hash (43 base64 characters)".into(),
-            });
-        }
+        check_last_hash(self.last_hash.as_deref())?;
         check_clock(self.timestamp, now_ms)?;
         let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
         verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
@@ -580,6 +624,38 @@ mod tests {
             Call::Store(store(vec![1], MIN_TTL_MS)).validate(NOW + 61_000),
             Err(RpcError::ClockSkew { skew_ms: -61_000 })
         ));
+    }
+
+    #[test]
+    fn only_public_namespaces_are_read_without_a_signature() {
+        let public = |namespace| {
+            Call::RetrievePublic(RetrievePublicParams {
+                pubkey: owner().account_id(),
+                namespace,
+                last_hash: None,
+                max_count: None,
+                max_size: None,
+            })
+        };
+        assert_eq!(public(Namespace::PUBLIC_KEYS).validate(NOW), Ok(()));
+        for private in [
+            Namespace::DEFAULT,
+            Namespace(2),
+            Namespace(3),
+            Namespace(-20),
+            Namespace(-22),
+        ] {
+            assert!(
+                matches!(
+                    public(private).validate(NOW),
+                    Err(RpcError::InvalidParam { param: "namespace", .. })
+                ),
+                "namespace {}",
+                private.0
+            );
+        }
+        let parsed = Request::from_json(public(Namespace::PUBLIC_KEYS).to_json().to_string().as_bytes()).unwrap();
+        assert_eq!(parsed, Request::Single(public(Namespace::PUBLIC_KEYS)));
     }
 
     #[test]
