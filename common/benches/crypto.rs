@@ -7,8 +7,9 @@
 use std::hint::black_box;
 
 use allium_common::content::Content;
+use allium_common::keys::AccountKeyPair;
 use allium_common::onion::{self, Hop, LayerSecrets};
-use allium_common::{Identity, envelope, mnemonic};
+use allium_common::{Identity, envelope, envelope_v2, mnemonic};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn identity(c: &mut Criterion) {
@@ -35,6 +36,17 @@ fn envelopes(c: &mut Criterion) {
     c.bench_function("envelope/open_short_text", |b| {
         b.iter(|| envelope::open(&bob, black_box(&data)).unwrap())
     });
+    // The same message as envelope v2, sealed to one of Bob's X-Wing keys.
+    let bob_key = AccountKeyPair::from_seed(&[4; 32]);
+    let published = bob_key.publish(0, 86_400_000);
+    let data_v2 = envelope_v2::seal(&alice, &bob.account_id(), &published, &content, &[5; 64]).unwrap();
+    c.bench_function("envelope_v2/seal_short_text", |b| {
+        b.iter(|| envelope_v2::seal(&alice, black_box(&bob.account_id()), &published, &content, &[5; 64]).unwrap())
+    });
+    c.bench_function("envelope_v2/open_short_text", |b| {
+        b.iter(|| envelope_v2::open(&bob, |_| Some(bob_key.secret_key().clone()), black_box(&data_v2)).unwrap())
+    });
+    c.bench_function("xwing/keypair", |b| b.iter(AccountKeyPair::generate));
 }
 
 fn onion_layers(c: &mut Criterion) {

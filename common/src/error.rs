@@ -3,7 +3,9 @@
 
 use crate::consensus::ConsensusError;
 use crate::envelope::EnvelopeError;
+use crate::envelope_v2::EnvelopeV2Error;
 use crate::identity::AccountIdError;
+use crate::keys::KeyBundleError;
 use crate::mnemonic::MnemonicError;
 use crate::onion::OnionError;
 use crate::rpc::RpcError;
@@ -21,6 +23,12 @@ pub enum Error {
     /// An envelope could not be sealed or opened.
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),
+    /// An envelope v2 could not be sealed or opened.
+    #[error("envelope v2: {0}")]
+    EnvelopeV2(#[from] EnvelopeV2Error),
+    /// A key bundle could not be built, decoded or verified.
+    #[error("key bundle: {0}")]
+    KeyBundle(#[from] KeyBundleError),
     /// An onion layer could not be built or peeled.
     #[error("onion: {0}")]
     Onion(#[from] OnionError),

@@ -22,6 +22,20 @@ pub const XCHACHA_NONCE_LEN: usize = 24;
 pub const AEAD_TAG_LEN: usize = 16;
 /// Bytes `crypto_box_seal` adds: ephemeral public key (32) + MAC (16).
 pub const SEAL_OVERHEAD: usize = 48;
+/// Size of an X-Wing public key (ML-KEM-768 encapsulation key ‖ X25519 key).
+pub const XWING_PUBLIC_KEY_LEN: usize = 1_216;
+/// Size of an X-Wing secret key: the 32-byte seed the key pair expands from.
+pub const XWING_SECRET_KEY_LEN: usize = 32;
+/// Size of an X-Wing ciphertext (ML-KEM-768 ciphertext ‖ X25519 ephemeral key).
+pub const XWING_CIPHERTEXT_LEN: usize = 1_120;
+/// Size of an X-Wing shared secret.
+pub const XWING_SHARED_SECRET_LEN: usize = 32;
+/// Size of the seed of an X-Wing key pair.
+pub const XWING_SEED_LEN: usize = 32;
+/// Size of the randomness of one X-Wing encapsulation: 32 bytes for ML-KEM
+/// then the 32-byte X25519 ephemeral scalar (the draft's `eseed`). Not
+/// [`XWING_SEED_LEN`]: that one is the key pair's.
+pub const XWING_ENC_SEED_LEN: usize = 64;
 
 /// A primitive refused its input (invalid point, failed authentication).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -177,6 +191,33 @@ pub fn blake2b_keyed<const N: usize>(key: &[u8; 32], parts: &[&[u8]]) -> [u8; N]
     generichash(key, parts)
 }
 
+/// BLAKE2b with an 8-byte digest (RFC 7693 `nn = 8`, not a truncation of a
+/// longer one): the key id of `docs/envelope-v2.md`.
+///
+/// libsodium documents 16 bytes as `crypto_generichash`'s smallest output
+/// but has always accepted any length from 1 to 64, and computes the real
+/// BLAKE2b-64; a unit test pins the value against Python's `hashlib`, so a
+/// libsodium that stopped accepting it would fail the tests, and this
+/// asserts rather than return an id of zeros.
+pub fn blake2b_64(data: &[u8]) -> [u8; 8] {
+    init();
+    let mut out = [0u8; 8];
+    // SAFETY: out is 8 bytes, the length given; data pointer/length match;
+    // the key is null with length 0 (unkeyed).
+    let rc = unsafe {
+        ffi::crypto_generichash(
+            out.as_mut_ptr(),
+            out.len(),
+            data.as_ptr(),
+            data.len() as u64,
+            std::ptr::null(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "this libsodium refuses 8-byte BLAKE2b digests");
+    out
+}
+
 fn generichash<const N: usize>(key: &[u8], parts: &[&[u8]]) -> [u8; N] {
     const {
         assert!(N >= 16 && N <= 64, "BLAKE2b output must be 16..=64 bytes");
@@ -320,6 +361,93 @@ pub fn box_seal_open(sealed: &[u8], pk: &[u8; 32], sk: &[u8; 32]) -> Result<Zero
     Ok(out)
 }
 
+/// An X-Wing public key.
+pub type XwingPublicKey = [u8; XWING_PUBLIC_KEY_LEN];
+/// An X-Wing ciphertext.
+pub type XwingCiphertext = [u8; XWING_CIPHERTEXT_LEN];
+
+/// A fresh random X-Wing key pair: (public key, secret key).
+pub fn xwing_keypair() -> (XwingPublicKey, Secret32) {
+    init();
+    let mut pk = [0u8; XWING_PUBLIC_KEY_LEN];
+    let mut sk = Zeroizing::new([0u8; XWING_SECRET_KEY_LEN]);
+    // SAFETY: pk is 1,216 bytes and sk 32, as the API requires. The call
+    // draws a seed from libsodium's generator and always returns 0.
+    unsafe {
+        ffi::crypto_kem_xwing_keypair(pk.as_mut_ptr(), sk.as_mut_ptr());
+    }
+    (pk, sk)
+}
+
+/// The X-Wing key pair of a 32-byte seed: (public key, secret key). The
+/// secret key is the seed itself; decapsulation expands it again.
+pub fn xwing_seed_keypair(seed: &[u8; XWING_SEED_LEN]) -> (XwingPublicKey, Secret32) {
+    init();
+    let mut pk = [0u8; XWING_PUBLIC_KEY_LEN];
+    let mut sk = Zeroizing::new([0u8; XWING_SECRET_KEY_LEN]);
+    // SAFETY: pk 1,216 bytes, sk 32, seed 32, as the API requires; the call
+    // always returns 0.
+    unsafe {
+        ffi::crypto_kem_xwing_seed_keypair(pk.as_mut_ptr(), sk.as_mut_ptr(), seed.as_ptr());
+    }
+    (pk, sk)
+}
+
+/// X-Wing encapsulation to `pk` with libsodium's randomness: (ciphertext,
+/// shared secret). Fails for a public key whose ML-KEM part is not
+/// canonical or whose X25519 part has small order.
+pub fn xwing_enc(pk: &XwingPublicKey) -> Result<(XwingCiphertext, Secret32), SodiumError> {
+    init();
+    let mut ct = [0u8; XWING_CIPHERTEXT_LEN];
+    let mut ss = Zeroizing::new([0u8; XWING_SHARED_SECRET_LEN]);
+    // SAFETY: ct 1,120 bytes, ss 32, pk 1,216, as the API requires.
+    let rc = unsafe { ffi::crypto_kem_xwing_enc(ct.as_mut_ptr(), ss.as_mut_ptr(), pk.as_ptr()) };
+    if rc == 0 {
+        Ok((ct, ss))
+    } else {
+        Err(SodiumError("crypto_kem_xwing_enc"))
+    }
+}
+
+/// X-Wing encapsulation to `pk` with the caller's 64 random bytes (the
+/// draft's `EncapsulateDerand`), so callers pass randomness in and vectors
+/// can be pinned. The same seed for the same key gives the same shared
+/// secret: never reuse one. Fails as [`xwing_enc`] does.
+pub fn xwing_enc_deterministic(
+    pk: &XwingPublicKey,
+    seed: &[u8; XWING_ENC_SEED_LEN],
+) -> Result<(XwingCiphertext, Secret32), SodiumError> {
+    init();
+    let mut ct = [0u8; XWING_CIPHERTEXT_LEN];
+    let mut ss = Zeroizing::new([0u8; XWING_SHARED_SECRET_LEN]);
+    // SAFETY: ct 1,120 bytes, ss 32, pk 1,216 and seed 64, as the API
+    // requires (libsodium reads 64 seed bytes: ML-KEM's 32, then X25519's).
+    let rc = unsafe {
+        ffi::crypto_kem_xwing_enc_deterministic(ct.as_mut_ptr(), ss.as_mut_ptr(), pk.as_ptr(), seed.as_ptr())
+    };
+    if rc == 0 {
+        Ok((ct, ss))
+    } else {
+        Err(SodiumError("crypto_kem_xwing_enc_deterministic"))
+    }
+}
+
+/// X-Wing decapsulation. A ciphertext made for another key, or altered,
+/// still gives a shared secret (ML-KEM's implicit rejection), only a
+/// different one: the caller's authenticated decryption is what refuses
+/// it. Fails only when the ciphertext's X25519 part has small order.
+pub fn xwing_dec(ct: &XwingCiphertext, sk: &[u8; XWING_SECRET_KEY_LEN]) -> Result<Secret32, SodiumError> {
+    init();
+    let mut ss = Zeroizing::new([0u8; XWING_SHARED_SECRET_LEN]);
+    // SAFETY: ss 32 bytes, ct 1,120, sk 32, as the API requires.
+    let rc = unsafe { ffi::crypto_kem_xwing_dec(ss.as_mut_ptr(), ct.as_ptr(), sk.as_ptr()) };
+    if rc == 0 {
+        Ok(ss)
+    } else {
+        Err(SodiumError("crypto_kem_xwing_dec"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +516,93 @@ mod tests {
         let sig = sign_detached(&sk, b"msg");
         assert!(sign_verify_detached(&sig, b"msg", &pk));
         assert!(!sign_verify_detached(&sig, b"msh", &pk));
+    }
+
+    #[test]
+    fn blake2b_64_matches_an_independent_implementation() {
+        // Python's hashlib.blake2b(data, digest_size=8).
+        assert_eq!(hex::encode(blake2b_64(b"abc")), "d8bb14d833d59559");
+        let data: Vec<u8> = (0..5).flat_map(|_| 0..=255u8).collect();
+        assert_eq!(hex::encode(blake2b_64(&data)), "19970c06661db846");
+        assert_ne!(
+            blake2b_64(b"abc")[..],
+            blake2b::<16>(&[b"abc"])[..8],
+            "not a truncation"
+        );
+    }
+
+    #[test]
+    fn xwing_sizes_match_libsodium() {
+        // SAFETY: the size functions take no arguments and only return constants.
+        let sizes = unsafe {
+            [
+                ffi::crypto_kem_xwing_publickeybytes(),
+                ffi::crypto_kem_xwing_secretkeybytes(),
+                ffi::crypto_kem_xwing_ciphertextbytes(),
+                ffi::crypto_kem_xwing_sharedsecretbytes(),
+                ffi::crypto_kem_xwing_seedbytes(),
+            ]
+        };
+        assert_eq!(
+            sizes,
+            [
+                XWING_PUBLIC_KEY_LEN,
+                XWING_SECRET_KEY_LEN,
+                XWING_CIPHERTEXT_LEN,
+                XWING_SHARED_SECRET_LEN,
+                XWING_SEED_LEN
+            ]
+        );
+        assert_eq!(
+            [
+                XWING_PUBLIC_KEY_LEN,
+                XWING_SECRET_KEY_LEN,
+                XWING_CIPHERTEXT_LEN,
+                XWING_SHARED_SECRET_LEN
+            ],
+            [1_216, 32, 1_120, 32]
+        );
+    }
+
+    #[test]
+    fn xwing_round_trip_and_implicit_rejection() {
+        let (pk, sk) = xwing_keypair();
+        let (ct, ss) = xwing_enc(&pk).unwrap();
+        assert_eq!(*xwing_dec(&ct, &sk).unwrap(), *ss);
+        // A flipped byte in either part is not an error, only another secret.
+        for i in [0, 700, XWING_CIPHERTEXT_LEN - 1] {
+            let mut bad = ct;
+            bad[i] ^= 0x01;
+            let other = xwing_dec(&bad, &sk).unwrap();
+            assert_ne!(*other, *ss, "flip at {i}");
+        }
+        let (_, other_sk) = xwing_keypair();
+        assert_ne!(*xwing_dec(&ct, &other_sk).unwrap(), *ss);
+    }
+
+    #[test]
+    fn xwing_seeded_is_deterministic() {
+        let (pk, sk) = xwing_seed_keypair(&[0xc2; 32]);
+        assert_eq!(*sk, [0xc2; 32], "the secret key is the seed");
+        assert_eq!(xwing_seed_keypair(&[0xc2; 32]).0, pk);
+        let (ct, ss) = xwing_enc_deterministic(&pk, &[0xe5; 64]).unwrap();
+        let (ct2, ss2) = xwing_enc_deterministic(&pk, &[0xe5; 64]).unwrap();
+        assert_eq!((ct, *ss), (ct2, *ss2));
+        assert_eq!(*xwing_dec(&ct, &sk).unwrap(), *ss);
+        let (ct3, _) = xwing_enc_deterministic(&pk, &[0xe6; 64]).unwrap();
+        assert_ne!(ct3, ct);
+    }
+
+    #[test]
+    fn xwing_refuses_unusable_keys_and_ciphertexts() {
+        // An all-ones ML-KEM key has coefficients above q: not canonical.
+        assert!(xwing_enc_deterministic(&[0xff; XWING_PUBLIC_KEY_LEN], &[1; 64]).is_err());
+        // A small-order X25519 part (zero) is refused on both sides.
+        let (mut pk, sk) = xwing_seed_keypair(&[3; 32]);
+        let (mut ct, _) = xwing_enc(&pk).unwrap();
+        pk[XWING_PUBLIC_KEY_LEN - 32..].fill(0);
+        assert!(xwing_enc(&pk).is_err());
+        ct[XWING_CIPHERTEXT_LEN - 32..].fill(0);
+        assert!(xwing_dec(&ct, &sk).is_err());
     }
 }

@@ -15,8 +15,11 @@ use allium_common::consensus::{
 use allium_common::content::Content;
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
+use allium_common::envelope_v2;
+use allium_common::keys::{AccountKeyPair, KeyBundle, UnverifiedKeyBundle};
 use allium_common::mnemonic;
 use allium_common::rpc::{self, Namespace};
+use allium_common::sodium;
 use allium_common::swarm::{SwarmRing, swarm_space_position};
 use allium_common::{AccountId, Identity};
 use serde_json::{Value, json};
@@ -122,6 +125,164 @@ fn envelope_vectors() -> Value {
 #[test]
 fn envelope_vectors_match() {
     check_or_write("envelope.json", &envelope_vectors());
+}
+
+/// Creation time of the vector bundle, and when the vector envelope is sealed.
+const BUNDLE_CREATED_MS: u64 = 1_700_000_000_000;
+const SEALED_AT_MS: u64 = BUNDLE_CREATED_MS + 3_600_000;
+
+/// The vector bundle's keys: (X-Wing seed, valid_from_ms, valid_until_ms).
+/// The previous key (`c1…c1`, from 12 h before) and the current one
+/// (`c2…c2`), each valid for 14 days.
+const BUNDLE_KEYS: [(u8, u64, u64); 2] = [
+    (
+        0xc1,
+        BUNDLE_CREATED_MS - 43_200_000,
+        BUNDLE_CREATED_MS - 43_200_000 + 1_209_600_000,
+    ),
+    (0xc2, BUNDLE_CREATED_MS, BUNDLE_CREATED_MS + 1_209_600_000),
+];
+
+fn vector_bundle() -> KeyBundle {
+    let owner = Identity::from_ed25519_seed(&seed32(0xb0));
+    let keys = BUNDLE_KEYS
+        .iter()
+        .map(|&(seed, from, until)| AccountKeyPair::from_seed(&seed32(seed)).publish(from, until))
+        .collect();
+    KeyBundle::sign(&owner, BUNDLE_CREATED_MS, keys).unwrap()
+}
+
+/// The key bundle of the identity `b0…b0` (the v1 vector's recipient).
+fn key_bundle_vectors() -> Value {
+    let owner = Identity::from_ed25519_seed(&seed32(0xb0));
+    let bundle = vector_bundle();
+    let bytes = bundle.encode();
+    assert_eq!(bytes.len(), 2_570);
+    let verified = UnverifiedKeyBundle::decode(&bytes)
+        .unwrap()
+        .verify(&owner.account_id(), BUNDLE_CREATED_MS)
+        .unwrap();
+    assert_eq!(verified, bundle);
+    let keys: Vec<Value> = BUNDLE_KEYS
+        .iter()
+        .map(|&(seed, from, until)| {
+            let pair = AccountKeyPair::from_seed(&seed32(seed));
+            json!({
+                "xwing_seed": to_hex(&seed32(seed)),
+                "valid_from_ms": from,
+                "valid_until_ms": until,
+                "xwing_pk_hex": to_hex(pair.public_key()),
+                "key_id_hex": to_hex(&pair.key_id()),
+            })
+        })
+        .collect();
+    json!({
+        "identity_ed25519_seed": to_hex(&seed32(0xb0)),
+        "identity_ed25519_pk": to_hex(owner.ed25519_pk()),
+        "account_id": owner.account_id().to_string(),
+        "created_ms": BUNDLE_CREATED_MS,
+        "keys": keys,
+        "current_key_id_at": {
+            "now_ms": SEALED_AT_MS,
+            "key_id_hex": to_hex(&bundle.current_key(SEALED_AT_MS).unwrap().key_id()),
+        },
+        "signature_hex": to_hex(&bytes[bytes.len() - 64..]),
+        "bundle_hex": to_hex(&bytes),
+    })
+}
+
+#[test]
+fn key_bundle_vectors_match() {
+    check_or_write("key_bundle.json", &key_bundle_vectors());
+}
+
+#[test]
+fn the_stored_bundle_verifies_and_encodes_back() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("key_bundle.json")).unwrap()).unwrap();
+    let bytes = hex::decode(file["bundle_hex"].as_str().unwrap()).unwrap();
+    let account: AccountId = file["account_id"].as_str().unwrap().parse().unwrap();
+    let bundle = UnverifiedKeyBundle::decode(&bytes)
+        .unwrap()
+        .verify(&account, file["created_ms"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(bundle.encode(), bytes);
+    let current = bundle
+        .current_key(file["current_key_id_at"]["now_ms"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(
+        to_hex(&current.key_id()),
+        file["current_key_id_at"]["key_id_hex"].as_str().unwrap()
+    );
+}
+
+/// Envelope v2 from `a1…a1` to `b0…b0`, sealed to the bundle's current key
+/// (`c2…c2`) with the encapsulation seed `e5…e5` (64 bytes), and its
+/// intermediate values.
+fn envelope_v2_vectors() -> Value {
+    let sender = Identity::from_ed25519_seed(&seed32(0xa1));
+    let recipient = Identity::from_ed25519_seed(&seed32(0xb0));
+    let key = vector_bundle().current_key(SEALED_AT_MS).unwrap().clone();
+    let kem_seed = [0xe5; 64];
+    let content = Content::text("Hello from Allium", 1_700_000_000_000);
+    let content_bytes = content.to_bytes();
+    let padded = envelope::pad(&content_bytes);
+    let data = envelope_v2::seal(&sender, &recipient.account_id(), &key, &content, &kem_seed).unwrap();
+    // The intermediate values, computed from the primitives.
+    let (ciphertext, shared) = sodium::xwing_enc_deterministic(&key.public_key, &kem_seed).unwrap();
+    let header = [&[envelope_v2::ENVELOPE_V2][..], &key.key_id(), &ciphertext].concat();
+    assert_eq!(&data[..envelope_v2::HEADER_LEN], &header[..]);
+    let k: [u8; 32] = sodium::blake2b_keyed(&shared, &[envelope_v2::LABEL, &header]);
+    let recipient_id = [&[0x05][..], recipient.x25519_pk()].concat();
+    let signature = sender.sign(&[envelope_v2::LABEL, &recipient_id, &header, &padded].concat());
+    let inner = [&sender.ed25519_pk()[..], &signature, &padded].concat();
+    assert_eq!(
+        &data[envelope_v2::HEADER_LEN..],
+        &sodium::xchacha_encrypt(&k, &[0; 24], &inner, &header)[..]
+    );
+    let pair = AccountKeyPair::from_seed(&seed32(0xc2));
+    let opened = envelope_v2::open(&recipient, |_| Some(pair.secret_key().clone()), &data).unwrap();
+    assert_eq!(opened.content, content);
+    assert_eq!(data.len(), 1_401);
+    json!({
+        "sender_ed25519_seed": to_hex(&seed32(0xa1)),
+        "sender_account_id": sender.account_id().to_string(),
+        "recipient_ed25519_seed": to_hex(&seed32(0xb0)),
+        "recipient_account_id": recipient.account_id().to_string(),
+        "recipient_xwing_seed": to_hex(&seed32(0xc2)),
+        "key_id_hex": to_hex(&key.key_id()),
+        "kem_seed_hex": to_hex(&kem_seed),
+        "content_json": String::from_utf8(content_bytes).unwrap(),
+        "padded_hex": to_hex(&padded),
+        "shared_secret_hex": to_hex(&*shared),
+        "message_key_hex": to_hex(&k),
+        "signature_hex": to_hex(&signature),
+        "envelope_hex": to_hex(&data),
+    })
+}
+
+#[test]
+fn envelope_v2_vectors_match() {
+    check_or_write("envelope_v2.json", &envelope_v2_vectors());
+}
+
+#[test]
+fn the_stored_envelope_v2_opens_with_the_stored_key_seed() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("envelope_v2.json")).unwrap()).unwrap();
+    let seed = |field: &str| -> [u8; 32] { hex::decode(file[field].as_str().unwrap()).unwrap().try_into().unwrap() };
+    let recipient = Identity::from_ed25519_seed(&seed("recipient_ed25519_seed"));
+    let pair = AccountKeyPair::from_seed(&seed("recipient_xwing_seed"));
+    let data = hex::decode(file["envelope_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        to_hex(&envelope_v2::key_id_of(&data).unwrap()),
+        file["key_id_hex"].as_str().unwrap()
+    );
+    let secret_for = |id: &[u8; 8]| (*id == pair.key_id()).then(|| pair.secret_key().clone());
+    let opened = envelope_v2::open(&recipient, secret_for, &data).unwrap();
+    assert_eq!(opened.sender.to_string(), file["sender_account_id"].as_str().unwrap());
+    assert_eq!(
+        String::from_utf8(opened.content.to_bytes()).unwrap(),
+        file["content_json"].as_str().unwrap()
+    );
 }
 
 /// Signed strings, signatures and message hashes of the storage RPC.
