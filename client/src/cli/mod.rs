@@ -93,7 +93,12 @@ pub enum Command {
         passphrase_file: Option<PathBuf>,
     },
     /// Print this identity's Account ID.
-    Id,
+    Id {
+        /// Also publish (rotating if due) and show this account's key
+        /// bundle for envelope v2: its keys, their windows and its age.
+        #[arg(long)]
+        keys: bool,
+    },
     /// Send a text message.
     Send {
         /// An Account ID (66 hex characters starting 05) or a contact name.
@@ -395,10 +400,40 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Id => {
+        Command::Id { keys: false } => {
             let home = Home::open(&home_dir)?;
             let id = home.account_id().to_string();
             emit(json, json!({"account_id": id}), || id.clone());
+            Ok(EXIT_OK)
+        }
+        Command::Id { keys: true } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            let id = m.home.account_id().to_string();
+            let published = m.publish_keys().await?;
+            let age_secs = m.network_now().saturating_sub(published.published_ms) / 1000;
+            let keys: Vec<serde_json::Value> = published
+                .bundle
+                .keys()
+                .iter()
+                .map(|k| json!({"key_id": hex::encode(k.key_id()), "valid_from_ms": k.valid_from_ms, "valid_until_ms": k.valid_until_ms}))
+                .collect();
+            emit(
+                json,
+                json!({"account_id": id, "bundle_published_ms": published.published_ms, "bundle_age_secs": age_secs,
+                       "keys": keys, "rotated": published.rotated, "stored": published.stored, "deleted": published.deleted}),
+                || {
+                    let mut text = format!("{id}\nkey bundle (envelope v2), published {age_secs} s ago:");
+                    for k in published.bundle.keys() {
+                        text.push_str(&format!(
+                            "\n  X-Wing key {} for {} to {}",
+                            hex::encode(k.key_id()),
+                            fmt_time(k.valid_from_ms),
+                            fmt_time(k.valid_until_ms)
+                        ));
+                    }
+                    text
+                },
+            );
             Ok(EXIT_OK)
         }
         Command::Send { to, text } => {

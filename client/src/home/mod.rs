@@ -26,6 +26,7 @@ mod cache;
 mod error;
 mod history;
 mod keyfile;
+mod keys;
 mod names;
 mod outbox;
 mod schema;

@@ -159,8 +159,26 @@ CREATE INDEX history_expiry ON history (expires_ms) WHERE expires_ms IS NOT NULL
 ALTER TABLE outbox ADD COLUMN disappear_ms INTEGER;
 ";
 
+/// Version 6: this device's account keys for envelope v2
+/// (`docs/envelope-v2.md`).
+///
+/// - `account_keys`: the X-Wing secret key (its 32-byte seed, from which
+///   the public key follows) of each key this device holds, with the
+///   window it was published for and when the next key is due. A row is
+///   deleted when its retention ends (`secure_delete` is on, so the bytes
+///   are overwritten).
+const V6: &str = "
+CREATE TABLE account_keys (
+    key_id         BLOB    PRIMARY KEY CHECK (length(key_id) = 8),
+    secret         BLOB    NOT NULL CHECK (length(secret) = 32),
+    valid_from_ms  INTEGER NOT NULL,
+    valid_until_ms INTEGER NOT NULL,
+    rotate_at_ms   INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -1,0 +1,165 @@
+//! Publishing this account's keys for envelope v2 (`docs/envelope-v2.md`):
+//! rotating them on schedule, storing the signed bundle in the public
+//! namespace of the account's swarm, deleting what it supersedes, and
+//! fetching another account's bundle.
+
+use std::collections::HashSet;
+
+use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
+use allium_common::keys::{AccountKeyPair, KeyBundle, UnverifiedKeyBundle};
+use allium_common::node_list::NodeEntry;
+use allium_common::rpc::{self, Call, Namespace, RetrievePublicParams, StoreParams};
+use allium_common::{AccountId, sodium};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::keyring::{self, ROTATE_EVERY_MS, ROTATE_JITTER_MS, WINDOW_MS};
+use crate::messenger::{Messenger, REQUEST_TIMEOUT, swarm_refused};
+
+/// The setting holding the published bundle's hash and when it was stored.
+const PUBLISHED_META: &str = "key_bundle_published";
+/// A bundle is stored again when the stored one is this old (it lives for
+/// the node's longest TTL, 14 days).
+const REPUBLISH_AFTER_MS: u64 = 7 * 24 * 3_600_000;
+
+/// What publishing did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// The keys now published (signed again now if the stored bundle was
+    /// kept: same keys).
+    #[serde(skip)]
+    pub bundle: KeyBundle,
+    /// When the bundle in the swarm was stored (network time, Unix ms).
+    pub published_ms: u64,
+    /// Whether a new key was made.
+    pub rotated: bool,
+    /// Whether the bundle was stored now (else the stored one still held).
+    pub stored: bool,
+    /// Secrets deleted because their retention ended.
+    pub deleted: usize,
+}
+
+impl Messenger {
+    /// Makes a new key if one is due, deletes the secrets whose retention
+    /// ended, and stores the signed bundle of the current keys in the
+    /// account's public namespace when it changed or the stored one is a
+    /// week old (deleting the one it replaces).
+    pub async fn publish_keys(&mut self) -> Result<Published> {
+        let now = self.network_now();
+        let mut held = self.home.account_keys()?;
+        let mut plan = keyring::plan(&held, now);
+        let rotated = plan.rotate;
+        if rotated {
+            let pair = AccountKeyPair::generate();
+            let jitter = u64::from(u32::from_le_bytes(sodium::random_array())) % (ROTATE_JITTER_MS + 1);
+            self.home
+                .add_account_key(&pair, now, now + WINDOW_MS, now + ROTATE_EVERY_MS + jitter)?;
+            held = self.home.account_keys()?;
+            plan = keyring::plan(&held, now);
+        }
+        self.home.delete_account_keys(&plan.delete)?;
+        let mut keys = Vec::new();
+        for id in &plan.publish {
+            let (Some(pair), Some(h)) = (self.home.account_key(id)?, held.iter().find(|k| k.key_id == *id)) else {
+                continue;
+            };
+            keys.push(pair.publish(h.valid_from_ms, h.valid_until_ms));
+        }
+        let bundle = KeyBundle::sign(self.home.identity(), now, keys)
+            .map_err(|e| Error::Usage(format!("cannot sign the key bundle: {e}")))?;
+        let previous: Option<(String, u64, Vec<[u8; 8]>)> = self
+            .home
+            .meta(PUBLISHED_META)?
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let same_keys = previous.as_ref().is_some_and(|(_, _, ids)| *ids == plan.publish);
+        let fresh = previous
+            .as_ref()
+            .is_some_and(|(_, at, _)| now.saturating_sub(*at) < REPUBLISH_AFTER_MS);
+        if same_keys
+            && fresh
+            && let Some((_, at, _)) = previous
+        {
+            return Ok(Published {
+                bundle,
+                published_ms: at,
+                rotated,
+                stored: false,
+                deleted: plan.delete.len(),
+            });
+        }
+        let hash = self.store_bundle(&bundle).await?;
+        if let Some((old, _, _)) = previous.filter(|(old, _, _)| *old != hash)
+            && let Err(e) = self.delete_own(&[old]).await
+        {
+            tracing::debug!(error = %e, "the older key bundle stays until it expires");
+        }
+        let text = serde_json::to_string(&(hash, now, &plan.publish)).unwrap_or_default();
+        self.home.set_meta(PUBLISHED_META, &text)?;
+        Ok(Published {
+            bundle,
+            published_ms: now,
+            rotated,
+            stored: true,
+            deleted: plan.delete.len(),
+        })
+    }
+
+    /// Stores `bundle`, signed by the owner, in the public namespace.
+    async fn store_bundle(&mut self, bundle: &KeyBundle) -> Result<String> {
+        let me = self.home.account_id();
+        let namespace = Namespace::PUBLIC_KEYS;
+        let bytes = bundle.encode();
+        let hash = rpc::message_hash(&me, namespace, &bytes);
+        let data = Base64Bytes(bytes);
+        let signed = hash.clone();
+        let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
+            let identity = home.identity();
+            Ok(Call::Store(StoreParams {
+                pubkey: me,
+                namespace,
+                timestamp: ts,
+                ttl: rpc::MAX_TTL_MS,
+                data: data.clone(),
+                pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
+                signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(namespace, ts, &signed)))),
+            })
+            .to_json())
+        };
+        let (status, body, _) = self.call_swarm(&me, &make, None).await?;
+        if status != 200 {
+            return Err(swarm_refused("the key bundle", status, &body));
+        }
+        Ok(hash)
+    }
+
+    /// The newest bundle of `account` that verifies (against its Account
+    /// ID and the network's time), read from its swarm through an onion
+    /// path; `None` if it published none (or only bundles that do not
+    /// verify, which are skipped: anyone can fail to forge one).
+    pub async fn fetch_bundle(&mut self, account: &AccountId) -> Result<Option<KeyBundle>> {
+        let to = *account;
+        let make = move |_: &Home, _: &NodeEntry, _: u64| -> Result<Value> {
+            Ok(Call::RetrievePublic(RetrievePublicParams {
+                pubkey: to,
+                namespace: Namespace::PUBLIC_KEYS,
+                last_hash: None,
+                max_count: None,
+                max_size: None,
+            })
+            .to_json())
+        };
+        let (status, body, _) = self.call(&to, &make, REQUEST_TIMEOUT, None, &HashSet::new()).await?;
+        if status != 200 {
+            return Err(swarm_refused("to give the key bundle", status, &body));
+        }
+        let now = self.network_now();
+        Ok(body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| from_base64(m["data"].as_str()?).ok())
+            .filter_map(|bytes| UnverifiedKeyBundle::decode(&bytes).ok()?.verify(account, now).ok())
+            .max_by_key(KeyBundle::created_ms))
+    }
+}

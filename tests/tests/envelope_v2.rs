@@ -1,0 +1,76 @@
+//! Envelope v2 on a devnet (issue 12; `docs/envelope-v2.md`): an account
+//! publishes its key bundle, and anyone can read and verify it.
+#![allow(clippy::unwrap_used)]
+
+use allium_common::AccountId;
+use allium_common::encoding::from_base64;
+use allium_common::keys::UnverifiedKeyBundle;
+use allium_common::rpc::{Call, Namespace, RetrievePublicParams};
+use allium_tests::hostile::{now_ms, rpc};
+use allium_tests::{TestNet, ok_lines};
+
+/// The bundles a swarm member holds for `account`, read without a
+/// signature as any sender would.
+async fn bundles_at(node: &str, account: &AccountId) -> Vec<Vec<u8>> {
+    let request = Call::RetrievePublic(RetrievePublicParams {
+        pubkey: *account,
+        namespace: Namespace::PUBLIC_KEYS,
+        last_hash: None,
+        max_count: None,
+        max_size: None,
+    })
+    .to_json();
+    let (status, body) = rpc(node, &request).await;
+    assert!(status == 200 || status == 421, "{status}: {body}");
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| from_base64(m["data"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// `allium id --keys` makes a key and publishes a signed bundle that any
+/// swarm member gives out unsigned and that verifies against the Account
+/// ID (and not against another); a second run keeps the same key and
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_publishes_a_bundle_anyone_can_read_and_verify() {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, _) = alice.init();
+    let (bob_id, _) = net.client("bob").init();
+    let first = ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    assert_eq!(first[0]["rotated"], true, "{first:?}");
+    assert_eq!(first[0]["stored"], true);
+    let keys = first[0]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key_id = keys[0]["key_id"].as_str().unwrap().to_owned();
+
+    let account: AccountId = alice_id.parse().unwrap();
+    let mut seen = 0;
+    for node in &net.net.nodes {
+        for bytes in bundles_at(&node.address, &account).await {
+            seen += 1;
+            let bundle = UnverifiedKeyBundle::decode(&bytes)
+                .unwrap()
+                .verify(&account, now_ms())
+                .unwrap();
+            assert_eq!(hex::encode(bundle.keys()[0].key_id()), key_id);
+            let other: AccountId = bob_id.parse().unwrap();
+            assert!(
+                UnverifiedKeyBundle::decode(&bytes)
+                    .unwrap()
+                    .verify(&other, now_ms())
+                    .is_err(),
+                "it does not pass for another account"
+            );
+        }
+    }
+    assert!(seen > 0, "the swarm gives the bundle out");
+
+    let again = ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    assert_eq!(again[0]["rotated"], false, "{again:?}");
+    assert_eq!(again[0]["stored"], false);
+    assert_eq!(again[0]["keys"][0]["key_id"], key_id.as_str());
+}
