@@ -9,6 +9,8 @@ use std::time::Duration;
 use allium_common::account::Stamp;
 use allium_common::content::{Content, Disappear, DisappearAfter, Kind, Receipt, SentCopy};
 use allium_common::encoding::from_base64;
+use allium_common::envelope_v2::{self, EnvelopeV2Error};
+use allium_common::keys::KeyId;
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::Namespace;
 use allium_common::{AccountId, envelope};
@@ -77,6 +79,11 @@ pub struct InboxPage {
     pub receipts: usize,
     /// Messages in muted conversations: added to the history, not shown.
     pub muted: usize,
+    /// Messages sealed with forward secrecy (envelope v2) to keys this
+    /// device does not hold: deleted when their retention ended, or made
+    /// on another device before this one was linked or restored. They
+    /// cannot be read here, by design.
+    pub key_gone: usize,
     /// Items the swarm held that are not readable messages for this
     /// account (garbage, forgeries, messages sealed to someone else):
     /// skipped, and the cursor moved past them.
@@ -111,6 +118,8 @@ enum Item {
     Receipts(usize),
     /// A message in a muted conversation, recorded but not shown.
     Muted,
+    /// Sealed with envelope v2 to a key this device does not hold.
+    KeyGone,
     /// Already seen, or a kind this client does not show.
     Nothing,
     /// Not a message this account can read.
@@ -203,6 +212,7 @@ impl Messenger {
                     }
                     Item::Receipts(n) => found.receipts += n,
                     Item::Muted => found.muted += 1,
+                    Item::KeyGone => found.key_gone += 1,
                     Item::Nothing => {}
                     Item::Unreadable => found.unreadable += 1,
                 }
@@ -289,11 +299,26 @@ impl Messenger {
         let Ok(bytes) = from_base64(data) else {
             return Ok(Item::Unreadable);
         };
-        let opened = match envelope::open(self.home.identity(), &bytes) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::debug!(%hash, error = %e, "skipped a message that does not open");
-                return Ok(Item::Unreadable);
+        let opened = if bytes.first() == Some(&envelope_v2::ENVELOPE_V2) {
+            let home = &self.home;
+            let secret_for = |id: &KeyId| home.account_key_secret(id).ok().flatten();
+            match envelope_v2::open(home.identity(), secret_for, &bytes) {
+                Ok(o) => o,
+                // Sealed to a key this device never had, or has deleted:
+                // unreadable here by design, and said so.
+                Err(EnvelopeV2Error::UnknownKey(_)) => return Ok(Item::KeyGone),
+                Err(e) => {
+                    tracing::debug!(%hash, error = %e, "skipped a v2 message that does not open");
+                    return Ok(Item::Unreadable);
+                }
+            }
+        } else {
+            match envelope::open(self.home.identity(), &bytes) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::debug!(%hash, error = %e, "skipped a message that does not open");
+                    return Ok(Item::Unreadable);
+                }
             }
         };
         let from = opened.sender;

@@ -74,3 +74,47 @@ async fn an_account_publishes_a_bundle_anyone_can_read_and_verify() {
     assert_eq!(again[0]["stored"], false);
     assert_eq!(again[0]["keys"][0]["key_id"], key_id.as_str());
 }
+
+/// A v2 message sealed to the key Alice published opens in her inbox
+/// (with its sender verified); one sealed to a key she never held is
+/// counted and explained, not shown and not fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_message_opens_and_one_to_a_key_never_held_is_explained() {
+    use allium_common::content::Content;
+    use allium_common::keys::AccountKeyPair;
+    use allium_common::{envelope_v2, sodium};
+    use allium_tests::hostile::{identity_of, store_request};
+    use allium_tests::{bodies, stderr};
+
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, _) = alice.init();
+    let (bob_id, bob_phrase) = net.client("bob").init();
+    let bob = identity_of(&bob_phrase);
+    ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    let account: AccountId = alice_id.parse().unwrap();
+    let node = net.net.nodes[0].address.clone();
+    let bundle = bundles_at(&node, &account).await.pop().expect("a bundle");
+    let bundle = UnverifiedKeyBundle::decode(&bundle)
+        .unwrap()
+        .verify(&account, now_ms())
+        .unwrap();
+    let key = bundle.current_key(now_ms()).unwrap().clone();
+
+    let hello = Content::text("hello with forward secrecy", now_ms());
+    let sealed = envelope_v2::seal(&bob, &account, &key, &hello, &sodium::random_array()).unwrap();
+    assert_eq!(rpc(&node, &store_request(&account, &sealed)).await.0, 200);
+    let stranger_key = AccountKeyPair::generate().publish(now_ms(), now_ms() + 86_400_000);
+    let lost = envelope_v2::seal(&bob, &account, &stranger_key, &hello, &sodium::random_array()).unwrap();
+    assert_eq!(rpc(&node, &store_request(&account, &lost)).await.0, 200);
+
+    let out = alice.run(&["--json", "inbox"]);
+    let lines = ok_lines(&out);
+    assert_eq!(
+        bodies(&lines),
+        ["hello with forward secrecy"],
+        "only the readable one is shown"
+    );
+    assert_eq!(lines[0]["from"], bob_id.as_str(), "the sender is verified");
+    assert!(stderr(&out).contains("cannot be read here"), "{}", stderr(&out));
+}
