@@ -46,7 +46,7 @@ impl Messenger {
     /// this account (and, at [`ReceiptLevel::Read`], were read); it leaves
     /// with the next [`Messenger::flush_outbox`], so showing the messages
     /// does not wait for it.
-    pub(crate) fn queue_receipt(&mut self, to: AccountId, hashes: &[String], level: ReceiptLevel) -> Result<()> {
+    pub(crate) async fn queue_receipt(&mut self, to: AccountId, hashes: &[String], level: ReceiptLevel) -> Result<()> {
         for chunk in hashes.chunks(MAX_RECEIPT_HASHES) {
             let mut content = Content::control(Kind::Receipt, self.network_now());
             content.receipt = Some(Receipt {
@@ -59,7 +59,8 @@ impl Messenger {
                 timestamps: Vec::new(),
                 hashes: chunk.to_vec(),
             });
-            self.queue_control(to, &content)?;
+            // Only a cached bundle: a receipt is not worth a request.
+            self.queue_control(to, &content, false).await?;
         }
         Ok(())
     }

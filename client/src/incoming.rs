@@ -252,7 +252,7 @@ impl Messenger {
             ReceiptLevel::Delivered
         };
         for (to, hashes) in chores.receipts {
-            if let Err(e) = self.queue_receipt(to, &hashes, level) {
+            if let Err(e) = self.queue_receipt(to, &hashes, level).await {
                 tracing::debug!(error = %e, "a receipt was not queued");
             }
         }
@@ -299,7 +299,8 @@ impl Messenger {
         let Ok(bytes) = from_base64(data) else {
             return Ok(Item::Unreadable);
         };
-        let opened = if bytes.first() == Some(&envelope_v2::ENVELOPE_V2) {
+        let version = bytes.first().copied().unwrap_or(0);
+        let opened = if version == envelope_v2::ENVELOPE_V2 {
             let home = &self.home;
             let secret_for = |id: &KeyId| home.account_key_secret(id).ok().flatten();
             match envelope_v2::open(home.identity(), secret_for, &bytes) {
@@ -355,6 +356,9 @@ impl Messenger {
         let now = self.network_now();
         if !self.home.record_incoming(hash, from, content.ts, now_ms(), &body)? {
             return Ok(Item::Nothing);
+        }
+        if version == envelope_v2::ENVELOPE_V2 {
+            self.home.set_envelope(Direction::Incoming, hash, version)?;
         }
         let rule = content.disappear.filter(|d| crate::disappear::in_bounds(d.ms));
         let expires_ms = rule.map(|rule| expiry_of(rule, content.ts, now));

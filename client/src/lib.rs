@@ -46,6 +46,7 @@ pub mod messenger;
 pub mod paths;
 pub mod publish;
 pub mod requests;
+pub mod seal;
 pub mod sync;
 pub mod transport;
 

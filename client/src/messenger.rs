@@ -463,9 +463,11 @@ impl Messenger {
         )))
     }
 
-    /// Seals `text` to `to` (with this account's display name), keeps it
+    /// Seals `text` to `to` (with this account's display name; envelope v2
+    /// if `to` published keys, else v1: [`Messenger::seal_for`]), keeps it
     /// in the outbox, and tries to store it; once stored, a copy sealed to
-    /// this account follows for its other devices. Sending to an account
+    /// this account (v1, so a restore from the phrase reads it) follows for
+    /// its other devices. Sending to an account
     /// makes it a contact whose messages reach the inbox.
     ///
     /// In a conversation set to disappear, the message carries the rule;
@@ -478,8 +480,7 @@ impl Messenger {
         content.profile = self.own_profile()?;
         let rule = self.book()?.get(&to).and_then(|c| c.disappearing);
         content.disappear = rule;
-        let data = envelope::seal(self.home.identity(), &to, &content, &sodium::random_array())
-            .map_err(allium_common::Error::from)?;
+        let (data, version) = self.seal_for(&to, &content, true).await?;
         let id = match rule {
             None => self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?,
             Some(rule) => {
@@ -490,6 +491,7 @@ impl Messenger {
                 self.home.outbox_add_disappearing(to, data, text, ttl, now, rule.ms)?
             }
         };
+        self.home.outbox_set_envelope(id, version)?;
         if to != self.home.account_id() {
             self.approve(&to)?;
         }

@@ -8,8 +8,6 @@
 
 use allium_common::AccountId;
 use allium_common::content::{Content, Kind};
-use allium_common::envelope;
-use allium_common::sodium;
 use serde_json::Value;
 
 use crate::book::{self, field};
@@ -102,15 +100,17 @@ impl Messenger {
     /// Seals `content` to `to` and delivers it as a control message (no
     /// history entry, no copy for other devices).
     pub async fn send_control(&mut self, to: AccountId, content: &Content) -> Result<Delivery> {
-        let id = self.queue_control(to, content)?;
+        let id = self.queue_control(to, content, true).await?;
         self.deliver_queued(id).await
     }
 
-    /// Seals `content` to `to` and queues it in the outbox as a control
+    /// Seals `content` to `to` ([`Messenger::seal_for`]; fetching a key
+    /// bundle only if `fetch`) and queues it in the outbox as a control
     /// message, for the next [`Messenger::flush_outbox`]; returns its id.
-    pub fn queue_control(&mut self, to: AccountId, content: &Content) -> Result<i64> {
-        let data = envelope::seal(self.home.identity(), &to, content, &sodium::random_array())
-            .map_err(allium_common::Error::from)?;
-        Ok(self.home.outbox_add_control(to, data, MESSAGE_TTL_MS, now_ms())?)
+    pub async fn queue_control(&mut self, to: AccountId, content: &Content, fetch: bool) -> Result<i64> {
+        let (data, version) = self.seal_for(&to, content, fetch).await?;
+        let id = self.home.outbox_add_control(to, data, MESSAGE_TTL_MS, now_ms())?;
+        self.home.outbox_set_envelope(id, version)?;
+        Ok(id)
     }
 }

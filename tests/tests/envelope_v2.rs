@@ -118,3 +118,39 @@ async fn a_v2_message_opens_and_one_to_a_key_never_held_is_explained() {
     assert_eq!(lines[0]["from"], bob_id.as_str(), "the sender is verified");
     assert!(stderr(&out).contains("cannot be read here"), "{}", stderr(&out));
 }
+
+/// v1 and v2 side by side: a client writing to an account that published
+/// keys seals v2, one writing to an account that did not (a v1-only peer)
+/// falls back to v1, both are read, and the history says which, marking
+/// the message without forward secrecy for the account that has keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_to_an_account_with_keys_and_v1_to_one_without() {
+    use allium_tests::bodies;
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    let (alice_id, _) = alice.init();
+    let (bob_id, _) = bob.init();
+    ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    ok_lines(&alice.run(&["contacts", "add", "bob", &bob_id]));
+    ok_lines(&bob.run(&["contacts", "add", "alice", &alice_id]));
+
+    ok_lines(&bob.run(&["send", "alice", "sealed to alice's published key"]));
+    assert_eq!(
+        bodies(&ok_lines(&alice.run(&["--json", "inbox"]))),
+        ["sealed to alice's published key"]
+    );
+    let got = ok_lines(&alice.run(&["--json", "history", "bob"]));
+    assert_eq!(got[0]["envelope"], 2, "{got:?}");
+    let sent = ok_lines(&bob.run(&["--json", "history", "alice"]));
+    assert_eq!(sent[0]["envelope"], 2, "{sent:?}");
+
+    ok_lines(&alice.run(&["send", "bob", "bob has no keys"]));
+    assert_eq!(bodies(&ok_lines(&bob.run(&["--json", "inbox"]))), ["bob has no keys"]);
+    let got = ok_lines(&bob.run(&["--json", "history", "alice"]));
+    assert_eq!(got[1]["envelope"], 1, "{got:?}");
+    let text = String::from_utf8(alice.run(&["history", "bob"]).stdout).unwrap();
+    let marked: Vec<&str> = text.lines().filter(|l| l.contains("[no forward secrecy]")).collect();
+    assert_eq!(marked.len(), 1, "only the v1 message is marked: {text}");
+    assert!(marked[0].contains("bob has no keys"), "{text}");
+}

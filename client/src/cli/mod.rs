@@ -529,6 +529,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             home.purge_expired(crate::clock::Clock::saved(&home).network_ms(crate::now_ms()))?;
             let book = Book::of(&home)?;
             let me = home.account_id();
+            // Once this account publishes v2 keys, a message without
+            // forward secrecy is worth pointing out.
+            let marks_v1 = !home.account_keys()?.is_empty();
             let peer = with.as_deref().map(|w| recipient(&book, w)).transpose()?;
             // Waiting requests are in `allium requests`, blocked accounts
             // nowhere, unless asked for by name.
@@ -550,7 +553,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 emit(
                     json,
                     json!({"direction": direction, "peer": e.peer.to_string(), "name": name, "timestamp": e.sent_ts,
-                           "body": e.body, "hash": e.hash, "receipt": receipt, "expires_ms": e.expires_ms}),
+                           "body": e.body, "hash": e.hash, "receipt": receipt, "expires_ms": e.expires_ms,
+                           "envelope": e.envelope}),
                     || {
                         let mut notes = String::new();
                         match receipt {
@@ -560,6 +564,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         }
                         if let Some(at) = e.expires_ms {
                             notes.push_str(&format!(" [disappears {}]", fmt_time(at)));
+                        }
+                        if marks_v1 && e.envelope == 1 && e.peer != me {
+                            notes.push_str(" [no forward secrecy]");
                         }
                         format!(
                             "[{}] {direction} {}: {}{notes}",

@@ -55,6 +55,8 @@ pub struct HistoryEntry {
     pub expires_ms: Option<u64>,
     /// For a sent message: what the recipient confirmed.
     pub receipt: ReceiptLevel,
+    /// The envelope version it travelled in: 1 (no forward secrecy) or 2.
+    pub envelope: u8,
 }
 
 /// What the recipient of a sent message confirmed.
@@ -129,7 +131,7 @@ pub(crate) fn insert(
 }
 
 /// The columns [`RawEntry::from_row`] reads, in order.
-const COLUMNS: &str = "direction, peer, hash, sent_ms, received_ms, body, expires_ms, receipt";
+const COLUMNS: &str = "direction, peer, hash, sent_ms, received_ms, body, expires_ms, receipt, envelope";
 
 /// A raw history row, before its Account ID and numbers are checked.
 struct RawEntry {
@@ -141,6 +143,7 @@ struct RawEntry {
     body: String,
     expires_ms: Option<i64>,
     receipt: i64,
+    envelope: i64,
 }
 
 impl RawEntry {
@@ -154,6 +157,7 @@ impl RawEntry {
             body: r.get(5)?,
             expires_ms: r.get(6)?,
             receipt: r.get(7)?,
+            envelope: r.get(8)?,
         })
     }
 }
@@ -272,6 +276,18 @@ impl Home {
         Ok(())
     }
 
+    /// Records that the `direction` message `hash` travelled in envelope
+    /// `version`.
+    pub fn set_envelope(&mut self, direction: Direction, hash: &str, version: u8) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE history SET envelope = ?3 WHERE hash = ?1 AND direction = ?2",
+                params![hash, direction.to_sql(), i64::from(version)],
+            )
+            .map_err(self.db_err("recording a message's envelope"))?;
+        Ok(())
+    }
+
     /// Deletes the messages whose time ran out at `now_ms` (network time);
     /// returns how many.
     pub fn purge_expired(&mut self, now_ms: u64) -> Result<usize> {
@@ -370,6 +386,7 @@ impl Home {
             body: r.body,
             expires_ms: r.expires_ms.map(ts).transpose()?,
             receipt: ReceiptLevel::from_sql(r.receipt),
+            envelope: u8::try_from(r.envelope).unwrap_or(1),
         })
     }
 }
@@ -397,6 +414,7 @@ mod tests {
                 body: "hi".into(),
                 expires_ms: None,
                 receipt: ReceiptLevel::None,
+                envelope: 1,
             }
         );
         // A note to self: the same hash sent and received is two entries.

@@ -1,6 +1,7 @@
 //! This device's account keys for envelope v2 (`docs/envelope-v2.md`,
 //! `crate::keyring`): their secrets, windows and rotation times.
 
+use allium_common::AccountId;
 use allium_common::keys::{AccountKeyPair, KeyId};
 use allium_common::sodium::Secret32;
 use rusqlite::{OptionalExtension, params};
@@ -87,6 +88,33 @@ impl Home {
                 ],
             )
             .map_err(self.db_err("keeping an account key"))?;
+        Ok(())
+    }
+
+    /// The cached bundle of `account` (unchecked: verify before use) and
+    /// when it was fetched (local clock, Unix ms).
+    pub fn cached_bundle(&self, account: &AccountId) -> Result<Option<(Vec<u8>, u64)>> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT bundle, fetched_ms FROM bundle_cache WHERE account = ?1",
+                [account.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.db_err("reading a cached key bundle"))?;
+        Ok(row.map(|(bytes, at)| (bytes, u64::try_from(at).unwrap_or(0))))
+    }
+
+    /// Caches `bundle` (encoded) of `account`, fetched at `fetched_ms`.
+    pub fn cache_bundle(&mut self, account: &AccountId, bundle: &[u8], fetched_ms: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO bundle_cache (account, bundle, fetched_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account) DO UPDATE SET bundle = excluded.bundle, fetched_ms = excluded.fetched_ms",
+                params![account.to_string(), bundle, to_i64("fetch time", fetched_ms)?],
+            )
+            .map_err(self.db_err("caching a key bundle"))?;
         Ok(())
     }
 

@@ -263,6 +263,17 @@ impl Home {
             .collect()
     }
 
+    /// Records that item `id` is sealed in envelope `version`.
+    pub fn outbox_set_envelope(&mut self, id: i64, version: u8) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET envelope = ?2 WHERE id = ?1",
+                params![id, i64::from(version)],
+            )
+            .map_err(self.db_err("recording a queued message's envelope"))?;
+        Ok(())
+    }
+
     /// Records a failed attempt at `now_ms` to send item `id` and why (cut
     /// to [`MAX_LAST_ERROR_LEN`] bytes; it must not contain secrets); the
     /// next attempt is due [`retry_delay`] later. Returns whether the item
@@ -325,6 +336,14 @@ impl Home {
         let created = to_i64("created timestamp", item.created_ms)?;
         history::insert(&tx, Direction::Outgoing, hash, &item.to, created, None, &item.body)
             .map_err(self.db_err(OP))?;
+        let envelope_version: u8 = tx
+            .query_row("SELECT envelope FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(self.db_err(OP))?;
+        tx.execute(
+            "UPDATE history SET envelope = ?3 WHERE hash = ?1 AND direction = ?2",
+            params![hash, 1, i64::from(envelope_version)],
+        )
+        .map_err(self.db_err(OP))?;
         let expires_ms = item
             .disappear_ms
             .map(|d| created.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)));
@@ -347,6 +366,7 @@ impl Home {
             body: item.body,
             expires_ms: expires_ms.and_then(|e| u64::try_from(e).ok()),
             receipt: history::ReceiptLevel::None,
+            envelope: envelope_version,
         }))
     }
 

@@ -177,8 +177,24 @@ CREATE TABLE account_keys (
 ) WITHOUT ROWID;
 ";
 
+/// Version 7: sending with envelope v2 (`docs/envelope-v2.md`).
+///
+/// - `bundle_cache`: the newest verified key bundle of each account this
+///   one wrote to, and when it was fetched (local clock).
+/// - `history.envelope`, `outbox.envelope`: the envelope version a message
+///   was sealed with (1: no forward secrecy; 2).
+const V7: &str = "
+CREATE TABLE bundle_cache (
+    account    TEXT    PRIMARY KEY CHECK (length(account) = 66),
+    bundle     BLOB    NOT NULL,
+    fetched_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE history ADD COLUMN envelope INTEGER NOT NULL DEFAULT 1 CHECK (envelope IN (1, 2));
+ALTER TABLE outbox ADD COLUMN envelope INTEGER NOT NULL DEFAULT 1 CHECK (envelope IN (1, 2));
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

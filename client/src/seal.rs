@@ -1,0 +1,109 @@
+//! Choosing the envelope for a message (`docs/envelope-v2.md`): v2, sealed
+//! to the recipient's current published key, when a fresh enough bundle
+//! of it is at hand; else v1 (no forward secrecy), which the history
+//! marks.
+
+use allium_common::content::Content;
+use allium_common::keys::{KeyBundle, UnverifiedKeyBundle};
+use allium_common::{AccountId, envelope, envelope_v2, sodium};
+
+use crate::error::Result;
+use crate::messenger::Messenger;
+use crate::now_ms;
+
+/// A cached bundle younger than this is used without asking again.
+pub const FRESH_MS: u64 = 24 * 3_600_000;
+/// A cached bundle up to this old is used when a refresh fails; an older
+/// one is not used at all (the recipient may have deleted its keys).
+pub const STALE_MS: u64 = 48 * 3_600_000;
+
+/// Whether a bundle fetched `age_ms` ago is used as it is, used if a
+/// refresh fails, or not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Younger than [`FRESH_MS`].
+    Fresh,
+    /// Between [`FRESH_MS`] and [`STALE_MS`]: refresh, else use it.
+    Stale,
+    /// Older: refresh, else seal v1.
+    Expired,
+}
+
+/// How a bundle fetched `age_ms` ago may be used.
+pub const fn freshness(age_ms: u64) -> Freshness {
+    if age_ms < FRESH_MS {
+        Freshness::Fresh
+    } else if age_ms < STALE_MS {
+        Freshness::Stale
+    } else {
+        Freshness::Expired
+    }
+}
+
+impl Messenger {
+    /// The bundle of `to` to seal with: the cached one if fresh; else,
+    /// with `fetch`, one fetched now (cached), falling back to a stale
+    /// cached one if that fails; `None` if there is none to use.
+    pub async fn bundle_for(&mut self, to: &AccountId, fetch: bool) -> Result<Option<KeyBundle>> {
+        let now = self.network_now();
+        let cached = self.home.cached_bundle(to)?.and_then(|(bytes, fetched)| {
+            let bundle = UnverifiedKeyBundle::decode(&bytes).ok()?.verify(to, now).ok()?;
+            Some((bundle, freshness(now_ms().saturating_sub(fetched))))
+        });
+        let stale = match cached {
+            Some((bundle, Freshness::Fresh)) => return Ok(Some(bundle)),
+            Some((bundle, Freshness::Stale)) => Some(bundle),
+            _ => None,
+        };
+        if !fetch {
+            return Ok(stale);
+        }
+        match self.fetch_bundle(to).await {
+            Ok(Some(bundle)) => {
+                self.home.cache_bundle(to, &bundle.encode(), now_ms())?;
+                Ok(Some(bundle))
+            }
+            Ok(None) => Ok(stale),
+            Err(e) => {
+                // A node of protocol 4 does not know retrieve_public; the
+                // network may be down: v1, or the stale bundle, either way.
+                tracing::debug!(error = %e, "no key bundle fetched");
+                Ok(stale)
+            }
+        }
+    }
+
+    /// Seals `content` to `to`: v2 if a usable bundle is at hand (fetched
+    /// now if `fetch`), else v1. Returns the envelope and its version.
+    ///
+    /// To this account itself it is always v1: its other devices must read
+    /// it, and until devices are linked only the phrase's key is shared.
+    pub async fn seal_for(&mut self, to: &AccountId, content: &Content, fetch: bool) -> Result<(Vec<u8>, u8)> {
+        let now = self.network_now();
+        if *to != self.home.account_id()
+            && let Some(bundle) = self.bundle_for(to, fetch).await?
+            && let Some(key) = bundle.current_key(now)
+        {
+            let data = envelope_v2::seal(self.home.identity(), to, key, content, &sodium::random_array())
+                .map_err(allium_common::Error::from)?;
+            return Ok((data, envelope_v2::ENVELOPE_V2));
+        }
+        let data = envelope::seal(self.home.identity(), to, content, &sodium::random_array())
+            .map_err(allium_common::Error::from)?;
+        Ok((data, envelope::ENVELOPE_V1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_is_fresh_for_a_day_usable_for_two_and_then_not() {
+        assert_eq!(freshness(0), Freshness::Fresh);
+        assert_eq!(freshness(FRESH_MS - 1), Freshness::Fresh);
+        assert_eq!(freshness(FRESH_MS), Freshness::Stale);
+        assert_eq!(freshness(STALE_MS - 1), Freshness::Stale);
+        assert_eq!(freshness(STALE_MS), Freshness::Expired);
+    }
+}
