@@ -154,3 +154,78 @@ async fn v2_to_an_account_with_keys_and_v1_to_one_without() {
     assert_eq!(marked.len(), 1, "only the v1 message is marked: {text}");
     assert!(marked[0].contains("bob has no keys"), "{text}");
 }
+
+/// Forward secrecy, end to end. Bob writes to Alice in v2 and the envelope
+/// is captured from the swarm. A home restored from Alice's phrase alone
+/// cannot read it, and says so; Alice's device reads it while it holds
+/// the key; once that key is deleted (its retention over: when, is
+/// `keyring`'s unit tests), nobody opens the captured envelope, the
+/// phrase notwithstanding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_v2_message_dies_with_its_key_and_the_phrase_does_not_open_it() {
+    use allium_client::home::Home;
+    use allium_common::{envelope, envelope_v2};
+    use allium_tests::hostile::{identity_of, retrieve_request};
+    use allium_tests::{bodies, stderr};
+
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, phrase) = alice.init();
+    let bob = net.client("bob");
+    bob.init();
+    ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    ok_lines(&bob.run(&["send", &alice_id, "for alice's current key only"]));
+
+    // What a recorder of the swarm keeps: every envelope of Alice's mailbox.
+    let owner = identity_of(&phrase);
+    let (status, body) = rpc(&net.net.nodes[0].address, &retrieve_request(&owner)).await;
+    assert_eq!(status, 200, "{body}");
+    let captured: Vec<Vec<u8>> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| from_base64(m["data"].as_str().unwrap()).unwrap())
+        .filter(|d| d.first() == Some(&envelope_v2::ENVELOPE_V2))
+        .collect();
+    assert_eq!(captured.len(), 1, "one v2 envelope");
+    let captured = &captured[0];
+
+    let restored = net.client("alice-restored");
+    let out = restored.run_with_input(&["--json", "restore"], &phrase);
+    assert!(
+        bodies(&ok_lines(&out)).is_empty(),
+        "the phrase alone reads nothing of it"
+    );
+    assert!(
+        stderr(&out).contains("cannot be read here"),
+        "and says so: {}",
+        stderr(&out)
+    );
+
+    assert_eq!(
+        bodies(&ok_lines(&alice.run(&["--json", "inbox"]))),
+        ["for alice's current key only"],
+        "the device that holds the key reads it"
+    );
+    assert!(matches!(
+        envelope_v2::open(&owner, |_| None, captured),
+        Err(envelope_v2::EnvelopeV2Error::UnknownKey(_))
+    ));
+    assert!(envelope::open(&owner, captured).is_err(), "nor as v1");
+
+    let mut home = Home::open(&alice.home).unwrap();
+    let held: Vec<_> = home.account_keys().unwrap().into_iter().map(|k| k.key_id).collect();
+    let opens = |home: &Home| {
+        envelope_v2::open(
+            home.identity(),
+            |id| home.account_key_secret(id).ok().flatten(),
+            captured,
+        )
+    };
+    assert!(opens(&home).is_ok(), "while the key is held");
+    home.delete_account_keys(&held).unwrap();
+    assert!(
+        matches!(opens(&home), Err(envelope_v2::EnvelopeV2Error::UnknownKey(_))),
+        "once it is deleted, not even Alice's own home opens it"
+    );
+}
