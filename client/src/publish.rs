@@ -41,6 +41,12 @@ pub struct Published {
 }
 
 impl Messenger {
+    /// Whether this account publishes envelope v2 keys from this device
+    /// (it has made one: `allium id --keys`).
+    pub fn publishes_keys(&self) -> Result<bool> {
+        Ok(!self.home.account_keys()?.is_empty())
+    }
+
     /// Makes a new key if one is due, deletes the secrets whose retention
     /// ended, and stores the signed bundle of the current keys in the
     /// account's public namespace when it changed or the stored one is a

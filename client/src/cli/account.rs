@@ -78,12 +78,22 @@ pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
     }
 }
 
-/// Stores what this device edited since its last store (after an inbox
-/// round); a failure is reported and not fatal.
-pub async fn sync_edited_quietly(m: &mut Messenger) {
+/// What an inbox round leaves to do: store what this device edited since
+/// its last store, and, once the account publishes envelope v2 keys,
+/// rotate them and delete expired secrets when due (nothing leaves when
+/// nothing is due). Failures are reported and not fatal.
+pub async fn after_round(m: &mut Messenger) {
     if let Err(e) = m.sync_edited().await {
         eprintln!(
             "allium: could not store the account state's changes yet (tried again next time): {}",
+            escape(&e.to_string())
+        );
+    }
+    if m.publishes_keys().unwrap_or(false)
+        && let Err(e) = m.publish_keys().await
+    {
+        eprintln!(
+            "allium: could not rotate or publish the envelope v2 keys yet (tried again next time): {}",
             escape(&e.to_string())
         );
     }

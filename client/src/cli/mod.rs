@@ -488,7 +488,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             print_received(json, &page);
             // Receipts the round queued.
             flush_outbox(&mut m, json).await;
-            account::sync_edited_quietly(&mut m).await;
+            account::after_round(&mut m).await;
             Ok(if page.shows_nothing() { EXIT_NOTHING } else { EXIT_OK })
         }
         Command::Watch { count, timeout_secs } => {
@@ -509,7 +509,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 match m.inbox(Some(wait.max(1))).await {
                     Ok(page) => {
                         print_received(json, &page);
-                        account::sync_edited_quietly(&mut m).await;
+                        account::after_round(&mut m).await;
                         seen += page.messages.len() + page.requests.len();
                         if count.is_some_and(|c| seen >= c) {
                             return Ok(EXIT_OK);
