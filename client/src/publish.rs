@@ -5,10 +5,10 @@
 
 use std::collections::HashSet;
 
-use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64};
+use allium_common::encoding::from_base64;
 use allium_common::keys::{AccountKeyPair, KeyBundle, UnverifiedKeyBundle};
 use allium_common::node_list::NodeEntry;
-use allium_common::rpc::{self, Call, Namespace, RetrievePublicParams, StoreParams};
+use allium_common::rpc::{self, Call, Namespace, RetrievePublicParams};
 use allium_common::{AccountId, sodium};
 use serde_json::Value;
 
@@ -94,7 +94,14 @@ impl Messenger {
                 deleted: plan.delete.len(),
             });
         }
-        let hash = self.store_bundle(&bundle).await?;
+        let hash = self
+            .store_owned(
+                Namespace::PUBLIC_KEYS,
+                bundle.encode(),
+                rpc::MAX_TTL_MS,
+                "the key bundle",
+            )
+            .await?;
         if let Some((old, _, _)) = previous.filter(|(old, _, _)| *old != hash)
             && let Err(e) = self.delete_own(&[old]).await
         {
@@ -109,34 +116,6 @@ impl Messenger {
             stored: true,
             deleted: plan.delete.len(),
         })
-    }
-
-    /// Stores `bundle`, signed by the owner, in the public namespace.
-    async fn store_bundle(&mut self, bundle: &KeyBundle) -> Result<String> {
-        let me = self.home.account_id();
-        let namespace = Namespace::PUBLIC_KEYS;
-        let bytes = bundle.encode();
-        let hash = rpc::message_hash(&me, namespace, &bytes);
-        let data = Base64Bytes(bytes);
-        let signed = hash.clone();
-        let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-            let identity = home.identity();
-            Ok(Call::Store(StoreParams {
-                pubkey: me,
-                namespace,
-                timestamp: ts,
-                ttl: rpc::MAX_TTL_MS,
-                data: data.clone(),
-                pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
-                signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(namespace, ts, &signed)))),
-            })
-            .to_json())
-        };
-        let (status, body, _) = self.call_swarm(&me, &make, None).await?;
-        if status != 200 {
-            return Err(swarm_refused("the key bundle", status, &body));
-        }
-        Ok(hash)
     }
 
     /// The newest bundle of `account` that verifies (against its Account

@@ -287,7 +287,6 @@ impl Messenger {
     /// Stores `state`, split in pages that each fit a message, sealed and
     /// signed by the owner, in the own swarm; returns the pages' hashes.
     async fn store_state(&mut self, namespace: Namespace, state: &AccountState) -> Result<Vec<String>> {
-        let me = self.home.account_id();
         let pages = state
             .split(account::sealed::MAX_STATE)
             .map_err(|e| Error::Usage(format!("the account state cannot be stored: {e}")))?;
@@ -296,33 +295,46 @@ impl Messenger {
             let encoded = page.encode().map_err(|e| Error::Usage(e.to_string()))?;
             let sealed = account::seal(self.home.identity(), namespace, &encoded)
                 .map_err(|e| Error::Usage(format!("the account state cannot be sealed: {e}")))?;
-            let hash = rpc::message_hash(&me, namespace, &sealed);
-            let data = Base64Bytes(sealed);
-            let signed_hash = hash.clone();
-            let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-                let identity = home.identity();
-                Ok(Call::Store(StoreParams {
-                    pubkey: me,
-                    namespace,
-                    timestamp: ts,
-                    ttl: STATE_TTL_MS,
-                    data: data.clone(),
-                    pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
-                    signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(
-                        namespace,
-                        ts,
-                        &signed_hash,
-                    )))),
-                })
-                .to_json())
-            };
-            let (status, body, _) = self.call_swarm(&me, &make, None).await?;
-            if status != 200 {
-                return Err(swarm_refused("the account state", status, &body));
-            }
+            let hash = self
+                .store_owned(namespace, sealed, STATE_TTL_MS, "the account state")
+                .await?;
             hashes.push(hash);
         }
         Ok(hashes)
+    }
+
+    /// Stores `data` in `namespace` of this account's own swarm, signed by
+    /// the owner, for `ttl_ms`; returns its hash. `what` names it in an
+    /// error.
+    pub(crate) async fn store_owned(
+        &mut self,
+        namespace: Namespace,
+        data: Vec<u8>,
+        ttl_ms: u64,
+        what: &str,
+    ) -> Result<String> {
+        let me = self.home.account_id();
+        let hash = rpc::message_hash(&me, namespace, &data);
+        let data = Base64Bytes(data);
+        let signed = hash.clone();
+        let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
+            let identity = home.identity();
+            Ok(Call::Store(StoreParams {
+                pubkey: me,
+                namespace,
+                timestamp: ts,
+                ttl: ttl_ms,
+                data: data.clone(),
+                pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
+                signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(namespace, ts, &signed)))),
+            })
+            .to_json())
+        };
+        let (status, body, _) = self.call_swarm(&me, &make, None).await?;
+        if status != 200 {
+            return Err(swarm_refused(what, status, &body));
+        }
+        Ok(hash)
     }
 
     pub(crate) async fn call_swarm(

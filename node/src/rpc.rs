@@ -118,6 +118,16 @@ async fn run_counted(node: &Node, call: Call, origin: Origin, data_budget: usize
     SubResult { code, body }
 }
 
+/// The most messages and data bytes one retrieve answers: what the caller
+/// asked for, within the node's bounds and the `data_budget` of its batch.
+fn page_bounds(max_count: Option<u32>, max_size: Option<u64>, data_budget: usize) -> (usize, usize) {
+    let count = max_count.map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
+    let size = max_size
+        .map_or(DEFAULT_RETRIEVE_SIZE, |s| usize::try_from(s).unwrap_or(usize::MAX))
+        .clamp(1, data_budget.max(1));
+    (count, size)
+}
+
 /// Executes one call; a `retrieve` returns at most `data_budget` bytes of
 /// message data (but always at least one message).
 pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize) -> Result<Value, ApiError> {
@@ -169,13 +179,7 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
             Ok(to_value(&StoreResult { hash, swarm }))
         }
         Call::Retrieve(p) => {
-            let max_count = p
-                .max_count
-                .map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
-            let max_size = p
-                .max_size
-                .map_or(DEFAULT_RETRIEVE_SIZE, |s| usize::try_from(s).unwrap_or(usize::MAX))
-                .clamp(1, data_budget.max(1));
+            let (max_count, max_size) = page_bounds(p.max_count, p.max_size, data_budget);
             let last = p.last_hash.clone().filter(|h| !h.is_empty());
             let waiting = match p.wait_ms {
                 Some(w) if w > 0 => node.waiters.subscribe(p.pubkey, p.namespace).map(|s| (s, w)),
@@ -202,13 +206,7 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
         Call::RetrievePublic(p) => {
             // Anyone may ask, so no long-poll: a held request is the
             // owner's to ask for.
-            let max_count = p
-                .max_count
-                .map_or(MAX_RETRIEVE_COUNT, |c| (c as usize).clamp(1, MAX_RETRIEVE_COUNT));
-            let max_size = p
-                .max_size
-                .map_or(DEFAULT_RETRIEVE_SIZE, |s| usize::try_from(s).unwrap_or(usize::MAX))
-                .clamp(1, data_budget.max(1));
+            let (max_count, max_size) = page_bounds(p.max_count, p.max_size, data_budget);
             let last = p.last_hash.clone().filter(|h| !h.is_empty());
             let found = node
                 .storage
