@@ -79,10 +79,11 @@ pub struct InboxPage {
     pub receipts: usize,
     /// Messages in muted conversations: added to the history, not shown.
     pub muted: usize,
-    /// Messages sealed with forward secrecy (envelope v2) to keys this
-    /// device does not hold: deleted when their retention ended, or made
-    /// on another device before this one was linked or restored. They
-    /// cannot be read here, by design.
+    /// Of the unreadable items, those that look like envelope v2 sealed to
+    /// a key this device does not hold: deleted when its retention ended,
+    /// or made before this device was linked or restored (unreadable here
+    /// by design), or junk that starts with the v2 version byte (a
+    /// stranger's garbage cannot be told from them without the key).
     pub key_gone: usize,
     /// Items the swarm held that are not readable messages for this
     /// account (garbage, forgeries, messages sealed to someone else):
@@ -212,7 +213,10 @@ impl Messenger {
                     }
                     Item::Receipts(n) => found.receipts += n,
                     Item::Muted => found.muted += 1,
-                    Item::KeyGone => found.key_gone += 1,
+                    Item::KeyGone => {
+                        found.unreadable += 1;
+                        found.key_gone += 1;
+                    }
                     Item::Nothing => {}
                     Item::Unreadable => found.unreadable += 1,
                 }

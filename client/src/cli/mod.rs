@@ -838,17 +838,18 @@ fn print_received(json: bool, page: &InboxPage) {
     if page.dropped > 0 {
         eprintln!("allium: dropped {} message(s) from blocked accounts", page.dropped);
     }
-    if page.key_gone > 0 {
-        eprintln!(
-            "allium: {} message(s) were sealed with forward secrecy to keys this device does not hold (deleted \
-             after their retention, or made before this device was linked or restored): they cannot be read here",
-            page.key_gone
-        );
-    }
     if page.unreadable > 0 {
         eprintln!(
             "allium: skipped {} item(s) in the inbox that are not messages this account can read",
             page.unreadable
+        );
+    }
+    if page.key_gone > 0 {
+        eprintln!(
+            "allium: {} of them look like messages sealed with forward secrecy (envelope v2) to keys this device \
+             does not hold: deleted after their retention, or made before this device was linked or restored; \
+             they cannot be read here",
+            page.key_gone
         );
     }
 }
