@@ -135,6 +135,10 @@ impl Messenger {
             .to_json())
         };
         let (status, body, _) = self.call(&to, &make, REQUEST_TIMEOUT, None, &HashSet::new()).await?;
+        // A node of protocol 4 does not know the method: no bundle there.
+        if status == 400 {
+            return Ok(None);
+        }
         if status != 200 {
             return Err(swarm_refused("to give the key bundle", status, &body));
         }

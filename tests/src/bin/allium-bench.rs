@@ -13,6 +13,7 @@
 //! allium-bench hostile --nodes 12 --seconds 300 --concurrency 6
 //! allium-bench restore --nodes 5
 //! allium-bench sync-copy --nodes 5 --messages 200
+//! allium-bench envelope --nodes 20 --messages 200
 //! ```
 
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ struct Args {
     /// What to measure.
     scenario: Scenario,
     /// Service nodes in the network (default: 5, one swarm, for `restore`
-    /// and `sync-copy`; 1 for the others).
+    /// and `sync-copy`; 20 for `envelope`; 1 for the others).
     #[arg(long)]
     nodes: Option<usize>,
     /// How long to drive load.
@@ -53,9 +54,10 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     batch: u64,
     /// Messages for the latency part of `e2e`, and of each kind in
-    /// `sync-copy`.
-    #[arg(long, default_value_t = 1000)]
-    messages: usize,
+    /// `sync-copy` and `envelope` (default: 200 for `envelope`, 1000 for
+    /// the others).
+    #[arg(long)]
+    messages: Option<usize>,
     /// The allium-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -63,7 +65,7 @@ struct Args {
     /// default lifts the per-address limits for the one-client `store` and
     /// `relay` scenarios, so they measure the node, not its rate limits;
     /// `hostile` runs with the nodes' defaults whatever this says, and
-    /// `converge`, `restore` and `sync-copy` with their own.
+    /// `converge`, `restore`, `sync-copy` and `envelope` with their own.
     #[arg(
         long,
         default_value = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\nrequests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n"
@@ -119,6 +121,31 @@ enum Scenario {
     /// percentiles, and the bytes stored per message either way (read back
     /// from the swarms).
     SyncCopy,
+    /// Envelope v2 against v1 on one network (issue 12): `--messages`
+    /// texts from one sender to each of two receivers that approved it,
+    /// one without published keys (v1) and one with (`publish_keys`, so
+    /// v2), alternated one at a time; send→watch latency and `send` round
+    /// trip for each, and every message's envelope version checked in both
+    /// histories (the run fails if the v2 receiver got a v1 message). Then
+    /// `seal_for` as `send` calls it, the delivery alone of texts sealed
+    /// beforehand (v1 against v2: only the bytes differ), and first
+    /// contact: `fetch_bundle` of the v2 receiver from fresh senders
+    /// (new homes: their first request, then again), and the first `send`
+    /// to fresh accounts with keys (bundle fetched) against the second
+    /// (bundle cached), beside the same for fresh accounts without keys.
+    /// Then the bytes: the envelopes stored in both mailboxes, read back,
+    /// and the bundle.
+    Envelope,
+}
+
+impl Args {
+    /// `--messages`, or the scenario's default.
+    fn messages(&self) -> usize {
+        self.messages.unwrap_or(match self.scenario {
+            Scenario::Envelope => 200,
+            _ => 1000,
+        })
+    }
 }
 
 #[tokio::main]
@@ -141,11 +168,12 @@ async fn main() -> anyhow::Result<()> {
     let extra = match args.scenario {
         Scenario::Hostile => "",
         Scenario::Converge => CONVERGE_CONFIG,
-        Scenario::Restore | Scenario::SyncCopy => ACCOUNT_SYNC_CONFIG,
+        Scenario::Restore | Scenario::SyncCopy | Scenario::Envelope => ACCOUNT_SYNC_CONFIG,
         _ => args.extra_config.as_str(),
     };
     let nodes = args.nodes.unwrap_or(match args.scenario {
         Scenario::Restore | Scenario::SyncCopy => 5,
+        Scenario::Envelope => 20,
         _ => 1,
     });
     // A top-level key goes before the tables.
@@ -175,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Converge => converge(&args, &net).await,
         Scenario::Restore => restore(&args, &net, &list).await,
         Scenario::SyncCopy => sync_copy(&args, &net, &list).await,
+        Scenario::Envelope => envelope_versions(&args, &net, &list).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -502,7 +531,7 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     bob.approve(&alice.home.account_id())?;
     alice.nodes().await?;
     bob.nodes().await?;
-    let n = args.messages;
+    let n = args.messages();
 
     // Bob watches: long-polls through his paths and timestamps arrivals.
     let receiver = tokio::spawn(async move {
@@ -604,7 +633,7 @@ async fn tor(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         dir: dir.path().join(name).join("tor"),
         progress: false,
     };
-    let n = args.messages;
+    let n = args.messages();
     let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
 
     // Node-list fetches. "first": a new transport, as a new `allium`
@@ -823,7 +852,7 @@ drop_after_failures = 100000\n[timing]\nanti_entropy_interval_ms = 2000\n[limits
 
 async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     use allium_node::storage::{NewMessage, StorageLimits, Store};
-    let total = args.messages.max(1000);
+    let total = args.messages().max(1000);
     let now = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
@@ -924,10 +953,11 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Node limits for `restore` and `sync-copy`: the per-address limits
-/// lifted as by default, and the per-mailbox store rates and replication
-/// pushes too, so that the bench can fill one mailbox with 10,000 messages
-/// in seconds (and a long `sync-copy` is not refused).
+/// Node limits for `restore`, `sync-copy` and `envelope`: the per-address
+/// limits lifted as by default, and the per-mailbox store rates and
+/// replication pushes too, so that the bench can fill one mailbox with
+/// 10,000 messages in seconds (and a long `sync-copy` or `envelope`, whose
+/// sender's mailbox takes a copy of every message, is not refused).
 const ACCOUNT_SYNC_CONFIG: &str = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\n\
 requests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n\
 stores_per_minute_per_mailbox = 100000000\nstore_bytes_per_minute_per_mailbox = 4000000000\n\
@@ -1362,7 +1392,7 @@ async fn sync_copy(args: &Args, net: &LocalNet, list: &allium_common::consensus:
     alice
         .send_control(bob_id, &Content::text("warm-up", alice.network_now()))
         .await?;
-    let n = args.messages.max(1);
+    let n = args.messages().max(1);
     let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (mut with_copy, mut without) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut copy_failed, mut plain_failed) = (0, 0);
@@ -1455,6 +1485,441 @@ async fn sync_copy(args: &Args, net: &LocalNet, list: &allium_common::consensus:
                "send_control": {"p50_ms": plain50, "p99_ms": plain99, "mean_ms": mean(&without), "failed": plain_failed,
                                 "message_bytes": control_b, "stored": control.len()},
                "ratio_p50": copy50 / plain50.max(f64::EPSILON), "ratio_p99": copy99 / plain99.max(f64::EPSILON)})
+    );
+    Ok(())
+}
+
+/// Fresh accounts (and fresh senders) for each first-contact part of
+/// `envelope`.
+const FIRST_CONTACTS: usize = 20;
+/// Rounds of the `seal_for` timing of `envelope`.
+const SEAL_FOR_ROUNDS: usize = 50;
+
+/// A receiver of `envelope` watching its inbox (long polls through its own
+/// paths) until it has `expected` (at most `n`) messages whose body starts
+/// with `tag`; returns it and each message's send→watch latency in µs.
+fn watch_tagged(
+    mut m: allium_client::messenger::Messenger,
+    tag: &'static str,
+    n: usize,
+    expected: Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<(allium_client::messenger::Messenger, Vec<u64>)> {
+    tokio::spawn(async move {
+        let mut latencies = Vec::with_capacity(n);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while latencies.len() < expected.load(Ordering::Relaxed).min(n) && Instant::now() < deadline {
+            if let Ok(got) = m.inbox(Some(20_000)).await {
+                let now = micros_now();
+                for r in got.messages {
+                    let mut parts = r.body.split(':');
+                    if parts.next() == Some(tag)
+                        && let Some(sent) = parts.nth(1).and_then(|t| t.parse::<u64>().ok())
+                    {
+                        latencies.push(now.saturating_sub(sent));
+                    }
+                }
+            }
+        }
+        (m, latencies)
+    })
+}
+
+/// How many of the history entries of `m` with `peer`, going `direction`
+/// with a body starting with `tag`, travelled in envelope v1 and v2.
+fn envelope_counts(
+    m: &allium_client::messenger::Messenger,
+    peer: &AccountId,
+    direction: allium_client::home::Direction,
+    tag: &str,
+) -> anyhow::Result<(usize, usize)> {
+    let entries = m.home.history(Some(peer), usize::MAX)?;
+    let tagged = entries
+        .iter()
+        .filter(|e| e.direction == direction && e.body.starts_with(tag));
+    let (mut v1, mut v2) = (0, 0);
+    for e in tagged {
+        match e.envelope {
+            2 => v2 += 1,
+            _ => v1 += 1,
+        }
+    }
+    Ok((v1, v2))
+}
+
+/// The envelope version of an outgoing history entry of `m` to `peer` with
+/// this exact body (0 if there is none).
+fn sent_envelope(m: &allium_client::messenger::Messenger, peer: &AccountId, body: &str) -> anyhow::Result<u8> {
+    Ok(m.home
+        .history(Some(peer), usize::MAX)?
+        .iter()
+        .rfind(|e| e.direction == allium_client::home::Direction::Outgoing && e.body == body)
+        .map_or(0, |e| e.envelope))
+}
+
+async fn envelope_versions(
+    args: &Args,
+    net: &LocalNet,
+    list: &allium_common::consensus::Consensus,
+) -> anyhow::Result<()> {
+    use allium_client::home::Direction;
+    use allium_client::messenger::Delivery;
+    use std::sync::atomic::AtomicUsize;
+
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut alice = messenger(dir.path(), "alice", &seeds)?;
+    let mut plain = messenger(dir.path(), "plain", &seeds)?;
+    let mut keyed = messenger(dir.path(), "keyed", &seeds)?;
+    let (alice_id, plain_id, keyed_id) = (
+        alice.home.account_id(),
+        plain.home.account_id(),
+        keyed.home.account_id(),
+    );
+    // Both receivers read `messages`: Alice is their contact (so each of
+    // their inbox rounds also queues her a receipt, as in `e2e`).
+    plain.approve(&alice_id)?;
+    keyed.approve(&alice_id)?;
+    alice.nodes().await?;
+    plain.nodes().await?;
+    keyed.nodes().await?;
+    let published = keyed.publish_keys().await?;
+    if !published.stored || published.bundle.keys().is_empty() {
+        bail!("the v2 receiver's keys were not published: {published:?}");
+    }
+    let bundle_bytes = published.bundle.encode().len();
+    println!(
+        "the v2 receiver published a bundle of {} key(s), {bundle_bytes} bytes",
+        published.bundle.keys().len()
+    );
+
+    // Warm-up: paths and kept connections; Alice's first send to `keyed`
+    // fetches its bundle (timed below with fresh accounts).
+    for to in [plain_id, keyed_id] {
+        if !matches!(alice.send(to, "warm-up").await?, Delivery::Stored(_)) {
+            bail!("a warm-up message was not stored");
+        }
+    }
+    if sent_envelope(&alice, &keyed_id, "warm-up")? != 2 {
+        bail!("the warm-up message to the receiver with keys did not go in envelope v2");
+    }
+
+    // Send→watch, v1 and v2 alternated one message at a time.
+    let n = args.messages().max(1);
+    let expected_v1 = Arc::new(AtomicUsize::new(n));
+    let expected_v2 = Arc::new(AtomicUsize::new(n));
+    let watch_v1 = watch_tagged(plain, "v1", n, Arc::clone(&expected_v1));
+    let watch_v2 = watch_tagged(keyed, "v2", n, Arc::clone(&expected_v2));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut rtt_v1, mut rtt_v2) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut failed_v1, mut failed_v2) = (0, 0);
+    let started = Instant::now();
+    for i in 0..n {
+        for v2 in [i % 2 == 1, i % 2 == 0] {
+            let (to, tag) = if v2 { (keyed_id, "v2") } else { (plain_id, "v1") };
+            let t = Instant::now();
+            let delivery = alice.send(to, &format!("{tag}:{i}:{}", micros_now())).await;
+            let us = micros(t);
+            match (v2, delivery) {
+                (false, Ok(Delivery::Stored(_))) => rtt_v1.push(us),
+                (true, Ok(Delivery::Stored(_))) => rtt_v2.push(us),
+                (false, _) => failed_v1 += 1,
+                (true, _) => failed_v2 += 1,
+            }
+            // One message in flight at a time, so each latency is one message's.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let sending_s = started.elapsed().as_secs_f64();
+    expected_v1.store(rtt_v1.len(), Ordering::Relaxed);
+    expected_v2.store(rtt_v2.len(), Ordering::Relaxed);
+    let (plain, lat_v1) = watch_v1.await?;
+    let (keyed, lat_v2) = watch_v2.await?;
+    let (l1_50, l1_99) = ms_percentiles(lat_v1.clone());
+    let (l2_50, l2_99) = ms_percentiles(lat_v2.clone());
+    let (r1_50, r1_99) = ms_percentiles(rtt_v1.clone());
+    let (r2_50, r2_99) = ms_percentiles(rtt_v2.clone());
+    let ratio = |a: f64, b: f64| a / b.max(f64::EPSILON);
+    println!(
+        "send→watch latency, v1: p50 {l1_50:.2} ms, p99 {l1_99:.2} ms over {}; v2: p50 {l2_50:.2} ms, p99 {l2_99:.2} ms \
+         over {}; v2/v1 p50 ×{:.2}, p99 ×{:.2}",
+        lat_v1.len(),
+        lat_v2.len(),
+        ratio(l2_50, l1_50),
+        ratio(l2_99, l1_99)
+    );
+    println!(
+        "send round trip (message + copy), v1: p50 {r1_50:.2} ms, p99 {r1_99:.2} ms, {failed_v1} not stored; \
+         v2: p50 {r2_50:.2} ms, p99 {r2_99:.2} ms, {failed_v2} not stored; v2/v1 p50 ×{:.2}, p99 ×{:.2} \
+         ({sending_s:.1}s of sending)",
+        ratio(r2_50, r1_50),
+        ratio(r2_99, r1_99)
+    );
+
+    // Which envelope each message travelled in, as both ends recorded it.
+    let sent_v1 = envelope_counts(&alice, &plain_id, Direction::Outgoing, "v1:")?;
+    let sent_v2 = envelope_counts(&alice, &keyed_id, Direction::Outgoing, "v2:")?;
+    let got_v1 = envelope_counts(&plain, &alice_id, Direction::Incoming, "v1:")?;
+    let got_v2 = envelope_counts(&keyed, &alice_id, Direction::Incoming, "v2:")?;
+    println!(
+        "envelopes (v1, v2) in the histories: sent to the receiver without keys {sent_v1:?}, received by it {got_v1:?}; \
+         sent to the receiver with keys {sent_v2:?}, received by it {got_v2:?}"
+    );
+    if sent_v2.0 != 0 || got_v2.0 != 0 || got_v2.1 != lat_v2.len() || sent_v2.1 != rtt_v2.len() {
+        bail!(
+            "envelope v2 was not used for every message to the receiver with keys: sent (v1, v2) {sent_v2:?}, \
+             received {got_v2:?}, {} stored, {} watched",
+            rtt_v2.len(),
+            lat_v2.len()
+        );
+    }
+    if sent_v1.1 != 0 || got_v1.1 != 0 || got_v1.0 != lat_v1.len() {
+        bail!(
+            "a message to the receiver without keys did not go in envelope v1: sent {sent_v1:?}, received {got_v1:?}"
+        );
+    }
+
+    // Where a send's envelope comes from: `seal_for` as `send` calls it
+    // (to the account without keys: a bundle fetch that finds none, then
+    // v1; to the one with keys: the cached bundle, verified, then v2), and
+    // v1 without the fetch; interleaved, nothing stored.
+    let (mut choose_v1, mut choose_v2, mut seal_only_v1) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..SEAL_FOR_ROUNDS {
+        let content = allium_common::content::Content::text(format!("vx:{i}:{}", micros_now()), alice.network_now());
+        let t = Instant::now();
+        let (_, version) = alice.seal_for(&plain_id, &content, true).await?;
+        choose_v1.push(micros(t));
+        if version != 1 {
+            bail!("seal_for sealed v{version} to the account without keys");
+        }
+        let t = Instant::now();
+        let (_, version) = alice.seal_for(&keyed_id, &content, true).await?;
+        choose_v2.push(micros(t));
+        if version != 2 {
+            bail!("seal_for sealed v{version} to the account with keys");
+        }
+        let t = Instant::now();
+        alice.seal_for(&plain_id, &content, false).await?;
+        seal_only_v1.push(micros(t));
+    }
+    let (choose_v1_50, _) = ms_percentiles(choose_v1);
+    let (choose_v2_50, _) = ms_percentiles(choose_v2);
+    let (seal_only_v1_50, _) = ms_percentiles(seal_only_v1);
+    println!(
+        "seal_for as send calls it, median of {SEAL_FOR_ROUNDS}: to the account without keys (fetch finds no bundle, \
+         v1) {choose_v1_50:.3} ms; to the account with keys (cached bundle, v2) {choose_v2_50:.3} ms; v1 without the \
+         fetch {seal_only_v1_50:.3} ms"
+    );
+
+    // The bytes: both mailboxes read back straight from a swarm member,
+    // every envelope sorted by its version byte.
+    let (http, scheme) = tool_http(args);
+    let member = |id: &AccountId| -> anyhow::Result<String> {
+        let m = swarm_of(list, id)?;
+        Ok(format!(
+            "{scheme}://{}/storage_rpc/v1",
+            m.first().context("an empty swarm")?.address
+        ))
+    };
+    let mut stored: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    for r in [&plain, &keyed] {
+        let id = r.home.account_id();
+        for (_, data) in retrieve_all(&http, &member(&id)?, r.home.identity(), Namespace::DEFAULT).await? {
+            match data.first() {
+                Some(1) => stored[0].push(data.len() as u64),
+                Some(2) => stored[1].push(data.len() as u64),
+                _ => {}
+            }
+        }
+    }
+    let range = |v: &[u64]| {
+        (
+            v.iter().copied().min().unwrap_or(0),
+            v.iter().copied().max().unwrap_or(0),
+        )
+    };
+    let (v1_bytes, v2_bytes) = (range(&stored[0]), range(&stored[1]));
+    println!(
+        "stored: {} v1 envelopes of {}–{} bytes, {} v2 envelopes of {}–{} bytes (one-line texts); the bundle \
+         {bundle_bytes} bytes",
+        stored[0].len(),
+        v1_bytes.0,
+        v1_bytes.1,
+        stored[1].len(),
+        v2_bytes.0,
+        v2_bytes.1
+    );
+
+    // The network's share: the same delivery as `send`'s (the message,
+    // then the copy; `flush_outbox`) of envelopes sealed beforehand, v1 to
+    // the account without keys and v2 to the one with, alternated; so no
+    // bundle lookup and no sealing is timed, only the bytes' way.
+    let (mut deliver_v1, mut deliver_v2) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut others = 0;
+    for i in 0..n {
+        for v2 in [i % 2 == 1, i % 2 == 0] {
+            let (to, tag) = if v2 { (keyed_id, "d2") } else { (plain_id, "d1") };
+            let body = format!("{tag}:{i}:{}", micros_now());
+            let content = allium_common::content::Content::text(body.as_str(), alice.network_now());
+            let (data, version) = alice.seal_for(&to, &content, false).await?;
+            if version != if v2 { 2 } else { 1 } {
+                bail!("a pre-sealed {tag} message went in envelope v{version}");
+            }
+            let id = alice.home.outbox_add(
+                to,
+                data,
+                &body,
+                allium_client::messenger::MESSAGE_TTL_MS,
+                micros_now() / 1000,
+            )?;
+            alice.home.outbox_set_envelope(id, version)?;
+            let t = Instant::now();
+            let (results, _) = alice.flush_outbox().await?;
+            let us = micros(t);
+            // Anything else due (a copy left over from an earlier round)
+            // went in the same flush: counted.
+            others += results.len().saturating_sub(1);
+            if !results
+                .iter()
+                .any(|(item, d)| item.id == id && matches!(d, Delivery::Stored(_)))
+            {
+                bail!("a pre-sealed message was not stored: {results:?}");
+            }
+            if v2 { deliver_v2.push(us) } else { deliver_v1.push(us) }
+        }
+    }
+    let (d1_50, d1_99) = ms_percentiles(deliver_v1);
+    let (d2_50, d2_99) = ms_percentiles(deliver_v2);
+    println!(
+        "delivery of a sealed one-line message (message + copy, no lookup, no sealing), v1: p50 {d1_50:.2} ms, p99 \
+         {d1_99:.2} ms; v2: p50 {d2_50:.2} ms, p99 {d2_99:.2} ms; v2/v1 p50 ×{:.2}, p99 \
+         ×{:.2}; {others} other outbox items in those flushes",
+        ratio(d2_50, d1_50),
+        ratio(d2_99, d1_99)
+    );
+
+    // First contact, (1): `fetch_bundle` of the receiver with keys from
+    // fresh senders (a new home each: node list fetched and paths made
+    // before, untimed; the fetch is the session's first request), then
+    // again from each (kept connection), and of the receiver without keys
+    // (an empty answer).
+    let (mut cold, mut warm, mut empty) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..FIRST_CONTACTS {
+        let mut sender = messenger(dir.path(), &format!("fresh-sender-{k}"), &seeds)?;
+        sender.nodes().await?;
+        let t = Instant::now();
+        let fetched = sender.fetch_bundle(&keyed_id).await?;
+        cold.push(micros(t));
+        if fetched.is_none_or(|b| b.encode().len() != bundle_bytes) {
+            bail!("a fresh sender did not fetch the published bundle");
+        }
+        for keys in [k % 2 == 0, k % 2 == 1] {
+            let t = Instant::now();
+            let fetched = sender.fetch_bundle(if keys { &keyed_id } else { &plain_id }).await?;
+            let us = micros(t);
+            match (keys, fetched) {
+                (true, Some(_)) => warm.push(us),
+                (false, None) => empty.push(us),
+                (true, None) => bail!("a second fetch found no bundle"),
+                (false, Some(_)) => bail!("the receiver without keys has a bundle"),
+            }
+        }
+    }
+    let (cold50, cold99) = ms_percentiles(cold.clone());
+    let (warm50, warm99) = ms_percentiles(warm.clone());
+    let (empty50, empty99) = ms_percentiles(empty.clone());
+    println!(
+        "fetch_bundle from {FIRST_CONTACTS} fresh senders: first request of the session p50 {cold50:.2} ms (p99 \
+         {cold99:.2}); again p50 {warm50:.2} ms (p99 {warm99:.2}); of the account without keys (empty answer) p50 \
+         {empty50:.2} ms (p99 {empty99:.2})"
+    );
+
+    // First contact, (2): Alice (warm) sends twice to each of fresh accounts
+    // with keys (the first send fetches the bundle, the second finds it
+    // cached) and without (no bundle to cache), alternating which kind goes
+    // first.
+    let mut fresh_keyed = Vec::new();
+    let mut fresh_plain = Vec::new();
+    for k in 0..FIRST_CONTACTS {
+        let mut r = messenger(dir.path(), &format!("fresh-keyed-{k}"), &seeds)?;
+        r.nodes().await?;
+        r.publish_keys().await?;
+        fresh_keyed.push(r.home.account_id());
+        fresh_plain.push(
+            messenger(dir.path(), &format!("fresh-plain-{k}"), &seeds)?
+                .home
+                .account_id(),
+        );
+    }
+    let (mut first_keyed, mut second_keyed, mut first_plain, mut second_plain) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for k in 0..FIRST_CONTACTS {
+        for keys in [k % 2 == 0, k % 2 == 1] {
+            let to = if keys { fresh_keyed[k] } else { fresh_plain[k] };
+            for (turn, body) in ["first", "second"].into_iter().enumerate() {
+                let cached_before = alice.home.cached_bundle(&to)?.is_some();
+                let t = Instant::now();
+                let delivery = alice.send(to, body).await?;
+                let us = micros(t);
+                if !matches!(delivery, Delivery::Stored(_)) {
+                    bail!("a {body} send to a fresh account was not stored: {delivery:?}");
+                }
+                let version = sent_envelope(&alice, &to, body)?;
+                // A fresh account with keys: its bundle is cached after the first.
+                if version != if keys { 2 } else { 1 } || (keys && cached_before != (turn == 1)) {
+                    bail!(
+                        "the {body} send to a fresh account {} keys went in envelope v{version} (bundle cached \
+                         before: {cached_before})",
+                        if keys { "with" } else { "without" }
+                    );
+                }
+                match (keys, turn) {
+                    (true, 0) => first_keyed.push(us),
+                    (true, _) => second_keyed.push(us),
+                    (false, 0) => first_plain.push(us),
+                    (false, _) => second_plain.push(us),
+                }
+            }
+        }
+    }
+    let (fk50, fk99) = ms_percentiles(first_keyed.clone());
+    let (sk50, sk99) = ms_percentiles(second_keyed.clone());
+    let (fp50, fp99) = ms_percentiles(first_plain.clone());
+    let (sp50, sp99) = ms_percentiles(second_plain.clone());
+    println!(
+        "send to {FIRST_CONTACTS} fresh accounts with keys (v2): first p50 {fk50:.2} ms (p99 {fk99:.2}), second \
+         (bundle cached) p50 {sk50:.2} ms (p99 {sk99:.2}), first/second ×{:.2}",
+        ratio(fk50, sk50)
+    );
+    println!(
+        "send to {FIRST_CONTACTS} fresh accounts without keys (v1): first p50 {fp50:.2} ms (p99 {fp99:.2}), second \
+         p50 {sp50:.2} ms (p99 {sp99:.2}), first/second ×{:.2}",
+        ratio(fp50, sp50)
+    );
+    println!(
+        "{}",
+        json!({"scenario": "envelope", "nodes": net.nodes.len(), "messages": n,
+               "latency": {"v1": {"p50_ms": l1_50, "p99_ms": l1_99, "count": lat_v1.len()},
+                           "v2": {"p50_ms": l2_50, "p99_ms": l2_99, "count": lat_v2.len()},
+                           "ratio_p50": ratio(l2_50, l1_50), "ratio_p99": ratio(l2_99, l1_99)},
+               "send": {"v1": {"p50_ms": r1_50, "p99_ms": r1_99, "failed": failed_v1},
+                        "v2": {"p50_ms": r2_50, "p99_ms": r2_99, "failed": failed_v2},
+                        "ratio_p50": ratio(r2_50, r1_50), "ratio_p99": ratio(r2_99, r1_99)},
+               "delivery": {"v1": {"p50_ms": d1_50, "p99_ms": d1_99}, "v2": {"p50_ms": d2_50, "p99_ms": d2_99},
+                            "ratio_p50": ratio(d2_50, d1_50), "ratio_p99": ratio(d2_99, d1_99)},
+               "seal_for": {"rounds": SEAL_FOR_ROUNDS, "no_keys_with_fetch_p50_ms": choose_v1_50,
+                            "keys_cached_p50_ms": choose_v2_50, "v1_without_fetch_p50_ms": seal_only_v1_50},
+               "histories": {"sent_v1": sent_v1, "received_v1": got_v1, "sent_v2": sent_v2, "received_v2": got_v2},
+               "bytes": {"v1": v1_bytes, "v2": v2_bytes, "v1_count": stored[0].len(), "v2_count": stored[1].len(),
+                         "bundle": bundle_bytes, "bundle_keys": published.bundle.keys().len()},
+               "fetch_bundle": {"senders": FIRST_CONTACTS, "first_p50_ms": cold50, "first_p99_ms": cold99,
+                                "again_p50_ms": warm50, "again_p99_ms": warm99,
+                                "empty_p50_ms": empty50, "empty_p99_ms": empty99},
+               "first_contact": {"accounts": FIRST_CONTACTS,
+                                 "keys_first_p50_ms": fk50, "keys_second_p50_ms": sk50,
+                                 "keys_first_p99_ms": fk99, "keys_second_p99_ms": sk99,
+                                 "no_keys_first_p50_ms": fp50, "no_keys_second_p50_ms": sp50,
+                                 "no_keys_first_p99_ms": fp99, "no_keys_second_p99_ms": sp99}})
     );
     Ok(())
 }
