@@ -251,9 +251,12 @@ impl Messenger {
             let known = (last_copy > 0).then_some(last_copy);
             self.home.save_account_state(namespace, &merged, known.or(stored_ms))?;
         }
-        let keep = seen.len().saturating_sub(MAX_SEEN_COPIES);
-        let text = serde_json::to_string(&seen[keep..]).unwrap_or_default();
-        self.home.set_meta(&seen_key(namespace), &text)?;
+        // Written only when it changed: most syncs find nothing new.
+        if report.copies > 0 || report.stored > 0 {
+            let keep = seen.len().saturating_sub(MAX_SEEN_COPIES);
+            let text = serde_json::to_string(&seen[keep..]).unwrap_or_default();
+            self.home.set_meta(&seen_key(namespace), &text)?;
+        }
         Ok(report)
     }
 

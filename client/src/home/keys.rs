@@ -41,6 +41,15 @@ impl Home {
 
     /// The key pair of `key_id`, if this device still holds it.
     pub fn account_key(&self, key_id: &KeyId) -> Result<Option<AccountKeyPair>> {
+        Ok(self
+            .account_key_secret(key_id)?
+            .map(|seed| AccountKeyPair::from_seed(&seed)))
+    }
+
+    /// The secret key of `key_id` (for opening envelopes), if held: read
+    /// as it is stored, without deriving the public key (this is on the
+    /// path of every v2 message opened).
+    pub fn account_key_secret(&self, key_id: &KeyId) -> Result<Option<Secret32>> {
         let secret: Option<Zeroizing<Vec<u8>>> = self
             .conn
             .query_row(
@@ -50,21 +59,13 @@ impl Home {
             )
             .optional()
             .map_err(self.db_err("reading an account key"))?;
-        let Some(secret) = secret else {
-            return Ok(None);
-        };
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            secret
-                .as_slice()
-                .try_into()
-                .map_err(|_| self.corrupt("account key", "a secret is not 32 bytes".to_owned()))?,
-        );
-        Ok(Some(AccountKeyPair::from_seed(&seed)))
-    }
-
-    /// The secret key of `key_id` (for opening envelopes), if held.
-    pub fn account_key_secret(&self, key_id: &KeyId) -> Result<Option<Secret32>> {
-        Ok(self.account_key(key_id)?.map(|pair| pair.secret_key().clone()))
+        secret
+            .map(|bytes| {
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map(Zeroizing::new)
+                    .map_err(|_| self.corrupt("account key", "a secret is not 32 bytes".to_owned()))
+            })
+            .transpose()
     }
 
     /// Keeps a new key pair with its window and rotation time.
