@@ -33,6 +33,7 @@ pub mod config;
 pub mod confirm;
 pub mod conversation;
 pub mod convo;
+pub mod devices;
 pub mod directory;
 pub mod disappear;
 pub mod display;

@@ -110,6 +110,9 @@ pub struct Messenger {
     clock: Clock,
     /// No request leaves ([`Error::Offline`]).
     offline: bool,
+    /// What the last account sync saw of the device records that the user
+    /// should hear of (link requests, foreign records).
+    pub(crate) device_notes: Option<crate::devices::DeviceReport>,
 }
 
 /// The saved guard-replacement budget.
@@ -140,6 +143,7 @@ impl Messenger {
             doubts: Doubts::default(),
             clock,
             offline: false,
+            device_notes: None,
         }
     }
 

@@ -17,6 +17,9 @@ use crate::home::Home;
 use crate::keyring::{self, ROTATE_EVERY_MS, ROTATE_JITTER_MS, WINDOW_MS};
 use crate::messenger::{Messenger, REQUEST_TIMEOUT, swarm_refused};
 
+/// The setting listing the keys this device made and has not yet shared
+/// with every other device of the account (hex key ids).
+const UNSHARED_META: &str = "keys_unshared";
 /// The setting holding the published bundle's hash and when it was stored.
 const PUBLISHED_META: &str = "key_bundle_published";
 /// A bundle is stored again when the stored one is this old (it lives for
@@ -38,6 +41,8 @@ pub struct Published {
     pub stored: bool,
     /// Secrets deleted because their retention ended.
     pub deleted: usize,
+    /// Key shares stored for the account's other devices.
+    pub shared: usize,
 }
 
 impl Messenger {
@@ -47,22 +52,44 @@ impl Messenger {
         Ok(!self.home.account_keys()?.is_empty())
     }
 
-    /// Makes a new key if one is due, deletes the secrets whose retention
+    /// Makes a new key if one is due (or `rotate_now`), shares it with
+    /// the account's other devices, deletes the secrets whose retention
     /// ended, and stores the signed bundle of the current keys in the
     /// account's public namespace when it changed or the stored one is a
     /// week old (deleting the one it replaces).
-    pub async fn publish_keys(&mut self) -> Result<Published> {
+    ///
+    /// A device that is on no list of the account's devices becomes the
+    /// first (refused when the account has devices already: it must be
+    /// linked instead, `docs/devices.md`). A new key is shared before the
+    /// bundle naming it is stored, so no sender uses a key another device
+    /// lacks; a share that fails is tried again next time.
+    pub async fn publish_keys(&mut self, rotate_now: bool) -> Result<Published> {
+        self.become_first_device(false).await?;
         let now = self.network_now();
         let mut held = self.home.account_keys()?;
         let mut plan = keyring::plan(&held, now);
-        let rotated = plan.rotate;
+        let rotated = plan.rotate || rotate_now;
         if rotated {
             let pair = AccountKeyPair::generate();
             let jitter = u64::from(u32::from_le_bytes(sodium::random_array())) % (ROTATE_JITTER_MS + 1);
             self.home
                 .add_account_key(&pair, now, now + WINDOW_MS, now + ROTATE_EVERY_MS + jitter)?;
+            let mut unshared = self.unshared_keys()?;
+            unshared.push(hex::encode(pair.key_id()));
+            self.home
+                .set_meta(UNSHARED_META, &serde_json::to_string(&unshared).unwrap_or_default())?;
             held = self.home.account_keys()?;
             plan = keyring::plan(&held, now);
+        }
+        let mut shared = 0;
+        let unshared = self.unshared_keys()?;
+        for id in &unshared {
+            if let Ok(key_id) = <[u8; 8]>::try_from(hex::decode(id).unwrap_or_default().as_slice()) {
+                shared += self.share_with_devices(&key_id).await?;
+            }
+        }
+        if !unshared.is_empty() {
+            self.home.set_meta(UNSHARED_META, "[]")?;
         }
         self.home.delete_account_keys(&plan.delete)?;
         let mut keys = Vec::new();
@@ -92,6 +119,7 @@ impl Messenger {
                 rotated,
                 stored: false,
                 deleted: plan.delete.len(),
+                shared,
             });
         }
         let hash = self
@@ -115,7 +143,17 @@ impl Messenger {
             rotated,
             stored: true,
             deleted: plan.delete.len(),
+            shared,
         })
+    }
+
+    /// The keys made here and not yet shared with every other device.
+    fn unshared_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .home
+            .meta(UNSHARED_META)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default())
     }
 
     /// The newest bundle of `account` that verifies (against its Account

@@ -11,6 +11,7 @@ use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, DeleteParams, Namespace, StoreParams};
 use serde_json::Value;
 
+use crate::devices::DEVICES;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::messenger::{Messenger, REQUEST_TIMEOUT, owner_retrieve, swarm_refused};
@@ -78,24 +79,31 @@ impl Messenger {
     /// The first page of every namespace comes in one `batch` request, so
     /// a sync that finds nothing new costs one request.
     pub async fn sync_account(&mut self) -> Result<Vec<Synced>> {
-        let firsts = self.first_pages().await?;
+        let mut firsts = self.first_pages().await?;
+        let devices_first = firsts.pop();
         let mut out = Vec::new();
         for (namespace, first) in STATE_NAMESPACES.into_iter().zip(firsts) {
             out.push(self.sync_namespace(namespace, Some(first)).await?);
         }
+        let report = self.sync_devices(false, devices_first).await?;
+        if !report.requests.is_empty() || report.foreign > 0 {
+            self.device_notes = Some(report);
+        }
         Ok(out)
     }
 
-    /// The first page of copies of every namespace of the shared state
-    /// (from this device's cursors), read in one `batch` from one member;
-    /// each with the member that answered.
+    /// The first page of copies of every namespace of the shared state,
+    /// then of the device records (from this device's cursors), read in
+    /// one `batch` from one member; each with the member that answered.
     async fn first_pages(&mut self) -> Result<Vec<(Value, NodeEntry)>> {
         let me = self.home.account_id();
         let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
-            let calls = STATE_NAMESPACES
+            let mut calls = STATE_NAMESPACES
                 .iter()
                 .map(|&ns| Ok(owner_retrieve(home, ns, ts, home.cursor(&cursor_key(ns, node))?, None)))
                 .collect::<Result<Vec<Value>>>()?;
+            let devices_cursor = home.cursor(&crate::devices::cursor_key(node))?;
+            calls.push(owner_retrieve(home, DEVICES, ts, devices_cursor, None));
             Ok(serde_json::json!({"method": "batch", "params": {"requests": calls}}))
         };
         let prefer = self.last_node(LAST_NODE);
@@ -105,11 +113,11 @@ impl Messenger {
         }
         self.remember_node(LAST_NODE, &node)?;
         let results = body["results"].as_array().cloned().unwrap_or_default();
-        if results.len() != STATE_NAMESPACES.len() {
+        if results.len() != STATE_NAMESPACES.len() + 1 {
             return Err(Error::Network(format!(
                 "a swarm member answered {} results to a batch of {}",
                 results.len(),
-                STATE_NAMESPACES.len()
+                STATE_NAMESPACES.len() + 1
             )));
         }
         results

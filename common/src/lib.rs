@@ -17,6 +17,7 @@ pub mod address;
 pub mod announce;
 pub mod consensus;
 pub mod content;
+pub mod devices;
 pub mod encoding;
 pub mod envelope;
 pub mod envelope_v2;

@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 use allium_common::content::Content;
+use allium_common::devices::{
+    self, DeviceKeys, DeviceRecord, DeviceRecordError, DeviceSecret, KeyShare, ShareWindow, UnverifiedRecord,
+};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::envelope::{self, EnvelopeError};
 use allium_common::envelope_v2;
@@ -17,6 +20,84 @@ fn identity(seed: u8) -> Identity {
 }
 
 const DAY_MS: u64 = 86_400_000;
+
+/// 1 to 16 devices: each a name of any characters (cut to 32 bytes), a
+/// creation time, and seeds that differ from every other device's.
+fn device_list() -> impl Strategy<Value = Vec<DeviceSecret>> {
+    (
+        any::<[u8; 32]>(),
+        proptest::collection::vec((".{0,40}", any::<u64>()), 1..=devices::MAX_DEVICES),
+    )
+        .prop_map(|(base, devices)| {
+            devices
+                .iter()
+                .zip(0u8..)
+                .map(|((name, created_ms), i)| {
+                    let (mut sign_seed, mut xwing_seed) = (base, base);
+                    sign_seed[0] = i;
+                    xwing_seed[0] = i ^ 0x80;
+                    DeviceSecret::from_seeds(&sign_seed, &xwing_seed, name, *created_ms)
+                })
+                .collect()
+        })
+}
+
+/// A link request of `device(0)`, a list of all three signed by the second,
+/// and a share from the second to the first, for the account `b0…b0`.
+fn valid_device_records() -> &'static [Vec<u8>; 3] {
+    static RECORDS: std::sync::OnceLock<[Vec<u8>; 3]> = std::sync::OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let account = identity(0xb0).account_id();
+        let d: Vec<DeviceSecret> = (0..3u8)
+            .map(|i| DeviceSecret::from_seeds(&[0xd1 + i; 32], &[0xe1 + i; 32], "device", 1_700_000_000_000))
+            .collect();
+        let window = ShareWindow {
+            valid_from_ms: 0,
+            valid_until_ms: DAY_MS,
+            rotate_at_ms: DAY_MS / 2,
+        };
+        let share = KeyShare::seal(
+            &account,
+            d[0].keys(),
+            &AccountKeyPair::from_seed(&[0xc2; 32]),
+            window,
+            &[0xe7; 64],
+        )
+        .unwrap();
+        [
+            DeviceRecord::LinkRequest(d[0].keys().clone())
+                .sign(&d[0], &account)
+                .unwrap(),
+            DeviceRecord::List {
+                created_ms: 1_700_000_000_000,
+                devices: d.iter().map(|d| d.keys().clone()).collect(),
+            }
+            .sign(&d[1], &account)
+            .unwrap(),
+            DeviceRecord::Share(share).sign(&d[1], &account).unwrap(),
+        ]
+    })
+}
+
+/// The first device of [`valid_device_records`], which its share is for.
+fn share_recipient() -> &'static DeviceSecret {
+    static DEVICE: std::sync::OnceLock<DeviceSecret> = std::sync::OnceLock::new();
+    DEVICE.get_or_init(|| DeviceSecret::from_seeds(&[0xd1; 32], &[0xe1; 32], "device", 1_700_000_000_000))
+}
+
+/// Decodes `data`; what decodes must encode back to `data`, and is then
+/// verified for the account `b0…b0` and, if a share, opened by
+/// [`share_recipient`]. Returns what verification said.
+fn decode_all_the_way(data: &[u8]) -> Option<Result<(), DeviceRecordError>> {
+    let unverified = UnverifiedRecord::decode(data).ok()?;
+    assert_eq!(unverified.to_bytes(), data);
+    if let DeviceRecord::Share(share) = unverified.record()
+        && let Ok(pair) = share.open(&identity(0xb0).account_id(), share_recipient())
+    {
+        assert_eq!(pair.key_id(), share.key_id);
+    }
+    Some(unverified.verify(&identity(0xb0).account_id()).map(|_| ()))
+}
 
 /// 1 to 4 key windows in increasing start order, each 1 ms to 17 days long.
 fn key_windows() -> impl Strategy<Value = Vec<(u64, u64)>> {
@@ -234,6 +315,100 @@ proptest! {
         }
         if let Ok(bundle) = UnverifiedKeyBundle::decode(&data) {
             let _ = bundle.verify(&identity(2).account_id(), 0);
+        }
+    }
+    #[test]
+    fn device_records_round_trip(
+        devices in device_list(),
+        signer in any::<prop::sample::Index>(),
+        account in 1u8..=255,
+        created_ms in any::<u64>(),
+        key_seed in any::<[u8; 32]>(),
+        kem_seed in proptest::collection::vec(any::<u8>(), 64),
+        times in any::<[u64; 3]>(),
+    ) {
+        let account = identity(account).account_id();
+        for d in &devices {
+            prop_assert!(d.keys().name().len() <= devices::MAX_NAME_LEN);
+        }
+        let signer = &devices[signer.index(devices.len())];
+        let first = &devices[0];
+        let pair = AccountKeyPair::from_seed(&key_seed);
+        let window = ShareWindow { valid_from_ms: times[0], valid_until_ms: times[1], rotate_at_ms: times[2] };
+        let share = KeyShare::seal(&account, first.keys(), &pair, window, &kem_seed.try_into().unwrap()).unwrap();
+        let records = [
+            (first, DeviceRecord::LinkRequest(first.keys().clone())),
+            (signer, DeviceRecord::List { created_ms, devices: devices.iter().map(|d| d.keys().clone()).collect() }),
+            (signer, DeviceRecord::Share(share)),
+        ];
+        for (by, record) in records {
+            let bytes = record.sign(by, &account).unwrap();
+            let unverified = UnverifiedRecord::decode(&bytes).unwrap();
+            prop_assert_eq!(unverified.to_bytes(), bytes);
+            prop_assert_eq!(unverified.record(), &record);
+            let verified = unverified.verify(&account).unwrap();
+            prop_assert_eq!(verified.signer, by.keys().sign_pk);
+            if let DeviceRecord::Share(share) = &verified.record {
+                let opened = share.open(&account, first).unwrap();
+                prop_assert_eq!(opened.key_id(), pair.key_id());
+                prop_assert_eq!(opened.public_key(), pair.public_key());
+            }
+            prop_assert_eq!(verified.record, record);
+        }
+    }
+
+    #[test]
+    fn device_names_are_cut_to_a_prefix_of_at_most_32_bytes(name in "\\PC{0,40}") {
+        let keys = DeviceKeys::new([1; 32], [2; 1_216], &name, 0);
+        prop_assert!(keys.name().len() <= devices::MAX_NAME_LEN);
+        prop_assert!(name.starts_with(keys.name()));
+        // Nothing was cut that would have fitted.
+        let next = name[keys.name().len()..].chars().next();
+        if let Some(c) = next {
+            prop_assert!(keys.name().len() + c.len_utf8() > devices::MAX_NAME_LEN);
+        }
+    }
+
+    #[test]
+    fn device_record_decode_never_panics(
+        shaped in any::<bool>(),
+        kind in 0u8..5,
+        n in 0u8..20,
+        name_len in 0u8..40,
+        data in proptest::collection::vec(any::<u8>(), 0..3_000),
+    ) {
+        let mut data = data;
+        if shaped && data.len() > 1_290 {
+            data[0] = devices::RECORD_FORMAT;
+            data[1] = kind;
+            // The list's device count, and the first keys' name length.
+            data[10] = n;
+            data[if kind == 2 { 11 + 1_256 } else { 2 + 1_256 }] = name_len;
+        }
+        let _ = decode_all_the_way(&data);
+    }
+
+    #[test]
+    fn mutated_device_records_never_panic_and_never_verify(
+        which in 0usize..3,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let original = &valid_device_records()[which];
+        let mut data = original.clone();
+        for (at, byte) in &edits {
+            let i = at.index(data.len());
+            data[i] = *byte;
+        }
+        if let Some(cut) = cut {
+            data.truncate(cut.index(data.len()));
+        }
+        data.extend_from_slice(&extra);
+        match decode_all_the_way(&data) {
+            Some(verified) if data == *original => prop_assert_eq!(verified, Ok(())),
+            Some(verified) => prop_assert_eq!(verified, Err(DeviceRecordError::BadSignature)),
+            None => prop_assert!(data != *original, "the original decodes"),
         }
     }
 }

@@ -13,6 +13,9 @@ use allium_common::consensus::{
     Consensus, ConsensusParams, Schedule, SeedKey, SigningKeyCert, Vote, VoteEntry, compute, random,
 };
 use allium_common::content::Content;
+use allium_common::devices::{
+    DeviceRecord, DeviceSecret, KeyShare, RECORD_LABEL, SHARE_LABEL, ShareWindow, UnverifiedRecord, link_code,
+};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
 use allium_common::envelope_v2;
@@ -283,6 +286,198 @@ fn the_stored_envelope_v2_opens_with_the_stored_key_seed() {
         String::from_utf8(opened.content.to_bytes()).unwrap(),
         file["content_json"].as_str().unwrap()
     );
+}
+
+/// When the vector laptop made its keys; the list and the share's window
+/// follow it.
+const DEVICE_CREATED_MS: u64 = 1_700_000_000_000;
+const LIST_CREATED_MS: u64 = DEVICE_CREATED_MS + 60_000;
+const SHARE_WINDOW: ShareWindow = ShareWindow {
+    valid_from_ms: DEVICE_CREATED_MS,
+    valid_until_ms: DEVICE_CREATED_MS + 1_209_600_000,
+    rotate_at_ms: DEVICE_CREATED_MS + 43_200_000,
+};
+
+/// The two devices of the account `b0…b0`: the laptop (device key
+/// `d1…d1`, X-Wing key `d2…d2`), new, and the phone (`d3…d3`, `d4…d4`),
+/// linked 30 days before.
+fn vector_devices() -> [DeviceSecret; 2] {
+    [
+        DeviceSecret::from_seeds(&seed32(0xd1), &seed32(0xd2), "laptop", DEVICE_CREATED_MS),
+        DeviceSecret::from_seeds(
+            &seed32(0xd3),
+            &seed32(0xd4),
+            "phone",
+            DEVICE_CREATED_MS - 30 * 86_400_000,
+        ),
+    ]
+}
+
+/// Linking a device: the laptop's link request and its link code; the
+/// phone's list of both; the phone's share of the account key `c2…c2`
+/// (the key bundle vector's current key) to the laptop, with the
+/// encapsulation seed `e7…e7` (64 bytes), and its intermediate values.
+fn device_vectors() -> Value {
+    let owner = Identity::from_ed25519_seed(&seed32(0xb0));
+    let account = owner.account_id();
+    let [laptop, phone] = vector_devices();
+    let request = DeviceRecord::LinkRequest(laptop.keys().clone())
+        .sign(&laptop, &account)
+        .unwrap();
+    let list = DeviceRecord::List {
+        created_ms: LIST_CREATED_MS,
+        devices: vec![phone.keys().clone(), laptop.keys().clone()],
+    }
+    .sign(&phone, &account)
+    .unwrap();
+    let pair = AccountKeyPair::from_seed(&seed32(0xc2));
+    let kem_seed = [0xe7; 64];
+    let share = KeyShare::seal(&account, laptop.keys(), &pair, SHARE_WINDOW, &kem_seed).unwrap();
+    let share_record = DeviceRecord::Share(share.clone()).sign(&phone, &account).unwrap();
+    // The share's intermediate values, computed from the primitives.
+    let (ciphertext, shared) = sodium::xwing_enc_deterministic(&laptop.keys().xwing_pk, &kem_seed).unwrap();
+    let head = [
+        &laptop.keys().sign_pk[..],
+        &pair.key_id(),
+        &SHARE_WINDOW.valid_from_ms.to_be_bytes(),
+        &SHARE_WINDOW.valid_until_ms.to_be_bytes(),
+        &SHARE_WINDOW.rotate_at_ms.to_be_bytes(),
+        &ciphertext,
+    ]
+    .concat();
+    let account_bytes = [&[0x05][..], account.x25519()].concat();
+    let info = [SHARE_LABEL, &account_bytes, &head].concat();
+    let k: [u8; 32] = sodium::blake2b_keyed(&shared, &[&info]);
+    let sealed = sodium::xchacha_encrypt(&k, &[0; 24], pair.secret_key().as_slice(), &info);
+    assert_eq!(&share_record[2..2 + 1_232], &[&head[..], &sealed].concat()[..]);
+    // Each record's signature, from the primitives; each verifies.
+    for (bytes, signer) in [(&request, &laptop), (&list, &phone), (&share_record, &phone)] {
+        let (unsigned, signature) = bytes.split_at(bytes.len() - 64);
+        let signed = [RECORD_LABEL, &account_bytes, unsigned].concat();
+        let signature: [u8; 64] = signature.try_into().unwrap();
+        assert!(sodium::sign_verify_detached(
+            &signature,
+            &signed,
+            &signer.keys().sign_pk
+        ));
+        let verified = UnverifiedRecord::decode(bytes).unwrap().verify(&account).unwrap();
+        assert_eq!(verified.signer, signer.keys().sign_pk);
+    }
+    assert_eq!(share.open(&account, &laptop).unwrap().key_id(), pair.key_id());
+    let device = |d: &DeviceSecret| {
+        json!({
+            "name": d.keys().name(),
+            "created_ms": d.keys().created_ms,
+            "sign_seed": to_hex(d.sign_seed()),
+            "xwing_seed": to_hex(d.xwing_secret().as_slice()),
+            "sign_pk_hex": to_hex(&d.keys().sign_pk),
+            "xwing_pk_hex": to_hex(&d.keys().xwing_pk),
+            "device_id_hex": to_hex(&d.keys().id()),
+        })
+    };
+    json!({
+        "account_ed25519_seed": to_hex(&seed32(0xb0)),
+        "account_id": account.to_string(),
+        "laptop": device(&laptop),
+        "phone": device(&phone),
+        "link_request": {
+            "signer": "laptop",
+            "record_hex": to_hex(&request),
+        },
+        "link_code": link_code(&account, laptop.keys()),
+        "list": {
+            "signer": "phone",
+            "created_ms": LIST_CREATED_MS,
+            "devices": ["phone", "laptop"],
+            "record_hex": to_hex(&list),
+        },
+        "share": {
+            "signer": "phone",
+            "to": "laptop",
+            "account_key_xwing_seed": to_hex(&seed32(0xc2)),
+            "key_id_hex": to_hex(&pair.key_id()),
+            "valid_from_ms": SHARE_WINDOW.valid_from_ms,
+            "valid_until_ms": SHARE_WINDOW.valid_until_ms,
+            "rotate_at_ms": SHARE_WINDOW.rotate_at_ms,
+            "kem_seed_hex": to_hex(&kem_seed),
+            "shared_secret_hex": to_hex(&*shared),
+            "share_key_hex": to_hex(&k),
+            "record_hex": to_hex(&share_record),
+        },
+    })
+}
+
+#[test]
+fn device_vectors_match() {
+    check_or_write("devices.json", &device_vectors());
+}
+
+#[test]
+fn the_stored_device_records_verify_and_the_share_opens() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("devices.json")).unwrap()).unwrap();
+    let seed = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+    let device = |v: &Value| {
+        DeviceSecret::from_seeds(
+            &seed(&v["sign_seed"]),
+            &seed(&v["xwing_seed"]),
+            v["name"].as_str().unwrap(),
+            v["created_ms"].as_u64().unwrap(),
+        )
+    };
+    let (laptop, phone) = (device(&file["laptop"]), device(&file["phone"]));
+    for (d, v) in [(&laptop, &file["laptop"]), (&phone, &file["phone"])] {
+        assert_eq!(to_hex(&d.keys().sign_pk), v["sign_pk_hex"].as_str().unwrap());
+        assert_eq!(to_hex(&d.keys().xwing_pk), v["xwing_pk_hex"].as_str().unwrap());
+        assert_eq!(to_hex(&d.keys().id()), v["device_id_hex"].as_str().unwrap());
+    }
+    let account: AccountId = file["account_id"].as_str().unwrap().parse().unwrap();
+    let read = |field: &str| {
+        let bytes = hex::decode(file[field]["record_hex"].as_str().unwrap()).unwrap();
+        let unverified = UnverifiedRecord::decode(&bytes).unwrap();
+        assert_eq!(unverified.to_bytes(), bytes, "{field}");
+        unverified.verify(&account).unwrap()
+    };
+
+    let request = read("link_request");
+    assert_eq!(request.signer, laptop.keys().sign_pk);
+    assert_eq!(request.record, DeviceRecord::LinkRequest(laptop.keys().clone()));
+    assert_eq!(
+        u64::from(link_code(&account, laptop.keys())),
+        file["link_code"].as_u64().unwrap()
+    );
+
+    let list = read("list");
+    assert_eq!(list.signer, phone.keys().sign_pk);
+    assert_eq!(
+        list.record,
+        DeviceRecord::List {
+            created_ms: file["list"]["created_ms"].as_u64().unwrap(),
+            devices: vec![phone.keys().clone(), laptop.keys().clone()],
+        }
+    );
+
+    let shared = read("share");
+    assert_eq!(shared.signer, phone.keys().sign_pk);
+    let DeviceRecord::Share(share) = shared.record else {
+        panic!("the share vector is not a share")
+    };
+    let v = &file["share"];
+    assert_eq!(share.to, laptop.keys().sign_pk);
+    assert_eq!(to_hex(&share.key_id), v["key_id_hex"].as_str().unwrap());
+    assert_eq!(
+        share.window,
+        ShareWindow {
+            valid_from_ms: v["valid_from_ms"].as_u64().unwrap(),
+            valid_until_ms: v["valid_until_ms"].as_u64().unwrap(),
+            rotate_at_ms: v["rotate_at_ms"].as_u64().unwrap(),
+        }
+    );
+    let pair = share.open(&account, &laptop).unwrap();
+    let expected = AccountKeyPair::from_seed(&seed(&v["account_key_xwing_seed"]));
+    assert_eq!(pair.key_id(), expected.key_id());
+    assert_eq!(pair.public_key(), expected.public_key());
+    assert_eq!(pair.secret_key().as_slice(), expected.secret_key().as_slice());
+    assert!(share.open(&account, &phone).is_err(), "the share is the laptop's");
 }
 
 /// Signed strings, signatures and message hashes of the storage RPC.

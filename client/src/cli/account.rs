@@ -67,7 +67,15 @@ pub enum RequestsCommand {
 /// failure is reported and not fatal (the inbox can still be read).
 pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
     match m.sync_account().await {
-        Ok(synced) => Some(synced),
+        Ok(synced) => {
+            if let Some(notes) = m.take_device_notes()
+                && m.is_linked().unwrap_or(false)
+            {
+                super::devices::note_requests(&notes);
+                super::devices::warn_foreign(&notes);
+            }
+            Some(synced)
+        }
         Err(e) => {
             eprintln!(
                 "allium: could not sync the account state with the swarm (kept here, tried again next time): {}",
@@ -90,7 +98,7 @@ pub async fn after_round(m: &mut Messenger) {
         );
     }
     if m.publishes_keys().unwrap_or(false)
-        && let Err(e) = m.publish_keys().await
+        && let Err(e) = m.publish_keys(false).await
     {
         eprintln!(
             "allium: could not rotate or publish the envelope v2 keys yet (tried again next time): {}",

@@ -12,8 +12,10 @@ use zeroize::Zeroizing;
 
 mod account;
 mod conversation;
+mod devices;
 
 pub use account::{ContactsCommand, RequestsCommand};
+pub use devices::DevicesCommand;
 
 use crate::book::Book;
 use crate::config::{self, ClientConfig, Route};
@@ -98,6 +100,10 @@ pub enum Command {
         /// bundle for envelope v2: its keys, their windows and its age.
         #[arg(long)]
         keys: bool,
+        /// With --keys: make a new key now, even if none is due (shared
+        /// with the account's other devices before it is published).
+        #[arg(long, requires = "keys")]
+        rotate: bool,
     },
     /// Send a text message.
     Send {
@@ -128,6 +134,13 @@ pub enum Command {
     /// Manage contacts (shared by all devices of the account).
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// List this account's devices and link requests, or link a new
+    /// device: `link` on the new one, `approve ID` on one already linked.
+    Devices {
+        /// What to do (nothing: list them).
+        #[command(subcommand)]
+        action: Option<DevicesCommand>,
+    },
     /// Show message requests (messages from accounts that are not
     /// contacts), or accept or decline one.
     Requests {
@@ -400,16 +413,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Id { keys: false } => {
+        Command::Id { keys: false, .. } => {
             let home = Home::open(&home_dir)?;
             let id = home.account_id().to_string();
             emit(json, json!({"account_id": id}), || id.clone());
             Ok(EXIT_OK)
         }
-        Command::Id { keys: true } => {
+        Command::Id { keys: true, rotate } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             let id = m.home.account_id().to_string();
-            let published = m.publish_keys().await?;
+            let published = m.publish_keys(rotate).await?;
             let age_secs = m.network_now().saturating_sub(published.published_ms) / 1000;
             let keys: Vec<serde_json::Value> = published
                 .bundle
@@ -420,7 +433,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             emit(
                 json,
                 json!({"account_id": id, "bundle_published_ms": published.published_ms, "bundle_age_secs": age_secs,
-                       "keys": keys, "rotated": published.rotated, "stored": published.stored, "deleted": published.deleted}),
+                       "keys": keys, "rotated": published.rotated, "stored": published.stored, "deleted": published.deleted,
+                       "shared": published.shared}),
                 || {
                     let mut text = format!("{id}\nkey bundle (envelope v2), published {age_secs} s ago:");
                     for k in published.bundle.keys() {
@@ -582,6 +596,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Contacts(sub) => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             account::contacts(&mut m, sub, json).await
+        }
+        Command::Devices { action } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            devices::devices(&mut m, action, json).await
         }
         Command::Requests { action } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;

@@ -23,6 +23,7 @@
 
 mod account;
 mod cache;
+mod devices;
 mod error;
 mod history;
 mod keyfile;
@@ -39,6 +40,7 @@ use allium_common::{AccountId, Identity};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub use cache::{MAX_CURSOR_KEY_LEN, MAX_CURSORS, MAX_SOURCE_LEN};
+pub use devices::TrustedDevice;
 pub use error::{ECHO_MAX, HomeError, Result};
 pub use history::{Direction, HistoryEntry, MAX_BODY_LEN, ReceiptLevel};
 pub use keyfile::KEY_FILE;

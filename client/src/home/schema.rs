@@ -193,8 +193,35 @@ ALTER TABLE history ADD COLUMN envelope INTEGER NOT NULL DEFAULT 1 CHECK (envelo
 ALTER TABLE outbox ADD COLUMN envelope INTEGER NOT NULL DEFAULT 1 CHECK (envelope IN (1, 2));
 ";
 
+/// Version 8: this device and the account's other devices
+/// (`docs/devices.md`).
+///
+/// - `device`: this device's own keys, one row: the seeds of its device key
+///   (Ed25519) and of the X-Wing key that key shares are sealed to, both
+///   random, with the name it gave itself.
+/// - `devices`: the devices this one trusts (itself among them once it is
+///   on the account's list): their public keys and name, which device
+///   vouched for each (`NULL`: this device itself) and since when.
+const V8: &str = "
+CREATE TABLE device (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    sign_seed  BLOB    NOT NULL CHECK (length(sign_seed) = 32),
+    xwing_seed BLOB    NOT NULL CHECK (length(xwing_seed) = 32),
+    name       TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    sign_pk    BLOB    PRIMARY KEY CHECK (length(sign_pk) = 32),
+    xwing_pk   BLOB    NOT NULL CHECK (length(xwing_pk) = 1216),
+    name       TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    vouched_by BLOB    CHECK (vouched_by IS NULL OR length(vouched_by) = 32),
+    trusted_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

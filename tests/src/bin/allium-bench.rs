@@ -1583,7 +1583,7 @@ async fn envelope_versions(
     alice.nodes().await?;
     plain.nodes().await?;
     keyed.nodes().await?;
-    let published = keyed.publish_keys().await?;
+    let published = keyed.publish_keys(false).await?;
     if !published.stored || published.bundle.keys().is_empty() {
         bail!("the v2 receiver's keys were not published: {published:?}");
     }
@@ -1843,7 +1843,7 @@ async fn envelope_versions(
     for k in 0..FIRST_CONTACTS {
         let mut r = messenger(dir.path(), &format!("fresh-keyed-{k}"), &seeds)?;
         r.nodes().await?;
-        r.publish_keys().await?;
+        r.publish_keys(false).await?;
         fresh_keyed.push(r.home.account_id());
         fresh_plain.push(
             messenger(dir.path(), &format!("fresh-plain-{k}"), &seeds)?

@@ -1,0 +1,160 @@
+//! Devices of one account on a devnet (issue 12; `docs/devices.md`): a
+//! restored home is linked by an approving device after both show one
+//! code, and from then on both read what is sealed to the account's
+//! rotating keys, whichever device made them. A home that was not
+//! approved gets no key, and what it writes is not trusted.
+#![allow(clippy::unwrap_used)]
+
+use allium_tests::{Client, TestNet, bodies, ok_lines, stderr};
+use serde_json::Value;
+
+/// `allium --json devices` on `client`.
+fn devices(client: &Client) -> Value {
+    ok_lines(&client.run(&["--json", "devices"])).remove(0)
+}
+
+/// A restored home asks to be linked; returns its device id and code.
+fn request_link(client: &Client, name: &str) -> (String, String) {
+    let out = ok_lines(&client.run(&["--json", "devices", "link", "--name", name, "--wait", "0"]));
+    (
+        out[0]["device"].as_str().unwrap().to_owned(),
+        out[0]["code"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Alice's phone publishes keys; her laptop, restored from the phrase,
+/// asks to be linked and shows a code; the phone lists the request with
+/// the same code and approves it, sharing its key. Both read Bob's v2
+/// message. The laptop then rotates: its new key reaches the phone, and a
+/// new sender's message, sealed to the new key, is read on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_linked_devices_both_read_v2_whichever_made_the_key() {
+    let net = TestNet::start(5).await.unwrap();
+    let phone = net.client("alice-phone");
+    let (alice_id, phrase) = phone.init();
+    let bob = net.client("bob");
+    bob.init();
+    let first = ok_lines(&phone.run(&["--json", "id", "--keys"]));
+    let first_key = first[0]["keys"][0]["key_id"].as_str().unwrap().to_owned();
+    assert_eq!(devices(&phone)["linked"], true, "the first device lists itself");
+
+    let laptop = net.client("alice-laptop");
+    laptop.run_with_input(&["--json", "restore"], &phrase);
+    assert_eq!(devices(&laptop)["linked"], false);
+    let (laptop_device, code) = request_link(&laptop, "laptop");
+
+    let seen = devices(&phone);
+    let requests = seen["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{seen}");
+    assert_eq!(requests[0]["device"], laptop_device.as_str());
+    assert_eq!(requests[0]["code"], code.as_str(), "both devices show one code");
+    assert_eq!(requests[0]["name"], "laptop");
+    let approved = ok_lines(&phone.run(&["--json", "devices", "approve", &laptop_device[..8]]));
+    assert_eq!(approved[0]["keys_shared"], 1, "{approved:?}");
+
+    let linked = devices(&laptop);
+    assert_eq!(linked["linked"], true, "{linked}");
+    assert_eq!(linked["keys_received"], 1, "{linked}");
+    assert_eq!(linked["devices"].as_array().unwrap().len(), 2, "{linked}");
+    assert_eq!(
+        devices(&phone)["requests"].as_array().unwrap().len(),
+        0,
+        "the request is gone"
+    );
+
+    ok_lines(&bob.run(&["send", &alice_id, "to both of alice's devices"]));
+    assert_eq!(ok_lines(&bob.run(&["--json", "history", &alice_id]))[0]["envelope"], 2);
+    for device in [&phone, &laptop] {
+        assert_eq!(
+            bodies(&ok_lines(&device.run(&["--json", "inbox"]))),
+            ["to both of alice's devices"],
+            "{}",
+            device.home.display()
+        );
+    }
+
+    // The laptop rotates: the new key is shared with the phone before the
+    // bundle naming it is stored.
+    let rotated = ok_lines(&laptop.run(&["--json", "id", "--keys", "--rotate"]));
+    assert_eq!(rotated[0]["rotated"], true, "{rotated:?}");
+    assert_eq!(rotated[0]["shared"], 1, "{rotated:?}");
+    let keys = rotated[0]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the previous key and the new one: {rotated:?}");
+    assert_eq!(keys[0]["key_id"], first_key.as_str());
+    let new_key = keys[1]["key_id"].as_str().unwrap().to_owned();
+
+    // Carol has no cached bundle: she seals to the newest key.
+    let carol = net.client("carol");
+    carol.init();
+    ok_lines(&carol.run(&["send", &alice_id, "sealed to the laptop's new key"]));
+    for device in [&phone, &laptop] {
+        let out = device.run(&["--json", "inbox"]);
+        assert_eq!(
+            bodies(&ok_lines(&out)),
+            ["sealed to the laptop's new key"],
+            "{}: {}",
+            device.home.display(),
+            stderr(&out)
+        );
+    }
+    let phone_keys = ok_lines(&phone.run(&["--json", "id", "--keys"]));
+    let ids: Vec<&str> = phone_keys[0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [first_key.as_str(), new_key.as_str()],
+        "the phone holds the laptop's key"
+    );
+    assert_eq!(phone_keys[0]["rotated"], false, "and does not rotate again");
+}
+
+/// Mallory holds Alice's phrase. Her link request is listed with its own
+/// code, and without an approval she gets no key: she cannot read Alice's
+/// v2 messages, cannot start publishing keys for the account while it has
+/// devices, and the list she signs herself (`devices reset`) is reported
+/// by Alice's device and not followed: Alice's next key is not shared
+/// with her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_nobody_approved_gets_no_key_and_is_not_trusted() {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, phrase) = alice.init();
+    ok_lines(&alice.run(&["--json", "id", "--keys"]));
+    let mallory = net.client("mallory");
+    mallory.run_with_input(&["--json", "restore"], &phrase);
+    let (mallory_device, code) = request_link(&mallory, "phone");
+    let seen = devices(&alice);
+    assert_eq!(seen["requests"][0]["device"], mallory_device.as_str());
+    assert_eq!(seen["requests"][0]["code"], code.as_str());
+
+    let refused = mallory.run(&["--json", "id", "--keys"]);
+    assert!(!refused.status.success(), "a second first device is refused");
+    assert!(stderr(&refused).contains("allium devices link"), "{}", stderr(&refused));
+
+    let bob = net.client("bob");
+    bob.init();
+    ok_lines(&bob.run(&["send", &alice_id, "not for mallory"]));
+    let out = mallory.run(&["--json", "inbox"]);
+    assert!(bodies(&Client::json_lines(&out)).is_empty(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be read here"), "{}", stderr(&out));
+    assert_eq!(devices(&mallory)["keys_received"], 0);
+
+    // Mallory's own list: reported, not trusted, not shared with.
+    ok_lines(&mallory.run(&["--json", "devices", "reset"]));
+    let out = alice.run(&["--json", "devices"]);
+    let seen = ok_lines(&out).remove(0);
+    assert_eq!(seen["devices"].as_array().unwrap().len(), 1, "{seen}");
+    assert!(seen["foreign_records"].as_u64().unwrap() >= 1, "{seen}");
+    assert!(
+        stderr(&out).contains("signed by devices this one does not trust"),
+        "{}",
+        stderr(&out)
+    );
+    let rotated = ok_lines(&alice.run(&["--json", "id", "--keys", "--rotate"]));
+    assert_eq!(rotated[0]["shared"], 0, "no device to share with: {rotated:?}");
+    assert_eq!(devices(&mallory)["keys_received"], 0);
+}
