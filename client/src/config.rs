@@ -5,6 +5,7 @@
 //! tor_all = false                # also reach the guard nodes through Tor
 //! tor_bootstrap_timeout_secs = 120
 //! plaintext_links = false        # debugging only: plain HTTP to nodes that also set it
+//! forward_secrecy = true         # publish envelope v2 keys (false: every message to this account is v1)
 //!
 //! # Only for a private Tor network (tests, labs); without this section the
 //! # public Tor network is used.
@@ -55,6 +56,10 @@ pub struct ClientConfig {
     /// Plain HTTP to seeds and guards instead of TLS: for debugging a
     /// network whose nodes set `plaintext_links` too, never otherwise.
     pub plaintext_links: bool,
+    /// Publish envelope v2 keys and seal this account's own copies with
+    /// them (`docs/devices.md`). Off, the account stays v1-only: senders
+    /// find no bundle and every message to it can be read with the phrase.
+    pub forward_secrecy: bool,
 }
 
 /// A private Tor network: its directory authorities and the caches a client
@@ -89,6 +94,7 @@ impl Default for ClientConfig {
             bootstrap_timeout: DEFAULT_BOOTSTRAP_TIMEOUT,
             tor_network: None,
             plaintext_links: false,
+            forward_secrecy: true,
         }
     }
 }
@@ -104,6 +110,7 @@ struct RawConfig {
     tor_network: Option<RawNetwork>,
     #[serde(default)]
     plaintext_links: bool,
+    forward_secrecy: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +170,7 @@ impl ClientConfig {
             bootstrap_timeout,
             tor_network,
             plaintext_links: raw.plaintext_links,
+            forward_secrecy: raw.forward_secrecy.unwrap_or(true),
         })
     }
 
@@ -258,6 +266,13 @@ fallbacks = [{ rsa_identity = "393e37d086f74f781e042ae94cd77e1ef14ebd98", ed_ide
         assert_eq!(net.fallbacks[0].rsa_identity[19], 0x98);
         assert_eq!(net.fallbacks[0].ed_identity[0], 0x22);
         assert_eq!(net.fallbacks[0].orports, vec!["127.0.0.1:35689".parse().unwrap()]);
+    }
+
+    #[test]
+    fn forward_secrecy_is_on_unless_the_file_turns_it_off() {
+        assert!(ClientConfig::parse("").unwrap().forward_secrecy);
+        assert!(ClientConfig::parse("forward_secrecy = true").unwrap().forward_secrecy);
+        assert!(!ClientConfig::parse("forward_secrecy = false").unwrap().forward_secrecy);
     }
 
     #[test]

@@ -364,6 +364,11 @@ impl Messenger {
         if version == envelope_v2::ENVELOPE_V2 {
             self.home.set_envelope(Direction::Incoming, hash, version)?;
         }
+        if from != me {
+            // A writer may be new and have published keys since this
+            // device found none: ask again at the next message to it.
+            self.home.forget_no_bundle(&from)?;
+        }
         let rule = content.disappear.filter(|d| crate::disappear::in_bounds(d.ms));
         let expires_ms = rule.map(|rule| expiry_of(rule, content.ts, now));
         if let Some(at) = expires_ms {

@@ -13,12 +13,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use allium_common::AccountId;
 use allium_common::content::{Content, Disappear, DisappearAfter, Profile, SentCopy};
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
 use allium_common::seeds::Seed;
-use allium_common::{AccountId, envelope, sodium};
 use serde_json::Value;
 
 use crate::book::{self, Book};
@@ -113,6 +113,9 @@ pub struct Messenger {
     /// What the last account sync saw of the device records that the user
     /// should hear of (link requests, foreign records).
     pub(crate) device_notes: Option<crate::devices::DeviceReport>,
+    /// Whether this device publishes envelope v2 keys (the config's
+    /// `forward_secrecy`).
+    pub(crate) forward_secrecy: bool,
 }
 
 /// The saved guard-replacement budget.
@@ -144,6 +147,7 @@ impl Messenger {
             clock,
             offline: false,
             device_notes: None,
+            forward_secrecy: true,
         }
     }
 
@@ -151,6 +155,12 @@ impl Messenger {
     /// [`Error::Offline`] before anything leaves.
     pub fn set_offline(&mut self, offline: bool) {
         self.offline = offline;
+    }
+
+    /// Whether this device publishes envelope v2 keys (on unless the
+    /// config says `forward_secrecy = false`).
+    pub fn set_forward_secrecy(&mut self, on: bool) {
+        self.forward_secrecy = on;
     }
 
     /// The correction applied to the local clock, ms (for `allium nodes`).
@@ -593,8 +603,7 @@ impl Messenger {
                 .disappear_ms
                 .map_or(item.expires_ms(), |d| item.created_ms.saturating_add(d));
             let me = self.home.account_id();
-            let data = envelope::seal(self.home.identity(), &me, &copy, &sodium::random_array())
-                .map_err(allium_common::Error::from)?;
+            let (data, _) = self.seal_for(&me, &copy, false).await?;
             let ttl = ends.saturating_sub(now_ms()).clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
             self.home
                 .set_copy_hash(hash, &rpc::message_hash(&me, Namespace::DEFAULT, &data))?;

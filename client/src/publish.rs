@@ -45,11 +45,62 @@ pub struct Published {
     pub shared: usize,
 }
 
+/// The setting recording when an unlinked device last looked for the
+/// account's other devices (network time, Unix ms).
+const UNLINKED_CHECKED_META: &str = "devices_checked";
+/// How often an unlinked device looks again.
+const UNLINKED_CHECK_EVERY_MS: u64 = 24 * 3_600_000;
+
+/// What [`Messenger::keep_keys`] did.
+#[derive(Debug)]
+pub enum KeptKeys {
+    /// The keys were rotated and published as due.
+    Published(Published),
+    /// Nothing to do: forward secrecy is off, or this device is not linked
+    /// and looked for the account's devices recently.
+    Idle,
+    /// This device is not linked and the account has devices that are:
+    /// it must be linked to read what is sealed to their keys.
+    MustLink,
+}
+
 impl Messenger {
     /// Whether this account publishes envelope v2 keys from this device
-    /// (it has made one: `allium id --keys`).
+    /// (it holds some: it is linked, or made one).
     pub fn publishes_keys(&self) -> Result<bool> {
         Ok(!self.home.account_keys()?.is_empty())
+    }
+
+    /// What every `inbox` and `watch` round does for forward secrecy: a
+    /// device that holds keys rotates and publishes them when due; one
+    /// that holds none becomes the account's first device and publishes,
+    /// unless the account has devices already (then it must be linked:
+    /// looked for once a day). Nothing, with forward secrecy off.
+    pub async fn keep_keys(&mut self) -> Result<KeptKeys> {
+        if !self.forward_secrecy {
+            return Ok(KeptKeys::Idle);
+        }
+        if self.publishes_keys()? || self.is_linked()? {
+            return Ok(KeptKeys::Published(self.publish_keys(false).await?));
+        }
+        let now = self.network_now();
+        let checked: u64 = self
+            .home
+            .meta(UNLINKED_CHECKED_META)?
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        if now.saturating_sub(checked) < UNLINKED_CHECK_EVERY_MS {
+            return Ok(KeptKeys::Idle);
+        }
+        let report = self.sync_devices(true, None).await?;
+        if self.is_linked()? {
+            return Ok(KeptKeys::Published(self.publish_keys(false).await?));
+        }
+        if report.foreign > 0 {
+            self.home.set_meta(UNLINKED_CHECKED_META, &now.to_string())?;
+            return Ok(KeptKeys::MustLink);
+        }
+        Ok(KeptKeys::Published(self.publish_keys(false).await?))
     }
 
     /// Makes a new key if one is due (or `rotate_now`), shares it with

@@ -4,7 +4,7 @@
 //! marks.
 
 use allium_common::content::Content;
-use allium_common::keys::{KeyBundle, UnverifiedKeyBundle};
+use allium_common::keys::{KeyBundle, PublishedKey, UnverifiedKeyBundle};
 use allium_common::{AccountId, envelope, envelope_v2, sodium};
 
 use crate::error::Result;
@@ -96,12 +96,20 @@ impl Messenger {
     /// Seals `content` to `to`: v2 if a usable bundle is at hand (fetched
     /// now if `fetch`), else v1. Returns the envelope and its version.
     ///
-    /// To this account itself it is always v1: its other devices must read
-    /// it, and until devices are linked only the phrase's key is shared.
+    /// To this account itself (copies of sent messages, notices to its
+    /// other devices) it is v2 to the current key this device holds, which
+    /// every linked device holds too; v1 when it holds none.
     pub async fn seal_for(&mut self, to: &AccountId, content: &Content, fetch: bool) -> Result<(Vec<u8>, u8)> {
         let now = self.network_now();
-        if *to != self.home.account_id()
-            && let Some(bundle) = self.bundle_for(to, fetch).await?
+        if *to == self.home.account_id() {
+            if self.forward_secrecy
+                && let Some(key) = self.own_current_key(now)?
+            {
+                let data = envelope_v2::seal(self.home.identity(), to, &key, content, &sodium::random_array())
+                    .map_err(allium_common::Error::from)?;
+                return Ok((data, envelope_v2::ENVELOPE_V2));
+            }
+        } else if let Some(bundle) = self.bundle_for(to, fetch).await?
             && let Some(key) = bundle.current_key(now)
         {
             let data = envelope_v2::seal(self.home.identity(), to, key, content, &sodium::random_array())
@@ -111,6 +119,25 @@ impl Messenger {
         let data = envelope::seal(self.home.identity(), to, content, &sodium::random_array())
             .map_err(allium_common::Error::from)?;
         Ok((data, envelope::ENVELOPE_V1))
+    }
+}
+
+impl Messenger {
+    /// The current key of the keys this device holds, as a sender would
+    /// find it in the account's bundle.
+    fn own_current_key(&self, now: u64) -> Result<Option<PublishedKey>> {
+        let held = self.home.account_keys()?;
+        let Some(current) = held
+            .iter()
+            .rev()
+            .find(|k| k.valid_from_ms <= now && now < k.valid_until_ms)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .home
+            .account_key(&current.key_id)?
+            .map(|pair| pair.publish(current.valid_from_ms, current.valid_until_ms)))
     }
 }
 

@@ -225,6 +225,28 @@ impl Client {
         )
     }
 
+    /// Restores this home from `phrase` and has `approver` (a device of
+    /// the account) link it: the link request, the approval, and this
+    /// device's pass that takes the shared keys. Returns the JSON of that
+    /// pass (`allium devices`).
+    ///
+    /// # Panics
+    /// If any step fails.
+    pub fn restore_and_link(&self, phrase: &str, approver: &Client) -> Value {
+        let out = self.run_with_input(&["--json", "restore"], phrase);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "restore failed: {}",
+            stderr(&out)
+        );
+        let asked = ok_lines(&self.run(&["--json", "devices", "link", "--wait", "0"]));
+        let id = asked[0]["device"].as_str().unwrap_or_default().to_owned();
+        ok_lines(&approver.run(&["--json", "devices", "approve", &id]));
+        let linked = ok_lines(&self.run(&["--json", "devices"])).remove(0);
+        assert_eq!(linked["linked"], true, "{linked}");
+        linked
+    }
+
     /// JSON Lines of a successful command's output.
     pub fn json_lines(out: &Output) -> Vec<Value> {
         String::from_utf8_lossy(&out.stdout)

@@ -122,7 +122,7 @@ async fn a_restore_brings_back_names_contacts_blocks_and_both_sides_of_a_convers
     }
 }
 
-/// Two homes on one phrase used alternately converge: contacts added on
+/// Two linked homes of one account used alternately converge: contacts added on
 /// both, the same nickname given to two accounts, a rename made while one
 /// device was offline; and a message sent from one is in the other's
 /// history after one `inbox` round, not shown there as new.
@@ -132,7 +132,9 @@ async fn two_devices_on_one_phrase_converge() {
     let phone = net.client("phone");
     let (_, phrase) = phone.init();
     let laptop = net.client("laptop");
-    lines(&laptop.run_with_input(&["--json", "restore"], &phrase));
+    // Linked, so that what the phone seals to the account's keys (its
+    // copies of sent messages, what others send) opens on the laptop too.
+    laptop.restore_and_link(&phrase, &phone);
     let ids: Vec<String> = (0..4).map(|i| net.client(&format!("friend{i}")).init().0).collect();
 
     lines(&phone.run(&["contacts", "add", "dan", &ids[0]]));

@@ -158,3 +158,84 @@ async fn a_device_nobody_approved_gets_no_key_and_is_not_trusted() {
     assert_eq!(rotated[0]["shared"], 0, "no device to share with: {rotated:?}");
     assert_eq!(devices(&mallory)["keys_received"], 0);
 }
+
+/// Forward secrecy is the default: a new account publishes keys at its
+/// first inbox round, and seals the copies of what it sends to its own
+/// current key, so its linked laptop reads them and a home restored from
+/// the phrase alone does not (and is told to link). A home configured
+/// with `forward_secrecy = false` publishes nothing, and what is sent to
+/// it is v1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_secrecy_by_default_with_own_copies_sealed_to_the_account_key() {
+    use allium_common::encoding::from_base64;
+    use allium_common::envelope_v2;
+    use allium_tests::hostile::{identity_of, retrieve_request, rpc};
+
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, phrase) = alice.init();
+    let bob = net.client("bob");
+    let (bob_id, _) = bob.init();
+    let v1_only = net.client("dave");
+    let (dave_id, _) = v1_only.init();
+    std::fs::write(v1_only.home.join("config.toml"), "forward_secrecy = false\n").unwrap();
+    for c in [&alice, &bob, &v1_only] {
+        c.run(&["--json", "inbox"]);
+    }
+    let laptop = net.client("alice-laptop");
+    laptop.restore_and_link(&phrase, &alice);
+
+    ok_lines(&alice.run(&["send", &bob_id, "sealed to bob's key, copy to mine"]));
+    ok_lines(&alice.run(&["send", &dave_id, "dave has no keys"]));
+    assert_eq!(
+        ok_lines(&alice.run(&["--json", "history", &bob_id]))[0]["envelope"],
+        2,
+        "bob published keys at his first round"
+    );
+    assert_eq!(ok_lines(&alice.run(&["--json", "history", &dave_id]))[0]["envelope"], 1);
+    assert_eq!(
+        bodies(&ok_lines(&v1_only.run(&["--json", "inbox"]))),
+        ["dave has no keys"]
+    );
+
+    // Alice's mailbox holds the two copies, both v2.
+    let owner = identity_of(&phrase);
+    let (status, body) = rpc(&net.net.nodes[0].address, &retrieve_request(&owner)).await;
+    assert_eq!(status, 200, "{body}");
+    let versions: Vec<u8> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| from_base64(m["data"].as_str().unwrap()).unwrap()[0])
+        .collect();
+    assert_eq!(
+        versions,
+        [envelope_v2::ENVELOPE_V2; 2],
+        "copies sealed to the account's key"
+    );
+
+    laptop.run(&["--json", "inbox"]);
+    let sent = ok_lines(&laptop.run(&["--json", "history", &bob_id]));
+    assert_eq!(
+        bodies(&sent),
+        ["sealed to bob's key, copy to mine"],
+        "the linked laptop reads the copy"
+    );
+    assert_eq!(sent[0]["direction"], "to");
+
+    let restored = net.client("alice-restored");
+    let out = restored.run_with_input(&["--json", "restore"], &phrase);
+    assert!(stderr(&out).contains("cannot be read here"), "{}", stderr(&out));
+    let round = restored.run(&["--json", "inbox"]);
+    assert!(
+        stderr(&round).contains("allium devices link"),
+        "told to link: {}",
+        stderr(&round)
+    );
+    let history = restored.run(&["--json", "history", &bob_id]);
+    assert!(
+        bodies(&Client::json_lines(&history)).is_empty(),
+        "the phrase alone reads no copy"
+    );
+    let _ = alice_id;
+}

@@ -11,6 +11,7 @@ use crate::book::{self, Book};
 use crate::display::escape;
 use crate::error::{Error, Result};
 use crate::messenger::{Delivery, Messenger};
+use crate::publish::KeptKeys;
 use crate::sync::{self, Synced};
 
 /// `allium contacts ...`.
@@ -97,13 +98,16 @@ pub async fn after_round(m: &mut Messenger) {
             escape(&e.to_string())
         );
     }
-    if m.publishes_keys().unwrap_or(false)
-        && let Err(e) = m.publish_keys(false).await
-    {
-        eprintln!(
+    match m.keep_keys().await {
+        Ok(KeptKeys::MustLink) => eprintln!(
+            "allium: this account's other devices use forward secrecy: what is sealed to their keys cannot be \
+             read here until this device is linked. Run `allium devices link` here and approve it on one of them."
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
             "allium: could not rotate or publish the envelope v2 keys yet (tried again next time): {}",
             escape(&e.to_string())
-        );
+        ),
     }
 }
 

@@ -268,6 +268,7 @@ impl NetOptions {
         let transport = Transport::new(&self.config, &options)?;
         let mut m = Messenger::new(home, seeds, transport);
         m.set_offline(self.offline);
+        m.set_forward_secrecy(self.config.forward_secrecy);
         Ok(m)
     }
 }

@@ -119,6 +119,18 @@ impl Home {
         Ok(())
     }
 
+    /// Forgets that `account` had no bundle (it wrote: it may have
+    /// published one since).
+    pub fn forget_no_bundle(&mut self, account: &AccountId) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM bundle_cache WHERE account = ?1 AND length(bundle) = 0",
+                [account.to_string()],
+            )
+            .map_err(self.db_err("forgetting that an account had no key bundle"))?;
+        Ok(())
+    }
+
     /// Deletes the secrets of `key_ids` (their retention ended).
     pub fn delete_account_keys(&mut self, key_ids: &[KeyId]) -> Result<()> {
         const OP: &str = "deleting account keys";
