@@ -122,11 +122,28 @@ alice send bob "See you tomorrow." >/dev/null
 bob send alice "See you!" >/dev/null
 alice inbox >/dev/null || true
 
-echo "==> alice's phone is lost: a new device restored from her phrase alone gets her name, contacts and both sides of the conversation"
+echo "==> forward secrecy is on by default: each account published rotating X-Wing keys at its first round"
+alice id --keys
+echo "bob's history: early messages went out before alice had keys, later ones are sealed to them"
+bob history alice | tail -n 3
+
+echo "==> alice links her laptop: restored from the phrase, it asks to be linked and shows a code; her phone shows the same code and approves it"
 alice2() { "$BIN/allium" --home "$DIR/alice2" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
-printf '%s\n' "$ALICE_PHRASE" | alice2 restore
-alice2 contacts list
-alice2 history bob
+printf '%s\n' "$ALICE_PHRASE" | alice2 restore >/dev/null 2>&1 || true
+LINK="$(alice2 --json devices link --name laptop --wait 0)"
+LINK_ID="$(printf '%s' "$LINK" | sed -n 's/.*"device":"\([^"]*\)".*/\1/p')"
+echo "the laptop shows: device $LINK_ID, code $(printf '%s' "$LINK" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')"
+alice devices
+alice devices approve "$LINK_ID"
+alice2 devices
+bob send alice "This one is sealed to alice's current key: her phone and her laptop both read it." >/dev/null
+echo "laptop:"; alice2 inbox || true
+echo "phone:";  alice inbox || true
+
+echo "==> alice's devices are all lost: a new device restored from her phrase alone gets her name and contacts, not what was sealed with forward secrecy (and says so)"
+alice3() { "$BIN/allium" --home "$DIR/alice3" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
+printf '%s\n' "$ALICE_PHRASE" | alice3 restore || true
+alice3 contacts list
 
 echo "==> transcript (alice's history)"
 alice history bob

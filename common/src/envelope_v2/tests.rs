@@ -228,3 +228,50 @@ fn an_unusable_recipient_key_is_refused_when_sealing() {
         Err(EnvelopeV2Error::RecipientKey)
     );
 }
+
+/// The X-Wing layout: ML-KEM-768 then X25519, in the public key (1,184 +
+/// 32) and in the ciphertext (1,088 + 32).
+const MLKEM_PK_LEN: usize = 1_184;
+const MLKEM_CT_LEN: usize = 1_088;
+
+/// A key with the ML-KEM half of `mlkem` and the X25519 half of `x25519`.
+fn spliced(mlkem: &AccountKeyPair, x25519: &AccountKeyPair) -> PublishedKey {
+    let mut pk = *mlkem.public_key();
+    pk[MLKEM_PK_LEN..].copy_from_slice(&x25519.public_key()[MLKEM_PK_LEN..]);
+    PublishedKey::new(0, 86_400_000, pk)
+}
+
+/// What a recorder with a quantum computer would need: the message key
+/// depends on both halves. Sealed with one encapsulation seed to Bob's key
+/// and to keys that share one half of it (so with the same X25519 or the
+/// same ML-KEM shared secret as Bob's envelope), only Bob's own opens with
+/// his secret: recovering the X25519 secret alone (or the ML-KEM one
+/// alone) gives no message key.
+#[test]
+fn the_message_key_needs_both_the_ml_kem_and_the_x25519_secret() {
+    let bob_key = bob_key();
+    let other = AccountKeyPair::from_seed(&[0xc9; 32]);
+    let content = Content::text("both halves", 1);
+    let seal_to = |key: &PublishedKey| seal(&alice(), &bob().account_id(), key, &content, &[7; 64]).unwrap();
+    let genuine = seal_to(&published());
+    let same_x25519 = seal_to(&spliced(&other, &bob_key));
+    let same_mlkem = seal_to(&spliced(&bob_key, &other));
+    let ct = |data: &[u8]| data[1 + KEY_ID_LEN..HEADER_LEN].to_vec();
+    assert_eq!(
+        ct(&genuine)[MLKEM_CT_LEN..],
+        ct(&same_x25519)[MLKEM_CT_LEN..],
+        "one X25519 exchange"
+    );
+    assert_ne!(ct(&genuine)[..MLKEM_CT_LEN], ct(&same_x25519)[..MLKEM_CT_LEN]);
+    // The X25519 half of a ciphertext is the ephemeral public key, the same
+    // whichever key it went to; the ML-KEM half is the same too here.
+    assert_eq!(
+        ct(&genuine),
+        ct(&same_mlkem),
+        "one ML-KEM encapsulation, one ephemeral key"
+    );
+    let bobs = |_: &KeyId| Some(bob_key.secret_key().clone());
+    assert!(open(&bob(), bobs, &genuine).is_ok());
+    assert_eq!(open(&bob(), bobs, &same_x25519), Err(EnvelopeV2Error::Decrypt));
+    assert_eq!(open(&bob(), bobs, &same_mlkem), Err(EnvelopeV2Error::Decrypt));
+}
