@@ -83,6 +83,18 @@ async fn two_linked_devices_both_read_v2_whichever_made_the_key() {
     assert_eq!(keys[0]["key_id"], first_key.as_str());
     let new_key = keys[1]["key_id"].as_str().unwrap().to_owned();
 
+    // Bob's cached bundle still names the first key: a message sealed to
+    // it after the rotation is read on both (the key is kept for 16 days).
+    ok_lines(&bob.run(&["send", &alice_id, "to the key before the rotation"]));
+    for device in [&phone, &laptop] {
+        assert_eq!(
+            bodies(&ok_lines(&device.run(&["--json", "inbox"]))),
+            ["to the key before the rotation"],
+            "{}",
+            device.home.display()
+        );
+    }
+
     // Carol has no cached bundle: she seals to the newest key.
     let carol = net.client("carol");
     carol.init();
