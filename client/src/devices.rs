@@ -71,6 +71,10 @@ pub struct DeviceReport {
     pub foreign: usize,
     /// The device that linked this one, if this pass linked it.
     pub linked_by: Option<DeviceKeys>,
+    /// Devices taken off the account by a trusted device in this pass.
+    pub removed: usize,
+    /// This device was taken off the account (its keys are deleted).
+    pub removed_self: bool,
 }
 
 /// A record as read from the swarm.
@@ -108,6 +112,14 @@ impl Messenger {
             .any(|d| d.keys.sign_pk == me.keys().sign_pk))
     }
 
+    /// Whether another device took this one off the account.
+    pub fn was_removed(&self) -> Result<bool> {
+        match self.home.device_secret()? {
+            Some(me) => Ok(self.home.is_removed(&me.keys().sign_pk)?),
+            None => Ok(false),
+        }
+    }
+
     /// What the last account sync saw of the device records that the
     /// user should hear of: link requests waiting, or records signed by a
     /// device this one does not trust.
@@ -140,6 +152,11 @@ impl Messenger {
         };
         let my_pk = me.keys().sign_pk;
         let now = self.network_now();
+        if self.home.is_removed(&my_pk)? {
+            self.forget_keys()?;
+            report.removed_self = true;
+            return Ok(report);
+        }
         let mut trusted: HashSet<[u8; 32]> = self.home.trusted_devices()?.iter().map(|d| d.keys.sign_pk).collect();
         if !trusted.contains(&my_pk)
             && let Some((signer, devices)) = reads.iter().find_map(|r| match &r.record.record {
@@ -153,12 +170,27 @@ impl Messenger {
             // Its signer is trusted from now on (docs/devices.md says why
             // first-come is acceptable and what it risks).
             report.newly_trusted += self.home.trust_devices(&devices, Some(signer), now)?;
-            trusted.extend(devices.iter().map(|d| d.sign_pk));
+            trusted = self.home.trusted_devices()?.iter().map(|d| d.keys.sign_pk).collect();
             report.linked_by = devices.iter().find(|d| d.sign_pk == signer).cloned();
         }
-        // What trusted devices vouch for, until nothing new is learnt.
+        // What trusted devices say, until nothing new is learnt: removals
+        // first (a removed device is never trusted again), then lists.
         loop {
             let mut added = 0;
+            for r in &reads {
+                if let DeviceRecord::Removal { device, .. } = &r.record.record
+                    && trusted.contains(&r.record.signer)
+                    && self.home.remove_device(device, &r.record.signer, now)?
+                {
+                    trusted.remove(device);
+                    report.removed += 1;
+                }
+            }
+            if self.home.is_removed(&my_pk)? {
+                self.forget_keys()?;
+                report.removed_self = true;
+                return Ok(report);
+            }
             for r in &reads {
                 if let DeviceRecord::List { devices, .. } = &r.record.record
                     && trusted.contains(&r.record.signer)
@@ -218,6 +250,13 @@ impl Messenger {
         if self.is_linked()? {
             return Ok(me);
         }
+        if self.was_removed()? {
+            return Err(Error::Usage(
+                "this device was removed from the account by another of its devices; a new home (restored from \
+                 the phrase) can be linked again"
+                    .to_owned(),
+            ));
+        }
         let report = self.sync_devices(true, None).await?;
         if self.is_linked()? {
             return Ok(me);
@@ -243,6 +282,12 @@ impl Messenger {
         if self.is_linked()? {
             return Err(Error::Usage(
                 "this device is linked already (`allium devices`)".to_owned(),
+            ));
+        }
+        if self.was_removed()? {
+            return Err(Error::Usage(
+                "this device was removed from the account; link a new home (restored from the phrase) instead"
+                    .to_owned(),
             ));
         }
         let me = self.device(name)?;
@@ -283,6 +328,12 @@ impl Messenger {
                 )));
             }
         };
+        if self.home.is_removed(&request.keys.sign_pk)? {
+            return Err(Error::Usage(format!(
+                "device {} was removed from the account and is not linked again",
+                fmt_device_id(&request.keys.sign_pk)
+            )));
+        }
         if self.home.trusted_devices()?.len() >= MAX_DEVICES {
             return Err(Error::Usage(format!("an account has at most {MAX_DEVICES} devices")));
         }
@@ -300,6 +351,58 @@ impl Messenger {
             tracing::debug!(error = %e, "the approved link request stays until it expires");
         }
         Ok((request, shared))
+    }
+
+    /// Takes the device whose id starts with `id_prefix` (hex) off the
+    /// account: this device stops trusting it, stores the removal (so the
+    /// account's other devices follow) and its list without it, and
+    /// rotates at once, sharing the new key with the devices that stay.
+    /// Returns the removed device and how many devices got the new key.
+    pub async fn remove_device(&mut self, id_prefix: &str) -> Result<(TrustedDevice, usize)> {
+        if !self.is_linked()? {
+            return Err(Error::Usage(
+                "this device is not linked: it cannot remove others".to_owned(),
+            ));
+        }
+        let me = self.device(None)?;
+        let prefix = id_prefix.trim().to_ascii_lowercase();
+        if prefix.len() < 4 {
+            return Err(Error::Usage("give at least 4 hex digits of the device's id".to_owned()));
+        }
+        let matching: Vec<TrustedDevice> = self
+            .home
+            .trusted_devices()?
+            .into_iter()
+            .filter(|d| hex::encode(d.keys.id()).starts_with(&prefix))
+            .collect();
+        let device = match matching.as_slice() {
+            [one] if one.keys.sign_pk == me.keys().sign_pk => {
+                return Err(Error::Usage(
+                    "this is this device: remove it from another one of the account's devices".to_owned(),
+                ));
+            }
+            [one] => one.clone(),
+            [] => {
+                return Err(Error::Usage(format!(
+                    "no device of this account has an id starting with {prefix}"
+                )));
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "several devices match {prefix}: give more of the id"
+                )));
+            }
+        };
+        let now = self.network_now();
+        self.home.remove_device(&device.keys.sign_pk, &me.keys().sign_pk, now)?;
+        let record = DeviceRecord::Removal {
+            device: device.keys.sign_pk,
+            removed_ms: now,
+        };
+        self.store_record(&me, &record, rpc::MAX_TTL_MS, "the removal").await?;
+        self.keep_list_stored(&me, true).await?;
+        let published = self.publish_keys(true).await?;
+        Ok((device, published.shared))
     }
 
     /// Shares the account key `key_id` with every trusted device but this
@@ -342,6 +445,13 @@ impl Messenger {
         self.store_record(me, &DeviceRecord::Share(share), rpc::MAX_TTL_MS, "a key share")
             .await?;
         Ok(1)
+    }
+
+    /// Deletes every account key this device holds: another device took
+    /// it off the account.
+    fn forget_keys(&mut self) -> Result<()> {
+        let held: Vec<_> = self.home.account_keys()?.into_iter().map(|k| k.key_id).collect();
+        Ok(self.home.delete_account_keys(&held)?)
     }
 
     /// Opens `share` and keeps its key; `Some(true)` if it was new,

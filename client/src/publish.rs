@@ -56,8 +56,9 @@ const UNLINKED_CHECK_EVERY_MS: u64 = 24 * 3_600_000;
 pub enum KeptKeys {
     /// The keys were rotated and published as due.
     Published(Published),
-    /// Nothing to do: forward secrecy is off, or this device is not linked
-    /// and looked for the account's devices recently.
+    /// Nothing to do: forward secrecy is off, this device was removed
+    /// from the account, or it is not linked and looked for the
+    /// account's devices recently.
     Idle,
     /// This device is not linked and the account has devices that are:
     /// it must be linked to read what is sealed to their keys.
@@ -77,7 +78,7 @@ impl Messenger {
     /// unless the account has devices already (then it must be linked:
     /// looked for once a day). Nothing, with forward secrecy off.
     pub async fn keep_keys(&mut self) -> Result<KeptKeys> {
-        if !self.forward_secrecy {
+        if !self.forward_secrecy || self.was_removed()? {
             return Ok(KeptKeys::Idle);
         }
         if self.publishes_keys()? || self.is_linked()? {

@@ -286,3 +286,63 @@ async fn forward_secrecy_by_default_with_own_copies_sealed_to_the_account_key() 
         "the phrase alone reads no copy"
     );
 }
+
+/// A lost laptop is removed from the phone: the phone makes a new key at
+/// once and shares it only with the devices that stay, so what a new
+/// sender seals to it is read on the phone and not on the laptop; the
+/// laptop, back online, learns it was removed, deletes its keys, and is
+/// not linked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_gets_no_new_key_and_drops_its_own() {
+    let net = TestNet::start(5).await.unwrap();
+    let phone = net.client("alice-phone");
+    let (alice_id, phrase) = phone.init();
+    ok_lines(&phone.run(&["--json", "id", "--keys"]));
+    let laptop = net.client("alice-laptop");
+    let linked = laptop.restore_and_link(&phrase, &phone);
+    assert_eq!(linked["keys_received"], 1);
+    let laptop_id = linked["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["this_device"] == true)
+        .unwrap()["device"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let removed = ok_lines(&phone.run(&["--json", "devices", "remove", &laptop_id[..6]]));
+    assert_eq!(removed[0]["removed"]["device"], laptop_id.as_str(), "{removed:?}");
+    assert_eq!(
+        removed[0]["shared"], 0,
+        "the new key goes to no removed device: {removed:?}"
+    );
+    let seen = devices(&phone);
+    assert_eq!(seen["devices"].as_array().unwrap().len(), 1, "{seen}");
+    let keys = ok_lines(&phone.run(&["--json", "id", "--keys"]));
+    assert_eq!(
+        keys[0]["keys"].as_array().unwrap().len(),
+        2,
+        "rotated at once: {keys:?}"
+    );
+
+    let carol = net.client("carol");
+    carol.init();
+    ok_lines(&carol.run(&["send", &alice_id, "after the laptop was removed"]));
+    assert_eq!(
+        bodies(&ok_lines(&phone.run(&["--json", "inbox"]))),
+        ["after the laptop was removed"]
+    );
+    let out = laptop.run(&["--json", "inbox"]);
+    assert!(bodies(&Client::json_lines(&out)).is_empty(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be read here"), "{}", stderr(&out));
+    let after = devices(&laptop);
+    assert_eq!(after["linked"], false, "{after}");
+    let home = allium_client::home::Home::open(&laptop.home).unwrap();
+    assert!(
+        home.account_keys().unwrap().is_empty(),
+        "the removed laptop deleted its keys"
+    );
+    let again = laptop.run(&["--json", "devices", "link", "--wait", "0"]);
+    assert!(!again.status.success(), "a removed device is not linked again");
+}

@@ -32,6 +32,12 @@ pub enum DevicesCommand {
         /// The device's id (at least 4 of its hex digits).
         id: String,
     },
+    /// Take a lost or stolen device off the account: the others stop
+    /// sharing keys with it, and a new key is made at once.
+    Remove {
+        /// The device's id (at least 4 of its hex digits).
+        id: String,
+    },
     /// Start a new list of devices on this one, when every device that
     /// was on the old list is lost (new keys are published from here;
     /// messages sealed to the old keys stay unreadable).
@@ -59,6 +65,22 @@ pub async fn devices(m: &mut Messenger, action: Option<DevicesCommand>, json: bo
                         "Linked {} ({}); {shared} key(s) shared with it.",
                         escape(device.keys.name()),
                         fmt_device_id(&device.keys.sign_pk)
+                    )
+                },
+            );
+            Ok(EXIT_OK)
+        }
+        Some(DevicesCommand::Remove { id }) => {
+            let (removed, shared) = m.remove_device(&id).await?;
+            let rid = fmt_device_id(&removed.keys.sign_pk);
+            emit(
+                json,
+                json!({"removed": {"device": rid, "name": removed.keys.name()}, "rotated": true, "shared": shared}),
+                || {
+                    format!(
+                        "Removed {} ({rid}); a new key was made and shared with the devices that stay. It still \
+                         holds the recovery phrase and the keys it had: if it was stolen, move to a new account.",
+                        escape(removed.keys.name())
                     )
                 },
             );
@@ -155,7 +177,7 @@ fn show(m: &Messenger, report: &DeviceReport, json: bool) -> Result<i32> {
     emit(
         json,
         json!({"linked": linked, "devices": listed, "requests": requests, "foreign_records": report.foreign,
-               "keys_received": report.imported}),
+               "keys_received": report.imported, "removed_here": report.removed_self}),
         || {
             let mut text = String::new();
             if linked {
@@ -188,6 +210,9 @@ fn show(m: &Messenger, report: &DeviceReport, json: bool) -> Result<i32> {
                     fmt_code(p.code),
                     &fmt_device_id(&p.keys.sign_pk)[..8]
                 ));
+            }
+            if report.removed_self {
+                text.push_str("\nThis device was removed from the account by another device: its keys are deleted.");
             }
             if report.imported > 0 {
                 text.push_str(&format!("\n{} key(s) received from other devices.", report.imported));

@@ -111,8 +111,9 @@ impl Home {
             .collect()
     }
 
-    /// Trusts `devices` (those not trusted yet), vouched for by
-    /// `vouched_by`, from `now_ms`; returns how many were new.
+    /// Trusts `devices` (those not trusted yet, and never removed),
+    /// vouched for by `vouched_by`, from `now_ms`; returns how many were
+    /// new.
     pub fn trust_devices(
         &mut self,
         devices: &[DeviceKeys],
@@ -126,7 +127,8 @@ impl Home {
             added += tx
                 .execute(
                     "INSERT OR IGNORE INTO devices (sign_pk, xwing_pk, name, created_ms, vouched_by, trusted_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                     WHERE NOT EXISTS (SELECT 1 FROM removed_devices WHERE sign_pk = ?1)",
                     params![
                         d.sign_pk.as_slice(),
                         d.xwing_pk.as_slice(),
@@ -140,6 +142,37 @@ impl Home {
         }
         tx.commit().map_err(self.db_err(OP))?;
         Ok(added)
+    }
+
+    /// Takes `device` off the account for good (removed by `by` at
+    /// `now_ms`); returns whether it was trusted until now.
+    pub fn remove_device(&mut self, device: &[u8; 32], by: &[u8; 32], now_ms: u64) -> Result<bool> {
+        const OP: &str = "removing a device";
+        let tx = self.immediate_tx(OP)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO removed_devices (sign_pk, removed_by, removed_ms) VALUES (?1, ?2, ?3)",
+            params![device.as_slice(), by.as_slice(), to_i64("removal time", now_ms)?],
+        )
+        .map_err(self.db_err(OP))?;
+        let was = tx
+            .execute("DELETE FROM devices WHERE sign_pk = ?1", [device.as_slice()])
+            .map_err(self.db_err(OP))?;
+        tx.commit().map_err(self.db_err(OP))?;
+        Ok(was > 0)
+    }
+
+    /// Whether `device` was taken off the account.
+    pub fn is_removed(&self, device: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM removed_devices WHERE sign_pk = ?1",
+                [device.as_slice()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(self.db_err("reading the removed devices"))?
+            .is_some())
     }
 }
 
@@ -183,5 +216,24 @@ mod tests {
             (a.keys(), None, 10)
         );
         assert_eq!((&all[1].keys, all[1].vouched_by), (b.keys(), by_a));
+    }
+
+    #[test]
+    fn a_removed_device_is_never_trusted_again() {
+        let (_dir, mut home) = temp_home(1);
+        let a = DeviceSecret::from_seeds(&[1; 32], &[2; 32], "a", 5);
+        let b = DeviceSecret::from_seeds(&[3; 32], &[4; 32], "b", 6);
+        home.trust_devices(&[a.keys().clone(), b.keys().clone()], None, 10)
+            .unwrap();
+        assert!(home.remove_device(&b.keys().sign_pk, &a.keys().sign_pk, 20).unwrap());
+        assert!(home.is_removed(&b.keys().sign_pk).unwrap());
+        assert_eq!(home.trusted_devices().unwrap().len(), 1);
+        assert_eq!(
+            home.trust_devices(&[b.keys().clone()], Some(a.keys().sign_pk), 30)
+                .unwrap(),
+            0,
+            "a list that still names it does not bring it back"
+        );
+        assert!(!home.remove_device(&b.keys().sign_pk, &a.keys().sign_pk, 40).unwrap());
     }
 }

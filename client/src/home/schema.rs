@@ -202,6 +202,7 @@ ALTER TABLE outbox ADD COLUMN envelope INTEGER NOT NULL DEFAULT 1 CHECK (envelop
 /// - `devices`: the devices this one trusts (itself among them once it is
 ///   on the account's list): their public keys and name, which device
 ///   vouched for each (`NULL`: this device itself) and since when.
+/// - `removed_devices`: devices taken off the account, never trusted again.
 const V8: &str = "
 CREATE TABLE device (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -217,6 +218,11 @@ CREATE TABLE devices (
     created_ms INTEGER NOT NULL,
     vouched_by BLOB    CHECK (vouched_by IS NULL OR length(vouched_by) = 32),
     trusted_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE removed_devices (
+    sign_pk    BLOB    PRIMARY KEY CHECK (length(sign_pk) = 32),
+    removed_by BLOB    NOT NULL CHECK (length(removed_by) = 32),
+    removed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 

@@ -14,7 +14,9 @@
 //! - a **device list**: the devices an existing device vouches for,
 //!   signed by one of them;
 //! - a **key share**: one account key secret sealed to one device's
-//!   X-Wing key, signed by the device that shares it.
+//!   X-Wing key, signed by the device that shares it;
+//! - a **removal**: a device taken off the account, signed by a device
+//!   that stays (or by the removed device itself).
 //!
 //! A record read from the network is an [`UnverifiedRecord`] until
 //! [`UnverifiedRecord::verify`] checks its signature for the account it

@@ -8,6 +8,7 @@
 //! kind 1  link request   body = keys                          signer = the keys' sign_pk
 //! kind 2  device list    body = created_ms (u64) ‖ n (u8, 1–16) ‖ n × keys      signer = one of them
 //! kind 3  key share      body = share (see `share.rs`)         signer = the sharing device
+//! kind 4  removal        body = device_pk (32) ‖ removed_ms (u64)     signer = any device (itself too)
 //! ```
 //!
 //! Integers are big-endian. The Account ID in the signed bytes binds a
@@ -33,6 +34,7 @@ pub const MAX_DEVICES: usize = 16;
 const KIND_LINK_REQUEST: u8 = 1;
 const KIND_LIST: u8 = 2;
 const KIND_SHARE: u8 = 3;
+const KIND_REMOVAL: u8 = 4;
 const LINK_CODE_LABEL: &[u8] = b"allium-link-code-v1\0";
 
 /// Why a record could not be read, verified or written.
@@ -193,6 +195,14 @@ pub enum DeviceRecord {
     },
     /// An account key secret for one device.
     Share(KeyShare),
+    /// A device taken off the account: those who trust the signer stop
+    /// trusting it and sharing with it, for good.
+    Removal {
+        /// The removed device's key.
+        device: [u8; 32],
+        /// When it was removed (Unix ms, the remover's clock).
+        removed_ms: u64,
+    },
 }
 
 /// A record whose signature verified, with the device key that signed it.
@@ -246,6 +256,11 @@ impl DeviceRecord {
                 out.push(KIND_SHARE);
                 share.write(&mut out);
             }
+            Self::Removal { device, removed_ms } => {
+                out.push(KIND_REMOVAL);
+                out.extend_from_slice(device);
+                out.extend_from_slice(&removed_ms.to_be_bytes());
+            }
         }
         out.extend_from_slice(signer);
         out
@@ -296,6 +311,10 @@ impl UnverifiedRecord {
                 DeviceRecord::List { created_ms, devices }
             }
             KIND_SHARE => DeviceRecord::Share(KeyShare::read(r.take(SHARE_LEN)?)?),
+            KIND_REMOVAL => DeviceRecord::Removal {
+                device: r.array()?,
+                removed_ms: u64::from_be_bytes(r.array()?),
+            },
             other => return Err(DeviceRecordError::Kind(other)),
         };
         let signer = r.array::<32>()?;

@@ -171,6 +171,34 @@ fn three_records() -> [Vec<u8>; 3] {
 }
 
 #[test]
+fn a_removal_signs_decodes_verifies_and_matches_the_layout() {
+    let remover = device(0xd1);
+    let removed = device(0xd3).keys().sign_pk;
+    let record = DeviceRecord::Removal {
+        device: removed,
+        removed_ms: T,
+    };
+    let bytes = record.sign(&remover, &account()).unwrap();
+    let body = [removed.as_slice(), &T.to_be_bytes()].concat();
+    assert_eq!(bytes, raw_record(&account(), &device_key(0xd1), 4, &body));
+    assert_eq!(bytes.len(), 2 + 32 + 8 + 32 + 64);
+    assert_eq!(
+        decode_verify(&bytes, &account()),
+        Ok(VerifiedRecord {
+            signer: remover.keys().sign_pk,
+            record,
+        })
+    );
+    assert_eq!(
+        decode_verify(&bytes, &other_account()),
+        Err(DeviceRecordError::BadSignature)
+    );
+    for len in 0..bytes.len() {
+        assert!(UnverifiedRecord::decode(&bytes[..len]).is_err(), "cut at {len}");
+    }
+}
+
+#[test]
 fn a_link_request_signs_decodes_verifies_and_matches_the_layout() {
     let d = device(0xd1);
     let record = DeviceRecord::LinkRequest(d.keys().clone());
@@ -297,12 +325,12 @@ fn another_format_byte_is_refused() {
 #[test]
 fn an_unknown_kind_is_refused() {
     for mut bytes in three_records() {
-        for kind in [0, 4, 0xff] {
+        for kind in [0, 5, 0xff] {
             bytes[1] = kind;
             assert_eq!(UnverifiedRecord::decode(&bytes), Err(DeviceRecordError::Kind(kind)));
         }
     }
-    assert_eq!(UnverifiedRecord::decode(&[0x01, 4]), Err(DeviceRecordError::Kind(4)));
+    assert_eq!(UnverifiedRecord::decode(&[0x01, 5]), Err(DeviceRecordError::Kind(5)));
 }
 
 #[test]
