@@ -213,6 +213,35 @@ impl Messenger {
     /// path; `None` if it published none (or only bundles that do not
     /// verify, which are skipped: anyone can fail to forge one).
     pub async fn fetch_bundle(&mut self, account: &AccountId) -> Result<Option<KeyBundle>> {
+        Ok(self
+            .fetch_bundles(account)
+            .await?
+            .into_iter()
+            .max_by_key(KeyBundle::created_ms))
+    }
+
+    /// How many of the bundles in this account's public namespace name a
+    /// key this device does not hold: bundles no device of the account
+    /// made (someone else with the phrase publishes keys of its own), or
+    /// whose keys never reached this device. Checked after this device's
+    /// shares were read (an account sync), so a rotation by a linked device
+    /// is not counted.
+    pub async fn foreign_bundles(&mut self) -> Result<usize> {
+        let me = self.home.account_id();
+        let mut foreign = 0;
+        for bundle in self.fetch_bundles(&me).await? {
+            let mut unknown = false;
+            for key in bundle.keys() {
+                unknown |= self.home.account_key_secret(&key.key_id())?.is_none();
+            }
+            foreign += usize::from(unknown);
+        }
+        Ok(foreign)
+    }
+
+    /// Every bundle of `account` that verifies, read from its swarm
+    /// through an onion path.
+    async fn fetch_bundles(&mut self, account: &AccountId) -> Result<Vec<KeyBundle>> {
         let to = *account;
         let make = move |_: &Home, _: &NodeEntry, _: u64| -> Result<Value> {
             Ok(Call::RetrievePublic(RetrievePublicParams {
@@ -227,7 +256,7 @@ impl Messenger {
         let (status, body, _) = self.call(&to, &make, REQUEST_TIMEOUT, None, &HashSet::new()).await?;
         // A node of protocol 4 does not know the method: no bundle there.
         if status == 400 {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         if status != 200 {
             return Err(swarm_refused("to give the key bundle", status, &body));
@@ -239,6 +268,6 @@ impl Messenger {
             .flatten()
             .filter_map(|m| from_base64(m["data"].as_str()?).ok())
             .filter_map(|bytes| UnverifiedKeyBundle::decode(&bytes).ok()?.verify(account, now).ok())
-            .max_by_key(KeyBundle::created_ms))
+            .collect())
     }
 }

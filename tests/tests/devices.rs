@@ -122,14 +122,19 @@ async fn two_linked_devices_both_read_v2_whichever_made_the_key() {
         "the phone holds the laptop's key"
     );
     assert_eq!(phone_keys[0]["rotated"], false, "and does not rotate again");
+    assert_eq!(
+        devices(&phone)["foreign_bundles"],
+        0,
+        "the laptop's bundle is not foreign to the phone"
+    );
 }
 
 /// Mallory holds Alice's phrase. Her link request is listed with its own
 /// code, and without an approval she gets no key: she cannot read Alice's
 /// v2 messages, cannot start publishing keys for the account while it has
 /// devices, and the list she signs herself (`devices reset`) is reported
-/// by Alice's device and not followed: Alice's next key is not shared
-/// with her.
+/// by Alice's device and not followed, as is the bundle she publishes:
+/// Alice's next key is not shared with her.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_nobody_approved_gets_no_key_and_is_not_trusted() {
     let net = TestNet::start(5).await.unwrap();
@@ -163,6 +168,12 @@ async fn a_device_nobody_approved_gets_no_key_and_is_not_trusted() {
     assert!(seen["foreign_records"].as_u64().unwrap() >= 1, "{seen}");
     assert!(
         stderr(&out).contains("signed by devices this one does not trust"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(seen["foreign_bundles"], 1, "mallory's own bundle is noticed: {seen}");
+    assert!(
+        stderr(&out).contains("key bundle(s) published for this account"),
         "{}",
         stderr(&out)
     );

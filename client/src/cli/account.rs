@@ -99,6 +99,10 @@ pub async fn after_round(m: &mut Messenger) {
         );
     }
     match m.keep_keys().await {
+        Ok(KeptKeys::Published(p)) if p.stored => match m.foreign_bundles().await {
+            Ok(n) => super::devices::warn_foreign_bundles(n),
+            Err(e) => tracing::debug!(error = %e, "the account's bundles were not checked"),
+        },
         Ok(KeptKeys::MustLink) => eprintln!(
             "allium: this account's other devices use forward secrecy: what is sealed to their keys cannot be \
              read here until this device is linked. Run `allium devices link` here and approve it on one of them."

@@ -52,7 +52,13 @@ pub async fn devices(m: &mut Messenger, action: Option<DevicesCommand>, json: bo
     match action {
         None => {
             let report = m.sync_devices(true, None).await?;
-            show(m, &report, json)
+            // Only a device that holds keys can tell another's bundle.
+            let foreign_bundles = if m.publishes_keys()? {
+                m.foreign_bundles().await?
+            } else {
+                0
+            };
+            show(m, &report, foreign_bundles, json)
         }
         Some(DevicesCommand::Link { name, wait }) => link(m, name.as_deref(), wait.min(600), json).await,
         Some(DevicesCommand::Approve { id }) => {
@@ -157,7 +163,7 @@ fn link_json(m: &Messenger, p: &PendingLink) -> Value {
 
 /// Prints this device, the devices it trusts, pending link requests and
 /// warnings.
-fn show(m: &Messenger, report: &DeviceReport, json: bool) -> Result<i32> {
+fn show(m: &Messenger, report: &DeviceReport, foreign_bundles: usize, json: bool) -> Result<i32> {
     let me = m.home.device_secret()?.map(|d| d.keys().sign_pk);
     let linked = m.is_linked()?;
     let devices = m.devices()?;
@@ -177,7 +183,8 @@ fn show(m: &Messenger, report: &DeviceReport, json: bool) -> Result<i32> {
     emit(
         json,
         json!({"linked": linked, "devices": listed, "requests": requests, "foreign_records": report.foreign,
-               "keys_received": report.imported, "removed_here": report.removed_self}),
+               "keys_received": report.imported, "removed_here": report.removed_self,
+               "foreign_bundles": foreign_bundles}),
         || {
             let mut text = String::new();
             if linked {
@@ -223,7 +230,20 @@ fn show(m: &Messenger, report: &DeviceReport, json: bool) -> Result<i32> {
     if linked {
         warn_foreign(report);
     }
+    warn_foreign_bundles(foreign_bundles);
     Ok(EXIT_OK)
+}
+
+/// Says so when the account's public namespace holds key bundles naming
+/// keys this device does not hold.
+pub fn warn_foreign_bundles(count: usize) {
+    if count > 0 {
+        eprintln!(
+            "allium: warning: {count} key bundle(s) published for this account name keys this device does not \
+             hold: published by someone else who has the recovery phrase, or by a device whose keys never \
+             reached this one. Senders may seal new messages to them."
+        );
+    }
 }
 
 /// Tells of devices asking to be linked (during `inbox` and `watch`).
