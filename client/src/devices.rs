@@ -305,29 +305,18 @@ impl Messenger {
     pub async fn approve_link(&mut self, id_prefix: &str) -> Result<(PendingLink, usize)> {
         let me = self.become_first_device(false).await?;
         let report = self.sync_devices(true, None).await?;
-        let prefix = id_prefix.trim().to_ascii_lowercase();
-        if prefix.len() < 4 {
-            return Err(Error::Usage("give at least 4 hex digits of the device's id".to_owned()));
-        }
-        let matching: Vec<&PendingLink> = report
-            .requests
-            .iter()
-            .filter(|p| hex::encode(p.keys.id()).starts_with(&prefix))
-            .collect();
-        let request = match matching.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
-                return Err(Error::Usage(format!(
-                    "no pending link request from a device whose id starts with {prefix} (requests expire \
-                     after 10 minutes: `allium devices` lists them)"
-                )));
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "several requests match {prefix}: give more of the id"
-                )));
-            }
-        };
+        let request = by_id_prefix(
+            report.requests,
+            id_prefix,
+            |p| &p.keys,
+            "pending link request from a device",
+        )
+        .map_err(|e| match e {
+            Error::Usage(why) => Error::Usage(format!(
+                "{why} (requests expire after 10 minutes: `allium devices` lists them)"
+            )),
+            other => other,
+        })?;
         if self.home.is_removed(&request.keys.sign_pk)? {
             return Err(Error::Usage(format!(
                 "device {} was removed from the account and is not linked again",
@@ -365,34 +354,17 @@ impl Messenger {
             ));
         }
         let me = self.device(None)?;
-        let prefix = id_prefix.trim().to_ascii_lowercase();
-        if prefix.len() < 4 {
-            return Err(Error::Usage("give at least 4 hex digits of the device's id".to_owned()));
+        let device = by_id_prefix(
+            self.home.trusted_devices()?,
+            id_prefix,
+            |d| &d.keys,
+            "device of this account",
+        )?;
+        if device.keys.sign_pk == me.keys().sign_pk {
+            return Err(Error::Usage(
+                "this is this device: remove it from another one of the account's devices".to_owned(),
+            ));
         }
-        let matching: Vec<TrustedDevice> = self
-            .home
-            .trusted_devices()?
-            .into_iter()
-            .filter(|d| hex::encode(d.keys.id()).starts_with(&prefix))
-            .collect();
-        let device = match matching.as_slice() {
-            [one] if one.keys.sign_pk == me.keys().sign_pk => {
-                return Err(Error::Usage(
-                    "this is this device: remove it from another one of the account's devices".to_owned(),
-                ));
-            }
-            [one] => one.clone(),
-            [] => {
-                return Err(Error::Usage(format!(
-                    "no device of this account has an id starting with {prefix}"
-                )));
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "several devices match {prefix}: give more of the id"
-                )));
-            }
-        };
         let now = self.network_now();
         self.home.remove_device(&device.keys.sign_pk, &me.keys().sign_pk, now)?;
         let record = DeviceRecord::Removal {
@@ -619,6 +591,24 @@ impl Messenger {
     }
 }
 
+/// The one item of `items` whose device id starts with `id_prefix` (at
+/// least 4 hex digits); `what` names the items in an error.
+fn by_id_prefix<T>(items: Vec<T>, id_prefix: &str, keys: impl Fn(&T) -> &DeviceKeys, what: &str) -> Result<T> {
+    let prefix = id_prefix.trim().to_ascii_lowercase();
+    if prefix.len() < 4 {
+        return Err(Error::Usage("give at least 4 hex digits of the device's id".to_owned()));
+    }
+    let mut matching: Vec<T> = items
+        .into_iter()
+        .filter(|item| hex::encode(keys(item).id()).starts_with(&prefix))
+        .collect();
+    match matching.len() {
+        1 => Ok(matching.remove(0)),
+        0 => Err(Error::Usage(format!("no {what} whose id starts with {prefix}"))),
+        _ => Err(Error::Usage(format!("several match {prefix}: give more of the id"))),
+    }
+}
+
 /// What [`Messenger::last_node`] calls the reads of device records (the
 /// account state's member: the batch reads both).
 const LAST_NODE: &str = "state";
@@ -636,6 +626,24 @@ pub fn fmt_device_id(sign_pk: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_is_picked_by_a_unique_prefix_of_four_digits_or_more() {
+        let devices: Vec<DeviceKeys> = (0u8..40)
+            .map(|i| DeviceSecret::from_seeds(&[i; 32], &[i; 32], "d", 0).keys().clone())
+            .collect();
+        let target = &devices[7];
+        let id = hex::encode(target.id());
+        let picked = by_id_prefix(devices.clone(), &id[..8].to_ascii_uppercase(), |d| d, "device").unwrap();
+        assert_eq!(&picked, target);
+        assert!(
+            by_id_prefix(devices.clone(), &id[..3], |d| d, "device").is_err(),
+            "too short"
+        );
+        assert!(by_id_prefix(devices.clone(), "zzzz", |d| d, "device").is_err(), "none");
+        let twins = vec![target.clone(), target.clone()];
+        assert!(by_id_prefix(twins, &id, |d| d, "device").is_err(), "ambiguous");
+    }
 
     #[test]
     fn codes_are_shown_as_two_groups_of_three_digits() {
