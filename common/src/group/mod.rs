@@ -4,6 +4,7 @@
 //! message an admin writes at every rekey ([`keys`]) and the group
 //! message members exchange ([`message`]).
 
+pub mod credential;
 pub mod keys;
 pub mod message;
 

@@ -213,3 +213,99 @@ fn a_group_message_is_refused_when_altered_misaddressed_forged_or_of_an_unknown_
         Err(GroupMessageError::TooLarge(_))
     ));
 }
+
+mod credentials {
+    use super::super::credential::*;
+    use super::*;
+
+    const T: u64 = 1_700_000_000_000;
+
+    fn sub_key(member: &Identity) -> [u8; 32] {
+        let seed = member_seed(&[0x91; 32], &member.account_id());
+        *Identity::from_ed25519_seed(&seed).ed25519_pk()
+    }
+
+    #[test]
+    fn a_credential_verifies_for_its_group_and_names_no_account() {
+        let alice = Identity::from_ed25519_seed(&[0xa1; 32]);
+        let sub = sub_key(&alice);
+        let bytes = Credential::issue(&group_key(), &sub, Rights::MEMBER, T);
+        assert_eq!(bytes.len(), CREDENTIAL_LEN);
+        let c = Credential::verify(&bytes, &group()).unwrap();
+        assert_eq!((c.member_pk, c.rights, c.issued_ms), (sub, Rights::MEMBER, T));
+        assert!(c.rights.contains(Rights::WRITE) && c.rights.contains(Rights::READ));
+        let text = hex::encode(&bytes);
+        for needle in [hex::encode(alice.x25519_pk()), hex::encode(alice.ed25519_pk())] {
+            assert!(
+                !text.contains(&needle),
+                "the credential holds no key of the member's account"
+            );
+        }
+        let read_only = Credential::issue(&group_key(), &sub, Rights::READ, T);
+        assert!(
+            !Credential::verify(&read_only, &group())
+                .unwrap()
+                .rights
+                .contains(Rights::WRITE)
+        );
+    }
+
+    #[test]
+    fn sub_keys_are_the_same_for_every_admin_and_differ_per_member_and_group() {
+        let alice = Identity::from_ed25519_seed(&[0xa1; 32]).account_id();
+        let bob = Identity::from_ed25519_seed(&[0xb1; 32]).account_id();
+        assert_eq!(*member_seed(&[1; 32], &alice), *member_seed(&[1; 32], &alice));
+        assert_ne!(*member_seed(&[1; 32], &alice), *member_seed(&[1; 32], &bob));
+        assert_ne!(*member_seed(&[1; 32], &alice), *member_seed(&[2; 32], &alice));
+    }
+
+    #[test]
+    fn a_credential_is_refused_for_another_group_forged_altered_or_malformed() {
+        let sub = [0x33; 32];
+        let bytes = Credential::issue(&group_key(), &sub, Rights::MEMBER, T);
+        let other = GroupId::from_ed25519(*Identity::from_ed25519_seed(&[0x92; 32]).ed25519_pk());
+        assert_eq!(Credential::verify(&bytes, &other), Err(CredentialError::WrongGroup));
+        let forger = Identity::from_ed25519_seed(&[0x93; 32]);
+        let mut forged = Credential::issue(&forger, &sub, Rights::MEMBER, T);
+        forged[1..34].copy_from_slice(&group().to_bytes());
+        assert_eq!(
+            Credential::verify(&forged, &group()),
+            Err(CredentialError::BadSignature)
+        );
+        for i in [34, 65, 66, 70, 75, CREDENTIAL_LEN - 1] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(Credential::verify(&bad, &group()).is_err(), "byte {i}");
+        }
+        assert_eq!(
+            Credential::verify(&bytes[1..], &group()),
+            Err(CredentialError::Length(138))
+        );
+        // Signed by the group key, from the documented layout, with a
+        // rights bit this code does not know.
+        let mut unknown = bytes[..CREDENTIAL_LEN - 64].to_vec();
+        unknown[66] = 0x08;
+        let sig = group_key().sign(&[CREDENTIAL_LABEL, &unknown].concat());
+        unknown.extend_from_slice(&sig);
+        assert_eq!(
+            Credential::verify(&unknown, &group()),
+            Err(CredentialError::Rights(0x08))
+        );
+        let revocation = Revocation::issue(&group_key(), &sub, T);
+        assert_eq!(revocation.len(), REVOCATION_LEN);
+        assert_eq!(
+            Revocation::verify(&revocation, &group()),
+            Ok(Revocation {
+                member_pk: sub,
+                revoked_ms: T
+            })
+        );
+        assert!(
+            Credential::verify(&revocation, &group()).is_err(),
+            "a revocation is no credential"
+        );
+        let mut as_revocation = bytes.clone();
+        as_revocation[0] = REVOCATION_FORMAT;
+        assert!(Revocation::verify(&as_revocation, &group()).is_err());
+    }
+}
