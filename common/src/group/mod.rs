@@ -7,6 +7,7 @@
 pub mod credential;
 pub mod keys;
 pub mod message;
+pub mod state;
 
 #[cfg(test)]
 mod tests;
