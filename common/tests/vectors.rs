@@ -19,6 +19,9 @@ use allium_common::devices::{
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
 use allium_common::envelope_v2;
+use allium_common::group::GroupId;
+use allium_common::group::keys::{GroupKeys, GroupKeysError, KEYS_LABEL};
+use allium_common::group::message::{self, GroupMessageError};
 use allium_common::keys::{AccountKeyPair, KeyBundle, UnverifiedKeyBundle};
 use allium_common::mnemonic;
 use allium_common::rpc::{self, Namespace};
@@ -26,6 +29,7 @@ use allium_common::sodium;
 use allium_common::swarm::{SwarmRing, swarm_space_position};
 use allium_common::{AccountId, Identity};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 fn vector_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -478,6 +482,206 @@ fn the_stored_device_records_verify_and_the_share_opens() {
     assert_eq!(pair.public_key(), expected.public_key());
     assert_eq!(pair.secret_key().as_slice(), expected.secret_key().as_slice());
     assert!(share.open(&account, &phone).is_err(), "the share is the laptop's");
+}
+
+/// The vector group: its key is the identity `91…91`; its members are the
+/// accounts `a1…a1`, `b1…b1` and `c1…c1`; generation 7 has the key
+/// `4b…4b`.
+const GROUP_GENERATION: u32 = 7;
+const GROUP_MEMBER_SEEDS: [u8; 3] = [0xa1, 0xb1, 0xc1];
+
+/// The key message of generation 7 to the three members (ephemeral seed
+/// `05…05`, padding seed `06…06`) and a group message from `a1…a1` under
+/// that generation's key (nonce `07…07`, 24 bytes), each with its
+/// intermediate values, both recomputed from the primitives.
+fn group_vectors() -> Value {
+    let group_key = Identity::from_ed25519_seed(&seed32(0x91));
+    let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+    let members: Vec<Identity> = GROUP_MEMBER_SEEDS
+        .iter()
+        .map(|&b| Identity::from_ed25519_seed(&seed32(b)))
+        .collect();
+    let public: Vec<[u8; 32]> = members.iter().map(|m| *m.x25519_pk()).collect();
+    let key = seed32(0x4b);
+    let generation = GROUP_GENERATION.to_be_bytes();
+    let bytes = GroupKeys::seal(
+        &group_key,
+        GROUP_GENERATION,
+        &key,
+        &public,
+        &seed32(0x05),
+        &seed32(0x06),
+    )
+    .unwrap();
+    assert_eq!(bytes.len(), 1 + 33 + 4 + 32 + 2 + 75 * 48 + 64);
+    // The key message again, from the primitives: each member's entry,
+    // 72 padding entries, all in increasing order, then the signature.
+    let label: &[u8] = b"allium-group-keys-v1\0";
+    assert_eq!(label, KEYS_LABEL);
+    let (eph_pk, eph_sk) = sodium::box_seed_keypair(&seed32(0x05));
+    let ad = [&group.to_bytes()[..], &generation].concat();
+    let entry_keys: Vec<[u8; 32]> = public
+        .iter()
+        .map(|pk| {
+            let shared = sodium::x25519(&eph_sk, pk).unwrap();
+            sodium::blake2b_keyed(&shared, &[label, &group.to_bytes(), &generation, &eph_pk, pk])
+        })
+        .collect();
+    let member_entries: Vec<Vec<u8>> = entry_keys
+        .iter()
+        .map(|k| sodium::xchacha_encrypt(k, &[0; 24], &key, &ad))
+        .collect();
+    let mut entries = member_entries.clone();
+    entries.extend((0u32..72).map(|i| sodium::blake2b_keyed::<48>(&seed32(0x06), &[&i.to_be_bytes()]).to_vec()));
+    entries.sort();
+    let head = [
+        &[0x01][..],
+        &group.to_bytes(),
+        &generation,
+        &eph_pk,
+        &75u16.to_be_bytes(),
+    ]
+    .concat();
+    let unsigned = [head, entries.concat()].concat();
+    let keys_signature = group_key.sign(&[label, &unsigned].concat());
+    assert_eq!(bytes, [&unsigned[..], &keys_signature].concat());
+    let decoded = GroupKeys::decode(&bytes, &group).unwrap();
+    for m in &members {
+        assert_eq!(*decoded.open(m.x25519_sk(), m.x25519_pk()).unwrap(), key);
+    }
+
+    let sender = &members[0];
+    let content = Content::text("Hello, group", 1_700_000_000_000);
+    let content_bytes = content.to_bytes();
+    let padded = envelope::pad(&content_bytes);
+    let nonce = [0x07; 24];
+    let data = message::seal(sender, &group, GROUP_GENERATION, &key, &content, &nonce).unwrap();
+    // The group message again, from the primitives.
+    let message_label: &[u8] = b"allium-group-message-v1\0";
+    assert_eq!(message_label, message::MESSAGE_LABEL);
+    let message_signature = sender.sign(&[message_label, &group.to_bytes(), &generation, &padded].concat());
+    let inner = [&sender.ed25519_pk()[..], &message_signature, &padded].concat();
+    let sealed = sodium::xchacha_encrypt(&key, &nonce, &inner, &ad);
+    assert_eq!(data, [&[0x01][..], &generation, &nonce, &sealed].concat());
+    let key_for = |g: u32| (g == GROUP_GENERATION).then(|| Zeroizing::new(key));
+    let opened = message::open(&group, key_for, &data).unwrap();
+    assert_eq!(opened.sender, sender.account_id());
+    assert_eq!(opened.content, content);
+
+    let member_rows: Vec<Value> = members
+        .iter()
+        .zip(&GROUP_MEMBER_SEEDS)
+        .zip(entry_keys.iter().zip(&member_entries))
+        .map(|((m, &b), (k, entry))| {
+            json!({
+                "ed25519_seed": to_hex(&seed32(b)),
+                "account_id": m.account_id().to_string(),
+                "x25519_pk_hex": to_hex(m.x25519_pk()),
+                "entry_key_hex": to_hex(k),
+                "entry_hex": to_hex(entry),
+            })
+        })
+        .collect();
+    json!({
+        "group_ed25519_seed": to_hex(&seed32(0x91)),
+        "group_ed25519_pk": to_hex(group_key.ed25519_pk()),
+        "group_id": group.to_string(),
+        "generation": GROUP_GENERATION,
+        "generation_key_hex": to_hex(&key),
+        "members": member_rows,
+        "key_message": {
+            "eph_seed": to_hex(&seed32(0x05)),
+            "eph_x25519_pk_hex": to_hex(&eph_pk),
+            "pad_seed": to_hex(&seed32(0x06)),
+            "entries": entries.len(),
+            "len": bytes.len(),
+            "signature_hex": to_hex(&keys_signature),
+            "hex": to_hex(&bytes),
+        },
+        "message": {
+            "sender": "a1".repeat(32),
+            "sender_account_id": sender.account_id().to_string(),
+            "content_json": String::from_utf8(content_bytes).unwrap(),
+            "nonce_hex": to_hex(&nonce),
+            "padded_hex": to_hex(&padded),
+            "signature_hex": to_hex(&message_signature),
+            "len": data.len(),
+            "hex": to_hex(&data),
+        },
+    })
+}
+
+#[test]
+fn group_vectors_match() {
+    check_or_write("group.json", &group_vectors());
+}
+
+#[test]
+fn the_stored_key_message_opens_for_each_member_and_the_group_message_to_its_sender() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("group.json")).unwrap()).unwrap();
+    let seed = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+    let group: GroupId = file["group_id"].as_str().unwrap().parse().unwrap();
+    let group_key = Identity::from_ed25519_seed(&seed(&file["group_ed25519_seed"]));
+    assert_eq!(group, GroupId::from_ed25519(*group_key.ed25519_pk()));
+    let generation = u32::try_from(file["generation"].as_u64().unwrap()).unwrap();
+    let key = seed(&file["generation_key_hex"]);
+
+    // The numbers, computed independently: three members take one block
+    // of 75 entries of 48 bytes.
+    let v = &file["key_message"];
+    let bytes = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+    assert_eq!(v["entries"].as_u64().unwrap(), 75);
+    assert_eq!(bytes.len(), 1 + 33 + 4 + 32 + 2 + 75 * 48 + 64);
+    assert_eq!(v["len"].as_u64().unwrap(), 3_736);
+    assert_eq!(bytes[0], 0x01);
+    assert_eq!(&bytes[1..34], &group.to_bytes());
+    assert_eq!(bytes[34..38], generation.to_be_bytes());
+    assert_eq!(to_hex(&bytes[38..70]), v["eph_x25519_pk_hex"].as_str().unwrap());
+    assert_eq!(bytes[70..72], 75u16.to_be_bytes());
+    assert_eq!(to_hex(&bytes[bytes.len() - 64..]), v["signature_hex"].as_str().unwrap());
+
+    let keys = GroupKeys::decode(&bytes, &group).unwrap();
+    assert_eq!((keys.generation, keys.entries()), (generation, 75));
+    let members = file["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    let entries: Vec<String> = bytes[72..72 + 75 * 48].chunks(48).map(to_hex).collect();
+    let mut sorted = entries.clone();
+    sorted.sort();
+    assert_eq!(entries, sorted, "entries in increasing order");
+    for m in members {
+        let member = Identity::from_ed25519_seed(&seed(&m["ed25519_seed"]));
+        assert_eq!(member.account_id().to_string(), m["account_id"].as_str().unwrap());
+        assert_eq!(to_hex(member.x25519_pk()), m["x25519_pk_hex"].as_str().unwrap());
+        assert!(entries.iter().any(|e| e == m["entry_hex"].as_str().unwrap()));
+        assert_eq!(*keys.open(member.x25519_sk(), member.x25519_pk()).unwrap(), key);
+    }
+    let outsider = Identity::from_ed25519_seed(&seed32(0xd1));
+    assert_eq!(
+        keys.open(outsider.x25519_sk(), outsider.x25519_pk()),
+        Err(GroupKeysError::NotAMember)
+    );
+
+    let v = &file["message"];
+    let data = hex::decode(v["hex"].as_str().unwrap()).unwrap();
+    let content_json = v["content_json"].as_str().unwrap();
+    // 1 + 4 + 24 + 16 (tag) + 32 + 64, then the content padded to 160s.
+    assert_eq!(data.len(), 141 + (content_json.len() / 160 + 1) * 160);
+    assert_eq!(v["len"].as_u64().unwrap(), 301);
+    assert_eq!(message::generation_of(&data), Some(generation));
+    assert_eq!(to_hex(&data[5..29]), v["nonce_hex"].as_str().unwrap());
+    let key_for = |g: u32| (g == generation).then(|| Zeroizing::new(key));
+    let opened = message::open(&group, key_for, &data).unwrap();
+    assert_eq!(opened.sender.to_string(), v["sender_account_id"].as_str().unwrap());
+    assert_eq!(
+        opened.sender,
+        Identity::from_ed25519_seed(&seed(&v["sender"])).account_id()
+    );
+    assert_eq!(opened.generation, generation);
+    assert_eq!(String::from_utf8(opened.content.to_bytes()).unwrap(), content_json);
+    assert_eq!(
+        message::open(&group, |_| None, &data),
+        Err(GroupMessageError::UnknownGeneration(generation))
+    );
 }
 
 /// Signed strings, signatures and message hashes of the storage RPC.
