@@ -9,11 +9,15 @@ use allium_common::devices::{
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::envelope::{self, EnvelopeError};
 use allium_common::envelope_v2;
+use allium_common::group::GroupId;
+use allium_common::group::keys::{ENTRY_BLOCK, ENTRY_LEN, GroupKeys, GroupKeysError, MAX_KEYS_LEN};
+use allium_common::group::message::{self as group_message, GroupMessageError};
 use allium_common::keys::{self, AccountKeyPair, KeyBundle, PublishedKey, UnverifiedKeyBundle};
 use allium_common::rpc::{self, Call, Namespace, Request};
 use allium_common::seeds::{self, Seed};
 use allium_common::{AccountId, Identity};
 use proptest::prelude::*;
+use zeroize::Zeroizing;
 
 fn identity(seed: u8) -> Identity {
     Identity::from_ed25519_seed(&[seed; 32])
@@ -409,6 +413,220 @@ proptest! {
             Some(verified) if data == *original => prop_assert_eq!(verified, Ok(())),
             Some(verified) => prop_assert_eq!(verified, Err(DeviceRecordError::BadSignature)),
             None => prop_assert!(data != *original, "the original decodes"),
+        }
+    }
+}
+
+/// The vector group (its key is the identity `91…91`).
+fn vector_group() -> GroupId {
+    GroupId::from_ed25519(*identity(0x91).ed25519_pk())
+}
+
+/// The members of [`valid_group_inputs`]' key message.
+const GROUP_MEMBERS: [u8; 3] = [0xa1, 0xb1, 0xc1];
+
+/// The vectors' key message of generation 7 (key `4b…4b`) to `a1…a1`,
+/// `b1…b1` and `c1…c1`, and a group message from `a1…a1` under it.
+fn valid_group_inputs() -> &'static [Vec<u8>; 2] {
+    static INPUTS: std::sync::OnceLock<[Vec<u8>; 2]> = std::sync::OnceLock::new();
+    INPUTS.get_or_init(|| {
+        let members: Vec<[u8; 32]> = GROUP_MEMBERS.iter().map(|&b| *identity(b).x25519_pk()).collect();
+        [
+            GroupKeys::seal(&identity(0x91), 7, &[0x4b; 32], &members, &[5; 32], &[6; 32]).unwrap(),
+            group_message::seal(
+                &identity(0xa1),
+                &vector_group(),
+                7,
+                &[0x4b; 32],
+                &Content::text("Hello, group", 1_700_000_000_000),
+                &[7; 24],
+            )
+            .unwrap(),
+        ]
+    })
+}
+
+/// The key of generations 0 to 3 and of 7 (the vectors'): `4b…4b`.
+fn group_key_for(generation: u32) -> Option<Zeroizing<[u8; 32]>> {
+    (generation <= 3 || generation == 7).then(|| Zeroizing::new([0x4b; 32]))
+}
+
+/// Bytes of a key message of `n` members: 72 of head, 48 for each of `n`
+/// entries padded to a multiple of 75, 64 of signature.
+fn key_message_len(n: usize) -> usize {
+    72 + n.div_ceil(75) * 75 * 48 + 64
+}
+
+/// Replaces bytes of `data`, then maybe cuts it and appends to it.
+fn mutate(data: &mut Vec<u8>, edits: &[(prop::sample::Index, u8)], cut: Option<prop::sample::Index>, extra: &[u8]) {
+    for (at, byte) in edits {
+        let i = at.index(data.len());
+        data[i] = *byte;
+    }
+    if let Some(cut) = cut {
+        data.truncate(cut.index(data.len()));
+    }
+    data.extend_from_slice(extra);
+}
+
+proptest! {
+    // A key message of 200 members costs some 400 X25519 operations.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn group_keys_round_trip(
+        group_seed in any::<[u8; 32]>(),
+        member_seeds in proptest::collection::vec(any::<[u8; 32]>(), 1..=200),
+        generation in any::<u32>(),
+        key in any::<[u8; 32]>(),
+        eph_seed in any::<[u8; 32]>(),
+        pad_seed in any::<[u8; 32]>(),
+    ) {
+        let group_key = Identity::from_ed25519_seed(&group_seed);
+        let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+        let members: Vec<Identity> = member_seeds.iter().map(Identity::from_ed25519_seed).collect();
+        let public: Vec<[u8; 32]> = members.iter().map(|m| *m.x25519_pk()).collect();
+        let bytes = GroupKeys::seal(&group_key, generation, &key, &public, &eph_seed, &pad_seed).unwrap();
+        prop_assert_eq!(bytes.len(), key_message_len(members.len()));
+        prop_assert!(bytes.len() <= MAX_KEYS_LEN);
+        let keys = GroupKeys::decode(&bytes, &group).unwrap();
+        prop_assert_eq!(keys.generation, generation);
+        prop_assert_eq!(keys.entries(), members.len().div_ceil(ENTRY_BLOCK) * ENTRY_BLOCK);
+        prop_assert_eq!(keys.entries() * ENTRY_LEN, bytes.len() - 72 - 64);
+        for m in &members {
+            prop_assert_eq!(*keys.open(m.x25519_sk(), m.x25519_pk()).unwrap(), key);
+        }
+        let outsider = identity(0x77);
+        prop_assert_eq!(keys.open(outsider.x25519_sk(), outsider.x25519_pk()), Err(GroupKeysError::NotAMember));
+        prop_assert_eq!(GroupKeys::decode(&bytes, &vector_group()).err(), Some(GroupKeysError::BadSignature));
+    }
+
+    #[test]
+    fn group_message_round_trip(
+        body in ".{0,2000}",
+        ts in any::<u64>(),
+        sender in any::<[u8; 32]>(),
+        group_seed in any::<[u8; 32]>(),
+        generation in any::<u32>(),
+        key in any::<[u8; 32]>(),
+        nonce in any::<[u8; 24]>(),
+    ) {
+        let sender = Identity::from_ed25519_seed(&sender);
+        let group = GroupId::from_ed25519(*Identity::from_ed25519_seed(&group_seed).ed25519_pk());
+        let content = Content::text(body, ts);
+        let data = group_message::seal(&sender, &group, generation, &key, &content, &nonce).unwrap();
+        prop_assert_eq!(data.len(), group_message::MESSAGE_OVERHEAD + envelope::pad(&content.to_bytes()).len());
+        prop_assert_eq!((data.len() - group_message::MESSAGE_OVERHEAD) % envelope::PAD_BLOCK, 0);
+        prop_assert_eq!(group_message::generation_of(&data), Some(generation));
+        let key_for = |g: u32| (g == generation).then(|| Zeroizing::new(key));
+        let opened = group_message::open(&group, key_for, &data).unwrap();
+        prop_assert_eq!(opened.sender, sender.account_id());
+        prop_assert_eq!(opened.generation, generation);
+        prop_assert_eq!(opened.content, content);
+        prop_assert_eq!(
+            group_message::open(&group, |_| None, &data),
+            Err(GroupMessageError::UnknownGeneration(generation))
+        );
+        let other = GroupId::from_ed25519(*sender.ed25519_pk());
+        prop_assert_eq!(group_message::open(&other, key_for, &data), Err(GroupMessageError::Decrypt));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn group_keys_decode_never_panics(
+        shaped in any::<bool>(),
+        blocks in 0u16..4,
+        off_block in any::<bool>(),
+        data in proptest::collection::vec(any::<u8>(), 0..12_000),
+    ) {
+        let mut data = data;
+        // Of the shape a key message has, with a count that is, or is not,
+        // a multiple of 75, and the length it calls for.
+        if shaped && data.len() >= 72 {
+            let n = blocks * 75 + u16::from(off_block);
+            data[0] = 0x01;
+            data[1..34].copy_from_slice(&vector_group().to_bytes());
+            data[70..72].copy_from_slice(&n.to_be_bytes());
+            data.resize(key_message_len(usize::from(n)), 0);
+        }
+        if let Ok(keys) = GroupKeys::decode(&data, &vector_group()) {
+            prop_assert!(keys.entries() > 0 && keys.entries().is_multiple_of(ENTRY_BLOCK));
+            let member = identity(0xa1);
+            let _ = keys.open(member.x25519_sk(), member.x25519_pk());
+        }
+    }
+
+    #[test]
+    fn group_message_open_never_panics(
+        shaped in any::<bool>(),
+        generation in 0u32..10,
+        data in proptest::collection::vec(any::<u8>(), 0..3_000),
+    ) {
+        let mut data = data;
+        if shaped && data.len() >= 5 {
+            data[0] = group_message::MESSAGE_FORMAT;
+            data[1..5].copy_from_slice(&generation.to_be_bytes());
+        }
+        let read = group_message::generation_of(&data);
+        let expected = match data.as_slice() {
+            [0x01, g @ ..] if g.len() >= 4 => Some(u32::from_be_bytes([g[0], g[1], g[2], g[3]])),
+            _ => None,
+        };
+        prop_assert_eq!(read, expected);
+        let _ = group_message::open(&vector_group(), group_key_for, &data);
+    }
+
+    /// The signature covers every byte: a key message changed anywhere
+    /// (replaced bytes, cut, lengthened) never decodes, and never panics.
+    #[test]
+    fn mutated_key_messages_never_panic_and_never_decode(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let original = &valid_group_inputs()[0];
+        let mut data = original.clone();
+        mutate(&mut data, &edits, cut, &extra);
+        match GroupKeys::decode(&data, &vector_group()) {
+            Ok(keys) => {
+                prop_assert!(data == *original, "a changed key message decoded");
+                prop_assert_eq!((keys.generation, keys.entries()), (7, 75));
+                for b in GROUP_MEMBERS {
+                    let m = identity(b);
+                    prop_assert_eq!(*keys.open(m.x25519_sk(), m.x25519_pk()).unwrap(), [0x4b; 32]);
+                }
+            }
+            Err(e) => {
+                prop_assert!(data != *original, "the original decodes");
+                prop_assert!(matches!(e, GroupKeysError::Malformed | GroupKeysError::BadSignature), "{e:?}");
+            }
+        }
+    }
+
+    /// A group message changed anywhere never opens, and never panics.
+    #[test]
+    fn mutated_group_messages_never_panic_and_never_open(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let original = &valid_group_inputs()[1];
+        let mut data = original.clone();
+        mutate(&mut data, &edits, cut, &extra);
+        prop_assert_eq!(
+            group_message::generation_of(&data),
+            (data.len() >= 5 && data[0] == 0x01).then(|| u32::from_be_bytes([data[1], data[2], data[3], data[4]]))
+        );
+        match group_message::open(&vector_group(), group_key_for, &data) {
+            Ok(opened) => {
+                prop_assert!(data == *original, "a changed group message opened");
+                prop_assert_eq!(opened.sender, identity(0xa1).account_id());
+                prop_assert_eq!(opened.content, Content::text("Hello, group", 1_700_000_000_000));
+            }
+            Err(e) => prop_assert!(data != *original, "the original opens: {e:?}"),
         }
     }
 }

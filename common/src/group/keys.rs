@@ -130,16 +130,20 @@ impl GroupKeys {
         let n = usize::from(u16::from_be_bytes(
             head[70..72].try_into().map_err(|_| GroupKeysError::Malformed)?,
         ));
-        if n == 0 || !n.is_multiple_of(ENTRY_BLOCK) || rest.len() != n * ENTRY_LEN {
+        if n == 0 || n > MAX_MEMBERS || !n.is_multiple_of(ENTRY_BLOCK) || rest.len() != n * ENTRY_LEN {
             return Err(GroupKeysError::Malformed);
         }
         if !sodium::sign_verify_detached(sig, &[KEYS_LABEL, body].concat(), group.ed25519()) {
             return Err(GroupKeysError::BadSignature);
         }
-        let entries = rest
+        let entries: Vec<[u8; ENTRY_LEN]> = rest
             .chunks_exact(ENTRY_LEN)
             .map(|c| c.try_into().map_err(|_| GroupKeysError::Malformed))
             .collect::<Result<_, _>>()?;
+        // Sorted, as written: the order must say nothing of the members.
+        if entries.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(GroupKeysError::Malformed);
+        }
         Ok(Self {
             generation,
             eph_pk,

@@ -26,7 +26,7 @@ use super::keys::ad;
 pub const MESSAGE_FORMAT: u8 = 0x01;
 /// Domain label of the sender's signature.
 pub const MESSAGE_LABEL: &[u8] = b"allium-group-message-v1\0";
-/// Bytes a group message adds to the padded content: 165.
+/// Bytes a group message adds to the padded content: 141.
 pub const MESSAGE_OVERHEAD: usize = 1 + 4 + XCHACHA_NONCE_LEN + AEAD_TAG_LEN + 32 + 64;
 /// Largest content: the padded content must fit one stored message.
 pub const MAX_CONTENT_LEN: usize = (MAX_ENVELOPE_LEN - MESSAGE_OVERHEAD) / PAD_BLOCK * PAD_BLOCK - 1;

@@ -309,3 +309,37 @@ mod credentials {
         assert!(Revocation::verify(&as_revocation, &group()).is_err());
     }
 }
+
+/// A key message larger than any admin writes, or with its entries out of
+/// order, is refused even when the group key signed it.
+#[test]
+fn an_oversized_or_unsorted_key_message_is_refused_though_signed() {
+    let sign = |n: usize, sorted: bool| {
+        let mut out = vec![0x01];
+        out.extend_from_slice(&group().to_bytes());
+        out.extend_from_slice(&1u32.to_be_bytes());
+        out.extend_from_slice(&[9; 32]);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+        for i in 0..n {
+            let b = if sorted { i } else { n - i };
+            let mut e = [0u8; ENTRY_LEN];
+            e[..2].copy_from_slice(&(b as u16).to_be_bytes());
+            out.extend_from_slice(&e);
+        }
+        let sig = group_key().sign(&[super::keys::KEYS_LABEL, &out].concat());
+        out.extend_from_slice(&sig);
+        out
+    };
+    assert!(
+        GroupKeys::decode(&sign(75, true), &group()).is_ok(),
+        "the layout is right"
+    );
+    assert_eq!(
+        GroupKeys::decode(&sign(MAX_MEMBERS + ENTRY_BLOCK, true), &group()),
+        Err(GroupKeysError::Malformed)
+    );
+    assert_eq!(
+        GroupKeys::decode(&sign(75, false), &group()),
+        Err(GroupKeysError::Malformed)
+    );
+}
