@@ -95,6 +95,15 @@ pub struct Document<T> {
 }
 
 impl Info {
+    /// Whether the name and description are within their limits.
+    fn within_limits(&self) -> bool {
+        self.name.chars().count() <= MAX_NAME_CHARS
+            && self
+                .description
+                .as_ref()
+                .is_none_or(|d| d.chars().count() <= MAX_DESCRIPTION_CHARS)
+    }
+
     /// Seals and signs this info.
     pub fn seal(
         &self,
@@ -104,12 +113,7 @@ impl Info {
         version: u64,
         nonce: &[u8; XCHACHA_NONCE_LEN],
     ) -> Result<Vec<u8>, DocumentError> {
-        if self.name.chars().count() > MAX_NAME_CHARS
-            || self
-                .description
-                .as_ref()
-                .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-        {
+        if !self.within_limits() {
             return Err(DocumentError::TooLarge(format!(
                 "a name has at most {MAX_NAME_CHARS} characters and a description {MAX_DESCRIPTION_CHARS}"
             )));
@@ -126,12 +130,7 @@ impl Info {
     ) -> Result<Document<Self>, DocumentError> {
         let (generation, version, body) = open(bytes, group, KIND_INFO, key_for)?;
         let info: Self = serde_json::from_slice(&body).map_err(|_| DocumentError::Malformed)?;
-        if info.name.chars().count() > MAX_NAME_CHARS
-            || info
-                .description
-                .as_ref()
-                .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-        {
+        if !info.within_limits() {
             return Err(DocumentError::Malformed);
         }
         Ok(Document {
@@ -311,6 +310,13 @@ mod tests {
             long.seal(&group_key(), 4, &[4; 32], 1, &[1; 24]),
             Err(DocumentError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn info_over_its_limits_is_refused_when_read_too() {
+        let long = serde_json::json!({"name": "n".repeat(MAX_NAME_CHARS + 1)}).to_string();
+        let bytes = seal(&group_key(), KIND_INFO, 4, &[4; 32], 1, &[1; 24], long.as_bytes()).unwrap();
+        assert_eq!(Info::open(&bytes, &group(), key_of), Err(DocumentError::Malformed));
     }
 
     #[test]
