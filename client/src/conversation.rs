@@ -106,7 +106,7 @@ impl Messenger {
             let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
                 let identity = home.identity();
                 Ok(Call::Expire(ExpireParams {
-                    pubkey: me,
+                    pubkey: me.into(),
                     pubkey_ed25519: Hex32(*identity.ed25519_pk()),
                     signature: Sig64(identity.sign(&rpc::expire_signed_bytes(ts, expiry_ms, &messages))),
                     messages: messages.clone(),
@@ -135,7 +135,7 @@ impl Messenger {
             let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
                 let identity = home.identity();
                 Ok(Call::DeleteAll(DeleteAllParams {
-                    pubkey: me,
+                    pubkey: me.into(),
                     pubkey_ed25519: Hex32(*identity.ed25519_pk()),
                     namespace,
                     timestamp: ts,

@@ -68,7 +68,7 @@ pub(crate) fn owner_retrieve(
 ) -> Value {
     let identity = home.identity();
     Call::Retrieve(RetrieveParams {
-        pubkey: home.account_id(),
+        pubkey: home.account_id().into(),
         pubkey_ed25519: Hex32(*identity.ed25519_pk()),
         namespace,
         timestamp: ts,
@@ -77,6 +77,7 @@ pub(crate) fn owner_retrieve(
         max_count: None,
         max_size: None,
         wait_ms,
+        credential: None,
     })
     .to_json()
 }
@@ -606,7 +607,7 @@ impl Messenger {
             let (data, _) = self.seal_for(&me, &copy, false).await?;
             let ttl = ends.saturating_sub(now_ms()).clamp(rpc::MIN_TTL_MS, rpc::MAX_TTL_MS);
             self.home
-                .set_copy_hash(hash, &rpc::message_hash(&me, Namespace::DEFAULT, &data))?;
+                .set_copy_hash(hash, &rpc::message_hash(&me.into(), Namespace::DEFAULT, &data))?;
             let id = self.home.outbox_add_control(me, data, ttl, item.created_ms)?;
             if let Some(copy) = self.home.outbox_pending()?.into_iter().find(|i| i.id == id)
                 && let Delivery::Pending(why) = self.deliver(copy).await?
@@ -627,7 +628,7 @@ impl Messenger {
         let to = item.to;
         // The hash every confirmation must sign: computed here, not taken
         // from the node.
-        let hash = rpc::message_hash(&to, Namespace::DEFAULT, &item.data);
+        let hash = rpc::message_hash(&to.into(), Namespace::DEFAULT, &item.data);
         // The node checks the timestamp against its clock, so a retried
         // message is stored with the time of this attempt and what is left
         // of its life.
@@ -638,13 +639,14 @@ impl Messenger {
         let data = Base64Bytes(item.data.clone());
         let make = move |_: &Home, _: &NodeEntry, now: u64| -> Result<Value> {
             Ok(Call::Store(StoreParams {
-                pubkey: to,
+                pubkey: to.into(),
                 namespace: Namespace::DEFAULT,
                 timestamp: now,
                 ttl: remaining,
                 data: data.clone(),
                 pubkey_ed25519: None,
                 signature: None,
+                credential: None,
             })
             .to_json())
         };

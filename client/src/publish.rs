@@ -245,7 +245,7 @@ impl Messenger {
         let to = *account;
         let make = move |_: &Home, _: &NodeEntry, _: u64| -> Result<Value> {
             Ok(Call::RetrievePublic(RetrievePublicParams {
-                pubkey: to,
+                pubkey: to.into(),
                 namespace: Namespace::PUBLIC_KEYS,
                 last_hash: None,
                 max_count: None,

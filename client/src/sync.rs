@@ -278,11 +278,12 @@ impl Messenger {
             let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
                 let identity = home.identity();
                 Ok(Call::Delete(DeleteParams {
-                    pubkey: me,
+                    pubkey: me.into(),
                     pubkey_ed25519: Hex32(*identity.ed25519_pk()),
                     signature: Sig64(identity.sign(&rpc::delete_signed_bytes(ts, &messages))),
                     messages: messages.clone(),
                     timestamp: ts,
+                    credential: None,
                 })
                 .to_json())
             };
@@ -325,19 +326,20 @@ impl Messenger {
         what: &str,
     ) -> Result<String> {
         let me = self.home.account_id();
-        let hash = rpc::message_hash(&me, namespace, &data);
+        let hash = rpc::message_hash(&me.into(), namespace, &data);
         let data = Base64Bytes(data);
         let signed = hash.clone();
         let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
             let identity = home.identity();
             Ok(Call::Store(StoreParams {
-                pubkey: me,
+                pubkey: me.into(),
                 namespace,
                 timestamp: ts,
                 ttl: ttl_ms,
                 data: data.clone(),
                 pubkey_ed25519: Some(Hex32(*identity.ed25519_pk())),
                 signature: Some(Sig64(identity.sign(&rpc::store_signed_bytes(namespace, ts, &signed)))),
+                credential: None,
             })
             .to_json())
         };

@@ -25,6 +25,7 @@ pub mod error;
 pub mod group;
 pub mod identity;
 pub mod keys;
+pub mod mailbox;
 pub mod mnemonic;
 pub mod node_list;
 pub mod onion;
@@ -37,3 +38,4 @@ pub mod tls;
 
 pub use error::{Error, Result};
 pub use identity::{AccountId, Identity};
+pub use mailbox::MailboxId;

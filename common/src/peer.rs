@@ -23,8 +23,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::MailboxId;
 use crate::encoding::{Base64Bytes, Hex32};
-use crate::identity::AccountId;
 use crate::rpc::{Namespace, SwarmConfirmation};
 use crate::sodium::{self, SodiumError};
 
@@ -59,7 +59,7 @@ pub const MAX_PUSH_BODY: usize = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushedMessage {
     /// The mailbox.
-    pub pubkey: AccountId,
+    pub pubkey: MailboxId,
     /// Its namespace.
     #[serde(default)]
     pub namespace: Namespace,
@@ -76,21 +76,27 @@ pub struct PushedMessage {
     /// which a peer refuses the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<crate::encoding::Sig64>,
+    /// For a group member's store: the credential the group key signed for
+    /// the key that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Base64Bytes>,
 }
 
 impl PushedMessage {
-    /// Whether the owner's signature (required outside namespace 0) is
-    /// there and proves the owner stored exactly this message.
+    /// Whether the signature (required outside namespace 0) is there and
+    /// proves that the owner, or a group member allowed to write, stored
+    /// exactly this message, in a namespace its mailbox may use.
     pub fn owner_signed(&self) -> bool {
-        if self.namespace == Namespace::DEFAULT {
-            return true;
-        }
-        let (Some(ed), Some(sig)) = (&self.pubkey_ed25519, &self.signature) else {
-            return false;
-        };
-        let hash = crate::rpc::message_hash(&self.pubkey, self.namespace, &self.data.0);
-        let signed = crate::rpc::store_signed_bytes(self.namespace, self.timestamp, &hash);
-        crate::rpc::verify_owner_signature(&self.pubkey, &ed.0, &signed, &sig.0).is_ok()
+        crate::rpc::verify_store(
+            &self.pubkey,
+            self.namespace,
+            self.timestamp,
+            &self.data.0,
+            self.pubkey_ed25519.as_ref().map(|k| &k.0),
+            self.signature.as_ref().map(|s| &s.0),
+            self.credential.as_ref().map(|c| c.0.as_slice()),
+        )
+        .is_ok()
     }
 }
 
@@ -445,7 +451,7 @@ mod tests {
 
     fn hashes(n: u8) -> Vec<String> {
         (0..n)
-            .map(|i| message_hash(&AccountId::from_x25519([7; 32]), Namespace(0), &[i]))
+            .map(|i| message_hash(&crate::AccountId::from_x25519([7; 32]).into(), Namespace(0), &[i]))
             .collect()
     }
 
@@ -587,13 +593,14 @@ mod tests {
         use crate::encoding::Sig64;
         let owner = Identity::from_ed25519_seed(&[5; 32]);
         let mut m = PushedMessage {
-            pubkey: owner.account_id(),
+            pubkey: owner.account_id().into(),
             namespace: Namespace(2),
             timestamp: 1_700_000_000_000,
             expiry: 1_700_000_060_000,
             data: Base64Bytes(b"config".to_vec()),
             pubkey_ed25519: None,
             signature: None,
+            credential: None,
         };
         assert!(!m.owner_signed());
         let hash = crate::rpc::message_hash(&m.pubkey, m.namespace, &m.data.0);

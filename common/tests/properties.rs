@@ -182,13 +182,14 @@ proptest! {
     #[test]
     fn store_request_round_trip(data in proptest::collection::vec(any::<u8>(), 0..300), ts in any::<u64>(), ttl in any::<u64>(), ns in any::<i16>()) {
         let call = Call::Store(rpc::StoreParams {
-            pubkey: identity(3).account_id(),
+            pubkey: identity(3).account_id().into(),
             namespace: Namespace(ns),
             timestamp: ts,
             ttl,
             data: Base64Bytes(data),
             pubkey_ed25519: (ns != 0).then_some(Hex32([4; 32])),
             signature: (ns != 0).then_some(Sig64([5; 64])),
+            credential: None,
         });
         let req = Request::Single(call);
         let bytes = serde_json::to_vec(&req.to_json()).unwrap();
@@ -200,7 +201,7 @@ proptest! {
         let owner = identity(7);
         let calls: Vec<Call> = (0..n)
             .map(|i| Call::Retrieve(rpc::RetrieveParams {
-                pubkey: owner.account_id(),
+                pubkey: owner.account_id().into(),
                 pubkey_ed25519: Hex32(*owner.ed25519_pk()),
                 namespace: Namespace(i as i16),
                 timestamp: ts,
@@ -209,6 +210,7 @@ proptest! {
                 max_count: Some(i as u32),
                 max_size: None,
                 wait_ms: None,
+                credential: None,
             }))
             .collect();
         let req = Request::Sequence(calls);

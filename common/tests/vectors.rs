@@ -690,15 +690,19 @@ fn rpc_vectors() -> Value {
     let account = owner.account_id();
     let ts = 1_700_000_000_000u64;
     let data = b"example envelope bytes";
-    let h0 = rpc::message_hash(&account, Namespace(0), data);
-    let h5 = rpc::message_hash(&account, Namespace(-5), data);
+    let h0 = rpc::message_hash(&account.into(), Namespace(0), data);
+    let h5 = rpc::message_hash(&account.into(), Namespace(-5), data);
     let hashes = vec![h0.clone(), h5.clone()];
     let signed = [
         ("retrieve", rpc::retrieve_signed_bytes(Namespace(0), ts)),
         ("retrieve_ns_-5", rpc::retrieve_signed_bytes(Namespace(-5), ts)),
         (
             "store_ns_3",
-            rpc::store_signed_bytes(Namespace(3), ts, &rpc::message_hash(&account, Namespace(3), data)),
+            rpc::store_signed_bytes(
+                Namespace(3),
+                ts,
+                &rpc::message_hash(&account.into(), Namespace(3), data),
+            ),
         ),
         ("delete", rpc::delete_signed_bytes(ts, &hashes)),
         ("delete_all", rpc::delete_all_signed_bytes(Namespace(0), ts)),
@@ -715,7 +719,7 @@ fn rpc_vectors() -> Value {
         })
         .collect();
     let retrieve = rpc::Call::Retrieve(rpc::RetrieveParams {
-        pubkey: account,
+        pubkey: account.into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         namespace: Namespace(0),
         timestamp: ts,
@@ -724,16 +728,18 @@ fn rpc_vectors() -> Value {
         max_count: Some(100),
         max_size: None,
         wait_ms: Some(20_000),
+        credential: None,
     });
     assert_eq!(retrieve.validate(ts), Ok(()));
     let store = rpc::Call::Store(rpc::StoreParams {
-        pubkey: account,
+        pubkey: account.into(),
         namespace: Namespace(0),
         timestamp: ts,
         ttl: 14 * 24 * 3_600_000,
         data: Base64Bytes(data.to_vec()),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     });
     json!({
         "owner_ed25519_seed": to_hex(&seed32(0x11)),

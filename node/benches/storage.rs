@@ -41,7 +41,7 @@ fn account(i: u64) -> AccountId {
 fn message(account: AccountId, serial: u64, len: usize) -> NewMessage {
     let mut data = serial.to_be_bytes().to_vec();
     data.resize(len, 0xa5);
-    NewMessage::new(account, Namespace(0), NOW, NOW + DAY, data)
+    NewMessage::new(account.into(), Namespace(0), NOW, NOW + DAY, data)
 }
 
 fn limits() -> StorageLimits {
@@ -242,7 +242,7 @@ fn retrieve_1m(c: &mut Criterion) {
         let store = Store::open(&f.path, limits()).unwrap();
         b.iter(|| {
             let r = store
-                .retrieve(&f.target, Namespace(0), f.last.as_deref(), 100, usize::MAX, NOW)
+                .retrieve(&f.target.into(), Namespace(0), f.last.as_deref(), 100, usize::MAX, NOW)
                 .unwrap();
             assert_eq!(r.messages.len(), 100);
             black_box(r)
@@ -261,7 +261,7 @@ fn retrieve_1m(c: &mut Criterion) {
         let handle = open_handle(f);
         b.iter(|| {
             let r = rt
-                .block_on(handle.retrieve(f.target, Namespace(0), f.last.clone(), 100, usize::MAX, NOW))
+                .block_on(handle.retrieve(f.target.into(), Namespace(0), f.last.clone(), 100, usize::MAX, NOW))
                 .unwrap();
             assert_eq!(r.messages.len(), 100);
             black_box(r)
@@ -272,7 +272,7 @@ fn retrieve_1m(c: &mut Criterion) {
         let handle = open_handle(f);
         b.iter(|| {
             let r = rt
-                .block_on(handle.retrieve(f.target, Namespace(0), None, 100, usize::MAX, NOW))
+                .block_on(handle.retrieve(f.target.into(), Namespace(0), None, 100, usize::MAX, NOW))
                 .unwrap();
             assert_eq!(r.messages.len(), 100);
             black_box(r)

@@ -11,12 +11,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use allium_common::AccountId;
 use allium_common::consensus::{Consensus, ConsensusDiff, ConsensusError, UnverifiedConsensus};
 use allium_common::encoding::Hex32;
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{GetSwarmResult, SwarmNode};
-use allium_common::swarm::{SwarmId, SwarmRing};
+use allium_common::swarm::{SwarmId, SwarmKey, SwarmRing};
 
 use crate::state::now_ms;
 
@@ -54,12 +53,12 @@ impl Snapshot {
     }
 
     /// The swarm that holds `account`'s mailbox.
-    pub fn swarm_of(&self, account: &AccountId) -> Option<SwarmId> {
+    pub fn swarm_of(&self, account: &impl SwarmKey) -> Option<SwarmId> {
         self.ring.swarm_of(account)
     }
 
     /// Whether this node's swarm holds `account`'s mailbox.
-    pub fn is_mine(&self, account: &AccountId) -> bool {
+    pub fn is_mine(&self, account: &impl SwarmKey) -> bool {
         self.my_swarm.is_some() && self.swarm_of(account) == self.my_swarm
     }
 
@@ -69,13 +68,13 @@ impl Snapshot {
     }
 
     /// Whether `node` is a member of the swarm that holds `account`.
-    pub fn holds(&self, node: &[u8; 32], account: &AccountId) -> bool {
+    pub fn holds(&self, node: &[u8; 32], account: &impl SwarmKey) -> bool {
         self.swarm_of(account)
             .is_some_and(|swarm| self.list.find(node).is_some_and(|n| n.swarm_id == swarm))
     }
 
     /// The `get_swarm` answer for an account (also the body of a 421).
-    pub fn swarm_result(&self, account: &AccountId) -> Option<GetSwarmResult> {
+    pub fn swarm_result(&self, account: &impl SwarmKey) -> Option<GetSwarmResult> {
         let swarm = self.swarm_of(account)?;
         let snodes = self
             .list
@@ -199,7 +198,7 @@ impl Directory {
     /// `u64::MAX` if it is a member of the account's swarm now, the time it
     /// stopped being one under a recently replaced list (it may still hand
     /// over what it held then), `None` if neither.
-    pub fn held_until(&self, node: &[u8; 32], account: &AccountId) -> Option<u64> {
+    pub fn held_until(&self, node: &[u8; 32], account: &impl SwarmKey) -> Option<u64> {
         self.recent()
             .into_iter()
             .filter(|(s, _)| s.holds(node, account))
@@ -210,7 +209,7 @@ impl Directory {
     /// Whether `node` holds `account`'s messages by right: it is a member
     /// of the account's swarm now, or was under a recently replaced list
     /// (and so may hand them over).
-    pub fn holds_by_right(&self, node: &[u8; 32], account: &AccountId) -> bool {
+    pub fn holds_by_right(&self, node: &[u8; 32], account: &impl SwarmKey) -> bool {
         self.held_until(node, account).is_some()
     }
 
@@ -305,7 +304,7 @@ fn newcomers(old: Option<&Snapshot>, new: &Snapshot) -> BTreeSet<Hex32> {
 
 #[cfg(test)]
 mod tests {
-    use allium_common::Identity;
+    use allium_common::{AccountId, Identity};
 
     use allium_common::consensus::Schedule;
 

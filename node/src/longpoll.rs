@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use allium_common::AccountId;
+use allium_common::MailboxId;
 use allium_common::rpc::Namespace;
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-type Key = (AccountId, Namespace);
+type Key = (MailboxId, Namespace);
 
 /// The registry of mailboxes someone is waiting on.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl Waiters {
 
     /// Subscribes to a mailbox, or returns `None` when the node already
     /// holds as many long-polls as it allows (the caller answers at once).
-    pub fn subscribe(self: &Arc<Self>, account: AccountId, namespace: Namespace) -> Option<Subscription> {
+    pub fn subscribe(self: &Arc<Self>, account: MailboxId, namespace: Namespace) -> Option<Subscription> {
         let slot = Arc::clone(&self.slots).try_acquire_owned().ok()?;
         let key = (account, namespace);
         let notify = {
@@ -76,7 +76,7 @@ impl Waiters {
     }
 
     /// Wakes everyone waiting on this mailbox.
-    pub fn notify(&self, account: &AccountId, namespace: Namespace) {
+    pub fn notify(&self, account: &MailboxId, namespace: Namespace) {
         let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = map.get(&(*account, namespace)) {
             entry.notify.notify_waiters();
@@ -119,8 +119,8 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
 
-    fn account(b: u8) -> AccountId {
-        AccountId::from_x25519([b; 32])
+    fn account(b: u8) -> MailboxId {
+        allium_common::AccountId::from_x25519([b; 32]).into()
     }
 
     #[tokio::test]

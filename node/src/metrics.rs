@@ -64,6 +64,9 @@ pub struct Metrics {
     pub replication_not_waited: AtomicU64,
     /// Requests refused by rate limits.
     pub rate_limited: AtomicU64,
+    /// Group members' requests refused because the group revoked their
+    /// credential.
+    pub revoked_refused: AtomicU64,
     /// Pushed messages refused: not this node's, or not the sender's to
     /// push.
     pub push_refused: AtomicU64,
@@ -97,6 +100,7 @@ impl Default for Metrics {
             replication_sync_timeouts: AtomicU64::new(0),
             replication_not_waited: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            revoked_refused: AtomicU64::new(0),
             push_refused: AtomicU64::new(0),
             deletions_learned: AtomicU64::new(0),
             client_requests: AtomicU64::new(0),
@@ -178,7 +182,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 37] = [
+        let series: [(&str, &str, &str, u64); 38] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -286,6 +290,12 @@ impl Metrics {
                 "counter",
                 "Requests refused by rate limits.",
                 self.rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "allium_revoked_refused_total",
+                "counter",
+                "Group members' requests refused: the group revoked their credential.",
+                self.revoked_refused.load(Ordering::Relaxed),
             ),
             (
                 "allium_push_refused_total",

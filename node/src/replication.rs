@@ -376,6 +376,7 @@ fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: D
                 data: Base64Bytes(m.data.clone()),
                 pubkey_ed25519: m.owner_sig.map(|o| Hex32(o.ed25519)),
                 signature: m.owner_sig.map(|o| allium_common::encoding::Sig64(o.signature)),
+                credential: m.credential.clone().map(Base64Bytes),
             })
             .collect(),
     };
@@ -471,7 +472,7 @@ pub async fn receive_forward(node: &Node, headers: &HeaderMap, body: &[u8]) -> R
             }
         };
     let account = call
-        .account()
+        .mailbox()
         .copied()
         .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "no account"))?;
     if !node.directory.holds_by_right(&sender, &account) {
@@ -658,7 +659,7 @@ pub async fn hand_over(node: Arc<Node>, change: Change) {
     let gained: Arc<std::sync::Mutex<GainedBySwarms>> = Arc::default();
     let targets = {
         let (old, new, gained) = (Arc::clone(&old), Arc::clone(&new), Arc::clone(&gained));
-        move |account: &allium_common::AccountId| -> Vec<[u8; 32]> {
+        move |account: &allium_common::MailboxId| -> Vec<[u8; 32]> {
             let Some(new_swarm) = new.swarm_of(account) else {
                 return Vec::new();
             };
@@ -678,7 +679,7 @@ pub async fn hand_over(node: Arc<Node>, change: Change) {
     };
     let filter = {
         let targets = targets.clone();
-        move |account: &allium_common::AccountId, _: &str| !targets(account).is_empty()
+        move |account: &allium_common::MailboxId, _: &str| !targets(account).is_empty()
     };
     let mut handed = 0usize;
     let mut pages = LivePages::new(filter, "hand-over");
@@ -718,7 +719,7 @@ async fn push_swarm_messages(node: Arc<Node>, nodes: Vec<Hex32>) {
     }
     let wanted: Vec<u64> = targets.keys().copied().collect();
     let snap_for_filter = Arc::clone(&snap);
-    let filter = move |account: &allium_common::AccountId, _: &str| {
+    let filter = move |account: &allium_common::MailboxId, _: &str| {
         snap_for_filter.swarm_of(account).is_some_and(|s| wanted.contains(&s))
     };
     let mut pages = LivePages::new(filter, "sync");
@@ -745,7 +746,7 @@ struct LivePages<F> {
     after: Option<u64>,
 }
 
-impl<F: Fn(&allium_common::AccountId, &str) -> bool + Clone + Send + 'static> LivePages<F> {
+impl<F: Fn(&allium_common::MailboxId, &str) -> bool + Clone + Send + 'static> LivePages<F> {
     fn new(filter: F, what: &'static str) -> Self {
         Self {
             filter,
@@ -843,7 +844,9 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
                 }),
                 _ => None,
             };
-            NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0).signed_by_owner(owner_sig)
+            NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0)
+                .signed_by_owner(owner_sig)
+                .with_credential(m.credential.map(|c| c.0))
         })
         .collect();
     let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
@@ -971,7 +974,7 @@ mod tests {
 
     fn message(n: u64, len: usize) -> NewMessage {
         NewMessage::new(
-            allium_common::AccountId::from_x25519([7; 32]),
+            allium_common::AccountId::from_x25519([7; 32]).into(),
             Namespace::DEFAULT,
             1_800_000_000_000 + n,
             1_800_000_600_000,
@@ -1002,6 +1005,7 @@ mod tests {
                         data: Base64Bytes(m.data.clone()),
                         pubkey_ed25519: Some(Hex32([2; 32])),
                         signature: Some(allium_common::encoding::Sig64([3; 64])),
+                        credential: None,
                     })
                     .collect(),
             })

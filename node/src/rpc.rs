@@ -2,13 +2,15 @@
 //! every onion request's final layer.
 //!
 //! Order of checks for each call: parse → stateless validation (limits,
-//! clock window, owner signature; see `allium_common::rpc`) → node list
-//! present → account in this node's swarm (else 421 with the right swarm)
-//! → rate limits → storage.
+//! clock window, the owner's signature or a group member's credential and
+//! signature; see `allium_common::rpc`) → node list present → mailbox in
+//! this node's swarm (else 421 with the right swarm) → a member's
+//! credential not revoked (else 403) → rate limits → storage.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use allium_common::MailboxId;
 use allium_common::encoding::Sig64;
 use allium_common::rpc::{
     Call, DEFAULT_RETRIEVE_SIZE, DeleteResult, ErrorCode, ExpireResult, InfoResult, MAX_RETRIEVE_COUNT,
@@ -138,9 +140,19 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
     }
     let snapshot = node.directory.current();
     // Calls about a mailbox must reach its swarm.
-    if let Some(account) = call.account() {
+    if let Some(mailbox) = call.mailbox() {
         let snap = snapshot.as_deref().ok_or_else(ApiError::not_ready)?;
-        check_swarm(snap, account)?;
+        check_swarm(snap, mailbox)?;
+    }
+    // A group member signed: its group must not have revoked it.
+    if let (Some(MailboxId::Group(group)), Some(member)) = (call.mailbox(), call.member_key())
+        && node.storage.is_revoked(*group, *member, now).await?
+    {
+        Metrics::inc(&node.metrics.revoked_refused);
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the group revoked this member's credential",
+        ));
     }
     match call {
         Call::Store(p) => {
@@ -164,7 +176,8 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
                 _ => None,
             };
             let msg = NewMessage::new(p.pubkey, p.namespace, p.timestamp, p.expiry(), p.data.0.clone())
-                .signed_by_owner(owner_sig);
+                .signed_by_owner(owner_sig)
+                .with_credential(p.credential.as_ref().map(|c| c.0.clone()));
             let hash = msg.hash.clone();
             if node.storage.insert(msg.clone(), now).await? == Inserted::New {
                 Metrics::inc(&node.metrics.stored_messages);
@@ -219,7 +232,13 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
         }
         Call::Delete(ref p) => {
             let proof = Some(call.to_json().to_string());
-            let deleted = node.storage.delete(p.pubkey, p.messages.clone(), proof).await?;
+            // A member deletes group messages, never keys, info, members or
+            // revocations.
+            let only = p.credential.as_ref().map(|_| Namespace::GROUP_MESSAGES);
+            let deleted = node
+                .storage
+                .delete_in(p.pubkey, only, p.messages.clone(), proof)
+                .await?;
             forward_to_swarm(node, snapshot.as_deref(), &call, origin).await;
             Ok(to_value(&DeleteResult { deleted }))
         }
@@ -283,7 +302,7 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
 }
 
 /// 421 with the right swarm unless this node's swarm holds `account`.
-fn check_swarm(snap: &Snapshot, account: &allium_common::AccountId) -> Result<(), ApiError> {
+fn check_swarm(snap: &Snapshot, account: &MailboxId) -> Result<(), ApiError> {
     if snap.is_mine(account) {
         return Ok(());
     }

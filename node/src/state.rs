@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use allium_common::{AccountId, Identity};
+use allium_common::{Identity, MailboxId};
 
 use crate::config::NodeConfig;
 use crate::directory::Directory;
@@ -39,9 +39,9 @@ pub struct Node {
     /// Per-IP request budget.
     pub ip_limiter: RateLimiter<IpAddr>,
     /// Per-mailbox store budget.
-    pub mailbox_limiter: RateLimiter<AccountId>,
+    pub mailbox_limiter: RateLimiter<MailboxId>,
     /// Per-mailbox budget of stored bytes.
-    pub mailbox_bytes_limiter: RateLimiter<AccountId>,
+    pub mailbox_bytes_limiter: RateLimiter<MailboxId>,
     /// Calls to other nodes, and who is calling.
     pub peers: crate::peer::Peers,
     /// Swarm replication.

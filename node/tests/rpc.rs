@@ -42,7 +42,10 @@ async fn storage_rpc_conformance() {
     let (status, body) = net.rpc(&a, &store(&bob.account_id(), b"hello", DAY)).await;
     assert_eq!(status, 200, "{body}");
     let hash = body["hash"].as_str().unwrap().to_owned();
-    assert_eq!(hash, rpc::message_hash(&bob.account_id(), Namespace::DEFAULT, b"hello"));
+    assert_eq!(
+        hash,
+        rpc::message_hash(&bob.account_id().into(), Namespace::DEFAULT, b"hello")
+    );
     let confirmed = body["swarm"].as_object().unwrap();
     assert_eq!(confirmed.len(), members.len(), "every member confirms: {body}");
     for m in &members {
@@ -189,11 +192,12 @@ async fn storage_rpc_conformance() {
     let h2 = s2["hash"].as_str().unwrap().to_owned();
     let ts = now_ms();
     let delete = Call::Delete(DeleteParams {
-        pubkey: bob.account_id(),
+        pubkey: bob.account_id().into(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         messages: vec![h2.clone()],
         timestamp: ts,
         signature: Sig64(bob.sign(&rpc::delete_signed_bytes(ts, std::slice::from_ref(&h2)))),
+        credential: None,
     });
     let (status, d) = net.rpc(&a, &delete.to_json()).await;
     assert_eq!((status, d["deleted"].clone()), (200, json!([h2])), "{d}");
@@ -210,7 +214,7 @@ async fn storage_rpc_conformance() {
     let ts = now_ms();
     let expiry = ts + 1000;
     let expire = Call::Expire(ExpireParams {
-        pubkey: bob.account_id(),
+        pubkey: bob.account_id().into(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         messages: vec![hash.clone()],
         expiry,
@@ -228,7 +232,7 @@ async fn storage_rpc_conformance() {
     net.rpc(&a, &store(&bob.account_id(), b"third", DAY)).await;
     let ts = now_ms();
     let delete_all = Call::DeleteAll(DeleteAllParams {
-        pubkey: bob.account_id(),
+        pubkey: bob.account_id().into(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         namespace: Namespace::DEFAULT,
         timestamp: ts,
@@ -275,7 +279,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
         // Clear the mailbox for the next round.
         let ts = now_ms();
         let clear = Call::DeleteAll(DeleteAllParams {
-            pubkey: carol.account_id(),
+            pubkey: carol.account_id().into(),
             pubkey_ed25519: Hex32(*carol.ed25519_pk()),
             namespace: Namespace::DEFAULT,
             timestamp: ts,
@@ -330,16 +334,17 @@ async fn the_public_keys_namespace_is_read_by_anyone_and_written_by_the_owner_on
     let node = net.swarm_of(&bob.account_id()).await[0].address.clone();
     let ns = Namespace::PUBLIC_KEYS;
     let data = b"a key bundle".to_vec();
-    let hash = rpc::message_hash(&bob.account_id(), ns, &data);
+    let hash = rpc::message_hash(&bob.account_id().into(), ns, &data);
     let ts = now_ms();
     let mut params = StoreParams {
-        pubkey: bob.account_id(),
+        pubkey: bob.account_id().into(),
         namespace: ns,
         timestamp: ts,
         ttl: DAY,
         data: Base64Bytes(data),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     };
     let (status, body) = net.rpc(&node, &Call::Store(params.clone()).to_json()).await;
     assert_eq!(status, 401, "nobody but the owner writes it: {body}");
@@ -350,7 +355,7 @@ async fn the_public_keys_namespace_is_read_by_anyone_and_written_by_the_owner_on
 
     let public = |namespace| {
         Call::RetrievePublic(RetrievePublicParams {
-            pubkey: bob.account_id(),
+            pubkey: bob.account_id().into(),
             namespace,
             last_hash: None,
             max_count: None,

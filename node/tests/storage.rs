@@ -21,7 +21,7 @@ fn acct(n: u8) -> AccountId {
 
 fn msg(account: AccountId, tag: &str, i: usize) -> NewMessage {
     NewMessage::new(
-        account,
+        account.into(),
         Namespace(0),
         NOW,
         NOW + HOUR,
@@ -38,7 +38,7 @@ async fn all_hashes(handle: &StorageHandle, account: AccountId) -> Vec<String> {
     let mut out = Vec::new();
     loop {
         let page = handle
-            .retrieve(account, Namespace(0), last.clone(), 100, usize::MAX, NOW)
+            .retrieve(account.into(), Namespace(0), last.clone(), 100, usize::MAX, NOW)
             .await
             .unwrap();
         out.extend(page.messages.iter().map(|m| m.hash.clone()));
@@ -173,7 +173,7 @@ async fn the_queue_is_also_bounded_in_bytes() {
     let handle = open(&dir, config);
     let big = |i: usize| {
         NewMessage::new(
-            acct(5),
+            acct(5).into(),
             Namespace(0),
             NOW,
             NOW + HOUR,
@@ -220,13 +220,20 @@ async fn handle_operations_match_the_store() {
     for m in &other {
         assert_eq!(handle.insert(m.clone(), NOW).await.unwrap(), Inserted::New);
     }
-    assert_eq!(handle.mailbox_stats(acct(3), Namespace(0)).await.unwrap().messages, 5);
+    assert_eq!(
+        handle
+            .mailbox_stats(acct(3).into(), Namespace(0))
+            .await
+            .unwrap()
+            .messages,
+        5
+    );
     assert_eq!(handle.insert(other[0].clone(), NOW).await.unwrap(), Inserted::Deleted);
     let theirs = msg(acct(2), "t", 0);
     handle.insert(theirs.clone(), NOW).await.unwrap();
 
     let page = handle
-        .retrieve(acct(1), Namespace(0), None, 2, usize::MAX, NOW)
+        .retrieve(acct(1).into(), Namespace(0), None, 2, usize::MAX, NOW)
         .await
         .unwrap();
     assert_eq!(page.messages.len(), 2);
@@ -234,23 +241,33 @@ async fn handle_operations_match_the_store() {
 
     let asked = vec![mine[0].hash.clone(), theirs.hash.clone()];
     assert_eq!(
-        handle.delete(acct(1), asked, None).await.unwrap(),
+        handle.delete(acct(1).into(), asked, None).await.unwrap(),
         [mine[0].hash.clone()]
     );
     let asked = vec![mine[1].hash.clone(), theirs.hash.clone()];
     assert_eq!(
-        handle.expire(acct(1), asked, NOW + 10, NOW, NOW).await.unwrap(),
+        handle.expire(acct(1).into(), asked, NOW + 10, NOW, NOW).await.unwrap(),
         [mine[1].hash.clone()]
     );
     assert_eq!(handle.sweep_expired(NOW + 10, usize::MAX).await.unwrap(), 1);
-    assert_eq!(handle.mailbox_stats(acct(1), Namespace(0)).await.unwrap().messages, 3);
-    let page = handle.live_page(0, NOW, 100, |a, _| *a == acct(2)).await.unwrap();
+    assert_eq!(
+        handle
+            .mailbox_stats(acct(1).into(), Namespace(0))
+            .await
+            .unwrap()
+            .messages,
+        3
+    );
+    let page = handle
+        .live_page(0, NOW, 100, |a, _| *a == acct(2).into())
+        .await
+        .unwrap();
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].message, theirs);
     assert_eq!(page.next, None);
     assert_eq!(
         handle
-            .delete_all(acct(1), Namespace(0), u64::MAX, None)
+            .delete_all(acct(1).into(), Namespace(0), u64::MAX, None)
             .await
             .unwrap()
             .len(),
@@ -277,13 +294,13 @@ async fn subscribers_hear_of_new_messages_after_commit() {
     assert_eq!(
         got,
         Mailbox {
-            account: acct(7),
+            account: acct(7).into(),
             namespace: Namespace(0)
         }
     );
     // The message is readable once the notice arrives.
     let page = handle
-        .retrieve(acct(7), Namespace(0), None, 10, usize::MAX, NOW)
+        .retrieve(acct(7).into(), Namespace(0), None, 10, usize::MAX, NOW)
         .await
         .unwrap();
     assert_eq!(page.messages.len(), 1);

@@ -320,7 +320,7 @@ async fn anti_entropy_repairs_what_only_one_member_holds() {
     let holder = net.net.nodes.iter().find(|n| n.address == members[0].address).unwrap();
     let now = now_ms();
     let message = NewMessage::new(
-        owner.account_id(),
+        owner.account_id().into(),
         allium_common::rpc::Namespace::DEFAULT,
         now,
         now + HOUR,

@@ -161,7 +161,7 @@ pub fn retrieve_request(owner: &allium_common::Identity) -> serde_json::Value {
     use allium_common::rpc::{Call, Namespace, RetrieveParams, retrieve_signed_bytes};
     let ts = now_ms();
     Call::Retrieve(RetrieveParams {
-        pubkey: owner.account_id(),
+        pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         namespace: Namespace::DEFAULT,
         timestamp: ts,
@@ -170,6 +170,7 @@ pub fn retrieve_request(owner: &allium_common::Identity) -> serde_json::Value {
         max_count: None,
         max_size: None,
         wait_ms: None,
+        credential: None,
     })
     .to_json()
 }
@@ -179,13 +180,14 @@ pub fn store_request(to: &allium_common::AccountId, data: &[u8]) -> serde_json::
     use allium_common::encoding::Base64Bytes;
     use allium_common::rpc::{Call, Namespace, StoreParams};
     Call::Store(StoreParams {
-        pubkey: *to,
+        pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp: now_ms(),
         ttl: 3_600_000,
         data: Base64Bytes(data.to_vec()),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     })
     .to_json()
 }
@@ -209,11 +211,12 @@ pub fn delete_request(owner: &allium_common::Identity, hashes: &[String], timest
     use allium_common::encoding::{Hex32, Sig64};
     use allium_common::rpc::{Call, DeleteParams, delete_signed_bytes};
     Call::Delete(DeleteParams {
-        pubkey: owner.account_id(),
+        pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         messages: hashes.to_vec(),
         timestamp,
         signature: Sig64(owner.sign(&delete_signed_bytes(timestamp, hashes))),
+        credential: None,
     })
     .to_json()
 }
@@ -223,7 +226,7 @@ pub fn delete_all_request(owner: &allium_common::Identity, timestamp: u64) -> se
     use allium_common::encoding::{Hex32, Sig64};
     use allium_common::rpc::{Call, DeleteAllParams, Namespace, delete_all_signed_bytes};
     Call::DeleteAll(DeleteAllParams {
-        pubkey: owner.account_id(),
+        pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         namespace: Namespace::DEFAULT,
         timestamp,
@@ -242,7 +245,7 @@ pub fn expire_request(
     use allium_common::encoding::{Hex32, Sig64};
     use allium_common::rpc::{Call, ExpireParams, expire_signed_bytes};
     Call::Expire(ExpireParams {
-        pubkey: owner.account_id(),
+        pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         messages: hashes.to_vec(),
         expiry,

@@ -13,7 +13,7 @@ use allium_tests::{TestNet, ok_lines};
 /// signature as any sender would.
 async fn bundles_at(node: &str, account: &AccountId) -> Vec<Vec<u8>> {
     let request = Call::RetrievePublic(RetrievePublicParams {
-        pubkey: *account,
+        pubkey: (*account).into(),
         namespace: Namespace::PUBLIC_KEYS,
         last_hash: None,
         max_count: None,

@@ -612,7 +612,7 @@ async fn a_push_into_an_owner_namespace_needs_the_owners_signature() {
         0,
         "{status} {answer}"
     );
-    let hash = message_hash(&owner.account_id(), Namespace(5), data);
+    let hash = message_hash(&owner.account_id().into(), Namespace(5), data);
     message["pubkey_ed25519"] = serde_json::json!(hex::encode(owner.ed25519_pk()));
     message["signature"] = serde_json::json!(allium_common::encoding::to_base64(&owner.sign(&store_signed_bytes(
         Namespace(5),
@@ -840,7 +840,7 @@ async fn deletes_converge_through_tombstones() {
     let owner = allium_common::Identity::from_ed25519_seed(&[0x74; 32]);
     let now = now_ms();
     let message = NewMessage::new(
-        owner.account_id(),
+        owner.account_id().into(),
         allium_common::rpc::Namespace::DEFAULT,
         now,
         now + 3_600_000,
@@ -961,7 +961,7 @@ async fn a_large_hand_over_loses_nothing() {
             let mut key = [0u8; 32];
             key[..2].copy_from_slice(&((n % 500) as u16).to_le_bytes());
             NewMessage::new(
-                allium_common::AccountId::from_x25519(key),
+                allium_common::AccountId::from_x25519(key).into(),
                 allium_common::rpc::Namespace::DEFAULT,
                 now,
                 now + 3_600_000,

@@ -13,6 +13,9 @@ pub enum ErrorCode {
     /// 401: signature missing, wrong, or made with a key that is not the
     /// account's.
     Unauthorized,
+    /// 403: the signer is known but may not do this (a member's
+    /// credential without the right, or revoked).
+    Forbidden,
     /// 404: nothing known by that name.
     NotFound,
     /// 406: timestamp too far from the node's clock.
@@ -41,6 +44,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::ClockSkew => 406,
             Self::TooLarge => 413,
@@ -107,6 +111,12 @@ pub enum RpcError {
     /// The signature is missing where one is required.
     #[error("this request must be signed by the account owner")]
     SignatureRequired,
+    /// A group member's credential does not verify.
+    #[error("credential: {0}")]
+    Credential(crate::group::credential::CredentialError),
+    /// A group member's credential does not allow this.
+    #[error("a member may not do this: {0}")]
+    Forbidden(&'static str),
     /// The signed timestamp is too far from the node's clock.
     #[error(
         "timestamp is {}s {} the node's clock; the limit is 60s",
@@ -153,7 +163,10 @@ impl RpcError {
             | Self::BadBatch { .. }
             | Self::NestedBatch
             | Self::TtlOutOfRange { .. } => ErrorCode::BadRequest,
-            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired => ErrorCode::Unauthorized,
+            Self::KeyMismatch | Self::BadSignature | Self::SignatureRequired | Self::Credential(_) => {
+                ErrorCode::Unauthorized
+            }
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::ClockSkew { .. } | Self::TooOld { .. } => ErrorCode::ClockSkew,
             Self::DataTooLarge { .. } => ErrorCode::TooLarge,
         }

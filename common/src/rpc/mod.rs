@@ -11,28 +11,30 @@ mod response;
 mod signing;
 
 pub use error::{ErrorBody, ErrorCode, RpcError};
-pub use request::is_message_hash;
 pub use request::{
     Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request, RetrieveParams,
     RetrievePublicParams, StoreParams,
 };
+pub use request::{is_message_hash, verify_store};
 pub use response::{
     DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult, StoredMessage, SubResult,
     SwarmConfirmation, SwarmNode,
 };
 pub use signing::{
-    check_clock, check_forwarded_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes,
-    message_hash, retrieve_signed_bytes, store_signed_bytes, verify_owner_signature,
+    Signer, check_clock, check_forwarded_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes,
+    message_hash, retrieve_signed_bytes, store_signed_bytes, verify_owner_signature, verify_signer,
 };
 
 /// The version of the protocol this code speaks, reported by `info`.
 /// Version 2 added signing times to `delete` and `expire`, the message hash
 /// to the `store` signature, bounded `retrieve` pages, relay MACs and hop
 /// counts, and the receiver to every signed peer request; version 3 (this
-/// one) replaced the single-seed node list by the seeds' consensus. See
-/// `docs/protocol.md` for what changed. Nodes of different versions do not
-/// interoperate.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// one) replaced the single-seed node list by the seeds' consensus; 4 and 5
+/// added public namespaces and `retrieve_public`; 6 (this one) added group
+/// mailboxes (`03` IDs, namespaces 11–15) with member credentials and
+/// revocations. See `docs/protocol.md` for what changed. Nodes of different
+/// versions do not interoperate.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 use serde::{Deserialize, Serialize};
 
@@ -86,11 +88,28 @@ impl Namespace {
     /// The account's published keys (envelope v2): written by the owner,
     /// read by anyone (Session's number for its account keys).
     pub const PUBLIC_KEYS: Self = Self(-21);
+    /// A group's messages: members write and read (Session's number).
+    pub const GROUP_MESSAGES: Self = Self(11);
+    /// A group's key messages: the group key writes, members read.
+    pub const GROUP_KEYS: Self = Self(12);
+    /// A group's info (name, description, disappearing setting).
+    pub const GROUP_INFO: Self = Self(13);
+    /// A group's member list.
+    pub const GROUP_MEMBERS: Self = Self(14);
+    /// A group's revocations: the nodes refuse a credential whose sub-key
+    /// one of these names.
+    pub const GROUP_REVOKED: Self = Self(15);
 
     /// Whether anyone may read this namespace (`retrieve_public`); every
     /// other one is read with the owner's signature only.
     pub const fn is_public(self) -> bool {
         self.0 == Self::PUBLIC_KEYS.0
+    }
+
+    /// Whether this is a group's namespace (11–15): only a group's mailbox
+    /// uses these, and a group's mailbox uses nothing else.
+    pub const fn is_group(self) -> bool {
+        self.0 >= Self::GROUP_MESSAGES.0 && self.0 <= Self::GROUP_REVOKED.0
     }
 
     /// The namespace as it appears in signed strings and hashes: decimal,

@@ -9,21 +9,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::signing::{
-    check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, retrieve_signed_bytes,
-    store_signed_bytes, verify_owner_signature,
+    Signer, check_clock, delete_all_signed_bytes, delete_signed_bytes, expire_signed_bytes, retrieve_signed_bytes,
+    store_signed_bytes, verify_owner_signature, verify_signer,
 };
 use super::{
     MAX_CLOCK_SKEW_MS, MAX_DATA_LEN, MAX_HASHES, MAX_SUBREQUESTS, MAX_TTL_MS, MAX_WAIT_MS, MIN_TTL_MS, Namespace,
     RpcError,
 };
+use crate::MailboxId;
 use crate::encoding::{Base64Bytes, Hex32, Sig64};
-use crate::identity::AccountId;
+use crate::group::credential::{Revocation, Rights};
 
 /// `store`: deposit a message into a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// Namespace; 0 (the default) needs no signature.
     #[serde(default, skip_serializing_if = "is_default_namespace")]
     pub namespace: Namespace,
@@ -40,13 +41,17 @@ pub struct StoreParams {
     /// required outside namespace 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Sig64>,
+    /// A group member's credential (signed by the group key, naming
+    /// `pubkey_ed25519`), when a member rather than the owner signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Base64Bytes>,
 }
 
 /// `retrieve`: read a mailbox (signed by its owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetrieveParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// The owner's Ed25519 key.
     pub pubkey_ed25519: Hex32,
     /// Namespace to read.
@@ -68,14 +73,18 @@ pub struct RetrieveParams {
     /// Long-poll: if nothing is new, wait up to this long for a message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// A group member's credential (signed by the group key, naming
+    /// `pubkey_ed25519`), when a member rather than the owner signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Base64Bytes>,
 }
 
 /// `retrieve_public`: read a public namespace of a mailbox, which anyone
 /// may read (and only the owner write): the account's published keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetrievePublicParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// The namespace: one that [`Namespace::is_public`] says is public.
     pub namespace: Namespace,
     /// Return only messages stored after this one.
@@ -92,8 +101,8 @@ pub struct RetrievePublicParams {
 /// `delete`: remove named messages (signed by the owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// The owner's Ed25519 key.
     pub pubkey_ed25519: Hex32,
     /// Hashes of the messages to delete.
@@ -102,13 +111,17 @@ pub struct DeleteParams {
     pub timestamp: u64,
     /// Signature of `"delete" ‖ timestamp ‖ hash₁ ‖ hash₂ ‖ …`.
     pub signature: Sig64,
+    /// A group member's credential (signed by the group key, naming
+    /// `pubkey_ed25519`), when a member rather than the owner signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Base64Bytes>,
 }
 
 /// `delete_all`: empty one namespace of a mailbox (signed by the owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteAllParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// The owner's Ed25519 key.
     pub pubkey_ed25519: Hex32,
     /// Namespace to empty: every message whose timestamp is not after
@@ -125,8 +138,8 @@ pub struct DeleteAllParams {
 /// `expire`: set a new expiry on named messages (signed by the owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpireParams {
-    /// The mailbox's Account ID.
-    pub pubkey: AccountId,
+    /// The mailbox: an Account ID, or a Group ID.
+    pub pubkey: MailboxId,
     /// The owner's Ed25519 key.
     pub pubkey_ed25519: Hex32,
     /// Hashes of the messages.
@@ -144,8 +157,8 @@ pub struct ExpireParams {
 /// `get_swarm`: which nodes hold an account's mailbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetSwarmParams {
-    /// The Account ID.
-    pub pubkey: AccountId,
+    /// The Account ID or Group ID.
+    pub pubkey: MailboxId,
 }
 
 /// `node_list`: the consensus the node follows. With `since_period`, the
@@ -183,6 +196,9 @@ pub enum Call {
 }
 
 /// A whole request body.
+// One per HTTP body, made once and matched at once: boxing the single call
+// to shrink it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// One call.
@@ -241,8 +257,8 @@ impl Call {
         }
     }
 
-    /// The account whose swarm must serve this call, if any.
-    pub fn account(&self) -> Option<&AccountId> {
+    /// The mailbox whose swarm must serve this call, if any.
+    pub fn mailbox(&self) -> Option<&MailboxId> {
         match self {
             Self::Store(p) => Some(&p.pubkey),
             Self::Retrieve(p) => Some(&p.pubkey),
@@ -294,8 +310,21 @@ impl Call {
         Self::from_parts(&raw.method, raw.params)
     }
 
-    /// Checks limits, the clock window and the owner's signature, with the
-    /// node's clock at `now_ms`. Stateless: it does not look at storage.
+    /// The sub-key of the group member whose credential signed this call:
+    /// the node refuses it if the group revoked that sub-key.
+    pub fn member_key(&self) -> Option<&[u8; 32]> {
+        let (credential, key) = match self {
+            Self::Store(p) => (&p.credential, p.pubkey_ed25519.as_ref()?),
+            Self::Retrieve(p) => (&p.credential, &p.pubkey_ed25519),
+            Self::Delete(p) => (&p.credential, &p.pubkey_ed25519),
+            _ => return None,
+        };
+        credential.as_ref().map(|_| &key.0)
+    }
+
+    /// Checks limits, the clock window and the signature (the owner's, or a
+    /// group member's with its credential and rights), with the node's
+    /// clock at `now_ms`. Stateless: it does not look at storage.
     pub fn validate(&self, now_ms: u64) -> Result<(), RpcError> {
         self.validate_with(now_ms, check_clock)
     }
@@ -406,15 +435,15 @@ impl StoreParams {
             });
         }
         check_clock(self.timestamp, now_ms)?;
-        if self.namespace != Namespace::DEFAULT {
-            let (Some(ed), Some(sig)) = (&self.pubkey_ed25519, &self.signature) else {
-                return Err(RpcError::SignatureRequired);
-            };
-            let hash = super::message_hash(&self.pubkey, self.namespace, &self.data.0);
-            let msg = store_signed_bytes(self.namespace, self.timestamp, &hash);
-            verify_owner_signature(&self.pubkey, &ed.0, &msg, &sig.0)?;
-        }
-        Ok(())
+        verify_store(
+            &self.pubkey,
+            self.namespace,
+            self.timestamp,
+            &self.data.0,
+            self.pubkey_ed25519.as_ref().map(|k| &k.0),
+            self.signature.as_ref().map(|s| &s.0),
+            credential(&self.credential),
+        )
     }
 
     /// When the message expires, Unix ms.
@@ -425,7 +454,7 @@ impl StoreParams {
 
 impl RetrievePublicParams {
     fn validate(&self) -> Result<(), RpcError> {
-        if !self.namespace.is_public() {
+        if !self.namespace.is_public() || !self.pubkey.allows(self.namespace) {
             return Err(RpcError::InvalidParam {
                 param: "namespace",
                 reason: format!(
@@ -435,6 +464,69 @@ impl RetrievePublicParams {
             });
         }
         check_last_hash(self.last_hash.as_deref())
+    }
+}
+
+/// Checks who stored a message outside namespace 0: the owner, or a group
+/// member whose credential allows writing, into namespace 11 only; and that
+/// namespace 15 holds only the group's revocations. A node checks this for
+/// a client's `store` and again for a message a peer passes on.
+pub fn verify_store(
+    mailbox: &MailboxId,
+    namespace: Namespace,
+    timestamp_ms: u64,
+    data: &[u8],
+    ed_pk: Option<&[u8; 32]>,
+    signature: Option<&[u8; 64]>,
+    credential: Option<&[u8]>,
+) -> Result<(), RpcError> {
+    check_namespace(mailbox, namespace)?;
+    if namespace == Namespace::DEFAULT {
+        return Ok(());
+    }
+    let (Some(ed), Some(sig)) = (ed_pk, signature) else {
+        return Err(RpcError::SignatureRequired);
+    };
+    let hash = super::message_hash(mailbox, namespace, data);
+    let msg = store_signed_bytes(namespace, timestamp_ms, &hash);
+    if let Signer::Member { rights, .. } = verify_signer(mailbox, ed, credential, &msg, sig)? {
+        require(rights, Rights::WRITE, "its credential does not allow writing")?;
+        if namespace != Namespace::GROUP_MESSAGES {
+            return Err(RpcError::Forbidden("only the group key writes outside namespace 11"));
+        }
+    }
+    if let (Namespace::GROUP_REVOKED, MailboxId::Group(group)) = (namespace, mailbox) {
+        Revocation::verify(data, group).map_err(|e| RpcError::InvalidParam {
+            param: "data",
+            reason: format!("namespace 15 holds only the group's revocations: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+/// Groups use namespaces 11–15 and accounts every other one.
+fn check_namespace(mailbox: &MailboxId, namespace: Namespace) -> Result<(), RpcError> {
+    if mailbox.allows(namespace) {
+        return Ok(());
+    }
+    Err(RpcError::InvalidParam {
+        param: "namespace",
+        reason: match mailbox {
+            MailboxId::Account(_) => format!("namespace {} belongs to groups (11 to 15)", namespace.0),
+            MailboxId::Group(_) => format!("a group's mailbox has namespaces 11 to 15, not {}", namespace.0),
+        },
+    })
+}
+
+fn credential(c: &Option<Base64Bytes>) -> Option<&[u8]> {
+    c.as_ref().map(|c| c.0.as_slice())
+}
+
+fn require(rights: Rights, needed: Rights, refusal: &'static str) -> Result<(), RpcError> {
+    if rights.contains(needed) {
+        Ok(())
+    } else {
+        Err(RpcError::Forbidden(refusal))
     }
 }
 
@@ -461,8 +553,19 @@ impl RetrieveParams {
         }
         check_last_hash(self.last_hash.as_deref())?;
         check_clock(self.timestamp, now_ms)?;
+        check_namespace(&self.pubkey, self.namespace)?;
         let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        let signer = verify_signer(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            credential(&self.credential),
+            &msg,
+            &self.signature.0,
+        )?;
+        match signer {
+            Signer::Member { rights, .. } => require(rights, Rights::READ, "its credential does not allow reading"),
+            Signer::Owner => Ok(()),
+        }
     }
 }
 
@@ -473,13 +576,24 @@ impl DeleteParams {
         check_hashes(&self.messages)?;
         clock(self.timestamp, now_ms)?;
         let msg = delete_signed_bytes(self.timestamp, &self.messages);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        let signer = verify_signer(
+            &self.pubkey,
+            &self.pubkey_ed25519.0,
+            credential(&self.credential),
+            &msg,
+            &self.signature.0,
+        )?;
+        match signer {
+            Signer::Member { rights, .. } => require(rights, Rights::DELETE, "its credential does not allow deleting"),
+            Signer::Owner => Ok(()),
+        }
     }
 }
 
 impl DeleteAllParams {
     fn validate(&self, now_ms: u64, clock: Clock) -> Result<(), RpcError> {
         clock(self.timestamp, now_ms)?;
+        check_namespace(&self.pubkey, self.namespace)?;
         let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
         verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
     }
@@ -522,7 +636,7 @@ mod tests {
     fn retrieve(ts: u64) -> RetrieveParams {
         let o = owner();
         RetrieveParams {
-            pubkey: o.account_id(),
+            pubkey: o.account_id().into(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             namespace: Namespace::DEFAULT,
             timestamp: ts,
@@ -531,18 +645,20 @@ mod tests {
             max_count: None,
             max_size: None,
             wait_ms: Some(20_000),
+            credential: None,
         }
     }
 
     fn store(data: Vec<u8>, ttl: u64) -> StoreParams {
         StoreParams {
-            pubkey: owner().account_id(),
+            pubkey: owner().account_id().into(),
             namespace: Namespace::DEFAULT,
             timestamp: NOW,
             ttl,
             data: Base64Bytes(data),
             pubkey_ed25519: None,
             signature: None,
+            credential: None,
         }
     }
 
@@ -630,7 +746,7 @@ mod tests {
     fn only_public_namespaces_are_read_without_a_signature() {
         let public = |namespace| {
             Call::RetrievePublic(RetrievePublicParams {
-                pubkey: owner().account_id(),
+                pubkey: owner().account_id().into(),
                 namespace,
                 last_hash: None,
                 max_count: None,
@@ -664,7 +780,7 @@ mod tests {
         p.namespace = Namespace(5);
         assert_eq!(Call::Store(p.clone()).validate(NOW), Err(RpcError::SignatureRequired));
         let o = owner();
-        let hash = message_hash(&o.account_id(), Namespace(5), &[1]);
+        let hash = message_hash(&o.account_id().into(), Namespace(5), &[1]);
         p.pubkey_ed25519 = Some(Hex32(*o.ed25519_pk()));
         p.signature = Some(Sig64(o.sign(&store_signed_bytes(Namespace(5), NOW, &hash))));
         assert_eq!(Call::Store(p.clone()).validate(NOW), Ok(()));
@@ -690,7 +806,7 @@ mod tests {
         tampered.timestamp += 1;
         assert_eq!(Call::Retrieve(tampered).validate(NOW), Err(RpcError::BadSignature));
         let mut impostor = retrieve(NOW);
-        impostor.pubkey = Identity::from_ed25519_seed(&[0x22; 32]).account_id();
+        impostor.pubkey = Identity::from_ed25519_seed(&[0x22; 32]).account_id().into();
         assert_eq!(Call::Retrieve(impostor).validate(NOW), Err(RpcError::KeyMismatch));
         let mut long = retrieve(NOW);
         long.wait_ms = Some(MAX_WAIT_MS + 1);
@@ -703,13 +819,14 @@ mod tests {
     #[test]
     fn delete_and_expire_check_hashes_signatures_and_times() {
         let o = owner();
-        let h = message_hash(&o.account_id(), Namespace::DEFAULT, b"m");
+        let h = message_hash(&o.account_id().into(), Namespace::DEFAULT, b"m");
         let del = DeleteParams {
-            pubkey: o.account_id(),
+            pubkey: o.account_id().into(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             messages: vec![h.clone()],
             timestamp: NOW,
             signature: Sig64(o.sign(&delete_signed_bytes(NOW, std::slice::from_ref(&h)))),
+            credential: None,
         };
         assert_eq!(Call::Delete(del.clone()).validate(NOW), Ok(()));
         // Played again two minutes later: refused, unless a swarm peer
@@ -729,7 +846,7 @@ mod tests {
         retimed.timestamp += 1;
         assert_eq!(Call::Delete(retimed).validate(NOW), Err(RpcError::BadSignature));
         let exp = ExpireParams {
-            pubkey: o.account_id(),
+            pubkey: o.account_id().into(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             messages: vec![h.clone()],
             expiry: NOW + 1000,
@@ -755,13 +872,188 @@ mod tests {
             Err(RpcError::InvalidParam { param: "expiry", .. })
         ));
         let all = DeleteAllParams {
-            pubkey: o.account_id(),
+            pubkey: o.account_id().into(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             namespace: Namespace::DEFAULT,
             timestamp: NOW,
             signature: Sig64(o.sign(&delete_all_signed_bytes(Namespace::DEFAULT, NOW))),
         };
         assert_eq!(Call::DeleteAll(all).validate(NOW), Ok(()));
+    }
+
+    mod groups {
+        use super::*;
+        use crate::group::GroupId;
+        use crate::group::credential::{Credential, CredentialError, Revocation, Rights};
+
+        fn group_key() -> Identity {
+            Identity::from_ed25519_seed(&[0x31; 32])
+        }
+
+        fn group() -> MailboxId {
+            GroupId::from_ed25519(*group_key().ed25519_pk()).into()
+        }
+
+        fn member() -> Identity {
+            Identity::from_ed25519_seed(&[0x32; 32])
+        }
+
+        fn credential(rights: Rights) -> Base64Bytes {
+            Base64Bytes(Credential::issue(&group_key(), member().ed25519_pk(), rights, NOW))
+        }
+
+        /// A store into the group, signed by `signer` with `cred`.
+        fn store(namespace: Namespace, data: &[u8], signer: &Identity, cred: Option<Base64Bytes>) -> Call {
+            let hash = message_hash(&group(), namespace, data);
+            Call::Store(StoreParams {
+                pubkey: group(),
+                namespace,
+                timestamp: NOW,
+                ttl: MIN_TTL_MS,
+                data: Base64Bytes(data.to_vec()),
+                pubkey_ed25519: Some(Hex32(*signer.ed25519_pk())),
+                signature: Some(Sig64(signer.sign(&store_signed_bytes(namespace, NOW, &hash)))),
+                credential: cred,
+            })
+        }
+
+        fn retrieve(namespace: Namespace, signer: &Identity, cred: Option<Base64Bytes>) -> Call {
+            Call::Retrieve(RetrieveParams {
+                pubkey: group(),
+                pubkey_ed25519: Hex32(*signer.ed25519_pk()),
+                namespace,
+                timestamp: NOW,
+                signature: Sig64(signer.sign(&retrieve_signed_bytes(namespace, NOW))),
+                last_hash: None,
+                max_count: None,
+                max_size: None,
+                wait_ms: None,
+                credential: cred,
+            })
+        }
+
+        #[test]
+        fn a_member_with_its_credential_reads_every_group_namespace_and_writes_only_messages() {
+            let cred = Some(credential(Rights::MEMBER));
+            for ns in 11..=15 {
+                assert_eq!(
+                    retrieve(Namespace(ns), &member(), cred.clone()).validate(NOW),
+                    Ok(()),
+                    "read {ns}"
+                );
+            }
+            let call = store(Namespace::GROUP_MESSAGES, b"hi", &member(), cred.clone());
+            assert_eq!(call.validate(NOW), Ok(()));
+            assert_eq!(call.member_key(), Some(member().ed25519_pk()));
+            for ns in 12..=14 {
+                assert!(
+                    matches!(
+                        store(Namespace(ns), b"hi", &member(), cred.clone()).validate(NOW),
+                        Err(RpcError::Forbidden(_))
+                    ),
+                    "write {ns}"
+                );
+            }
+        }
+
+        #[test]
+        fn the_group_key_writes_everything_and_needs_no_credential() {
+            for ns in 11..=14 {
+                let call = store(Namespace(ns), b"x", &group_key(), None);
+                assert_eq!(call.validate(NOW), Ok(()), "write {ns}");
+                assert_eq!(call.member_key(), None);
+            }
+            assert_eq!(retrieve(Namespace(13), &group_key(), None).validate(NOW), Ok(()));
+        }
+
+        #[test]
+        fn strangers_and_forged_or_narrow_credentials_are_refused() {
+            let stranger = Identity::from_ed25519_seed(&[0x33; 32]);
+            // No credential: only the group key may sign.
+            assert_eq!(
+                retrieve(Namespace(11), &stranger, None).validate(NOW),
+                Err(RpcError::KeyMismatch)
+            );
+            // The member's credential presented by someone else.
+            assert_eq!(
+                retrieve(Namespace(11), &stranger, Some(credential(Rights::MEMBER))).validate(NOW),
+                Err(RpcError::KeyMismatch)
+            );
+            // A credential the stranger signed for itself.
+            let forged = Credential::issue(&stranger, stranger.ed25519_pk(), Rights::MEMBER, NOW);
+            assert_eq!(
+                retrieve(Namespace(11), &stranger, Some(Base64Bytes(forged))).validate(NOW),
+                Err(RpcError::Credential(CredentialError::WrongGroup))
+            );
+            // A read-only credential does not write; a write-only one does
+            // not read.
+            assert!(matches!(
+                store(Namespace(11), b"x", &member(), Some(credential(Rights::READ))).validate(NOW),
+                Err(RpcError::Forbidden(_))
+            ));
+            assert!(matches!(
+                retrieve(Namespace(11), &member(), Some(credential(Rights::WRITE))).validate(NOW),
+                Err(RpcError::Forbidden(_))
+            ));
+            assert_eq!(
+                Call::Retrieve(RetrieveParams {
+                    credential: Some(credential(Rights::MEMBER)),
+                    ..retrieve_of_account()
+                })
+                .validate(NOW),
+                Err(RpcError::InvalidParam {
+                    param: "credential",
+                    reason: "only a group's mailbox takes a credential".into()
+                })
+            );
+        }
+
+        fn retrieve_of_account() -> RetrieveParams {
+            super::retrieve(NOW)
+        }
+
+        #[test]
+        fn groups_and_accounts_keep_to_their_own_namespaces() {
+            for ns in [0, 2, -21, 16] {
+                assert!(
+                    matches!(
+                        store(Namespace(ns), b"x", &group_key(), None).validate(NOW),
+                        Err(RpcError::InvalidParam { param: "namespace", .. })
+                    ),
+                    "group namespace {ns}"
+                );
+            }
+            let o = owner();
+            let account: MailboxId = o.account_id().into();
+            let hash = message_hash(&account, Namespace(11), b"x");
+            let into_11 = StoreParams {
+                namespace: Namespace(11),
+                pubkey_ed25519: Some(Hex32(*o.ed25519_pk())),
+                signature: Some(Sig64(o.sign(&store_signed_bytes(Namespace(11), NOW, &hash)))),
+                ..super::store(b"x".to_vec(), MIN_TTL_MS)
+            };
+            assert!(matches!(
+                Call::Store(into_11).validate(NOW),
+                Err(RpcError::InvalidParam { param: "namespace", .. })
+            ));
+        }
+
+        #[test]
+        fn namespace_15_holds_only_the_groups_own_revocations() {
+            let revocation = Revocation::issue(&group_key(), member().ed25519_pk(), NOW);
+            assert_eq!(
+                store(Namespace::GROUP_REVOKED, &revocation, &group_key(), None).validate(NOW),
+                Ok(())
+            );
+            let other_group = Identity::from_ed25519_seed(&[0x34; 32]);
+            let foreign = Revocation::issue(&other_group, member().ed25519_pk(), NOW);
+            for data in [b"not a revocation".to_vec(), foreign] {
+                assert!(matches!(
+                    store(Namespace::GROUP_REVOKED, &data, &group_key(), None).validate(NOW),
+                    Err(RpcError::InvalidParam { param: "data", .. })
+                ));
+            }
+        }
     }
 
     #[test]

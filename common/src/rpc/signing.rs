@@ -6,7 +6,9 @@
 //! [`Namespace::signing_str`]).
 
 use super::{MAX_CLOCK_SKEW_MS, Namespace, RpcError};
+use crate::MailboxId;
 use crate::encoding::to_base64_unpadded;
+use crate::group::credential::{Credential, Rights};
 use crate::identity::{self, AccountId};
 use crate::sodium;
 
@@ -44,10 +46,12 @@ pub fn expire_signed_bytes(timestamp_ms: u64, expiry_ms: u64, hashes: &[String])
 }
 
 /// Message hash: unpadded base64 of
-/// `BLAKE2b-256(account_x25519_32 ‖ namespace_decimal_or_empty ‖ data)`.
-pub fn message_hash(account: &AccountId, namespace: Namespace, data: &[u8]) -> String {
+/// `BLAKE2b-256(mailbox key (32) ‖ namespace_decimal_or_empty ‖ data)`, the
+/// key being an account's X25519 key or a group's Ed25519 key. The two
+/// kinds never share a namespace, so their hashes cannot meet.
+pub fn message_hash(mailbox: &MailboxId, namespace: Namespace, data: &[u8]) -> String {
     let ns = namespace.signing_str();
-    let digest: [u8; 32] = sodium::blake2b(&[account.x25519(), ns.as_bytes(), data]);
+    let digest: [u8; 32] = sodium::blake2b(&[mailbox.key(), ns.as_bytes(), data]);
     to_base64_unpadded(&digest)
 }
 
@@ -77,22 +81,77 @@ pub fn check_clock(timestamp_ms: u64, now_ms: u64) -> Result<(), RpcError> {
     Ok(())
 }
 
-/// Checks that `ed_pk` is the key of `account` and that `sig` signs `msg`.
+/// Checks that `ed_pk` is the owner's key of `mailbox` (the account's, or
+/// the group key) and that `sig` signs `msg`.
 pub fn verify_owner_signature(
-    account: &AccountId,
+    mailbox: &MailboxId,
     ed_pk: &[u8; 32],
     msg: &[u8],
     sig: &[u8; 64],
 ) -> Result<(), RpcError> {
-    match AccountId::from_ed25519(ed_pk) {
-        Ok(derived) if derived == *account => {}
-        _ => return Err(RpcError::KeyMismatch),
+    let owner = match mailbox {
+        MailboxId::Account(account) => AccountId::from_ed25519(ed_pk).is_ok_and(|derived| derived == *account),
+        MailboxId::Group(group) => group.ed25519() == ed_pk,
+    };
+    if !owner {
+        return Err(RpcError::KeyMismatch);
     }
+    verify_signature(ed_pk, msg, sig)
+}
+
+fn verify_signature(ed_pk: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> Result<(), RpcError> {
     if identity::verify(ed_pk, msg, sig) {
         Ok(())
     } else {
         Err(RpcError::BadSignature)
     }
+}
+
+/// Who signed a request about a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The owner: the account, or the group key (an admin).
+    Owner,
+    /// A group member, by the sub-key and rights of a credential the group
+    /// key signed.
+    Member {
+        /// The sub-key that signed.
+        sub_key: [u8; 32],
+        /// What its credential allows.
+        rights: Rights,
+    },
+}
+
+/// Checks a signed request about `mailbox`: without `credential`, as
+/// [`verify_owner_signature`]; with one (a group's mailbox only), that the
+/// group key signed the credential, that it names `ed_pk`, and that `sig`
+/// by `ed_pk` signs `msg`. Whether the credential was since revoked is the
+/// node's to check: that needs its store.
+pub fn verify_signer(
+    mailbox: &MailboxId,
+    ed_pk: &[u8; 32],
+    credential: Option<&[u8]>,
+    msg: &[u8],
+    sig: &[u8; 64],
+) -> Result<Signer, RpcError> {
+    let Some(credential) = credential else {
+        return verify_owner_signature(mailbox, ed_pk, msg, sig).map(|()| Signer::Owner);
+    };
+    let MailboxId::Group(group) = mailbox else {
+        return Err(RpcError::InvalidParam {
+            param: "credential",
+            reason: "only a group's mailbox takes a credential".into(),
+        });
+    };
+    let credential = Credential::verify(credential, group).map_err(RpcError::Credential)?;
+    if credential.member_pk != *ed_pk {
+        return Err(RpcError::KeyMismatch);
+    }
+    verify_signature(ed_pk, msg, sig)?;
+    Ok(Signer::Member {
+        sub_key: credential.member_pk,
+        rights: credential.rights,
+    })
 }
 
 #[cfg(test)]
@@ -145,8 +204,8 @@ mod tests {
 
     #[test]
     fn hash_depends_on_account_namespace_and_data() {
-        let a = Identity::from_ed25519_seed(&[1; 32]).account_id();
-        let b = Identity::from_ed25519_seed(&[2; 32]).account_id();
+        let a = Identity::from_ed25519_seed(&[1; 32]).account_id().into();
+        let b = Identity::from_ed25519_seed(&[2; 32]).account_id().into();
         let h = message_hash(&a, Namespace(0), b"x");
         assert_eq!(h.len(), 43);
         assert_ne!(h, message_hash(&b, Namespace(0), b"x"));
@@ -160,7 +219,7 @@ mod tests {
         let other = Identity::from_ed25519_seed(&[2; 32]);
         let msg = retrieve_signed_bytes(Namespace(0), 5);
         let sig = owner.sign(&msg);
-        let acct = owner.account_id();
+        let acct = owner.account_id().into();
         assert_eq!(verify_owner_signature(&acct, owner.ed25519_pk(), &msg, &sig), Ok(()));
         assert_eq!(
             verify_owner_signature(&acct, other.ed25519_pk(), &msg, &other.sign(&msg)),

@@ -7,6 +7,8 @@
 
 pub mod assign;
 
+use crate::MailboxId;
+use crate::group::GroupId;
 use crate::identity::AccountId;
 
 /// A swarm's identifier on the 2^64 ring.
@@ -15,10 +17,36 @@ pub type SwarmId = u64;
 /// Reserved: never a real swarm (Session uses it for "no swarm yet").
 pub const INVALID_SWARM_ID: SwarmId = u64::MAX;
 
-/// The account's position in swarm space.
-pub fn swarm_space_position(account: &AccountId) -> u64 {
+/// What has a place in swarm space: an account, a group, a mailbox. The
+/// place is computed from 32 key bytes: an account's X25519 key, a group's
+/// Ed25519 key.
+pub trait SwarmKey {
+    /// The 32 bytes that place it.
+    fn swarm_key(&self) -> &[u8; 32];
+}
+
+impl SwarmKey for AccountId {
+    fn swarm_key(&self) -> &[u8; 32] {
+        self.x25519()
+    }
+}
+
+impl SwarmKey for GroupId {
+    fn swarm_key(&self) -> &[u8; 32] {
+        self.ed25519()
+    }
+}
+
+impl SwarmKey for MailboxId {
+    fn swarm_key(&self) -> &[u8; 32] {
+        self.key()
+    }
+}
+
+/// The account's (or group's) position in swarm space.
+pub fn swarm_space_position(account: &impl SwarmKey) -> u64 {
     account
-        .x25519()
+        .swarm_key()
         .chunks_exact(8)
         .map(|w| {
             let mut word = [0u8; 8];
@@ -68,7 +96,7 @@ impl SwarmRing {
     }
 
     /// The swarm that stores `account`.
-    pub fn swarm_of(&self, account: &AccountId) -> Option<SwarmId> {
+    pub fn swarm_of(&self, account: &impl SwarmKey) -> Option<SwarmId> {
         self.nearest(swarm_space_position(account))
     }
 }

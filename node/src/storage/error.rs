@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use allium_common::AccountId;
+use allium_common::MailboxId;
 use rusqlite::ErrorCode;
 
 /// The longest piece of a caller-supplied string an error repeats.
@@ -34,7 +34,7 @@ pub enum StorageError {
     )]
     MailboxFull {
         /// The mailbox owner.
-        account: AccountId,
+        account: MailboxId,
         /// The mailbox namespace.
         namespace: i16,
         /// Messages the mailbox holds now.

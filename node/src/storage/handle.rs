@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use allium_common::AccountId;
+use allium_common::MailboxId;
+use allium_common::group::GroupId;
 use allium_common::rpc::Namespace;
 use rusqlite::Connection;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
@@ -97,18 +98,19 @@ enum Op {
         now_ms: u64,
     },
     Delete {
-        account: AccountId,
+        account: MailboxId,
+        only: Option<Namespace>,
         hashes: Vec<String>,
         proof: Option<String>,
     },
     DeleteAll {
-        account: AccountId,
+        account: MailboxId,
         namespace: Namespace,
         up_to_ms: u64,
         proof: Option<String>,
     },
     Expire {
-        account: AccountId,
+        account: MailboxId,
         hashes: Vec<String>,
         new_expiry_ms: u64,
         signed_at_ms: u64,
@@ -314,7 +316,7 @@ impl StorageHandle {
     /// See [`Store::retrieve`].
     pub async fn retrieve(
         &self,
-        account: AccountId,
+        account: MailboxId,
         namespace: Namespace,
         last_hash: Option<String>,
         max_count: usize,
@@ -339,14 +341,41 @@ impl StorageHandle {
 
     /// See [`Store::delete`]; `proof` is the owner's signed request (JSON),
     /// kept with the tombstones so the deletion can be proved to a peer.
-    pub async fn delete(&self, account: AccountId, hashes: Vec<String>, proof: Option<String>) -> Result<Vec<String>> {
-        self.hashes(Op::Delete { account, hashes, proof }).await
+    pub async fn delete(&self, account: MailboxId, hashes: Vec<String>, proof: Option<String>) -> Result<Vec<String>> {
+        self.delete_in(account, None, hashes, proof).await
+    }
+
+    /// [`StorageHandle::delete`], touching only namespace `only` when it
+    /// is given (a group member deletes only in the messages namespace).
+    pub async fn delete_in(
+        &self,
+        account: MailboxId,
+        only: Option<Namespace>,
+        hashes: Vec<String>,
+        proof: Option<String>,
+    ) -> Result<Vec<String>> {
+        self.hashes(Op::Delete {
+            account,
+            only,
+            hashes,
+            proof,
+        })
+        .await
+    }
+
+    /// Whether `group` holds a live revocation of the member sub-key
+    /// `member_pk` (stored, verified, in its namespace 15).
+    pub async fn is_revoked(&self, group: GroupId, member_pk: [u8; 32], now_ms: u64) -> Result<bool> {
+        self.inner
+            .readers
+            .read(move |conn| store::is_revoked(conn, &group, &member_pk, now_ms))
+            .await
     }
 
     /// See [`Store::delete_all`]; `proof` as for [`StorageHandle::delete`].
     pub async fn delete_all(
         &self,
-        account: AccountId,
+        account: MailboxId,
         namespace: Namespace,
         up_to_ms: u64,
         proof: Option<String>,
@@ -372,7 +401,7 @@ impl StorageHandle {
     /// See [`Store::expire`].
     pub async fn expire(
         &self,
-        account: AccountId,
+        account: MailboxId,
         hashes: Vec<String>,
         new_expiry_ms: u64,
         signed_at_ms: u64,
@@ -413,7 +442,7 @@ impl StorageHandle {
         after_seq: u64,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId, &str) -> bool + Send + 'static,
+        filter: impl Fn(&MailboxId, &str) -> bool + Send + 'static,
     ) -> Result<LivePage> {
         self.inner
             .readers
@@ -439,7 +468,7 @@ impl StorageHandle {
         prefix: String,
         now_ms: u64,
         limit: usize,
-    ) -> Result<Vec<(AccountId, String)>> {
+    ) -> Result<Vec<(MailboxId, String)>> {
         self.inner
             .readers
             .read(move |conn| store::hashes_with_prefix(conn, &prefix, now_ms, limit))
@@ -461,10 +490,10 @@ impl StorageHandle {
     }
 
     /// Messages and data bytes in one mailbox.
-    pub async fn mailbox_stats(&self, account: AccountId, namespace: Namespace) -> Result<Stats> {
+    pub async fn mailbox_stats(&self, account: MailboxId, namespace: Namespace) -> Result<Stats> {
         self.inner
             .readers
-            .read(move |conn| store::mailbox_stats(conn, account.x25519(), i64::from(namespace.0)))
+            .read(move |conn| store::mailbox_stats(conn, account.key(), i64::from(namespace.0)))
             .await
     }
 
@@ -711,9 +740,12 @@ fn apply(conn: &Connection, limits: &StorageLimits, op: &Op) -> Result<Outcome> 
             }
             Ok(Outcome::Batch(results))
         }
-        Op::Delete { account, hashes, proof } => {
-            store::delete(conn, account, hashes, proof.as_deref()).map(Outcome::Hashes)
-        }
+        Op::Delete {
+            account,
+            only,
+            hashes,
+            proof,
+        } => store::delete(conn, account, *only, hashes, proof.as_deref()).map(Outcome::Hashes),
         Op::DeleteAll {
             account,
             namespace,
@@ -789,6 +821,7 @@ fn announce(ops: &[&Op], outcomes: &[Result<Outcome>], notify: &broadcast::Sende
 
 #[cfg(test)]
 mod tests {
+    use allium_common::AccountId;
     use allium_common::rpc::MAX_DATA_LEN;
     use tempfile::TempDir;
 
@@ -811,7 +844,7 @@ mod tests {
 
     fn insert(i: u8, len: usize) -> Op {
         let account = AccountId::from_x25519([i; 32]);
-        let msg = NewMessage::new(account, Namespace(0), NOW, NOW + 60_000, vec![i; len]);
+        let msg = NewMessage::new(account.into(), Namespace(0), NOW, NOW + 60_000, vec![i; len]);
         Op::Insert { msg, now_ms: NOW }
     }
 
@@ -828,7 +861,7 @@ mod tests {
             msgs: (0..4)
                 .map(|i| {
                     let account = AccountId::from_x25519([9; 32]);
-                    NewMessage::new(account, Namespace(0), NOW, NOW + 60_000, vec![i; MAX_DATA_LEN])
+                    NewMessage::new(account.into(), Namespace(0), NOW, NOW + 60_000, vec![i; MAX_DATA_LEN])
                 })
                 .collect(),
             now_ms: NOW,
@@ -855,9 +888,9 @@ mod tests {
         ));
         assert_eq!(store.stats().unwrap().messages, 2);
         let mut announced = [seen.try_recv().unwrap(), seen.try_recv().unwrap()];
-        announced.sort_by_key(|m| *m.account.x25519());
-        assert_eq!(announced[0].account, AccountId::from_x25519([1; 32]));
-        assert_eq!(announced[1].account, AccountId::from_x25519([2; 32]));
+        announced.sort_by_key(|m| *m.account.key());
+        assert_eq!(announced[0].account, AccountId::from_x25519([1; 32]).into());
+        assert_eq!(announced[1].account, AccountId::from_x25519([2; 32]).into());
         assert!(seen.try_recv().is_err());
     }
 }

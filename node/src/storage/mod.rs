@@ -27,7 +27,7 @@ mod store;
 
 use std::fmt;
 
-use allium_common::AccountId;
+use allium_common::MailboxId;
 use allium_common::rpc::{Namespace, StoredMessage, message_hash};
 
 pub use error::{Result, StorageError};
@@ -62,8 +62,8 @@ impl Default for StorageLimits {
 /// `message_hash(account, namespace, data)` and only checks its form.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    /// The mailbox owner.
-    pub account: AccountId,
+    /// The mailbox: an account's, or a group's.
+    pub account: MailboxId,
     /// The mailbox namespace.
     pub namespace: Namespace,
     /// `message_hash(account, namespace, data)`.
@@ -78,6 +78,9 @@ pub struct NewMessage {
     /// message can be passed on to peers with proof that the owner put it
     /// there.
     pub owner_sig: Option<OwnerSig>,
+    /// For a group member's store: the credential (signed by the group key)
+    /// naming the key in `owner_sig`.
+    pub credential: Option<Vec<u8>>,
 }
 
 /// An owner's signature of a store into a signed namespace:
@@ -118,7 +121,7 @@ impl fmt::Debug for OwnerSig {
 impl NewMessage {
     /// A message with its hash computed by
     /// [`allium_common::rpc::message_hash`].
-    pub fn new(account: AccountId, namespace: Namespace, timestamp_ms: u64, expiry_ms: u64, data: Vec<u8>) -> Self {
+    pub fn new(account: MailboxId, namespace: Namespace, timestamp_ms: u64, expiry_ms: u64, data: Vec<u8>) -> Self {
         let hash = message_hash(&account, namespace, &data);
         Self {
             account,
@@ -128,12 +131,19 @@ impl NewMessage {
             expiry_ms,
             data,
             owner_sig: None,
+            credential: None,
         }
     }
 
     /// The message with the owner's signature of its store.
     pub fn signed_by_owner(self, owner_sig: Option<OwnerSig>) -> Self {
         Self { owner_sig, ..self }
+    }
+
+    /// The message with the credential of the group member whose key is in
+    /// `owner_sig`.
+    pub fn with_credential(self, credential: Option<Vec<u8>>) -> Self {
+        Self { credential, ..self }
     }
 }
 
@@ -148,6 +158,7 @@ impl fmt::Debug for NewMessage {
             .field("expiry_ms", &self.expiry_ms)
             .field("data_len", &self.data.len())
             .field("owner_sig", &self.owner_sig)
+            .field("credential", &self.credential.is_some())
             .finish()
     }
 }
@@ -188,8 +199,8 @@ pub struct Stats {
 /// the mailboxes that received new messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    /// The owner.
-    pub account: AccountId,
+    /// The account or group.
+    pub account: MailboxId,
     /// The namespace.
     pub namespace: Namespace,
 }
@@ -218,7 +229,7 @@ pub struct LivePage {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HashPage {
     /// Account and hash of each live message of this page.
-    pub rows: Vec<(AccountId, String)>,
+    pub rows: Vec<(MailboxId, String)>,
     /// Where the next page starts, or `None` when the scan is complete.
     pub next: Option<u64>,
 }

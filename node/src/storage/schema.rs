@@ -120,8 +120,18 @@ CREATE INDEX deletions_expiry ON deletions (expiry_ms);
 ALTER TABLE deleted ADD COLUMN deletion INTEGER;
 ";
 
+/// Version 5: protocol 6, groups. A group member's store into the group's
+/// namespace 11 is signed by the member's sub-key, whose credential (signed
+/// by the group key) is kept with it, so the message can be passed on to
+/// peers with proof that a member put it there. Groups share the `account`
+/// column with accounts: the namespace (11–15 for groups only) tells them
+/// apart.
+const V5: &str = "
+ALTER TABLE messages ADD COLUMN credential BLOB CHECK (credential IS NULL OR length(credential) = 139);
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

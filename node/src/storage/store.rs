@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use allium_common::AccountId;
+use allium_common::MailboxId;
 use allium_common::encoding::Base64Bytes;
+use allium_common::group::GroupId;
 use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMessage, is_message_hash};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -87,7 +88,7 @@ impl Store {
     /// always returned. `more` says whether live messages remain.
     pub fn retrieve(
         &self,
-        account: &AccountId,
+        account: &MailboxId,
         namespace: Namespace,
         last_hash: Option<&str>,
         max_count: usize,
@@ -105,18 +106,18 @@ impl Store {
         )
     }
 
-    /// Deletes the messages named by `hashes` that belong to `account` (any
-    /// namespace), keeping a tombstone of each until it would have expired
+    /// Deletes the messages named by `hashes` that belong to `account` (in
+    /// any of its namespaces), keeping a tombstone of each until it would have expired
     /// (a copy that arrives again is refused). Returns the hashes deleted.
-    pub fn delete(&mut self, account: &AccountId, hashes: &[String]) -> Result<Vec<String>> {
-        self.write("deleting messages", |tx, _| delete(tx, account, hashes, None))
+    pub fn delete(&mut self, account: &MailboxId, hashes: &[String]) -> Result<Vec<String>> {
+        self.write("deleting messages", |tx, _| delete(tx, account, None, hashes, None))
     }
 
     /// Deletes every message of one mailbox whose timestamp is not after
     /// `up_to_ms` (the signing time of the owner's request, so the request
     /// played again later cannot touch newer messages), with tombstones as
     /// [`Store::delete`]. Returns the hashes deleted.
-    pub fn delete_all(&mut self, account: &AccountId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
+    pub fn delete_all(&mut self, account: &MailboxId, namespace: Namespace, up_to_ms: u64) -> Result<Vec<String>> {
         self.write("deleting a mailbox", |tx, _| {
             delete_all(tx, account, namespace, up_to_ms, None)
         })
@@ -131,7 +132,7 @@ impl Store {
     /// hashes updated.
     pub fn expire(
         &mut self,
-        account: &AccountId,
+        account: &MailboxId,
         hashes: &[String],
         new_expiry_ms: u64,
         signed_at_ms: u64,
@@ -167,7 +168,7 @@ impl Store {
         after_seq: u64,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId, &str) -> bool,
+        filter: impl Fn(&MailboxId, &str) -> bool,
     ) -> Result<LivePage> {
         live_page(&self.conn, after_seq, now_ms, page_size, &filter)
     }
@@ -179,7 +180,7 @@ impl Store {
         &self,
         now_ms: u64,
         page_size: usize,
-        filter: impl Fn(&AccountId, &str) -> bool,
+        filter: impl Fn(&MailboxId, &str) -> bool,
         mut f: impl FnMut(StoredRow),
     ) -> Result<usize> {
         let mut seen = 0;
@@ -201,8 +202,8 @@ impl Store {
     }
 
     /// Messages and data bytes in one mailbox.
-    pub fn mailbox_stats(&self, account: &AccountId, namespace: Namespace) -> Result<Stats> {
-        mailbox_stats(&self.conn, account.x25519(), i64::from(namespace.0))
+    pub fn mailbox_stats(&self, account: &MailboxId, namespace: Namespace) -> Result<Stats> {
+        mailbox_stats(&self.conn, account.key(), i64::from(namespace.0))
     }
 
     /// Copies the WAL into the database file and truncates the WAL.
@@ -301,7 +302,7 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     // Fast path: both caps have room, so try the insert at once; the
     // unique hash index tells us about a duplicate.
     let incoming = len_u64(msg.data.len());
-    let account = msg.account.x25519();
+    let account = msg.account.key();
     let namespace = i64::from(msg.namespace.0);
     if mailbox_fits(limits, &mailbox_stats(conn, account, namespace)?, incoming)
         && total_fits(limits, &stats(conn)?, incoming)
@@ -362,18 +363,19 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
 fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data, owner_sig) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data, owner_sig, credential) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING",
         )
         .and_then(|mut s| {
             s.execute(params![
                 msg.hash,
-                msg.account.x25519().as_slice(),
+                msg.account.key().as_slice(),
                 i64::from(msg.namespace.0),
                 timestamp,
                 expiry,
                 msg.data,
                 msg.owner_sig.map(|o| o.to_bytes().to_vec()),
+                msg.credential,
             ])
         })
         .map_err(StorageError::sql("inserting a message"))?;
@@ -411,7 +413,7 @@ pub fn evicted() -> u64 {
 /// - in a signed namespace, only its owner writes: the owner's own store is
 ///   refused (`MailboxFull`), never its older data evicted.
 fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now: i64) -> Result<()> {
-    let account = msg.account.x25519();
+    let account = msg.account.key();
     let namespace = i64::from(msg.namespace.0);
     let incoming = len_u64(msg.data.len());
     let fits = |s: &Stats| mailbox_fits(limits, s, incoming);
@@ -495,7 +497,7 @@ fn check_total(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now:
 /// See [`Store::retrieve`]. Runs in one read transaction.
 pub(crate) fn retrieve(
     conn: &Connection,
-    account: &AccountId,
+    account: &MailboxId,
     namespace: Namespace,
     last_hash: Option<&str>,
     max_count: usize,
@@ -506,7 +508,7 @@ pub(crate) fn retrieve(
     let count = max_count.clamp(1, MAX_RETRIEVE_COUNT);
     // Every stored expiry is <= i64::MAX, so a later `now` expires them all.
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let acct = account.x25519().as_slice();
+    let acct = account.key().as_slice();
     let ns = i64::from(namespace.0);
     let tx = conn.unchecked_transaction().map_err(StorageError::sql(OP))?;
     let after: i64 = match last_hash {
@@ -603,18 +605,24 @@ pub(crate) fn deletion_proof(conn: &Connection, hash: &str) -> Result<Option<Str
 /// See [`Store::delete`].
 pub(crate) fn delete(
     conn: &Connection,
-    account: &AccountId,
+    account: &MailboxId,
+    only: Option<Namespace>,
     hashes: &[String],
     proof: Option<&str>,
 ) -> Result<Vec<String>> {
     const OP: &str = "deleting messages";
     let mut stmt = conn
-        .prepare_cached("DELETE FROM messages WHERE hash = ?1 AND account = ?2 RETURNING expiry_ms")
+        .prepare_cached(
+            "DELETE FROM messages WHERE hash = ?1 AND account = ?2 \
+             AND ((namespace BETWEEN 11 AND 15) = ?3) AND (?4 IS NULL OR namespace = ?4) RETURNING expiry_ms",
+        )
         .map_err(StorageError::sql(OP))?;
+    let is_group = account.group().is_some();
+    let only = only.map(|n| i64::from(n.0));
     let mut deleted = Vec::new();
     for hash in hashes {
         let expiry: Option<i64> = stmt
-            .query_row(params![hash, account.x25519().as_slice()], |r| r.get(0))
+            .query_row(params![hash, account.key().as_slice(), is_group, only], |r| r.get(0))
             .optional()
             .map_err(StorageError::sql(OP))?;
         if let Some(expiry) = expiry {
@@ -625,10 +633,30 @@ pub(crate) fn delete(
     Ok(deleted.into_iter().map(|(hash, _)| hash).collect())
 }
 
+/// See [`StorageHandle::is_revoked`]. A revocation's sub-key is at bytes
+/// 34..66 (`0x02 ‖ group_id (33) ‖ member_pk (32) ‖ …`); the node stored it
+/// only after checking the group key's signature.
+pub(crate) fn is_revoked(conn: &Connection, group: &GroupId, member_pk: &[u8; 32], now_ms: u64) -> Result<bool> {
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "SELECT 1 FROM messages INDEXED BY messages_mailbox \
+         WHERE account = ?1 AND namespace = ?2 AND expiry_ms > ?3 AND substr(data, 35, 32) = ?4",
+    )
+    .and_then(|mut s| {
+        s.exists(params![
+            group.ed25519().as_slice(),
+            i64::from(Namespace::GROUP_REVOKED.0),
+            now,
+            member_pk.as_slice()
+        ])
+    })
+    .map_err(StorageError::sql("checking revocations"))
+}
+
 /// See [`Store::delete_all`].
 pub(crate) fn delete_all(
     conn: &Connection,
-    account: &AccountId,
+    account: &MailboxId,
     namespace: Namespace,
     up_to_ms: u64,
     proof: Option<&str>,
@@ -642,10 +670,9 @@ pub(crate) fn delete_all(
         )
         .map_err(StorageError::sql(OP))?;
     let deleted = stmt
-        .query_map(
-            params![account.x25519().as_slice(), i64::from(namespace.0), up_to],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_map(params![account.key().as_slice(), i64::from(namespace.0), up_to], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
         .map_err(StorageError::sql(OP))?;
     tombstone_with(conn, &deleted, proof)?;
@@ -655,7 +682,7 @@ pub(crate) fn delete_all(
 /// See [`Store::expire`].
 pub(crate) fn expire(
     conn: &Connection,
-    account: &AccountId,
+    account: &MailboxId,
     hashes: &[String],
     new_expiry_ms: u64,
     signed_at_ms: u64,
@@ -668,13 +695,21 @@ pub(crate) fn expire(
     let mut stmt = conn
         .prepare_cached(
             "UPDATE messages SET expiry_ms = ?1, expiry_set_ms = ?2 \
-             WHERE hash = ?3 AND account = ?4 AND expiry_ms > ?5 AND expiry_set_ms < ?2",
+             WHERE hash = ?3 AND account = ?4 AND expiry_ms > ?5 AND expiry_set_ms < ?2 \
+             AND ((namespace BETWEEN 11 AND 15) = ?6)",
         )
         .map_err(StorageError::sql(OP))?;
     let mut updated = Vec::new();
     for hash in hashes {
         let n = stmt
-            .execute(params![expiry, signed_at, hash, account.x25519().as_slice(), now])
+            .execute(params![
+                expiry,
+                signed_at,
+                hash,
+                account.key().as_slice(),
+                now,
+                account.group().is_some()
+            ])
             .map_err(StorageError::sql(OP))?;
         if n > 0 {
             updated.push(hash.clone());
@@ -724,7 +759,7 @@ pub(crate) fn live_hashes(conn: &Connection, after_seq: u64, now_ms: u64, page_s
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, account, hash FROM messages NOT INDEXED \
+            "SELECT seq, account, hash, namespace FROM messages NOT INDEXED \
              WHERE seq > ?1 AND expiry_ms > ?2 ORDER BY seq LIMIT ?3",
         )
         .map_err(StorageError::sql(OP))?;
@@ -736,7 +771,10 @@ pub(crate) fn live_hashes(conn: &Connection, after_seq: u64, now_ms: u64, page_s
         scanned += 1;
         last = row.get(0).map_err(StorageError::sql(OP))?;
         out.push((
-            AccountId::from_x25519(row.get(1).map_err(StorageError::sql(OP))?),
+            MailboxId::from_stored(
+                row.get(1).map_err(StorageError::sql(OP))?,
+                to_namespace(row.get(3).map_err(StorageError::sql(OP))?)?,
+            ),
             row.get(2).map_err(StorageError::sql(OP))?,
         ));
     }
@@ -750,14 +788,16 @@ pub(crate) fn hashes_with_prefix(
     prefix: &str,
     now_ms: u64,
     limit: usize,
-) -> Result<Vec<(AccountId, String)>> {
+) -> Result<Vec<(MailboxId, String)>> {
     const OP: &str = "reading a digest bucket";
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     // Base64 digits are all below '~', so this range is exactly the
     // prefix, read through the hash index.
     let end = format!("{prefix}~");
     let mut stmt = conn
-        .prepare_cached("SELECT account, hash FROM messages WHERE hash >= ?1 AND hash < ?2 AND expiry_ms > ?3 LIMIT ?4")
+        .prepare_cached(
+            "SELECT account, hash, namespace FROM messages WHERE hash >= ?1 AND hash < ?2 AND expiry_ms > ?3 LIMIT ?4",
+        )
         .map_err(StorageError::sql(OP))?;
     let mut rows = stmt
         .query(params![prefix, end, now, i64::try_from(limit).unwrap_or(i64::MAX)])
@@ -765,7 +805,10 @@ pub(crate) fn hashes_with_prefix(
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(StorageError::sql(OP))? {
         out.push((
-            AccountId::from_x25519(row.get(0).map_err(StorageError::sql(OP))?),
+            MailboxId::from_stored(
+                row.get(0).map_err(StorageError::sql(OP))?,
+                to_namespace(row.get(2).map_err(StorageError::sql(OP))?)?,
+            ),
             row.get(1).map_err(StorageError::sql(OP))?,
         ));
     }
@@ -778,7 +821,7 @@ pub(crate) fn messages_with_hashes(conn: &Connection, hashes: &[String], now_ms:
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT account, namespace, hash, timestamp_ms, expiry_ms, data, owner_sig \
+            "SELECT account, namespace, hash, timestamp_ms, expiry_ms, data, owner_sig, credential \
              FROM messages WHERE hash = ?1 AND expiry_ms > ?2",
         )
         .map_err(StorageError::sql(OP))?;
@@ -789,14 +832,16 @@ pub(crate) fn messages_with_hashes(conn: &Connection, hashes: &[String], now_ms:
             continue;
         };
         let owner_sig: Option<Vec<u8>> = row.get(6).map_err(StorageError::sql(OP))?;
+        let namespace = to_namespace(row.get(1).map_err(StorageError::sql(OP))?)?;
         out.push(NewMessage {
-            account: AccountId::from_x25519(row.get(0).map_err(StorageError::sql(OP))?),
-            namespace: to_namespace(row.get(1).map_err(StorageError::sql(OP))?)?,
+            account: MailboxId::from_stored(row.get(0).map_err(StorageError::sql(OP))?, namespace),
+            namespace,
             hash: row.get(2).map_err(StorageError::sql(OP))?,
             timestamp_ms: to_u64("timestamp_ms", row.get(3).map_err(StorageError::sql(OP))?)?,
             expiry_ms: to_u64("expiry_ms", row.get(4).map_err(StorageError::sql(OP))?)?,
             data: row.get(5).map_err(StorageError::sql(OP))?,
             owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
+            credential: row.get(7).map_err(StorageError::sql(OP))?,
         });
     }
     Ok(out)
@@ -809,7 +854,7 @@ pub(crate) fn live_page(
     after_seq: u64,
     now_ms: u64,
     page_size: usize,
-    filter: &dyn Fn(&AccountId, &str) -> bool,
+    filter: &dyn Fn(&MailboxId, &str) -> bool,
 ) -> Result<LivePage> {
     const OP: &str = "reading live messages";
     let Ok(after) = i64::try_from(after_seq) else {
@@ -834,7 +879,8 @@ pub(crate) fn live_page(
             scanned += 1;
             let seq: i64 = row.get(0).map_err(StorageError::sql(OP))?;
             last = seq;
-            let account = AccountId::from_x25519(row.get(1).map_err(StorageError::sql(OP))?);
+            let namespace = to_namespace(row.get(2).map_err(StorageError::sql(OP))?)?;
+            let account = MailboxId::from_stored(row.get(1).map_err(StorageError::sql(OP))?, namespace);
             let hash: String = row.get(3).map_err(StorageError::sql(OP))?;
             if !filter(&account, &hash) {
                 continue;
@@ -842,7 +888,7 @@ pub(crate) fn live_page(
             picked.push((
                 seq,
                 account,
-                to_namespace(row.get(2).map_err(StorageError::sql(OP))?)?,
+                namespace,
                 hash,
                 to_u64("timestamp_ms", row.get(4).map_err(StorageError::sql(OP))?)?,
                 to_u64("expiry_ms", row.get(5).map_err(StorageError::sql(OP))?)?,
@@ -855,12 +901,16 @@ pub(crate) fn live_page(
     };
     {
         let mut data_stmt = tx
-            .prepare_cached("SELECT data, owner_sig FROM messages WHERE seq = ?1")
+            .prepare_cached("SELECT data, owner_sig, credential FROM messages WHERE seq = ?1")
             .map_err(StorageError::sql(OP))?;
         for (seq, account, namespace, hash, timestamp_ms, expiry_ms) in picked {
-            let Some((data, owner_sig)) = data_stmt
+            let Some((data, owner_sig, credential)) = data_stmt
                 .query_row([seq], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<Vec<u8>>>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                    ))
                 })
                 .optional()
                 .map_err(StorageError::sql(OP))?
@@ -877,6 +927,7 @@ pub(crate) fn live_page(
                     expiry_ms,
                     data,
                     owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
+                    credential,
                 },
             });
         }

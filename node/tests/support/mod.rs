@@ -98,7 +98,7 @@ impl Net {
     }
 
     /// Addresses of the running members of `account`'s swarm.
-    pub async fn swarm_of(&self, account: &AccountId) -> Vec<NodeEntry> {
+    pub async fn swarm_of(&self, account: &impl allium_common::swarm::SwarmKey) -> Vec<NodeEntry> {
         let list = self.node_list().await;
         let swarm = list.swarm_ring().swarm_of(account).unwrap();
         list.swarm_members(swarm)
@@ -157,13 +157,14 @@ pub fn store(to: &AccountId, data: &[u8], ttl_ms: u64) -> Value {
 /// A store with an explicit timestamp.
 pub fn store_at(to: &AccountId, data: &[u8], ttl_ms: u64, timestamp: u64) -> Value {
     Call::Store(StoreParams {
-        pubkey: *to,
+        pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp,
         ttl: ttl_ms,
         data: Base64Bytes(data.to_vec()),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     })
     .to_json()
 }
@@ -176,7 +177,7 @@ pub fn retrieve(owner: &Identity, last_hash: Option<&str>, wait_ms: Option<u64>)
 /// A signed retrieve with an explicit timestamp.
 pub fn retrieve_at(owner: &Identity, last_hash: Option<&str>, wait_ms: Option<u64>, timestamp: u64) -> Value {
     Call::Retrieve(RetrieveParams {
-        pubkey: owner.account_id(),
+        pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         namespace: Namespace::DEFAULT,
         timestamp,
@@ -185,6 +186,7 @@ pub fn retrieve_at(owner: &Identity, last_hash: Option<&str>, wait_ms: Option<u6
         max_count: None,
         max_size: None,
         wait_ms,
+        credential: None,
     })
     .to_json()
 }

@@ -228,13 +228,14 @@ fn store_body(i: u64) -> serde_json::Value {
     let mut data = vec![0u8; 100];
     data[..8].copy_from_slice(&i.to_le_bytes());
     Call::Store(StoreParams {
-        pubkey: AccountId::from_x25519(key),
+        pubkey: AccountId::from_x25519(key).into(),
         namespace: Namespace::DEFAULT,
         timestamp: now,
         ttl: 3_600_000,
         data: Base64Bytes(data),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     })
     .to_json()
 }
@@ -895,7 +896,7 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
                     let mut data = vec![0u8; 100];
                     data[..8].copy_from_slice(&n.to_le_bytes());
                     NewMessage::new(
-                        AccountId::from_x25519(key),
+                        AccountId::from_x25519(key).into(),
                         Namespace::DEFAULT,
                         now,
                         now + 3_600_000,
@@ -999,13 +1000,14 @@ async fn rpc_direct(http: &reqwest::Client, url: &str, body: &serde_json::Value)
 /// may make), for an hour.
 fn store_json(to: &AccountId, data: &[u8]) -> serde_json::Value {
     Call::Store(StoreParams {
-        pubkey: *to,
+        pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp: micros_now() / 1000,
         ttl: 3_600_000,
         data: Base64Bytes(data.to_vec()),
         pubkey_ed25519: None,
         signature: None,
+        credential: None,
     })
     .to_json()
 }
@@ -1026,7 +1028,7 @@ async fn retrieve_all(
     loop {
         let ts = micros_now() / 1000;
         let request = Call::Retrieve(RetrieveParams {
-            pubkey: owner.account_id(),
+            pubkey: owner.account_id().into(),
             pubkey_ed25519: Hex32(*owner.ed25519_pk()),
             namespace,
             timestamp: ts,
@@ -1035,6 +1037,7 @@ async fn retrieve_all(
             max_count: None,
             max_size: None,
             wait_ms: None,
+            credential: None,
         })
         .to_json();
         let page = rpc_direct(http, url, &request).await?;
@@ -1138,7 +1141,7 @@ async fn restore(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
             let to = contacts[(i / 2) % RESTORE_CONTACTS];
             content.sent = Some(SentCopy {
                 to: to.to_string(),
-                hash: message_hash(&to, Namespace::DEFAULT, format!("bench {i}").as_bytes()),
+                hash: message_hash(&to.into(), Namespace::DEFAULT, format!("bench {i}").as_bytes()),
             });
             envelope::seal(&me, &my_id, &content, &sodium::random_array())
         };
@@ -1346,7 +1349,7 @@ async fn restore(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
     )?;
     let t = Instant::now();
     for i in 0..RESTORE_MESSAGES {
-        let hash = message_hash(&my_id, Namespace::DEFAULT, &i.to_le_bytes());
+        let hash = message_hash(&my_id.into(), Namespace::DEFAULT, &i.to_le_bytes());
         scratch.record_incoming(
             &hash,
             contacts[i % RESTORE_SENDERS],
