@@ -354,6 +354,9 @@ impl Messenger {
             Kind::Disappear if approved && from != me => return self.apply_disappear(book, from, &content),
             Kind::Receipt if approved => return self.apply_receipt(from, content.receipt.as_ref()),
             Kind::Unsend => return self.apply_unsend(from, content.unsend.as_deref()),
+            Kind::GroupInvite if from != me => {
+                return self.apply_group_invite(hash, from, approved, &content, display_name);
+            }
             _ => return Ok(Item::Nothing),
         }
         let body = content.body.unwrap_or_default();
@@ -394,6 +397,49 @@ impl Messenger {
             hash: hash.to_owned(),
             expires_ms,
             read_elsewhere,
+        };
+        Ok(if approved {
+            Item::New(received)
+        } else {
+            Item::Request(received)
+        })
+    }
+
+    /// Keeps an invitation into a group (joined at once from a contact,
+    /// waiting as a request from anyone else) and records it in the
+    /// history as a line saying so.
+    fn apply_group_invite(
+        &mut self,
+        hash: &str,
+        from: AccountId,
+        approved: bool,
+        content: &Content,
+        display_name: Option<String>,
+    ) -> Result<Item> {
+        let Some(invitation) = crate::groups::read_invitation(content, from, now_ms()) else {
+            return Ok(Item::Unreadable);
+        };
+        let admin = invitation.group.seed.is_some();
+        let Some(name) = self.keep_invitation(invitation, approved)? else {
+            return Ok(Item::Unreadable);
+        };
+        let body = if admin {
+            format!("[makes you an admin of the group \"{name}\"]")
+        } else {
+            format!("[invites you to the group \"{name}\"]")
+        };
+        if !self.home.record_incoming(hash, from, content.ts, now_ms(), &body)? {
+            return Ok(Item::Nothing);
+        }
+        let received = Received {
+            from,
+            from_name: self.book()?.get(&from).and_then(|c| c.nickname.clone()),
+            display_name,
+            timestamp: content.ts,
+            body,
+            hash: hash.to_owned(),
+            expires_ms: None,
+            read_elsewhere: false,
         };
         Ok(if approved {
             Item::New(received)

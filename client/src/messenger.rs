@@ -19,6 +19,7 @@ use allium_common::encoding::{Base64Bytes, Hex32, Sig64};
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
 use allium_common::seeds::Seed;
+use allium_common::swarm::SwarmKey;
 use serde_json::Value;
 
 use crate::book::{self, Book};
@@ -280,7 +281,7 @@ impl Messenger {
     }
 
     /// The members of `account`'s swarm in the current node list.
-    fn swarm_members(&self, account: &AccountId) -> Result<Vec<NodeEntry>> {
+    fn swarm_members(&self, account: &impl SwarmKey) -> Result<Vec<NodeEntry>> {
         let sourced = self
             .nodes
             .as_ref()
@@ -333,7 +334,7 @@ impl Messenger {
     /// connected to is replaced, within the budget.
     pub(crate) async fn call(
         &mut self,
-        account: &AccountId,
+        account: &(impl SwarmKey + Sync),
         request: &(dyn Fn(&Home, &NodeEntry, u64) -> Result<Value> + Sync),
         timeout: Duration,
         prefer: Option<[u8; 32]>,

@@ -57,6 +57,8 @@ impl Messenger {
             }
             None => self.approve(&from)?,
         }
+        // Invitations it sent while a stranger are joined now.
+        self.join_invitations_from(&from)?;
         let mut content = Content::text("", self.network_now());
         content.kind = Kind::Accept;
         content.body = None;

@@ -352,7 +352,7 @@ impl Messenger {
 
     pub(crate) async fn call_swarm(
         &mut self,
-        account: &allium_common::AccountId,
+        account: &(impl allium_common::swarm::SwarmKey + Sync),
         make: &(dyn Fn(&Home, &NodeEntry, u64) -> Result<Value> + Sync),
         prefer: Option<[u8; 32]>,
     ) -> Result<(u16, Value, NodeEntry)> {

@@ -35,6 +35,12 @@ pub enum Kind {
     Disappear,
     /// The sender takes back one of its messages (`unsend`).
     Unsend,
+    /// A direct message inviting the recipient into a group, or making it
+    /// an admin (`group`, with the secrets it needs; `docs/groups.md`).
+    GroupInvite,
+    /// A group message: the sender leaves the group (an admin's client
+    /// then removes it).
+    GroupLeave,
     /// A kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -113,12 +119,32 @@ pub struct SentCopy {
     pub hash: String,
 }
 
-/// The group a message belongs to (groups arrive in a later version; the
-/// field is reserved so that readers of v1 can already skip group traffic).
+/// A group, in a direct message about it: an invitation carries what the
+/// member needs to read and write the group's swarm (`docs/groups.md`).
+/// Every secret here travels only inside an end-to-end encrypted envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRef {
-    /// The group's identifier (hex).
+    /// The Group ID (`03…`).
     pub id: String,
+    /// The group's name when the invitation was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The member's sub-key seed (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_seed: Option<String>,
+    /// The member's credential (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// The current generation and its key (hex), so the member reads from
+    /// its joining on without waiting for a key message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
+    /// The key of `generation` (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The group seed (hex): only when the recipient is made an admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
 }
 
 /// The plaintext content of an envelope, version 1.

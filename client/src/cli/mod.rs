@@ -13,9 +13,11 @@ use zeroize::Zeroizing;
 mod account;
 mod conversation;
 mod devices;
+mod groups;
 
 pub use account::{ContactsCommand, RequestsCommand};
 pub use devices::DevicesCommand;
+pub use groups::GroupCommand;
 
 use crate::book::Book;
 use crate::config::{self, ClientConfig, Route};
@@ -24,6 +26,10 @@ use crate::error::{Error, Result};
 use crate::home::{Direction, Home, IdentitySource, ReceiptLevel};
 use crate::incoming::InboxPage;
 use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
+
+/// How long `watch` holds each of its two requests (inbox, group) open
+/// when the account is in a group.
+const GROUP_WATCH_WAIT_MS: u64 = 3_000;
 use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
@@ -140,6 +146,14 @@ pub enum Command {
         /// What to do (nothing: list them).
         #[command(subcommand)]
         action: Option<DevicesCommand>,
+    },
+    /// Private groups: create them, add, remove or promote members,
+    /// leave, list (`docs/groups.md`). A group is also a recipient of
+    /// `send` and `history`.
+    Group {
+        /// What to do.
+        #[command(subcommand)]
+        action: GroupCommand,
     },
     /// Show message requests (messages from accounts that are not
     /// contacts), or accept or decline one.
@@ -288,6 +302,19 @@ fn recipient(book: &Book, to: &str) -> Result<AccountId> {
     )))
 }
 
+/// The group `to` names, if it names one rather than a contact: a Group
+/// ID, or the name of a group that is not also a contact's name.
+fn group_recipient(home: &Home, to: &str) -> Result<Option<crate::home::GroupRecord>> {
+    let groups = home.groups()?;
+    if to.starts_with("03") && to.len() == allium_common::identity::ACCOUNT_ID_LEN {
+        return crate::groups::find_group(&groups, to).map(Some);
+    }
+    if Book::of(home)?.by_name(to).is_some() || !groups.iter().any(|g| g.name == to) {
+        return Ok(None);
+    }
+    crate::groups::find_group(&groups, to).map(Some)
+}
+
 /// Prints one output record, as JSON or as text.
 fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
     let mut out = std::io::stdout().lock();
@@ -404,6 +431,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
                             escape(&e.to_string())
                         ),
                     }
+                    // The groups come back from the synced state, their
+                    // keys from the key messages sealed to this account.
+                    match m.group_round(None).await {
+                        Ok(groups) => groups::print_group_page(json, &m.book()?, &groups),
+                        Err(e) => eprintln!(
+                            "allium: restored, but could not read the groups yet: {}",
+                            escape(&e.to_string())
+                        ),
+                    }
                     flush_outbox(&mut m, json).await;
                     let name = m.account_state(crate::sync::PROFILE)?;
                     let name = name.get(crate::sync::PROFILE_NAME).and_then(|v| v.as_str());
@@ -453,6 +489,27 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Send { to, text } => {
             let home = Home::open(&home_dir)?;
+            if let Some(group) = group_recipient(&home, &to)? {
+                let mut m = net.messenger(home)?;
+                m.nodes().await?;
+                flush_outbox(&mut m, json).await;
+                // Keys and list first: a rekey since the last round must
+                // not leave this message under a replaced key.
+                let page = m.refresh_group(&group.id).await?;
+                if !page.removed.is_empty() {
+                    return Err(Error::Usage(format!(
+                        "this account was removed from {}",
+                        escape(&group.name)
+                    )));
+                }
+                let hash = m.send_to_group(&group.id, &text).await?;
+                emit(
+                    json,
+                    json!({"group": group.id.to_string(), "hash": hash, "status": "stored"}),
+                    || format!("sent {hash} to {}", escape(&group.name)),
+                );
+                return Ok(EXIT_OK);
+            }
             let to = recipient(&Book::of(&home)?, &to)?;
             let size = allium_common::content::Content::text(text.as_str(), 0).to_bytes().len();
             if size > allium_common::envelope::MAX_CONTENT_LEN {
@@ -501,10 +558,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
             account::sync_quietly(&mut m).await;
             let page = m.inbox(None).await?;
             print_received(json, &page);
+            let groups = m.group_round(None).await?;
+            groups::print_group_page(json, &m.book()?, &groups);
             // Receipts the round queued.
             flush_outbox(&mut m, json).await;
             account::after_round(&mut m).await;
-            Ok(if page.shows_nothing() { EXIT_NOTHING } else { EXIT_OK })
+            Ok(if page.shows_nothing() && groups.shows_nothing() {
+                EXIT_NOTHING
+            } else {
+                EXIT_OK
+            })
         }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
@@ -521,11 +584,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     u64::try_from(r).unwrap_or(WATCH_WAIT_MS).min(WATCH_WAIT_MS)
                 });
                 account::sync_quietly(&mut m).await;
+                // In a group, the wait is shared between the inbox and the
+                // group's swarm (two swarms, one request at a time).
+                let in_groups = m.home.groups()?.iter().any(|g| g.joined);
+                let wait = if in_groups { wait.min(GROUP_WATCH_WAIT_MS) } else { wait };
                 match m.inbox(Some(wait.max(1))).await {
                     Ok(page) => {
                         print_received(json, &page);
+                        let mut heard = 0;
+                        if in_groups {
+                            match m.group_round(Some(wait.max(1))).await {
+                                Ok(groups) => {
+                                    groups::print_group_page(json, &m.book()?, &groups);
+                                    heard = groups.messages.len();
+                                }
+                                Err(e) => eprintln!("allium: {}; retrying", escape(&e.to_string())),
+                            }
+                        }
                         account::after_round(&mut m).await;
-                        seen += page.messages.len() + page.requests.len();
+                        seen += page.messages.len() + page.requests.len() + heard;
                         if count.is_some_and(|c| seen >= c) {
                             return Ok(EXIT_OK);
                         }
@@ -543,6 +620,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let mut home = Home::open(&home_dir)?;
             home.purge_expired(crate::clock::Clock::saved(&home).network_ms(crate::now_ms()))?;
             let book = Book::of(&home)?;
+            if let Some(group) = with
+                .as_deref()
+                .map(|w| group_recipient(&home, w))
+                .transpose()?
+                .flatten()
+            {
+                let entries = home.group_history(Some(&group.id), limit)?;
+                for e in &entries {
+                    groups::print_entry(json, &book, e, &group.name, None);
+                }
+                return Ok(if entries.is_empty() { EXIT_NOTHING } else { EXIT_OK });
+            }
             let me = home.account_id();
             // Once this account publishes v2 keys, a message without
             // forward secrecy is worth pointing out.
@@ -556,6 +645,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     || e.peer == me
                     || (book.is_approved(&e.peer) && !book.is_blocked(&e.peer))
             })?;
+            if peer.is_none() {
+                // The groups' messages, then the conversations'.
+                for g in home.groups()? {
+                    for e in home.group_history(Some(&g.id), limit)? {
+                        groups::print_entry(json, &book, &e, &g.name, None);
+                    }
+                }
+            }
             for e in &entries {
                 let contact = book.get(&e.peer).cloned().unwrap_or_default();
                 let name = contact.shown_name().map(str::to_owned);
@@ -601,6 +698,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Devices { action } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             devices::devices(&mut m, action, json).await
+        }
+        Command::Group { action } => {
+            let mut m = net.messenger(Home::open(&home_dir)?)?;
+            account::sync_quietly(&mut m).await;
+            groups::group(&mut m, action, json).await
         }
         Command::Requests { action } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;

@@ -226,8 +226,57 @@ CREATE TABLE removed_devices (
 ) WITHOUT ROWID;
 ";
 
+/// Version 9: private groups (`docs/groups.md`).
+///
+/// - `groups`: the groups this account is in (`joined` = 1) or invited to
+///   by a stranger (0, until the inviter is accepted): the member's
+///   sub-key seed and credential, the group seed if this account is an
+///   admin, and the newest info and member list versions seen (a node
+///   cannot roll them back).
+/// - `group_keys`: the key of each generation this member could open.
+/// - `group_members`: the newest member list.
+/// - `group_history`: messages read from (or sent to) a group.
+const V9: &str = "
+CREATE TABLE groups (
+    id              TEXT    PRIMARY KEY CHECK (length(id) = 66),
+    name            TEXT    NOT NULL,
+    description     TEXT,
+    seed            BLOB    CHECK (seed IS NULL OR length(seed) = 32),
+    member_seed     BLOB    NOT NULL CHECK (length(member_seed) = 32),
+    credential      BLOB    NOT NULL,
+    inviter         TEXT,
+    joined          INTEGER NOT NULL CHECK (joined IN (0, 1)),
+    created_ms      INTEGER NOT NULL,
+    info_version    INTEGER NOT NULL DEFAULT 0,
+    members_version INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE group_keys (
+    group_id   TEXT    NOT NULL,
+    generation INTEGER NOT NULL,
+    key        BLOB    NOT NULL CHECK (length(key) = 32),
+    PRIMARY KEY (group_id, generation)
+) WITHOUT ROWID;
+CREATE TABLE group_members (
+    group_id TEXT    NOT NULL,
+    account  TEXT    NOT NULL CHECK (length(account) = 66),
+    admin    INTEGER NOT NULL CHECK (admin IN (0, 1)),
+    PRIMARY KEY (group_id, account)
+) WITHOUT ROWID;
+CREATE TABLE group_history (
+    id        INTEGER PRIMARY KEY,
+    group_id  TEXT    NOT NULL,
+    hash      TEXT    NOT NULL UNIQUE,
+    sender    TEXT    NOT NULL CHECK (length(sender) = 66),
+    sent_ms   INTEGER NOT NULL,
+    local_ms  INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    body      TEXT    NOT NULL
+);
+CREATE INDEX group_history_time ON group_history (group_id, local_ms, id);
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -1,0 +1,165 @@
+//! Invitations: a direct message (end-to-end encrypted like any other) that
+//! carries a member's sub-key seed, credential and the current group key,
+//! and for a new admin the group seed. From a contact it is joined at once;
+//! from anyone else it waits, as a message request does, until the sender
+//! is accepted.
+
+use allium_common::AccountId;
+use allium_common::Identity;
+use allium_common::content::{Content, GroupRef, Kind};
+use allium_common::encoding::{from_base64, to_base64};
+use allium_common::group::GroupId;
+use allium_common::group::credential::{Credential, Rights, member_seed};
+use zeroize::Zeroizing;
+
+use super::hex_seed;
+use crate::error::Result;
+use crate::home::GroupRecord;
+use crate::messenger::Messenger;
+
+/// Checks an invitation's secrets against its Group ID: the credential is
+/// the group key's, names the sub-key of `member_seed` and allows a
+/// member's rights; a `seed`, if given, is the group key's. `Some(())` if
+/// they hold.
+pub(super) fn check_secrets(
+    group: &GroupId,
+    member_seed: &[u8; 32],
+    credential: &[u8],
+    seed: Option<&[u8; 32]>,
+) -> Option<()> {
+    let verified = Credential::verify(credential, group).ok()?;
+    let sub_key = Identity::from_ed25519_seed(member_seed);
+    if verified.member_pk != *sub_key.ed25519_pk() || !verified.rights.contains(Rights::MEMBER) {
+        return None;
+    }
+    if let Some(seed) = seed
+        && Identity::from_ed25519_seed(seed).ed25519_pk() != group.ed25519()
+    {
+        return None;
+    }
+    Some(())
+}
+
+/// The member's secrets an admin makes for `member`: its sub-key seed and
+/// a fresh credential.
+pub(super) fn member_secrets(group_seed: &[u8; 32], member: &AccountId, now_ms: u64) -> (Zeroizing<[u8; 32]>, Vec<u8>) {
+    let group_key = Identity::from_ed25519_seed(group_seed);
+    let seed = member_seed(group_seed, member);
+    let sub_key = Identity::from_ed25519_seed(&seed);
+    let credential = Credential::issue(&group_key, sub_key.ed25519_pk(), Rights::MEMBER, now_ms);
+    (seed, credential)
+}
+
+/// What an invitation says, checked.
+pub(crate) struct Invitation {
+    pub group: GroupRecord,
+    pub generation: Option<(u32, Zeroizing<[u8; 32]>)>,
+}
+
+/// Reads the invitation in `content` from `from`; `None` if it does not
+/// hold up (forged or damaged secrets are ignored, never half-kept).
+pub(crate) fn read(content: &Content, from: AccountId, now_ms: u64) -> Option<Invitation> {
+    let r = content.group.as_ref()?;
+    let id: GroupId = r.id.parse().ok()?;
+    let member_seed = hex_seed(r.member_seed.as_deref()?)?;
+    let credential = from_base64(r.credential.as_deref()?).ok()?;
+    let seed = match r.seed.as_deref() {
+        Some(s) => Some(hex_seed(s)?),
+        None => None,
+    };
+    check_secrets(&id, &member_seed, &credential, seed.as_deref())?;
+    let generation = match (r.generation, r.key.as_deref()) {
+        (Some(g), Some(k)) => Some((g, hex_seed(k)?)),
+        _ => None,
+    };
+    let name = r
+        .name
+        .as_deref()
+        .map(|n| n.chars().filter(|c| !c.is_control()).take(64).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "group".to_owned());
+    Some(Invitation {
+        group: GroupRecord {
+            id,
+            name,
+            description: None,
+            seed,
+            member_seed,
+            credential,
+            inviter: Some(from),
+            joined: false,
+            created_ms: now_ms,
+            info_version: 0,
+            members_version: 0,
+        },
+        generation,
+    })
+}
+
+impl Messenger {
+    /// Sends `member` its invitation to `g` (as an admin): its secrets and
+    /// the current key, and the group seed if `admin`.
+    pub(super) async fn invite(&mut self, g: &GroupRecord, member: AccountId, admin: bool) -> Result<()> {
+        let Some(seed) = g.seed.as_ref() else {
+            return Err(crate::error::Error::Usage(format!(
+                "only an admin of {} can invite",
+                g.name
+            )));
+        };
+        let (member_seed, credential) = member_secrets(seed, &member, self.network_now());
+        let current = self.home.group_current_key(&g.id)?;
+        let mut content = Content::control(Kind::GroupInvite, self.network_now());
+        content.group = Some(GroupRef {
+            id: g.id.to_string(),
+            name: Some(g.name.clone()),
+            member_seed: Some(hex::encode(*member_seed)),
+            credential: Some(to_base64(&credential)),
+            generation: current.as_ref().map(|(generation, _)| *generation),
+            key: current.as_ref().map(|(_, k)| hex::encode(**k)),
+            seed: admin.then(|| hex::encode(**seed)),
+        });
+        content.profile = self.own_profile()?;
+        match self.send_control(member, &content).await? {
+            crate::messenger::Delivery::Failed(e) => Err(crate::error::Error::Network(format!(
+                "the invitation to {member} could not be delivered: {e}"
+            ))),
+            // Stored, or kept in the outbox and retried.
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps an invitation that arrived: joined at once if `approved` (the
+    /// sender is a contact), else waiting until the sender is accepted.
+    /// Returns the group's name, or `None` if it did not hold up.
+    pub(crate) fn keep_invitation(&mut self, mut inv: Invitation, approved: bool) -> Result<Option<String>> {
+        inv.group.joined = approved;
+        if let Some(held) = self.home.group(&inv.group.id)?
+            && held.joined
+        {
+            inv.group.joined = true;
+        }
+        self.home.put_group(&inv.group)?;
+        if let Some((generation, key)) = &inv.generation {
+            self.home.put_group_key(&inv.group.id, *generation, key)?;
+        }
+        if inv.group.joined
+            && let Some(g) = self.home.group(&inv.group.id)?
+        {
+            self.remember_group(&g)?;
+        }
+        Ok(Some(inv.group.name))
+    }
+
+    /// Joins the invitations `from` sent while it was not a contact (it
+    /// was just accepted). Returns the names of the groups joined.
+    pub(crate) fn join_invitations_from(&mut self, from: &AccountId) -> Result<Vec<String>> {
+        let mut joined = Vec::new();
+        for g in self.home.groups()? {
+            if !g.joined && g.inviter.as_ref() == Some(from) && self.home.join_group(&g.id)? {
+                self.remember_group(&g)?;
+                joined.push(g.name);
+            }
+        }
+        Ok(joined)
+    }
+}
