@@ -11,7 +11,7 @@ use allium_common::group::credential::{Credential, Rights};
 use allium_common::group::{GroupId, message};
 use allium_common::rpc::{self, Call, Namespace, RetrieveParams};
 use allium_common::{Identity, MailboxId};
-use allium_tests::{Client, TestNet, hostile, ok_lines};
+use allium_tests::{Client, TestNet, hostile, ok_lines, stderr};
 use serde_json::Value;
 
 /// Three accounts that hold each other as contacts (so invitations are
@@ -188,6 +188,59 @@ async fn three_members_talk_and_a_removed_one_reads_nothing_new() {
     assert!(said(&at_carol).is_empty(), "{at_carol:?}");
     assert!(at_carol.iter().any(|l| l["group_removed"] == "friends"), "{at_carol:?}");
 
+    // A week on, the admin's next round stores the group's state again
+    // and extends the revocation, so neither lapses with the nodes' 14
+    // days. (The admin's last refresh is set back 8 days here.)
+    let group_key = {
+        let home = Home::open(&alice.home).unwrap();
+        Identity::from_ed25519_seed(&home.group(&group).unwrap().unwrap().seed.unwrap())
+    };
+    let owner_read = |ns: Namespace| {
+        let ts = hostile::now_ms();
+        Call::Retrieve(RetrieveParams {
+            pubkey: group.into(),
+            pubkey_ed25519: Hex32(*group_key.ed25519_pk()),
+            namespace: ns,
+            timestamp: ts,
+            signature: Sig64(group_key.sign(&rpc::retrieve_signed_bytes(ns, ts))),
+            last_hash: None,
+            max_count: None,
+            max_size: None,
+            wait_ms: None,
+            credential: None,
+        })
+        .to_json()
+    };
+    let (_, revoked) = at_group_swarm(&net, &owner_read(Namespace::GROUP_REVOKED)).await;
+    let (_, keys) = at_group_swarm(&net, &owner_read(Namespace::GROUP_KEYS)).await;
+    let expiry = revoked["messages"][0]["expiration"].as_u64().unwrap();
+    assert_eq!(alice.run(&["inbox"]).status.code(), Some(1), "nothing new");
+    let (_, again) = at_group_swarm(&net, &owner_read(Namespace::GROUP_REVOKED)).await;
+    assert_eq!(
+        again["messages"][0]["expiration"].as_u64().unwrap(),
+        expiry,
+        "not due yet"
+    );
+    {
+        let mut home = Home::open(&alice.home).unwrap();
+        let eight_days_ago = hostile::now_ms() - 8 * 86_400_000;
+        let key = format!("group_refreshed:{}", &group.to_string()[..34]);
+        home.set_meta(&key, &eight_days_ago.to_string()).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(alice.run(&["inbox"]).status.code(), Some(1), "nothing new");
+    let (_, again) = at_group_swarm(&net, &owner_read(Namespace::GROUP_REVOKED)).await;
+    assert!(
+        again["messages"][0]["expiration"].as_u64().unwrap() > expiry,
+        "the revocation was extended: {again}"
+    );
+    let (_, keys_again) = at_group_swarm(&net, &owner_read(Namespace::GROUP_KEYS)).await;
+    assert_eq!(
+        keys_again["messages"].as_array().unwrap().len(),
+        keys["messages"].as_array().unwrap().len() + 1,
+        "the key message was stored again"
+    );
+
     // A non-member reads and writes nothing: without a credential, or
     // with one it signed itself.
     let stranger = Identity::from_ed25519_seed(&[0x5a; 32]);
@@ -288,4 +341,37 @@ async fn an_admin_promotes_a_member_leaves_and_a_restore_finds_the_group() {
     );
     ok_lines(&restored.run(&["send", "crew", "bob again"]));
     assert_eq!(said(&ok_lines(&alice.run(&["--json", "inbox"]))), ["bob again"]);
+}
+
+/// An invitation from an account that is not a contact is a message
+/// request: the group waits (nothing is sent or read in it) until the
+/// inviter is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_invitation_waits_until_the_inviter_is_accepted() {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let (alice_id, _) = alice.init();
+    let dave = net.client("dave");
+    let (dave_id, _) = dave.init();
+    ok_lines(&alice.run(&["contacts", "add", "dave", &dave_id]));
+    ok_lines(&alice.run(&["group", "create", "open door", "--member", "dave"]));
+
+    let at_dave = ok_lines(&dave.run(&["--json", "inbox"]));
+    assert!(
+        at_dave
+            .iter()
+            .any(|l| l["request"] == true && l["body"] == "[invites you to the group \"open door\"]"),
+        "{at_dave:?}"
+    );
+    let listed = ok_lines(&dave.run(&["--json", "group", "list"]));
+    assert_eq!(listed[0]["joined"], false, "{listed:?}");
+    let refused = dave.run(&["send", "open door", "too early"]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(stderr(&refused).contains("accept its sender"), "{}", stderr(&refused));
+
+    ok_lines(&dave.run(&["requests", "accept", &alice_id, "--name", "alice"]));
+    let listed = ok_lines(&dave.run(&["--json", "group", "list"]));
+    assert_eq!(listed[0]["joined"], true, "{listed:?}");
+    ok_lines(&dave.run(&["send", "open door", "thanks"]));
+    assert_eq!(said(&ok_lines(&alice.run(&["--json", "inbox"]))), ["thanks"]);
 }

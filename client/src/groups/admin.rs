@@ -81,6 +81,7 @@ impl Messenger {
         self.home.put_group(&g)?;
         self.home.put_group_key(&id, 1, &key)?;
         self.remember_group(&g)?;
+        self.mark_refreshed(&g)?;
         let mut invited = 0;
         for m in list.iter().filter(|m| m.account != me) {
             self.invite(&g, m.account, false).await?;
@@ -150,6 +151,7 @@ impl Messenger {
         let info = self.current_info(&g);
         let bytes = self.publish(&g, generation, &key, &list, Some(&info)).await?;
         self.home.put_group_key(group, generation, &key)?;
+        self.mark_refreshed(&g)?;
         Ok(self.summary(&g, generation, list.len(), bytes, 0, members.len()))
     }
 
@@ -188,7 +190,7 @@ impl Messenger {
     /// Stores, as the group: a key message of `generation` to every member
     /// of `list`, the list, and `info` if given. Returns the key message's
     /// size.
-    async fn publish(
+    pub(super) async fn publish(
         &mut self,
         g: &GroupRecord,
         generation: u32,
@@ -241,7 +243,7 @@ impl Messenger {
         Ok(())
     }
 
-    fn current_key(&self, g: &GroupRecord) -> Result<(u32, Zeroizing<[u8; 32]>)> {
+    pub(super) fn current_key(&self, g: &GroupRecord) -> Result<(u32, Zeroizing<[u8; 32]>)> {
         self.home
             .group_current_key(&g.id)?
             .ok_or_else(|| Error::Usage(format!("no key of {} yet: run `allium inbox` first", g.name)))

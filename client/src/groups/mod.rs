@@ -10,6 +10,7 @@
 
 mod admin;
 mod invite;
+mod refresh;
 mod round;
 
 use allium_common::MailboxId;
@@ -30,6 +31,7 @@ use crate::messenger::{Messenger, swarm_refused};
 
 pub use admin::Created;
 pub(crate) use invite::read as read_invitation;
+pub use refresh::{REFRESH_AFTER_MS, must_refresh};
 pub use round::{GroupPage, GroupReceived};
 
 /// How long what is stored in a group's swarm lives: as long as a node

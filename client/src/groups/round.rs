@@ -158,6 +158,9 @@ impl Messenger {
             wait = None;
             prefer = Some(node.ed25519.0);
         }
+        if let Err(e) = self.refresh_if_due(g).await {
+            tracing::debug!(group = %g.id, error = %e, "the group's state was not stored again yet");
+        }
         let me = self.home.account_id();
         leavers.retain(|a| *a != me);
         leavers.sort();

@@ -74,7 +74,7 @@ fn a_key_message_holds_at_most_1575_members_in_one_stored_message() {
 /// only to within 75, and that an outsider cannot open. Removing member 0
 /// rekeys without it: the others get the new key, it does not.
 #[test]
-fn a_thousand_member_rekey_fits_one_message_and_every_member_opens_it() {
+fn a_thousand_member_rekey_fits_one_message_and_every_member_opens_it_and_what_is_sent_after() {
     let people = members(1_000);
     let key = [0x4b; 32];
     let bytes = GroupKeys::seal(&group_key(), 7, &key, &public(&people), &[5; 32], &[6; 32]).unwrap();
@@ -117,6 +117,29 @@ fn a_thousand_member_rekey_fits_one_message_and_every_member_opens_it() {
     assert_eq!(
         *rekey.open(people[999].x25519_sk(), people[999].x25519_pk()).unwrap(),
         new_key
+    );
+
+    // A message sent under the new generation: every remaining member,
+    // holding the key its entry gave it, opens it; the removed member,
+    // holding only generation 7, does not.
+    let sent = message::seal(
+        &people[1],
+        &group(),
+        8,
+        &new_key,
+        &Content::text("after the rekey", 1),
+        &[3; 24],
+    )
+    .unwrap();
+    for m in &people[1..] {
+        let k = rekey.open(m.x25519_sk(), m.x25519_pk()).unwrap();
+        let opened = message::open(&group(), |g| (g == 8).then(|| k.clone()), &sent).unwrap();
+        assert_eq!(opened.sender, people[1].account_id());
+    }
+    let old = keys.open(people[0].x25519_sk(), people[0].x25519_pk()).unwrap();
+    assert_eq!(
+        message::open(&group(), |_| Some(old.clone()), &sent),
+        Err(GroupMessageError::Decrypt)
     );
 }
 
