@@ -5,7 +5,8 @@
 # identities, has them exchange messages both ways through 3-relay onion
 # paths, shows that every link is TLS 1.3 keyed by the node's own Ed25519
 # key, shows a hostile message arriving harmless and a flooded inbox still
-# working, prints the transcript, and stops the network. Everything lives in a temporary
+# working, links a second device, runs a private group (with a member
+# removed), prints the transcript, and stops the network. Everything lives in a temporary
 # directory that is removed at the end (set KEEP=1 to keep it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -139,6 +140,29 @@ alice2 devices
 bob send alice "This one is sealed to alice's current key: her phone and her laptop both read it." >/dev/null
 echo "laptop:"; alice2 inbox || true
 echo "phone:";  alice inbox || true
+
+echo "==> a private group: alice makes one with bob and carol; the nodes never learn who is in it"
+carol() { "$BIN/allium" --home "$DIR/carol" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
+carol init >/dev/null
+CAROL_ID="$(carol id)"
+carol contacts add alice "$ALICE_ID" >/dev/null
+bob contacts add carol "$CAROL_ID" >/dev/null
+alice contacts add carol "$CAROL_ID" >/dev/null
+alice group create garden --member bob --member carol
+bob inbox || true
+carol inbox || true
+alice send garden "Welcome to the garden." >/dev/null
+bob send garden "Glad to be here." >/dev/null
+carol inbox || true
+echo "alice's laptop follows the group too (it is in her synced state):"
+alice2 inbox || true
+alice2 group info garden
+echo "==> alice removes carol: her credential is revoked on the group's swarm and a new key goes to alice and bob only"
+alice group remove garden carol
+alice send garden "Only bob and I read this." >/dev/null
+bob inbox || true
+echo "carol's client:"
+carol inbox || true
 
 echo "==> alice's devices are all lost: a new device restored from her phrase alone gets her name and contacts, not what was sealed with forward secrecy (and says so)"
 alice3() { "$BIN/allium" --home "$DIR/alice3" --seeds "$DIR/net/seed-nodes.toml" "$@"; }

@@ -78,6 +78,10 @@ async fn at_group_swarm(net: &TestNet, request: &Value) -> (u16, Value) {
     panic!("no node holds the group");
 }
 
+/// A group row of a node's store: key, data, signer and signature,
+/// credential.
+type GroupRow = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// A member's sub-key and credential, read from its home.
 fn secrets_of(client: &Client, group: &GroupId) -> (Identity, Vec<u8>) {
     let home = Home::open(&client.home).unwrap();
@@ -187,6 +191,48 @@ async fn three_members_talk_and_a_removed_one_reads_nothing_new() {
     let at_carol = ok_lines(&carol.run(&["--json", "inbox"]));
     assert!(said(&at_carol).is_empty(), "{at_carol:?}");
     assert!(at_carol.iter().any(|l| l["group_removed"] == "friends"), "{at_carol:?}");
+
+    // The group's swarm holds its rows under the Group ID; nothing in
+    // them (data, signer keys, credentials) is a member's Account ID, as
+    // bytes or as hex: the nodes never see who the members are.
+    let member_keys: Vec<[u8; 32]> = [&alice, &bob, &carol]
+        .iter()
+        .map(|c| *Home::open(&c.home).unwrap().account_id().x25519())
+        .collect();
+    let mut group_rows = 0;
+    for node in &net.net.nodes {
+        let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
+        let rows: Vec<GroupRow> = db
+            .prepare("SELECT account, data, owner_sig, credential FROM messages WHERE namespace BETWEEN 11 AND 15")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (account, data, owner_sig, credential) in &rows {
+            group_rows += 1;
+            assert_eq!(account.as_slice(), group.ed25519(), "a group row is keyed by the group");
+            for blob in [Some(data), owner_sig.as_ref(), credential.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                for key in &member_keys {
+                    assert!(
+                        !blob.windows(32).any(|w| w == key.as_slice()),
+                        "{}: a member's key",
+                        node.name
+                    );
+                    let hex = hex::encode(key);
+                    assert!(
+                        !blob.windows(64).any(|w| w == hex.as_bytes()),
+                        "{}: a member's ID",
+                        node.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(group_rows > 10, "the swarm holds the group's rows ({group_rows})");
 
     // A week on, the admin's next round stores the group's state again
     // and extends the revocation, so neither lapses with the nodes' 14

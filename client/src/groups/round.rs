@@ -210,9 +210,15 @@ impl Messenger {
             }
             Namespace::GROUP_INFO => match Info::open(&bytes, &id, key_for) {
                 Ok(doc) => {
-                    self.home
-                        .set_group_info(&id, doc.version, &doc.body.name, doc.body.description.as_deref())?;
-                    if let Some(held) = self.home.group(&id)? {
+                    let renamed = doc.body.name != g.name;
+                    // The synced state keeps the name too: written only
+                    // when it changed, so reading does not make a store.
+                    if self
+                        .home
+                        .set_group_info(&id, doc.version, &doc.body.name, doc.body.description.as_deref())?
+                        && renamed
+                        && let Some(held) = self.home.group(&id)?
+                    {
                         self.remember_group(&held)?;
                     }
                 }
