@@ -145,12 +145,14 @@ pub async fn group(m: &mut Messenger, action: GroupCommand, json: bool) -> Resul
                         generation.map_or("none yet".to_owned(), |n| n.to_string()),
                         members.len()
                     );
+                    let me = m.home.account_id();
                     for x in &members {
-                        text.push_str(&format!(
-                            "\n  {}{}",
-                            super::fmt_from(&x.account, book.shown_name(&x.account), None),
-                            if x.admin { " (admin)" } else { "" }
-                        ));
+                        let name = if x.account == me {
+                            "you".to_owned()
+                        } else {
+                            super::fmt_from(&x.account, book.shown_name(&x.account), None)
+                        };
+                        text.push_str(&format!("\n  {name}{}", if x.admin { " (admin)" } else { "" }));
                     }
                     text
                 },

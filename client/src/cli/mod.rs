@@ -702,7 +702,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Group { action } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             account::sync_quietly(&mut m).await;
-            groups::group(&mut m, action, json).await
+            let code = groups::group(&mut m, action, json).await?;
+            // A group made, joined or left is in the synced state: the
+            // account's other devices learn it from the swarm.
+            account::sync_quietly(&mut m).await;
+            Ok(code)
         }
         Command::Requests { action } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
