@@ -387,6 +387,14 @@ async fn an_admin_promotes_a_member_leaves_and_a_restore_finds_the_group() {
     );
     ok_lines(&restored.run(&["send", "crew", "bob again"]));
     assert_eq!(said(&ok_lines(&alice.run(&["--json", "inbox"]))), ["bob again"]);
+
+    // `watch` prints a group message as it arrives.
+    let mut watcher = alice.command(&["--json", "watch", "--count", "1", "--timeout-secs", "60"]);
+    let watch = tokio::task::spawn_blocking(move || watcher.output());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    ok_lines(&bob.run(&["send", "crew", "live in the group"]));
+    let out = watch.await.unwrap().unwrap();
+    assert_eq!(said(&ok_lines(&out)), ["live in the group"]);
 }
 
 /// An invitation from an account that is not a contact is a message
