@@ -101,7 +101,8 @@ pub struct Messenger {
     /// The home directory.
     pub home: Home,
     seeds: Vec<Seed>,
-    transport: Transport,
+    /// Shared with [`Messenger::sibling`]s (one Tor client per process).
+    transport: std::sync::Arc<Transport>,
     nodes: Option<Sourced>,
     paths: Option<Paths>,
     /// Nodes that failed this session, and how surely: chosen last as
@@ -142,7 +143,7 @@ impl Messenger {
         Self {
             home,
             seeds,
-            transport,
+            transport: std::sync::Arc::new(transport),
             nodes: None,
             paths: None,
             doubts: Doubts::default(),
@@ -150,6 +151,27 @@ impl Messenger {
             offline: false,
             device_notes: None,
             forward_secrecy: true,
+        }
+    }
+
+    /// A second session over `home` (the same home, opened again) that
+    /// shares this one's transport and settings, so two requests can be
+    /// in flight at once: `watch` long-polls the inbox and a group's swarm
+    /// side by side. Each keeps its own paths state, as two `allium`
+    /// processes would.
+    pub fn sibling(&self, home: Home) -> Self {
+        let clock = Clock::saved(&home);
+        Self {
+            home,
+            seeds: self.seeds.clone(),
+            transport: std::sync::Arc::clone(&self.transport),
+            nodes: None,
+            paths: None,
+            doubts: Doubts::default(),
+            clock,
+            offline: self.offline,
+            device_notes: None,
+            forward_secrecy: self.forward_secrecy,
         }
     }
 

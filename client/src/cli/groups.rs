@@ -210,6 +210,71 @@ fn print_change(json: bool, action: &str, c: &Created) {
     });
 }
 
+/// What `watch`'s group session shares with the inbox loop.
+pub struct Watching {
+    /// Print JSON.
+    pub json: bool,
+    /// Stop then.
+    pub deadline: Option<std::time::Instant>,
+    /// Stop once this many messages were printed (inbox and groups).
+    pub count: Option<usize>,
+    /// Messages printed so far, by both loops.
+    pub seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Told when `count` is reached here.
+    pub done: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// How often the group session looks again when it cannot long-poll: no
+/// group joined yet, or several groups (several swarms).
+const GROUP_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `watch`'s group session: reads the groups in a loop, long-polling the
+/// group's swarm when there is one group, and prints what arrives.
+pub async fn watch(mut m: Messenger, w: Watching) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let remaining = w
+            .deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if remaining.is_some_and(|r| r.is_zero()) {
+            return;
+        }
+        let joined = m
+            .home
+            .groups()
+            .map(|g| g.iter().filter(|g| g.joined).count())
+            .unwrap_or(0);
+        if joined == 0 {
+            tokio::time::sleep(GROUP_POLL).await;
+            continue;
+        }
+        let wait = remaining.map_or(crate::messenger::WATCH_WAIT_MS, |r| {
+            u64::try_from(r.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(crate::messenger::WATCH_WAIT_MS)
+        });
+        match m.group_round(Some(wait.max(1))).await {
+            Ok(page) => {
+                if let Ok(book) = m.book() {
+                    print_group_page(w.json, &book, &page);
+                }
+                let now = w.seen.fetch_add(page.messages.len(), Ordering::SeqCst) + page.messages.len();
+                if w.count.is_some_and(|c| now >= c) {
+                    w.done.notify_one();
+                    return;
+                }
+                if joined > 1 {
+                    tokio::time::sleep(GROUP_POLL).await;
+                }
+            }
+            Err(e) => {
+                eprintln!("allium: {}; retrying", escape(&e.to_string()));
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Prints what a round over the groups found.
 pub fn print_group_page(json: bool, book: &Book, page: &GroupPage) {
     for r in &page.messages {

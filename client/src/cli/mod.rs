@@ -26,10 +26,6 @@ use crate::error::{Error, Result};
 use crate::home::{Direction, Home, IdentitySource, ReceiptLevel};
 use crate::incoming::InboxPage;
 use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
-
-/// How long `watch` holds each of its two requests (inbox, group) open
-/// when the account is in a group.
-const GROUP_WATCH_WAIT_MS: u64 = 3_000;
 use crate::transport::{TorOptions, Transport};
 
 /// The seed file shipped with the program.
@@ -573,37 +569,47 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let home = Home::open(&home_dir)?;
             let mut m = net.messenger(home)?;
             let deadline = timeout_secs.map(|s| std::time::Instant::now() + std::time::Duration::from_secs(s));
-            let mut seen = 0usize;
+            let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let done = std::sync::Arc::new(tokio::sync::Notify::new());
+            // The groups live on other swarms: a second session long-polls
+            // them beside the inbox, so neither waits for the other.
+            tokio::spawn(groups::watch(
+                m.sibling(Home::open(&home_dir)?),
+                groups::Watching {
+                    json,
+                    deadline,
+                    count,
+                    seen: std::sync::Arc::clone(&seen),
+                    done: std::sync::Arc::clone(&done),
+                },
+            ));
+            let total = |seen: &std::sync::atomic::AtomicUsize| seen.load(std::sync::atomic::Ordering::SeqCst);
             loop {
                 flush_outbox(&mut m, json).await;
                 let remaining_ms = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()).as_millis());
                 if remaining_ms == Some(0) {
-                    return Ok(if seen > 0 { EXIT_OK } else { EXIT_NOTHING });
+                    return Ok(if total(&seen) > 0 { EXIT_OK } else { EXIT_NOTHING });
                 }
                 let wait = remaining_ms.map_or(WATCH_WAIT_MS, |r| {
                     u64::try_from(r).unwrap_or(WATCH_WAIT_MS).min(WATCH_WAIT_MS)
                 });
                 account::sync_quietly(&mut m).await;
-                // In a group, the wait is shared between the inbox and the
-                // group's swarm (two swarms, one request at a time).
-                let in_groups = m.home.groups()?.iter().any(|g| g.joined);
-                let wait = if in_groups { wait.min(GROUP_WATCH_WAIT_MS) } else { wait };
-                match m.inbox(Some(wait.max(1))).await {
+                let round = tokio::select! {
+                    round = m.inbox(Some(wait.max(1))) => round,
+                    // The group session saw enough: stop (an inbox read cut
+                    // short is read again next time; nothing is lost).
+                    () = done.notified() => return Ok(EXIT_OK),
+                };
+                match round {
                     Ok(page) => {
                         print_received(json, &page);
-                        let mut heard = 0;
-                        if in_groups {
-                            match m.group_round(Some(wait.max(1))).await {
-                                Ok(groups) => {
-                                    groups::print_group_page(json, &m.book()?, &groups);
-                                    heard = groups.messages.len();
-                                }
-                                Err(e) => eprintln!("allium: {}; retrying", escape(&e.to_string())),
-                            }
-                        }
                         account::after_round(&mut m).await;
-                        seen += page.messages.len() + page.requests.len() + heard;
-                        if count.is_some_and(|c| seen >= c) {
+                        let now = seen.fetch_add(
+                            page.messages.len() + page.requests.len(),
+                            std::sync::atomic::Ordering::SeqCst,
+                        ) + page.messages.len()
+                            + page.requests.len();
+                        if count.is_some_and(|c| now >= c) {
                             return Ok(EXIT_OK);
                         }
                     }
