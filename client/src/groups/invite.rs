@@ -163,3 +163,89 @@ impl Messenger {
         Ok(joined)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use allium_common::encoding::to_base64;
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn seed() -> [u8; 32] {
+        [0x47; 32]
+    }
+
+    fn group() -> GroupId {
+        GroupId::from_ed25519(*Identity::from_ed25519_seed(&seed()).ed25519_pk())
+    }
+
+    fn member() -> AccountId {
+        Identity::from_ed25519_seed(&[0x12; 32]).account_id()
+    }
+
+    /// An invitation as an admin makes it, with `edit` applied.
+    fn invitation(edit: impl FnOnce(&mut GroupRef)) -> Content {
+        let (member_seed, credential) = member_secrets(&seed(), &member(), NOW);
+        let mut r = GroupRef {
+            id: group().to_string(),
+            name: Some("garden".into()),
+            member_seed: Some(hex::encode(*member_seed)),
+            credential: Some(to_base64(&credential)),
+            generation: Some(3),
+            key: Some(hex::encode([9u8; 32])),
+            seed: None,
+        };
+        edit(&mut r);
+        let mut content = Content::control(Kind::GroupInvite, NOW);
+        content.group = Some(r);
+        content
+    }
+
+    #[test]
+    fn an_admins_invitation_is_read_with_its_key() {
+        let from = Identity::from_ed25519_seed(&[0x33; 32]).account_id();
+        let inv = read(&invitation(|_| {}), from, NOW).unwrap();
+        assert_eq!(inv.group.id, group());
+        assert_eq!(inv.group.name, "garden");
+        assert_eq!(inv.group.inviter, Some(from));
+        assert!(!inv.group.joined && inv.group.seed.is_none());
+        let (generation, key) = inv.generation.unwrap();
+        assert_eq!((generation, *key), (3, [9; 32]));
+        let admin = read(&invitation(|r| r.seed = Some(hex::encode(seed()))), from, NOW).unwrap();
+        assert_eq!(admin.group.seed.as_deref(), Some(&seed()));
+    }
+
+    #[test]
+    fn a_forged_or_mismatched_invitation_is_dropped_whole() {
+        let from = member();
+        // A credential for another member's sub-key.
+        let other = Identity::from_ed25519_seed(&[0x13; 32]).account_id();
+        let (_, foreign) = member_secrets(&seed(), &other, NOW);
+        assert!(read(&invitation(|r| r.credential = Some(to_base64(&foreign))), from, NOW).is_none());
+        // A credential signed by another key than the group's.
+        let (_, forged) = member_secrets(&[0x48; 32], &member(), NOW);
+        assert!(read(&invitation(|r| r.credential = Some(to_base64(&forged))), from, NOW).is_none());
+        // A seed that is not the group key's.
+        assert!(read(&invitation(|r| r.seed = Some(hex::encode([0x48; 32]))), from, NOW).is_none());
+        // Another Group ID than the credential's.
+        let elsewhere = GroupId::from_ed25519(*Identity::from_ed25519_seed(&[0x48; 32]).ed25519_pk());
+        assert!(read(&invitation(|r| r.id = elsewhere.to_string()), from, NOW).is_none());
+        // Damaged fields.
+        assert!(read(&invitation(|r| r.member_seed = Some("zz".into())), from, NOW).is_none());
+        assert!(read(&invitation(|r| r.key = Some("00".into())), from, NOW).is_none());
+        assert!(read(&invitation(|r| r.credential = None), from, NOW).is_none());
+    }
+
+    #[test]
+    fn an_invitations_name_is_kept_short_and_without_control_characters() {
+        let inv = read(
+            &invitation(|r| r.name = Some(format!("\u{1b}[2J{}", "x".repeat(100)))),
+            member(),
+            NOW,
+        )
+        .unwrap();
+        assert!(!inv.group.name.contains('\u{1b}'));
+        assert_eq!(inv.group.name.chars().count(), 64);
+    }
+}

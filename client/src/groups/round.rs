@@ -250,10 +250,13 @@ impl Messenger {
                         kind: kind.to_owned(),
                         body: opened.content.body.clone().unwrap_or_default(),
                     };
+                    let book = self.book()?;
+                    // A blocked account's group messages are kept in the
+                    // history (the group holds them anyway) but not shown.
                     if self.home.record_group_message(&entry, crate::now_ms())?
                         && opened.sender != self.home.account_id()
+                        && !book.is_blocked(&opened.sender)
                     {
-                        let book = self.book()?;
                         let sender_name = book.shown_name(&opened.sender).map(str::to_owned).or_else(|| {
                             opened
                                 .content
