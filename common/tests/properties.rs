@@ -632,3 +632,161 @@ proptest! {
         }
     }
 }
+
+/// Credentials, revocations and member lists (`group::credential`,
+/// `group::state`): what an admin writes reads back as written, for any
+/// group, and a single changed byte or another group is refused.
+mod group_credentials_and_lists {
+    use std::collections::BTreeMap;
+
+    use allium_common::group::credential::{
+        CREDENTIAL_FORMAT, CREDENTIAL_LABEL, CREDENTIAL_LEN, Credential, CredentialError, REVOCATION_LEN, Revocation,
+        Rights,
+    };
+    use allium_common::group::state::{self, DocumentError, Member};
+
+    use super::*;
+
+    /// A credential with any rights bits, signed by hand as
+    /// `Credential::issue` would: `issue` takes a `Rights`, and only the
+    /// named ones (1, 2, 4, 7) can be built outside the crate.
+    fn hand_credential(group_key: &Identity, member_pk: &[u8; 32], rights: u8, issued_ms: u64) -> Vec<u8> {
+        let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+        let mut out = vec![CREDENTIAL_FORMAT];
+        out.extend_from_slice(&group.to_bytes());
+        out.extend_from_slice(member_pk);
+        out.push(rights);
+        out.extend_from_slice(&issued_ms.to_be_bytes());
+        let sig = group_key.sign(&[CREDENTIAL_LABEL, &out].concat());
+        out.extend_from_slice(&sig);
+        out
+    }
+
+    /// Any number of distinct accounts (up to 200) with admin flags, and
+    /// the same members in any order with some of them named again.
+    fn member_lists() -> impl Strategy<Value = (BTreeMap<[u8; 32], bool>, Vec<Member>)> {
+        proptest::collection::btree_map(any::<[u8; 32]>(), any::<bool>(), 0..=200)
+            .prop_flat_map(|accounts| {
+                let members: Vec<Member> = accounts
+                    .iter()
+                    .map(|(pk, &admin)| Member {
+                        account: AccountId::from_x25519(*pk),
+                        admin,
+                    })
+                    .collect();
+                (
+                    Just(accounts),
+                    Just(members).prop_shuffle(),
+                    proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+                )
+            })
+            .prop_map(|(accounts, mut members, again)| {
+                if !members.is_empty() {
+                    for at in again {
+                        members.push(members[at.index(members.len())]);
+                    }
+                }
+                (accounts, members)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn credentials_round_trip_and_any_changed_byte_is_refused(
+            group_seed in any::<[u8; 32]>(),
+            member_pk in any::<[u8; 32]>(),
+            rights in 0u8..=7,
+            issued_ms in any::<u64>(),
+            flip_at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let group_key = Identity::from_ed25519_seed(&group_seed);
+            let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+            let bytes = hand_credential(&group_key, &member_pk, rights, issued_ms);
+            prop_assert_eq!(bytes.len(), CREDENTIAL_LEN);
+            let c = Credential::verify(&bytes, &group).unwrap();
+            prop_assert_eq!((c.member_pk, c.rights.bits(), c.issued_ms), (member_pk, rights, issued_ms));
+            // `issue` writes the same bytes for the rights `verify` read.
+            prop_assert_eq!(&Credential::issue(&group_key, &member_pk, c.rights, issued_ms), &bytes);
+            for named in [Rights::READ, Rights::WRITE, Rights::DELETE, Rights::MEMBER] {
+                let issued = Credential::issue(&group_key, &member_pk, named, issued_ms);
+                prop_assert_eq!(Credential::verify(&issued, &group).unwrap().rights, named);
+            }
+
+            let mut changed = bytes.clone();
+            let i = flip_at.index(changed.len());
+            changed[i] ^= flip;
+            prop_assert!(Credential::verify(&changed, &group).is_err(), "byte {} changed", i);
+            prop_assert!(Revocation::verify(&changed, &group).is_err());
+            let other = GroupId::from_ed25519(*identity(0x92).ed25519_pk());
+            prop_assert!(Credential::verify(&bytes, &other).is_err() || other == group);
+        }
+
+        #[test]
+        fn credentials_with_unknown_rights_are_refused(
+            group_seed in any::<[u8; 32]>(),
+            rights in 8u8..=255,
+        ) {
+            let group_key = Identity::from_ed25519_seed(&group_seed);
+            let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+            let bytes = hand_credential(&group_key, &[7; 32], rights, 1);
+            prop_assert_eq!(Credential::verify(&bytes, &group), Err(CredentialError::Rights(rights)));
+        }
+
+        #[test]
+        fn revocations_round_trip_and_any_changed_byte_is_refused(
+            group_seed in any::<[u8; 32]>(),
+            member_pk in any::<[u8; 32]>(),
+            revoked_ms in any::<u64>(),
+            flip_at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let group_key = Identity::from_ed25519_seed(&group_seed);
+            let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+            let bytes = Revocation::issue(&group_key, &member_pk, revoked_ms);
+            prop_assert_eq!(bytes.len(), REVOCATION_LEN);
+            let r = Revocation::verify(&bytes, &group).unwrap();
+            prop_assert_eq!((r.member_pk, r.revoked_ms), (member_pk, revoked_ms));
+            prop_assert!(Credential::verify(&bytes, &group).is_err(), "a revocation is no credential");
+
+            let mut changed = bytes.clone();
+            let i = flip_at.index(changed.len());
+            changed[i] ^= flip;
+            prop_assert!(Revocation::verify(&changed, &group).is_err(), "byte {} changed", i);
+            prop_assert!(Credential::verify(&changed, &group).is_err());
+        }
+
+        #[test]
+        fn member_lists_open_sorted_deduplicated_and_only_for_their_group(
+            (accounts, members) in member_lists(),
+            group_seed in any::<[u8; 32]>(),
+            generation in any::<u32>(),
+            version in any::<u64>(),
+            key in any::<[u8; 32]>(),
+            nonce in any::<[u8; 24]>(),
+        ) {
+            let group_key = Identity::from_ed25519_seed(&group_seed);
+            let group = GroupId::from_ed25519(*group_key.ed25519_pk());
+            let key_for = |g: u32| (g == generation).then(|| Zeroizing::new(key));
+            let bytes = state::seal_members(&members, &group_key, generation, &key, version, &nonce).unwrap();
+            let opened = state::open_members(&bytes, &group, key_for).unwrap();
+            let expected: Vec<Member> = accounts
+                .iter()
+                .map(|(pk, &admin)| Member { account: AccountId::from_x25519(*pk), admin })
+                .collect();
+            prop_assert_eq!(opened.body, expected);
+            prop_assert_eq!((opened.generation, opened.version), (generation, version));
+
+            let mut other_seed = group_seed;
+            other_seed[0] ^= 1;
+            let other = GroupId::from_ed25519(*Identity::from_ed25519_seed(&other_seed).ed25519_pk());
+            prop_assert_eq!(state::open_members(&bytes, &other, key_for), Err(DocumentError::BadSignature));
+            prop_assert_eq!(
+                state::open_members(&bytes, &group, |_| None),
+                Err(DocumentError::UnknownGeneration(generation))
+            );
+        }
+    }
+}
