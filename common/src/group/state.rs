@@ -150,12 +150,14 @@ pub fn seal_members(
     version: u64,
     nonce: &[u8; XCHACHA_NONCE_LEN],
 ) -> Result<Vec<u8>, DocumentError> {
-    if members.len() > MAX_LIST {
+    let mut sorted = members.to_vec();
+    // An account listed twice keeps its admin flag if either entry has it
+    // (admins sort first within an account, and the first entry stays).
+    sorted.sort_by(|a, b| a.account.cmp(&b.account).then(b.admin.cmp(&a.admin)));
+    sorted.dedup_by_key(|m| m.account);
+    if sorted.len() > MAX_LIST {
         return Err(DocumentError::TooLarge(format!("at most {MAX_LIST} members")));
     }
-    let mut sorted = members.to_vec();
-    sorted.sort();
-    sorted.dedup_by_key(|m| m.account);
     let mut body = Vec::with_capacity(2 + sorted.len() * 33);
     // At most MAX_LIST (1,575): fits a u16.
     body.extend_from_slice(&(sorted.len() as u16).to_be_bytes());
@@ -356,6 +358,15 @@ mod tests {
         assert_eq!(opened.body.len(), 1_000, "the duplicate is dropped");
         assert!(opened.body.windows(2).all(|w| w[0].account < w[1].account));
         assert_eq!(opened.body.iter().filter(|m| m.admin).count(), 10);
+
+        // An admin listed again as a plain member stays an admin, and
+        // repeats do not count against the limit.
+        let admin = members[0];
+        assert!(admin.admin);
+        let mut twice = vec![Member { admin: false, ..admin }; MAX_LIST + 1];
+        twice.push(admin);
+        let bytes = seal_members(&twice, &group_key(), 3, &[3; 32], 8, &[2; 24]).unwrap();
+        assert_eq!(open_members(&bytes, &group(), key_of).unwrap().body, [admin]);
     }
 
     #[test]
