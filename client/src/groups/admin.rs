@@ -64,17 +64,8 @@ impl Messenger {
         let id = GroupId::from_ed25519(*group_key.ed25519_pk());
         let (member_seed, credential) = member_secrets(&seed, &me, self.network_now());
         let g = GroupRecord {
-            id,
-            name: name.to_owned(),
-            description: None,
             seed: Some(seed),
-            member_seed,
-            credential,
-            inviter: None,
-            joined: true,
-            created_ms: crate::now_ms(),
-            info_version: 0,
-            members_version: 0,
+            ..GroupRecord::joined_now(id, name.to_owned(), member_seed, credential)
         };
         let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
         let key_bytes = self.publish(&g, 1, &key, &list, Some(&info)).await?;

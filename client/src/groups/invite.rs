@@ -80,17 +80,11 @@ pub(crate) fn read(content: &Content, from: AccountId, now_ms: u64) -> Option<In
         .unwrap_or_else(|| "group".to_owned());
     Some(Invitation {
         group: GroupRecord {
-            id,
-            name,
-            description: None,
             seed,
-            member_seed,
-            credential,
             inviter: Some(from),
             joined: false,
             created_ms: now_ms,
-            info_version: 0,
-            members_version: 0,
+            ..GroupRecord::joined_now(id, name, member_seed, credential)
         },
         generation,
     })

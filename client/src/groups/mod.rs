@@ -281,18 +281,10 @@ fn group_from_state(key: &str, value: &Value) -> Option<GroupRecord> {
         None => None,
     };
     invite::check_secrets(&id, &member_seed, &credential, seed.as_deref())?;
+    let name = value["name"].as_str().unwrap_or("group").chars().take(64).collect();
     Some(GroupRecord {
-        id,
-        name: value["name"].as_str().unwrap_or("group").chars().take(64).collect(),
-        description: None,
         seed,
-        member_seed,
-        credential,
-        inviter: None,
-        joined: true,
-        created_ms: crate::now_ms(),
-        info_version: 0,
-        members_version: 0,
+        ..GroupRecord::joined_now(id, name, member_seed, credential)
     })
 }
 

@@ -40,6 +40,26 @@ pub struct GroupRecord {
     pub members_version: u64,
 }
 
+impl GroupRecord {
+    /// A group joined now, as a plain member with these secrets (set
+    /// `seed`, `inviter` or `joined` after, as the case may be).
+    pub fn joined_now(id: GroupId, name: String, member_seed: Zeroizing<[u8; 32]>, credential: Vec<u8>) -> Self {
+        Self {
+            id,
+            name,
+            description: None,
+            seed: None,
+            member_seed,
+            credential,
+            inviter: None,
+            joined: true,
+            created_ms: crate::now_ms(),
+            info_version: 0,
+            members_version: 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for GroupRecord {
     // Never print the seeds.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -522,6 +522,19 @@ fn credential(c: &Option<Base64Bytes>) -> Option<&[u8]> {
     c.as_ref().map(|c| c.0.as_slice())
 }
 
+/// A request's mailbox, signer key, credential and signature.
+type Signed<'a> = (&'a MailboxId, &'a Hex32, &'a Option<Base64Bytes>, &'a Sig64);
+
+/// Checks that the owner, or a member whose credential allows `needed`,
+/// signed `msg`.
+fn owner_or_member(signed: Signed<'_>, msg: &[u8], needed: Rights, refusal: &'static str) -> Result<(), RpcError> {
+    let (mailbox, ed, cred, sig) = signed;
+    match verify_signer(mailbox, &ed.0, credential(cred), msg, &sig.0)? {
+        Signer::Member { rights, .. } => require(rights, needed, refusal),
+        Signer::Owner => Ok(()),
+    }
+}
+
 fn require(rights: Rights, needed: Rights, refusal: &'static str) -> Result<(), RpcError> {
     if rights.contains(needed) {
         Ok(())
@@ -555,17 +568,8 @@ impl RetrieveParams {
         check_clock(self.timestamp, now_ms)?;
         check_namespace(&self.pubkey, self.namespace)?;
         let msg = retrieve_signed_bytes(self.namespace, self.timestamp);
-        let signer = verify_signer(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            credential(&self.credential),
-            &msg,
-            &self.signature.0,
-        )?;
-        match signer {
-            Signer::Member { rights, .. } => require(rights, Rights::READ, "its credential does not allow reading"),
-            Signer::Owner => Ok(()),
-        }
+        let signed = (&self.pubkey, &self.pubkey_ed25519, &self.credential, &self.signature);
+        owner_or_member(signed, &msg, Rights::READ, "its credential does not allow reading")
     }
 }
 
@@ -576,17 +580,8 @@ impl DeleteParams {
         check_hashes(&self.messages)?;
         clock(self.timestamp, now_ms)?;
         let msg = delete_signed_bytes(self.timestamp, &self.messages);
-        let signer = verify_signer(
-            &self.pubkey,
-            &self.pubkey_ed25519.0,
-            credential(&self.credential),
-            &msg,
-            &self.signature.0,
-        )?;
-        match signer {
-            Signer::Member { rights, .. } => require(rights, Rights::DELETE, "its credential does not allow deleting"),
-            Signer::Owner => Ok(()),
-        }
+        let signed = (&self.pubkey, &self.pubkey_ed25519, &self.credential, &self.signature);
+        owner_or_member(signed, &msg, Rights::DELETE, "its credential does not allow deleting")
     }
 }
 
