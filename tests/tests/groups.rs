@@ -101,6 +101,12 @@ async fn three_members_talk_and_a_removed_one_reads_nothing_new() {
     assert_eq!(created[0]["generation"], 1);
     assert_eq!(created[0]["invited"], 2);
     let group: GroupId = created[0]["id"].as_str().unwrap().parse().unwrap();
+    {
+        // The admin's device holds the list and info it just published.
+        let home = Home::open(&alice.home).unwrap();
+        assert_eq!(home.group_members(&group).unwrap().len(), 3);
+        assert!(home.group(&group).unwrap().unwrap().info_version > 0);
+    }
 
     // The invitation arrives as a message from a contact, and is joined.
     for member in [&bob, &carol] {

@@ -208,6 +208,9 @@ fn print_change(json: bool, action: &str, c: &Created) {
             }
         )
     });
+    for id in &c.not_invited {
+        eprintln!("allium: the invitation to {id} could not be sent; `allium group add` tries again");
+    }
 }
 
 /// What `watch`'s group session shares with the inbox loop.

@@ -32,6 +32,9 @@ pub struct Created {
     pub key_message_bytes: usize,
     /// Invitations sent (or queued in the outbox).
     pub invited: usize,
+    /// Members whose invitation could not be made or sent (Account IDs):
+    /// `group add` invites them again.
+    pub not_invited: Vec<String>,
     /// Members whose credential was revoked.
     pub revoked: usize,
 }
@@ -68,16 +71,14 @@ impl Messenger {
             ..GroupRecord::joined_now(id, name.to_owned(), member_seed, credential)
         };
         let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
-        let key_bytes = self.publish(&g, 1, &key, &list, Some(&info)).await?;
+        // The row first: publishing records the list and info in it.
         self.home.put_group(&g)?;
         self.home.put_group_key(&id, 1, &key)?;
+        let key_bytes = self.publish(&g, 1, &key, &list, Some(&info)).await?;
         self.remember_group(&g)?;
         self.mark_refreshed(&g)?;
-        let mut invited = 0;
-        for m in list.iter().filter(|m| m.account != me) {
-            self.invite(&g, m.account, false).await?;
-            invited += 1;
-        }
+        let others: Vec<AccountId> = list.iter().filter(|m| m.account != me).map(|m| m.account).collect();
+        let (invited, not_invited) = self.invite_all(&g, &others).await;
         Ok(Created {
             id: id.to_string(),
             name: name.to_owned(),
@@ -85,17 +86,32 @@ impl Messenger {
             members: list.len(),
             key_message_bytes: key_bytes,
             invited,
+            not_invited,
             revoked: 0,
         })
     }
 
+    /// Invites each of `members`; an invitation that fails is reported,
+    /// not fatal (the group exists already; `group add` invites again).
+    async fn invite_all(&mut self, g: &GroupRecord, members: &[AccountId]) -> (usize, Vec<String>) {
+        let mut failed = Vec::new();
+        for m in members {
+            if let Err(e) = self.invite(g, *m, false).await {
+                tracing::debug!(member = %m, error = %e, "an invitation was not sent");
+                failed.push(m.to_string());
+            }
+        }
+        (members.len() - failed.len(), failed)
+    }
+
     /// Adds `members` (as an admin): a key message of the current
     /// generation that includes them (so a restore of theirs finds the
-    /// key), the new list, and their invitations. They read from now on:
+    /// key), the new list, and their invitations (sent again to any
+    /// already listed). They read from now on:
     /// earlier generations' keys are not given.
     pub async fn add_to_group(&mut self, group: &GroupId, members: &[AccountId]) -> Result<Created> {
         let g = self.joined_group(group)?;
-        let mut list = self.home.group_members(group)?;
+        let mut list = self.known_members(&g)?;
         let new: Vec<AccountId> = members
             .iter()
             .filter(|a| !list.iter().any(|m| m.account == **a))
@@ -106,10 +122,13 @@ impl Messenger {
         check_size(list.len())?;
         let (generation, key) = self.current_key(&g)?;
         let bytes = self.publish(&g, generation, &key, &list, None).await?;
-        for m in &new {
-            self.invite(&g, *m, false).await?;
-        }
-        Ok(self.summary(&g, generation, list.len(), bytes, new.len(), 0))
+        // Those already listed are invited again too: their first
+        // invitation may have failed.
+        let (invited, not_invited) = self.invite_all(&g, members).await;
+        Ok(Created {
+            not_invited,
+            ..self.summary(&g, generation, list.len(), bytes, invited, 0)
+        })
     }
 
     /// Removes `members` (as an admin): their credentials revoked on the
@@ -125,7 +144,7 @@ impl Messenger {
         if members.contains(&me) {
             return Err(Error::Usage("to leave a group, use `allium group leave`".into()));
         }
-        let mut list = self.home.group_members(group)?;
+        let mut list = self.known_members(&g)?;
         list.retain(|m| !members.contains(&m.account));
         let signer = Signer::admin(&g)?;
         let group_key = Identity::from_ed25519_seed(&seed);
@@ -150,7 +169,7 @@ impl Messenger {
     /// message) and the list marks them.
     pub async fn promote_in_group(&mut self, group: &GroupId, members: &[AccountId]) -> Result<Created> {
         let g = self.joined_group(group)?;
-        let mut list = self.home.group_members(group)?;
+        let mut list = self.known_members(&g)?;
         for account in members {
             match list.iter_mut().find(|m| m.account == *account) {
                 Some(m) => m.admin = true,
@@ -234,6 +253,19 @@ impl Messenger {
         Ok(())
     }
 
+    /// The newest member list this device read: a change made from an
+    /// empty one would drop everyone, so none is made without it.
+    fn known_members(&self, g: &GroupRecord) -> Result<Vec<Member>> {
+        let list = self.home.group_members(&g.id)?;
+        if list.is_empty() {
+            return Err(Error::Usage(format!(
+                "the member list of {} has not been read yet: run `allium inbox` first",
+                g.name
+            )));
+        }
+        Ok(list)
+    }
+
     pub(super) fn current_key(&self, g: &GroupRecord) -> Result<(u32, Zeroizing<[u8; 32]>)> {
         self.home
             .group_current_key(&g.id)?
@@ -264,6 +296,7 @@ impl Messenger {
             members,
             key_message_bytes: bytes,
             invited,
+            not_invited: Vec::new(),
             revoked,
         }
     }

@@ -104,7 +104,11 @@ impl Messenger {
     ) -> Result<()> {
         let signer = Signer::member(g);
         let mut wait = wait_ms;
-        let mut prefer: Option<[u8; 32]> = None;
+        // Back to the node read last: its cursors are current, so a
+        // long-poll there waits for what is new instead of answering at
+        // once with what another node's stale cursor has not passed.
+        let last = format!("group:{}", &g.id.to_string()[..34]);
+        let mut prefer = self.last_node(&last);
         let mut leavers: Vec<AccountId> = Vec::new();
         for _ in 0..MAX_PAGES {
             let make = |home: &Home, node: &NodeEntry, ts: u64| -> Result<Value> {
@@ -123,6 +127,7 @@ impl Messenger {
             if status != 200 {
                 return Err(crate::messenger::swarm_refused("to read the group", status, &body));
             }
+            self.remember_node(&last, &node)?;
             let results = body["results"].as_array().cloned().unwrap_or_default();
             if results.iter().any(|r| r["code"] == 403) {
                 // The group revoked this member: it was removed.
