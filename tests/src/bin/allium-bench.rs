@@ -14,6 +14,7 @@
 //! allium-bench restore --nodes 5
 //! allium-bench sync-copy --nodes 5 --messages 200
 //! allium-bench envelope --nodes 20 --messages 200
+//! allium-bench groups --nodes 20 --messages 50
 //! ```
 
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ struct Args {
     /// What to measure.
     scenario: Scenario,
     /// Service nodes in the network (default: 5, one swarm, for `restore`
-    /// and `sync-copy`; 20 for `envelope`; 1 for the others).
+    /// and `sync-copy`; 20 for `envelope` and `groups`; 1 for the others).
     #[arg(long)]
     nodes: Option<usize>,
     /// How long to drive load.
@@ -53,9 +54,9 @@ struct Args {
     /// more sends `batch` requests of that many stores.
     #[arg(long, default_value_t = 1)]
     batch: u64,
-    /// Messages for the latency part of `e2e`, and of each kind in
-    /// `sync-copy` and `envelope` (default: 200 for `envelope`, 1000 for
-    /// the others).
+    /// Messages for the latency part of `e2e`, of each kind in
+    /// `sync-copy` and `envelope`, and of each phase of `groups` (default:
+    /// 200 for `envelope`, 50 for `groups`, 1000 for the others).
     #[arg(long)]
     messages: Option<usize>,
     /// The allium-node binary (default: next to this one).
@@ -65,7 +66,8 @@ struct Args {
     /// default lifts the per-address limits for the one-client `store` and
     /// `relay` scenarios, so they measure the node, not its rate limits;
     /// `hostile` runs with the nodes' defaults whatever this says, and
-    /// `converge`, `restore`, `sync-copy` and `envelope` with their own.
+    /// `converge`, `restore`, `sync-copy`, `envelope` and `groups` with
+    /// their own.
     #[arg(
         long,
         default_value = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\nrequests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n"
@@ -136,6 +138,17 @@ enum Scenario {
     /// Then the bytes: the envelopes stored in both mailboxes, read back,
     /// and the bundle.
     Envelope,
+    /// Private groups (issue 13): for 10 and 100 members (an admin and
+    /// member clients, in process; every member joins through its inbox),
+    /// every member watches the group (long-polled `group_round`) while the
+    /// admin sends `--messages` messages paced (each once every member saw
+    /// the one before, then 50 ms) and `--messages` more 5 ms apart:
+    /// send→watch latency per (message, member), and `send_to_group` round
+    /// trip. Then rekeys (`remove_from_group` of one member, 3 times) of
+    /// the 100-member group and of a 1,000-member one (998 accounts with no
+    /// client): time, key message size, a remaining member's read after
+    /// it; and the key message's sealing and opening in process.
+    Groups,
 }
 
 impl Args {
@@ -143,6 +156,7 @@ impl Args {
     fn messages(&self) -> usize {
         self.messages.unwrap_or(match self.scenario {
             Scenario::Envelope => 200,
+            Scenario::Groups => 50,
             _ => 1000,
         })
     }
@@ -168,12 +182,12 @@ async fn main() -> anyhow::Result<()> {
     let extra = match args.scenario {
         Scenario::Hostile => "",
         Scenario::Converge => CONVERGE_CONFIG,
-        Scenario::Restore | Scenario::SyncCopy | Scenario::Envelope => ACCOUNT_SYNC_CONFIG,
+        Scenario::Restore | Scenario::SyncCopy | Scenario::Envelope | Scenario::Groups => ACCOUNT_SYNC_CONFIG,
         _ => args.extra_config.as_str(),
     };
     let nodes = args.nodes.unwrap_or(match args.scenario {
         Scenario::Restore | Scenario::SyncCopy => 5,
-        Scenario::Envelope => 20,
+        Scenario::Envelope | Scenario::Groups => 20,
         _ => 1,
     });
     // A top-level key goes before the tables.
@@ -204,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Restore => restore(&args, &net, &list).await,
         Scenario::SyncCopy => sync_copy(&args, &net, &list).await,
         Scenario::Envelope => envelope_versions(&args, &net, &list).await,
+        Scenario::Groups => groups(&args, &net).await,
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
@@ -954,11 +969,12 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Node limits for `restore`, `sync-copy` and `envelope`: the per-address
-/// limits lifted as by default, and the per-mailbox store rates and
-/// replication pushes too, so that the bench can fill one mailbox with
-/// 10,000 messages in seconds (and a long `sync-copy` or `envelope`, whose
-/// sender's mailbox takes a copy of every message, is not refused).
+/// Node limits for `restore`, `sync-copy`, `envelope` and `groups`: the
+/// per-address limits lifted as by default, and the per-mailbox store
+/// rates and replication pushes too, so that the bench can fill one mailbox
+/// with 10,000 messages in seconds (and a long `sync-copy` or `envelope`,
+/// whose sender's mailbox takes a copy of every message, or the group
+/// mailbox and the 999 invitations of `groups`, are not refused).
 const ACCOUNT_SYNC_CONFIG: &str = "[limits]\nmax_connections = 4096\nmax_connections_per_ip = 4096\n\
 requests_per_second_per_ip = 1000000\nburst_per_ip = 1000000\nrelays_per_second_per_peer = 1000000\n\
 stores_per_minute_per_mailbox = 100000000\nstore_bytes_per_minute_per_mailbox = 4000000000\n\
@@ -1923,6 +1939,525 @@ async fn envelope_versions(
                                  "keys_first_p99_ms": fk99, "keys_second_p99_ms": sk99,
                                  "no_keys_first_p50_ms": fp50, "no_keys_second_p50_ms": sp50,
                                  "no_keys_first_p99_ms": fp99, "no_keys_second_p99_ms": sp99}})
+    );
+    Ok(())
+}
+
+/// Group sizes (the admin included) whose members watch in `groups`.
+const GROUP_SIZES: [usize; 2] = [10, 100];
+/// Members of the group `groups` rekeys with no clients behind them (the
+/// admin and one reading member are clients).
+const LARGE_GROUP: usize = 1_000;
+/// Rekeys timed per group size, and in-process seals and opens.
+const REKEYS: usize = 3;
+/// Idle rounds (nothing new) timed per group size.
+const IDLE_ROUNDS: usize = 10;
+/// `send_to_group` calls timed per group size once nobody watches.
+const QUIET_SENDS: usize = 20;
+/// After a paced message reached every member: the pause before the next,
+/// so that every watcher's next long-poll is armed.
+const REARM_MS: u64 = 50;
+/// Longest wait for a paced message to reach every member.
+const PACE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a member may take to join (inbox rounds, then a group round).
+const JOIN_LIMIT: Duration = Duration::from_secs(180);
+/// How long the watchers go on after the last message was stored.
+const WATCH_GRACE: Duration = Duration::from_secs(60);
+
+/// What a watching member of `groups` returns: itself, (message, send→watch
+/// latency in µs) for each message it saw, and its rounds.
+type GroupWatch = (allium_client::messenger::Messenger, Vec<(usize, u64)>, WatchRounds);
+
+/// The rounds of a watching member of `groups`.
+#[derive(Debug, Default, Clone, Copy)]
+struct WatchRounds {
+    /// Rounds that answered.
+    done: u64,
+    /// Of those, rounds that brought no new message (a long-poll that ran
+    /// out, or a swarm member whose cursor was behind answering at once
+    /// with messages already seen).
+    empty: u64,
+    /// Rounds that failed.
+    failed: u64,
+}
+
+/// A member of `groups` watching its one group (rounds long-polled on the
+/// group's swarm) until it saw `expected` of the messages `0..total` or
+/// `stop_at` (µs since the epoch) passed; counts each message it sees in
+/// `arrived`.
+fn watch_group(
+    mut m: allium_client::messenger::Messenger,
+    total: usize,
+    expected: Arc<std::sync::atomic::AtomicUsize>,
+    stop_at: Arc<AtomicU64>,
+    arrived: Arc<Vec<std::sync::atomic::AtomicUsize>>,
+) -> tokio::task::JoinHandle<GroupWatch> {
+    tokio::spawn(async move {
+        let mut got = Vec::with_capacity(total);
+        let mut seen = vec![false; total];
+        let mut rounds = WatchRounds::default();
+        loop {
+            let now = micros_now();
+            let stop = stop_at.load(Ordering::Relaxed);
+            if got.len() >= expected.load(Ordering::Relaxed) || now >= stop {
+                break;
+            }
+            let wait = ((stop - now) / 1000).clamp(1, allium_client::messenger::WATCH_WAIT_MS);
+            match m.group_round(Some(wait)).await {
+                Ok(page) => {
+                    let now = micros_now();
+                    rounds.done += 1;
+                    let before = got.len();
+                    for r in page.messages {
+                        let mut parts = r.entry.body.split(':');
+                        if let (Some(Ok(i)), Some(Ok(sent))) = (
+                            parts.next().map(str::parse::<usize>),
+                            parts.next().map(str::parse::<u64>),
+                        ) && i < total
+                            && !seen[i]
+                        {
+                            seen[i] = true;
+                            arrived[i].fetch_add(1, Ordering::Relaxed);
+                            got.push((i, now.saturating_sub(sent)));
+                        }
+                    }
+                    if got.len() == before {
+                        rounds.empty += 1;
+                    }
+                }
+                Err(_) => {
+                    rounds.failed += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        (m, got, rounds)
+    })
+}
+
+/// One group of `groups` after its watch: the admin, the Group ID and the
+/// members that came back from watching.
+struct WatchedGroup {
+    admin: allium_client::messenger::Messenger,
+    group: allium_common::group::GroupId,
+    members: Vec<allium_client::messenger::Messenger>,
+}
+
+/// Percentiles of one phase of a group watch: every (message, member)
+/// latency, and per message the first and the last member's.
+fn watch_phase(name: &str, size: usize, per_message: &[Vec<u64>], stored: usize, members: usize) -> serde_json::Value {
+    let all: Vec<u64> = per_message.iter().flatten().copied().collect();
+    let firsts: Vec<u64> = per_message.iter().filter_map(|v| v.iter().min().copied()).collect();
+    let lasts: Vec<u64> = per_message.iter().filter_map(|v| v.iter().max().copied()).collect();
+    let (p50, p99) = ms_percentiles(all.clone());
+    let (first50, first99) = ms_percentiles(firsts);
+    let (last50, last99) = ms_percentiles(lasts);
+    println!(
+        "{size} members, {name}: send→watch p50 {p50:.2} ms, p99 {p99:.2} ms over {} of {} (message, member); per \
+         message, first member p50 {first50:.2} ms (p99 {first99:.2}), last member p50 {last50:.2} ms (p99 \
+         {last99:.2})",
+        all.len(),
+        stored * members
+    );
+    json!({"p50_ms": p50, "p99_ms": p99, "count": all.len(), "expected": stored * members,
+           "first_member_p50_ms": first50, "first_member_p99_ms": first99,
+           "last_member_p50_ms": last50, "last_member_p99_ms": last99})
+}
+
+/// A group of `size` (an admin and `size - 1` member clients, in process):
+/// made, joined, idle rounds timed, then watched by every member while the
+/// admin sends `n` messages paced (each once every member saw the one
+/// before, then [`REARM_MS`]) and `n` 5 ms apart.
+async fn group_watch(
+    dir: &std::path::Path,
+    seeds: &[allium_common::seeds::Seed],
+    node_pids: &[u32],
+    size: usize,
+    n: usize,
+) -> anyhow::Result<(WatchedGroup, serde_json::Value)> {
+    use std::sync::atomic::AtomicUsize;
+    let micros = |t: Instant| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let started = Instant::now();
+    let mut admin = messenger(dir, &format!("g{size}-admin"), seeds)?;
+    let admin_id = admin.home.account_id();
+    admin.nodes().await?;
+    let mut members = Vec::with_capacity(size - 1);
+    for k in 1..size {
+        let mut m = messenger(dir, &format!("g{size}-member-{k}"), seeds)?;
+        // The invitation is joined at once from a contact.
+        m.approve(&admin_id)?;
+        m.nodes().await?;
+        members.push(m);
+    }
+    let clients_s = started.elapsed().as_secs_f64();
+    let ids: Vec<AccountId> = members.iter().map(|m| m.home.account_id()).collect();
+    let t = Instant::now();
+    let created = admin.create_group(&format!("bench-{size}"), &ids).await?;
+    let create_ms = micros(t) as f64 / 1000.0;
+    let group: allium_common::group::GroupId = created.id.parse()?;
+    if created.members != size || created.invited != size - 1 {
+        bail!("the {size}-member group was made with {created:?}");
+    }
+
+    // Every member joins at once: its inbox (the invitation), then a group
+    // round (the key message, info and list).
+    let t = Instant::now();
+    let mut joins = tokio::task::JoinSet::new();
+    for (k, mut m) in members.into_iter().enumerate() {
+        joins.spawn(async move {
+            let result = tokio::time::timeout(JOIN_LIMIT, async {
+                for _ in 0..3 {
+                    m.inbox(None).await?;
+                    if m.home.group(&group)?.is_some_and(|g| g.joined) {
+                        break;
+                    }
+                }
+                m.group_round(None).await?;
+                anyhow::Ok(m.home.group_current_key(&group)?.map(|(g, _)| g))
+            })
+            .await;
+            (k, m, result)
+        });
+    }
+    let mut joined = Vec::with_capacity(size - 1);
+    while let Some(done) = joins.join_next().await {
+        let (k, m, result) = done?;
+        match result {
+            Ok(Ok(Some(1))) => joined.push((k, m)),
+            other => bail!("member {k} of the {size}-member group did not join: {other:?}"),
+        }
+    }
+    joined.sort_by_key(|(k, _)| *k);
+    let mut members: Vec<_> = joined.into_iter().map(|(_, m)| m).collect();
+    let join_s = t.elapsed().as_secs_f64();
+
+    // A round that finds nothing new, one client alone.
+    let mut idle = Vec::with_capacity(IDLE_ROUNDS);
+    for _ in 0..IDLE_ROUNDS {
+        let t = Instant::now();
+        let page = members[0].group_round(None).await?;
+        idle.push(micros(t));
+        if !page.messages.is_empty() {
+            bail!("an idle round found messages");
+        }
+    }
+    let (idle50, idle99) = ms_percentiles(idle);
+    println!(
+        "{size} members: {clients_s:.1}s to make the clients, create_group {create_ms:.0} ms ({} invitations, key \
+         message {} bytes), every member joined in {join_s:.1}s; a round that finds nothing p50 {idle50:.2} ms (p99 \
+         {idle99:.2})",
+        created.invited, created.key_message_bytes
+    );
+
+    // The watch.
+    let count = members.len();
+    let total = 2 * n;
+    let expected = Arc::new(AtomicUsize::new(total));
+    let stop_at = Arc::new(AtomicU64::new(micros_now() + 900_000_000));
+    let arrived: Arc<Vec<AtomicUsize>> = Arc::new((0..total).map(|_| AtomicUsize::new(0)).collect());
+    let watchers: Vec<_> = members
+        .drain(..)
+        .map(|m| {
+            watch_group(
+                m,
+                total,
+                Arc::clone(&expected),
+                Arc::clone(&stop_at),
+                Arc::clone(&arrived),
+            )
+        })
+        .collect();
+    // Every long-poll armed before the first message.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // CPU time from the first message until the watchers stop: the clients
+    // (this process) and the nodes.
+    let cpu_nodes = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p).unwrap_or(0.0)).sum::<f64>();
+    let (clients_cpu, nodes_cpu) = (cpu_seconds(std::process::id()).unwrap_or(0.0), cpu_nodes(node_pids));
+    let (mut rtt_paced, mut rtt_streamed) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut stored = vec![false; total];
+    let (mut failed, mut incomplete) = (0, 0);
+    let sending = Instant::now();
+    for i in 0..total {
+        let paced = i < n;
+        let t = Instant::now();
+        let sent = admin.send_to_group(&group, &format!("{i}:{}", micros_now())).await;
+        let us = micros(t);
+        match &sent {
+            Ok(_) if paced => rtt_paced.push(us),
+            Ok(_) => rtt_streamed.push(us),
+            Err(e) => {
+                failed += 1;
+                eprintln!("message {i} to the {size}-member group not stored: {e}");
+            }
+        }
+        stored[i] = sent.is_ok();
+        if paced && sent.is_ok() {
+            let until = Instant::now() + PACE_LIMIT;
+            while arrived[i].load(Ordering::Relaxed) < count && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            if arrived[i].load(Ordering::Relaxed) < count {
+                incomplete += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(REARM_MS)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let sending_s = sending.elapsed().as_secs_f64();
+    expected.store(total - failed, Ordering::Relaxed);
+    let grace = u64::try_from(WATCH_GRACE.as_micros()).unwrap_or(u64::MAX);
+    stop_at.store(micros_now() + grace, Ordering::Relaxed);
+    // A watcher leaves at most a long-poll and a request timeout after that.
+    let give_up = tokio::time::Instant::now() + WATCH_GRACE + Duration::from_secs(60);
+    let mut per_message: Vec<Vec<u64>> = vec![Vec::new(); total];
+    let (mut rounds, mut empty, mut errors, mut lost) = (Vec::with_capacity(count), 0, 0, 0);
+    for w in watchers {
+        match tokio::time::timeout_at(give_up, w).await {
+            Ok(Ok((m, got, r))) => {
+                for (i, us) in got {
+                    per_message[i].push(us);
+                }
+                rounds.push(r.done);
+                empty += r.empty;
+                errors += r.failed;
+                members.push(m);
+            }
+            _ => lost += 1,
+        }
+    }
+    let watch_s = sending.elapsed().as_secs_f64();
+    let clients_cpu = cpu_seconds(std::process::id()).unwrap_or(0.0) - clients_cpu;
+    let nodes_cpu = cpu_nodes(node_pids) - nodes_cpu;
+    // The same store with nobody watching.
+    let mut quiet = Vec::with_capacity(QUIET_SENDS);
+    for k in 0..QUIET_SENDS {
+        let t = Instant::now();
+        admin.send_to_group(&group, &format!("quiet {k}")).await?;
+        quiet.push(micros(t));
+    }
+    let (q50, q99) = ms_percentiles(quiet);
+    let sent_paced = stored[..n].iter().filter(|s| **s).count();
+    let sent_streamed = stored[n..].iter().filter(|s| **s).count();
+    let paced = watch_phase("paced", size, &per_message[..n], sent_paced, count);
+    let streamed = watch_phase("5 ms apart", size, &per_message[n..], sent_streamed, count);
+    let (rp50, rp99) = ms_percentiles(rtt_paced);
+    let (rs50, rs99) = ms_percentiles(rtt_streamed);
+    rounds.sort_unstable();
+    let rounds_median = rounds.get(rounds.len() / 2).copied().unwrap_or(0);
+    let all_rounds: u64 = rounds.iter().sum();
+    println!(
+        "{size} members: send_to_group round trip paced p50 {rp50:.2} ms (p99 {rp99:.2}), 5 ms apart p50 {rs50:.2} ms \
+         (p99 {rs99:.2}); {failed} not stored; {incomplete} paced messages not at every member within {}s; \
+         {sending_s:.1}s of sending; rounds per member median {rounds_median} (max {}) for {total} messages, \
+         {empty} of all {all_rounds} rounds brought nothing new, {errors} failed rounds, {lost} watchers did not \
+         stop; CPU over the {watch_s:.1}s from the first message to the watchers' end: clients {clients_cpu:.1}s, \
+         nodes {nodes_cpu:.1}s; send_to_group with nobody watching p50 {q50:.2} ms (p99 {q99:.2}) over \
+         {QUIET_SENDS}",
+        PACE_LIMIT.as_secs(),
+        rounds.last().copied().unwrap_or(0)
+    );
+    let summary = json!({"members": size, "clients_s": clients_s, "create_ms": create_ms, "join_s": join_s,
+        "key_message_bytes": created.key_message_bytes, "idle_round_p50_ms": idle50, "idle_round_p99_ms": idle99,
+        "paced": paced, "streamed": streamed,
+        "send": {"paced_p50_ms": rp50, "paced_p99_ms": rp99, "streamed_p50_ms": rs50, "streamed_p99_ms": rs99,
+                 "failed": failed, "unwatched_p50_ms": q50, "unwatched_p99_ms": q99},
+        "paced_incomplete": incomplete, "sending_s": sending_s, "rounds_median": rounds_median,
+        "rounds": all_rounds, "empty_rounds": empty, "failed_rounds": errors, "lost_watchers": lost,
+        "watch_s": watch_s, "clients_cpu_s": clients_cpu, "nodes_cpu_s": nodes_cpu});
+    Ok((WatchedGroup { admin, group, members }, summary))
+}
+
+/// Removes `victim` from the group (one rekey, timed, after an untimed
+/// `refresh_group` of the admin); then `reader`, a
+/// member that stays, reads the keys, info and list (timed) and must hold
+/// the new generation. Returns (remove µs, what it did, reader µs).
+async fn timed_rekey(
+    admin: &mut allium_client::messenger::Messenger,
+    group: &allium_common::group::GroupId,
+    victim: AccountId,
+    reader: &mut allium_client::messenger::Messenger,
+) -> anyhow::Result<(u64, allium_client::groups::Created, u64)> {
+    // As `allium group remove` does, untimed: the admin reads the group's
+    // keys, info and list first. Needed: `create_group` keeps no member
+    // list on the admin's device (it is written before the group's row
+    // exists), and `remove_from_group` rekeys to the list held.
+    admin.refresh_group(group).await?;
+    let t = Instant::now();
+    let created = admin.remove_from_group(group, &[victim]).await?;
+    let removal = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let t = Instant::now();
+    let page = reader.refresh_group(group).await?;
+    let read = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let held = reader.home.group_current_key(group)?.map(|(g, _)| g);
+    if held != Some(created.generation) || !page.removed.is_empty() {
+        bail!(
+            "after the rekey to generation {}, a remaining member holds {held:?} (removed: {:?})",
+            created.generation,
+            page.removed
+        );
+    }
+    Ok((removal, created, read))
+}
+
+/// The medians (ms) of rekeys: removals, key message sizes (bytes, the
+/// largest), and the remaining member's reads.
+fn rekey_summary(size: usize, runs: &[(u64, allium_client::groups::Created, u64)]) -> serde_json::Value {
+    let removals: Vec<f64> = runs.iter().map(|(us, _, _)| *us as f64 / 1000.0).collect();
+    let reads: Vec<f64> = runs.iter().map(|(_, _, us)| *us as f64 / 1000.0).collect();
+    let bytes: Vec<usize> = runs.iter().map(|(_, c, _)| c.key_message_bytes).collect();
+    let members: Vec<usize> = runs.iter().map(|(_, c, _)| c.members).collect();
+    println!(
+        "rekey of the {size}-member group (remove_from_group of one member) × {}: median {:.1} ms (runs {:?} ms); key \
+         message {:?} bytes; members after {:?}; a remaining member's refresh_group after it median {:.1} ms (runs {:?} \
+         ms)",
+        runs.len(),
+        median(&removals),
+        removals.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        bytes,
+        members,
+        median(&reads),
+        reads.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>()
+    );
+    json!({"members": size, "runs": runs.len(), "remove_median_ms": median(&removals), "remove_ms": removals,
+           "key_message_bytes": bytes, "members_after": members,
+           "member_refresh_median_ms": median(&reads), "member_refresh_ms": reads})
+}
+
+async fn groups(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
+    use allium_common::Identity;
+    use allium_common::group::keys::GroupKeys;
+    let seeds = allium_common::seeds::parse(&std::fs::read_to_string(&net.seed_file)?)?;
+    let dir = tempfile::tempdir()?;
+    let n = args.messages().max(1);
+    let node_pids: Vec<u32> = net
+        .nodes
+        .iter()
+        .filter_map(|node| {
+            let info: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(node.dir.join("node.json")).ok()?).ok()?;
+            u32::try_from(info["pid"].as_u64()?).ok()
+        })
+        .collect();
+    let mut watches = serde_json::Map::new();
+    let mut hundred = None;
+    for size in GROUP_SIZES {
+        let (watched, summary) = group_watch(dir.path(), &seeds, &node_pids, size, n).await?;
+        watches.insert(size.to_string(), summary);
+        hundred = Some(watched);
+    }
+
+    // Rekeys of the 100-member group: the first members are removed one
+    // by one, the last reads after each, and each removed member must find
+    // itself removed at its next read.
+    let mut rekeys = serde_json::Map::new();
+    let WatchedGroup {
+        mut admin,
+        group,
+        mut members,
+    } = hundred.context("no group watched")?;
+    if members.len() < REKEYS + 1 {
+        bail!("only {} members came back from watching", members.len());
+    }
+    let mut reader = members.pop().context("no member")?;
+    let size = GROUP_SIZES[GROUP_SIZES.len() - 1];
+    let (mut runs, mut noticed) = (Vec::with_capacity(REKEYS), 0);
+    for victim in members.iter_mut().take(REKEYS) {
+        runs.push(timed_rekey(&mut admin, &group, victim.home.account_id(), &mut reader).await?);
+        if victim.refresh_group(&group).await.is_ok_and(|p| !p.removed.is_empty()) {
+            noticed += 1;
+        }
+    }
+    println!("removed members that found themselves removed at their next read: {noticed} of {REKEYS}");
+    let mut summary = rekey_summary(size, &runs);
+    summary["removed_noticed"] = json!(noticed);
+    rekeys.insert(size.to_string(), summary);
+
+    // 1,000 members: the admin, one member client that reads, and accounts
+    // with no client (their invitations wait in their mailboxes).
+    let mut admin = messenger(dir.path(), "g1000-admin", &seeds)?;
+    let admin_id = admin.home.account_id();
+    admin.nodes().await?;
+    let mut reader = messenger(dir.path(), "g1000-reader", &seeds)?;
+    reader.approve(&admin_id)?;
+    reader.nodes().await?;
+    let mut accounts: Vec<AccountId> = (0..LARGE_GROUP - 2)
+        .map(|_| Identity::from_ed25519_seed(&sodium::random_array()).account_id())
+        .collect();
+    accounts.push(reader.home.account_id());
+    let t = Instant::now();
+    let created = admin.create_group("bench-1000", &accounts).await?;
+    let create_s = t.elapsed().as_secs_f64();
+    let group: allium_common::group::GroupId = created.id.parse()?;
+    if created.members != LARGE_GROUP || created.invited != LARGE_GROUP - 1 {
+        bail!("the {LARGE_GROUP}-member group was made with {created:?}");
+    }
+    println!(
+        "{LARGE_GROUP} members: create_group {create_s:.1}s ({} invitations, key message {} bytes)",
+        created.invited, created.key_message_bytes
+    );
+    for _ in 0..3 {
+        reader.inbox(None).await?;
+        if reader.home.group(&group)?.is_some_and(|g| g.joined) {
+            break;
+        }
+    }
+    let t = Instant::now();
+    reader.group_round(None).await?;
+    let first_round_ms = t.elapsed().as_secs_f64() * 1000.0;
+    if reader.home.group_current_key(&group)?.map(|(g, _)| g) != Some(1) {
+        bail!("the reading member did not join the {LARGE_GROUP}-member group");
+    }
+    let mut runs = Vec::with_capacity(REKEYS);
+    for victim in accounts.iter().take(REKEYS) {
+        runs.push(timed_rekey(&mut admin, &group, *victim, &mut reader).await?);
+    }
+    let mut summary = rekey_summary(LARGE_GROUP, &runs);
+    summary["create_s"] = json!(create_s);
+    summary["invited"] = json!(created.invited);
+    summary["member_first_round_ms"] = json!(first_round_ms);
+    rekeys.insert(LARGE_GROUP.to_string(), summary);
+    println!("{LARGE_GROUP} members: the reading member's first group round {first_round_ms:.1} ms");
+
+    // The key message's cryptography alone, in process: sealing to 1,000
+    // members, and a member's decode and trial decryption.
+    let group_key = Identity::from_ed25519_seed(&sodium::random_array());
+    let members: Vec<Identity> = (0..LARGE_GROUP)
+        .map(|_| Identity::from_ed25519_seed(&sodium::random_array()))
+        .collect();
+    let keys: Vec<[u8; 32]> = members.iter().map(|m| *m.x25519_pk()).collect();
+    let id = allium_common::group::GroupId::from_ed25519(*group_key.ed25519_pk());
+    let (mut seals, mut opens) = (Vec::with_capacity(REKEYS), Vec::with_capacity(REKEYS));
+    let mut bytes = 0;
+    for r in 0..REKEYS {
+        let t = Instant::now();
+        let sealed = GroupKeys::seal(
+            &group_key,
+            u32::try_from(r + 1)?,
+            &sodium::random_array(),
+            &keys,
+            &sodium::random_array(),
+            &sodium::random_array(),
+        )?;
+        seals.push(t.elapsed().as_secs_f64() * 1000.0);
+        bytes = sealed.len();
+        let member = &members[r * 7 % LARGE_GROUP];
+        let t = Instant::now();
+        GroupKeys::decode(&sealed, &id)?.open(member.x25519_sk(), member.x25519_pk())?;
+        opens.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "in process, {LARGE_GROUP} members: GroupKeys::seal median {:.2} ms, decode + open by one member median {:.2} \
+         ms ({bytes} bytes)",
+        median(&seals),
+        median(&opens)
+    );
+    println!(
+        "{}",
+        json!({"scenario": "groups", "nodes": net.nodes.len(), "messages": n, "rearm_ms": REARM_MS,
+               "watch": watches, "rekey": rekeys,
+               "in_process": {"members": LARGE_GROUP, "seal_median_ms": median(&seals),
+                              "open_median_ms": median(&opens), "bytes": bytes}})
     );
     Ok(())
 }
