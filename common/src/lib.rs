@@ -22,6 +22,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod envelope_v2;
 pub mod error;
+pub mod files;
 pub mod group;
 pub mod identity;
 pub mod keys;

@@ -264,6 +264,110 @@ pub fn xchacha_encrypt(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8], ad: &
     out
 }
 
+/// Size of a secretstream header.
+pub const SECRETSTREAM_HEADER_LEN: usize = 24;
+/// Bytes a secretstream record adds to its plaintext (tag byte and MAC).
+pub const SECRETSTREAM_ABYTES: usize = 17;
+
+/// A `crypto_secretstream_xchacha20poly1305` state, wiped on drop. Made from
+/// a key and a header the caller chose ([`SecretStream::new`]), so that the
+/// same key and header give the same records: a resumed upload re-encrypts
+/// byte for byte the same. libsodium's `init_push` draws the header at
+/// random; `init_pull` builds the same state from a given header, and the
+/// state serves both directions.
+pub struct SecretStream {
+    state: ffi::crypto_secretstream_xchacha20poly1305_state,
+}
+
+impl SecretStream {
+    /// The state of the stream with `key` and `header`.
+    pub fn new(key: &[u8; 32], header: &[u8; SECRETSTREAM_HEADER_LEN]) -> Self {
+        init();
+        let mut state = ffi::crypto_secretstream_xchacha20poly1305_state {
+            k: [0; 32],
+            nonce: [0; 12],
+            _pad: [0; 8],
+        };
+        // SAFETY: state is a valid, writable state; header has the 24
+        // bytes and key the 32 libsodium reads. init_pull always returns 0.
+        unsafe {
+            ffi::crypto_secretstream_xchacha20poly1305_init_pull(&mut state, header.as_ptr(), key.as_ptr());
+        }
+        Self { state }
+    }
+
+    /// Encrypts the next record; `last` tags it `FINAL`.
+    pub fn push(&mut self, plaintext: &[u8], last: bool) -> Vec<u8> {
+        let tag = if last {
+            ffi::crypto_secretstream_xchacha20poly1305_TAG_FINAL as u8
+        } else {
+            ffi::crypto_secretstream_xchacha20poly1305_TAG_MESSAGE as u8
+        };
+        let mut out = vec![0u8; plaintext.len() + SECRETSTREAM_ABYTES];
+        let mut out_len: u64 = 0;
+        // SAFETY: out has room for plaintext + ABYTES; no additional data.
+        unsafe {
+            ffi::crypto_secretstream_xchacha20poly1305_push(
+                &mut self.state,
+                out.as_mut_ptr(),
+                &mut out_len,
+                plaintext.as_ptr(),
+                plaintext.len() as u64,
+                std::ptr::null(),
+                0,
+                tag,
+            );
+        }
+        out.truncate(out_len as usize);
+        out
+    }
+
+    /// Decrypts the next record; returns its plaintext and whether it was
+    /// tagged `FINAL`. A record changed, moved or from another stream is
+    /// refused, and the state is then unusable for the records after it.
+    pub fn pull(&mut self, record: &[u8]) -> Result<(Zeroizing<Vec<u8>>, bool), SodiumError> {
+        const WHAT: &str = "crypto_secretstream_xchacha20poly1305_pull";
+        if record.len() < SECRETSTREAM_ABYTES {
+            return Err(SodiumError(WHAT));
+        }
+        let mut out = Zeroizing::new(vec![0u8; record.len() - SECRETSTREAM_ABYTES]);
+        let mut out_len: u64 = 0;
+        let mut tag: u8 = 0;
+        // SAFETY: out has room for record - ABYTES bytes (length checked).
+        let rc = unsafe {
+            ffi::crypto_secretstream_xchacha20poly1305_pull(
+                &mut self.state,
+                out.as_mut_ptr(),
+                &mut out_len,
+                &mut tag,
+                record.as_ptr(),
+                record.len() as u64,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(SodiumError(WHAT));
+        }
+        out.truncate(out_len as usize);
+        Ok((out, tag == ffi::crypto_secretstream_xchacha20poly1305_TAG_FINAL as u8))
+    }
+}
+
+impl Drop for SecretStream {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.state.k.zeroize();
+        self.state.nonce.zeroize();
+    }
+}
+
+impl std::fmt::Debug for SecretStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretStream")
+    }
+}
+
 /// XChaCha20-Poly1305-IETF decryption of ciphertext ‖ tag.
 pub fn xchacha_decrypt(
     key: &[u8; 32],
