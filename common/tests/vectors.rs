@@ -19,6 +19,7 @@ use allium_common::devices::{
 use allium_common::encoding::{Base64Bytes, Hex32, Sig64, to_hex};
 use allium_common::envelope;
 use allium_common::envelope_v2;
+use allium_common::files::{self, CHUNK_LEN, Decryptor, Encryptor, Manifest, RECORD_LEN};
 use allium_common::group::GroupId;
 use allium_common::group::keys::{GroupKeys, GroupKeysError, KEYS_LABEL};
 use allium_common::group::message::{self, GroupMessageError};
@@ -1054,4 +1055,77 @@ fn stored_contents_read_back_byte_for_byte() {
         String::from_utf8(opened.content.to_bytes()).unwrap(),
         file["sent_copy"].as_str().unwrap()
     );
+}
+
+/// A 70,000-byte file (byte `i` is `7i + i / 251` mod 256) under key `5f…5f`
+/// and header `3c…3c`: two chunks of 65,553 bytes, given by their BLAKE2b-256
+/// and first 48 bytes; chunk IDs of upload key `21…21`; the manifest.
+fn files_vectors() -> Value {
+    let size = 70_000usize;
+    let plaintext: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+    let key = seed32(0x5f);
+    let header = [0x3c; 24];
+    let mut enc = Encryptor::new(&key, &header, size as u64).unwrap();
+    let chunks: Vec<Vec<u8>> = plaintext.chunks(RECORD_LEN).map(|p| enc.push(p).unwrap()).collect();
+    assert_eq!(chunks.len(), 2);
+    assert!(chunks.iter().all(|c| c.len() == CHUNK_LEN));
+    let upload_pk = seed32(0x21);
+    let manifest = Manifest {
+        key: Zeroizing::new(key),
+        header,
+        upload_pk,
+        size: size as u64,
+        digest: files::digest(&plaintext),
+        name: "vector.bin".into(),
+        content_type: "application/octet-stream".into(),
+    };
+    json!({
+        "key_hex": hex::encode(key),
+        "header_hex": hex::encode(header),
+        "size": size,
+        "plaintext_blake2b256": hex::encode(files::digest(&plaintext)),
+        "chunks": chunks.iter().map(|c| json!({
+            "len": c.len(),
+            "blake2b256": hex::encode(sodium::blake2b::<32>(&[c])),
+            "head_hex": hex::encode(&c[..48]),
+        })).collect::<Vec<_>>(),
+        "upload_pk_hex": hex::encode(upload_pk),
+        "chunk_ids": (0..3u32).map(|i| hex::encode(files::chunk_id(&upload_pk, i))).collect::<Vec<_>>(),
+        "manifest": manifest.to_json(),
+    })
+}
+
+#[test]
+fn files_vectors_match() {
+    check_or_write("files.json", &files_vectors());
+}
+
+#[test]
+fn the_stored_file_vector_decrypts_to_its_digest() {
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(vector_path("files.json")).unwrap()).unwrap();
+    let manifest = Manifest::from_json(&file["manifest"]).unwrap();
+    assert_eq!(manifest.chunks(), 2);
+    // The chunk IDs, from the primitive.
+    let label: &[u8] = b"allium-file-chunk-v1\0";
+    for (i, id) in file["chunk_ids"].as_array().unwrap().iter().enumerate() {
+        let expected: [u8; 32] = sodium::blake2b(&[label, &manifest.upload_pk, &(i as u32).to_be_bytes()]);
+        assert_eq!(id.as_str().unwrap(), hex::encode(expected));
+    }
+    // Re-encrypting with the manifest's key and header gives the stored
+    // chunks, and they decrypt to the stored digest.
+    let size = usize::try_from(manifest.size).unwrap();
+    let plaintext: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut enc = Encryptor::new(&manifest.key, &manifest.header, manifest.size).unwrap();
+    let mut dec = Decryptor::new(&manifest.key, &manifest.header, manifest.size).unwrap();
+    let mut out = Vec::new();
+    for (piece, v) in plaintext.chunks(RECORD_LEN).zip(file["chunks"].as_array().unwrap()) {
+        let chunk = enc.push(piece).unwrap();
+        assert_eq!(
+            v["blake2b256"].as_str().unwrap(),
+            hex::encode(sodium::blake2b::<32>(&[&chunk]))
+        );
+        out.extend_from_slice(&dec.pull(&chunk).unwrap());
+    }
+    assert!(dec.is_done());
+    assert_eq!(files::digest(&out), manifest.digest);
 }
