@@ -145,6 +145,19 @@ pub struct GroupRef {
     /// The group seed (hex): only when the recipient is made an admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<String>,
+    /// Keys of earlier generations, when the admin shares the group's
+    /// history with a new member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<GroupKeyShare>,
+}
+
+/// One generation's key in an invitation that shares a group's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupKeyShare {
+    /// The generation.
+    pub generation: u32,
+    /// Its key (hex).
+    pub key: String,
 }
 
 /// The plaintext content of an envelope, version 1.

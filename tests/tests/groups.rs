@@ -343,11 +343,21 @@ async fn an_admin_promotes_a_member_leaves_and_a_restore_finds_the_group() {
     );
     let info = ok_lines(&bob.run(&["--json", "group", "info", "crew"]));
     assert_eq!(info[0]["admin"], true, "{info:?}");
+    // An addition makes a new key: carol reads from her joining on, not
+    // what was said before it.
+    ok_lines(&alice.run(&["send", "crew", "before carol"]));
     let added = ok_lines(&bob.run(&["--json", "group", "add", "crew", "carol"]));
     assert_eq!(added[0]["members"], 3, "{added:?}");
+    assert_eq!(added[0]["generation"], 2, "{added:?}");
     ok_lines(&carol.run(&["inbox"]));
+    let history = carol.run(&["--json", "history", "crew"]);
+    assert!(said(&Client::json_lines(&history)).is_empty(), "{history:?}");
     ok_lines(&carol.run(&["send", "crew", "carol joined"]));
     assert_eq!(said(&ok_lines(&alice.run(&["--json", "inbox"]))), ["carol joined"]);
+    assert_eq!(
+        said(&ok_lines(&bob.run(&["--json", "inbox"]))),
+        ["before carol", "carol joined"]
+    );
     let info = ok_lines(&alice.run(&["--json", "group", "info", "crew"]));
     let admins: Vec<&str> = info[0]["members"]
         .as_array()
@@ -366,7 +376,7 @@ async fn an_admin_promotes_a_member_leaves_and_a_restore_finds_the_group() {
     let at_alice = ok_lines(&alice.run(&["--json", "inbox"]));
     assert!(at_alice.iter().any(|l| l["left_and_removed"] == 1), "{at_alice:?}");
     let info = ok_lines(&alice.run(&["--json", "group", "info", "crew"]));
-    assert_eq!(info[0]["generation"], 2, "{info:?}");
+    assert_eq!(info[0]["generation"], 3, "{info:?}");
     assert!(
         !info[0]["members"]
             .as_array()
@@ -434,4 +444,14 @@ async fn a_strangers_invitation_waits_until_the_inviter_is_accepted() {
     assert_eq!(listed[0]["joined"], true, "{listed:?}");
     ok_lines(&dave.run(&["send", "open door", "thanks"]));
     assert_eq!(said(&ok_lines(&alice.run(&["--json", "inbox"]))), ["thanks"]);
+
+    // With --share-history, a new member gets the earlier keys too and
+    // reads what the group's swarm still holds from before.
+    let erin = net.client("erin");
+    let (erin_id, _) = erin.init();
+    ok_lines(&erin.run(&["contacts", "add", "alice", &alice_id]));
+    ok_lines(&alice.run(&["contacts", "add", "erin", &erin_id]));
+    ok_lines(&alice.run(&["group", "add", "open door", "erin", "--share-history"]));
+    let at_erin = ok_lines(&erin.run(&["--json", "inbox"]));
+    assert_eq!(said(&at_erin), ["thanks"], "{at_erin:?}");
 }

@@ -24,13 +24,19 @@ pub enum GroupCommand {
         #[arg(long = "member")]
         members: Vec<String>,
     },
-    /// Invite members (admins only). They read from their joining on.
+    /// Invite members (admins only): a new group key is made, so they read
+    /// from their joining on, unless `--share-history`.
     Add {
         /// Group name or Group ID.
         group: String,
         /// Contact names or Account IDs.
         #[arg(required = true)]
         members: Vec<String>,
+        /// Also give them the keys of earlier generations this device
+        /// holds, so they read what the group's swarm still has from
+        /// before (up to 14 days).
+        #[arg(long)]
+        share_history: bool,
     },
     /// Remove members (admins only): their credentials are revoked on the
     /// group's swarm and the group key is replaced.
@@ -80,11 +86,15 @@ pub async fn group(m: &mut Messenger, action: GroupCommand, json: bool) -> Resul
             print_change(json, "created", &created);
             super::flush_outbox(m, json).await;
         }
-        GroupCommand::Add { group, members } => {
+        GroupCommand::Add {
+            group,
+            members,
+            share_history,
+        } => {
             let g = m.find_group(&group)?;
             let members = accounts(&members)?;
             m.refresh_group(&g.id).await?;
-            let done = m.add_to_group(&g.id, &members).await?;
+            let done = m.add_to_group(&g.id, &members, share_history).await?;
             print_change(json, "added", &done);
             super::flush_outbox(m, json).await;
         }

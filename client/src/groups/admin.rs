@@ -78,7 +78,7 @@ impl Messenger {
         self.remember_group(&g)?;
         self.mark_refreshed(&g)?;
         let others: Vec<AccountId> = list.iter().filter(|m| m.account != me).map(|m| m.account).collect();
-        let (invited, not_invited) = self.invite_all(&g, &others).await;
+        let (invited, not_invited) = self.invite_all(&g, &others, false).await;
         Ok(Created {
             id: id.to_string(),
             name: name.to_owned(),
@@ -93,10 +93,15 @@ impl Messenger {
 
     /// Invites each of `members`; an invitation that fails is reported,
     /// not fatal (the group exists already; `group add` invites again).
-    async fn invite_all(&mut self, g: &GroupRecord, members: &[AccountId]) -> (usize, Vec<String>) {
+    async fn invite_all(
+        &mut self,
+        g: &GroupRecord,
+        members: &[AccountId],
+        share_history: bool,
+    ) -> (usize, Vec<String>) {
         let mut failed = Vec::new();
         for m in members {
-            if let Err(e) = self.invite(g, *m, false).await {
+            if let Err(e) = self.invite_with(g, *m, false, share_history).await {
                 tracing::debug!(member = %m, error = %e, "an invitation was not sent");
                 failed.push(m.to_string());
             }
@@ -104,12 +109,18 @@ impl Messenger {
         (members.len() - failed.len(), failed)
     }
 
-    /// Adds `members` (as an admin): a key message of the current
-    /// generation that includes them (so a restore of theirs finds the
-    /// key), the new list, and their invitations (sent again to any
-    /// already listed). They read from now on:
-    /// earlier generations' keys are not given.
-    pub async fn add_to_group(&mut self, group: &GroupId, members: &[AccountId]) -> Result<Created> {
+    /// Adds `members` (as an admin): a new key generation sealed to every
+    /// member, them included (so they read from their joining on, and a
+    /// restore of theirs finds the key), the new list and info, and their
+    /// invitations (sent again to any already listed). With
+    /// `share_history`, the invitations also carry the keys of every
+    /// earlier generation this device holds.
+    pub async fn add_to_group(
+        &mut self,
+        group: &GroupId,
+        members: &[AccountId],
+        share_history: bool,
+    ) -> Result<Created> {
         let g = self.joined_group(group)?;
         let mut list = self.known_members(&g)?;
         let new: Vec<AccountId> = members
@@ -120,11 +131,16 @@ impl Messenger {
         list.extend(new.iter().map(|&account| Member { account, admin: false }));
         list.sort();
         check_size(list.len())?;
-        let (generation, key) = self.current_key(&g)?;
-        let bytes = self.publish(&g, generation, &key, &list, None).await?;
+        let (generation, _) = self.current_key(&g)?;
+        let generation = generation + 1;
+        let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
+        let info = self.current_info(&g);
+        let bytes = self.publish(&g, generation, &key, &list, Some(&info)).await?;
+        self.home.put_group_key(group, generation, &key)?;
+        self.mark_refreshed(&g)?;
         // Those already listed are invited again too: their first
         // invitation may have failed.
-        let (invited, not_invited) = self.invite_all(&g, members).await;
+        let (invited, not_invited) = self.invite_all(&g, members, share_history).await;
         Ok(Created {
             not_invited,
             ..self.summary(&g, generation, list.len(), bytes, invited, 0)

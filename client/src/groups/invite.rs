@@ -6,7 +6,7 @@
 
 use allium_common::AccountId;
 use allium_common::Identity;
-use allium_common::content::{Content, GroupRef, Kind};
+use allium_common::content::{Content, GroupKeyShare, GroupRef, Kind};
 use allium_common::encoding::{from_base64, to_base64};
 use allium_common::group::GroupId;
 use allium_common::group::credential::{Credential, Rights, member_seed};
@@ -50,10 +50,15 @@ pub(super) fn member_secrets(group_seed: &[u8; 32], member: &AccountId, now_ms: 
     (seed, credential)
 }
 
+/// Most earlier generations' keys one invitation may share.
+pub const MAX_SHARED_KEYS: usize = 1_000;
+
 /// What an invitation says, checked.
 pub(crate) struct Invitation {
     pub group: GroupRecord,
     pub generation: Option<(u32, Zeroizing<[u8; 32]>)>,
+    /// Earlier generations' keys, when the admin shared the history.
+    pub history: Vec<(u32, Zeroizing<[u8; 32]>)>,
 }
 
 /// Reads the invitation in `content` from `from`; `None` if it does not
@@ -72,6 +77,14 @@ pub(crate) fn read(content: &Content, from: AccountId, now_ms: u64) -> Option<In
         (Some(g), Some(k)) => Some((g, hex_seed(k)?)),
         _ => None,
     };
+    if r.history.len() > MAX_SHARED_KEYS {
+        return None;
+    }
+    let history = r
+        .history
+        .iter()
+        .map(|share| Some((share.generation, hex_seed(&share.key)?)))
+        .collect::<Option<Vec<_>>>()?;
     let name = r
         .name
         .as_deref()
@@ -87,6 +100,7 @@ pub(crate) fn read(content: &Content, from: AccountId, now_ms: u64) -> Option<In
             ..GroupRecord::joined_now(id, name, member_seed, credential)
         },
         generation,
+        history,
     })
 }
 
@@ -94,6 +108,18 @@ impl Messenger {
     /// Sends `member` its invitation to `g` (as an admin): its secrets and
     /// the current key, and the group seed if `admin`.
     pub(super) async fn invite(&mut self, g: &GroupRecord, member: AccountId, admin: bool) -> Result<()> {
+        self.invite_with(g, member, admin, false).await
+    }
+
+    /// [`Messenger::invite`], also giving the keys of every earlier
+    /// generation this device holds if `share_history`.
+    pub(super) async fn invite_with(
+        &mut self,
+        g: &GroupRecord,
+        member: AccountId,
+        admin: bool,
+        share_history: bool,
+    ) -> Result<()> {
         let Some(seed) = g.seed.as_ref() else {
             return Err(crate::error::Error::Usage(format!(
                 "only an admin of {} can invite",
@@ -111,7 +137,23 @@ impl Messenger {
             generation: current.as_ref().map(|(generation, _)| *generation),
             key: current.as_ref().map(|(_, k)| hex::encode(**k)),
             seed: admin.then(|| hex::encode(**seed)),
+            history: Vec::new(),
         });
+        if share_history && let Some(r) = content.group.as_mut() {
+            let current = current.as_ref().map(|(generation, _)| *generation);
+            r.history = self
+                .home
+                .group_keys(&g.id)?
+                .into_iter()
+                .filter(|(generation, _)| Some(*generation) != current)
+                .rev()
+                .take(MAX_SHARED_KEYS)
+                .map(|(generation, key)| GroupKeyShare {
+                    generation,
+                    key: hex::encode(*key),
+                })
+                .collect();
+        }
         content.profile = self.own_profile()?;
         match self.send_control(member, &content).await? {
             crate::messenger::Delivery::Failed(e) => Err(crate::error::Error::Network(format!(
@@ -134,6 +176,9 @@ impl Messenger {
         }
         self.home.put_group(&inv.group)?;
         if let Some((generation, key)) = &inv.generation {
+            self.home.put_group_key(&inv.group.id, *generation, key)?;
+        }
+        for (generation, key) in &inv.history {
             self.home.put_group_key(&inv.group.id, *generation, key)?;
         }
         if inv.group.joined
@@ -189,6 +234,7 @@ mod tests {
             generation: Some(3),
             key: Some(hex::encode([9u8; 32])),
             seed: None,
+            history: Vec::new(),
         };
         edit(&mut r);
         let mut content = Content::control(Kind::GroupInvite, NOW);
