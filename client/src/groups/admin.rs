@@ -131,13 +131,7 @@ impl Messenger {
         list.extend(new.iter().map(|&account| Member { account, admin: false }));
         list.sort();
         check_size(list.len())?;
-        let (generation, _) = self.current_key(&g)?;
-        let generation = generation + 1;
-        let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
-        let info = self.current_info(&g);
-        let bytes = self.publish(&g, generation, &key, &list, Some(&info)).await?;
-        self.home.put_group_key(group, generation, &key)?;
-        self.mark_refreshed(&g)?;
+        let (generation, bytes) = self.rekey(&g, &list).await?;
         // Those already listed are invited again too: their first
         // invitation may have failed.
         let (invited, not_invited) = self.invite_all(&g, members, share_history).await;
@@ -171,13 +165,7 @@ impl Messenger {
             self.store_in_group(group, &signer, Namespace::GROUP_REVOKED, &revocation, "a revocation")
                 .await?;
         }
-        let (generation, _) = self.current_key(&g)?;
-        let generation = generation + 1;
-        let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
-        let info = self.current_info(&g);
-        let bytes = self.publish(&g, generation, &key, &list, Some(&info)).await?;
-        self.home.put_group_key(group, generation, &key)?;
-        self.mark_refreshed(&g)?;
+        let (generation, bytes) = self.rekey(&g, &list).await?;
         Ok(self.summary(&g, generation, list.len(), bytes, 0, members.len()))
     }
 
@@ -211,6 +199,20 @@ impl Messenger {
             tracing::debug!(error = %e, "the group was not told of the leave");
         }
         self.forget_group_everywhere(group)
+    }
+
+    /// Makes the next key generation, sealed to every member of `list`, and
+    /// stores it with the list and info; returns the generation and the key
+    /// message's size.
+    async fn rekey(&mut self, g: &GroupRecord, list: &[Member]) -> Result<(u32, usize)> {
+        let (generation, _) = self.current_key(g)?;
+        let generation = generation + 1;
+        let key: Zeroizing<[u8; 32]> = Zeroizing::new(sodium::random_array());
+        let info = self.current_info(g);
+        let bytes = self.publish(g, generation, &key, list, Some(&info)).await?;
+        self.home.put_group_key(&g.id, generation, &key)?;
+        self.mark_refreshed(g)?;
+        Ok((generation, bytes))
     }
 
     /// Stores, as the group: a key message of `generation` to every member

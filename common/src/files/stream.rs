@@ -33,6 +33,18 @@ pub enum StreamError {
     Overrun(u64),
 }
 
+/// The stream of a file of `size` bytes, if a file may be that large.
+fn start(
+    key: &[u8; 32],
+    header: &[u8; SECRETSTREAM_HEADER_LEN],
+    size: u64,
+) -> Result<(SecretStream, u64), StreamError> {
+    if size > MAX_FILE_LEN {
+        return Err(StreamError::TooLarge(size));
+    }
+    Ok((SecretStream::new(key, header), size))
+}
+
 /// Encrypts a file of a known size, 64 KiB at a time.
 #[derive(Debug)]
 pub struct Encryptor {
@@ -45,14 +57,8 @@ impl Encryptor {
     /// An encryptor of a `size`-byte file under `key` and `header` (both
     /// chosen by the caller: the same ones give the same chunks).
     pub fn new(key: &[u8; 32], header: &[u8; SECRETSTREAM_HEADER_LEN], size: u64) -> Result<Self, StreamError> {
-        if size > MAX_FILE_LEN {
-            return Err(StreamError::TooLarge(size));
-        }
-        Ok(Self {
-            stream: SecretStream::new(key, header),
-            size,
-            next: 0,
-        })
+        let (stream, size) = start(key, header, size)?;
+        Ok(Self { stream, size, next: 0 })
     }
 
     /// The number of chunks of the file.
@@ -101,14 +107,8 @@ pub struct Decryptor {
 impl Decryptor {
     /// A decryptor of the `size`-byte file under `key` and `header`.
     pub fn new(key: &[u8; 32], header: &[u8; SECRETSTREAM_HEADER_LEN], size: u64) -> Result<Self, StreamError> {
-        if size > MAX_FILE_LEN {
-            return Err(StreamError::TooLarge(size));
-        }
-        Ok(Self {
-            stream: SecretStream::new(key, header),
-            size,
-            next: 0,
-        })
+        let (stream, size) = start(key, header, size)?;
+        Ok(Self { stream, size, next: 0 })
     }
 
     /// Whether every chunk was taken.
