@@ -193,6 +193,31 @@ async fn three_members_talk_and_a_removed_one_reads_nothing_new() {
             .all(|d| message::open(&group, |_| Some(carol_key.clone()), d).is_ok()),
         "what she could read before stays readable to her"
     );
+    // A node of her own could still store and serve what she seals under
+    // the key she kept (played here by writing it into every node's
+    // store): a member takes a group message only from an account on the
+    // newest member list.
+    let forged = {
+        let home = Home::open(&carol.home).unwrap();
+        let content = allium_common::content::Content::text("still here", hostile::now_ms());
+        message::seal(home.identity(), &group, 1, &carol_key, &content, &[7; 24]).unwrap()
+    };
+    let forged_hash = rpc::message_hash(&MailboxId::from(group), Namespace::GROUP_MESSAGES, &forged);
+    for node in &net.net.nodes {
+        let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let now = i64::try_from(hostile::now_ms()).unwrap();
+        db.execute(
+            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data) VALUES (?1, ?2, 11, ?3, ?4, ?5)",
+            rusqlite::params![forged_hash, group.ed25519().as_slice(), now, now + 3_600_000, forged],
+        )
+        .unwrap();
+    }
+    let at_bob = Client::json_lines(&bob.run(&["--json", "inbox"]));
+    assert!(!said(&at_bob).contains(&"still here".to_owned()), "{at_bob:?}");
+    let history = Client::json_lines(&bob.run(&["--json", "history", "friends"]));
+    assert!(!said(&history).contains(&"still here".to_owned()), "{history:?}");
+
     // Her client learns it was removed and shows nothing new.
     let at_carol = ok_lines(&carol.run(&["--json", "inbox"]));
     assert!(said(&at_carol).is_empty(), "{at_carol:?}");

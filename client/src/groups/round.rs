@@ -141,8 +141,15 @@ impl Messenger {
                     continue;
                 }
                 let items = result["body"]["messages"].as_array().cloned().unwrap_or_default();
+                // Messages are read after the list (READ_ORDER), so this is
+                // the newest list the page brought.
+                let listed: std::collections::HashSet<AccountId> = if *ns == Namespace::GROUP_MESSAGES {
+                    self.home.group_members(&g.id)?.into_iter().map(|m| m.account).collect()
+                } else {
+                    Default::default()
+                };
                 for item in &items {
-                    self.apply_item(g, *ns, item, page, &mut leavers)?;
+                    self.apply_item(g, *ns, &listed, item, page, &mut leavers)?;
                 }
                 if let Some(last) = items.last().and_then(|m| m["hash"].as_str()) {
                     self.home.set_cursor(&cursor_key(&g.id, *ns, &node), last)?;
@@ -181,10 +188,15 @@ impl Messenger {
         Ok(())
     }
 
+    /// Applies one item of namespace `ns`. A message is taken only from an
+    /// account on `listed`, the newest member list (when one was read): a
+    /// removed member still holds old keys, and a node of its own could
+    /// serve what it sealed under them.
     fn apply_item(
         &mut self,
         g: &GroupRecord,
         ns: Namespace,
+        listed: &std::collections::HashSet<AccountId>,
         item: &Value,
         page: &mut GroupPage,
         leavers: &mut Vec<AccountId>,
@@ -238,6 +250,10 @@ impl Messenger {
                 Err(_) => page.unreadable += 1,
             },
             _ => match message::open(&id, key_for, &bytes) {
+                Ok(opened) if !listed.is_empty() && !listed.contains(&opened.sender) => {
+                    page.unreadable += 1;
+                    tracing::debug!(%hash, "a group message from an account not on the member list was skipped");
+                }
                 Ok(opened) => {
                     let kind = match opened.content.kind {
                         Kind::Text => "text",
