@@ -420,9 +420,7 @@ impl Messenger {
             return Ok(Item::Unreadable);
         };
         let admin = invitation.group.seed.is_some();
-        let Some(name) = self.keep_invitation(invitation, approved)? else {
-            return Ok(Item::Unreadable);
-        };
+        let name = self.keep_invitation(invitation, approved)?;
         let body = if admin {
             format!("[makes you an admin of the group \"{name}\"]")
         } else {

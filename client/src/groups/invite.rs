@@ -166,8 +166,8 @@ impl Messenger {
 
     /// Keeps an invitation that arrived: joined at once if `approved` (the
     /// sender is a contact), else waiting until the sender is accepted.
-    /// Returns the group's name, or `None` if it did not hold up.
-    pub(crate) fn keep_invitation(&mut self, mut inv: Invitation, approved: bool) -> Result<Option<String>> {
+    /// Returns the group's name.
+    pub(crate) fn keep_invitation(&mut self, mut inv: Invitation, approved: bool) -> Result<String> {
         inv.group.joined = approved;
         if let Some(held) = self.home.group(&inv.group.id)?
             && held.joined
@@ -186,7 +186,7 @@ impl Messenger {
         {
             self.remember_group(&g)?;
         }
-        Ok(Some(inv.group.name))
+        Ok(inv.group.name)
     }
 
     /// Joins the invitations `from` sent while it was not a contact (it

@@ -142,14 +142,18 @@ impl Messenger {
                 }
                 let items = result["body"]["messages"].as_array().cloned().unwrap_or_default();
                 // Messages are read after the list (READ_ORDER), so this is
-                // the newest list the page brought.
-                let listed: std::collections::HashSet<AccountId> = if *ns == Namespace::GROUP_MESSAGES {
-                    self.home.group_members(&g.id)?.into_iter().map(|m| m.account).collect()
+                // the newest list the page brought; the book is read once
+                // for all of them.
+                let senders = if *ns == Namespace::GROUP_MESSAGES && !items.is_empty() {
+                    Some(Senders {
+                        listed: self.home.group_members(&g.id)?.into_iter().map(|m| m.account).collect(),
+                        book: self.book()?,
+                    })
                 } else {
-                    Default::default()
+                    None
                 };
                 for item in &items {
-                    self.apply_item(g, *ns, &listed, item, page, &mut leavers)?;
+                    self.apply_item(g, *ns, senders.as_ref(), item, page, &mut leavers)?;
                 }
                 if let Some(last) = items.last().and_then(|m| m["hash"].as_str()) {
                     self.home.set_cursor(&cursor_key(&g.id, *ns, &node), last)?;
@@ -189,14 +193,14 @@ impl Messenger {
     }
 
     /// Applies one item of namespace `ns`. A message is taken only from an
-    /// account on `listed`, the newest member list (when one was read): a
-    /// removed member still holds old keys, and a node of its own could
-    /// serve what it sealed under them.
+    /// account on the newest member list (when one was read): a removed
+    /// member still holds old keys, and a node of its own could serve what
+    /// it sealed under them.
     fn apply_item(
         &mut self,
         g: &GroupRecord,
         ns: Namespace,
-        listed: &std::collections::HashSet<AccountId>,
+        senders: Option<&Senders>,
         item: &Value,
         page: &mut GroupPage,
         leavers: &mut Vec<AccountId>,
@@ -249,12 +253,15 @@ impl Messenger {
                 }
                 Err(_) => page.unreadable += 1,
             },
-            _ => match message::open(&id, key_for, &bytes) {
-                Ok(opened) if !listed.is_empty() && !listed.contains(&opened.sender) => {
+            _ => match (message::open(&id, key_for, &bytes), senders) {
+                (_, None) => {}
+                (Ok(opened), Some(Senders { listed, .. }))
+                    if !listed.is_empty() && !listed.contains(&opened.sender) =>
+                {
                     page.unreadable += 1;
                     tracing::debug!(%hash, "a group message from an account not on the member list was skipped");
                 }
-                Ok(opened) => {
+                (Ok(opened), Some(Senders { book, .. })) => {
                     let kind = match opened.content.kind {
                         Kind::Text => "text",
                         Kind::GroupLeave => {
@@ -271,7 +278,6 @@ impl Messenger {
                         kind: kind.to_owned(),
                         body: opened.content.body.clone().unwrap_or_default(),
                     };
-                    let book = self.book()?;
                     // A blocked account's group messages are kept in the
                     // history (the group holds them anyway) but not shown.
                     if self.home.record_group_message(&entry, crate::now_ms())?
@@ -293,11 +299,19 @@ impl Messenger {
                         });
                     }
                 }
-                Err(_) => page.unreadable += 1,
+                (Err(_), Some(_)) => page.unreadable += 1,
             },
         }
         Ok(())
     }
+}
+
+/// Who may have sent a page's group messages, and how to name them.
+struct Senders {
+    /// The newest member list (empty if none was read yet).
+    listed: std::collections::HashSet<AccountId>,
+    /// The contacts, for names and blocks.
+    book: crate::book::Book,
 }
 
 /// The retrieve cursor of a group's namespace on a node.
