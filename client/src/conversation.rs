@@ -135,6 +135,7 @@ impl Messenger {
             let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
                 let identity = home.identity();
                 Ok(Call::DeleteAll(DeleteAllParams {
+                    chunk: None,
                     pubkey: me.into(),
                     pubkey_ed25519: Hex32(*identity.ed25519_pk()),
                     namespace,

@@ -662,6 +662,7 @@ impl Messenger {
         let data = Base64Bytes(item.data.clone());
         let make = move |_: &Home, _: &NodeEntry, now: u64| -> Result<Value> {
             Ok(Call::Store(StoreParams {
+                chunk: None,
                 pubkey: to.into(),
                 namespace: Namespace::DEFAULT,
                 timestamp: now,

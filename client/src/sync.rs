@@ -332,6 +332,7 @@ impl Messenger {
         let make = move |home: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
             let identity = home.identity();
             Ok(Call::Store(StoreParams {
+                chunk: None,
                 pubkey: me.into(),
                 namespace,
                 timestamp: ts,

@@ -80,6 +80,9 @@ pub struct PushedMessage {
     /// the key that signed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<Base64Bytes>,
+    /// For a chunk: its index in its upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
 }
 
 impl PushedMessage {
@@ -87,16 +90,13 @@ impl PushedMessage {
     /// proves that the owner, or a group member allowed to write, stored
     /// exactly this message, in a namespace its mailbox may use.
     pub fn owner_signed(&self) -> bool {
-        crate::rpc::verify_store(
-            &self.pubkey,
-            self.namespace,
-            self.timestamp,
-            &self.data.0,
-            self.pubkey_ed25519.as_ref().map(|k| &k.0),
-            self.signature.as_ref().map(|s| &s.0),
-            self.credential.as_ref().map(|c| c.0.as_slice()),
-        )
-        .is_ok()
+        let proof = crate::rpc::StoreProof {
+            ed25519: self.pubkey_ed25519.as_ref().map(|k| &k.0),
+            signature: self.signature.as_ref().map(|s| &s.0),
+            credential: self.credential.as_ref().map(|c| c.0.as_slice()),
+            chunk: self.chunk,
+        };
+        crate::rpc::verify_store(&self.pubkey, self.namespace, self.timestamp, &self.data.0, proof).is_ok()
     }
 }
 
@@ -593,6 +593,7 @@ mod tests {
         use crate::encoding::Sig64;
         let owner = Identity::from_ed25519_seed(&[5; 32]);
         let mut m = PushedMessage {
+            chunk: None,
             pubkey: owner.account_id().into(),
             namespace: Namespace(2),
             timestamp: 1_700_000_000_000,

@@ -182,6 +182,7 @@ proptest! {
     #[test]
     fn store_request_round_trip(data in proptest::collection::vec(any::<u8>(), 0..300), ts in any::<u64>(), ttl in any::<u64>(), ns in any::<i16>()) {
         let call = Call::Store(rpc::StoreParams {
+            chunk: None,
             pubkey: identity(3).account_id().into(),
             namespace: Namespace(ns),
             timestamp: ts,

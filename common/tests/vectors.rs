@@ -733,6 +733,7 @@ fn rpc_vectors() -> Value {
     });
     assert_eq!(retrieve.validate(ts), Ok(()));
     let store = rpc::Call::Store(rpc::StoreParams {
+        chunk: None,
         pubkey: account.into(),
         namespace: Namespace(0),
         timestamp: ts,

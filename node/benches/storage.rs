@@ -49,6 +49,8 @@ fn limits() -> StorageLimits {
         max_mailbox_bytes: u64::MAX,
         max_mailbox_messages: u64::MAX,
         max_total_bytes: u64::MAX,
+        max_files_bytes: u64::MAX,
+        max_file_bytes: u64::MAX,
     }
 }
 

@@ -73,6 +73,8 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         if e.is_insufficient_storage() {
             Self::new(ErrorCode::InsufficientStorage, e.to_string())
+        } else if e.is_too_large() {
+            Self::new(ErrorCode::TooLarge, e.to_string())
         } else if e.is_unavailable() {
             Self::new(ErrorCode::Unavailable, "the node is busy or shutting down; try again")
         } else {

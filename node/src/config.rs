@@ -83,6 +83,11 @@ pub struct Limits {
     pub max_mailbox_messages: u64,
     /// Most bytes of message data the node holds in total.
     pub max_total_bytes: u64,
+    /// Most bytes of file chunks the node holds (within `max_total_bytes`).
+    pub max_files_bytes: u64,
+    /// The largest file whose chunks the node takes (at most 1 GiB): a
+    /// chunk past it is refused with 413.
+    pub max_file_bytes: u64,
     /// Long-polls held open at once (each holds a connection).
     pub max_long_polls: usize,
 }
@@ -176,6 +181,8 @@ impl Default for Limits {
             max_mailbox_bytes: 32 * 1024 * 1024,
             max_mailbox_messages: 20_000,
             max_total_bytes: 8 * 1024 * 1024 * 1024,
+            max_files_bytes: 2 * 1024 * 1024 * 1024,
+            max_file_bytes: allium_common::files::MAX_FILE_LEN,
             max_long_polls: 1024,
         }
     }
@@ -289,6 +296,12 @@ impl NodeConfig {
         {
             return Err(Error::config("limits must be positive"));
         }
+        if l.max_file_bytes > allium_common::files::MAX_FILE_LEN {
+            return Err(Error::config(format!(
+                "max_file_bytes is at most {} (1 GiB): no chunk index goes past it",
+                allium_common::files::MAX_FILE_LEN
+            )));
+        }
         Ok(())
     }
 
@@ -400,5 +413,10 @@ mod tests {
                 .to_string()
                 .contains("public_address")
         );
+        std::fs::write(&file, "seed_file = \"s.toml\"\n[limits]\nmax_file_bytes = 1073741825\n").unwrap();
+        let too_big = NodeConfig::load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(too_big.contains("max_file_bytes"), "{too_big}");
     }
 }

@@ -116,6 +116,8 @@ pub struct Gauges {
     pub messages: u64,
     /// Bytes of message data held.
     pub bytes: u64,
+    /// Bytes of file chunks held (within `bytes`).
+    pub file_bytes: u64,
     /// HTTP connections open.
     pub connections_open: u64,
     /// HTTP connections refused (over a cap) since start.
@@ -182,7 +184,7 @@ impl Metrics {
                 }
             }
         }
-        let series: [(&str, &str, &str, u64); 38] = [
+        let series: [(&str, &str, &str, u64); 39] = [
             (
                 "allium_client_requests_total",
                 "counter",
@@ -317,6 +319,12 @@ impl Metrics {
                 gauges.bytes,
             ),
             (
+                "allium_file_bytes",
+                "gauge",
+                "Bytes of file chunks held (namespace 16, within allium_message_bytes).",
+                gauges.file_bytes,
+            ),
+            (
                 "allium_connections_open",
                 "gauge",
                 "HTTP connections open.",
@@ -428,6 +436,7 @@ mod tests {
         let text = m.render(Gauges {
             messages: 5,
             bytes: 70,
+            file_bytes: 65_553,
             ..Gauges::default()
         });
         assert!(
@@ -440,6 +449,7 @@ mod tests {
         );
         assert!(text.contains("allium_onion_relayed_hops_total 1"));
         assert!(text.contains("allium_messages 5"));
+        assert!(text.contains("allium_file_bytes 65553"));
         assert!(!text.contains("status=\"401\""), "zero series are omitted");
     }
 }

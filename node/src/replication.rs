@@ -369,6 +369,7 @@ fn push_call(node: &Node, peer: &NodeEntry, messages: &[NewMessage], deadline: D
         messages: messages
             .iter()
             .map(|m| PushedMessage {
+                chunk: m.chunk,
                 pubkey: m.account,
                 namespace: m.namespace,
                 timestamp: m.timestamp_ms,
@@ -847,6 +848,7 @@ pub async fn receive_push(node: &Node, headers: &HeaderMap, body: &[u8]) -> Resu
             NewMessage::new(m.pubkey, m.namespace, m.timestamp, m.expiry, m.data.0)
                 .signed_by_owner(owner_sig)
                 .with_credential(m.credential.map(|c| c.0))
+                .with_chunk(m.chunk)
         })
         .collect();
     let hashes: Vec<String> = accepted.iter().map(|m| m.hash.clone()).collect();
@@ -998,6 +1000,7 @@ mod tests {
                 messages: batch
                     .iter()
                     .map(|m| PushedMessage {
+                        chunk: None,
                         pubkey: m.account,
                         namespace: m.namespace,
                         timestamp: m.timestamp_ms,

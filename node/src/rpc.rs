@@ -177,7 +177,8 @@ pub async fn execute(node: &Node, call: Call, origin: Origin, data_budget: usize
             };
             let msg = NewMessage::new(p.pubkey, p.namespace, p.timestamp, p.expiry(), p.data.0.clone())
                 .signed_by_owner(owner_sig)
-                .with_credential(p.credential.as_ref().map(|c| c.0.clone()));
+                .with_credential(p.credential.as_ref().map(|c| c.0.clone()))
+                .with_chunk(p.chunk);
             let hash = msg.hash.clone();
             if node.storage.insert(msg.clone(), now).await? == Inserted::New {
                 Metrics::inc(&node.metrics.stored_messages);

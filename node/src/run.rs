@@ -60,6 +60,8 @@ pub async fn serve(
         max_mailbox_bytes: config.limits.max_mailbox_bytes,
         max_mailbox_messages: config.limits.max_mailbox_messages,
         max_total_bytes: config.limits.max_total_bytes,
+        max_files_bytes: config.limits.max_files_bytes,
+        max_file_bytes: config.limits.max_file_bytes,
     };
     let storage = StorageHandle::open(config.data_dir.join("messages.db"), limits, HandleConfig::default())?;
     write_node_info(&config, &identity, created)?;

@@ -349,10 +349,12 @@ fn seed_counter(node: &Node, which: fn(&seed::voting::VotingStats) -> &std::sync
 
 async fn metrics(State(node): Shared) -> Response {
     let stats = node.storage.stats().await.unwrap_or_default();
+    let files = node.storage.file_stats().await.unwrap_or_default();
     let snap = node.directory.current();
     let text = node.metrics.render(Gauges {
         messages: stats.messages,
         bytes: stats.bytes,
+        file_bytes: files.bytes,
         connections_open: node.connections.open() as u64,
         connections_refused: node.connections.refused(),
         peer_budget_refused: node.peers.refused(),

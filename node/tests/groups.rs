@@ -36,6 +36,7 @@ impl Group {
         let ts = now_ms();
         let hash = rpc::message_hash(&self.id(), ns, data);
         Call::Store(StoreParams {
+            chunk: None,
             pubkey: self.id(),
             namespace: ns,
             timestamp: ts,

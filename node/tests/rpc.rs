@@ -232,6 +232,7 @@ async fn storage_rpc_conformance() {
     net.rpc(&a, &store(&bob.account_id(), b"third", DAY)).await;
     let ts = now_ms();
     let delete_all = Call::DeleteAll(DeleteAllParams {
+        chunk: None,
         pubkey: bob.account_id().into(),
         pubkey_ed25519: Hex32(*bob.ed25519_pk()),
         namespace: Namespace::DEFAULT,
@@ -279,6 +280,7 @@ async fn long_poll_returns_when_a_message_arrives_on_any_member() {
         // Clear the mailbox for the next round.
         let ts = now_ms();
         let clear = Call::DeleteAll(DeleteAllParams {
+            chunk: None,
             pubkey: carol.account_id().into(),
             pubkey_ed25519: Hex32(*carol.ed25519_pk()),
             namespace: Namespace::DEFAULT,
@@ -337,6 +339,7 @@ async fn the_public_keys_namespace_is_read_by_anyone_and_written_by_the_owner_on
     let hash = rpc::message_hash(&bob.account_id().into(), ns, &data);
     let ts = now_ms();
     let mut params = StoreParams {
+        chunk: None,
         pubkey: bob.account_id().into(),
         namespace: ns,
         timestamp: ts,

@@ -209,6 +209,7 @@ async fn handle_operations_match_the_store() {
         max_mailbox_messages: 5,
         max_mailbox_bytes: 1 << 20,
         max_total_bytes: 1 << 30,
+        ..StorageLimits::default()
     };
     let handle = StorageHandle::open(dir.path().join("s.sqlite"), limits, HandleConfig::default()).unwrap();
     let mine: Vec<_> = (0..5).map(|i| msg(acct(1), "m", i)).collect();

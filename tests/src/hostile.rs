@@ -180,6 +180,7 @@ pub fn store_request(to: &allium_common::AccountId, data: &[u8]) -> serde_json::
     use allium_common::encoding::Base64Bytes;
     use allium_common::rpc::{Call, Namespace, StoreParams};
     Call::Store(StoreParams {
+        chunk: None,
         pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp: now_ms(),
@@ -226,6 +227,7 @@ pub fn delete_all_request(owner: &allium_common::Identity, timestamp: u64) -> se
     use allium_common::encoding::{Hex32, Sig64};
     use allium_common::rpc::{Call, DeleteAllParams, Namespace, delete_all_signed_bytes};
     Call::DeleteAll(DeleteAllParams {
+        chunk: None,
         pubkey: owner.account_id().into(),
         pubkey_ed25519: Hex32(*owner.ed25519_pk()),
         namespace: Namespace::DEFAULT,

@@ -329,6 +329,7 @@ async fn three_members_talk_and_a_removed_one_reads_nothing_new() {
         let data = b"spam".to_vec();
         let hash = rpc::message_hash(&MailboxId::from(group), Namespace::GROUP_MESSAGES, &data);
         let store = Call::Store(rpc::StoreParams {
+            chunk: None,
             pubkey: group.into(),
             namespace: Namespace::GROUP_MESSAGES,
             timestamp: ts,

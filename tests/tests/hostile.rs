@@ -954,6 +954,7 @@ async fn a_large_hand_over_loses_nothing() {
         max_mailbox_bytes: u64::MAX,
         max_mailbox_messages: u64::MAX,
         max_total_bytes: u64::MAX,
+        ..StorageLimits::default()
     };
     let mut store = Store::open(holder.dir.join("messages.db"), limits).unwrap();
     let messages: Vec<NewMessage> = (0..MESSAGES)

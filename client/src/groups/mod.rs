@@ -84,6 +84,7 @@ impl Signer {
         let hash = rpc::message_hash(&mailbox, namespace, data);
         let id = self.identity();
         Call::Store(StoreParams {
+            chunk: None,
             pubkey: mailbox,
             namespace,
             timestamp: ts,

@@ -5,12 +5,16 @@
 //! byte: the chunking and encryption ([`Encryptor`], [`Decryptor`]), the
 //! chunk IDs, and the manifest a message carries.
 
+mod chunk_id;
 mod manifest;
 mod stream;
 
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;
 
+pub use chunk_id::{CHUNK_PREFIX, ChunkId, ChunkIdError};
 pub use manifest::{Manifest, ManifestError};
 pub use stream::{Decryptor, Encryptor, StreamError};
 
@@ -23,6 +27,9 @@ pub const RECORD_LEN: usize = 64 * 1024;
 pub const CHUNK_LEN: usize = RECORD_LEN + SECRETSTREAM_ABYTES;
 /// The largest file: 1 GiB.
 pub const MAX_FILE_LEN: u64 = 1 << 30;
+/// The most chunks of one file (of [`MAX_FILE_LEN`]): a chunk index is
+/// below this.
+pub const MAX_FILE_CHUNKS: u32 = (MAX_FILE_LEN / RECORD_LEN as u64) as u32;
 /// Domain label of chunk IDs.
 pub const CHUNK_LABEL: &[u8] = b"allium-file-chunk-v1\0";
 

@@ -15,7 +15,7 @@ pub use request::{
     Call, DeleteAllParams, DeleteParams, ExpireParams, GetSwarmParams, NodeListParams, Request, RetrieveParams,
     RetrievePublicParams, StoreParams,
 };
-pub use request::{is_message_hash, verify_store};
+pub use request::{StoreProof, is_message_hash, verify_store};
 pub use response::{
     DeleteResult, ExpireResult, GetSwarmResult, InfoResult, RetrieveResult, StoreResult, StoredMessage, SubResult,
     SwarmConfirmation, SwarmNode,
@@ -28,13 +28,13 @@ pub use signing::{
 /// The version of the protocol this code speaks, reported by `info`.
 /// Version 2 added signing times to `delete` and `expire`, the message hash
 /// to the `store` signature, bounded `retrieve` pages, relay MACs and hop
-/// counts, and the receiver to every signed peer request; version 3 (this
-/// one) replaced the single-seed node list by the seeds' consensus; 4 and 5
-/// added public namespaces and `retrieve_public`; 6 (this one) added group
+/// counts, and the receiver to every signed peer request; version 3 replaced the single-seed node list by the seeds' consensus; 4 and 5
+/// added public namespaces and `retrieve_public`; 6 added group
 /// mailboxes (`03` IDs, namespaces 11–15) with member credentials and
-/// revocations. See `docs/protocol.md` for what changed. Nodes of different
+/// revocations; 7 (this one) added file chunk mailboxes (`04` IDs,
+/// namespace 16) with the `chunk` index. See `docs/protocol.md` for what changed. Nodes of different
 /// versions do not interoperate.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,11 +99,14 @@ impl Namespace {
     /// A group's revocations: the nodes refuse a credential whose sub-key
     /// one of these names.
     pub const GROUP_REVOKED: Self = Self(15);
+    /// File chunks (`docs/files.md`): one chunk per chunk mailbox, written
+    /// by the upload key, read by anyone who knows the chunk's ID.
+    pub const FILES: Self = Self(16);
 
     /// Whether anyone may read this namespace (`retrieve_public`); every
     /// other one is read with the owner's signature only.
     pub const fn is_public(self) -> bool {
-        self.0 == Self::PUBLIC_KEYS.0
+        self.0 == Self::PUBLIC_KEYS.0 || self.0 == Self::FILES.0
     }
 
     /// Whether this is a group's namespace (11–15): only a group's mailbox

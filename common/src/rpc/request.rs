@@ -18,6 +18,7 @@ use super::{
 };
 use crate::MailboxId;
 use crate::encoding::{Base64Bytes, Hex32, Sig64};
+use crate::files::{CHUNK_LEN, ChunkId, MAX_FILE_CHUNKS};
 use crate::group::credential::{Revocation, Rights};
 
 /// `store`: deposit a message into a mailbox.
@@ -45,6 +46,10 @@ pub struct StoreParams {
     /// `pubkey_ed25519`), when a member rather than the owner signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<Base64Bytes>,
+    /// For a chunk's mailbox: the chunk's index in its upload, so the node
+    /// can check that `pubkey_ed25519` (the upload key) owns the chunk ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
 }
 
 /// `retrieve`: read a mailbox (signed by its owner).
@@ -133,6 +138,10 @@ pub struct DeleteAllParams {
     pub timestamp: u64,
     /// Signature of `"delete_all" ‖ namespace ‖ timestamp`.
     pub signature: Sig64,
+    /// For a chunk's mailbox: the chunk's index in its upload (see
+    /// [`StoreParams::chunk`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
 }
 
 /// `expire`: set a new expiry on named messages (signed by the owner).
@@ -435,15 +444,17 @@ impl StoreParams {
             });
         }
         check_clock(self.timestamp, now_ms)?;
-        verify_store(
-            &self.pubkey,
-            self.namespace,
-            self.timestamp,
-            &self.data.0,
-            self.pubkey_ed25519.as_ref().map(|k| &k.0),
-            self.signature.as_ref().map(|s| &s.0),
-            credential(&self.credential),
-        )
+        verify_store(&self.pubkey, self.namespace, self.timestamp, &self.data.0, self.proof())
+    }
+
+    /// What vouches for the stored message.
+    pub fn proof(&self) -> StoreProof<'_> {
+        StoreProof {
+            ed25519: self.pubkey_ed25519.as_ref().map(|k| &k.0),
+            signature: self.signature.as_ref().map(|s| &s.0),
+            credential: credential(&self.credential),
+            chunk: self.chunk,
+        }
     }
 
     /// When the message expires, Unix ms.
@@ -467,29 +478,60 @@ impl RetrievePublicParams {
     }
 }
 
+/// What vouches for a stored message beside its data: what a `store`
+/// carries, and what a node keeps to pass the message on to its peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreProof<'a> {
+    /// The signer's Ed25519 key: the owner's, a group member's sub-key, or
+    /// a chunk's upload key.
+    pub ed25519: Option<&'a [u8; 32]>,
+    /// Its signature of `"store" ‖ namespace ‖ timestamp ‖ hash`.
+    pub signature: Option<&'a [u8; 64]>,
+    /// A group member's credential.
+    pub credential: Option<&'a [u8]>,
+    /// A chunk's index in its upload.
+    pub chunk: Option<u32>,
+}
+
 /// Checks who stored a message outside namespace 0: the owner, or a group
-/// member whose credential allows writing, into namespace 11 only; and that
-/// namespace 15 holds only the group's revocations. A node checks this for
-/// a client's `store` and again for a message a peer passes on.
+/// member whose credential allows writing, into namespace 11 only, or a
+/// chunk's upload key; that namespace 15 holds only the group's
+/// revocations; and that a chunk is one secretstream record of a file no
+/// larger than 1 GiB. A node checks this for a client's `store` and again
+/// for a message a peer passes on.
 pub fn verify_store(
     mailbox: &MailboxId,
     namespace: Namespace,
     timestamp_ms: u64,
     data: &[u8],
-    ed_pk: Option<&[u8; 32]>,
-    signature: Option<&[u8; 64]>,
-    credential: Option<&[u8]>,
+    proof: StoreProof<'_>,
 ) -> Result<(), RpcError> {
     check_namespace(mailbox, namespace)?;
+    check_chunk_param(mailbox, proof.chunk)?;
     if namespace == Namespace::DEFAULT {
         return Ok(());
     }
-    let (Some(ed), Some(sig)) = (ed_pk, signature) else {
+    let (Some(ed), Some(sig)) = (proof.ed25519, proof.signature) else {
         return Err(RpcError::SignatureRequired);
     };
     let hash = super::message_hash(mailbox, namespace, data);
     let msg = store_signed_bytes(namespace, timestamp_ms, &hash);
-    if let Signer::Member { rights, .. } = verify_signer(mailbox, ed, credential, &msg, sig)? {
+    if let (MailboxId::Chunk(chunk), Some(index)) = (mailbox, proof.chunk) {
+        if data.len() != CHUNK_LEN {
+            return Err(RpcError::InvalidParam {
+                param: "data",
+                reason: format!("a chunk is {CHUNK_LEN} bytes, not {}", data.len()),
+            });
+        }
+        if proof.credential.is_some() {
+            return Err(RpcError::InvalidParam {
+                param: "credential",
+                reason: "only a group's mailbox takes a credential".into(),
+            });
+        }
+        return verify_chunk_owner(chunk, index, ed, &msg, sig);
+    }
+    if let Signer::Member { rights, .. } = verify_signer(mailbox, ed, proof.credential, &msg, sig)? {
         require(rights, Rights::WRITE, "its credential does not allow writing")?;
         if namespace != Namespace::GROUP_MESSAGES {
             return Err(RpcError::Forbidden("only the group key writes outside namespace 11"));
@@ -504,7 +546,7 @@ pub fn verify_store(
     Ok(())
 }
 
-/// Groups use namespaces 11–15 and accounts every other one.
+/// Groups use namespaces 11–15, chunks 16, and accounts every other one.
 fn check_namespace(mailbox: &MailboxId, namespace: Namespace) -> Result<(), RpcError> {
     if mailbox.allows(namespace) {
         return Ok(());
@@ -512,10 +554,47 @@ fn check_namespace(mailbox: &MailboxId, namespace: Namespace) -> Result<(), RpcE
     Err(RpcError::InvalidParam {
         param: "namespace",
         reason: match mailbox {
-            MailboxId::Account(_) => format!("namespace {} belongs to groups (11 to 15)", namespace.0),
+            MailboxId::Account(_) if namespace.is_group() => {
+                format!("namespace {} belongs to groups (11 to 15)", namespace.0)
+            }
+            MailboxId::Account(_) => format!("namespace {} belongs to file chunks", namespace.0),
             MailboxId::Group(_) => format!("a group's mailbox has namespaces 11 to 15, not {}", namespace.0),
+            MailboxId::Chunk(_) => format!("a chunk's mailbox has namespace 16 only, not {}", namespace.0),
         },
     })
+}
+
+/// A chunk's mailbox names its index; no other mailbox does.
+fn check_chunk_param(mailbox: &MailboxId, chunk: Option<u32>) -> Result<(), RpcError> {
+    let reason = match (mailbox, chunk) {
+        (MailboxId::Chunk(_), None) => "a chunk's mailbox needs the chunk's index",
+        (MailboxId::Chunk(_), Some(i)) if i >= MAX_FILE_CHUNKS => "past the last chunk of a 1 GiB file",
+        (MailboxId::Account(_) | MailboxId::Group(_), Some(_)) => "only a chunk's mailbox takes a chunk index",
+        _ => return Ok(()),
+    };
+    Err(RpcError::InvalidParam {
+        param: "chunk",
+        reason: reason.into(),
+    })
+}
+
+/// Checks that `upload_pk` owns the chunk mailbox (the chunk's ID is
+/// derived from it and `index`) and signed `msg`.
+fn verify_chunk_owner(
+    chunk: &ChunkId,
+    index: u32,
+    upload_pk: &[u8; 32],
+    msg: &[u8],
+    sig: &[u8; 64],
+) -> Result<(), RpcError> {
+    if !chunk.is_chunk_of(upload_pk, index) {
+        return Err(RpcError::KeyMismatch);
+    }
+    if crate::identity::verify(upload_pk, msg, sig) {
+        Ok(())
+    } else {
+        Err(RpcError::BadSignature)
+    }
 }
 
 fn credential(c: &Option<Base64Bytes>) -> Option<&[u8]> {
@@ -589,8 +668,14 @@ impl DeleteAllParams {
     fn validate(&self, now_ms: u64, clock: Clock) -> Result<(), RpcError> {
         clock(self.timestamp, now_ms)?;
         check_namespace(&self.pubkey, self.namespace)?;
+        check_chunk_param(&self.pubkey, self.chunk)?;
         let msg = delete_all_signed_bytes(self.namespace, self.timestamp);
-        verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+        match (&self.pubkey, self.chunk) {
+            (MailboxId::Chunk(chunk), Some(index)) => {
+                verify_chunk_owner(chunk, index, &self.pubkey_ed25519.0, &msg, &self.signature.0)
+            }
+            _ => verify_owner_signature(&self.pubkey, &self.pubkey_ed25519.0, &msg, &self.signature.0),
+        }
     }
 }
 
@@ -646,6 +731,7 @@ mod tests {
 
     fn store(data: Vec<u8>, ttl: u64) -> StoreParams {
         StoreParams {
+            chunk: None,
             pubkey: owner().account_id().into(),
             namespace: Namespace::DEFAULT,
             timestamp: NOW,
@@ -867,6 +953,7 @@ mod tests {
             Err(RpcError::InvalidParam { param: "expiry", .. })
         ));
         let all = DeleteAllParams {
+            chunk: None,
             pubkey: o.account_id().into(),
             pubkey_ed25519: Hex32(*o.ed25519_pk()),
             namespace: Namespace::DEFAULT,
@@ -901,6 +988,7 @@ mod tests {
         fn store(namespace: Namespace, data: &[u8], signer: &Identity, cred: Option<Base64Bytes>) -> Call {
             let hash = message_hash(&group(), namespace, data);
             Call::Store(StoreParams {
+                chunk: None,
                 pubkey: group(),
                 namespace,
                 timestamp: NOW,

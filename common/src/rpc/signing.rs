@@ -92,6 +92,9 @@ pub fn verify_owner_signature(
     let owner = match mailbox {
         MailboxId::Account(account) => AccountId::from_ed25519(ed_pk).is_ok_and(|derived| derived == *account),
         MailboxId::Group(group) => group.ed25519() == ed_pk,
+        // A chunk's owner is its upload key, known by the chunk's index
+        // (`verify_store`, `delete_all`): nothing else is signed for it.
+        MailboxId::Chunk(_) => false,
     };
     if !owner {
         return Err(RpcError::KeyMismatch);

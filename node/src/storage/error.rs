@@ -12,7 +12,8 @@ const ECHO_MAX: usize = 64;
 ///
 /// Variants fall in three groups:
 /// - refusals of one message ([`MailboxFull`](Self::MailboxFull),
-///   [`StoreFull`](Self::StoreFull), [`Expired`](Self::Expired),
+///   [`StoreFull`](Self::StoreFull), [`FilesFull`](Self::FilesFull),
+///   [`FileTooLarge`](Self::FileTooLarge), [`Expired`](Self::Expired),
 ///   [`DataTooLarge`](Self::DataTooLarge), [`InvalidHash`](Self::InvalidHash),
 ///   [`OutOfRange`](Self::OutOfRange), [`HashConflict`](Self::HashConflict)):
 ///   the store is fine, this message is not taken;
@@ -61,6 +62,28 @@ pub enum StorageError {
         max_bytes: u64,
         /// Data bytes of the refused message.
         incoming: usize,
+    },
+    /// Namespace 16 would exceed the node's files quota (after reclaiming
+    /// expired messages). HTTP 507.
+    #[error(
+        "the node's files quota is full: {bytes} of {max_bytes} bytes of file chunks stored, \
+         this chunk adds {incoming}"
+    )]
+    FilesFull {
+        /// Chunk bytes stored now.
+        bytes: u64,
+        /// The files quota.
+        max_bytes: u64,
+        /// Data bytes of the refused chunk.
+        incoming: usize,
+    },
+    /// A chunk lies past the largest file the node takes. HTTP 413.
+    #[error("this node takes files of up to {max_bytes} bytes; chunk {chunk} starts past that")]
+    FileTooLarge {
+        /// The chunk's index in its upload.
+        chunk: u32,
+        /// The node's per-file limit.
+        max_bytes: u64,
     },
     /// SQLite reported `SQLITE_FULL`: the disk (or the file size limit) is
     /// full. HTTP 507.
@@ -253,8 +276,14 @@ impl StorageError {
     pub fn is_insufficient_storage(&self) -> bool {
         matches!(
             self,
-            Self::MailboxFull { .. } | Self::StoreFull { .. } | Self::DiskFull { .. }
+            Self::MailboxFull { .. } | Self::StoreFull { .. } | Self::FilesFull { .. } | Self::DiskFull { .. }
         )
+    }
+
+    /// Whether the node should answer 413: the message is larger than the
+    /// node takes.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::FileTooLarge { .. })
     }
 
     /// Whether the store (or its disk) has no room left, as opposed to one

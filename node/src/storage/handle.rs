@@ -489,6 +489,11 @@ impl StorageHandle {
         self.inner.readers.read(store::stats).await
     }
 
+    /// Chunks and their bytes in namespace 16.
+    pub async fn file_stats(&self) -> Result<Stats> {
+        self.inner.readers.read(store::file_stats).await
+    }
+
     /// Messages and data bytes in one mailbox.
     pub async fn mailbox_stats(&self, account: MailboxId, namespace: Namespace) -> Result<Stats> {
         self.inner

@@ -44,15 +44,24 @@ pub struct StorageLimits {
     pub max_mailbox_messages: u64,
     /// Most data bytes the whole store may hold.
     pub max_total_bytes: u64,
+    /// Most data bytes of file chunks (namespace 16) the store may hold,
+    /// within `max_total_bytes`.
+    pub max_files_bytes: u64,
+    /// The largest file whose chunks the store takes: a chunk whose index
+    /// starts past it is refused.
+    pub max_file_bytes: u64,
 }
 
 impl Default for StorageLimits {
-    /// 64 MiB and 10,000 messages per mailbox, 4 GiB in all.
+    /// 64 MiB and 10,000 messages per mailbox, 4 GiB in all, a quarter of
+    /// it for file chunks, files of up to 1 GiB.
     fn default() -> Self {
         Self {
             max_mailbox_bytes: 64 * 1024 * 1024,
             max_mailbox_messages: 10_000,
             max_total_bytes: 4 * 1024 * 1024 * 1024,
+            max_files_bytes: 1024 * 1024 * 1024,
+            max_file_bytes: allium_common::files::MAX_FILE_LEN,
         }
     }
 }
@@ -81,6 +90,9 @@ pub struct NewMessage {
     /// For a group member's store: the credential (signed by the group key)
     /// naming the key in `owner_sig`.
     pub credential: Option<Vec<u8>>,
+    /// For a file chunk: its index in its upload (the key in `owner_sig`
+    /// is the upload key).
+    pub chunk: Option<u32>,
 }
 
 /// An owner's signature of a store into a signed namespace:
@@ -132,6 +144,7 @@ impl NewMessage {
             data,
             owner_sig: None,
             credential: None,
+            chunk: None,
         }
     }
 
@@ -144,6 +157,11 @@ impl NewMessage {
     /// `owner_sig`.
     pub fn with_credential(self, credential: Option<Vec<u8>>) -> Self {
         Self { credential, ..self }
+    }
+
+    /// The chunk with its index in its upload.
+    pub fn with_chunk(self, chunk: Option<u32>) -> Self {
+        Self { chunk, ..self }
     }
 }
 
@@ -159,6 +177,7 @@ impl fmt::Debug for NewMessage {
             .field("data_len", &self.data.len())
             .field("owner_sig", &self.owner_sig)
             .field("credential", &self.credential.is_some())
+            .field("chunk", &self.chunk)
             .finish()
     }
 }
@@ -234,5 +253,7 @@ pub struct HashPage {
     pub next: Option<u64>,
 }
 
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod tests;

@@ -130,8 +130,36 @@ const V5: &str = "
 ALTER TABLE messages ADD COLUMN credential BLOB CHECK (credential IS NULL OR length(credential) = 139);
 ";
 
+/// Version 6: protocol 7, file chunks (`docs/files.md`).
+/// - `chunk`: a chunk's index in its upload, kept with the upload key's
+///   signature so the chunk can be passed on with proof of who stored it.
+/// - `file_totals`: the bytes namespace 16 holds, for the files quota,
+///   kept by triggers like `totals`.
+///
+/// Namespace 16 was an account's until protocol 7 and no client used it:
+/// rows left there would now be read as chunks, so they go.
+const V6: &str = "
+DELETE FROM messages WHERE namespace = 16;
+ALTER TABLE messages ADD COLUMN chunk INTEGER CHECK (chunk IS NULL OR (chunk >= 0 AND chunk <= 4294967295));
+
+CREATE TABLE file_totals (
+    id       INTEGER PRIMARY KEY CHECK (id = 0),
+    messages INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL
+);
+INSERT INTO file_totals (id, messages, bytes) VALUES (0, 0, 0);
+
+CREATE TRIGGER files_counted_in AFTER INSERT ON messages WHEN new.namespace = 16 BEGIN
+    UPDATE file_totals SET messages = messages + 1, bytes = bytes + length(new.data) WHERE id = 0;
+END;
+
+CREATE TRIGGER files_counted_out AFTER DELETE ON messages WHEN old.namespace = 16 BEGIN
+    UPDATE file_totals SET messages = messages - 1, bytes = bytes - length(old.data) WHERE id = 0;
+END;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use allium_common::MailboxId;
 use allium_common::encoding::Base64Bytes;
+use allium_common::files::{CHUNK_LEN, RECORD_LEN};
 use allium_common::group::GroupId;
 use allium_common::rpc::{MAX_DATA_LEN, MAX_RETRIEVE_COUNT, Namespace, StoredMessage, is_message_hash};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -201,6 +202,11 @@ impl Store {
         stats(&self.conn)
     }
 
+    /// Chunks and their bytes in namespace 16.
+    pub fn file_stats(&self) -> Result<Stats> {
+        file_stats(&self.conn)
+    }
+
     /// Messages and data bytes in one mailbox.
     pub fn mailbox_stats(&self, account: &MailboxId, namespace: Namespace) -> Result<Stats> {
         mailbox_stats(&self.conn, account.key(), i64::from(namespace.0))
@@ -295,6 +301,14 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     let timestamp = to_i64("timestamp_ms", msg.timestamp_ms)?;
     // now_ms < expiry_ms <= i64::MAX here.
     let now = to_i64("now_ms", now_ms)?;
+    if let Some(chunk) = msg.chunk
+        && u64::from(chunk).saturating_mul(RECORD_LEN as u64) >= limits.max_file_bytes
+    {
+        return Err(StorageError::FileTooLarge {
+            chunk,
+            max_bytes: limits.max_file_bytes,
+        });
+    }
     if is_tombstoned(conn, &msg.hash, now)? {
         return Ok(Inserted::Deleted);
     }
@@ -304,8 +318,14 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     let incoming = len_u64(msg.data.len());
     let account = msg.account.key();
     let namespace = i64::from(msg.namespace.0);
-    if mailbox_fits(limits, &mailbox_stats(conn, account, namespace)?, incoming)
-        && total_fits(limits, &stats(conn)?, incoming)
+    let is_file = msg.namespace == Namespace::FILES;
+    if mailbox_fits(
+        limits,
+        msg.namespace,
+        &mailbox_stats(conn, account, namespace)?,
+        incoming,
+    ) && total_fits(limits, &stats(conn)?, incoming)
+        && (!is_file || files_fit(limits, &file_stats(conn)?, incoming))
         && insert_row(conn, msg, timestamp, expiry)?
     {
         return Ok(Inserted::New);
@@ -351,6 +371,9 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
     // The node's cap first: a message the node cannot take must not evict
     // anything on its way to being refused.
     check_total(conn, limits, msg, now)?;
+    if is_file {
+        check_files(conn, limits, msg, now)?;
+    }
     check_mailbox(conn, limits, msg, now)?;
     if insert_row(conn, msg, timestamp, expiry)? {
         Ok(Inserted::New)
@@ -363,8 +386,9 @@ pub(crate) fn insert(conn: &Connection, limits: &StorageLimits, msg: &NewMessage
 fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "INSERT INTO messages (hash, account, namespace, timestamp_ms, expiry_ms, data, owner_sig, credential) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO messages \
+             (hash, account, namespace, timestamp_ms, expiry_ms, data, owner_sig, credential, chunk) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (hash) DO NOTHING",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -376,19 +400,34 @@ fn insert_row(conn: &Connection, msg: &NewMessage, timestamp: i64, expiry: i64) 
                 msg.data,
                 msg.owner_sig.map(|o| o.to_bytes().to_vec()),
                 msg.credential,
+                msg.chunk,
             ])
         })
         .map_err(StorageError::sql("inserting a message"))?;
     Ok(n > 0)
 }
 
-fn mailbox_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
-    usage.messages.saturating_add(1) <= limits.max_mailbox_messages
-        && usage.bytes.saturating_add(incoming) <= limits.max_mailbox_bytes
+/// A mailbox's caps: `(messages, bytes)`. A chunk's mailbox holds its one
+/// chunk, so an upload key cannot pile other data onto a chunk ID.
+fn mailbox_caps(limits: &StorageLimits, namespace: Namespace) -> (u64, u64) {
+    if namespace == Namespace::FILES {
+        (1, CHUNK_LEN as u64)
+    } else {
+        (limits.max_mailbox_messages, limits.max_mailbox_bytes)
+    }
+}
+
+fn mailbox_fits(limits: &StorageLimits, namespace: Namespace, usage: &Stats, incoming: u64) -> bool {
+    let (max_messages, max_bytes) = mailbox_caps(limits, namespace);
+    usage.messages.saturating_add(1) <= max_messages && usage.bytes.saturating_add(incoming) <= max_bytes
 }
 
 fn total_fits(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
     usage.bytes.saturating_add(incoming) <= limits.max_total_bytes
+}
+
+fn files_fit(limits: &StorageLimits, usage: &Stats, incoming: u64) -> bool {
+    usage.bytes.saturating_add(incoming) <= limits.max_files_bytes
 }
 
 /// Messages evicted from full open mailboxes since the process started
@@ -416,7 +455,7 @@ fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, no
     let account = msg.account.key();
     let namespace = i64::from(msg.namespace.0);
     let incoming = len_u64(msg.data.len());
-    let fits = |s: &Stats| mailbox_fits(limits, s, incoming);
+    let fits = |s: &Stats| mailbox_fits(limits, msg.namespace, s, incoming);
     let mut usage = mailbox_stats(conn, account, namespace)?;
     if fits(&usage) {
         return Ok(());
@@ -434,7 +473,8 @@ fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, no
             return Ok(());
         }
     }
-    let needed = incoming <= limits.max_mailbox_bytes && limits.max_mailbox_messages > 0;
+    let (max_messages, max_bytes) = mailbox_caps(limits, msg.namespace);
+    let needed = incoming <= max_bytes && max_messages > 0;
     if msg.namespace == Namespace::DEFAULT && needed {
         const OP: &str = "evicting the oldest message of a full inbox";
         let mut oldest = conn
@@ -466,8 +506,8 @@ fn check_mailbox(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, no
         namespace: msg.namespace.0,
         messages: usage.messages,
         bytes: usage.bytes,
-        max_messages: limits.max_mailbox_messages,
-        max_bytes: limits.max_mailbox_bytes,
+        max_messages,
+        max_bytes,
         incoming: msg.data.len(),
     })
 }
@@ -490,6 +530,27 @@ fn check_total(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now:
     Err(StorageError::StoreFull {
         bytes: usage.bytes,
         max_bytes: limits.max_total_bytes,
+        incoming: msg.data.len(),
+    })
+}
+
+/// Refuses a chunk if namespace 16 would exceed the files quota, after
+/// sweeping one chunk of expired messages.
+fn check_files(conn: &Connection, limits: &StorageLimits, msg: &NewMessage, now: i64) -> Result<()> {
+    let incoming = len_u64(msg.data.len());
+    let mut usage = file_stats(conn)?;
+    if files_fit(limits, &usage, incoming) {
+        return Ok(());
+    }
+    if sweep_chunk_i64(conn, now, SWEEP_CHUNK)? > 0 {
+        usage = file_stats(conn)?;
+        if files_fit(limits, &usage, incoming) {
+            return Ok(());
+        }
+    }
+    Err(StorageError::FilesFull {
+        bytes: usage.bytes,
+        max_bytes: limits.max_files_bytes,
         incoming: msg.data.len(),
     })
 }
@@ -821,7 +882,7 @@ pub(crate) fn messages_with_hashes(conn: &Connection, hashes: &[String], now_ms:
     let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT account, namespace, hash, timestamp_ms, expiry_ms, data, owner_sig, credential \
+            "SELECT account, namespace, hash, timestamp_ms, expiry_ms, data, owner_sig, credential, chunk \
              FROM messages WHERE hash = ?1 AND expiry_ms > ?2",
         )
         .map_err(StorageError::sql(OP))?;
@@ -842,6 +903,7 @@ pub(crate) fn messages_with_hashes(conn: &Connection, hashes: &[String], now_ms:
             data: row.get(5).map_err(StorageError::sql(OP))?,
             owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
             credential: row.get(7).map_err(StorageError::sql(OP))?,
+            chunk: row.get(8).map_err(StorageError::sql(OP))?,
         });
     }
     Ok(out)
@@ -901,15 +963,16 @@ pub(crate) fn live_page(
     };
     {
         let mut data_stmt = tx
-            .prepare_cached("SELECT data, owner_sig, credential FROM messages WHERE seq = ?1")
+            .prepare_cached("SELECT data, owner_sig, credential, chunk FROM messages WHERE seq = ?1")
             .map_err(StorageError::sql(OP))?;
         for (seq, account, namespace, hash, timestamp_ms, expiry_ms) in picked {
-            let Some((data, owner_sig, credential)) = data_stmt
+            let Some((data, owner_sig, credential, chunk)) = data_stmt
                 .query_row([seq], |r| {
                     Ok((
                         r.get::<_, Vec<u8>>(0)?,
                         r.get::<_, Option<Vec<u8>>>(1)?,
                         r.get::<_, Option<Vec<u8>>>(2)?,
+                        r.get::<_, Option<u32>>(3)?,
                     ))
                 })
                 .optional()
@@ -928,6 +991,7 @@ pub(crate) fn live_page(
                     data,
                     owner_sig: owner_sig.as_deref().and_then(OwnerSig::from_bytes),
                     credential,
+                    chunk,
                 },
             });
         }
@@ -948,6 +1012,18 @@ pub(crate) fn stats(conn: &Connection) -> Result<Stats> {
     Ok(Stats {
         messages: to_u64("total messages", messages)?,
         bytes: to_u64("total bytes", bytes)?,
+    })
+}
+
+/// Chunks and their bytes in namespace 16.
+pub(crate) fn file_stats(conn: &Connection) -> Result<Stats> {
+    let (messages, bytes) = conn
+        .prepare_cached("SELECT messages, bytes FROM file_totals WHERE id = 0")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
+        .map_err(StorageError::sql("reading file totals"))?;
+    Ok(Stats {
+        messages: to_u64("file chunks", messages)?,
+        bytes: to_u64("file bytes", bytes)?,
     })
 }
 

@@ -372,6 +372,7 @@ fn signed_mailbox_caps_refuse_by_count_and_by_bytes() {
         max_mailbox_messages: 3,
         max_mailbox_bytes: 1000,
         max_total_bytes: 1 << 30,
+        ..StorageLimits::default()
     };
     let mut store = open_with(&dir, limits);
     for i in 0..3 {
@@ -426,6 +427,7 @@ fn a_full_inbox_evicts_its_oldest_messages() {
         max_mailbox_messages: 3,
         max_mailbox_bytes: 1000,
         max_total_bytes: 1 << 30,
+        ..StorageLimits::default()
     };
     let mut store = open_with(&dir, limits);
     let own = msg(acct(1), 4, 0, NOW + HOUR);
@@ -469,6 +471,7 @@ fn a_full_mailbox_reclaims_its_expired_messages() {
         max_mailbox_messages: 2,
         max_mailbox_bytes: 1 << 20,
         max_total_bytes: 1 << 30,
+        ..StorageLimits::default()
     };
     let mut store = open_with(&dir, limits);
     store.insert(&msg(acct(1), 3, 0, NOW + 10), NOW).unwrap();
@@ -491,6 +494,7 @@ fn total_cap_refuses_with_store_full_and_reclaims_expired() {
         max_mailbox_messages: 100,
         max_mailbox_bytes: 1 << 20,
         max_total_bytes: 250,
+        ..StorageLimits::default()
     };
     let mut store = open_with(&dir, limits);
     store.insert(&sized(acct(1), 0, 100), NOW).unwrap();
@@ -527,6 +531,7 @@ fn batch_results_are_per_message() {
         max_mailbox_messages: 2,
         max_mailbox_bytes: 1 << 20,
         max_total_bytes: 1 << 30,
+        ..StorageLimits::default()
     };
     let mut store = open_with(&dir, limits);
     let a = msg(acct(1), 6, 0, NOW + HOUR);
@@ -1079,5 +1084,5 @@ fn a_version_1_store_is_migrated_with_its_messages() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }

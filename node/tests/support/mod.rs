@@ -157,6 +157,7 @@ pub fn store(to: &AccountId, data: &[u8], ttl_ms: u64) -> Value {
 /// A store with an explicit timestamp.
 pub fn store_at(to: &AccountId, data: &[u8], ttl_ms: u64, timestamp: u64) -> Value {
     Call::Store(StoreParams {
+        chunk: None,
         pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp,

@@ -243,6 +243,7 @@ fn store_body(i: u64) -> serde_json::Value {
     let mut data = vec![0u8; 100];
     data[..8].copy_from_slice(&i.to_le_bytes());
     Call::Store(StoreParams {
+        chunk: None,
         pubkey: AccountId::from_x25519(key).into(),
         namespace: Namespace::DEFAULT,
         timestamp: now,
@@ -878,6 +879,7 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         max_mailbox_bytes: u64::MAX,
         max_mailbox_messages: u64::MAX,
         max_total_bytes: u64::MAX,
+        ..StorageLimits::default()
     };
     // Written beside the nodes, which are stopped (SIGSTOP) meanwhile: so
     // neither restarts and asks for a full sync, and no anti-entropy round
@@ -1016,6 +1018,7 @@ async fn rpc_direct(http: &reqwest::Client, url: &str, body: &serde_json::Value)
 /// may make), for an hour.
 fn store_json(to: &AccountId, data: &[u8]) -> serde_json::Value {
     Call::Store(StoreParams {
+        chunk: None,
         pubkey: (*to).into(),
         namespace: Namespace::DEFAULT,
         timestamp: micros_now() / 1000,
