@@ -26,6 +26,8 @@ pub struct Unsent {
     pub to: AccountId,
     /// What became of the request to the recipient's devices.
     pub delivery: Delivery,
+    /// File chunks of the message deleted from the swarms.
+    pub chunks_deleted: usize,
 }
 
 impl Messenger {
@@ -89,7 +91,19 @@ impl Messenger {
         {
             tracing::debug!(error = %e, "the sent message's copy stays until it expires");
         }
-        Ok(Unsent { to, delivery })
+        // Its files: the chunks this device stored go from the swarms.
+        let mut chunks_deleted = 0;
+        for upload in self.home.forget_files(hash)? {
+            match self.delete_upload(&upload).await {
+                Ok(n) => chunks_deleted += n,
+                Err(e) => tracing::debug!(error = %e, "a file's chunks stay until they expire"),
+            }
+        }
+        Ok(Unsent {
+            to,
+            delivery,
+            chunks_deleted,
+        })
     }
 
     /// Sets the expiry of this account's messages `hashes` to `expiry_ms`

@@ -64,6 +64,19 @@ pub enum Error {
     /// The user asked for something that does not exist or does not parse.
     #[error("{0}")]
     Usage(String),
+    /// A file could not be sent or fetched (a node refused its chunks, the
+    /// file changed while it was sent, a fetched file did not check out).
+    #[error("file: {0}")]
+    File(String),
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

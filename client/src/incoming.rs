@@ -51,6 +51,8 @@ pub struct Received {
     /// message's time already (a mark by sender time: messages that
     /// arrive out of order may carry it wrongly, so it only marks them).
     pub read_elsewhere: bool,
+    /// The files it carried (`allium save HASH` fetches them).
+    pub files: Vec<crate::files::FileNote>,
 }
 
 /// What one pass over the inbox found.
@@ -359,7 +361,7 @@ impl Messenger {
             }
             _ => return Ok(Item::Nothing),
         }
-        let body = content.body.unwrap_or_default();
+        let body = content.body.clone().unwrap_or_default();
         let now = self.network_now();
         if !self.home.record_incoming(hash, from, content.ts, now_ms(), &body)? {
             return Ok(Item::Nothing);
@@ -367,6 +369,7 @@ impl Messenger {
         if version == envelope_v2::ENVELOPE_V2 {
             self.home.set_envelope(Direction::Incoming, hash, version)?;
         }
+        let files = self.keep_files(hash, &content)?;
         if from != me {
             // A writer may be new and have published keys since this
             // device found none: ask again at the next message to it.
@@ -397,6 +400,7 @@ impl Messenger {
             hash: hash.to_owned(),
             expires_ms,
             read_elsewhere,
+            files,
         };
         Ok(if approved {
             Item::New(received)
@@ -438,6 +442,7 @@ impl Messenger {
             hash: hash.to_owned(),
             expires_ms: None,
             read_elsewhere: false,
+            files: Vec::new(),
         };
         Ok(if approved {
             Item::New(received)
@@ -460,6 +465,23 @@ impl Messenger {
         })
     }
 
+    /// Keeps the files message `hash` carried (those whose manifests this
+    /// version reads; the others are dropped with a note in the log).
+    pub(crate) fn keep_files(&mut self, hash: &str, content: &Content) -> Result<Vec<crate::files::FileNote>> {
+        let mut files = Vec::new();
+        for manifest in content.manifests() {
+            match manifest {
+                Ok(m) => files.push((m, None)),
+                Err(e) => tracing::info!(%hash, error = %e, "a file this version cannot read was left out"),
+            }
+        }
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.home.put_files(hash, &files)?;
+        Ok(crate::files::FileNote::of(&self.home.files_of(hash)?))
+    }
+
     /// Records a message this account sent from another device (its copy
     /// is `copy_hash` in this account's swarm).
     fn apply_sent_copy(&mut self, copy: &SentCopy, copy_hash: &str, content: &Content) -> Result<Item> {
@@ -469,6 +491,7 @@ impl Messenger {
         let body = content.body.as_deref().unwrap_or_default();
         let new = self.home.record_outgoing(&copy.hash, to, content.ts, body)?;
         if new {
+            self.keep_files(&copy.hash, content)?;
             self.home.set_copy_hash(&copy.hash, copy_hash)?;
             if let Some(rule) = content.disappear.filter(|d| crate::disappear::in_bounds(d.ms)) {
                 self.home
@@ -550,7 +573,10 @@ impl Messenger {
             return Ok(Item::Unsent(copy.into_iter().collect()));
         }
         match self.home.forget_message(Direction::Incoming, hash, &from)? {
-            (true, _) => Ok(Item::Unsent(vec![hash.to_owned()])),
+            (true, _) => {
+                self.home.forget_files(hash)?;
+                Ok(Item::Unsent(vec![hash.to_owned()]))
+            }
             (false, _) => Ok(Item::Nothing),
         }
     }

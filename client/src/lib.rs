@@ -39,6 +39,7 @@ pub mod disappear;
 pub mod display;
 pub mod doubts;
 pub mod error;
+pub mod files;
 pub mod groups;
 pub mod guards;
 pub mod home;

@@ -29,7 +29,7 @@ use crate::directory::{self, Sourced};
 use crate::doubts::Doubts;
 use crate::error::{Error, Result};
 use crate::guards::{self, GuardBudget};
-use crate::home::{Home, OutboxItem};
+use crate::home::{Home, OutboxItem, UploadRecord};
 use crate::now_ms;
 use crate::paths::{self, Blame, Paths};
 use crate::sync;
@@ -513,12 +513,22 @@ impl Messenger {
     /// usual time (the recipient shortens it once read), and this
     /// account's copies disappear that long after sending either way.
     pub async fn send(&mut self, to: AccountId, text: &str) -> Result<Delivery> {
+        self.send_with_files(to, text, &[]).await
+    }
+
+    /// [`Messenger::send`] with files this device stored
+    /// ([`Messenger::upload_file`]): their manifests travel in the message,
+    /// and the history keeps them by its hash (with the uploads, so
+    /// `unsend` can delete the chunks).
+    pub async fn send_with_files(&mut self, to: AccountId, text: &str, files: &[UploadRecord]) -> Result<Delivery> {
         let now = now_ms();
         let mut content = Content::text(text, self.network_now());
+        content.attachments = files.iter().map(|f| f.manifest.to_json()).collect();
         content.profile = self.own_profile()?;
         let rule = self.book()?.get(&to).and_then(|c| c.disappearing);
         content.disappear = rule;
         let (data, version) = self.seal_for(&to, &content, true).await?;
+        let hash = rpc::message_hash(&to.into(), Namespace::DEFAULT, &data);
         let id = match rule {
             None => self.home.outbox_add(to, data, text, MESSAGE_TTL_MS, now)?,
             Some(rule) => {
@@ -530,6 +540,13 @@ impl Messenger {
             }
         };
         self.home.outbox_set_envelope(id, version)?;
+        if !files.is_empty() {
+            let kept: Vec<_> = files.iter().map(|f| (f.manifest.clone(), Some(f.id))).collect();
+            self.home.put_files(&hash, &kept)?;
+            for f in files {
+                self.home.mark_upload_sent(f.id)?;
+            }
+        }
         if to != self.home.account_id() {
             self.approve(&to)?;
         }
@@ -614,6 +631,8 @@ impl Messenger {
             && item.to != self.home.account_id()
         {
             let mut copy = Content::text(item.body.as_str(), item.created_ms);
+            // The account's other devices get the files too.
+            copy.attachments = self.home.files_of(hash)?.iter().map(|f| f.manifest.to_json()).collect();
             copy.sent = Some(SentCopy {
                 to: item.to.to_string(),
                 hash: hash.clone(),

@@ -46,24 +46,8 @@ pub enum Kind {
     Unknown,
 }
 
-/// A file sent beside a message. The file itself travels encrypted
-/// elsewhere; this carries what is needed to fetch and decrypt it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    /// Where the encrypted file can be fetched.
-    pub url: String,
-    /// MIME type, e.g. `image/png`.
-    pub content_type: String,
-    /// Size of the plaintext file in bytes.
-    pub size: u64,
-    /// Symmetric key of the file, base64.
-    pub key: String,
-    /// Digest of the encrypted file, base64.
-    pub digest: String,
-    /// Original file name, if the sender chose to share it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_name: Option<String>,
-}
+/// The most files one message carries (a reader ignores the rest).
+pub const MAX_ATTACHMENTS: usize = 32;
 
 /// Which of the recipient's messages a receipt is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,9 +88,10 @@ pub struct Profile {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Avatar as an attachment.
+    /// Avatar: the manifest of an image stored as a file
+    /// ([`crate::files::Manifest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub avatar: Option<Attachment>,
+    pub avatar: Option<serde_json::Value>,
 }
 
 /// Marks a copy of a message its sender sent, sealed to the sender's own
@@ -172,9 +157,11 @@ pub struct Content {
     /// Text of the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// Files sent with the message.
+    /// Files sent with the message: one manifest each
+    /// ([`crate::files::Manifest`]). Kept as JSON so that a manifest this
+    /// version cannot read costs the file, not the whole message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<serde_json::Value>,
     /// For [`Kind::Receipt`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
@@ -239,6 +226,16 @@ impl Content {
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising plain structs of strings and integers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The files sent with this message: each manifest read and checked,
+    /// in order, at most [`MAX_ATTACHMENTS`] of them.
+    pub fn manifests(&self) -> Vec<Result<crate::files::Manifest, crate::files::ManifestError>> {
+        self.attachments
+            .iter()
+            .take(MAX_ATTACHMENTS)
+            .map(crate::files::Manifest::from_json)
+            .collect()
     }
 
     /// Parses content bytes, refusing other structure versions.

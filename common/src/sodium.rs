@@ -240,6 +240,58 @@ fn generichash<const N: usize>(key: &[u8], parts: &[&[u8]]) -> [u8; N] {
     out
 }
 
+/// Unkeyed BLAKE2b-256 over data given piece by piece (a whole file read
+/// in blocks): the same digest as [`blake2b`] of the pieces joined.
+pub struct Blake2b256 {
+    // Boxed: libsodium wants the state aligned, and the box keeps the
+    // type's alignment wherever the hasher moves.
+    state: Box<std::mem::MaybeUninit<ffi::crypto_generichash_state>>,
+}
+
+impl Blake2b256 {
+    /// A hasher with nothing hashed yet.
+    pub fn new() -> Self {
+        init();
+        let mut state = Box::new(std::mem::MaybeUninit::<ffi::crypto_generichash_state>::uninit());
+        // SAFETY: init writes the state; no key (null, 0), 32-byte output.
+        unsafe {
+            ffi::crypto_generichash_init(state.as_mut_ptr(), std::ptr::null(), 0, 32);
+        }
+        Self { state }
+    }
+
+    /// Hashes `data` after what came before.
+    pub fn update(&mut self, data: &[u8]) {
+        // SAFETY: the state was initialised by `new`; pointer and length
+        // are the slice's.
+        unsafe {
+            ffi::crypto_generichash_update(self.state.as_mut_ptr(), data.as_ptr(), data.len() as u64);
+        }
+    }
+
+    /// The digest of everything hashed.
+    pub fn finish(mut self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // SAFETY: initialised state; out is the 32 bytes `new` asked for.
+        unsafe {
+            ffi::crypto_generichash_final(self.state.as_mut_ptr(), out.as_mut_ptr(), 32);
+        }
+        out
+    }
+}
+
+impl Default for Blake2b256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Blake2b256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Blake2b256")
+    }
+}
+
 /// XChaCha20-Poly1305-IETF encryption: returns ciphertext ‖ tag.
 pub fn xchacha_encrypt(key: &[u8; 32], nonce: &[u8; 24], plaintext: &[u8], ad: &[u8]) -> Vec<u8> {
     init();

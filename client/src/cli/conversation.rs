@@ -93,12 +93,19 @@ pub async fn unsend(m: &mut Messenger, hash: &str, json: bool) -> Result<i32> {
     let told = matches!(unsent.delivery, Delivery::Stored(_));
     emit(
         json,
-        json!({"unsent": hash, "to": unsent.to.to_string(), "told": told}),
+        json!({"unsent": hash, "to": unsent.to.to_string(), "told": told, "chunks_deleted": unsent.chunks_deleted}),
         || {
+            let chunks = match unsent.chunks_deleted {
+                0 => String::new(),
+                n => format!(" ({n} file chunk(s) deleted from the network)"),
+            };
             if told {
-                format!("asked {}'s devices to delete it; deleted here", unsent.to)
+                format!("asked {}'s devices to delete it; deleted here{chunks}", unsent.to)
             } else {
-                format!("deleted here; asking {}'s devices is still in the outbox", unsent.to)
+                format!(
+                    "deleted here; asking {}'s devices is still in the outbox{chunks}",
+                    unsent.to
+                )
             }
         },
     );

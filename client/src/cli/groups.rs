@@ -9,6 +9,7 @@ use super::{EXIT_NOTHING, EXIT_OK, emit, fmt_time, recipient};
 use crate::book::Book;
 use crate::display::escape;
 use crate::error::{Error, Result};
+use crate::files::FileNote;
 use crate::groups::{Created, GroupPage};
 use crate::home::{GroupEntry, GroupRecord};
 use crate::messenger::Messenger;
@@ -291,7 +292,7 @@ pub async fn watch(mut m: Messenger, w: Watching) {
 /// Prints what a round over the groups found.
 pub fn print_group_page(json: bool, book: &Book, page: &GroupPage) {
     for r in &page.messages {
-        print_entry(json, book, &r.entry, &r.group_name, r.sender_name.as_deref());
+        print_entry(json, book, &r.entry, &r.group_name, r.sender_name.as_deref(), &r.files);
     }
     for name in &page.joined {
         emit(json, json!({"group_joined": name}), || {
@@ -311,17 +312,24 @@ pub fn print_group_page(json: bool, book: &Book, page: &GroupPage) {
 }
 
 /// Prints one group message.
-pub fn print_entry(json: bool, book: &Book, e: &GroupEntry, group_name: &str, sender_name: Option<&str>) {
+pub fn print_entry(
+    json: bool,
+    book: &Book,
+    e: &GroupEntry,
+    group_name: &str,
+    sender_name: Option<&str>,
+    files: &[FileNote],
+) {
     let name = book.shown_name(&e.sender).or(sender_name);
     emit(
         json,
         json!({"group": e.group.to_string(), "group_name": group_name, "from": e.sender.to_string(), "name": name,
-               "timestamp": e.sent_ms, "kind": e.kind, "body": e.body, "hash": e.hash}),
+               "timestamp": e.sent_ms, "kind": e.kind, "body": e.body, "hash": e.hash, "files": files}),
         || {
             let said = if e.kind == "leave" {
                 "[left the group]".to_owned()
             } else {
-                escape(&e.body).to_string()
+                format!("{}{}", escape(&e.body), FileNote::describe(files))
             };
             format!(
                 "[{}] {} / {}: {said}",

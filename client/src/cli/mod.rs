@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 mod account;
 mod conversation;
 mod devices;
+mod files;
 mod groups;
 
 pub use account::{ContactsCommand, RequestsCommand};
@@ -23,6 +24,7 @@ use crate::book::Book;
 use crate::config::{self, ClientConfig, Route};
 use crate::display::escape;
 use crate::error::{Error, Result};
+use crate::files::FileNote;
 use crate::home::{Direction, Home, IdentitySource, ReceiptLevel};
 use crate::incoming::InboxPage;
 use crate::messenger::{Delivery, Messenger, WATCH_WAIT_MS};
@@ -107,12 +109,35 @@ pub enum Command {
         #[arg(long, requires = "keys")]
         rotate: bool,
     },
-    /// Send a text message.
+    /// Send a text message, and files with `--file` (up to 1 GiB each,
+    /// stored encrypted on the swarms; run again to resume an interrupted
+    /// upload).
     Send {
-        /// An Account ID (66 hex characters starting 05) or a contact name.
+        /// An Account ID (66 hex characters starting 05), a contact name, or
+        /// a group.
         to: String,
-        /// The text.
-        text: String,
+        /// The text (may be left out when sending files).
+        #[arg(required_unless_present = "file")]
+        text: Option<String>,
+        /// A file to send (repeat for several).
+        #[arg(long, value_name = "PATH")]
+        file: Vec<PathBuf>,
+        /// The name the recipient sees for the file (default: its own
+        /// name here), so a local file name need not travel.
+        #[arg(long, requires = "file")]
+        name: Option<String>,
+    },
+    /// Fetch the files a message carried, check them and write them into
+    /// DIR (default: the current directory) under safe names; run again to
+    /// resume an interrupted download.
+    Save {
+        /// The message's hash (from `inbox`, `history`).
+        hash: String,
+        /// Where to write the files.
+        dir: Option<PathBuf>,
+        /// Only this file of the message (0 is the first).
+        #[arg(long)]
+        index: Option<u32>,
     },
     /// Fetch new messages once.
     Inbox,
@@ -483,7 +508,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             );
             Ok(EXIT_OK)
         }
-        Command::Send { to, text } => {
+        Command::Send { to, text, file, name } => {
+            let text = text.unwrap_or_default();
             let home = Home::open(&home_dir)?;
             if let Some(group) = group_recipient(&home, &to)? {
                 let mut m = net.messenger(home)?;
@@ -498,10 +524,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         escape(&group.name)
                     )));
                 }
-                let hash = m.send_to_group(&group.id, &text).await?;
+                let uploads =
+                    files::upload_all(&mut m, &file, name.as_deref(), crate::messenger::MESSAGE_TTL_MS, json).await?;
+                let hash = m.send_to_group_with_files(&group.id, &text, &uploads).await?;
                 emit(
                     json,
-                    json!({"group": group.id.to_string(), "hash": hash, "status": "stored"}),
+                    json!({"group": group.id.to_string(), "hash": hash, "status": "stored", "files": uploads.len()}),
                     || format!("sent {hash} to {}", escape(&group.name)),
                 );
                 return Ok(EXIT_OK);
@@ -519,7 +547,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             // 2) rather than queueing a message that cannot go anywhere.
             m.nodes().await?;
             flush_outbox(&mut m, json).await;
-            match m.send(to, &text).await? {
+            let ttl = m.file_ttl_for(&to)?;
+            let uploads = files::upload_all(&mut m, &file, name.as_deref(), ttl, json).await?;
+            match m.send_with_files(to, &text, &uploads).await? {
                 Delivery::Stored(hash) => {
                     emit(
                         json,
@@ -546,6 +576,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     Ok(EXIT_ERROR)
                 }
             }
+        }
+        Command::Save { hash, dir, index } => {
+            let home = Home::open(&home_dir)?;
+            let mut m = net.messenger(home)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            files::save(&mut m, &hash, &dir, index, json).await
         }
         Command::Inbox => {
             let home = Home::open(&home_dir)?;
@@ -634,7 +670,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             {
                 let entries = home.group_history(Some(&group.id), limit)?;
                 for e in &entries {
-                    groups::print_entry(json, &book, e, &group.name, None);
+                    let files = FileNote::of(&home.files_of(&e.hash)?);
+                    groups::print_entry(json, &book, e, &group.name, None, &files);
                 }
                 return Ok(if entries.is_empty() { EXIT_NOTHING } else { EXIT_OK });
             }
@@ -655,11 +692,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 // The groups' messages, then the conversations'.
                 for g in home.groups()? {
                     for e in home.group_history(Some(&g.id), limit)? {
-                        groups::print_entry(json, &book, &e, &g.name, None);
+                        let files = FileNote::of(&home.files_of(&e.hash)?);
+                        groups::print_entry(json, &book, &e, &g.name, None, &files);
                     }
                 }
             }
             for e in &entries {
+                let files = files::notes(&home, &e.hash)?;
                 let contact = book.get(&e.peer).cloned().unwrap_or_default();
                 let name = contact.shown_name().map(str::to_owned);
                 let direction = if e.direction == Direction::Incoming {
@@ -672,7 +711,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     json,
                     json!({"direction": direction, "peer": e.peer.to_string(), "name": name, "timestamp": e.sent_ts,
                            "body": e.body, "hash": e.hash, "receipt": receipt, "expires_ms": e.expires_ms,
-                           "envelope": e.envelope}),
+                           "envelope": e.envelope, "files": files}),
                     || {
                         let mut notes = String::new();
                         match receipt {
@@ -687,10 +726,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                             notes.push_str(" [no forward secrecy]");
                         }
                         format!(
-                            "[{}] {direction} {}: {}{notes}",
+                            "[{}] {direction} {}: {}{}{notes}",
                             fmt_time(e.sent_ts),
                             fmt_from(&e.peer, contact.nickname.as_deref(), contact.display_name.as_deref()),
-                            escape(&e.body)
+                            escape(&e.body),
+                            FileNote::describe(&files)
                         )
                     },
                 );
@@ -897,13 +937,14 @@ fn print_received(json: bool, page: &InboxPage) {
             json,
             json!({"from": r.from.to_string(), "name": r.from_name, "display_name": r.display_name,
                    "timestamp": r.timestamp, "body": r.body, "hash": r.hash, "expires_ms": r.expires_ms,
-                   "read_elsewhere": r.read_elsewhere}),
+                   "read_elsewhere": r.read_elsewhere, "files": r.files}),
             || {
                 format!(
-                    "[{}] {}: {}{}",
+                    "[{}] {}: {}{}{}",
                     fmt_time(r.timestamp),
                     fmt_from(&r.from, r.from_name.as_deref(), r.display_name.as_deref()),
                     escape(&r.body),
+                    FileNote::describe(&r.files),
                     if r.read_elsewhere {
                         " [read on another device]"
                     } else {
@@ -917,7 +958,7 @@ fn print_received(json: bool, page: &InboxPage) {
         emit(
             json,
             json!({"from": r.from.to_string(), "request": true, "display_name": r.display_name,
-                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash}),
+                   "timestamp": r.timestamp, "body": r.body, "hash": r.hash, "files": r.files}),
             || {
                 let calls = r
                     .display_name
@@ -925,10 +966,11 @@ fn print_received(json: bool, page: &InboxPage) {
                     .map(|n| format!(" (calls themselves {})", escape(n)))
                     .unwrap_or_default();
                 format!(
-                    "[{}] request from {}{calls}: {}",
+                    "[{}] request from {}{calls}: {}{}",
                     fmt_time(r.timestamp),
                     r.from,
-                    escape(&r.body)
+                    escape(&r.body),
+                    FileNote::describe(&r.files)
                 )
             },
         );

@@ -134,9 +134,29 @@ impl Messenger {
     /// under the newest key this member holds, signed by this account
     /// inside the ciphertext, and stored with the member's credential.
     pub async fn send_to_group(&mut self, group: &GroupId, text: &str) -> Result<String> {
+        self.send_to_group_with_files(group, text, &[]).await
+    }
+
+    /// [`Messenger::send_to_group`] with files this device stored
+    /// ([`Messenger::upload_file`]).
+    pub async fn send_to_group_with_files(
+        &mut self,
+        group: &GroupId,
+        text: &str,
+        files: &[crate::home::UploadRecord],
+    ) -> Result<String> {
         let mut content = Content::text(text, self.network_now());
+        content.attachments = files.iter().map(|f| f.manifest.to_json()).collect();
         content.profile = self.own_profile()?;
-        self.post_to_group(group, &content, "text").await
+        let hash = self.post_to_group(group, &content, "text").await?;
+        if !files.is_empty() {
+            let kept: Vec<_> = files.iter().map(|f| (f.manifest.clone(), Some(f.id))).collect();
+            self.home.put_files(&hash, &kept)?;
+            for f in files {
+                self.home.mark_upload_sent(f.id)?;
+            }
+        }
+        Ok(hash)
     }
 
     /// Seals `content` into the group's messages namespace and records it

@@ -41,6 +41,8 @@ pub struct GroupReceived {
     /// The sender's name: a contact's nickname, or the display name its
     /// message carried.
     pub sender_name: Option<String>,
+    /// The files it carried.
+    pub files: Vec<crate::files::FileNote>,
 }
 
 impl GroupPage {
@@ -280,10 +282,13 @@ impl Messenger {
                     };
                     // A blocked account's group messages are kept in the
                     // history (the group holds them anyway) but not shown.
-                    if self.home.record_group_message(&entry, crate::now_ms())?
-                        && opened.sender != self.home.account_id()
-                        && !book.is_blocked(&opened.sender)
-                    {
+                    let new = self.home.record_group_message(&entry, crate::now_ms())?;
+                    let files = if new {
+                        self.keep_files(hash, &opened.content)?
+                    } else {
+                        Vec::new()
+                    };
+                    if new && opened.sender != self.home.account_id() && !book.is_blocked(&opened.sender) {
                         let sender_name = book.shown_name(&opened.sender).map(str::to_owned).or_else(|| {
                             opened
                                 .content
@@ -296,6 +301,7 @@ impl Messenger {
                             entry,
                             group_name: g.name.clone(),
                             sender_name,
+                            files,
                         });
                     }
                 }

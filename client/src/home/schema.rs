@@ -275,8 +275,53 @@ CREATE TABLE group_history (
 CREATE INDEX group_history_time ON group_history (group_id, local_ms, id);
 ";
 
+/// Version 10: files (`docs/files.md`).
+///
+/// - `files`: the files messages carried, by the message's hash (history or
+///   group history) and place among its attachments: the manifest (with
+///   the file's key), where the file was saved, and for a file this device
+///   sent, the upload that stored it.
+/// - `uploads`: a file being (or that was) stored: the upload key's seed
+///   (to store and, on `unsend`, delete its chunks), and which chunks a
+///   swarm confirmed, one bit each, so an interrupted upload resumes.
+/// - `downloads`: a file being fetched: the file that holds its chunks as
+///   fetched, and which it holds, so an interrupted download resumes.
+const V10: &str = "
+CREATE TABLE files (
+    hash     TEXT    NOT NULL,
+    idx      INTEGER NOT NULL CHECK (idx >= 0),
+    manifest TEXT    NOT NULL,
+    name     TEXT    NOT NULL,
+    size     INTEGER NOT NULL CHECK (size >= 0),
+    type     TEXT    NOT NULL,
+    saved    TEXT,
+    upload   INTEGER,
+    PRIMARY KEY (hash, idx)
+) WITHOUT ROWID;
+CREATE TABLE uploads (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    path        TEXT    NOT NULL,
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    modified_ms INTEGER NOT NULL,
+    manifest    TEXT    NOT NULL,
+    seed        BLOB    NOT NULL CHECK (length(seed) = 32),
+    done        BLOB    NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    sent        INTEGER NOT NULL DEFAULT 0 CHECK (sent IN (0, 1))
+);
+CREATE INDEX uploads_path ON uploads (path, size, modified_ms);
+CREATE TABLE downloads (
+    hash TEXT    NOT NULL,
+    idx  INTEGER NOT NULL,
+    part TEXT    NOT NULL,
+    held BLOB    NOT NULL,
+    PRIMARY KEY (hash, idx)
+) WITHOUT ROWID;
+";
+
 /// The migrations, oldest first: entry `i` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The schema version this code writes.
 pub fn current_version() -> i64 {

@@ -15,7 +15,7 @@ mod store_tests;
 mod tests;
 
 pub use chunk_id::{CHUNK_PREFIX, ChunkId, ChunkIdError};
-pub use manifest::{Manifest, ManifestError};
+pub use manifest::{MANIFEST_VERSION, MAX_NAME_CHARS, MAX_TYPE_LEN, Manifest, ManifestError};
 pub use stream::{Decryptor, Encryptor, StreamError};
 
 use crate::sodium::{self, SECRETSTREAM_ABYTES};

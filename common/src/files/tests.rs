@@ -192,3 +192,14 @@ fn a_manifest_reads_back_and_its_chunk_count_must_be_its_sizes() {
         Err(ManifestError::Malformed(_))
     ));
 }
+
+#[test]
+fn the_digest_of_pieces_is_the_digest_of_the_whole() {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let mut hasher = crate::sodium::Blake2b256::new();
+    for piece in data.chunks(65_536) {
+        hasher.update(piece);
+    }
+    assert_eq!(hasher.finish(), super::digest(&data));
+    assert_ne!(crate::sodium::Blake2b256::new().finish(), super::digest(&data));
+}

@@ -1,0 +1,297 @@
+//! Fetching a file: its chunks into a part file (several at once,
+//! resumable), then decrypted in order into the chosen directory. A chunk
+//! that does not decrypt is fetched again from another member of its
+//! swarm.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use allium_common::MailboxId;
+use allium_common::encoding::from_base64;
+use allium_common::files::{CHUNK_LEN, ChunkId, Decryptor, Manifest, StreamError};
+use allium_common::node_list::NodeEntry;
+use allium_common::rpc::{Call, Namespace, RetrievePublicParams};
+use allium_common::sodium::Blake2b256;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{
+    CHUNK_TIMEOUT, ChunkSet, IN_FLIGHT, OnProgress, Progress, SAVE_EVERY, TRIES_PER_CHUNK, refusal, save, workers,
+};
+use crate::error::{Error, Result};
+use crate::home::{Home, files_chunks};
+use crate::messenger::Messenger;
+
+/// How many times a file's chunks are fetched again after some did not
+/// decrypt, before the download gives up.
+const REFETCH_ROUNDS: usize = 3;
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where the chunks of message `hash`'s file `index` wait: a name made
+/// from the hash (which holds `/` and `+`), in the home's `files`.
+fn part_path(home: &Home, hash: &str, index: u32) -> PathBuf {
+    let tag: [u8; 16] = allium_common::sodium::blake2b(&[hash.as_bytes()]);
+    home.dir()
+        .join("files")
+        .join(format!("{}-{index}.chunks", hex::encode(tag)))
+}
+
+/// What decrypting the part file found.
+enum Decrypted {
+    /// The whole file, checked, in this temporary file.
+    Whole(PathBuf),
+    /// This chunk did not decrypt.
+    Damaged(u32),
+}
+
+impl Messenger {
+    /// Fetches file `index` of message `hash`, checks it, and writes it
+    /// into `dir` under a safe form of the sender's name (numbered if the
+    /// name is taken). Returns where. An interrupted download resumes with
+    /// the chunks already fetched.
+    pub async fn download_file(
+        &mut self,
+        hash: &str,
+        index: u32,
+        dir: &Path,
+        on_progress: OnProgress<'_>,
+    ) -> Result<PathBuf> {
+        let file = self
+            .home
+            .files_of(hash)?
+            .into_iter()
+            .find(|f| f.index == index)
+            .ok_or_else(|| Error::Usage(format!("no file {index} in message {hash}")))?;
+        let manifest = file.manifest;
+        let chunks = files_chunks(&manifest);
+        let files_dir = self.home.dir().join("files");
+        std::fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
+        let (part, mut held) = match self.home.download(hash, index, chunks)? {
+            Some(found) if found.0.exists() => found,
+            _ => (part_path(&self.home, hash, index), ChunkSet::empty(chunks)),
+        };
+        let part_file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part)
+            .map_err(io_error(&part))?;
+        part_file
+            .set_len(u64::from(chunks) * CHUNK_LEN as u64)
+            .map_err(io_error(&part))?;
+        self.home.put_download(hash, index, &part, &held)?;
+        self.nodes().await?;
+        // Members that served a chunk that did not decrypt.
+        let mut served: HashMap<u32, [u8; 32]> = HashMap::new();
+        let mut avoid: HashMap<u32, HashSet<[u8; 32]>> = HashMap::new();
+        for _ in 0..=REFETCH_ROUNDS {
+            self.fetch_missing(
+                &manifest,
+                &part_file,
+                &mut held,
+                &mut served,
+                &avoid,
+                hash,
+                index,
+                on_progress,
+            )
+            .await?;
+            let decrypting = (part.clone(), dir.to_path_buf(), manifest.clone());
+            let outcome = tokio::task::spawn_blocking(move || decrypt(&decrypting.0, &decrypting.1, &decrypting.2))
+                .await
+                .map_err(|e| Error::File(format!("decrypting failed: {e}")))??;
+            match outcome {
+                Decrypted::Whole(temp) => {
+                    let placed = save::place(&temp, dir, &manifest.name).map_err(io_error(dir))?;
+                    self.home.set_file_saved(hash, index, &placed)?;
+                    self.home.forget_download(hash, index)?;
+                    let _ = std::fs::remove_file(&part);
+                    return Ok(placed);
+                }
+                Decrypted::Damaged(i) => {
+                    tracing::info!(
+                        chunk = i,
+                        "a fetched chunk does not decrypt; fetching it again elsewhere"
+                    );
+                    held.remove(i);
+                    if let Some(node) = served.remove(&i) {
+                        avoid.entry(i).or_default().insert(node);
+                    }
+                    self.home.put_download(hash, index, &part, &held)?;
+                }
+            }
+        }
+        Err(Error::File(
+            "chunks of this file keep failing to decrypt: the copies the nodes hold are damaged".into(),
+        ))
+    }
+
+    /// Fetches every chunk `held` lacks into `part`.
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_missing(
+        &mut self,
+        manifest: &Manifest,
+        part: &std::fs::File,
+        held: &mut ChunkSet,
+        served: &mut HashMap<u32, [u8; 32]>,
+        avoid: &HashMap<u32, HashSet<[u8; 32]>>,
+        hash: &str,
+        index: u32,
+        on_progress: OnProgress<'_>,
+    ) -> Result<()> {
+        let progress = |held: &ChunkSet| Progress {
+            done: held.count(),
+            total: held.len(),
+            size: manifest.size,
+        };
+        on_progress(progress(held));
+        let missing: Vec<u32> = held.missing().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (job_tx, job_rx) = mpsc::channel(missing.len());
+        for i in missing {
+            // Never full: the channel holds them all.
+            let _ = job_tx.try_send((i, avoid.get(&i).cloned().unwrap_or_default()));
+        }
+        drop(job_tx);
+        let upload_pk = manifest.upload_pk;
+        let mut results = workers::spawn(self, IN_FLIGHT, job_rx, move |mut m, (i, avoid)| async move {
+            let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
+            (m, (i, result))
+        })?;
+        let mut failure = None;
+        let mut unsaved = 0;
+        let part_path = self
+            .home
+            .download(hash, index, held.len())?
+            .map(|(p, _)| p)
+            .unwrap_or_default();
+        while let Some((i, result)) = results.recv().await {
+            match result {
+                Ok((chunk, node)) => {
+                    part.write_all_at(&chunk, u64::from(i) * CHUNK_LEN as u64)
+                        .map_err(io_error(&part_path))?;
+                    held.insert(i);
+                    served.insert(i, node);
+                    unsaved += 1;
+                    if unsaved >= SAVE_EVERY {
+                        part.sync_data().map_err(io_error(&part_path))?;
+                        self.home.put_download(hash, index, &part_path, held)?;
+                        unsaved = 0;
+                    }
+                    on_progress(progress(held));
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        part.sync_data().map_err(io_error(&part_path))?;
+        self.home.put_download(hash, index, &part_path, held)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Fetches chunk `index` of the upload `upload_pk` from a member of its
+/// swarm (not one in `avoid`); a member that lacks it, or answers
+/// something that is not a chunk, is left for another.
+async fn fetch_chunk(
+    m: &mut Messenger,
+    upload_pk: &[u8; 32],
+    index: u32,
+    mut avoid: HashSet<[u8; 32]>,
+) -> Result<(Vec<u8>, [u8; 32])> {
+    let mailbox: MailboxId = ChunkId::of(upload_pk, index).into();
+    let make = |_: &Home, _: &NodeEntry, _: u64| -> Result<Value> {
+        Ok(Call::RetrievePublic(RetrievePublicParams {
+            pubkey: mailbox,
+            namespace: Namespace::FILES,
+            last_hash: None,
+            max_count: Some(1),
+            max_size: None,
+        })
+        .to_json())
+    };
+    let mut last = String::new();
+    for _ in 0..TRIES_PER_CHUNK {
+        let (status, body, node) = m.call(&mailbox, &make, CHUNK_TIMEOUT, None, &avoid).await?;
+        let chunk = body["messages"][0]["data"].as_str().and_then(|d| from_base64(d).ok());
+        match (status, chunk) {
+            (200, Some(chunk)) if chunk.len() == CHUNK_LEN => return Ok((chunk, node.ed25519.0)),
+            (200, Some(_)) => last = "a node answered something that is not a chunk".into(),
+            (200, None) => last = "a node does not hold it".into(),
+            _ => last = refusal(status, &body),
+        }
+        avoid.insert(node.ed25519.0);
+    }
+    Err(Error::File(format!(
+        "chunk {index} could not be fetched (last: {last}); it may have expired, or been deleted by its sender"
+    )))
+}
+
+/// Decrypts the part file in order into a new temporary file in `dir` and
+/// checks the whole file's digest.
+fn decrypt(part: &Path, dir: &Path, manifest: &Manifest) -> Result<Decrypted> {
+    let mut input = std::fs::File::open(part).map_err(io_error(part))?;
+    input.seek(SeekFrom::Start(0)).map_err(io_error(part))?;
+    let mut decryptor =
+        Decryptor::new(&manifest.key, &manifest.header, manifest.size).map_err(|e| Error::File(e.to_string()))?;
+    let (temp, mut output) = save::temp_file(dir).map_err(io_error(dir))?;
+    let mut hasher = Blake2b256::new();
+    let mut chunk = vec![0u8; CHUNK_LEN];
+    let mut i = 0u32;
+    let result = loop {
+        if decryptor.is_done() {
+            break Ok(());
+        }
+        if let Err(e) = input.read_exact(&mut chunk) {
+            break Err(io_error(part)(e));
+        }
+        match decryptor.pull(&chunk) {
+            Ok(plain) => {
+                hasher.update(&plain);
+                if let Err(e) = output.write_all(&plain) {
+                    break Err(io_error(&temp)(e));
+                }
+            }
+            Err(StreamError::Damaged(_) | StreamError::Final(_)) => {
+                let _ = std::fs::remove_file(&temp);
+                return Ok(Decrypted::Damaged(i));
+            }
+            Err(e) => break Err(Error::File(e.to_string())),
+        }
+        i += 1;
+    };
+    let checked = result.and_then(|()| {
+        output.sync_all().map_err(io_error(&temp))?;
+        if hasher.finish() == manifest.digest {
+            Ok(())
+        } else {
+            Err(Error::File(
+                "the file decrypts but its digest is not the one its message named: the sender's file \
+                 is not what the message described"
+                    .into(),
+            ))
+        }
+    });
+    match checked {
+        Ok(()) => Ok(Decrypted::Whole(temp)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
