@@ -170,3 +170,212 @@ async fn a_hostile_name_is_saved_inside_the_directory() {
         stderr(&out)
     );
 }
+
+/// Runs `allium ARGS` until a progress event says `chunks` chunks are
+/// done, then kills it (as a user's Ctrl-C or a crash would stop it).
+fn interrupt_after(client: &Client, args: &[&str], chunks: u64) {
+    use std::io::BufRead as _;
+    let mut child = client
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line: Value = serde_json::from_str(&line.unwrap()).unwrap_or(Value::Null);
+        if line["event"] == "progress" && line["chunks_done"].as_u64().unwrap_or(0) >= chunks {
+            break;
+        }
+        assert!(
+            line.get("saved").is_none() && line.get("status").is_none(),
+            "finished before the cut: {line}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The first progress event of `lines`: where a run began.
+fn first_progress(lines: &[Value]) -> u64 {
+    lines
+        .iter()
+        .find(|l| l["event"] == "progress")
+        .and_then(|l| l["chunks_done"].as_u64())
+        .unwrap_or_else(|| panic!("no progress in {lines:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_megabytes_go_through_interrupted_both_ways() {
+    let mb: usize = std::env::var("ALLIUM_FILE_TEST_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let net = TestNet::start(8).await.unwrap();
+    let (alice, _, bob, _) = pair(&net);
+    let source = net.path("big.bin");
+    let data = random_file(&source, mb * 1_000_000);
+    let chunks = (data.len() as u64).div_ceil(65_536);
+    let file = source.to_str().unwrap();
+
+    // Cut after a fifth, then the same command goes on from where the
+    // home says it was.
+    let started = std::time::Instant::now();
+    interrupt_after(&alice, &["--json", "send", "--file", file, "bob", "big"], chunks / 5);
+    let sent = ok_lines(&alice.run(&["--json", "send", "--file", file, "bob", "big"]));
+    let resumed_at = first_progress(&sent);
+    assert!(
+        resumed_at >= 32 && resumed_at < chunks,
+        "resumed at {resumed_at} of {chunks}"
+    );
+    let hash = sent.iter().find_map(|l| l["hash"].as_str()).unwrap().to_owned();
+    eprintln!("{mb} MB sent in {:?}", started.elapsed());
+
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let dir = net.path("bob-big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = std::time::Instant::now();
+    interrupt_after(&bob, &["--json", "save", &hash, dir.to_str().unwrap()], chunks / 5);
+    let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
+    let resumed_at = first_progress(&saved);
+    assert!(
+        resumed_at >= 32 && resumed_at < chunks,
+        "resumed at {resumed_at} of {chunks}"
+    );
+    eprintln!("{mb} MB saved in {:?}", started.elapsed());
+    let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
+    // Byte for byte the same (so the same SHA-256), and nothing left of
+    // the part file.
+    assert!(std::fs::read(path).unwrap() == data, "the saved file differs");
+    let parts = std::fs::read_dir(bob.home.join("files")).unwrap().count();
+    assert_eq!(parts, 0, "part files left");
+}
+
+/// The chunk rows of every node: (node index, mailbox key, data).
+fn chunk_rows(net: &TestNet) -> Vec<(usize, Vec<u8>, Vec<u8>)> {
+    let mut rows = Vec::new();
+    for (i, node) in net.net.nodes.iter().enumerate() {
+        let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
+        let mut stmt = db
+            .prepare("SELECT account, data FROM messages WHERE namespace = 16")
+            .unwrap();
+        let found: Vec<(Vec<u8>, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.extend(found.into_iter().map(|(k, d)| (i, k, d)));
+    }
+    rows
+}
+
+/// Runs `sql` with the chunk's key on node `i`'s store, behind its back
+/// (as a failing disk or a hostile operator would).
+fn tamper(net: &TestNet, i: usize, sql: &str, key: &[u8]) {
+    let db = rusqlite::Connection::open(net.net.nodes[i].dir.join("messages.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute(sql, [key]).unwrap();
+}
+
+/// Flips one byte of the chunk's copy on node `i` (its length stays).
+fn damage(net: &TestNet, i: usize, key: &[u8]) {
+    let db = rusqlite::Connection::open(net.net.nodes[i].dir.join("messages.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let mut data: Vec<u8> = db
+        .query_row(
+            "SELECT data FROM messages WHERE namespace = 16 AND account = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    data[100] ^= 0x01;
+    db.execute(
+        "UPDATE messages SET data = ?1 WHERE namespace = 16 AND account = ?2",
+        rusqlite::params![data, key],
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_and_damaged_chunks_are_fetched_from_another_member() {
+    let net = TestNet::start(5).await.unwrap();
+    let (alice, _, bob, _) = pair(&net);
+    let source = net.path("photo.jpg");
+    let data = random_file(&source, 20 * 65_536);
+    let sent = ok_lines(&alice.run(&["--json", "send", "--file", source.to_str().unwrap(), "bob"]));
+    let hash = sent.iter().find_map(|l| l["hash"].as_str()).unwrap().to_owned();
+    ok_lines(&bob.run(&["--json", "inbox"]));
+
+    // Every chunk stays whole on one member of its swarm only: on the
+    // others it is lost (first chunk-holding node) or damaged (the rest).
+    let mut by_chunk: std::collections::BTreeMap<Vec<u8>, Vec<usize>> = Default::default();
+    for (node, key, _) in chunk_rows(&net) {
+        by_chunk.entry(key).or_default().push(node);
+    }
+    assert_eq!(by_chunk.len(), 20);
+    let mut damaged = 0;
+    for (key, holders) in &by_chunk {
+        assert!(holders.len() >= 2, "a chunk on one node only");
+        for (n, &node) in holders.iter().skip(1).enumerate() {
+            if n == 0 {
+                tamper(
+                    &net,
+                    node,
+                    "DELETE FROM messages WHERE namespace = 16 AND account = ?1",
+                    key,
+                );
+            } else {
+                damage(&net, node, key);
+                damaged += 1;
+            }
+        }
+    }
+    assert!(damaged > 0, "swarms too small to damage a copy");
+    let dir = net.path("bob-photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
+    let line = saved.iter().find(|l| l.get("saved").is_some()).unwrap();
+    assert_eq!(std::fs::read(line["saved"].as_str().unwrap()).unwrap(), data);
+    // With a damaged copy on most members, some were fetched, refused by
+    // their authentication, and fetched again elsewhere.
+    assert!(line["refetched"].as_u64().unwrap() > 0, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_refuses_and_the_sender_is_told() {
+    // Room for one chunk per node: a file of more chunks than there are
+    // nodes cannot go, however the swarms fall.
+    let net = TestNet::start_with(4, "[limits]\nmax_files_bytes = 65553\n")
+        .await
+        .unwrap();
+    let (alice, _, _, _) = pair(&net);
+    let source = net.path("too-much.bin");
+    random_file(&source, 6 * 65_536);
+    let out = alice.run(&["send", "--file", source.to_str().unwrap(), "bob"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("files quota is full"), "{said}");
+    assert!(said.contains("the same command goes on"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_to_a_group() {
+    let net = TestNet::start(5).await.unwrap();
+    let (alice, _, bob, _) = pair(&net);
+    ok_lines(&alice.run(&["--json", "group", "create", "team", "--member", "bob"]));
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let source = net.path("plan.pdf");
+    let data = random_file(&source, 2 * 65_536 + 5);
+    let sent = ok_lines(&alice.run(&["--json", "send", "--file", source.to_str().unwrap(), "team", "the plan"]));
+    assert_eq!(sent.iter().find(|l| l["status"] == "stored").unwrap()["files"], 1);
+    let lines = ok_lines(&bob.run(&["--json", "inbox"]));
+    let (line, hash) = file_message(&lines);
+    assert_eq!(line["group_name"], "team");
+    assert_eq!(line["files"][0]["name"], "plan.pdf");
+    assert_eq!(line["files"][0]["type"], "application/pdf");
+    let dir = net.path("bob-team");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
+    let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), data);
+}

@@ -157,10 +157,12 @@ pub(super) async fn save(m: &mut Messenger, hash: &str, dir: &Path, index: Optio
         let reporter = Reporter::new(json, "fetching", &file.manifest.name);
         let result = m.download_file(hash, file.index, dir, &|p| reporter.report(p)).await;
         reporter.finish();
-        let path = result?;
+        let saved = result?;
+        let path = saved.path;
         emit(
             json,
-            json!({"saved": path, "hash": hash, "index": file.index, "name": file.manifest.name, "size": file.manifest.size}),
+            json!({"saved": path, "hash": hash, "index": file.index, "name": file.manifest.name,
+                   "size": file.manifest.size, "refetched": saved.refetched}),
             || {
                 format!(
                     "saved {} ({}) as {}",

@@ -4,7 +4,7 @@
 //! swarm.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -17,16 +17,13 @@ use allium_common::sodium::Blake2b256;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{
-    CHUNK_TIMEOUT, ChunkSet, IN_FLIGHT, OnProgress, Progress, SAVE_EVERY, TRIES_PER_CHUNK, refusal, save, workers,
-};
+use super::{CHUNK_TIMEOUT, ChunkSet, IN_FLIGHT, OnProgress, Progress, SAVE_EVERY, refusal, save, workers};
 use crate::error::{Error, Result};
 use crate::home::{Home, files_chunks};
 use crate::messenger::Messenger;
 
-/// How many times a file's chunks are fetched again after some did not
-/// decrypt, before the download gives up.
-const REFETCH_ROUNDS: usize = 3;
+/// Most members of a chunk's swarm asked for it (more than a swarm has).
+const MAX_MEMBERS_ASKED: usize = 16;
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -44,12 +41,22 @@ fn part_path(home: &Home, hash: &str, index: u32) -> PathBuf {
         .join(format!("{}-{index}.chunks", hex::encode(tag)))
 }
 
-/// What decrypting the part file found.
-enum Decrypted {
-    /// The whole file, checked, in this temporary file.
-    Whole(PathBuf),
-    /// This chunk did not decrypt.
-    Damaged(u32),
+/// A download's part file and what it holds.
+struct Fetch<'a> {
+    part: &'a Path,
+    file: &'a std::fs::File,
+    held: &'a mut ChunkSet,
+    hash: &'a str,
+    index: u32,
+}
+
+/// A file fetched, checked and written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// How many chunks did not decrypt and were fetched again elsewhere.
+    pub refetched: u32,
 }
 
 impl Messenger {
@@ -63,7 +70,7 @@ impl Messenger {
         index: u32,
         dir: &Path,
         on_progress: OnProgress<'_>,
-    ) -> Result<PathBuf> {
+    ) -> Result<Saved> {
         let file = self
             .home
             .files_of(hash)?
@@ -90,64 +97,117 @@ impl Messenger {
             .map_err(io_error(&part))?;
         self.home.put_download(hash, index, &part, &held)?;
         self.nodes().await?;
-        // Members that served a chunk that did not decrypt.
+        // Which member served each chunk fetched in this run.
         let mut served: HashMap<u32, [u8; 32]> = HashMap::new();
-        let mut avoid: HashMap<u32, HashSet<[u8; 32]>> = HashMap::new();
-        for _ in 0..=REFETCH_ROUNDS {
-            self.fetch_missing(
-                &manifest,
-                &part_file,
-                &mut held,
-                &mut served,
-                &avoid,
-                hash,
-                index,
-                on_progress,
-            )
+        let mut fetch = Fetch {
+            part: &part,
+            file: &part_file,
+            held: &mut held,
+            hash,
+            index,
+        };
+        self.fetch_missing(&manifest, &mut fetch, &mut served, on_progress)
             .await?;
-            let decrypting = (part.clone(), dir.to_path_buf(), manifest.clone());
-            let outcome = tokio::task::spawn_blocking(move || decrypt(&decrypting.0, &decrypting.1, &decrypting.2))
-                .await
-                .map_err(|e| Error::File(format!("decrypting failed: {e}")))??;
-            match outcome {
-                Decrypted::Whole(temp) => {
-                    let placed = save::place(&temp, dir, &manifest.name).map_err(io_error(dir))?;
-                    self.home.set_file_saved(hash, index, &placed)?;
-                    self.home.forget_download(hash, index)?;
-                    let _ = std::fs::remove_file(&part);
-                    return Ok(placed);
-                }
-                Decrypted::Damaged(i) => {
-                    tracing::info!(
-                        chunk = i,
-                        "a fetched chunk does not decrypt; fetching it again elsewhere"
-                    );
-                    held.remove(i);
-                    if let Some(node) = served.remove(&i) {
-                        avoid.entry(i).or_default().insert(node);
-                    }
-                    self.home.put_download(hash, index, &part, &held)?;
-                }
-            }
-        }
-        Err(Error::File(
-            "chunks of this file keep failing to decrypt: the copies the nodes hold are damaged".into(),
-        ))
+        let (temp, refetched) = self
+            .decrypt_part(&manifest, &part, &part_file, &mut served, dir)
+            .await?;
+        let placed = save::place(&temp, dir, &manifest.name).map_err(io_error(dir))?;
+        self.home.set_file_saved(hash, index, &placed)?;
+        self.home.forget_download(hash, index)?;
+        let _ = std::fs::remove_file(&part);
+        Ok(Saved {
+            path: placed,
+            refetched,
+        })
     }
 
-    /// Fetches every chunk `held` lacks into `part`.
-    #[allow(clippy::too_many_arguments)]
+    /// Decrypts the part file in order into a new temporary file in `dir`
+    /// and checks the whole file's digest. A chunk that does not decrypt
+    /// is fetched again from another member of its swarm (the decryptor
+    /// stays where it was) until one gives the true chunk. Returns the
+    /// temporary file and how many chunks were fetched again.
+    async fn decrypt_part(
+        &mut self,
+        manifest: &Manifest,
+        part: &Path,
+        part_file: &std::fs::File,
+        served: &mut HashMap<u32, [u8; 32]>,
+        dir: &Path,
+    ) -> Result<(PathBuf, u32)> {
+        let mut decryptor =
+            Decryptor::new(&manifest.key, &manifest.header, manifest.size).map_err(|e| Error::File(e.to_string()))?;
+        let (temp, mut output) = save::temp_file(dir).map_err(io_error(dir))?;
+        // Whatever goes wrong, the temporary file goes.
+        let result = async {
+            let mut hasher = Blake2b256::new();
+            let mut chunk = vec![0u8; CHUNK_LEN];
+            let mut refetched = 0;
+            let mut i = 0u32;
+            while !decryptor.is_done() {
+                let offset = u64::from(i) * CHUNK_LEN as u64;
+                part_file.read_exact_at(&mut chunk, offset).map_err(io_error(part))?;
+                let mut avoid = HashSet::new();
+                let plain = loop {
+                    match decryptor.pull(&chunk) {
+                        Ok(plain) => break plain,
+                        Err(StreamError::Damaged(_)) if avoid.len() < MAX_MEMBERS_ASKED => {
+                            tracing::info!(
+                                chunk = i,
+                                "a fetched chunk does not decrypt; fetching it again elsewhere"
+                            );
+                            refetched += 1;
+                            avoid.extend(served.remove(&i));
+                            let (fresh, node) = fetch_chunk(self, &manifest.upload_pk, i, avoid.clone()).await?;
+                            avoid.insert(node);
+                            served.insert(i, node);
+                            part_file.write_all_at(&fresh, offset).map_err(io_error(part))?;
+                            chunk = fresh;
+                        }
+                        Err(e) => {
+                            return Err(Error::File(format!("{e}; no member of its swarm holds it whole")));
+                        }
+                    }
+                };
+                hasher.update(&plain);
+                output.write_all(&plain).map_err(io_error(&temp))?;
+                i += 1;
+            }
+            output.sync_all().map_err(io_error(&temp))?;
+            if hasher.finish() != manifest.digest {
+                return Err(Error::File(
+                    "the file decrypts but its digest is not the one its message named: the sender's file \
+                     is not what the message described"
+                        .into(),
+                ));
+            }
+            Ok(refetched)
+        }
+        .await;
+        match result {
+            Ok(refetched) => Ok((temp, refetched)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches every chunk the part file lacks into it.
     async fn fetch_missing(
         &mut self,
         manifest: &Manifest,
-        part: &std::fs::File,
-        held: &mut ChunkSet,
+        fetch: &mut Fetch<'_>,
         served: &mut HashMap<u32, [u8; 32]>,
-        avoid: &HashMap<u32, HashSet<[u8; 32]>>,
-        hash: &str,
-        index: u32,
         on_progress: OnProgress<'_>,
     ) -> Result<()> {
+        let Fetch {
+            part: part_path,
+            file: part,
+            held,
+            hash,
+            index,
+        } = fetch;
+        let (part_path, hash, index) = (*part_path, *hash, *index);
         let progress = |held: &ChunkSet| Progress {
             done: held.count(),
             total: held.len(),
@@ -161,7 +221,7 @@ impl Messenger {
         let (job_tx, job_rx) = mpsc::channel(missing.len());
         for i in missing {
             // Never full: the channel holds them all.
-            let _ = job_tx.try_send((i, avoid.get(&i).cloned().unwrap_or_default()));
+            let _ = job_tx.try_send((i, HashSet::new()));
         }
         drop(job_tx);
         let upload_pk = manifest.upload_pk;
@@ -171,22 +231,17 @@ impl Messenger {
         })?;
         let mut failure = None;
         let mut unsaved = 0;
-        let part_path = self
-            .home
-            .download(hash, index, held.len())?
-            .map(|(p, _)| p)
-            .unwrap_or_default();
         while let Some((i, result)) = results.recv().await {
             match result {
                 Ok((chunk, node)) => {
                     part.write_all_at(&chunk, u64::from(i) * CHUNK_LEN as u64)
-                        .map_err(io_error(&part_path))?;
+                        .map_err(io_error(part_path))?;
                     held.insert(i);
                     served.insert(i, node);
                     unsaved += 1;
                     if unsaved >= SAVE_EVERY {
-                        part.sync_data().map_err(io_error(&part_path))?;
-                        self.home.put_download(hash, index, &part_path, held)?;
+                        part.sync_data().map_err(io_error(part_path))?;
+                        self.home.put_download(hash, index, part_path, held)?;
                         unsaved = 0;
                     }
                     on_progress(progress(held));
@@ -196,8 +251,8 @@ impl Messenger {
                 }
             }
         }
-        part.sync_data().map_err(io_error(&part_path))?;
-        self.home.put_download(hash, index, &part_path, held)?;
+        part.sync_data().map_err(io_error(part_path))?;
+        self.home.put_download(hash, index, part_path, held)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
@@ -226,8 +281,14 @@ async fn fetch_chunk(
         .to_json())
     };
     let mut last = String::new();
-    for _ in 0..TRIES_PER_CHUNK {
-        let (status, body, node) = m.call(&mailbox, &make, CHUNK_TIMEOUT, None, &avoid).await?;
+    // Every member may be asked: a chunk lost or damaged on most of them
+    // is still whole on one.
+    for _ in 0..MAX_MEMBERS_ASKED {
+        let (status, body, node) = match m.call(&mailbox, &make, CHUNK_TIMEOUT, None, &avoid).await {
+            Ok(answer) => answer,
+            Err(e) if last.is_empty() => return Err(e),
+            Err(_) => break,
+        };
         let chunk = body["messages"][0]["data"].as_str().and_then(|d| from_base64(d).ok());
         match (status, chunk) {
             (200, Some(chunk)) if chunk.len() == CHUNK_LEN => return Ok((chunk, node.ed25519.0)),
@@ -240,58 +301,4 @@ async fn fetch_chunk(
     Err(Error::File(format!(
         "chunk {index} could not be fetched (last: {last}); it may have expired, or been deleted by its sender"
     )))
-}
-
-/// Decrypts the part file in order into a new temporary file in `dir` and
-/// checks the whole file's digest.
-fn decrypt(part: &Path, dir: &Path, manifest: &Manifest) -> Result<Decrypted> {
-    let mut input = std::fs::File::open(part).map_err(io_error(part))?;
-    input.seek(SeekFrom::Start(0)).map_err(io_error(part))?;
-    let mut decryptor =
-        Decryptor::new(&manifest.key, &manifest.header, manifest.size).map_err(|e| Error::File(e.to_string()))?;
-    let (temp, mut output) = save::temp_file(dir).map_err(io_error(dir))?;
-    let mut hasher = Blake2b256::new();
-    let mut chunk = vec![0u8; CHUNK_LEN];
-    let mut i = 0u32;
-    let result = loop {
-        if decryptor.is_done() {
-            break Ok(());
-        }
-        if let Err(e) = input.read_exact(&mut chunk) {
-            break Err(io_error(part)(e));
-        }
-        match decryptor.pull(&chunk) {
-            Ok(plain) => {
-                hasher.update(&plain);
-                if let Err(e) = output.write_all(&plain) {
-                    break Err(io_error(&temp)(e));
-                }
-            }
-            Err(StreamError::Damaged(_) | StreamError::Final(_)) => {
-                let _ = std::fs::remove_file(&temp);
-                return Ok(Decrypted::Damaged(i));
-            }
-            Err(e) => break Err(Error::File(e.to_string())),
-        }
-        i += 1;
-    };
-    let checked = result.and_then(|()| {
-        output.sync_all().map_err(io_error(&temp))?;
-        if hasher.finish() == manifest.digest {
-            Ok(())
-        } else {
-            Err(Error::File(
-                "the file decrypts but its digest is not the one its message named: the sender's file \
-                 is not what the message described"
-                    .into(),
-            ))
-        }
-    });
-    match checked {
-        Ok(()) => Ok(Decrypted::Whole(temp)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
-    }
 }

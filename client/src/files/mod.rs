@@ -24,6 +24,7 @@ use std::time::Duration;
 use allium_common::files::RECORD_LEN;
 
 pub use chunk_set::ChunkSet;
+pub use download::Saved;
 pub use save::{content_type_of, safe_name};
 
 /// Chunks in flight at once: four per onion path.
