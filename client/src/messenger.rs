@@ -119,6 +119,9 @@ pub struct Messenger {
     /// Whether this device publishes envelope v2 keys (the config's
     /// `forward_secrecy`).
     pub(crate) forward_secrecy: bool,
+    /// File chunks in flight at once ([`crate::files::IN_FLIGHT`] unless
+    /// set).
+    pub(crate) file_parallelism: usize,
 }
 
 /// The saved guard-replacement budget.
@@ -151,6 +154,7 @@ impl Messenger {
             offline: false,
             device_notes: None,
             forward_secrecy: true,
+            file_parallelism: crate::files::IN_FLIGHT,
         }
     }
 
@@ -172,7 +176,13 @@ impl Messenger {
             offline: self.offline,
             device_notes: None,
             forward_secrecy: self.forward_secrecy,
+            file_parallelism: self.file_parallelism,
         }
+    }
+
+    /// How many file chunks are in flight at once (at least 1).
+    pub fn set_file_parallelism(&mut self, n: usize) {
+        self.file_parallelism = n.clamp(1, 64);
     }
 
     /// With `offline`, every operation that needs the network fails with

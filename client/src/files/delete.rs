@@ -11,7 +11,7 @@ use allium_common::{Identity, MailboxId};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{CHUNK_TIMEOUT, IN_FLIGHT, workers};
+use super::{CHUNK_TIMEOUT, workers};
 use crate::error::Result;
 use crate::home::{Home, UploadRecord};
 use crate::messenger::Messenger;
@@ -39,7 +39,7 @@ impl Messenger {
         }
         drop(job_tx);
         let seed = upload.seed.clone();
-        let mut results = workers::spawn(self, IN_FLIGHT, job_rx, move |mut m, batch: Vec<u32>| {
+        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, batch: Vec<u32>| {
             let seed = seed.clone();
             async move {
                 let result = delete_batch(&mut m, &Identity::from_ed25519_seed(&seed), &batch).await;

@@ -17,7 +17,7 @@ use allium_common::sodium::Blake2b256;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{CHUNK_TIMEOUT, ChunkSet, IN_FLIGHT, OnProgress, Progress, SAVE_EVERY, refusal, save, workers};
+use super::{CHUNK_TIMEOUT, ChunkSet, OnProgress, Progress, SAVE_EVERY, refusal, save, workers};
 use crate::error::{Error, Result};
 use crate::home::{Home, files_chunks};
 use crate::messenger::Messenger;
@@ -225,7 +225,7 @@ impl Messenger {
         }
         drop(job_tx);
         let upload_pk = manifest.upload_pk;
-        let mut results = workers::spawn(self, IN_FLIGHT, job_rx, move |mut m, (i, avoid)| async move {
+        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, (i, avoid)| async move {
             let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
             (m, (i, result))
         })?;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
-use super::{CHUNK_TIMEOUT, ChunkSet, IN_FLIGHT, OnProgress, Progress, SAVE_EVERY, TRIES_PER_CHUNK, refusal, workers};
+use super::{CHUNK_TIMEOUT, ChunkSet, OnProgress, Progress, SAVE_EVERY, TRIES_PER_CHUNK, refusal, workers};
 use crate::error::{Error, Result};
 use crate::home::{Home, UploadRecord};
 use crate::messenger::Messenger;
@@ -174,7 +174,7 @@ impl Messenger {
             return Ok(upload);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (job_tx, job_rx) = mpsc::channel::<(u32, Vec<u8>)>(IN_FLIGHT);
+        let (job_tx, job_rx) = mpsc::channel::<(u32, Vec<u8>)>(self.file_parallelism);
         let producer = {
             let (path, size, done, stop) = (upload.path.clone(), upload.size, upload.done.clone(), Arc::clone(&stop));
             let mut encryptor = Encryptor::new(&upload.manifest.key, &upload.manifest.header, size)
@@ -191,7 +191,7 @@ impl Messenger {
         };
         let key = Arc::new(Identity::from_ed25519_seed(&upload.seed));
         let expires_ms = upload.expires_ms;
-        let mut results = workers::spawn(self, IN_FLIGHT, job_rx, move |mut m, (index, chunk)| {
+        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, (index, chunk)| {
             let key = Arc::clone(&key);
             async move {
                 let result = store_chunk(&mut m, &key, index, chunk, expires_ms).await;
