@@ -60,7 +60,16 @@ pub struct ClientConfig {
     /// them (`docs/devices.md`). Off, the account stays v1-only: senders
     /// find no bundle and every message to it can be read with the phrase.
     pub forward_secrecy: bool,
+    /// Files up to this size in messages from contacts are fetched as the
+    /// messages arrive (0: never).
+    pub auto_download_bytes: u64,
+    /// Where fetched files go without `allium save` naming a directory
+    /// (default: `HOME/downloads`).
+    pub download_dir: Option<std::path::PathBuf>,
 }
+
+/// The default of [`ClientConfig::auto_download_bytes`]: 10 MB.
+pub const DEFAULT_AUTO_DOWNLOAD_BYTES: u64 = 10_000_000;
 
 /// A private Tor network: its directory authorities and the caches a client
 /// bootstraps from.
@@ -95,6 +104,8 @@ impl Default for ClientConfig {
             tor_network: None,
             plaintext_links: false,
             forward_secrecy: true,
+            auto_download_bytes: DEFAULT_AUTO_DOWNLOAD_BYTES,
+            download_dir: None,
         }
     }
 }
@@ -111,6 +122,8 @@ struct RawConfig {
     #[serde(default)]
     plaintext_links: bool,
     forward_secrecy: Option<bool>,
+    auto_download_bytes: Option<u64>,
+    download_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +184,8 @@ impl ClientConfig {
             tor_network,
             plaintext_links: raw.plaintext_links,
             forward_secrecy: raw.forward_secrecy.unwrap_or(true),
+            auto_download_bytes: raw.auto_download_bytes.unwrap_or(DEFAULT_AUTO_DOWNLOAD_BYTES),
+            download_dir: raw.download_dir,
         })
     }
 
@@ -266,6 +281,16 @@ fallbacks = [{ rsa_identity = "393e37d086f74f781e042ae94cd77e1ef14ebd98", ed_ide
         assert_eq!(net.fallbacks[0].rsa_identity[19], 0x98);
         assert_eq!(net.fallbacks[0].ed_identity[0], 0x22);
         assert_eq!(net.fallbacks[0].orports, vec!["127.0.0.1:35689".parse().unwrap()]);
+    }
+
+    #[test]
+    fn small_files_download_unless_the_file_says_otherwise() {
+        let default = ClientConfig::parse("").unwrap();
+        assert_eq!(default.auto_download_bytes, 10_000_000);
+        assert_eq!(default.download_dir, None);
+        let set = ClientConfig::parse("auto_download_bytes = 0\ndownload_dir = \"/tmp/in\"").unwrap();
+        assert_eq!(set.auto_download_bytes, 0);
+        assert_eq!(set.download_dir, Some("/tmp/in".into()));
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct Messenger {
     /// File chunks in flight at once ([`crate::files::IN_FLIGHT`] unless
     /// set).
     pub(crate) file_parallelism: usize,
+    /// Files of contacts' messages fetched as they arrive: up to this size,
+    /// into this directory (none: never).
+    pub(crate) auto_download: Option<(u64, std::path::PathBuf)>,
 }
 
 /// The saved guard-replacement budget.
@@ -155,6 +158,7 @@ impl Messenger {
             device_notes: None,
             forward_secrecy: true,
             file_parallelism: crate::files::IN_FLIGHT,
+            auto_download: None,
         }
     }
 
@@ -177,7 +181,14 @@ impl Messenger {
             device_notes: None,
             forward_secrecy: self.forward_secrecy,
             file_parallelism: self.file_parallelism,
+            auto_download: self.auto_download.clone(),
         }
+    }
+
+    /// Fetch the files of contacts' messages up to `max_bytes` into `dir`
+    /// as the messages arrive ([`Messenger::auto_save`]); 0 turns it off.
+    pub fn set_auto_download(&mut self, max_bytes: u64, dir: std::path::PathBuf) {
+        self.auto_download = (max_bytes > 0).then_some((max_bytes, dir));
     }
 
     /// How many file chunks are in flight at once (at least 1).

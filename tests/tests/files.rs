@@ -379,3 +379,53 @@ async fn a_file_goes_to_a_group() {
     let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_from_contacts_arrive_on_their_own() {
+    let net = TestNet::start(4).await.unwrap();
+    let (alice, _, bob, _) = pair(&net);
+    let carol = net.client("carol");
+    carol.init();
+    let bob_id = ok_lines(&bob.run(&["--json", "id"]))[0]["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Bob takes files up to 100 KB on their own.
+    std::fs::write(bob.home.join("config.toml"), "auto_download_bytes = 100000\n").unwrap();
+
+    let small = net.path("small.png");
+    let small_data = random_file(&small, 50_000);
+    let large = net.path("large.png");
+    random_file(&large, 150_000);
+    ok_lines(&alice.run(&[
+        "send",
+        "--file",
+        small.to_str().unwrap(),
+        "--file",
+        large.to_str().unwrap(),
+        "bob",
+    ]));
+    ok_lines(&carol.run(&["send", "--file", small.to_str().unwrap(), &bob_id, "from a stranger"]));
+
+    let lines = ok_lines(&bob.run(&["--json", "inbox"]));
+    let auto: Vec<&Value> = lines.iter().filter(|l| l.get("auto_saved").is_some()).collect();
+    assert_eq!(auto.len(), 1, "only the contact's small file: {lines:?}");
+    assert_eq!(auto[0]["name"], "small.png");
+    let path = Path::new(auto[0]["auto_saved"].as_str().unwrap());
+    assert_eq!(path, bob.home.join("downloads").join("small.png"));
+    assert_eq!(std::fs::read(path).unwrap(), small_data);
+    // The request lists its file, unfetched.
+    let request = lines.iter().find(|l| l["request"] == true).unwrap();
+    assert_eq!(request["files"][0]["name"], "small.png");
+    // History says where the small one went.
+    let history = ok_lines(&bob.run(&["--json", "history", "alice"]));
+    let files = history
+        .iter()
+        .find_map(|l| l["files"].as_array().filter(|f| !f.is_empty()))
+        .unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files[0]["saved"].as_str().is_some() && files[1].get("saved").is_none(),
+        "{files:?}"
+    );
+}

@@ -13,7 +13,9 @@ use super::{EXIT_OK, emit};
 use crate::display::escape;
 use crate::error::{Error, Result};
 use crate::files::{FileNote, Progress, human_size};
+use crate::groups::GroupPage;
 use crate::home::UploadRecord;
+use crate::incoming::InboxPage;
 use crate::messenger::Messenger;
 
 /// JSON progress events come at most this often per file (and at the end).
@@ -174,6 +176,47 @@ pub(super) async fn save(m: &mut Messenger, hash: &str, dir: &Path, index: Optio
         );
     }
     Ok(EXIT_OK)
+}
+
+/// Fetches the small files of what a round showed from contacts (see
+/// [`Messenger::auto_save`]) and says where they went; a failure is
+/// reported, and `allium save` can try again.
+pub(super) async fn auto_save(m: &mut Messenger, page: &InboxPage, groups: Option<&GroupPage>, json: bool) {
+    let Ok(book) = m.book() else { return };
+    let me = m.home.account_id();
+    let mut wanted: Vec<(String, Vec<FileNote>)> = page
+        .messages
+        .iter()
+        .filter(|r| !r.files.is_empty())
+        .map(|r| (r.hash.clone(), r.files.clone()))
+        .collect();
+    if let Some(groups) = groups {
+        wanted.extend(
+            groups
+                .messages
+                .iter()
+                .filter(|r| !r.files.is_empty() && (r.entry.sender == me || book.is_approved(&r.entry.sender)))
+                .map(|r| (r.entry.hash.clone(), r.files.clone())),
+        );
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    for saved in m.auto_save(&wanted).await {
+        match saved.result {
+            Ok(path) => emit(
+                json,
+                json!({"auto_saved": path, "hash": saved.hash, "index": saved.index, "name": saved.name}),
+                || format!("saved {} as {}", escape(&saved.name), escape(&path.to_string_lossy())),
+            ),
+            Err(e) => eprintln!(
+                "allium: {} was not fetched ({}); `allium save {}` tries again",
+                escape(&saved.name),
+                escape(&e.to_string()),
+                saved.hash
+            ),
+        }
+    }
 }
 
 /// The notes of message `hash`'s files, for listings.

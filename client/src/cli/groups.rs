@@ -272,6 +272,7 @@ pub async fn watch(mut m: Messenger, w: Watching) {
                 if let Ok(book) = m.book() {
                     print_group_page(w.json, &book, &page);
                 }
+                super::files::auto_save(&mut m, &Default::default(), Some(&page), w.json).await;
                 let now = w.seen.fetch_add(page.messages.len(), Ordering::SeqCst) + page.messages.len();
                 if w.count.is_some_and(|c| now >= c) {
                     w.done.notify_one();

@@ -304,6 +304,12 @@ impl NetOptions {
         let mut m = Messenger::new(home, seeds, transport);
         m.set_offline(self.offline);
         m.set_forward_secrecy(self.config.forward_secrecy);
+        let downloads = self
+            .config
+            .download_dir
+            .clone()
+            .unwrap_or_else(|| self.home_dir.join("downloads"));
+        m.set_auto_download(self.config.auto_download_bytes, downloads);
         Ok(m)
     }
 }
@@ -592,6 +598,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             print_received(json, &page);
             let groups = m.group_round(None).await?;
             groups::print_group_page(json, &m.book()?, &groups);
+            files::auto_save(&mut m, &page, Some(&groups), json).await;
             // Receipts the round queued.
             flush_outbox(&mut m, json).await;
             account::after_round(&mut m).await;
@@ -639,6 +646,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 match round {
                     Ok(page) => {
                         print_received(json, &page);
+                        files::auto_save(&mut m, &page, None, json).await;
                         account::after_round(&mut m).await;
                         let now = seen.fetch_add(
                             page.messages.len() + page.requests.len(),

@@ -225,10 +225,15 @@ impl Messenger {
         }
         drop(job_tx);
         let upload_pk = manifest.upload_pk;
-        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, (i, avoid)| async move {
-            let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
-            (m, (i, result))
-        })?;
+        let mut results = workers::spawn(
+            self,
+            self.file_parallelism,
+            job_rx,
+            move |mut m, (i, avoid)| async move {
+                let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
+                (m, (i, result))
+            },
+        )?;
         let mut failure = None;
         let mut unsaved = 0;
         while let Some((i, result)) = results.recv().await {

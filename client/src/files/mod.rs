@@ -12,6 +12,7 @@
 //! [`Messenger::upload_file`]: crate::messenger::Messenger::upload_file
 //! [`Messenger::download_file`]: crate::messenger::Messenger::download_file
 
+mod auto;
 mod chunk_set;
 mod delete;
 mod download;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use allium_common::files::RECORD_LEN;
 
+pub use auto::AutoSaved;
 pub use chunk_set::ChunkSet;
 pub use download::Saved;
 pub use save::{content_type_of, safe_name};
