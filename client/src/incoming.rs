@@ -10,6 +10,7 @@ use allium_common::account::Stamp;
 use allium_common::content::{Content, Disappear, DisappearAfter, Kind, Receipt, SentCopy};
 use allium_common::encoding::from_base64;
 use allium_common::envelope_v2::{self, EnvelopeV2Error};
+use allium_common::files::Manifest;
 use allium_common::keys::KeyId;
 use allium_common::node_list::NodeEntry;
 use allium_common::rpc::Namespace;
@@ -138,6 +139,8 @@ struct Chores {
     expire: BTreeMap<u64, Vec<String>>,
     /// Contacts → hashes of their messages to acknowledge.
     receipts: BTreeMap<AccountId, Vec<String>>,
+    /// Contacts' avatars named by their messages.
+    avatars: BTreeMap<AccountId, allium_common::files::Manifest>,
 }
 
 /// When a received message with `rule`, sent at `sent_ts` (the sender's
@@ -262,6 +265,11 @@ impl Messenger {
                 tracing::debug!(error = %e, "a receipt was not queued");
             }
         }
+        for (from, manifest) in chores.avatars {
+            if let Err(e) = self.fetch_avatar(&from, &manifest).await {
+                tracing::debug!(error = %e, "a contact's avatar was not fetched");
+            }
+        }
     }
 
     /// Records in the shared conversation state that `shown` were seen, so
@@ -347,6 +355,15 @@ impl Messenger {
             .filter(|n| validate_name(n).is_ok());
         if approved && from != me {
             self.learn_display_name(book, &from, display_name.as_deref())?;
+            // A contact's avatar (never a stranger's: fetching costs).
+            if let Some(Ok(avatar)) = content
+                .profile
+                .as_ref()
+                .and_then(|p| p.avatar.as_ref())
+                .map(Manifest::from_json)
+            {
+                chores.avatars.insert(from, avatar);
+            }
         }
         match content.kind {
             Kind::Text => {}

@@ -611,13 +611,12 @@ impl Messenger {
     /// This account's profile as its messages carry it (the display name).
     pub(crate) fn own_profile(&self) -> Result<Option<Profile>> {
         let profile = self.home.account_state(sync::PROFILE)?.0;
-        Ok(profile
+        let name = profile
             .get(sync::PROFILE_NAME)
             .and_then(Value::as_str)
-            .map(|name| Profile {
-                name: Some(name.to_owned()),
-                avatar: None,
-            }))
+            .map(str::to_owned);
+        let avatar = self.own_avatar()?;
+        Ok((name.is_some() || avatar.is_some()).then_some(Profile { name, avatar }))
     }
 
     /// Marks `account` approved (its messages reach the inbox), if it is

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use allium_client::home::Home;
 use allium_tests::{Client, TestNet, ok_lines, stderr};
 use serde_json::Value;
 
@@ -428,4 +429,65 @@ async fn small_files_from_contacts_arrive_on_their_own() {
         files[0]["saved"].as_str().is_some() && files[1].get("saved").is_none(),
         "{files:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_avatar_reaches_contacts_and_is_stored_again_in_time() {
+    let net = TestNet::start(4).await.unwrap();
+    let (alice, alice_id, bob, _) = pair(&net);
+    let image = net.path("me.png");
+    let pixels = random_file(&image, 40_000);
+    let set = ok_lines(&alice.run(&[
+        "--json",
+        "profile",
+        "--name",
+        "Alice",
+        "--avatar",
+        image.to_str().unwrap(),
+    ]));
+    assert_eq!(set[0]["avatar_bytes"], 40_000, "{set:?}");
+    // Too large: refused before anything is stored.
+    let huge = net.path("huge.png");
+    random_file(&huge, 5_000_001);
+    let out = alice.run(&["profile", "--avatar", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at most 5000000 bytes"), "{}", stderr(&out));
+
+    // A message carries it; the contact fetches it.
+    ok_lines(&alice.run(&["send", "bob", "see my new picture"]));
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let contacts = ok_lines(&bob.run(&["--json", "contacts", "list"]));
+    let listed = contacts.iter().find(|c| c["account_id"] == alice_id.as_str()).unwrap();
+    let path = listed["avatar"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no avatar: {listed}"));
+    assert_eq!(std::fs::read(path).unwrap(), pixels);
+
+    // Twelve days on, the device that holds the image stores it again
+    // (a node keeps it 14 days): the profile names a new copy.
+    let avatar_of = |client: &Client| {
+        let home = Home::open(&client.home).unwrap();
+        let (state, _) = home.account_state(allium_client::sync::PROFILE).unwrap();
+        state.get("profile/avatar").unwrap()["upload_pk"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = avatar_of(&alice);
+    {
+        let mut home = Home::open(&alice.home).unwrap();
+        let now = allium_tests::hostile::now_ms();
+        let old = now - 13 * 24 * 3600 * 1000;
+        home.edit_account_state(allium_client::sync::PROFILE, now, |state, stamp| {
+            state.set("profile/avatar_at", Value::from(old), stamp);
+        })
+        .unwrap();
+    }
+    let out = alice.run(&["--json", "inbox"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    assert_ne!(avatar_of(&alice), before, "the avatar was not stored again");
+
+    // Removed: the profile says none.
+    let cleared = ok_lines(&alice.run(&["--json", "profile", "--avatar", "none"]));
+    assert!(cleared[0]["avatar_bytes"].is_null(), "{cleared:?}");
 }

@@ -92,6 +92,10 @@ pub async fn sync_quietly(m: &mut Messenger) -> Option<Vec<Synced>> {
 /// rotate them and delete expired secrets when due (nothing leaves when
 /// nothing is due). Failures are reported and not fatal.
 pub async fn after_round(m: &mut Messenger) {
+    // Nodes keep the avatar 14 days: store it again in time.
+    if let Err(e) = m.refresh_avatar().await {
+        tracing::debug!(error = %e, "the avatar was not stored again yet");
+    }
     if let Err(e) = m.sync_edited().await {
         eprintln!(
             "allium: could not store the account state's changes yet (tried again next time): {}",
@@ -115,19 +119,34 @@ pub async fn after_round(m: &mut Messenger) {
     }
 }
 
-/// `allium profile [--name NAME]`.
-pub async fn profile(m: &mut Messenger, name: Option<String>, read_receipts: Option<bool>, json: bool) -> Result<i32> {
-    if let Some(name) = &name {
+/// What `allium profile` changes.
+#[derive(Debug, Default)]
+pub struct ProfileEdit {
+    /// A new display name.
+    pub name: Option<String>,
+    /// Read receipts on or off.
+    pub read_receipts: Option<bool>,
+    /// A new avatar image (`none`: remove it).
+    pub avatar: Option<std::path::PathBuf>,
+}
+
+/// `allium profile [--name NAME] [--read-receipts on|off] [--avatar PATH]`.
+pub async fn profile(m: &mut Messenger, edit: ProfileEdit, json: bool) -> Result<i32> {
+    if let Some(name) = &edit.name {
         crate::home::validate_name(name)?;
         let value = serde_json::Value::String(name.clone());
         m.edit_account_state(sync::PROFILE, |state, stamp| {
             state.set(sync::PROFILE_NAME, value, stamp);
         })?;
     }
-    if let Some(on) = read_receipts {
+    if let Some(on) = edit.read_receipts {
         m.edit_account_state(sync::PROFILE, |state, stamp| {
             state.set(sync::READ_RECEIPTS, serde_json::Value::Bool(on), stamp);
         })?;
+    }
+    if let Some(path) = &edit.avatar {
+        let image = (path.as_os_str() != "none").then_some(path.as_path());
+        m.set_avatar(image).await?;
     }
     let synced = m.sync_account().await?;
     let profile = m.account_state(sync::PROFILE)?;
@@ -136,15 +155,26 @@ pub async fn profile(m: &mut Messenger, name: Option<String>, read_receipts: Opt
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     let receipts = m.read_receipts()?;
+    let avatar = profile
+        .get(crate::files::PROFILE_AVATAR)
+        .and_then(|v| allium_common::files::Manifest::from_json(v).ok())
+        .map(|a| a.size);
     emit(
         json,
-        json!({"name": shown, "read_receipts": receipts, "synced": synced}),
+        json!({"name": shown, "read_receipts": receipts, "avatar_bytes": avatar, "synced": synced}),
         || {
             let name = match &shown {
                 Some(n) => format!("Name: {}", escape(n)),
                 None => "No name set (allium profile --name NAME)".to_owned(),
             };
-            format!("{name}\nRead receipts: {}", if receipts { "on" } else { "off" })
+            let avatar = match avatar {
+                Some(size) => format!("an image of {}", crate::files::human_size(size)),
+                None => "none (allium profile --avatar PATH)".to_owned(),
+            };
+            format!(
+                "{name}\nRead receipts: {}\nAvatar: {avatar}",
+                if receipts { "on" } else { "off" }
+            )
         },
     );
     Ok(EXIT_OK)
@@ -167,10 +197,12 @@ pub async fn contacts(m: &mut Messenger, sub: ContactsCommand, json: bool) -> Re
             let mut listed = 0;
             for (id, c) in book.iter().filter(|(_, c)| c.is_listed()) {
                 listed += 1;
+                let avatar = Some(crate::files::avatar_path(m.home.dir(), id)).filter(|p| p.exists());
                 emit(
                     json,
                     json!({"name": c.nickname, "display_name": c.display_name, "account_id": id.to_string(),
-                           "approved": c.approved, "approved_me": c.approved_me, "blocked": c.blocked}),
+                           "approved": c.approved, "approved_me": c.approved_me, "blocked": c.blocked,
+                           "avatar": avatar}),
                     || {
                         let mut line = format!("{}\t{id}", escape(c.shown_name().unwrap_or("-")));
                         if let (Some(_), Some(d)) = (&c.nickname, &c.display_name) {

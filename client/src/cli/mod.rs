@@ -194,6 +194,10 @@ pub enum Command {
         /// Send read receipts (on) or only delivery receipts (off).
         #[arg(long, value_parser = ["on", "off"])]
         read_receipts: Option<String>,
+        /// Set the avatar: an image of at most 5 MB, stored encrypted on
+        /// the swarms (`none` removes it). Contacts fetch it.
+        #[arg(long, value_name = "PATH")]
+        avatar: Option<PathBuf>,
     },
     /// Make messages in a conversation disappear: `off`, `after-send
     /// DURATION` or `after-read DURATION` (30s, 10m, 12h, 1d, 2w; at most
@@ -766,9 +770,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
             account::requests(&mut m, action, json).await
         }
-        Command::Profile { name, read_receipts } => {
+        Command::Profile {
+            name,
+            read_receipts,
+            avatar,
+        } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;
-            account::profile(&mut m, name, read_receipts.map(|r| r == "on"), json).await
+            let edit = account::ProfileEdit {
+                name,
+                read_receipts: read_receipts.map(|r| r == "on"),
+                avatar,
+            };
+            account::profile(&mut m, edit, json).await
         }
         Command::Disappear { with, mode, duration } => {
             let mut m = net.messenger(Home::open(&home_dir)?)?;

@@ -13,6 +13,7 @@
 //! [`Messenger::download_file`]: crate::messenger::Messenger::download_file
 
 mod auto;
+mod avatar;
 mod chunk_set;
 mod delete;
 mod download;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use allium_common::files::RECORD_LEN;
 
 pub use auto::AutoSaved;
+pub use avatar::{AVATAR_REFRESH_MS, MAX_AVATAR_BYTES, PROFILE_AVATAR, avatar_path};
 pub use chunk_set::ChunkSet;
 pub use download::Saved;
 pub use save::{content_type_of, safe_name};
