@@ -160,6 +160,18 @@ bob inbox || true
 echo "carol's client:"
 carol inbox || true
 
+echo "==> files: a photo for bob (fetched on its own: under 10 MB) and a 20 MB archive for the group; the nodes hold only equal-sized encrypted chunks, spread over the swarms"
+head -c 3000000 /dev/urandom > "$DIR/photo.jpg"
+head -c 20000000 /dev/urandom > "$DIR/archive.tar"
+alice send --file "$DIR/photo.jpg" bob "The view from here." >/dev/null
+bob inbox || true
+ARCHIVE="$(alice --json send --file "$DIR/archive.tar" --name "../../archive.tar" garden "Everything, in one file." | sed -n 's/.*"hash":"\([^"]*\)".*/\1/p')"
+bob inbox || true
+mkdir -p "$DIR/bob-saved"
+echo "bob saves it (the name the sender gave cannot leave the directory):"
+bob save "$ARCHIVE" "$DIR/bob-saved"
+sha256sum "$DIR/archive.tar" "$DIR/bob-saved/archive.tar"
+
 echo "==> alice's devices are all lost: a new device restored from her phrase alone gets her name and contacts, not what was sealed with forward secrecy (and says so)"
 alice3() { "$BIN/allium" --home "$DIR/alice3" --seeds "$DIR/net/seed-nodes.toml" "$@"; }
 printf '%s\n' "$ALICE_PHRASE" | alice3 restore || true

@@ -41,6 +41,20 @@ fn file_message(lines: &[Value]) -> (Value, String) {
     (line, hash)
 }
 
+/// A node that holds a chunk.
+fn chunk_holder(net: &TestNet) -> usize {
+    net.net
+        .nodes
+        .iter()
+        .position(|node| {
+            let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
+            db.query_row("SELECT count(*) FROM messages WHERE namespace = 16", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+                > 0
+        })
+        .unwrap()
+}
+
 /// Every node's store: (mailbox key, namespace, data) of each row.
 fn node_rows(net: &TestNet) -> Vec<(Vec<u8>, i64, Vec<u8>)> {
     let mut rows = Vec::new();
@@ -121,6 +135,19 @@ async fn a_file_is_sent_saved_whole_and_seen_by_no_node() {
             "a node holds plaintext"
         );
     }
+
+    // What a node does learn: the upload key stored with one chunk names
+    // every chunk of the file (so the file's size, to 64 KiB).
+    let db = rusqlite::Connection::open(net.net.nodes[chunk_holder(&net)].dir.join("messages.db")).unwrap();
+    let signer: Vec<u8> = db
+        .query_row("SELECT owner_sig FROM messages WHERE namespace = 16 LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let upload_pk: [u8; 32] = signer[..32].try_into().unwrap();
+    let stored: std::collections::BTreeSet<Vec<u8>> = chunks.iter().map(|(k, _, _)| k.clone()).collect();
+    let derived: std::collections::BTreeSet<Vec<u8>> = (0..4)
+        .map(|i| allium_common::files::ChunkId::of(&upload_pk, i).bytes().to_vec())
+        .collect();
+    assert_eq!(stored, derived);
 
     // Alice takes it back: the chunks go from the swarms.
     let unsent = ok_lines(&alice.run(&["--json", "unsend", &hash]));
