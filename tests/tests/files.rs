@@ -48,8 +48,10 @@ fn chunk_holder(net: &TestNet) -> usize {
         .iter()
         .position(|node| {
             let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
-            db.query_row("SELECT count(*) FROM messages WHERE namespace = 16", [], |r| r.get::<_, i64>(0))
-                .unwrap()
+            db.query_row("SELECT count(*) FROM messages WHERE namespace = 16", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
                 > 0
         })
         .unwrap()
@@ -140,7 +142,9 @@ async fn a_file_is_sent_saved_whole_and_seen_by_no_node() {
     // every chunk of the file (so the file's size, to 64 KiB).
     let db = rusqlite::Connection::open(net.net.nodes[chunk_holder(&net)].dir.join("messages.db")).unwrap();
     let signer: Vec<u8> = db
-        .query_row("SELECT owner_sig FROM messages WHERE namespace = 16 LIMIT 1", [], |r| r.get(0))
+        .query_row("SELECT owner_sig FROM messages WHERE namespace = 16 LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let upload_pk: [u8; 32] = signer[..32].try_into().unwrap();
     let stored: std::collections::BTreeSet<Vec<u8>> = chunks.iter().map(|(k, _, _)| k.clone()).collect();
@@ -170,6 +174,9 @@ async fn a_hostile_name_is_saved_inside_the_directory() {
     let (alice, _, bob, _) = pair(&net);
     let source = net.path("innocent.txt");
     let data = random_file(&source, 1_000);
+    // In a conversation that disappears an hour after sending, the chunks
+    // live an hour, not 14 days.
+    ok_lines(&alice.run(&["disappear", "bob", "after-send", "1h"]));
     let sent = ok_lines(&alice.run(&[
         "--json",
         "send",
@@ -180,6 +187,17 @@ async fn a_hostile_name_is_saved_inside_the_directory() {
         "bob",
     ]));
     let hash = sent.iter().find_map(|l| l["hash"].as_str()).unwrap().to_owned();
+    for node in &net.net.nodes {
+        let db = rusqlite::Connection::open(node.dir.join("messages.db")).unwrap();
+        let longest: Option<i64> = db
+            .query_row(
+                "SELECT max(expiry_ms - timestamp_ms) FROM messages WHERE namespace = 16",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(longest.is_none_or(|ms| ms <= 3_600_000), "a chunk lives {longest:?} ms");
+    }
     let lines = ok_lines(&bob.run(&["--json", "inbox"]));
     let (line, _) = file_message(&lines);
     assert_eq!(line["files"][0]["name"], "../../x", "the name is shown as sent: {line}");
@@ -277,6 +295,19 @@ async fn a_hundred_megabytes_go_through_interrupted_both_ways() {
     assert!(std::fs::read(path).unwrap() == data, "the saved file differs");
     let parts = std::fs::read_dir(bob.home.join("files")).unwrap().count();
     assert_eq!(parts, 0, "part files left");
+
+    // The same file to a group, saved whole by the other member.
+    ok_lines(&alice.run(&["--json", "group", "create", "big-group", "--member", "bob"]));
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let sent = ok_lines(&alice.run(&["--json", "send", "--file", file, "big-group"]));
+    let hash = sent.iter().find_map(|l| l["hash"].as_str()).unwrap().to_owned();
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
+    let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
+    assert!(
+        std::fs::read(path).unwrap() == data,
+        "the file saved from the group differs"
+    );
 }
 
 /// The chunk rows of every node: (node index, mailbox key, data).
