@@ -437,6 +437,24 @@ async fn a_file_goes_to_a_group() {
     let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
     let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), data);
+
+    // Alice takes it back: gone from the group's swarm, chunks deleted.
+    let unsent = ok_lines(&alice.run(&["--json", "unsend", &hash]));
+    assert_eq!(unsent[0]["chunks_deleted"], 3, "{unsent:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let rows = node_rows(&net);
+        let chunks = rows.iter().filter(|(_, ns, _)| *ns == 16).count();
+        let messages = rows.iter().filter(|(_, ns, _)| *ns == 11).count();
+        if chunks == 0 && messages == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{chunks} chunks and {messages} group messages left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,21 @@ pub async fn mute(m: &mut Messenger, who: &str, muted: bool, json: bool) -> Resu
 
 /// `allium unsend HASH`.
 pub async fn unsend(m: &mut Messenger, hash: &str, json: bool) -> Result<i32> {
+    if m.home.sent_to(hash)?.is_none() && m.home.group_message(hash)?.is_some() {
+        let (group, chunks) = m.unsend_group_message(hash).await?;
+        emit(
+            json,
+            json!({"unsent": hash, "group": group.to_string(), "chunks_deleted": chunks}),
+            || {
+                let chunks = match chunks {
+                    0 => String::new(),
+                    n => format!(" and {n} file chunk(s)"),
+                };
+                format!("deleted from the group's swarm{chunks}; members who fetched it keep their copy")
+            },
+        );
+        return Ok(EXIT_OK);
+    }
     let unsent = m.unsend(hash).await?;
     let told = matches!(unsent.delivery, Delivery::Stored(_));
     emit(

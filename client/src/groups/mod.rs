@@ -20,7 +20,7 @@ use allium_common::encoding::{Base64Bytes, Hex32, Sig64, from_base64, to_base64}
 use allium_common::group::GroupId;
 use allium_common::group::message;
 use allium_common::node_list::NodeEntry;
-use allium_common::rpc::{self, Call, Namespace, RetrieveParams, StoreParams};
+use allium_common::rpc::{self, Call, DeleteParams, Namespace, RetrieveParams, StoreParams};
 use allium_common::{AccountId, Identity, sodium};
 use serde_json::{Value, json};
 
@@ -157,6 +157,56 @@ impl Messenger {
             }
         }
         Ok(hash)
+    }
+
+    /// Takes back group message `hash` this account sent: it is deleted
+    /// from the group's swarm (a member's credential may delete in the
+    /// messages namespace) and from this device, and the chunks of its
+    /// files go from their swarms. Members that fetched it already keep
+    /// their copy. Returns the group and how many chunks were deleted.
+    pub async fn unsend_group_message(&mut self, hash: &str) -> Result<(GroupId, usize)> {
+        let me = self.home.account_id();
+        let group = match self.home.group_message(hash)? {
+            Some((group, sender)) if sender == me => group,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "no message with hash {:?} that this account sent (see `allium history --json`)",
+                    crate::display::escape(hash)
+                )));
+            }
+        };
+        let g = self.joined_group(&group)?;
+        let signer = Signer::member(&g);
+        let messages = vec![hash.to_owned()];
+        let make = |_: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
+            let id = signer.identity();
+            Ok(Call::Delete(DeleteParams {
+                pubkey: group.into(),
+                pubkey_ed25519: Hex32(*id.ed25519_pk()),
+                signature: Sig64(id.sign(&rpc::delete_signed_bytes(ts, &messages))),
+                messages: messages.clone(),
+                timestamp: ts,
+                credential: signer.credential(),
+            })
+            .to_json())
+        };
+        let (status, body, _) = self.call_swarm(&group, &make, None).await?;
+        if status != 200 {
+            return Err(crate::messenger::swarm_refused(
+                "to take the message back",
+                status,
+                &body,
+            ));
+        }
+        self.home.forget_group_message(hash)?;
+        let mut chunks = 0;
+        for upload in self.home.forget_files(hash)? {
+            match self.delete_upload(&upload).await {
+                Ok(n) => chunks += n,
+                Err(e) => tracing::debug!(error = %e, "a file's chunks stay until they expire"),
+            }
+        }
+        Ok((group, chunks))
     }
 
     /// Seals `content` into the group's messages namespace and records it

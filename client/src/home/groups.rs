@@ -349,6 +349,38 @@ impl Home {
         Ok(n > 0)
     }
 
+    /// The group and sender of group message `hash`, if this device
+    /// recorded it.
+    pub fn group_message(&self, hash: &str) -> Result<Option<(GroupId, AccountId)>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT group_id, sender FROM group_history WHERE hash = ?1",
+                [hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.db_err("reading a group message"))?;
+        row.map(|(group, sender)| {
+            Ok((
+                group
+                    .parse()
+                    .map_err(|_| self.corrupt("group history", "a Group ID does not parse"))?,
+                super::parse_account(self, "group message sender", &sender)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Forgets group message `hash` (taken back).
+    pub fn forget_group_message(&mut self, hash: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute("DELETE FROM group_history WHERE hash = ?1", [hash])
+            .map_err(self.db_err("forgetting a group message"))?;
+        Ok(n > 0)
+    }
+
     /// The last `limit` messages of a group (all groups: `None`), oldest
     /// first.
     pub fn group_history(&self, group: Option<&GroupId>, limit: usize) -> Result<Vec<GroupEntry>> {
