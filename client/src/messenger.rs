@@ -44,6 +44,17 @@ pub const WATCH_WAIT_MS: u64 = 20_000;
 pub const PATHS_META: &str = "onion_paths";
 /// Attempts (member × path) per request before giving up.
 const ATTEMPTS: usize = 8;
+/// How many times one request waits out a guard's "slow down" (429).
+const MAX_SLOWDOWNS: u32 = 12;
+
+/// The pause before trying again after the `n`th "slow down" (from 1):
+/// 200 ms doubling to 3.2 s, with up to a quarter more at random so the
+/// requests in flight do not come back together.
+fn slowdown_pause(n: u32) -> Duration {
+    let base = 200u64 << n.saturating_sub(1).min(4);
+    let jitter = allium_common::sodium::random_index(usize::try_from(base / 4).unwrap_or(1).max(1)) as u64;
+    Duration::from_millis(base + jitter)
+}
 /// Timeout of a request that does not long-poll.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Members asked in turn for one delivery, until enough confirmed.
@@ -390,7 +401,13 @@ impl Messenger {
         // Members not to ask again in this call.
         let mut skipped: HashSet<[u8; 32]> = HashSet::new();
         let mut failed_slot = None;
-        for attempt in 0..ATTEMPTS {
+        // A guard's "slow down" is waited out, not counted as an attempt
+        // (within MAX_SLOWDOWNS): the path is fine, the client is fast.
+        let mut slowdowns = 0;
+        let mut attempt = 0;
+        while attempt < ATTEMPTS {
+            let this_attempt = attempt;
+            attempt += 1;
             let list = self.nodes().await?.list.clone();
             let all = self.swarm_members(account)?;
             let excluded: HashSet<[u8; 32]> = avoid.union(&skipped).copied().collect();
@@ -410,7 +427,7 @@ impl Messenger {
             // The first attempt goes to the preferred member if it is one
             // (paging stays on the node whose cursor it follows).
             let preferred = prefer
-                .filter(|_| attempt == 0)
+                .filter(|_| this_attempt == 0)
                 .and_then(|key| members.iter().find(|m| m.ed25519.0 == key));
             let destination = preferred
                 .or_else(|| directory::pick(&members))
@@ -473,6 +490,17 @@ impl Messenger {
                     last_error = failure.reason.clone();
                     let changed = match failure.blame {
                         Blame::Tor => return Err(Error::Tor(failure.reason)),
+                        Blame::SlowDown if slowdowns < MAX_SLOWDOWNS => {
+                            paths.answered(&guard);
+                            slowdowns += 1;
+                            attempt -= 1;
+                            tokio::time::sleep(slowdown_pause(slowdowns)).await;
+                            false
+                        }
+                        Blame::SlowDown => {
+                            paths.answered(&guard);
+                            false
+                        }
                         Blame::Guard { certain } => {
                             let now = now_ms();
                             let mut budget = load_budget(&self.home, now)?;

@@ -135,6 +135,9 @@ pub enum Blame {
     },
     /// Tor is not usable: no other path can help.
     Tor,
+    /// The guard refused the request for this client's rate (429): the
+    /// path is fine; the client should wait before the next request.
+    SlowDown,
 }
 
 /// Why a request did not get an answer from its destination.
@@ -571,6 +574,8 @@ pub async fn request(
             .map(|i| i + 1)
             .filter(|&i| i < hops.len());
         let blame = match (status, next) {
+            // Only the guard answers this client in plain HTTP with 429.
+            (429, _) => Blame::SlowDown,
             (502, Some(i)) => hops
                 .get(i)
                 .map_or(Blame::Path { answered: true }, |h| Blame::Hop(h.ed25519)),

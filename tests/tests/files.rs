@@ -567,3 +567,23 @@ async fn an_avatar_reaches_contacts_and_is_stored_again_in_time() {
     let cleared = ok_lines(&alice.run(&["--json", "profile", "--avatar", "none"]));
     assert!(cleared[0]["avatar_bytes"].is_null(), "{cleared:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_that_says_slow_down_slows_the_transfer_but_does_not_fail_it() {
+    // Guards take 10 requests a second from a client's address: a file of
+    // 64 chunks, eight in flight, runs into that at once.
+    let limits = "[limits]\nrequests_per_second_per_ip = 10\nburst_per_ip = 10\n";
+    let net = TestNet::start_with(4, limits).await.unwrap();
+    let (alice, _, bob, _) = pair(&net);
+    let source = net.path("paced.bin");
+    let data = random_file(&source, 64 * 65_536);
+    let sent = ok_lines(&alice.run(&["--json", "send", "--file", source.to_str().unwrap(), "bob"]));
+    let hash = sent.iter().find_map(|l| l["hash"].as_str()).unwrap().to_owned();
+    std::fs::write(bob.home.join("config.toml"), "auto_download_bytes = 0\n").ok();
+    ok_lines(&bob.run(&["--json", "inbox"]));
+    let dir = net.path("bob-paced");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = ok_lines(&bob.run(&["--json", "save", &hash, dir.to_str().unwrap()]));
+    let path = saved.iter().find_map(|l| l["saved"].as_str()).unwrap();
+    assert!(std::fs::read(path).unwrap() == data);
+}

@@ -15,6 +15,7 @@
 //! allium-bench sync-copy --nodes 5 --messages 200
 //! allium-bench envelope --nodes 20 --messages 200
 //! allium-bench groups --nodes 20 --messages 50
+//! allium-bench files --nodes 20 --file-mb 100 --parallelism 4,8,16,32
 //! ```
 
 use std::path::PathBuf;
@@ -38,7 +39,8 @@ struct Args {
     /// What to measure.
     scenario: Scenario,
     /// Service nodes in the network (default: 5, one swarm, for `restore`
-    /// and `sync-copy`; 20 for `envelope` and `groups`; 1 for the others).
+    /// and `sync-copy`; 20 for `envelope`, `groups` and `files`; 1 for the
+    /// others).
     #[arg(long)]
     nodes: Option<usize>,
     /// How long to drive load.
@@ -55,8 +57,9 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     batch: u64,
     /// Messages for the latency part of `e2e`, of each kind in
-    /// `sync-copy` and `envelope`, and of each phase of `groups` (default:
-    /// 200 for `envelope`, 50 for `groups`, 1000 for the others).
+    /// `sync-copy` and `envelope`, of each phase of `groups`, and single
+    /// chunks of each kind in `files` (default: 200 for `envelope`, 50 for
+    /// `groups`, 300 for `files`, 1000 for the others).
     #[arg(long)]
     messages: Option<usize>,
     /// The allium-node binary (default: next to this one).
@@ -77,6 +80,22 @@ struct Args {
     /// `plaintext_links`), to compare with TLS.
     #[arg(long)]
     plaintext: bool,
+    /// `files`: the file's size, MB (10^6 bytes).
+    #[arg(long, default_value_t = 100)]
+    file_mb: u64,
+    /// `files`: chunks in flight (`set_file_parallelism`), one upload and
+    /// download of a fresh file for each.
+    #[arg(long, value_delimiter = ',', default_values_t = [4, 8, 16, 32])]
+    parallelism: Vec<usize>,
+    /// `files`: times every parallelism is run (alternating the order);
+    /// the tables show medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// `files`: run the nodes with the per-address and per-peer limits
+    /// lifted (as `envelope` does), to measure the nodes rather than
+    /// their rate limits. Without it the nodes keep their defaults.
+    #[arg(long)]
+    lift_limits: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,6 +168,16 @@ enum Scenario {
     /// client): time, key message size, a remaining member's read after
     /// it; and the key message's sealing and opening in process.
     Groups,
+    /// Files (issue 14): a `--file-mb` random file uploaded through onion
+    /// paths by one account and downloaded by another (after its inbox
+    /// recorded the message), once per `--parallelism` (chunks in flight)
+    /// and `--rounds`: throughput, the steady rate, time to first byte of
+    /// the download, node and client CPU per MB, the machine's busy and
+    /// iowait share, the bytes the nodes wrote; before that, `--messages`
+    /// single chunks stored and fetched one at a time through an onion
+    /// path and straight to the node (p50/p99). The nodes keep their
+    /// default limits unless `--lift-limits`.
+    Files,
 }
 
 impl Args {
@@ -157,6 +186,7 @@ impl Args {
         self.messages.unwrap_or(match self.scenario {
             Scenario::Envelope => 200,
             Scenario::Groups => 50,
+            Scenario::Files => 300,
             _ => 1000,
         })
     }
@@ -183,11 +213,13 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Hostile => "",
         Scenario::Converge => CONVERGE_CONFIG,
         Scenario::Restore | Scenario::SyncCopy | Scenario::Envelope | Scenario::Groups => ACCOUNT_SYNC_CONFIG,
+        Scenario::Files if args.lift_limits => ACCOUNT_SYNC_CONFIG,
+        Scenario::Files => "",
         _ => args.extra_config.as_str(),
     };
     let nodes = args.nodes.unwrap_or(match args.scenario {
         Scenario::Restore | Scenario::SyncCopy => 5,
-        Scenario::Envelope | Scenario::Groups => 20,
+        Scenario::Envelope | Scenario::Groups | Scenario::Files => 20,
         _ => 1,
     });
     // A top-level key goes before the tables.
@@ -219,6 +251,16 @@ async fn main() -> anyhow::Result<()> {
         Scenario::SyncCopy => sync_copy(&args, &net, &list).await,
         Scenario::Envelope => envelope_versions(&args, &net, &list).await,
         Scenario::Groups => groups(&args, &net).await,
+        Scenario::Files => {
+            let bench = allium_tests::bench_files::FilesBench {
+                size: args.file_mb.saturating_mul(1_000_000),
+                parallelism: args.parallelism.clone(),
+                rounds: args.rounds,
+                samples: args.messages(),
+                plaintext: args.plaintext,
+            };
+            allium_tests::bench_files::run(&net, &bench).await
+        }
     };
     for ((address, pid), start) in pids.iter().zip(before) {
         let used = cpu_seconds(*pid).unwrap_or(0.0) - start;
