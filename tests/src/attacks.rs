@@ -218,7 +218,7 @@ pub async fn rogue_node(list: Consensus, rogue: Identity, per_second: u32, until
     let sign = |domain: &[u8], body: &[u8]| {
         (
             hex::encode(rogue.ed25519_pk()),
-            allium_common::encoding::to_base64(&rogue.sign(&[domain, body].concat())),
+            allium_common::encoding::to_base64(&rogue.sign(&allium_common::peer::signed_bytes(domain, body))),
         )
     };
     let sync = peer.as_ref().map(|p| {

@@ -266,7 +266,7 @@ pub async fn rpc(node: &str, request: &serde_json::Value) -> (u16, serde_json::V
 }
 
 /// POSTs `body` to `address`'s `path` signed as `signer` (the node headers
-/// and its signature over `domain ‖ body`), over a TLS link that presents
+/// and its signature over `domain ‖ BLAKE2b-256(body)`), over a TLS link that presents
 /// `link`'s certificate (`None`: none, as a client connects); returns the
 /// status and the JSON answer.
 ///
@@ -282,7 +282,7 @@ pub async fn post_signed_over(
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
     let body = serde_json::to_vec(body).unwrap();
-    let signature = signer.sign(&[domain, &body].concat());
+    let signature = signer.sign(&allium_common::peer::signed_bytes(domain, &body));
     let cert = link.map(|id| allium_common::tls::LinkCert::new(id).unwrap());
     let response = allium_node::peer::links::unpinned_client(Default::default(), cert.as_ref())
         .post(format!("https://{address}{path}"))
