@@ -40,7 +40,15 @@ fn read_blocks(path: &Path, size: u64, mut each: impl FnMut(u32, &[u8]) -> bool)
     let mut index = 0u32;
     loop {
         let want = usize::try_from((size - read_total).min(RECORD_LEN as u64)).unwrap_or(RECORD_LEN);
-        file.read_exact(&mut block[..want]).map_err(|_| changed())?;
+        file.read_exact(&mut block[..want]).map_err(|e| {
+            // Shorter than it was: the file changed; anything else is the
+            // disk's or the system's to say.
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                changed()
+            } else {
+                io_error(path)(e)
+            }
+        })?;
         hasher.update(&block[..want]);
         read_total += want as u64;
         if !each(index, &block[..want]) {
@@ -280,4 +288,39 @@ async fn store_chunk(m: &mut Messenger, key: &Identity, index: u32, chunk: Vec<u
     Err(Error::File(format!(
         "no member of its swarm took chunk {index} (last: {last}); run the command again to go on"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_read_whole_gives_its_digest_and_a_changed_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i % 249) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut blocks = Vec::new();
+        let digest = read_blocks(&path, data.len() as u64, |i, b| {
+            blocks.push((i, b.len()));
+            true
+        })
+        .unwrap();
+        assert_eq!(digest, allium_common::files::digest(&data));
+        assert_eq!(blocks, [(0, 65_536), (1, 65_536), (2, 150_000 - 131_072)]);
+        // Shorter or longer than the size the upload began with.
+        for size in [data.len() as u64 + 1, data.len() as u64 - 1] {
+            let e = read_blocks(&path, size, |_, _| true).unwrap_err();
+            assert!(e.to_string().contains("changed"), "{size}: {e}");
+        }
+        // An empty file is one empty block.
+        std::fs::write(&path, b"").unwrap();
+        let mut calls = 0;
+        read_blocks(&path, 0, |_, b| {
+            calls += 1;
+            b.is_empty()
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+    }
 }
