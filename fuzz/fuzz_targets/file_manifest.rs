@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(m.size <= MAX_FILE_LEN);
-    assert_eq!(m.chunks(), chunk_count(m.size));
-    assert_eq!(value["chunks"].as_u64(), Some(m.chunks()));
+    assert_eq!(u64::from(m.chunks()), chunk_count(m.size));
+    assert_eq!(value["chunks"].as_u64(), Some(u64::from(m.chunks())));
     assert_eq!(Manifest::from_json(&m.to_json()).as_ref(), Ok(&m));
 });

@@ -33,13 +33,14 @@ impl Messenger {
             .into_values()
             .flat_map(|indexes| indexes.chunks(MAX_SUBREQUESTS).map(<[u32]>::to_vec).collect::<Vec<_>>())
             .collect();
+        let sessions = self.file_parallelism.min(batches.len());
         let (job_tx, job_rx) = mpsc::channel(batches.len().max(1));
         for batch in batches {
             let _ = job_tx.try_send(batch);
         }
         drop(job_tx);
         let seed = upload.seed.clone();
-        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, batch: Vec<u32>| {
+        let mut results = workers::spawn(self, sessions, job_rx, move |mut m, batch: Vec<u32>| {
             let seed = seed.clone();
             async move {
                 let result = delete_batch(&mut m, &Identity::from_ed25519_seed(&seed), &batch).await;

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{CHUNK_TIMEOUT, ChunkSet, OnProgress, Progress, SAVE_EVERY, refusal, save, workers};
 use crate::error::{Error, Result};
-use crate::home::{Home, files_chunks};
+use crate::home::Home;
 use crate::messenger::Messenger;
 
 /// Most members of a chunk's swarm asked for it (more than a swarm has).
@@ -78,7 +78,7 @@ impl Messenger {
             .find(|f| f.index == index)
             .ok_or_else(|| Error::Usage(format!("no file {index} in message {hash}")))?;
         let manifest = file.manifest;
-        let chunks = files_chunks(&manifest);
+        let chunks = manifest.chunks();
         let files_dir = self.home.dir().join("files");
         std::fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
         let (part, mut held) = match self.home.download(hash, index, chunks)? {
@@ -218,6 +218,9 @@ impl Messenger {
         if missing.is_empty() {
             return Ok(());
         }
+        // No more sessions than chunks to fetch: each opens the home and
+        // loads the node list.
+        let sessions = self.file_parallelism.min(missing.len());
         let (job_tx, job_rx) = mpsc::channel(missing.len());
         for i in missing {
             // Never full: the channel holds them all.
@@ -225,15 +228,10 @@ impl Messenger {
         }
         drop(job_tx);
         let upload_pk = manifest.upload_pk;
-        let mut results = workers::spawn(
-            self,
-            self.file_parallelism,
-            job_rx,
-            move |mut m, (i, avoid)| async move {
-                let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
-                (m, (i, result))
-            },
-        )?;
+        let mut results = workers::spawn(self, sessions, job_rx, move |mut m, (i, avoid)| async move {
+            let result = fetch_chunk(&mut m, &upload_pk, i, avoid).await;
+            (m, (i, result))
+        })?;
         let mut failure = None;
         let mut unsaved = 0;
         while let Some((i, result)) = results.recv().await {

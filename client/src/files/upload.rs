@@ -152,7 +152,7 @@ impl Messenger {
             name,
             content_type: super::content_type_of(path).to_owned(),
         };
-        let chunks = crate::home::files_chunks(&manifest);
+        let chunks = manifest.chunks();
         let mut upload = UploadRecord {
             id: 0,
             path: path.to_path_buf(),
@@ -199,7 +199,9 @@ impl Messenger {
         };
         let key = Arc::new(Identity::from_ed25519_seed(&upload.seed));
         let expires_ms = upload.expires_ms;
-        let mut results = workers::spawn(self, self.file_parallelism, job_rx, move |mut m, (index, chunk)| {
+        // No more sessions than chunks to store.
+        let sessions = self.file_parallelism.min((total - upload.done.count()) as usize);
+        let mut results = workers::spawn(self, sessions, job_rx, move |mut m, (index, chunk)| {
             let key = Arc::clone(&key);
             async move {
                 let result = store_chunk(&mut m, &key, index, chunk, expires_ms).await;

@@ -97,6 +97,19 @@ impl Signer {
         .to_json()
     }
 
+    fn delete(&self, group: &GroupId, ts: u64, messages: &[String]) -> Value {
+        let id = self.identity();
+        Call::Delete(DeleteParams {
+            pubkey: (*group).into(),
+            pubkey_ed25519: Hex32(*id.ed25519_pk()),
+            signature: Sig64(id.sign(&rpc::delete_signed_bytes(ts, messages))),
+            messages: messages.to_vec(),
+            timestamp: ts,
+            credential: self.credential(),
+        })
+        .to_json()
+    }
+
     fn retrieve(
         &self,
         group: &GroupId,
@@ -178,18 +191,7 @@ impl Messenger {
         let g = self.joined_group(&group)?;
         let signer = Signer::member(&g);
         let messages = vec![hash.to_owned()];
-        let make = |_: &Home, _: &NodeEntry, ts: u64| -> Result<Value> {
-            let id = signer.identity();
-            Ok(Call::Delete(DeleteParams {
-                pubkey: group.into(),
-                pubkey_ed25519: Hex32(*id.ed25519_pk()),
-                signature: Sig64(id.sign(&rpc::delete_signed_bytes(ts, &messages))),
-                messages: messages.clone(),
-                timestamp: ts,
-                credential: signer.credential(),
-            })
-            .to_json())
-        };
+        let make = |_: &Home, _: &NodeEntry, ts: u64| -> Result<Value> { Ok(signer.delete(&group, ts, &messages)) };
         let (status, body, _) = self.call_swarm(&group, &make, None).await?;
         if status != 200 {
             return Err(crate::messenger::swarm_refused(

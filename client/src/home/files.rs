@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use allium_common::files::{Manifest, chunk_count};
+use allium_common::files::Manifest;
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
@@ -80,11 +80,6 @@ fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRow> {
     ))
 }
 
-/// The chunk count of a manifest, as the bit sets count it.
-pub fn files_chunks(manifest: &Manifest) -> u32 {
-    u32::try_from(chunk_count(manifest.size)).unwrap_or(u32::MAX)
-}
-
 impl Home {
     fn read_manifest(&self, text: &str) -> Result<Manifest> {
         serde_json::from_str(text)
@@ -100,7 +95,7 @@ impl Home {
             .as_slice()
             .try_into()
             .map_err(|_| self.corrupt("upload seed", "not 32 bytes"))?;
-        let chunks = files_chunks(&manifest);
+        let chunks = manifest.chunks();
         Ok(UploadRecord {
             id,
             path: PathBuf::from(path),

@@ -44,7 +44,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 pub use cache::{MAX_CURSOR_KEY_LEN, MAX_CURSORS, MAX_SOURCE_LEN};
 pub use devices::TrustedDevice;
 pub use error::{ECHO_MAX, HomeError, Result};
-pub use files::{FileRecord, UploadRecord, files_chunks};
+pub use files::{FileRecord, UploadRecord};
 pub use groups::{GroupEntry, GroupRecord, MAX_GROUPS};
 pub use history::{Direction, HistoryEntry, MAX_BODY_LEN, ReceiptLevel};
 pub use keyfile::KEY_FILE;

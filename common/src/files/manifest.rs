@@ -81,9 +81,10 @@ struct Wire {
 }
 
 impl Manifest {
-    /// The number of chunks.
-    pub fn chunks(&self) -> u64 {
-        chunk_count(self.size)
+    /// The number of chunks (at most 16,384 for a manifest that was read:
+    /// a chunk index is a `u32`).
+    pub fn chunks(&self) -> u32 {
+        u32::try_from(chunk_count(self.size)).unwrap_or(u32::MAX)
     }
 
     /// The ID of chunk `index`.
@@ -98,7 +99,7 @@ impl Manifest {
             key: to_base64(self.key.as_slice()),
             header: to_base64(&self.header),
             upload_pk: hex::encode(self.upload_pk),
-            chunks: self.chunks(),
+            chunks: u64::from(self.chunks()),
             size: self.size,
             digest: hex::encode(self.digest),
             name: self.name.clone(),
