@@ -27,6 +27,7 @@
 #![recursion_limit = "256"]
 
 pub mod book;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -14,11 +14,26 @@ fn main() {
     // network) are not the user's business unless asked for with ALLIUM_LOG;
     // a Tor failure reaches the user as allium's own error.
     let filter = std::env::var("ALLIUM_LOG").unwrap_or_else(|_| "warn,tor=error,arti=error".to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default();
+    if matches!(cli.command, allium_client::cli::Command::Chat) {
+        // The terminal is the chat screen's: logs go to ALLIUM_LOG_FILE,
+        // or nowhere.
+        let file = std::env::var_os("ALLIUM_LOG_FILE")
+            .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
+        if let Some(file) = file {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
     let code = match tokio::runtime::Runtime::new() {
         Ok(runtime) => match runtime.block_on(allium_client::cli::run(cli)) {
             Ok(code) => code,

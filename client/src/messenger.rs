@@ -230,6 +230,12 @@ impl Messenger {
         self.clock.network_ms(now_ms())
     }
 
+    /// When the node list this session holds was fetched, Unix ms (none
+    /// before the first request).
+    pub fn node_list_fetched_ms(&self) -> Option<u64> {
+        self.nodes.as_ref().map(|n| n.fetched_ms)
+    }
+
     /// The node list in use: the cache if fresh; else a refresh from a
     /// random known node through an onion path; else the seeds.
     pub async fn nodes(&mut self) -> Result<&Sourced> {

@@ -25,27 +25,31 @@ pub struct Request {
     pub messages: Vec<HistoryEntry>,
 }
 
-impl Messenger {
-    /// The message requests: accounts neither approved nor blocked whose
-    /// messages sent after any earlier decline are in the history.
-    pub fn requests(&self, per_sender: usize) -> Result<Vec<Request>> {
-        let book = self.book()?;
-        let me = self.home.account_id();
-        let mut out = Vec::new();
-        for from in self.home.incoming_peers()? {
-            let contact = book.get(&from).cloned().unwrap_or_default();
-            if from == me || contact.approved || contact.blocked {
-                continue;
-            }
-            let after = contact.declined_ms.unwrap_or(0);
-            let messages = self
-                .home
-                .history_where(Some(&from), per_sender, |e| e.sent_ts > after)?;
-            if !messages.is_empty() {
-                out.push(Request { from, messages });
-            }
+/// The message requests in `home`: accounts neither approved nor blocked
+/// whose messages sent after any earlier decline are in the history (at
+/// most `per_sender` of each, the newest).
+pub fn requests_in(home: &crate::home::Home, per_sender: usize) -> Result<Vec<Request>> {
+    let book = crate::book::Book::of(home)?;
+    let me = home.account_id();
+    let mut out = Vec::new();
+    for from in home.incoming_peers()? {
+        let contact = book.get(&from).cloned().unwrap_or_default();
+        if from == me || contact.approved || contact.blocked {
+            continue;
         }
-        Ok(out)
+        let after = contact.declined_ms.unwrap_or(0);
+        let messages = home.history_where(Some(&from), per_sender, |e| e.sent_ts > after)?;
+        if !messages.is_empty() {
+            out.push(Request { from, messages });
+        }
+    }
+    Ok(out)
+}
+
+impl Messenger {
+    /// The message requests ([`requests_in`] this session's home).
+    pub fn requests(&self, per_sender: usize) -> Result<Vec<Request>> {
+        requests_in(&self.home, per_sender)
     }
 
     /// Accepts `from`'s request: it becomes a contact (named `name`, if

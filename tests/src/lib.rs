@@ -20,6 +20,7 @@ pub mod attacks;
 pub mod bench_files;
 pub mod fake;
 pub mod hostile;
+pub mod pty;
 pub mod tor;
 
 /// How long a network may take to form.
@@ -183,6 +184,23 @@ impl Client {
         }
         cmd.stdin(Stdio::null());
         cmd
+    }
+
+    /// `allium chat` on a pseudo-terminal of `cols` x `rows`, with this
+    /// client's home and seeds; its log goes to HOME/../NAME-chat.log.
+    pub fn chat(&self, cols: u16, rows: u16) -> anyhow::Result<pty::Pty> {
+        let home = self.home.to_string_lossy().into_owned();
+        let seeds = self.seeds.to_string_lossy().into_owned();
+        let mut cmd = pty::command(&self.bin, &["--home", &home, "--seeds", &seeds, "chat"]);
+        cmd.env_remove("ALLIUM_HOME");
+        cmd.env_remove("ALLIUM_SEEDS");
+        cmd.env_remove("NO_COLOR");
+        cmd.env("ALLIUM_LOG", "info");
+        cmd.env("ALLIUM_LOG_FILE", self.home.with_extension("chat.log"));
+        if let Some(a) = &self.local_address {
+            cmd.env("ALLIUM_LOCAL_ADDRESS", a);
+        }
+        pty::spawn(cmd, cols, rows)
     }
 
     /// Runs `allium ARGS` and returns its output.

@@ -240,7 +240,7 @@ pub struct Watching {
 
 /// How often the group session looks again when it cannot long-poll: no
 /// group joined yet, or several groups (several swarms).
-const GROUP_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const GROUP_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `watch`'s group session: reads the groups in a loop, long-polling the
 /// group's swarm when there is one group, and prints what arrives.

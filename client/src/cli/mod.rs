@@ -11,10 +11,10 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 mod account;
-mod conversation;
+pub(crate) mod conversation;
 mod devices;
 mod files;
-mod groups;
+pub(crate) mod groups;
 
 pub use account::{ContactsCommand, RequestsCommand};
 pub use devices::DevicesCommand;
@@ -139,6 +139,9 @@ pub enum Command {
         #[arg(long)]
         index: Option<u32>,
     },
+    /// Open the full-screen messenger: conversations, messages as they
+    /// arrive, sending, files and commands (`?` shows the keys).
+    Chat,
     /// Fetch new messages once.
     Inbox,
     /// Print messages as they arrive (long-polling).
@@ -319,7 +322,7 @@ impl NetOptions {
 }
 
 /// Resolves a contact name or an Account ID.
-fn recipient(book: &Book, to: &str) -> Result<AccountId> {
+pub(crate) fn recipient(book: &Book, to: &str) -> Result<AccountId> {
     if let Some(id) = book.by_name(to) {
         return Ok(id);
     }
@@ -355,7 +358,7 @@ fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix-ms timestamp, for people.
-fn fmt_time(ms: u64) -> String {
+pub(crate) fn fmt_time(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Howard Hinnant's days-to-civil algorithm (public domain).
@@ -385,6 +388,15 @@ fn fmt_from(from: &AccountId, nickname: Option<&str>, display_name: Option<&str>
         (Some(n), _) => escape(n).into_owned(),
         (None, Some(d)) => format!("{} ({}…)", escape(d), &from.to_string()[..10]),
         (None, None) => from.to_string(),
+    }
+}
+
+/// Which connections go through Tor: seed fetches, or seeds and guards.
+fn tor_label(route: Route) -> &'static str {
+    match route {
+        Route::Direct => "off",
+        Route::TorSeeds => "seeds",
+        Route::TorAll => "seeds and guards",
     }
 }
 
@@ -612,6 +624,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 EXIT_OK
             })
         }
+        Command::Chat => {
+            let m = net.messenger(Home::open(&home_dir)?)?;
+            let siblings = [
+                m.sibling(Home::open(&home_dir)?),
+                m.sibling(Home::open(&home_dir)?),
+                m.sibling(Home::open(&home_dir)?),
+            ];
+            let options = crate::chat::Options {
+                tor: tor_label(net.config.route),
+                color: crate::chat::color_allowed(),
+            };
+            crate::chat::run(m, siblings, Home::open(&home_dir)?, options).await
+        }
         Command::Watch { count, timeout_secs } => {
             let home = Home::open(&home_dir)?;
             let mut m = net.messenger(home)?;
@@ -805,12 +830,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let seed_addresses: Vec<String> = seeds.iter().map(|s| s.address.clone()).collect();
             let seed_keys: Vec<[u8; 32]> = seeds.iter().map(|s| s.ed25519).collect();
             let mut m = net.messenger_with(home, seeds.clone())?;
-            // Which connections go through Tor (seed fetches, or seeds and guards).
-            let tor = match net.config.route {
-                Route::Direct => "off",
-                Route::TorSeeds => "seeds",
-                Route::TorAll => "seeds and guards",
-            };
+            let tor = tor_label(net.config.route);
             let sourced = m.nodes().await?.clone();
             let swarms = sourced.list.swarm_ring().ids().len();
             let age_s = crate::now_ms().saturating_sub(sourced.fetched_ms) / 1000;
