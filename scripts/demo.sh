@@ -6,7 +6,8 @@
 # paths, shows that every link is TLS 1.3 keyed by the node's own Ed25519
 # key, shows a hostile message arriving harmless and a flooded inbox still
 # working, links a second device, runs a private group (with a member
-# removed), prints the transcript, and stops the network. Everything lives in a temporary
+# removed), sends files, shows two full-screen `allium chat` clients
+# talking, prints the transcript, and stops the network. Everything lives in a temporary
 # directory that is removed at the end (set KEEP=1 to keep it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 NODES="${NODES:-12}"
 echo "==> building (release)"
 cargo build --release --quiet -p allium-node -p allium-client
+cargo build --release --quiet -p allium-tests --bin allium-screen
 BIN="$PWD/target/release"
 DIR="$(mktemp -d -t allium-demo.XXXXXX)"
 DEVNET_PID=""
@@ -171,6 +173,21 @@ mkdir -p "$DIR/bob-saved"
 echo "bob saves it (the name the sender gave cannot leave the directory):"
 bob save "$ARCHIVE" "$DIR/bob-saved"
 sha256sum "$DIR/archive.tar" "$DIR/bob-saved/archive.tar"
+
+echo "==> allium chat, the full-screen client: alice types to bob, and bob's screen shows it (both on pseudo-terminals, read back as text)"
+chat_screen() {
+    local who="$1"; shift
+    "$BIN/allium-screen" --cols 100 --rows 20 "$@" -- "$BIN/allium" --home "$DIR/$who" --seeds "$DIR/net/seed-nodes.toml" chat
+}
+chat_screen bob --step wait=" to " --step type="/open alice" --step key=enter --step wait="to alice" \
+    --step wait="Typed in allium chat" --step sleep=500 --step show --step type=/quit --step key=enter > "$DIR/bob-screen.txt" &
+BOB_SCREEN=$!
+chat_screen alice --step wait=" to " --step type="/open bob" --step key=enter --step wait="to bob" \
+    --step type="Typed in allium chat 🌱" --step key=enter \
+    --step wait="allium chat 🌱 ✓" --step show --step type=/quit --step key=enter
+wait "$BOB_SCREEN"
+echo "bob's screen:"
+cat "$DIR/bob-screen.txt"
 
 echo "==> alice's devices are all lost: a new device restored from her phrase alone gets her name and contacts, not what was sealed with forward secrecy (and says so)"
 alice3() { "$BIN/allium" --home "$DIR/alice3" --seeds "$DIR/net/seed-nodes.toml" "$@"; }

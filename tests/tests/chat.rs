@@ -76,13 +76,23 @@ async fn two_people_chat_on_full_screen_clients() {
     let bodies: Vec<&str> = history.iter().filter_map(|l| l["body"].as_str()).collect();
     assert!(bodies.contains(&"hello from a terminal"), "{bodies:?}");
 
-    // /quit and SIGTERM both give the terminal back.
+    // /quit and SIGTERM both give the terminal back. A message typed just
+    // before /quit is sent first, not lost.
+    b.send(b"\x1b[Z").unwrap(); // Shift-Tab: back to alice
+    b.wait_for_text("to alice", ARRIVE).unwrap();
+    b.type_text("last words before quitting").unwrap();
+    b.enter().unwrap();
     b.type_text("/quit").unwrap();
     b.enter().unwrap();
     assert!(b.wait_exit(ARRIVE).unwrap().success());
     assert!(
         !b.alternate_screen() && !b.cursor_hidden(),
         "bob's terminal is restored"
+    );
+    let history = ok(&bob.run(&["--json", "history", "alice"]));
+    assert!(
+        history.iter().any(|l| l["body"] == "last words before quitting"),
+        "{history:?}"
     );
     let pid = a.pid().unwrap();
     std::process::Command::new("kill")

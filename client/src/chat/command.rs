@@ -131,6 +131,7 @@ pub const HELP: &[(&str, &str)] = &[
         "disappearing messages (30s … 2w)",
     ),
     ("/unsend", "take back the selected (or your last) message"),
+    ("/open NAME", "open a conversation by (the start of) its name"),
     ("/reply TEXT", "answer quoting the selected message"),
     ("/find TEXT", "find TEXT in older messages"),
     ("/name NAME", "set your display name"),

@@ -183,6 +183,42 @@ pub async fn run(main: Messenger, siblings: [Messenger; 3], home: Home, options:
             break;
         }
     }
+    // A message typed just before quitting is not in the outbox until it
+    // is sealed: let the sends finish, for a while.
+    let deadline = tokio::time::Instant::now() + QUIT_GRACE;
+    while ui.model.in_flight() > 0 {
+        let text = format!(
+            "sending {} message(s) before quitting (Ctrl-C again: quit now)…",
+            ui.model.in_flight()
+        );
+        ui.model.apply(Event::Notice(Notice::info(text)));
+        screen
+            .terminal
+            .draw(|frame| view::draw(frame, &ui.model))
+            .map_err(terminal_error)?;
+        let event = tokio::select! {
+            event = events.recv() => event.unwrap_or(Event::Quit),
+            () = tokio::time::sleep_until(deadline) => break,
+        };
+        match event {
+            Event::Quit => break,
+            Event::Key(k)
+                if k.code == term::KeyCode::Char('c') && k.modifiers.contains(term::KeyModifiers::CONTROL) =>
+            {
+                break;
+            }
+            Event::Key(_) => {}
+            event => ui.handle(event),
+        }
+    }
+    let unsent = ui.model.in_flight();
     drop(screen);
+    if unsent > 0 {
+        eprintln!("allium: quit before {unsent} message(s) reached the outbox: they were not sent");
+        return Ok(crate::cli::EXIT_NOTHING);
+    }
     Ok(crate::cli::EXIT_OK)
 }
+
+/// How long quitting waits for sends in flight.
+const QUIT_GRACE: Duration = Duration::from_secs(15);

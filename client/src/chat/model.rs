@@ -261,6 +261,11 @@ impl Model {
         self.quit
     }
 
+    /// Sends handed to the sender task that have not come back.
+    pub fn in_flight(&self) -> usize {
+        self.sending.iter().filter(|(_, _, m)| m.mark == Mark::Sending).count()
+    }
+
     /// The open conversation.
     pub fn open(&self) -> Option<&Open> {
         self.open.as_ref()
@@ -526,11 +531,38 @@ impl Model {
             Some(i) => (i as isize + by).rem_euclid(n as isize) as usize,
             None => 0,
         };
-        let key = self.conversations[next].key.clone();
+        self.switch(next)
+    }
+
+    /// Opens conversation `i` of the list.
+    fn switch(&mut self, i: usize) -> Vec<Action> {
+        let key = self.conversations[i].key.clone();
         self.unread.remove(&key);
         self.open = None;
         self.notice = None;
         vec![Action::Load(key)]
+    }
+
+    /// Opens the conversation named `name`: the exact name (any case),
+    /// else the only one starting with it.
+    fn open_named(&mut self, name: &str) -> Vec<Action> {
+        let name = name.trim_start_matches('#').to_lowercase();
+        let names: Vec<String> = self.conversations.iter().map(|c| c.name.to_lowercase()).collect();
+        let exact = names.iter().position(|n| *n == name);
+        let starting: Vec<usize> = (0..names.len()).filter(|&i| names[i].starts_with(&name)).collect();
+        let found = match (exact, starting.as_slice()) {
+            _ if name.is_empty() => None,
+            (Some(i), _) => Some(i),
+            (None, [i]) => Some(*i),
+            _ => None,
+        };
+        let Some(i) = found else {
+            self.notice = Some(Notice::error(format!(
+                "/open NAME: no one conversation is called {name:?}"
+            )));
+            return Vec::new();
+        };
+        self.switch(i)
     }
 
     /// Moves the message selection (older is -1); scrolls it into view.
@@ -629,6 +661,7 @@ impl Model {
                 return Vec::new();
             }
             "reply" => return self.reply(rest),
+            "open" | "o" => return self.open_named(rest),
             _ => {}
         }
         match command::parse(name, rest, &self.context()) {

@@ -297,3 +297,17 @@ fn a_resize_lays_the_conversation_out_again() {
     assert_ne!(before, after);
     assert_eq!(after, Some(usize::from(m.message_area().width)));
 }
+
+#[test]
+fn open_finds_a_conversation_by_name() {
+    let mut m = chatting(0);
+    typed(&mut m, "/open CAR");
+    assert_eq!(m.apply(key(KeyCode::Enter)), [Action::Load(ConvKey::Peer(carol()))]);
+    m.apply(Event::Loaded(ConvKey::Peer(carol()), Vec::new()));
+    typed(&mut m, "/open bob");
+    assert_eq!(m.apply(key(KeyCode::Enter)), [Action::Load(ConvKey::Peer(bob()))]);
+    m.apply(Event::Loaded(ConvKey::Peer(bob()), Vec::new()));
+    typed(&mut m, "/open nobody");
+    assert!(m.apply(key(KeyCode::Enter)).is_empty());
+    assert!(m.notice().is_some_and(|n| n.error));
+}

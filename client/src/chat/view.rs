@@ -120,20 +120,27 @@ fn draw_list(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         } else {
             Default::default()
         };
-        Line::from(vec![
-            Span::styled(format!("{name}{}", " ".repeat(pad)), style),
-            Span::styled(count, t.strong),
-        ])
+        let last = c
+            .last
+            .as_ref()
+            .map_or_else(String::new, |(_, text)| escape(text).into_owned());
+        [
+            Line::from(vec![
+                Span::styled(format!("{name}{}", " ".repeat(pad)), style),
+                Span::styled(count, t.strong),
+            ]),
+            Line::styled(format!(" {}", truncate(&last, width.saturating_sub(1))), t.dim),
+        ]
     };
     for c in model.conversations.iter().filter(|c| !c.request) {
-        lines.push(row(c));
+        lines.extend(row(c));
     }
     let requests: Vec<_> = model.conversations.iter().filter(|c| c.request).collect();
     if !requests.is_empty() {
         let head = format!("─ requests ({}) ", requests.len());
         let fill = "─".repeat(width.saturating_sub(str_width(&head)));
         lines.push(Line::styled(format!("{head}{fill}"), t.dim));
-        lines.extend(requests.into_iter().map(row));
+        lines.extend(requests.into_iter().flat_map(row));
     }
     // Keep the open conversation in view on a long list.
     let height = usize::from(inner(area).height);
@@ -141,7 +148,7 @@ fn draw_list(frame: &mut Frame<'_>, model: &Model, area: Rect) {
         .iter()
         .position(|l| l.spans.first().is_some_and(|s| s.style == t.selected))
         .unwrap_or(0);
-    let skip = (at + 1).saturating_sub(height);
+    let skip = (at + 2).saturating_sub(height);
     let block = Block::default().borders(Borders::ALL).title(" Conversations ");
     frame.render_widget(
         Paragraph::new(lines.split_off(skip.min(lines.len()))).block(block),

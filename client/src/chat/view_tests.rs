@@ -40,7 +40,7 @@ fn print(rows: &[String]) -> String {
 
 fn small() -> Model {
     let mut m = chatting(0);
-    m.apply(Event::Resize(72, 14));
+    m.apply(Event::Resize(72, 18));
     let mut list = vec![
         summary(ConvKey::Peer(bob()), "bob", false),
         summary(
@@ -55,6 +55,7 @@ fn small() -> Model {
             true,
         ),
     ];
+    list[1].last = Some((1_700_000_000_000, "who brings the \u{1b}[5mseeds?".into()));
     list[0].disappearing = Some(allium_common::content::Disappear {
         after: allium_common::content::DisappearAfter::Read,
         ms: 3_600_000,
@@ -94,10 +95,14 @@ fn the_list_and_a_conversation() {
     let expected = [
         "┌ Conversations ───┐┌ bob ─────────────────── disappears 1h after read ┐",
         "│bob               ││                                                  │",
-        "│#garden           ││22:13 bob: the draft is in                        │",
-        "│carol          (2)││22:14 you: thanks, reading it ✓✓ read             │",
-        "│─ requests (1) ───││22:15 you: and the photo                          │",
-        "│Mallory (0509090… ││           … pending: no swarm member answered    │",
+        "│                  ││                                                  │",
+        "│#garden           ││                                                  │",
+        "│ who brings the \\…││                                                  │",
+        "│carol          (2)││                                                  │",
+        "│                  ││22:13 bob: the draft is in                        │",
+        "│─ requests (1) ───││22:14 you: thanks, reading it ✓✓ read             │",
+        "│Mallory (0509090… ││22:15 you: and the photo                          │",
+        "│                  ││           … pending: no swarm member answered    │",
         "│                  ││22:16 bob: here                                   │",
         "│                  ││           [file 0: photo.jpg, 3.1 MB]            │",
         "└──────────────────┘└──────────────────────────────────────────────────┘",
@@ -155,10 +160,14 @@ fn a_hostile_message_is_shown_escaped() {
     let expected = [
         "┌ Conversations ───┐┌ bob ─────────────────── disappears 1h after read ┐",
         "│bob               ││                                                  │",
+        "│                  ││                                                  │",
         "│#garden           ││                                                  │",
+        "│ who brings the \\…││                                                  │",
         "│carol          (2)││                                                  │",
+        "│                  ││                                                  │",
         "│─ requests (1) ───││                                                  │",
-        "│Mallory (0509090… ││22:16 bob: \\e[2J\\e]0;owned\\u{0007}\\u{202e}gnp.exe │",
+        "│Mallory (0509090… ││                                                  │",
+        "│                  ││22:16 bob: \\e[2J\\e]0;owned\\u{0007}\\u{202e}gnp.exe │",
         "│                  ││           line two\\r05ab: forged                 │",
         "│                  ││           [file 0: \\e[31mred.txt, 10 B]          │",
         "└──────────────────┘└──────────────────────────────────────────────────┘",
@@ -182,10 +191,10 @@ fn scrolled_back_with_a_selection_and_the_help() {
     let expected = [
         "┌ Conversations ───┐┌ bob ─────────────────────────────────────┐",
         "│bob               ││22:13 you: message 31 ✓                   │",
-        "│carol             ││22:13 bob: message 32                     │",
-        "│─ requests (1) ───││22:13 you: message 33 ✓                   │",
-        "│Mallory (0509090… ││22:13 bob: message 34                     │",
-        "│                  ││22:13 you: message 35 ✓                   │",
+        "│                  ││22:13 bob: message 32                     │",
+        "│carol             ││22:13 you: message 33 ✓                   │",
+        "│                  ││22:13 bob: message 34                     │",
+        "│─ requests (1) ───││22:13 you: message 35 ✓                   │",
         "└──────────────────┘└──────────────────── ↓ 4 more rows (PgDn) ┘",
         "",
         "┌ to bob (Enter sends, Alt-Enter new line) ────────────────────┐",
@@ -208,10 +217,10 @@ fn scrolled_back_with_a_selection_and_the_help() {
     let expected = [
         "┌ Conversations ───┐┌ bob ─────────────────────────────────────┐",
         "│bob  ┌ Keys and commands ───────────────────────────────┐     │",
-        "│carol│Enter                send                         │     │",
-        "│─ req│Alt-Enter, Ctrl-J    new line                     │     │",
-        "│Mallo│Tab, Shift-Tab       next, previous conversation …│     │",
-        "│     │PgUp, PgDn           scroll back, forward         │     │",
+        "│     │Enter                send                         │     │",
+        "│carol│Alt-Enter, Ctrl-J    new line                     │     │",
+        "│     │Tab, Shift-Tab       next, previous conversation …│     │",
+        "│─ req│PgUp, PgDn           scroll back, forward         │     │",
         "└─────│Alt-↑, Alt-↓         select an older, newer messa…│gDn) ┘",
         "      │↑, ↓                 recall what you sent (empty …│",
         "┌ to b│Ctrl-F               find (/find TEXT)            │─────┐",
