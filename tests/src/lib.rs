@@ -17,6 +17,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod attacks;
+pub mod bench_chat;
 pub mod bench_files;
 pub mod fake;
 pub mod hostile;

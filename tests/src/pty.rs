@@ -4,12 +4,14 @@
 //!
 //! A background thread feeds every byte the child writes into the parser,
 //! so the screen is always current; tests poll it with [`Pty::wait_for`].
+//! Timing needs no polling: [`Pty::raw_len`] before a key, then
+//! [`Pty::wait_raw_after`] wakes as soon as the bytes the key caused arrive.
 //! Dropping a `Pty` kills the child, so a failed test leaves nothing behind.
 
 use std::io::{Read, Write};
 use std::num::NonZeroU16;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -27,6 +29,11 @@ struct Shared {
     /// The newest output, between `RAW_CAP` and `2 * RAW_CAP` bytes once
     /// full: trimming only at twice the cap keeps the trimming amortised.
     raw: Vec<u8>,
+    /// Bytes trimmed off the front of `raw` so far: `raw[0]` is byte
+    /// `dropped` of the child's output.
+    dropped: usize,
+    /// When the newest bytes were read.
+    arrived: Option<Instant>,
     /// The pty reported end of output: the child and everything that held
     /// the terminal have gone, so the screen is final.
     eof: bool,
@@ -38,6 +45,8 @@ pub struct Pty {
     master: Box<dyn MasterPty + Send>,
     writer: Box<dyn Write + Send>,
     shared: Arc<Mutex<Shared>>,
+    /// Notified (with `shared`) whenever output arrives or ends.
+    news: Arc<Condvar>,
 }
 
 impl std::fmt::Debug for Pty {
@@ -78,21 +87,25 @@ pub fn spawn(cmd: CommandBuilder, cols: u16, rows: u16) -> anyhow::Result<Pty> {
     let shared = Arc::new(Mutex::new(Shared {
         parser: vt100::Parser::new(nz_rows, nz_cols, 0),
         raw: Vec::new(),
+        dropped: 0,
+        arrived: None,
         eof: false,
     }));
-    let feed = Arc::clone(&shared);
+    let news = Arc::new(Condvar::new());
+    let (feed, tell) = (Arc::clone(&shared), Arc::clone(&news));
     std::thread::Builder::new()
         .name("pty-reader".into())
-        .spawn(move || read_loop(reader, &feed))?;
+        .spawn(move || read_loop(reader, &feed, &tell))?;
     Ok(Pty {
         child,
         master: pair.master,
         writer,
         shared,
+        news,
     })
 }
 
-fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Mutex<Shared>) {
+fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Mutex<Shared>, news: &Condvar) {
     let mut buf = [0u8; 8192];
     loop {
         match reader.read(&mut buf) {
@@ -100,17 +113,27 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Mutex<Shared>) {
             // Linux reports EIO, not 0, once the last slave fd closes.
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let at = Instant::now();
                 let mut s = lock(shared);
                 s.parser.process(&buf[..n]);
                 s.raw.extend_from_slice(&buf[..n]);
+                s.arrived = Some(at);
                 if s.raw.len() > 2 * RAW_CAP {
                     let excess = s.raw.len() - RAW_CAP;
                     s.raw.drain(..excess);
+                    s.dropped += excess;
                 }
+                news.notify_all();
             }
         }
     }
     lock(shared).eof = true;
+    news.notify_all();
+}
+
+/// Whether `needle` occurs in `hay` (an empty needle always does).
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -227,6 +250,44 @@ impl Pty {
         s.raw[s.raw.len().saturating_sub(RAW_CAP)..].to_vec()
     }
 
+    /// How many bytes the child has written so far (an offset for
+    /// [`Pty::wait_raw_after`]).
+    pub fn raw_len(&self) -> usize {
+        let s = lock(&self.shared);
+        s.dropped + s.raw.len()
+    }
+
+    /// Waits, without polling, until `done` holds for the child's output
+    /// from byte `offset` on (see [`Pty::raw_len`]; bytes already trimmed
+    /// from the log are skipped). Returns when the bytes that made it hold
+    /// were read, so a caller that noted the time before writing a key has
+    /// the key's latency.
+    pub fn wait_raw(&self, offset: usize, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> anyhow::Result<Instant> {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.shared);
+        loop {
+            let start = offset.saturating_sub(s.dropped).min(s.raw.len());
+            if done(&s.raw[start..]) {
+                return Ok(s.arrived.unwrap_or_else(Instant::now));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if s.eof || left.is_zero() {
+                let why = if s.eof { "the child's output ended" } else { "timed out" };
+                drop(s);
+                bail!("{why} waiting for output after byte {offset}\n{}", self.dump());
+            }
+            s = match self.news.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// [`Pty::wait_raw`] until `needle` appears in the output after `offset`.
+    pub fn wait_raw_after(&self, offset: usize, needle: &[u8], timeout: Duration) -> anyhow::Result<Instant> {
+        self.wait_raw(offset, timeout, |out| contains(out, needle))
+    }
+
     /// Waits until `pred` holds for the screen; on timeout the error names
     /// `what` and shows the screen, so a failing test says what it saw.
     pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&vt100::Screen) -> bool) -> anyhow::Result<()> {
@@ -308,5 +369,27 @@ impl Pty {
 impl Drop for Pty {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_raw_after_wakes_on_bytes_after_the_offset() -> anyhow::Result<()> {
+        let t = Duration::from_secs(5);
+        let script = r#"printf ready; read x; printf "got:%s" "$x"; read y"#;
+        let mut p = spawn(command(Path::new("/bin/sh"), &["-c", script]), 80, 24)?;
+        p.wait_raw_after(0, b"ready", t)?;
+        let offset = p.raw_len();
+        let early = p.wait_raw_after(offset, b"ready", Duration::from_millis(50));
+        assert!(early.is_err(), "bytes before the offset do not count");
+        let sent = Instant::now();
+        p.type_text("abc\r")?;
+        let seen = p.wait_raw_after(offset, b"got:abc", t)?;
+        assert!(seen >= sent && seen.elapsed() < t);
+        assert!(p.raw_len() >= offset + "got:abc".len());
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! allium-bench envelope --nodes 20 --messages 200
 //! allium-bench groups --nodes 20 --messages 50
 //! allium-bench files --nodes 20 --file-mb 100 --parallelism 4,8,16,32
+//! allium-bench chat --nodes 5 --seconds 60 --messages 10000 --keys 200
 //! ```
 
 use std::path::PathBuf;
@@ -38,14 +39,15 @@ use serde_json::json;
 struct Args {
     /// What to measure.
     scenario: Scenario,
-    /// Service nodes in the network (default: 5, one swarm, for `restore`
-    /// and `sync-copy`; 20 for `envelope`, `groups` and `files`; 1 for the
-    /// others).
+    /// Service nodes in the network (default: 5, one swarm, for `restore`,
+    /// `sync-copy` and `chat`; 20 for `envelope`, `groups` and `files`; 1
+    /// for the others).
     #[arg(long)]
     nodes: Option<usize>,
-    /// How long to drive load.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    /// How long to drive load; for `chat`, the idle window (default: 60
+    /// for `chat`, 10 for the others).
+    #[arg(long)]
+    seconds: Option<u64>,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -58,10 +60,15 @@ struct Args {
     batch: u64,
     /// Messages for the latency part of `e2e`, of each kind in
     /// `sync-copy` and `envelope`, of each phase of `groups`, and single
-    /// chunks of each kind in `files` (default: 200 for `envelope`, 50 for
-    /// `groups`, 300 for `files`, 1000 for the others).
+    /// chunks of each kind in `files`, in the open conversation in `chat`
+    /// (default: 200 for `envelope`, 50 for `groups`, 300 for `files`,
+    /// 10,000 for `chat`, 1000 for the others).
     #[arg(long)]
     messages: Option<usize>,
+    /// `chat`: letters typed, and PgUp/PgDn pressed, each timed to the
+    /// screen.
+    #[arg(long, default_value_t = 200)]
+    keys: usize,
     /// The allium-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -178,6 +185,14 @@ enum Scenario {
     /// path and straight to the node (p50/p99). The nodes keep their
     /// default limits unless `--lift-limits`.
     Files,
+    /// The full-screen client (issue 15): `allium chat` on a 120x40
+    /// pseudo-terminal with `--messages` messages in the open
+    /// conversation (written into its home beforehand): time to open it,
+    /// its CPU (share of a core), wakeups and RSS over `--seconds` idle
+    /// (nothing typed or received; it long-polls), then `--keys` letters
+    /// and as many PgUp/PgDn, each timed from the key written to the pty
+    /// until the frame showing it is written (median, p90, p99, max).
+    Chat,
 }
 
 impl Args {
@@ -187,7 +202,16 @@ impl Args {
             Scenario::Envelope => 200,
             Scenario::Groups => 50,
             Scenario::Files => 300,
+            Scenario::Chat => 10_000,
             _ => 1000,
+        })
+    }
+
+    /// `--seconds`, or the scenario's default.
+    fn seconds(&self) -> u64 {
+        self.seconds.unwrap_or(match self.scenario {
+            Scenario::Chat => 60,
+            _ => 10,
         })
     }
 }
@@ -214,11 +238,11 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Converge => CONVERGE_CONFIG,
         Scenario::Restore | Scenario::SyncCopy | Scenario::Envelope | Scenario::Groups => ACCOUNT_SYNC_CONFIG,
         Scenario::Files if args.lift_limits => ACCOUNT_SYNC_CONFIG,
-        Scenario::Files => "",
+        Scenario::Files | Scenario::Chat => "",
         _ => args.extra_config.as_str(),
     };
     let nodes = args.nodes.unwrap_or(match args.scenario {
-        Scenario::Restore | Scenario::SyncCopy => 5,
+        Scenario::Restore | Scenario::SyncCopy | Scenario::Chat => 5,
         Scenario::Envelope | Scenario::Groups | Scenario::Files => 20,
         _ => 1,
     });
@@ -260,6 +284,15 @@ async fn main() -> anyhow::Result<()> {
                 plaintext: args.plaintext,
             };
             allium_tests::bench_files::run(&net, &bench).await
+        }
+        Scenario::Chat => {
+            let bench = allium_tests::bench_chat::ChatBench {
+                messages: args.messages(),
+                idle: Duration::from_secs(args.seconds()),
+                keys: args.keys,
+                ..Default::default()
+            };
+            allium_tests::bench_chat::run(&net, &bench).await
         }
     };
     for ((address, pid), start) in pids.iter().zip(before) {
@@ -309,7 +342,7 @@ where
     let next = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let deadline = Instant::now() + Duration::from_secs(args.seconds());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
@@ -630,7 +663,7 @@ async fn e2e(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
         m.nodes().await?;
         senders.push(m);
     }
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let deadline = Instant::now() + Duration::from_secs(args.seconds());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for mut m in senders {
@@ -860,10 +893,10 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
         receiver.nodes().await?;
         pairs.push((sender, receiver));
     }
-    let (pairs, quiet) = exchange(pairs, args.seconds).await;
+    let (pairs, quiet) = exchange(pairs, args.seconds()).await;
     let quiet_json = phase_json("quiet", &quiet);
 
-    let until = Instant::now() + Duration::from_secs(args.seconds);
+    let until = Instant::now() + Duration::from_secs(args.seconds());
     let tallies = attacks::Tallies::default();
     let victim = pairs.first().map(|p| p.1.home.account_id()).context("no pairs")?;
     let rogue = allium_node::keys::load_or_create(&net.nodes[0].dir)?.0;
@@ -879,7 +912,7 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
         tallies.clone(),
     ));
     attackers.spawn(attacks::rogue_node(list.clone(), rogue, 10, until, tallies.clone()));
-    let (pairs, attacked) = exchange(pairs, args.seconds).await;
+    let (pairs, attacked) = exchange(pairs, args.seconds()).await;
     while attackers.join_next().await.is_some() {}
     let attacked_json = phase_json("under attack", &attacked);
     let mut got = serde_json::Map::new();
@@ -889,7 +922,7 @@ async fn hostile(args: &Args, net: &LocalNet, list: &allium_common::consensus::C
     }
     println!(
         "{}",
-        json!({"scenario": "hostile", "nodes": net.nodes.len(), "pairs": pairs.len(), "seconds": args.seconds,
+        json!({"scenario": "hostile", "nodes": net.nodes.len(), "pairs": pairs.len(), "seconds": args.seconds(),
                "quiet": quiet_json, "under_attack": attacked_json, "attacks": got})
     );
     Ok(())
@@ -966,7 +999,7 @@ async fn converge(args: &Args, net: &LocalNet) -> anyhow::Result<()> {
     let gauge = |address: String, name: &'static str| async move { allium_tests::metric(&address, name).await };
     let (a, b) = (net.nodes[0].address.clone(), net.nodes[1].address.clone());
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds.max(60));
+    let deadline = started + Duration::from_secs(args.seconds().max(60));
     loop {
         let held = gauge(b.clone(), "allium_messages").await.unwrap_or(0);
         if held >= total as u64 || Instant::now() > deadline {
