@@ -117,7 +117,7 @@ pub enum Command {
 
 /// The commands, for the help screen: usage and what it does.
 pub const HELP: &[(&str, &str)] = &[
-    ("/add NAME ID", "add a contact and open the conversation"),
+    ("/add NAME ID", "add a contact (then /open NAME)"),
     ("/accept [NAME]", "accept this message request"),
     ("/decline", "decline this message request"),
     ("/block, /unblock", "block or unblock this account"),

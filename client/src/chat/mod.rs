@@ -85,6 +85,7 @@ impl Ui {
                     Err(e) => queue.push_back(Event::Notice(Notice::error(e.to_string()))),
                 },
                 Action::Send { local, to, text } => {
+                    panic_hook_for_tests(&text);
                     if self.sends.try_send(SendJob { local, to, text }).is_err() {
                         let why = "too many messages wait to be sent".to_owned();
                         queue.push_back(Event::Sent(local, Outcome::Failed(why)));
@@ -98,6 +99,15 @@ impl Ui {
                 Action::Quit => {}
             }
         }
+    }
+}
+
+/// **Test hook**: `ALLIUM_TEST_PANIC_ON=TEXT` makes sending exactly TEXT
+/// panic, so a test can see the terminal given back after a panic. Unset,
+/// it costs one environment lookup per message typed.
+fn panic_hook_for_tests(text: &str) {
+    if std::env::var("ALLIUM_TEST_PANIC_ON").is_ok_and(|t| t == text) {
+        panic!("ALLIUM_TEST_PANIC_ON: a panic asked for by a test");
     }
 }
 
