@@ -190,6 +190,11 @@ impl Client {
     /// `allium chat` on a pseudo-terminal of `cols` x `rows`, with this
     /// client's home and seeds; its log goes to HOME/../NAME-chat.log.
     pub fn chat(&self, cols: u16, rows: u16) -> anyhow::Result<pty::Pty> {
+        self.chat_with(cols, rows, &[])
+    }
+
+    /// [`Client::chat`] with these environment variables set as well.
+    pub fn chat_with(&self, cols: u16, rows: u16, env: &[(&str, &str)]) -> anyhow::Result<pty::Pty> {
         let home = self.home.to_string_lossy().into_owned();
         let seeds = self.seeds.to_string_lossy().into_owned();
         let mut cmd = pty::command(&self.bin, &["--home", &home, "--seeds", &seeds, "chat"]);
@@ -200,6 +205,9 @@ impl Client {
         cmd.env("ALLIUM_LOG_FILE", self.home.with_extension("chat.log"));
         if let Some(a) = &self.local_address {
             cmd.env("ALLIUM_LOCAL_ADDRESS", a);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         pty::spawn(cmd, cols, rows)
     }

@@ -105,3 +105,33 @@ async fn two_people_chat_on_full_screen_clients() {
         "alice's terminal is restored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_gives_the_terminal_back_and_says_why() {
+    let net = TestNet::start(5).await.unwrap();
+    let alice = net.client("alice");
+    let bob = net.client("bob");
+    alice.init();
+    let (b_id, _) = bob.init();
+    ok(&alice.run(&["contacts", "add", "bob", &b_id]));
+    let env = [("ALLIUM_TEST_PANIC_ON", "boom"), ("RUST_BACKTRACE", "0")];
+    let mut a = alice.chat_with(80, 24, &env).unwrap();
+    a.wait_for_text("to bob", ARRIVE).unwrap();
+    assert!(a.alternate_screen());
+    a.type_text("boom").unwrap();
+    a.enter().unwrap();
+    let status = a.wait_exit(ARRIVE).unwrap();
+    assert!(!status.success(), "a panic is a failure: {status}");
+    assert!(!a.alternate_screen() && !a.cursor_hidden(), "the terminal is restored");
+    // The panic message is printed after the restore, so it is readable.
+    let raw = a.raw();
+    let find = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    let left = find(b"\x1b[?1049l").expect("the alternate screen was left");
+    let said = find(b"a panic asked for by a test").expect("the panic message was printed");
+    assert!(left < said, "the message came before the restore");
+    assert!(
+        a.screen_text().contains("a panic asked for by a test"),
+        "{}",
+        a.screen_text()
+    );
+}

@@ -108,17 +108,42 @@ fn marks(m: &Message, now_ms: u64, t: &Theme) -> Vec<Span<'static>> {
 
 /// Lays `messages` out `width` cells wide.
 pub fn render(messages: &[Message], width: usize, color: bool, now_ms: u64) -> Rendered {
-    let t = theme(color);
-    let mut out = Rendered {
-        width,
-        lines: Vec::new(),
-        starts: Vec::with_capacity(messages.len()),
-    };
-    for m in messages {
-        out.starts.push(out.lines.len());
-        message(&mut out.lines, m, width.max(1), now_ms, &t);
-    }
+    let mut out = Rendered::new(width);
+    out.append(messages, color, now_ms);
     out
+}
+
+impl Rendered {
+    /// No rows yet, for `width` cells.
+    pub fn new(width: usize) -> Self {
+        Self {
+            width,
+            ..Self::default()
+        }
+    }
+
+    /// How many messages are laid out.
+    pub fn messages(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Keeps the rows of the first `messages` messages only.
+    pub fn truncate(&mut self, messages: usize) {
+        if let Some(&row) = self.starts.get(messages) {
+            self.lines.truncate(row);
+            self.starts.truncate(messages);
+        }
+    }
+
+    /// Lays `messages` out after those already laid out.
+    pub fn append(&mut self, messages: &[Message], color: bool, now_ms: u64) {
+        let t = theme(color);
+        self.starts.reserve(messages.len());
+        for m in messages {
+            self.starts.push(self.lines.len());
+            message(&mut self.lines, m, self.width.max(1), now_ms, &t);
+        }
+    }
 }
 
 fn message(out: &mut Vec<Line<'static>>, m: &Message, width: usize, now_ms: u64, t: &Theme) {

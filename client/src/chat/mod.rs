@@ -84,6 +84,10 @@ impl Ui {
                     Ok(messages) => queue.push_back(Event::Loaded(key, messages)),
                     Err(e) => queue.push_back(Event::Notice(Notice::error(e.to_string()))),
                 },
+                Action::LoadTail(key) => match data::messages(&self.home, &key, model::TAIL) {
+                    Ok(messages) => queue.push_back(Event::LoadedTail(key, messages)),
+                    Err(e) => queue.push_back(Event::Notice(Notice::error(e.to_string()))),
+                },
                 Action::Send { local, to, text } => {
                     panic_hook_for_tests(&text);
                     if self.sends.try_send(SendJob { local, to, text }).is_err() {

@@ -164,6 +164,9 @@ pub enum Event {
     List(Vec<Summary>),
     /// A conversation's messages, loaded (oldest first).
     Loaded(ConvKey, Vec<Message>),
+    /// The newest messages of the open conversation, loaded again (oldest
+    /// first; at most [`TAIL`] from the history, then the outbox's).
+    LoadedTail(ConvKey, Vec<Message>),
     /// New messages arrived, this many per conversation.
     Arrived(Vec<(ConvKey, usize)>),
     /// A send finished.
@@ -181,6 +184,9 @@ pub enum Event {
 pub enum Action {
     /// Load this conversation (answer with [`Event::Loaded`]).
     Load(ConvKey),
+    /// Load its newest [`TAIL`] messages again (answer with
+    /// [`Event::LoadedTail`]): what arrives or is sent changes only those.
+    LoadTail(ConvKey),
     /// Send a text (answer with [`Event::Sent`] under the same number).
     Send {
         /// The number the outcome comes back under.
@@ -196,15 +202,28 @@ pub enum Action {
     Quit,
 }
 
+/// What changed in the open conversation's messages.
+#[derive(Debug)]
+enum Reload {
+    /// Only this session's sends.
+    Sends,
+    /// The loaded messages from this index on are these.
+    From(usize, Vec<Message>),
+}
+
+/// How many of the newest messages [`Action::LoadTail`] reads again.
+pub const TAIL: usize = 200;
+
 /// The open conversation.
 #[derive(Debug, Clone)]
 pub struct Open {
     /// Which.
     pub key: ConvKey,
-    /// Its messages as loaded, oldest first.
-    pub loaded: Vec<Message>,
-    /// The loaded messages and this session's sends not yet in them.
+    /// Its messages as loaded, oldest first, then this session's sends
+    /// not yet among them.
     pub messages: Vec<Message>,
+    /// How many of `messages` were loaded.
+    pub loaded: usize,
     /// `messages` laid out for the current width.
     pub rendered: Rendered,
     /// Rows scrolled up from the newest.
@@ -315,36 +334,41 @@ impl Model {
             }
             Event::List(list) => self.list(list),
             Event::Loaded(key, messages) => {
-                match &mut self.open {
-                    Some(open) if open.key == key => open.loaded = messages,
+                match &self.open {
+                    Some(open) if open.key == key => {}
                     // The user moved on while it loaded.
                     Some(_) => return Vec::new(),
                     None => {
                         self.open = Some(Open {
                             key,
-                            loaded: messages,
                             messages: Vec::new(),
+                            loaded: 0,
                             rendered: Rendered::default(),
                             scroll: 0,
                             selected: None,
                         });
                     }
                 }
-                self.rebuild();
+                self.rebuild(Reload::From(0, messages));
                 Vec::new()
             }
+            Event::LoadedTail(key, tail) => self.merge_tail(key, tail),
             Event::Arrived(counts) => {
                 let open = self.open.as_ref().map(|o| o.key.clone());
                 // No counts: something else changed (receipts, an unsend,
                 // a command), maybe in the open conversation.
-                let reload = counts.is_empty() || counts.iter().any(|(k, _)| Some(k) == open.as_ref());
+                let no_counts = counts.is_empty();
+                let reload = no_counts || counts.iter().any(|(k, _)| Some(k) == open.as_ref());
                 for (key, n) in counts {
                     if Some(&key) != open.as_ref() {
                         *self.unread.entry(key).or_default() += n;
                     }
                 }
                 match open {
-                    Some(key) if reload => vec![Action::Load(key)],
+                    // News without counts may be anywhere (an unsend of an
+                    // old message): all of it; messages arrived: the tail.
+                    Some(key) if reload && no_counts => vec![Action::Load(key)],
+                    Some(key) if reload => vec![Action::LoadTail(key)],
                     _ => Vec::new(),
                 }
             }
@@ -395,11 +419,11 @@ impl Model {
             Outcome::Failed(why) => {
                 self.sending[pos].2.mark = Mark::Failed(why.clone());
                 self.notice = Some(Notice::error(format!("the message was not sent: {why}")));
-                self.rebuild();
+                self.rebuild(Reload::Sends);
             }
         }
         if self.open.as_ref().is_some_and(|o| o.key == key) {
-            vec![Action::Load(key)]
+            vec![Action::LoadTail(key)]
         } else {
             Vec::new()
         }
@@ -417,24 +441,70 @@ impl Model {
         self.input.rows(width).0.len().clamp(1, 5)
     }
 
-    /// The messages shown: the loaded ones, then this session's sends
-    /// not yet among them.
-    fn rebuild(&mut self) {
+    /// The newest messages loaded again: they replace the loaded ones from
+    /// the first of them on. If that one is no longer among the loaded
+    /// (more arrived than the tail holds, or it was deleted), everything is
+    /// loaded again.
+    fn merge_tail(&mut self, key: ConvKey, tail: Vec<Message>) -> Vec<Action> {
+        let Some(open) = &self.open else { return Vec::new() };
+        if open.key != key {
+            return Vec::new();
+        }
+        let stored = tail.iter().filter(|m| m.hash.is_some()).count();
+        let start = match tail.iter().find_map(|m| m.hash.as_ref()) {
+            // The tail holds the whole conversation.
+            _ if stored < TAIL => 0,
+            Some(first) => match open.messages[..open.loaded]
+                .iter()
+                .rposition(|m| m.hash.as_ref() == Some(first))
+            {
+                Some(i) => i,
+                None => return vec![Action::Load(key)],
+            },
+            None => 0,
+        };
+        self.rebuild(Reload::From(start, tail));
+        Vec::new()
+    }
+
+    /// The messages shown: the loaded ones (replaced from a point on, or
+    /// kept), then this session's sends not yet among them. Only the rows
+    /// of messages that changed are laid out again, and the messages kept
+    /// before the replaced part are not copied.
+    fn rebuild(&mut self, reload: Reload) {
         let width = usize::from(self.message_area().width);
         let Some(open) = &mut self.open else { return };
         let old_rows = open.rendered.rows();
-        let mut messages = open.loaded.clone();
-        messages.extend(
-            self.sending
+        let sends = self
+            .sending
+            .iter()
+            .filter(|(_, k, _)| *k == open.key)
+            .map(|(_, _, m)| m.clone());
+        let (start, mut fresh) = match reload {
+            Reload::Sends => (open.loaded, Vec::new()),
+            Reload::From(start, tail) => (start.min(open.loaded), tail),
+        };
+        let loaded = start + fresh.len();
+        fresh.extend(sends);
+        let same = start
+            + open.messages[start.min(open.messages.len())..]
                 .iter()
-                .filter(|(_, k, _)| *k == open.key)
-                .map(|(_, _, m)| m.clone()),
-        );
-        open.messages = messages;
+                .zip(&fresh)
+                .take_while(|(a, b)| a == b)
+                .count();
+        open.messages.truncate(start);
+        open.messages.extend(fresh);
+        open.loaded = loaded;
         if open.selected.is_some_and(|s| s >= open.messages.len()) {
             open.selected = None;
         }
-        open.rendered = lines::render(&open.messages, width, self.color, self.now_ms);
+        if open.rendered.width() == width {
+            open.rendered.truncate(same);
+        } else {
+            open.rendered = Rendered::new(width);
+        }
+        let from = open.rendered.messages();
+        open.rendered.append(&open.messages[from..], self.color, self.now_ms);
         // Scrolled back: new rows below must not move what is in view.
         if open.scroll > 0 {
             open.scroll += open.rendered.rows().saturating_sub(old_rows);
@@ -643,7 +713,7 @@ impl Model {
             open.scroll = 0;
             open.selected = None;
         }
-        self.rebuild();
+        self.rebuild(Reload::Sends);
         vec![Action::Send { local, to, text }]
     }
 

@@ -93,9 +93,9 @@ fn enter_sends_to_the_open_conversation_and_shows_it_at_once() {
     let open = m.open().expect("open");
     let last = open.messages.last().expect("shown");
     assert_eq!((last.body.as_str(), &last.mark), ("hello bob", &Mark::Sending));
-    // Stored: the home has it now, so the conversation is read again.
+    // Stored: the home has it now, so the conversation's tail is read again.
     let reload = m.apply(Event::Sent(*local, Outcome::Stored("h".into())));
-    assert_eq!(reload, [Action::Load(ConvKey::Peer(bob()))]);
+    assert_eq!(reload, [Action::LoadTail(ConvKey::Peer(bob()))]);
 }
 
 #[test]
@@ -143,9 +143,10 @@ fn news_for_the_open_conversation_reloads_it() {
     let mut m = chatting(1);
     assert_eq!(
         m.apply(Event::Arrived(vec![(ConvKey::Peer(bob()), 1)])),
-        [Action::Load(ConvKey::Peer(bob()))]
+        [Action::LoadTail(ConvKey::Peer(bob()))],
+        "new messages: the newest are read again"
     );
-    // Receipts and the like name no conversation: the open one is read again.
+    // Receipts and the like name no conversation: all of the open one is read again.
     assert_eq!(
         m.apply(Event::Arrived(Vec::new())),
         [Action::Load(ConvKey::Peer(bob()))]
@@ -178,7 +179,7 @@ fn page_up_scrolls_back_and_new_messages_do_not_move_the_view() {
     let page = usize::from(m.message_area().height) - 1;
     m.apply(key(KeyCode::PageUp));
     assert_eq!(m.open().map(|o| o.scroll), Some(page));
-    let mut more = m.open().map(|o| o.loaded.clone()).unwrap_or_default();
+    let mut more = m.open().map(|o| o.messages.clone()).unwrap_or_default();
     more.push(said("bob", "new", 1_700_000_001_000));
     m.apply(Event::Loaded(ConvKey::Peer(bob()), more));
     assert_eq!(m.open().map(|o| o.scroll), Some(page + 1), "one row more below");
@@ -310,4 +311,77 @@ fn open_finds_a_conversation_by_name() {
     typed(&mut m, "/open nobody");
     assert!(m.apply(key(KeyCode::Enter)).is_empty());
     assert!(m.notice().is_some_and(|n| n.error));
+}
+
+/// The rows as text.
+fn rows(r: &lines::Rendered) -> Vec<String> {
+    r.lines(0..r.rows())
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect()
+}
+
+#[test]
+fn a_reloaded_tail_is_merged_and_laid_out_as_a_full_layout_would_be() {
+    let mut m = chatting(300);
+    let all: Vec<Message> = m.open().map(|o| o.messages.clone()).unwrap_or_default();
+    // The tail again, its newest message now read, and one new message.
+    let mut tail = all[300 - TAIL..].to_vec();
+    if let Some(last) = tail.last_mut() {
+        last.mark = Mark::Read;
+    }
+    tail.push(said(
+        "bob",
+        "a new one that is long enough to wrap over two rows of the conversation",
+        1_700_000_999_000,
+    ));
+    assert!(
+        m.apply(Event::LoadedTail(ConvKey::Peer(bob()), tail.clone()))
+            .is_empty()
+    );
+    let open = m.open().expect("open");
+    assert_eq!(open.messages.len(), 301);
+    assert_eq!(open.messages[299].mark, Mark::Read);
+    let mut expected = all[..300 - TAIL].to_vec();
+    expected.extend(tail);
+    assert_eq!(open.messages, expected);
+    let fresh = lines::render(&expected, open.rendered.width(), false, 1_700_000_000_000);
+    assert_eq!(
+        rows(&open.rendered),
+        rows(&fresh),
+        "incremental layout differs from a full one"
+    );
+    // A tail that does not meet what is loaded: everything again.
+    let strangers: Vec<Message> = (0..TAIL)
+        .map(|i| said("bob", "x", 1_800_000_000_000 + i as u64))
+        .collect();
+    assert_eq!(
+        m.apply(Event::LoadedTail(ConvKey::Peer(bob()), strangers)),
+        [Action::Load(ConvKey::Peer(bob()))]
+    );
+}
+
+#[test]
+fn a_send_lays_out_only_itself() {
+    let mut m = chatting(50);
+    typed(&mut m, "one more");
+    let actions = m.apply(key(KeyCode::Enter));
+    let [Action::Send { local, .. }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    let open = m.open().expect("open");
+    let fresh = lines::render(&open.messages, open.rendered.width(), false, 1_700_000_000_000);
+    assert_eq!(rows(&open.rendered), rows(&fresh));
+    // Stored: the tail is read again; the message now comes from the home.
+    assert_eq!(
+        m.apply(Event::Sent(*local, Outcome::Stored("h".into()))),
+        [Action::LoadTail(ConvKey::Peer(bob()))]
+    );
+    let mut tail: Vec<Message> = m.open().map(|o| o.messages[..50].to_vec()).unwrap_or_default();
+    tail.push(said("you", "one more", 1_700_000_500_000));
+    m.apply(Event::LoadedTail(ConvKey::Peer(bob()), tail.clone()));
+    let open = m.open().expect("open");
+    assert_eq!(open.messages, tail, "the sending copy is gone, the stored one shown");
+    let fresh = lines::render(&tail, open.rendered.width(), false, 1_700_000_000_000);
+    assert_eq!(rows(&open.rendered), rows(&fresh));
 }

@@ -95,9 +95,13 @@ async fn receive(mut m: Messenger, events: mpsc::Sender<Event>, tor: &'static st
             }
             Err(e) => tracing::debug!(error = %e, "outbox not retried"),
         }
-        if let Err(e) = m.sync_account().await {
-            tracing::debug!(error = %e, "account state not synced");
-        }
+        // The first answer says the network is there, 20 s before the
+        // long poll's would.
+        let conn = match m.sync_account().await {
+            Ok(_) => Conn::Online,
+            Err(e) => Conn::Offline(escape(&e.to_string()).into_owned()),
+        };
+        let _ = events.send(Event::Status(status(&m, conn, tor))).await;
         match m.inbox(Some(WATCH_WAIT_MS)).await {
             Ok(page) => {
                 let _ = events.send(Event::Status(status(&m, Conn::Online, tor))).await;

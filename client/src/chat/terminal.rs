@@ -3,7 +3,7 @@
 //! message prints, so it is readable) and on SIGTERM, SIGHUP and SIGINT
 //! (turned into a quit event by the loop).
 
-use std::io::{Stdout, Write as _};
+use std::io::{BufWriter, Stdout, Write as _};
 
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -15,7 +15,7 @@ use ratatui::crossterm::{cursor, execute};
 #[derive(Debug)]
 pub struct Screen {
     /// What is drawn on.
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: Terminal<CrosstermBackend<BufWriter<Stdout>>>,
 }
 
 /// Gives the terminal back: best effort, as it runs on the way out.
@@ -41,6 +41,9 @@ impl Screen {
             restore();
             return Err(e);
         }
+        // A frame leaves in one write (ratatui flushes after each), not in
+        // the 1 KiB pieces of stdout's line buffer: no half-drawn frames.
+        let out = BufWriter::with_capacity(256 * 1024, out);
         let terminal = Terminal::new(CrosstermBackend::new(out)).inspect_err(|_| restore())?;
         Ok(Self { terminal })
     }
