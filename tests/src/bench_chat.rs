@@ -163,7 +163,7 @@ fn cli(client: &Client, args: &[&str]) -> anyhow::Result<Vec<Value>> {
 }
 
 /// Resident memory of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
+pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

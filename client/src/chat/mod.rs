@@ -180,10 +180,7 @@ pub async fn run(main: Messenger, siblings: [Messenger; 3], home: Home, options:
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        screen
-            .terminal
-            .draw(|frame| view::draw(frame, &ui.model))
-            .map_err(terminal_error)?;
+        screen.draw(&ui.model).map_err(terminal_error)?;
         let event = tokio::select! {
             event = events.recv() => event.unwrap_or(Event::Quit),
             _ = clock.tick() => Event::Tick(crate::now_ms()),
@@ -206,10 +203,7 @@ pub async fn run(main: Messenger, siblings: [Messenger; 3], home: Home, options:
             ui.model.in_flight()
         );
         ui.model.apply(Event::Notice(Notice::info(text)));
-        screen
-            .terminal
-            .draw(|frame| view::draw(frame, &ui.model))
-            .map_err(terminal_error)?;
+        screen.draw(&ui.model).map_err(terminal_error)?;
         let event = tokio::select! {
             event = events.recv() => event.unwrap_or(Event::Quit),
             () = tokio::time::sleep_until(deadline) => break,

@@ -153,11 +153,7 @@ async fn after_round(m: &mut Messenger) {
 async fn group_rounds(mut m: Messenger, events: mpsc::Sender<Event>) {
     use crate::cli::groups::GROUP_POLL;
     loop {
-        let joined = m
-            .home
-            .groups()
-            .map(|g| g.iter().filter(|g| g.joined).count())
-            .unwrap_or(0);
+        let joined = m.joined_groups();
         if joined == 0 {
             tokio::time::sleep(GROUP_POLL).await;
             continue;

@@ -49,6 +49,13 @@ impl Screen {
     }
 }
 
+impl Screen {
+    /// Draws `model` (ratatui writes only the cells that changed).
+    pub fn draw(&mut self, model: &super::model::Model) -> std::io::Result<()> {
+        self.terminal.draw(|frame| super::view::draw(frame, model)).map(|_| ())
+    }
+}
+
 impl Drop for Screen {
     fn drop(&mut self) {
         restore();

@@ -253,11 +253,7 @@ pub async fn watch(mut m: Messenger, w: Watching) {
         if remaining.is_some_and(|r| r.is_zero()) {
             return;
         }
-        let joined = m
-            .home
-            .groups()
-            .map(|g| g.iter().filter(|g| g.joined).count())
-            .unwrap_or(0);
+        let joined = m.joined_groups();
         if joined == 0 {
             tokio::time::sleep(GROUP_POLL).await;
             continue;

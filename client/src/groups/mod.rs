@@ -136,6 +136,14 @@ impl Signer {
 }
 
 impl Messenger {
+    /// How many groups this account is in (0 if the home cannot say).
+    pub fn joined_groups(&self) -> usize {
+        self.home
+            .groups()
+            .map(|g| g.iter().filter(|g| g.joined).count())
+            .unwrap_or(0)
+    }
+
     /// The group named by `name_or_id`: its Group ID, or the name of a
     /// group this account holds (which must be unique).
     pub fn find_group(&self, name_or_id: &str) -> Result<GroupRecord> {

@@ -524,13 +524,7 @@ fn pid_of(net: &LocalNet, ed25519: &[u8; 32]) -> Option<u32> {
 
 use allium_tests::bench_files::cpu_seconds;
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
+use allium_tests::bench_chat::rss_kib;
 
 async fn rss(args: &Args, net: &LocalNet, node: &NodeEntry) -> anyhow::Result<()> {
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(net.nodes[0].dir.join("node.json"))?)?;
