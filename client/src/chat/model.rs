@@ -524,12 +524,14 @@ impl Model {
     fn key(&mut self, key: KeyEvent) -> Vec<Action> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let alt = key.modifiers.contains(KeyModifiers::ALT);
+        if key.code == KeyCode::Char('c') && ctrl {
+            return self.quit();
+        }
         if self.help {
             self.help = false;
             return Vec::new();
         }
         match key.code {
-            KeyCode::Char('c') if ctrl => return self.quit(),
             KeyCode::Char('d') if ctrl && self.input.is_empty() => return self.quit(),
             KeyCode::Char('n') if ctrl => return self.step(1),
             KeyCode::Char('p') if ctrl => return self.step(-1),

@@ -285,7 +285,13 @@ fn help_quit_and_bad_commands() {
         m.notice()
             .is_some_and(|n| n.error && n.text.contains("no such command"))
     );
-    assert_eq!(m.apply(with(KeyCode::Char('c'), KeyModifiers::CONTROL)), [Action::Quit]);
+    m.apply(key(KeyCode::F(1)));
+    assert!(m.help_shown());
+    assert_eq!(
+        m.apply(with(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        [Action::Quit],
+        "Ctrl-C quits even with the help shown"
+    );
     assert!(m.quitting());
 }
 

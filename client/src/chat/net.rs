@@ -14,7 +14,6 @@ use super::command::Command;
 use super::data;
 use super::model::{Conn, ConvKey, Event, Notice, Outcome, Status};
 use crate::book;
-use crate::display::escape;
 use crate::error::{Error, Result};
 use crate::files::human_size;
 use crate::messenger::{Delivery, MESSAGE_TTL_MS, Messenger, WATCH_WAIT_MS};
@@ -99,7 +98,7 @@ async fn receive(mut m: Messenger, events: mpsc::Sender<Event>, tor: &'static st
         // long poll's would.
         let conn = match m.sync_account().await {
             Ok(_) => Conn::Online,
-            Err(e) => Conn::Offline(escape(&e.to_string()).into_owned()),
+            Err(e) => Conn::Offline(e.to_string()),
         };
         let _ = events.send(Event::Status(status(&m, conn, tor))).await;
         match m.inbox(Some(WATCH_WAIT_MS)).await {
@@ -124,8 +123,9 @@ async fn receive(mut m: Messenger, events: mpsc::Sender<Event>, tor: &'static st
                 after_round(&mut m).await;
             }
             Err(e) => {
-                let why = escape(&e.to_string()).into_owned();
-                let _ = events.send(Event::Status(status(&m, Conn::Offline(why), tor))).await;
+                let _ = events
+                    .send(Event::Status(status(&m, Conn::Offline(e.to_string()), tor)))
+                    .await;
                 tokio::time::sleep(RETRY).await;
             }
         }

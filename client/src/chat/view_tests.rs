@@ -249,3 +249,44 @@ fn no_color_means_no_colour() {
     assert!(draw_styles(true) > 0, "colours are used");
     assert_eq!(draw_styles(false), 0, "NO_COLOR: none");
 }
+
+#[test]
+fn right_to_left_and_wide_text_keep_the_columns() {
+    let mut m = small();
+    let messages = vec![
+        said(
+            "bob",
+            "مرحبا، هل وصلت البذور؟ (did the seeds arrive?) שלום עולם",
+            1_700_000_000_000,
+        ),
+        said(
+            "bob",
+            "漢字と絵文字 🌱🌱🌱 and e\u{301}e\u{301} combining, long enough to wrap",
+            1_700_000_060_000,
+        ),
+    ];
+    m.apply(Event::Loaded(ConvKey::Peer(bob()), messages));
+    let (w, h) = m.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    terminal.draw(|f| draw(f, &m)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    // Every row of the panes still ends in its border at the last column,
+    // and the list's border stays put: nothing pushed a column.
+    for y in 0..12 {
+        assert_eq!(
+            buffer[(w - 1, y)].symbol(),
+            if y == 0 { "┐" } else { "│" },
+            "row {y}:\n{}",
+            print(&screen(&m))
+        );
+        assert_eq!(buffer[(19, y)].symbol(), if y == 0 { "┐" } else { "│" }, "row {y}");
+    }
+    let rows = screen(&m);
+    assert!(rows.iter().any(|r| r.contains("مرحبا")), "{}", print(&rows));
+    assert!(rows.iter().any(|r| r.contains("漢字と絵文字")), "{}", print(&rows));
+    // Wrapped by width, not clipped: the ends of both messages are shown.
+    let all = rows.concat();
+    for end in ["שלום עולם", "to wrap"] {
+        assert!(all.contains(end), "{end:?} was cut:\n{}", print(&rows));
+    }
+}
