@@ -11,6 +11,18 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+/// How an account is named for people, unescaped: the nickname this
+/// account gave it; else the name it chose with the start of its Account
+/// ID (a chosen name proves nothing, so it never stands alone); none
+/// without either.
+pub fn account_label(id: &allium_common::AccountId, nickname: Option<&str>, chosen: Option<&str>) -> Option<String> {
+    match (nickname, chosen) {
+        (Some(n), _) => Some(n.to_owned()),
+        (None, Some(c)) => Some(format!("{c} ({}…)", &id.to_string()[..10])),
+        (None, None) => None,
+    }
+}
+
 /// Whether `c` must not reach a terminal as it is: C0 controls (newline and
 /// tab included), DEL, C1 controls, and the Unicode controls that reorder
 /// or hide text (bidirectional embeddings, overrides and isolates, the

@@ -94,6 +94,19 @@ pub(crate) fn owner_retrieve(
     .to_json()
 }
 
+/// Refuses a text too long for one message (its encoded content is
+/// measured, as it will travel).
+pub fn check_text_len(text: &str) -> Result<()> {
+    let size = Content::text(text, 0).to_bytes().len();
+    if size > allium_common::envelope::MAX_CONTENT_LEN {
+        return Err(Error::Usage(format!(
+            "the message is too long: {size} bytes encoded, at most {} fit in one message",
+            allium_common::envelope::MAX_CONTENT_LEN
+        )));
+    }
+    Ok(())
+}
+
 /// What became of a message handed to the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

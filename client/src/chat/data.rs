@@ -14,19 +14,11 @@ use crate::home::{Direction, Home, ReceiptLevel};
 /// the home: `allium history`).
 pub const MAX_LOADED: usize = 20_000;
 
-/// How an account is named: the nickname this account gave it; else the
-/// name it chose with the start of its ID (a chosen name proves nothing,
-/// so it never stands alone); else the start of its ID.
-pub fn name_of(id: &AccountId, contact: Option<&Contact>, claimed: Option<&str>) -> String {
-    let short = &id.to_string()[..10];
-    match (
-        contact.and_then(|c| c.nickname.as_deref()),
-        contact.and_then(|c| c.display_name.as_deref()).or(claimed),
-    ) {
-        (Some(nick), _) => nick.to_owned(),
-        (None, Some(chosen)) => format!("{chosen} ({short}…)"),
-        (None, None) => format!("{short}…"),
-    }
+/// How an account is named ([`crate::display::account_label`]; else the
+/// start of its ID).
+pub fn name_of(id: &AccountId, contact: Option<&Contact>) -> String {
+    let (nickname, chosen) = contact.map_or((None, None), |c| (c.nickname.as_deref(), c.display_name.as_deref()));
+    crate::display::account_label(id, nickname, chosen).unwrap_or_else(|| format!("{}…", &id.to_string()[..10]))
 }
 
 /// The first line of `body`, for the list.
@@ -46,7 +38,7 @@ pub fn conversations(home: &Home) -> Result<Vec<Summary>> {
             .map(|e| (e.sent_ts, first_line(&e.body)));
         out.push(Summary {
             key: ConvKey::Peer(*id),
-            name: name_of(id, Some(contact), None),
+            name: name_of(id, Some(contact)),
             request: false,
             last,
             disappearing: contact.disappearing,
@@ -76,7 +68,7 @@ pub fn conversations(home: &Home) -> Result<Vec<Summary>> {
         let last = request.messages.last().map(|e| (e.sent_ts, first_line(&e.body)));
         out.push(Summary {
             key: ConvKey::Peer(request.from),
-            name: name_of(&request.from, book.get(&request.from), None),
+            name: name_of(&request.from, book.get(&request.from)),
             request: true,
             last,
             disappearing: None,
@@ -93,7 +85,7 @@ pub fn messages(home: &Home, key: &ConvKey, limit: usize) -> Result<Vec<Message>
     let mut out = Vec::new();
     match key {
         ConvKey::Peer(peer) => {
-            let name = name_of(peer, book.get(peer), None);
+            let name = name_of(peer, book.get(peer));
             for e in home.history(Some(peer), limit.min(MAX_LOADED))? {
                 let mine = e.direction == Direction::Outgoing;
                 out.push(Message {
@@ -142,7 +134,7 @@ pub fn messages(home: &Home, key: &ConvKey, limit: usize) -> Result<Vec<Message>
                     sender: if mine {
                         "you".to_owned()
                     } else {
-                        name_of(&e.sender, book.get(&e.sender), None)
+                        name_of(&e.sender, book.get(&e.sender))
                     },
                     sent_ms: e.sent_ms,
                     body: if leave { "left the group".to_owned() } else { e.body },

@@ -10,7 +10,6 @@ use super::model::{Mark, Message};
 use super::theme::{Theme, theme};
 use super::wrap::{str_width, wrap};
 use crate::display::escape;
-use crate::files::human_size;
 
 /// The open conversation's rows for one width.
 #[derive(Debug, Clone, Default)]
@@ -199,9 +198,7 @@ fn message(out: &mut Vec<Line<'static>>, m: &Message, width: usize, now_ms: u64,
         body_lines.push(Line::from(spans));
     }
     for f in &m.files {
-        let saved = if f.saved.is_some() { ", saved" } else { "" };
-        let text = format!("[file {}: {}, {}{saved}]", f.index, escape(&f.name), human_size(f.size));
-        for row in wrap(&text, rest, rest) {
+        for row in wrap(&f.label(false), rest, rest) {
             body_lines.push(Line::from(vec![Span::raw(pad.clone()), Span::styled(row, t.file)]));
         }
     }

@@ -79,15 +79,16 @@ impl Ui {
 
     fn act(&mut self, actions: Vec<Action>, queue: &mut std::collections::VecDeque<Event>) {
         for action in actions {
+            let tail = matches!(action, Action::LoadTail(_));
             match action {
-                Action::Load(key) => match data::messages(&self.home, &key, data::MAX_LOADED) {
-                    Ok(messages) => queue.push_back(Event::Loaded(key, messages)),
-                    Err(e) => queue.push_back(Event::Notice(Notice::error(e.to_string()))),
-                },
-                Action::LoadTail(key) => match data::messages(&self.home, &key, model::TAIL) {
-                    Ok(messages) => queue.push_back(Event::LoadedTail(key, messages)),
-                    Err(e) => queue.push_back(Event::Notice(Notice::error(e.to_string()))),
-                },
+                Action::Load(key) | Action::LoadTail(key) => {
+                    let limit = if tail { model::TAIL } else { data::MAX_LOADED };
+                    queue.push_back(match data::messages(&self.home, &key, limit) {
+                        Ok(messages) if tail => Event::LoadedTail(key, messages),
+                        Ok(messages) => Event::Loaded(key, messages),
+                        Err(e) => Event::Notice(Notice::error(e.to_string())),
+                    });
+                }
                 Action::Send { local, to, text } => {
                     panic_hook_for_tests(&text);
                     if self.sends.try_send(SendJob { local, to, text }).is_err() {

@@ -211,14 +211,8 @@ async fn send_texts(mut m: Messenger, mut jobs: mpsc::Receiver<SendJob>, events:
 }
 
 async fn send_text(m: &mut Messenger, job: &SendJob) -> Result<Outcome> {
-    let size = allium_common::content::Content::text(job.text.as_str(), 0)
-        .to_bytes()
-        .len();
-    if size > allium_common::envelope::MAX_CONTENT_LEN {
-        return Ok(Outcome::Failed(format!(
-            "too long: {size} bytes encoded, at most {} fit in one message",
-            allium_common::envelope::MAX_CONTENT_LEN
-        )));
+    if let Err(e) = crate::messenger::check_text_len(&job.text) {
+        return Ok(Outcome::Failed(e.to_string()));
     }
     match &job.to {
         ConvKey::Peer(to) => Ok(match m.send(*to, &job.text).await? {

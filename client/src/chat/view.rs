@@ -106,6 +106,8 @@ fn draw_list(frame: &mut Frame<'_>, model: &Model, area: Rect) {
     let width = usize::from(inner(area).width);
     let open = model.open.as_ref().map(|o| &o.key);
     let mut lines = Vec::new();
+    // The open conversation's first row, to keep it in view.
+    let mut at = 0;
     let row = |c: &super::model::Summary| {
         let unread = model.unread(&c.key);
         let count = if unread > 0 {
@@ -132,22 +134,25 @@ fn draw_list(frame: &mut Frame<'_>, model: &Model, area: Rect) {
             Line::styled(format!(" {}", truncate(&last, width.saturating_sub(1))), t.dim),
         ]
     };
-    for c in model.conversations.iter().filter(|c| !c.request) {
+    let requests = model.conversations.iter().filter(|c| c.request).count();
+    let mut headed = false;
+    let (contacts, strangers) = (
+        model.conversations.iter().filter(|c| !c.request),
+        model.conversations.iter().filter(|c| c.request),
+    );
+    for c in contacts.chain(strangers) {
+        if c.request && !headed {
+            headed = true;
+            let head = format!("─ requests ({requests}) ");
+            let fill = "─".repeat(width.saturating_sub(str_width(&head)));
+            lines.push(Line::styled(format!("{head}{fill}"), t.dim));
+        }
+        if open == Some(&c.key) {
+            at = lines.len();
+        }
         lines.extend(row(c));
     }
-    let requests: Vec<_> = model.conversations.iter().filter(|c| c.request).collect();
-    if !requests.is_empty() {
-        let head = format!("─ requests ({}) ", requests.len());
-        let fill = "─".repeat(width.saturating_sub(str_width(&head)));
-        lines.push(Line::styled(format!("{head}{fill}"), t.dim));
-        lines.extend(requests.into_iter().flat_map(row));
-    }
-    // Keep the open conversation in view on a long list.
     let height = usize::from(inner(area).height);
-    let at = lines
-        .iter()
-        .position(|l| l.spans.first().is_some_and(|s| s.style == t.selected))
-        .unwrap_or(0);
     let skip = (at + 2).saturating_sub(height);
     let block = Block::default().borders(Borders::ALL).title(" Conversations ");
     frame.render_widget(

@@ -10,12 +10,18 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 
-/// The screen as rows of text.
-fn screen(model: &Model) -> Vec<String> {
+/// The screen as cells.
+fn buffer(model: &Model) -> ratatui::buffer::Buffer {
     let (w, h) = model.size;
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
     terminal.draw(|f| draw(f, model)).expect("draw");
-    let buffer = terminal.backend().buffer().clone();
+    terminal.backend().buffer().clone()
+}
+
+/// The screen as rows of text.
+fn screen(model: &Model) -> Vec<String> {
+    let (w, h) = model.size;
+    let buffer = buffer(model);
     (0..h)
         .map(|y| {
             let mut row = String::new();
@@ -204,13 +210,8 @@ fn scrolled_back_with_a_selection_and_the_help() {
     ];
     assert_eq!(rows, expected, "\n{}", print(&rows));
     // The selection (the newest message in view) is drawn reversed.
-    let mut terminal = Terminal::new(TestBackend::new(64, 12)).expect("test backend");
-    terminal.draw(|f| draw(f, &m)).expect("draw");
-    let reversed = |y: u16| {
-        terminal.backend().buffer()[(25, y)]
-            .modifier
-            .contains(ratatui::style::Modifier::REVERSED)
-    };
+    let cells = buffer(&m);
+    let reversed = |y: u16| cells[(25, y)].modifier.contains(ratatui::style::Modifier::REVERSED);
     assert!(reversed(5) && !reversed(4), "message 35 only");
     m.apply(Event::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
     let rows = screen(&m);
@@ -236,11 +237,7 @@ fn no_color_means_no_colour() {
     let draw_styles = |color: bool| {
         let mut m = small();
         m.color = color;
-        let (w, h) = m.size;
-        let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-        terminal.draw(|f| draw(f, &m)).expect("draw");
-        let buffer = terminal.backend().buffer().clone();
-        buffer
+        buffer(&m)
             .content()
             .iter()
             .filter(|c| c.fg != ratatui::style::Color::Reset)
@@ -266,10 +263,8 @@ fn right_to_left_and_wide_text_keep_the_columns() {
         ),
     ];
     m.apply(Event::Loaded(ConvKey::Peer(bob()), messages));
-    let (w, h) = m.size;
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    terminal.draw(|f| draw(f, &m)).expect("draw");
-    let buffer = terminal.backend().buffer().clone();
+    let w = m.size.0;
+    let buffer = buffer(&m);
     // Every row of the panes still ends in its border at the last column,
     // and the list's border stays put: nothing pushed a column.
     for y in 0..12 {

@@ -384,11 +384,8 @@ pub(crate) fn fmt_time(ms: u64) -> String {
 /// (a chosen name proves nothing, so it never stands alone); else the
 /// Account ID.
 fn fmt_from(from: &AccountId, nickname: Option<&str>, display_name: Option<&str>) -> String {
-    match (nickname, display_name) {
-        (Some(n), _) => escape(n).into_owned(),
-        (None, Some(d)) => format!("{} ({}…)", escape(d), &from.to_string()[..10]),
-        (None, None) => from.to_string(),
-    }
+    crate::display::account_label(from, nickname, display_name)
+        .map_or_else(|| from.to_string(), |label| escape(&label).into_owned())
 }
 
 /// Which connections go through Tor: seed fetches, or seeds and guards.
@@ -557,13 +554,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 return Ok(EXIT_OK);
             }
             let to = recipient(&Book::of(&home)?, &to)?;
-            let size = allium_common::content::Content::text(text.as_str(), 0).to_bytes().len();
-            if size > allium_common::envelope::MAX_CONTENT_LEN {
-                return Err(Error::Usage(format!(
-                    "the message is too long: {size} bytes encoded, at most {} fit in one message",
-                    allium_common::envelope::MAX_CONTENT_LEN
-                )));
-            }
+            crate::messenger::check_text_len(&text)?;
             let mut m = net.messenger(home)?;
             // Without a trusted node list nothing can be sent: say so (exit
             // 2) rather than queueing a message that cannot go anywhere.

@@ -99,22 +99,23 @@ impl FileNote {
 
     /// ` [file NAME, SIZE]` for each, the name made safe for a terminal.
     pub fn describe(notes: &[Self]) -> String {
-        notes
-            .iter()
-            .map(|n| {
-                let saved = n
-                    .saved
-                    .as_ref()
-                    .map(|p| format!(", saved as {}", crate::display::escape(&p.to_string_lossy())))
-                    .unwrap_or_default();
-                format!(
-                    " [file {}: {}, {}{saved}]",
-                    n.index,
-                    crate::display::escape(&n.name),
-                    human_size(n.size)
-                )
-            })
-            .collect()
+        notes.iter().map(|n| format!(" {}", n.label(true))).collect()
+    }
+
+    /// `[file N: NAME, SIZE]`, the name made safe for a terminal, with
+    /// `, saved as PATH` once saved (`, saved` without `saved_as`).
+    pub fn label(&self, saved_as: bool) -> String {
+        let saved = match &self.saved {
+            Some(p) if saved_as => format!(", saved as {}", crate::display::escape(&p.to_string_lossy())),
+            Some(_) => ", saved".to_owned(),
+            None => String::new(),
+        };
+        format!(
+            "[file {}: {}, {}{saved}]",
+            self.index,
+            crate::display::escape(&self.name),
+            human_size(self.size)
+        )
     }
 }
 
